@@ -1,0 +1,149 @@
+/**
+ * The agent's seams (as in Keel): RegistryClient, Target, HealthCheck, Trigger, and the immutable UpdatePlan.
+ * Every implementation is injected into the reconcile loop; tests use in-memory fakes of these interfaces.
+ */
+import type { UpdatePolicy } from '../lib/core/update-policy';
+
+/** A failure is data, never a thrown error across a seam that the loop must survive. */
+export type Outcome<T = void> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+export const fail = (reason: string): Outcome<never> => ({ ok: false, reason });
+
+/** Which repository of which registry to ask. */
+export interface RepositoryName {
+  /** Registry host[:port], e.g. `127.0.0.1:5000`. */
+  readonly registry: string;
+  /** Repository path, e.g. `models/recsys`. */
+  readonly repository: string;
+}
+
+/** OCI Distribution API v2 client. */
+export interface RegistryClient {
+  /** All tags of the repository (every page). */
+  listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]>;
+  /** The manifest digest (`sha256:…`) a tag points at, from a HEAD request. */
+  resolveDigest(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string>;
+}
+
+/**
+ * The update being carried out, recorded on the target itself before it is changed, so that a restarted agent
+ * can finish or reverse it.
+ */
+export interface InFlightRecord {
+  /** The full image reference that ran before (tag and digest). */
+  readonly from: string;
+  /** The full image reference being rolled out. */
+  readonly to: string;
+  /** 1-based attempt number of this version. */
+  readonly attempt: number;
+  /** ISO-8601 time the attempt started. */
+  readonly startedAt: string;
+  /** What started it: `poll`, `webhook:registry`, `webhook:alertmanager`, … */
+  readonly trigger: string;
+}
+
+/** One thing the agent keeps up to date: a container (Docker) or a Deployment's model container (Kubernetes). */
+export interface Workload {
+  /** Stable id, unique across targets: `docker/<container-name>` or `k8s/<namespace>/<deployment>`. */
+  readonly id: string;
+  /** Human name used in plans and logs: `<container-name>` or `<namespace>/<deployment>`. */
+  readonly name: string;
+  /** The model this workload serves (the `model` label of its metrics). */
+  readonly model: string;
+  /** The image reference it runs now, as written in its spec (tag, maybe digest). */
+  readonly image: string;
+  /** The digest it runs now, when known. */
+  readonly digest?: string;
+  /** The update policy that applies to it. */
+  readonly policy: UpdatePolicy;
+  /** An update that a previous agent started and did not finish, read from the target. */
+  readonly inFlight?: InFlightRecord;
+}
+
+/** An immutable plan: move one workload from one image to another. */
+export class UpdatePlan {
+  constructor(
+    public readonly workload: Workload,
+    /** Full reference that runs now. */
+    public readonly from: string,
+    /** Full reference to roll out (digest-pinned when the digest is known). */
+    public readonly to: string,
+    /** Version (tag) being left. */
+    public readonly fromVersion: string,
+    /** Version (tag) being rolled out. */
+    public readonly toVersion: string,
+    /** What started it. */
+    public readonly trigger: string,
+    /** 1-based attempt number. */
+    public readonly attempt: number = 1,
+  ) {
+    Object.freeze(this);
+  }
+
+  /** The same plan, one attempt later. */
+  public nextAttempt(): UpdatePlan {
+    return new UpdatePlan(this.workload, this.from, this.to, this.fromVersion, this.toVersion, this.trigger, this.attempt + 1);
+  }
+
+  /** `ns/name 1.2.0 -> 1.3.0` */
+  public toString(): string {
+    return `${this.workload.name} ${this.fromVersion} -> ${this.toVersion}`;
+  }
+}
+
+/** A target kind behind one interface: Docker Engine API (single host) or Kubernetes. */
+export interface Target {
+  /** `docker` or `kubernetes`. */
+  readonly kind: string;
+  /** The workloads this agent owns (by label, scope, namespace or explicit list). */
+  discover(signal?: AbortSignal): Promise<Workload[]>;
+  /**
+   * Pulls what is needed, records `plan` as in-flight on the target, then switches the workload to `plan.to`.
+   * The previous version is kept (stopped container / previous ReplicaSet) until {@link promote}.
+   */
+  apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
+  /** Waits until the new version is ready (container health / rollout status) or `timeoutMs` passes. */
+  waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult>;
+  /** The new version is proven healthy: clear the in-flight record and clean up what the old version left. */
+  promote(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
+  /** Restores exactly what ran before `plan` (read from the record on the target) and clears the in-flight record. */
+  rollback(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
+}
+
+/** A health verdict. Inconclusive means: not enough evidence either way (no traffic, Prometheus unreachable). */
+export type HealthStatus = 'Healthy' | 'Unhealthy' | 'Inconclusive';
+
+export interface HealthResult {
+  readonly status: HealthStatus;
+  /** Why, in words an operator understands: `error ratio 0.12 > 0.05 over 5m`. */
+  readonly reason: string;
+}
+
+/** A check run after apply (readiness, then the SLO bake window). */
+export interface HealthCheck {
+  readonly name: string;
+  check(plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult>;
+}
+
+/** Why the loop should look at a workload now. */
+export interface TriggerEvent {
+  /** `poll`, `webhook:registry`, `webhook:model`, `webhook:mlflow`, `webhook:alertmanager`, `webhook:v1-update` */
+  readonly source: string;
+  /** Restrict to these repositories or models; empty = everything. */
+  readonly repositories?: readonly string[];
+  readonly models?: readonly string[];
+  /** For an Alertmanager trigger: roll this model's version back. */
+  readonly rollback?: { readonly model: string; readonly version: string; readonly reason: string };
+}
+
+/** A source of trigger events (poll timer, webhook server). */
+export interface Trigger {
+  start(emit: (e: TriggerEvent) => void, signal: AbortSignal): Promise<void>;
+}
+
+/** The clock and sleep the loop uses, injected so tests control time. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}

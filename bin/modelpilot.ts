@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The `modelpilot` CLI. Thin dispatch only: each subcommand lives in bin/commands/<name>.ts and exports
+ * `run(argv: string[]): Promise<number>` (the exit code) and a one-line `summary`.
+ */
+import * as path from 'path';
+
+const COMMANDS: Record<string, string> = {
+  synth: 'synthesize a stack (default: the built-in recommendation-model demo) into validated YAML',
+  validate: 'validate Kubernetes manifests against their schemas',
+  'test-rules': 'check and unit-test every generated Prometheus rule group with promtool',
+  agent: 'run the updater agent (watch, roll out, verify, roll back)',
+  quarantine: 'list or release quarantined model versions',
+  history: 'print the agent audit log as a timeline',
+};
+
+interface Command {
+  run(argv: string[]): Promise<number>;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return ['usage: modelpilot <command> [options]', '', 'commands:',
+    ...Object.entries(COMMANDS).map(([c, s]) => `  ${c.padEnd(width)}  ${s}`), '',
+    'Run `modelpilot <command> --help` for a command\'s options.'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  if (!(name in COMMANDS)) {
+    process.stderr.write(`modelpilot: unknown command '${name}'; one of: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  const mod = require(path.join(__dirname, 'commands', name)) as Command;
+  return mod.run(rest);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      process.stderr.write(`modelpilot: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

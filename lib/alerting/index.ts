@@ -1,0 +1,2 @@
+// Public API of lib/alerting/: re-exports only.
+export {};

@@ -1,0 +1,150 @@
+import * as semver from 'semver';
+
+/** Tags that name a moving target. They are refused everywhere an image is pinned. */
+const MUTABLE_TAGS = new Set(['latest', 'stable', 'main', 'master', 'dev', 'edge', 'nightly', 'head']);
+
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const REPO_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/** Options for {@link ImageRef.parse}. */
+export interface ImageRefParseOptions {
+  /**
+   * Name of the property or config key that held the reference; it is quoted in errors.
+   * @default 'image'
+   */
+  readonly field?: string;
+  /**
+   * Accept a reference that carries neither a semantic-version tag nor a digest (for example `repo:latest`).
+   * Only for observing what runs today; never for declaring what should run.
+   * @default false
+   */
+  readonly allowMutableTag?: boolean;
+}
+
+/**
+ * A parsed OCI image reference: `[registry[:port]/]repository[:tag][@sha256:digest]`.
+ *
+ * A reference that declares what should run must be immutable: its tag is a semantic version
+ * (`1.2.0`, `v1.2.0`, `1.3.0-rc.1`) or it carries a digest. `latest` and other moving tags are refused.
+ * One parser serves the constructs, the CLI and the agent.
+ */
+export class ImageRef {
+  /**
+   * Parses and validates an image reference.
+   * @throws if the reference is malformed or names a mutable tag without a digest
+   */
+  public static parse(reference: string, options: ImageRefParseOptions = {}): ImageRef {
+    const field = options.field ?? 'image';
+    if (typeof reference !== 'string' || reference.trim() === '') {
+      throw new Error(`'${field}' is empty; give an image reference such as 'registry.example.com/models/recsys:1.2.0'`);
+    }
+    const text = reference.trim();
+    if (/\s/.test(text)) {
+      throw new Error(`'${field}' value '${reference}' contains white space; an image reference has none`);
+    }
+    let rest = text;
+    let digest: string | undefined;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+      digest = rest.slice(at + 1);
+      rest = rest.slice(0, at);
+      if (!DIGEST_RE.test(digest)) {
+        throw new Error(`'${field}' digest '${digest}' is malformed; a digest is 'sha256:' followed by 64 lowercase hex characters`);
+      }
+    }
+    let tag: string | undefined;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.lastIndexOf(':');
+    if (colon > lastSlash) {
+      tag = rest.slice(colon + 1);
+      rest = rest.slice(0, colon);
+      if (!TAG_RE.test(tag)) {
+        throw new Error(`'${field}' tag '${tag}' is malformed; a tag is up to 128 letters, digits, '_', '.' or '-'`);
+      }
+    }
+    const parts = rest.split('/');
+    let registry = 'docker.io';
+    if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
+      registry = parts.shift() as string;
+    }
+    if (registry === 'docker.io' && parts.length === 1) parts.unshift('library');
+    for (const c of parts) {
+      if (!REPO_COMPONENT_RE.test(c)) {
+        throw new Error(`'${field}' repository '${parts.join('/')}' in '${reference}' is malformed; use lowercase letters, digits and '.', '_', '-' separators`);
+      }
+    }
+    const repository = parts.join('/');
+    if (!digest && !options.allowMutableTag) {
+      if (tag === undefined) {
+        throw new Error(`'${field}' value '${reference}' has no tag; pin a semver tag such as '${registry === 'docker.io' ? '' : registry + '/'}${repository}:1.2.0' or a digest`);
+      }
+      if (MUTABLE_TAGS.has(tag.toLowerCase())) {
+        throw new Error(`'${field}' tag '${tag}' is mutable; pin a semver tag such as '1.2.0' or a digest`);
+      }
+      if (parseVersionTag(tag) === undefined) {
+        throw new Error(`'${field}' tag '${tag}' is not a semantic version; use a tag such as '1.2.0', 'v1.2.0' or '1.3.0-rc.1', or pin a digest`);
+      }
+    }
+    return new ImageRef(registry, repository, tag, digest);
+  }
+
+  /** Parses like {@link ImageRef.parse} but returns `undefined` instead of throwing. */
+  public static tryParse(reference: string, options: ImageRefParseOptions = {}): ImageRef | undefined {
+    try {
+      return ImageRef.parse(reference, options);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private constructor(
+    /** Registry host (and port), `docker.io` when the reference names none. */
+    public readonly registry: string,
+    /** Repository path inside the registry, e.g. `models/recsys`. */
+    public readonly repository: string,
+    /** The tag, if any. */
+    public readonly tag?: string,
+    /** The content digest (`sha256:…`), if any. */
+    public readonly digest?: string,
+  ) {}
+
+  /** The semantic version the tag names, or `undefined` for a non-semver tag. */
+  public get version(): semver.SemVer | undefined {
+    return this.tag === undefined ? undefined : parseVersionTag(this.tag);
+  }
+
+  /** `registry/repository`, without tag or digest. */
+  public get name(): string {
+    return `${this.registry}/${this.repository}`;
+  }
+
+  /** A copy with another tag (the digest is dropped: it belonged to the old tag). */
+  public withTag(tag: string): ImageRef {
+    return ImageRef.parse(`${this.name}:${tag}`, { allowMutableTag: true });
+  }
+
+  /** A copy pinned to a digest, keeping the tag for readability. */
+  public withDigest(digest: string): ImageRef {
+    return ImageRef.parse(`${this.name}${this.tag ? ':' + this.tag : ''}@${digest}`, { allowMutableTag: true });
+  }
+
+  /** The canonical reference: `registry/repository[:tag][@digest]`. */
+  public toString(): string {
+    return `${this.name}${this.tag !== undefined ? ':' + this.tag : ''}${this.digest ? '@' + this.digest : ''}`;
+  }
+
+  public toJSON(): string {
+    return this.toString();
+  }
+}
+
+/**
+ * Reads a tag as a semantic version. Accepts a leading `v` (`v1.2.0`); refuses partial versions (`1.2`)
+ * and anything else that is not strictly semver.
+ */
+export function parseVersionTag(tag: string): semver.SemVer | undefined {
+  const body = tag.startsWith('v') ? tag.slice(1) : tag;
+  const v = semver.parse(body);
+  return v ?? undefined;
+}

@@ -1,0 +1,156 @@
+import { Duration, toPromDuration } from './duration';
+
+/** Metric names of the model-server contract. Override them when your server exports other names. */
+export interface SloMetrics {
+  /**
+   * Counter of requests, labelled `model`, `version` and `code` (HTTP status as a string).
+   * @default 'model_request_total'
+   */
+  readonly requestTotal?: string;
+  /**
+   * Histogram of inference time in seconds, labelled `model` and `version`.
+   * @default 'model_inference_seconds'
+   */
+  readonly inferenceSeconds?: string;
+}
+
+/** Properties of an {@link Slo}. */
+export interface SloProps {
+  /**
+   * Highest tolerated ratio of 5xx responses to all responses, in (0, 1).
+   * @default 0.05
+   */
+  readonly maxErrorRatio?: number;
+  /**
+   * Window over which error ratio, latency and request rate are computed.
+   * @default Duration.minutes(5)
+   */
+  readonly window?: Duration;
+  /**
+   * Highest tolerated 99th-percentile inference latency.
+   * @default Duration.seconds(1)
+   */
+  readonly maxP99Latency?: Duration;
+  /**
+   * Consecutive failed scrapes after which the target counts as down.
+   * @default 3
+   */
+  readonly maxFailedScrapes?: number;
+  /**
+   * Requests per second below which no verdict is given (too little traffic to judge).
+   * @default 0.1
+   */
+  readonly minRequestRate?: number;
+  /**
+   * Metric names.
+   * @default - the model-server contract: `model_request_total`, `model_inference_seconds`
+   */
+  readonly metrics?: SloMetrics;
+}
+
+/** Label matchers that pick out one model's (or one version's) series. */
+export interface SloSelector {
+  /** Value of the `model` label. */
+  readonly model: string;
+  /** Value of the `version` label; omit to cover every version. */
+  readonly version?: string;
+  /** Further exact-match labels, e.g. `{ namespace: 'ml' }`. */
+  readonly extraLabels?: Record<string, string>;
+}
+
+/**
+ * The service-level objective of one model, declared once and rendered three ways: Prometheus alert rules,
+ * the delivery analysis, and the updater agent's health gate. The `metricX()` methods return PromQL.
+ */
+export class Slo {
+  /** The seed's defaults: 5 % errors over 5 m, p99 1 s, 3 failed scrapes, 0.1 req/s for a verdict. */
+  public static readonly DEFAULT = new Slo();
+
+  public readonly maxErrorRatio: number;
+  public readonly window: Duration;
+  public readonly maxP99Latency: Duration;
+  public readonly maxFailedScrapes: number;
+  public readonly minRequestRate: number;
+  public readonly requestTotalMetric: string;
+  public readonly inferenceSecondsMetric: string;
+
+  constructor(props: SloProps = {}) {
+    this.maxErrorRatio = props.maxErrorRatio ?? 0.05;
+    this.window = props.window ?? Duration.minutes(5);
+    this.maxP99Latency = props.maxP99Latency ?? Duration.seconds(1);
+    this.maxFailedScrapes = props.maxFailedScrapes ?? 3;
+    this.minRequestRate = props.minRequestRate ?? 0.1;
+    this.requestTotalMetric = props.metrics?.requestTotal ?? 'model_request_total';
+    this.inferenceSecondsMetric = props.metrics?.inferenceSeconds ?? 'model_inference_seconds';
+
+    if (!(this.maxErrorRatio > 0 && this.maxErrorRatio < 1)) {
+      throw new Error(`'slo.maxErrorRatio' value ${this.maxErrorRatio} is outside (0, 1); give a ratio such as 0.05 for 5 %`);
+    }
+    if (this.window.toMilliseconds() < 60_000) {
+      throw new Error(`'slo.window' value '${toPromDuration(this.window)}' is shorter than 1m; rates over shorter windows are noise, use at least Duration.minutes(1)`);
+    }
+    if (!(this.maxP99Latency.toMilliseconds() > 0)) {
+      throw new Error(`'slo.maxP99Latency' value '${toPromDuration(this.maxP99Latency)}' must be positive; give a ceiling such as Duration.seconds(1)`);
+    }
+    if (!Number.isInteger(this.maxFailedScrapes) || this.maxFailedScrapes < 1) {
+      throw new Error(`'slo.maxFailedScrapes' value ${this.maxFailedScrapes} must be a whole number of at least 1`);
+    }
+    if (!(this.minRequestRate >= 0) || !Number.isFinite(this.minRequestRate)) {
+      throw new Error(`'slo.minRequestRate' value ${this.minRequestRate} must be a non-negative number of requests per second`);
+    }
+    for (const [key, name] of [['requestTotal', this.requestTotalMetric], ['inferenceSeconds', this.inferenceSecondsMetric]]) {
+      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
+        throw new Error(`'slo.metrics.${key}' value '${name}' is not a Prometheus metric name; use letters, digits, '_' and ':'`);
+      }
+    }
+  }
+
+  /** The window as Prometheus writes it, e.g. `5m`. */
+  public get promWindow(): string {
+    return toPromDuration(this.window);
+  }
+
+  /** PromQL: requests per second, by model and version. */
+  public metricRequestRate(sel: SloSelector): string {
+    return `sum by (model, version) (rate(${this.requestTotalMetric}{${matchers(sel)}}[${this.promWindow}]))`;
+  }
+
+  /** PromQL: ratio of 5xx responses to all responses, by model and version. */
+  public metricErrorRatio(sel: SloSelector): string {
+    const errors = `sum by (model, version) (rate(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}}[${this.promWindow}]))`;
+    return `(${errors} or ${this.metricRequestRate(sel)} * 0) / ${this.metricRequestRate(sel)}`;
+  }
+
+  /** PromQL: 99th-percentile inference latency in seconds, by model and version. */
+  public metricP99Latency(sel: SloSelector): string {
+    return `histogram_quantile(0.99, sum by (model, version, le) (rate(${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}[${this.promWindow}])))`;
+  }
+
+  /** The p99 ceiling in seconds, as PromQL compares it. */
+  public get maxP99Seconds(): number {
+    return this.maxP99Latency.toMilliseconds() / 1000;
+  }
+
+  public toJSON(): Record<string, unknown> {
+    return {
+      maxErrorRatio: this.maxErrorRatio,
+      window: this.promWindow,
+      maxP99Latency: toPromDuration(this.maxP99Latency),
+      maxFailedScrapes: this.maxFailedScrapes,
+      minRequestRate: this.minRequestRate,
+      metrics: { requestTotal: this.requestTotalMetric, inferenceSeconds: this.inferenceSecondsMetric },
+    };
+  }
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+function matchers(sel: SloSelector, extra?: string): string {
+  const parts = [`model="${escapeLabel(sel.model)}"`];
+  if (sel.version !== undefined) parts.push(`version="${escapeLabel(sel.version)}"`);
+  for (const [k, v] of Object.entries(sel.extraLabels ?? {})) parts.push(`${k}="${escapeLabel(v)}"`);
+  if (extra) parts.push(extra);
+  return parts.join(',');
+}

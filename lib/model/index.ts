@@ -1,0 +1,2 @@
+// Public API of lib/model/: re-exports only.
+export {};

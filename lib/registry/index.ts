@@ -1,0 +1,2 @@
+// Public API of lib/registry/: re-exports only.
+export {};

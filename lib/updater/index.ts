@@ -1,0 +1,2 @@
+// Public API of lib/updater/: re-exports only.
+export {};
