@@ -5,3 +5,4 @@ export * from './registry';
 export * from './monitoring';
 export * from './alerting';
 export * from './updater';
+export * from './stack';

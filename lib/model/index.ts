@@ -1,2 +1,3 @@
 // Public API of lib/model/: re-exports only.
-export {};
+export * from './options';
+export * from './model-deployment';

@@ -1,2 +1,2 @@
 // Public API of lib/registry/: re-exports only.
-export {};
+export * from './model-registry';

@@ -1,0 +1,297 @@
+import { ApiObject, Chart, Size } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import * as YAML from 'yaml';
+import { ImageRef } from '../core/image-ref';
+import { checkDnsName, sizeQuantity } from '../model/options';
+
+const k8s = kplus.k8s;
+
+/** What a model stack needs to know about the registry its images come from. */
+export interface IModelRegistry {
+  /** Registry host[:port] that image references start with, e.g. `registry.example.com` or `model-registry.ml.svc:5000`. */
+  readonly host: string;
+  /** Secret (type kubernetes.io/dockerconfigjson) the kubelet uses to pull, if the registry needs credentials. */
+  readonly pullSecretName?: string;
+  /** True when modelpilot runs the registry in the cluster. */
+  readonly inCluster: boolean;
+}
+
+/** Properties of {@link ModelRegistry.external}. */
+export interface ExternalRegistryProps {
+  /** Registry host[:port], e.g. `ghcr.io` or `registry.example.com:5000`. */
+  readonly host: string;
+  /**
+   * Name of an existing image-pull Secret for this registry.
+   * @default - anonymous pulls
+   */
+  readonly pullSecret?: string;
+}
+
+/** Where the in-cluster registry sends its notifications (push/pull events). */
+export interface RegistryNotifications {
+  /** Endpoint URL, typically the updater's `http://<updater>.<ns>.svc:8080/webhooks/registry`. */
+  readonly url: string;
+  /**
+   * Extra HTTP headers sent with each event. They end up in a ConfigMap: do not put long-lived secrets here.
+   * @default - none
+   */
+  readonly headers?: Record<string, string>;
+  /**
+   * Endpoint name in the registry config.
+   * @default 'modelpilot-updater'
+   */
+  readonly name?: string;
+}
+
+/** Properties of an in-cluster {@link ModelRegistry}. */
+export interface ModelRegistryProps {
+  /**
+   * Name of the Deployment, Service, PVC and ConfigMap.
+   * @default 'model-registry'
+   */
+  readonly name?: string;
+  /**
+   * Namespace.
+   * @default - the chart's namespace, else 'default'
+   */
+  readonly namespace?: string;
+  /**
+   * The registry image (CNCF distribution).
+   * @default 'docker.io/library/registry:2.8.3'
+   */
+  readonly image?: string;
+  /**
+   * Size of the PersistentVolumeClaim that stores the blobs.
+   * @default Size.gibibytes(50)
+   */
+  readonly storage?: Size;
+  /**
+   * StorageClass of the PVC.
+   * @default - the cluster default
+   */
+  readonly storageClassName?: string;
+  /**
+   * Existing Secret holding an htpasswd file under the key `htpasswd`; turns on basic auth.
+   * @default - no authentication (restrict access with a NetworkPolicy)
+   */
+  readonly htpasswdSecret?: string;
+  /**
+   * Notification endpoint (e.g. the updater's registry webhook).
+   * @default - no notifications
+   */
+  readonly notifications?: RegistryNotifications;
+  /**
+   * Port of the Service and the container.
+   * @default 5000
+   */
+  readonly port?: number;
+  /**
+   * Pull Secret that nodes use for this registry (needed when htpasswd is on).
+   * @default - none
+   */
+  readonly pullSecret?: string;
+}
+
+/**
+ * Chooses the registry of a {@link SelfHealingModelStack}: an in-cluster one the stack creates, or an existing
+ * external one.
+ */
+export abstract class ModelRegistrySource {
+  /** Binds the choice into `scope` and returns the registry. */
+  public abstract bind(scope: Construct, id: string): IModelRegistry;
+}
+
+class ExternalRegistry extends ModelRegistrySource implements IModelRegistry {
+  public readonly inCluster = false;
+  constructor(public readonly host: string, public readonly pullSecretName: string | undefined) {
+    super();
+  }
+  public bind(): IModelRegistry {
+    return this;
+  }
+}
+
+class InClusterRegistry extends ModelRegistrySource {
+  constructor(private readonly props: ModelRegistryProps) {
+    super();
+  }
+  public bind(scope: Construct, id: string): IModelRegistry {
+    return new ModelRegistry(scope, id, this.props);
+  }
+}
+
+/**
+ * An in-cluster OCI registry (CNCF distribution, `registry:2`): Deployment, PersistentVolumeClaim, Service,
+ * a ConfigMap with its config (optional htpasswd auth, optional notification endpoint).
+ *
+ * For an existing registry use {@link ModelRegistry.external}.
+ */
+export class ModelRegistry extends Construct implements IModelRegistry {
+  /** An existing registry outside the stack. */
+  public static external(props: ExternalRegistryProps): ModelRegistrySource & IModelRegistry {
+    if (typeof props.host !== 'string' || !/^[a-z0-9.-]+(:\d{1,5})?$/i.test(props.host) || props.host.includes('/')) {
+      throw new Error(`'registry.host' value '${props.host}' is not a host[:port]; give it without scheme or path, e.g. 'registry.example.com:5000'`);
+    }
+    if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
+    return new ExternalRegistry(props.host, props.pullSecret);
+  }
+
+  /** An in-cluster registry, created by the stack. */
+  public static inCluster(props: ModelRegistryProps = {}): ModelRegistrySource {
+    return new InClusterRegistry(props);
+  }
+
+  public readonly inCluster = true;
+  /** `<name>.<namespace>.svc:<port>`. */
+  public readonly host: string;
+  public readonly pullSecretName?: string;
+  /** Name of the Deployment, Service, PVC and ConfigMap. */
+  public readonly name: string;
+  /** Namespace. */
+  public readonly namespace: string;
+  /** Service port. */
+  public readonly port: number;
+  /** Labels on every object. */
+  public readonly labels: Readonly<Record<string, string>>;
+  /** The registry config (config.yml) as an object. */
+  public readonly config: Record<string, unknown>;
+
+  constructor(scope: Construct, id: string, props: ModelRegistryProps = {}) {
+    super(scope, id);
+    this.name = props.name ?? 'model-registry';
+    checkDnsName('registry.name', this.name);
+    this.namespace = props.namespace ?? Chart.of(this).namespace ?? 'default';
+    checkDnsName('registry.namespace', this.namespace);
+    this.port = props.port ?? 5000;
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
+      throw new Error(`'registry.port' value ${this.port} is out of range; use a whole number in 1..65535 such as 5000`);
+    }
+    this.host = `${this.name}.${this.namespace}.svc:${this.port}`;
+    if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
+    this.pullSecretName = props.pullSecret;
+    const image = ImageRef.parse(props.image ?? 'docker.io/library/registry:2.8.3', { field: 'registry.image' });
+    const version = image.tag ?? (image.digest as string).slice(7, 19);
+    const storageMi = (props.storage ?? Size.gibibytes(50)).toMebibytes();
+    if (!(storageMi > 0)) {
+      throw new Error(`'registry.storage' size ${storageMi}Mi must be positive; give for example Size.gibibytes(50)`);
+    }
+    if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
+
+    const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
+    this.labels = {
+      ...selector,
+      'app.kubernetes.io/version': version,
+      'app.kubernetes.io/component': 'model-registry',
+      'app.kubernetes.io/part-of': 'modelpilot',
+      'app.kubernetes.io/managed-by': 'modelpilot',
+    };
+    const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
+
+    const config: Record<string, unknown> = {
+      version: 0.1,
+      log: { fields: { service: 'registry' } },
+      storage: { filesystem: { rootdirectory: '/var/lib/registry' }, delete: { enabled: true } },
+      http: { addr: `:${this.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+      health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
+    };
+    if (props.htpasswdSecret) {
+      config.auth = { htpasswd: { realm: 'modelpilot', path: '/auth/htpasswd' } };
+    }
+    if (props.notifications) {
+      const n = props.notifications;
+      let url: URL;
+      try {
+        url = new URL(n.url);
+      } catch {
+        throw new Error(`'registry.notifications.url' value '${n.url}' is not a URL; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https`);
+      }
+      config.notifications = {
+        events: { includereferences: true },
+        endpoints: [{
+          name: n.name ?? 'modelpilot-updater',
+          url: n.url,
+          headers: Object.fromEntries(Object.entries(n.headers ?? {}).map(([k, v]) => [k, [v]])),
+          timeout: '2s',
+          threshold: 5,
+          backoff: '5s',
+          ignoredmediatypes: ['application/octet-stream'],
+          ignore: { actions: ['pull'] },
+        }],
+      };
+    }
+    this.config = config;
+
+    new k8s.KubeConfigMap(this, 'Config', { metadata: meta(), data: { 'config.yml': YAML.stringify(config) } });
+
+    new k8s.KubePersistentVolumeClaim(this, 'Storage', {
+      metadata: meta(),
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: props.storageClassName,
+        resources: { requests: { storage: k8s.Quantity.fromString(sizeQuantity(props.storage ?? Size.gibibytes(50))) } },
+      },
+    });
+
+    const volumes: Array<Record<string, unknown>> = [
+      { name: 'data', persistentVolumeClaim: { claimName: this.name } },
+      { name: 'config', configMap: { name: this.name } },
+      { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+    ];
+    const mounts: Array<Record<string, unknown>> = [
+      { name: 'data', mountPath: '/var/lib/registry' },
+      { name: 'config', mountPath: '/etc/docker/registry', readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+    ];
+    if (props.htpasswdSecret) {
+      volumes.push({ name: 'auth', secret: { secretName: props.htpasswdSecret, items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
+      mounts.push({ name: 'auth', mountPath: '/auth', readOnly: true });
+    }
+
+    new ApiObject(this, 'Resource', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(),
+      spec: {
+        replicas: 1,
+        // One writer on a ReadWriteOnce volume: the old pod must stop before the new one mounts it.
+        strategy: { type: 'Recreate' },
+        revisionHistoryLimit: 3,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels: { ...this.labels } },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [{
+              name: 'registry',
+              image: image.toString(),
+              imagePullPolicy: 'IfNotPresent',
+              ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
+              readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 5 },
+              livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
+              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+              securityContext: {
+                allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: mounts,
+            }],
+            volumes,
+          },
+        },
+      },
+    });
+
+    new ApiObject(this, 'Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(),
+      spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
+    });
+  }
+}

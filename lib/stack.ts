@@ -1,0 +1,74 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { ImageRef } from './core/image-ref';
+import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
+import { IModelRegistry, ModelRegistrySource } from './registry/model-registry';
+
+/**
+ * Properties of a {@link SelfHealingModelStack}.
+ *
+ * Sections: `model` is required; every other section is an optional props object. When a section is given, the
+ * stack creates the matching construct with the model (and the registry) passed in:
+ *
+ * | section      | construct it creates (owner)                         |
+ * |--------------|------------------------------------------------------|
+ * | `model`      | {@link ModelDeployment} (always)                     |
+ * | `registry`   | in-cluster {@link ModelRegistry} or an external one  |
+ * | `monitoring` | ServiceMonitor / PrometheusRule (lib/monitoring)     |
+ * | `alerting`   | AlertmanagerConfig (lib/alerting)                    |
+ * | `gitops`     | Argo CD Application (lib/gitops)                     |
+ * | `delivery`   | Argo Rollouts analysis (lib/delivery)                |
+ * | `updater`    | the updater agent Deployment + RBAC (lib/updater)    |
+ *
+ * To add a section: declare `readonly <section>?: <Area>Props` here, add a `public readonly <section>?: <Construct>`
+ * field to the stack, and one `if (props.<section>) this.<section> = new <Construct>(this, '<Section>', { model: this.model,
+ * ...props.<section> });` line in the constructor, after the model is created.
+ */
+export interface SelfHealingModelStackProps {
+  /**
+   * Namespace of every object of the stack.
+   * @default 'default'
+   */
+  readonly namespace?: string;
+  /** The served model. Its `namespace` defaults to the stack's. */
+  readonly model: ModelDeploymentProps;
+  /**
+   * Where model images come from: `ModelRegistry.inCluster({...})` or `ModelRegistry.external({ host, pullSecret })`.
+   * When set, the model image must live on this registry, and its pull Secret is added to the pods.
+   * @default - no registry is declared; the image may come from anywhere
+   */
+  readonly registry?: ModelRegistrySource;
+}
+
+/**
+ * The top-level construct: one chart (one YAML file) holding a model, its registry and, through the optional
+ * sections, its monitoring, alerting, GitOps, progressive delivery and updater agent.
+ */
+export class SelfHealingModelStack extends Chart {
+  /** The served model. */
+  public readonly model: ModelDeployment;
+  /** The registry, when the `registry` section is set. */
+  public readonly registry?: IModelRegistry;
+
+  constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
+    super(scope, id, { namespace: props.namespace ?? 'default', disableResourceNameHashes: true });
+    if (!props || !props.model) {
+      throw new Error(`'model' is missing from stack '${id}'; give at least { model: { name, image } }`);
+    }
+    if (props.registry) {
+      this.registry = props.registry.bind(this, 'Registry');
+    }
+    let pullSecrets = props.model.imagePullSecrets;
+    const image = typeof props.model.image === 'string' ? ImageRef.parse(props.model.image, { field: 'model.image' }) : props.model.image;
+    if (this.registry) {
+      if (image.registry !== this.registry.host) {
+        throw new Error(`'model.image' registry '${image.registry}' is not the stack's registry '${this.registry.host}'; `
+          + `push the model to '${this.registry.host}/${image.repository}' or drop the 'registry' section`);
+      }
+      if (this.registry.pullSecretName && !(pullSecrets ?? []).includes(this.registry.pullSecretName)) {
+        pullSecrets = [...(pullSecrets ?? []), this.registry.pullSecretName];
+      }
+    }
+    this.model = new ModelDeployment(this, 'Model', { ...props.model, image, imagePullSecrets: pullSecrets });
+  }
+}
