@@ -1,0 +1,404 @@
+import { createHash } from 'node:crypto';
+import { Logger, nullLogger, RegistryClient, RepositoryName } from '../types';
+import { CredentialStore, RegistryCredential } from './credentials';
+import { TokenBucket } from './rate-limit';
+
+/** Every manifest media type the client accepts: OCI index + manifest, Docker v2 manifest list + manifest. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/** Options of {@link DistributionClient}. Every dependency is injectable so tests control time and the network. */
+export interface DistributionClientOptions {
+  /** Credentials by registry host (see `loadDockerConfig`). @default - anonymous */
+  readonly credentials?: CredentialStore;
+  /**
+   * Registries spoken to over plain HTTP. `127.0.0.1`, `localhost` and `[::1]` (any port) always are.
+   * @default []
+   */
+  readonly insecureRegistries?: readonly string[];
+  /** Retries after a 429, a 5xx or a network error, before giving up. @default 4 */
+  readonly maxRetries?: number;
+  /** First backoff delay; doubles each retry. @default 500 */
+  readonly initialBackoffMs?: number;
+  /** Ceiling of one backoff delay, also of an honoured `Retry-After`. @default 30000 */
+  readonly maxBackoffMs?: number;
+  /** Per-registry rate limit (token bucket). @default { requestsPerSecond: 10, burst: 20 } */
+  readonly rateLimit?: { readonly requestsPerSecond: number; readonly burst: number };
+  /** Page size asked for when listing tags (`n`). @default 1000 */
+  readonly pageSize?: number;
+  /**
+   * How long a tag list is reused without asking the registry again. 0 = ask on every call (a conditional
+   * request with `If-None-Match` when the registry gave an ETag).
+   * @default 0
+   */
+  readonly tagsCacheTtlMs?: number;
+  /** Per-request timeout. @default 10000 */
+  readonly requestTimeoutMs?: number;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly logger?: Logger;
+}
+
+/** A failure talking to a registry; `status` is the HTTP status, 0 for a network error. */
+export class RegistryError extends Error {
+  constructor(message: string, public readonly registry: string, public readonly status: number) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+/** Request counts, for benchmarks and the "one request per image per quiet poll" budget. */
+export interface RegistryStats {
+  /** Requests sent to each registry (retries and token fetches included). */
+  readonly requests: Record<string, number>;
+  readonly retries: number;
+  readonly tokenFetches: number;
+  readonly notModified: number;
+  readonly cacheHits: number;
+}
+
+interface CachedTags {
+  readonly tags: string[];
+  readonly etag?: string;
+  readonly at: number;
+}
+
+interface CachedToken {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/** Cancellable sleep on the real clock. */
+export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason ?? new Error('aborted'));
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Parses `Retry-After` (delta seconds or an HTTP date) into milliseconds from `now`. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const date = Date.parse(v);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Parses a `WWW-Authenticate` challenge: `Bearer realm="…",service="…",scope="…"`. */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } | undefined {
+  const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(m[2])) !== null) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+  return { scheme: m[1].toLowerCase(), params };
+}
+
+/** Reads the `next` target of an RFC 5988 `Link` header, as the distribution registry sends for tag pages. */
+export function parseNextLink(header: string | null): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(',')) {
+    const m = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
+    if (m && /rel\s*=\s*"?next"?/i.test(m[2])) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * An OCI Distribution API v2 client (`/v2/<name>/tags/list`, `HEAD /v2/<name>/manifests/<tag>`).
+ *
+ * - Auth: anonymous first; on a 401 it answers the `WWW-Authenticate` challenge — a bearer token from the realm
+ *   (with basic credentials when the config has them), cached per scope until it expires, or basic auth.
+ *   After the first challenge, the right header is sent up front, so a steady poll costs no extra round trips.
+ * - Backoff: a 429, a 5xx or a network error is retried up to `maxRetries` times, waiting `Retry-After` when
+ *   given, else `initialBackoffMs * 2^n`, capped at `maxBackoffMs`. Then it throws a {@link RegistryError}.
+ * - Cost: one tag list = one request (pages of 1000 tags; `Link` pagination beyond). The ETag of the list is
+ *   kept and sent as `If-None-Match`, so a registry that supports it answers 304; `tagsCacheTtlMs` skips even that.
+ *   A digest lookup is one HEAD.
+ * - A per-registry token bucket bounds the request rate.
+ */
+export class DistributionClient implements RegistryClient {
+  private readonly fetchImpl: typeof fetch;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly logger: Logger;
+  private readonly maxRetries: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly pageSize: number;
+  private readonly tagsCacheTtlMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly insecure: Set<string>;
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly basicRegistries = new Set<string>();
+  private readonly tagCache = new Map<string, CachedTags>();
+  private readonly counts = { requests: {} as Record<string, number>, retries: 0, tokenFetches: 0, notModified: 0, cacheHits: 0 };
+
+  constructor(private readonly options: DistributionClientOptions = {}) {
+    this.fetchImpl = options.fetch ?? fetch;
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? realSleep;
+    this.logger = options.logger ?? nullLogger;
+    this.maxRetries = options.maxRetries ?? 4;
+    this.initialBackoffMs = options.initialBackoffMs ?? 500;
+    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.pageSize = options.pageSize ?? 1000;
+    this.tagsCacheTtlMs = options.tagsCacheTtlMs ?? 0;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
+    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) {
+      throw new Error(`registry 'maxRetries' is ${this.maxRetries}; give a whole number of at least 0`);
+    }
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1) {
+      throw new Error(`registry 'pageSize' is ${this.pageSize}; give a whole number of at least 1`);
+    }
+  }
+
+  /** Request counts so far. */
+  public stats(): RegistryStats {
+    return { ...this.counts, requests: { ...this.counts.requests } };
+  }
+
+  public async listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]> {
+    const key = `${repo.registry}/${repo.repository}`;
+    const cached = this.tagCache.get(key);
+    if (cached && this.tagsCacheTtlMs > 0 && this.now() - cached.at < this.tagsCacheTtlMs) {
+      this.counts.cacheHits++;
+      return [...cached.tags];
+    }
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${repo.repository}/tags/list?n=${this.pageSize}`;
+    let etag: string | undefined;
+    const seen = new Set<string>();
+    let first = true;
+    while (path !== undefined) {
+      if (seen.has(path)) throw new RegistryError(`registry ${repo.registry} sent a pagination loop at '${path}' for ${repo.repository}`, repo.registry, 0);
+      seen.add(path);
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      if (first && cached?.etag) headers['If-None-Match'] = cached.etag;
+      const res = await this.request(repo, 'GET', path, headers, signal);
+      if (first && res.status === 304 && cached) {
+        this.counts.notModified++;
+        this.tagCache.set(key, { ...cached, at: this.now() });
+        return [...cached.tags];
+      }
+      if (res.status === 404) {
+        throw new RegistryError(`registry ${repo.registry} has no repository '${repo.repository}' (404 on the tag list); check the image name`, repo.registry, 404);
+      }
+      if (res.status !== 200) throw await this.unexpected(repo, 'GET', path, res);
+      if (first) etag = res.headers.get('etag') ?? undefined;
+      let body: unknown;
+      try {
+        body = await res.json();
+      } catch (e) {
+        throw new RegistryError(`registry ${repo.registry} sent a tag list for '${repo.repository}' that is not JSON (${(e as Error).message})`, repo.registry, res.status);
+      }
+      const page = (body as { tags?: unknown }).tags;
+      if (page !== null && page !== undefined && !(Array.isArray(page) && page.every((t) => typeof t === 'string'))) {
+        throw new RegistryError(`registry ${repo.registry} sent a tag list for '${repo.repository}' whose 'tags' is not a list of strings`, repo.registry, res.status);
+      }
+      if (Array.isArray(page)) tags.push(...(page as string[]));
+      path = this.nextPath(repo, parseNextLink(res.headers.get('link')));
+      first = false;
+    }
+    this.tagCache.set(key, { tags: [...tags], etag, at: this.now() });
+    return tags;
+  }
+
+  public async resolveDigest(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string> {
+    const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(tag)}`;
+    const head = await this.request(repo, 'HEAD', path, { Accept: MANIFEST_ACCEPT }, signal);
+    if (head.status === 404) {
+      throw new RegistryError(`registry ${repo.registry} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
+    }
+    if (head.status !== 200) throw await this.unexpected(repo, 'HEAD', path, head);
+    const digest = head.headers.get('docker-content-digest');
+    if (digest !== null) {
+      if (!DIGEST_RE.test(digest)) {
+        throw new RegistryError(
+          `registry ${repo.registry} sent a malformed digest '${digest}' for ${repo.repository}:${tag}; expected 'sha256:' and 64 hex characters`,
+          repo.registry, head.status);
+      }
+      return digest;
+    }
+    // No Docker-Content-Digest on HEAD (some registries): fetch the manifest and hash its exact bytes.
+    const get = await this.request(repo, 'GET', path, { Accept: MANIFEST_ACCEPT }, signal);
+    if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
+    const bytes = Buffer.from(await get.arrayBuffer());
+    return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  }
+
+  private nextPath(repo: RepositoryName, link: string | undefined): string | undefined {
+    if (link === undefined) return undefined;
+    if (/^https?:\/\//i.test(link)) {
+      const u = new URL(link);
+      return `${u.pathname}${u.search}`;
+    }
+    if (!link.startsWith('/')) {
+      throw new RegistryError(`registry ${repo.registry} sent an unusable Link '${link}' for ${repo.repository}`, repo.registry, 0);
+    }
+    return link;
+  }
+
+  private baseUrl(registry: string): string {
+    const host = registry.toLowerCase();
+    const name = host.replace(/:\d+$/, '');
+    const plain = this.insecure.has(host) || this.insecure.has(name) || name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
+    const real = host === 'docker.io' ? 'registry-1.docker.io' : host;
+    return `${plain ? 'http' : 'https'}://${real}`;
+  }
+
+  private bucket(registry: string): TokenBucket {
+    let b = this.buckets.get(registry);
+    if (!b) {
+      const rl = this.options.rateLimit ?? { requestsPerSecond: 10, burst: 20 };
+      b = new TokenBucket(rl.requestsPerSecond, rl.burst, this.now, this.sleep);
+      this.buckets.set(registry, b);
+    }
+    return b;
+  }
+
+  private credential(registry: string): RegistryCredential | undefined {
+    return this.options.credentials?.get(registry.toLowerCase());
+  }
+
+  private authHeader(repo: RepositoryName): string | undefined {
+    const scope = `repository:${repo.repository}:pull`;
+    const tok = this.tokens.get(`${repo.registry}|${scope}`);
+    if (tok && tok.expiresAt > this.now()) return `Bearer ${tok.token}`;
+    if (this.basicRegistries.has(repo.registry)) {
+      const c = this.credential(repo.registry);
+      if (c) return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+    }
+    return undefined;
+  }
+
+  private count(registry: string): void {
+    this.counts.requests[registry] = (this.counts.requests[registry] ?? 0) + 1;
+  }
+
+  /** One logical request: rate limit, auth (one challenge round), retries with backoff. */
+  private async request(
+    repo: RepositoryName, method: string, path: string, headers: Record<string, string>, signal?: AbortSignal,
+  ): Promise<Response> {
+    const url = `${this.baseUrl(repo.registry)}${path}`;
+    let challenged = false;
+    for (let attempt = 0; ; attempt++) {
+      await this.bucket(repo.registry).take(signal);
+      const h: Record<string, string> = { ...headers };
+      const auth = this.authHeader(repo);
+      if (auth) h.Authorization = auth;
+      this.count(repo.registry);
+      let res: Response | undefined;
+      let networkError: Error | undefined;
+      try {
+        res = await this.fetchImpl(url, { method, headers: h, signal: this.withTimeout(signal), redirect: 'follow' });
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        networkError = e as Error;
+      }
+      if (res && res.status === 401 && !challenged) {
+        challenged = true;
+        await res.arrayBuffer().catch(() => undefined);
+        await this.answerChallenge(repo, res.headers.get('www-authenticate'), signal);
+        attempt--; // the challenge round is not a retry
+        continue;
+      }
+      if (res && res.status === 401) {
+        await res.arrayBuffer().catch(() => undefined);
+        const hasCred = this.credential(repo.registry) !== undefined;
+        throw new RegistryError(
+          `registry ${repo.registry} refused ${method} ${path} (401 unauthorized)${hasCred ? '; the credentials in the docker config were rejected' : `; add credentials for '${repo.registry}' to the docker config.json`}`,
+          repo.registry, 401);
+      }
+      const retryable = networkError !== undefined || (res !== undefined && (res.status === 429 || res.status >= 500));
+      if (!retryable) return res as Response;
+      const what = networkError ? `network error: ${networkError.message}` : `${res!.status}`;
+      if (attempt >= this.maxRetries) {
+        await res?.arrayBuffer().catch(() => undefined);
+        throw new RegistryError(`registry ${repo.registry} failed ${method} ${path} after ${attempt + 1} attempts (${what}); will try again next cycle`,
+          repo.registry, res?.status ?? 0);
+      }
+      const retryAfter = res ? parseRetryAfter(res.headers.get('retry-after'), this.now()) : undefined;
+      await res?.arrayBuffer().catch(() => undefined);
+      const delay = Math.min(this.maxBackoffMs, retryAfter ?? this.initialBackoffMs * 2 ** attempt);
+      this.counts.retries++;
+      this.logger.warn('registry request failed; backing off', {
+        registry: repo.registry, method, path, status: res?.status ?? 0, error: networkError?.message, attempt: attempt + 1, delayMs: delay,
+      });
+      await this.sleep(delay, signal);
+    }
+  }
+
+  private withTimeout(signal?: AbortSignal): AbortSignal {
+    const t = AbortSignal.timeout(this.requestTimeoutMs);
+    return signal ? AbortSignal.any([signal, t]) : t;
+  }
+
+  private async answerChallenge(repo: RepositoryName, header: string | null, signal?: AbortSignal): Promise<void> {
+    const ch = header ? parseChallenge(header) : undefined;
+    const cred = this.credential(repo.registry);
+    if (ch?.scheme === 'basic' || (ch === undefined && cred)) {
+      if (!cred) {
+        throw new RegistryError(`registry ${repo.registry} asks for basic auth; add credentials for '${repo.registry}' to the docker config.json`, repo.registry, 401);
+      }
+      this.basicRegistries.add(repo.registry);
+      return;
+    }
+    if (ch?.scheme !== 'bearer' || !ch.params.realm) {
+      throw new RegistryError(`registry ${repo.registry} sent an unusable WWW-Authenticate '${header ?? ''}'`, repo.registry, 401);
+    }
+    const scope = `repository:${repo.repository}:pull`;
+    const u = new URL(ch.params.realm);
+    if (ch.params.service) u.searchParams.set('service', ch.params.service);
+    u.searchParams.set('scope', ch.params.scope ?? scope);
+    const h: Record<string, string> = { Accept: 'application/json' };
+    if (cred) h.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
+    this.counts.tokenFetches++;
+    this.count(u.host);
+    let res: Response;
+    try {
+      res = await this.fetchImpl(u.toString(), { headers: h, signal: this.withTimeout(signal) });
+    } catch (e) {
+      throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} is unreachable (${(e as Error).message})`, repo.registry, 0);
+    }
+    if (res.status !== 200) {
+      await res.arrayBuffer().catch(() => undefined);
+      throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} answered ${res.status} for scope '${scope}'`, repo.registry, res.status);
+    }
+    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (!token) throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} sent no 'token'`, repo.registry, res.status);
+    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
+    // Renew 10 s early (or at half-life for very short tokens) so a request never carries an expired token.
+    const margin = Math.min(10, expiresIn / 2) * 1000;
+    this.tokens.set(`${repo.registry}|${scope}`, { token, expiresAt: this.now() + expiresIn * 1000 - margin });
+  }
+
+  private async unexpected(repo: RepositoryName, method: string, path: string, res: Response): Promise<RegistryError> {
+    const text = method === 'HEAD' ? '' : (await res.text().catch(() => '')).slice(0, 200);
+    return new RegistryError(`registry ${repo.registry} answered ${res.status} for ${method} ${path}${text ? `: ${text}` : ''}`, repo.registry, res.status);
+  }
+}

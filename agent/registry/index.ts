@@ -1,0 +1,3 @@
+export * from './client';
+export * from './credentials';
+export * from './rate-limit';

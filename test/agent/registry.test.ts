@@ -1,0 +1,345 @@
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import {
+  DistributionClient, MANIFEST_ACCEPT, parseChallenge, parseDockerConfig, parseNextLink, parseRetryAfter, RegistryError, TokenBucket,
+} from '../../agent/registry';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+interface TestServer {
+  readonly host: string;
+  readonly requests: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
+  close(): Promise<void>;
+}
+
+async function serve(handler: Handler): Promise<TestServer> {
+  const requests: TestServer['requests'] = [];
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A sleep that records the delays asked for and returns at once. */
+function fakeSleep(): { delays: number[]; sleep: (ms: number) => Promise<void> } {
+  const delays: number[] = [];
+  return { delays, sleep: async (ms: number) => { delays.push(ms); } };
+}
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+describe('DistributionClient', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  test('follows Link pagination until the last page and returns every tag', async () => {
+    // GIVEN a registry with 5 tags that serves 2 per page with RFC 5988 Link headers
+    const all = ['1.0.0', '1.1.0', '1.2.0', '2.0.0', '2.1.0'];
+    server = await serve((req, res) => {
+      const u = new URL(req.url ?? '', 'http://x');
+      const n = Number(u.searchParams.get('n'));
+      const last = u.searchParams.get('last');
+      const start = last ? all.indexOf(last) + 1 : 0;
+      const page = all.slice(start, start + n);
+      if (start + n < all.length) res.setHeader('Link', `</v2/models/recsys/tags/list?n=${n}&last=${page[page.length - 1]}>; rel="next"`);
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ name: 'models/recsys', tags: page }));
+    });
+    const client = new DistributionClient({ pageSize: 2 });
+    // WHEN
+    const tags = await client.listTags({ registry: server.host, repository: 'models/recsys' });
+    // THEN
+    expect(tags).toEqual(all);
+    expect(server.requests.map((r) => r.url)).toEqual([
+      '/v2/models/recsys/tags/list?n=2',
+      '/v2/models/recsys/tags/list?n=2&last=1.1.0',
+      '/v2/models/recsys/tags/list?n=2&last=2.0.0',
+    ]);
+  });
+
+  test('answers a bearer challenge with basic credentials from the docker config, then reuses the token', async () => {
+    // GIVEN a registry that wants a bearer token from its realm, which wants basic auth
+    let realm = '';
+    server = await serve((req, res) => {
+      if (req.url?.startsWith('/token')) {
+        const u = new URL(req.url, 'http://x');
+        const ok = req.headers.authorization === `Basic ${Buffer.from('bob:s3cret').toString('base64')}`;
+        if (!ok || u.searchParams.get('scope') !== 'repository:models/recsys:pull' || u.searchParams.get('service') !== 'reg') {
+          res.statusCode = 403;
+          res.end();
+          return;
+        }
+        res.end(JSON.stringify({ token: 'tok-1', expires_in: 300 }));
+        return;
+      }
+      if (req.headers.authorization !== 'Bearer tok-1') {
+        res.statusCode = 401;
+        res.setHeader('WWW-Authenticate', `Bearer realm="${realm}",service="reg",scope="repository:models/recsys:pull"`);
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify({ tags: ['1.0.0'] }));
+    });
+    realm = `http://${server.host}/token`;
+    const credentials = parseDockerConfig({ auths: { [`http://${server.host}`]: { auth: Buffer.from('bob:s3cret').toString('base64') } } });
+    const client = new DistributionClient({ credentials });
+    const repo = { registry: server.host, repository: 'models/recsys' };
+    // WHEN listing twice
+    expect(await client.listTags(repo)).toEqual(['1.0.0']);
+    expect(await client.listTags(repo)).toEqual(['1.0.0']);
+    // THEN the challenge and the token fetch happen once; the second poll is a single request
+    expect(server.requests.map((r) => r.url.split('?')[0])).toEqual([
+      '/v2/models/recsys/tags/list', '/token', '/v2/models/recsys/tags/list', '/v2/models/recsys/tags/list',
+    ]);
+    expect(client.stats().tokenFetches).toBe(1);
+  });
+
+  test('uses basic auth when the registry challenges with Basic', async () => {
+    const expected = `Basic ${Buffer.from('alice:pw').toString('base64')}`;
+    server = await serve((req, res) => {
+      if (req.headers.authorization !== expected) {
+        res.statusCode = 401;
+        res.setHeader('WWW-Authenticate', 'Basic realm="Registry Realm"');
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify({ tags: ['2.0.0'] }));
+    });
+    const client = new DistributionClient({ credentials: parseDockerConfig({ auths: { [server.host]: { username: 'alice', password: 'pw' } } }) });
+    expect(await client.listTags({ registry: server.host, repository: 'm' })).toEqual(['2.0.0']);
+    expect(await client.listTags({ registry: server.host, repository: 'm' })).toEqual(['2.0.0']);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  test('throws a clear 401 error naming the docker config when no credentials exist', async () => {
+    server = await serve((_req, res) => {
+      res.statusCode = 401;
+      res.setHeader('WWW-Authenticate', 'Basic realm="x"');
+      res.end();
+    });
+    const client = new DistributionClient();
+    await expect(client.listTags({ registry: server.host, repository: 'm' })).rejects.toThrow(`add credentials for '${server.host}' to the docker config.json`);
+  });
+
+  test('honours Retry-After on 429 and then succeeds', async () => {
+    // GIVEN a registry that answers 429 (Retry-After: 2) twice
+    let calls = 0;
+    server = await serve((_req, res) => {
+      calls++;
+      if (calls <= 2) {
+        res.statusCode = 429;
+        res.setHeader('Retry-After', '2');
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify({ tags: ['1.0.0'] }));
+    });
+    const s = fakeSleep();
+    const client = new DistributionClient({ sleep: s.sleep });
+    // WHEN
+    const tags = await client.listTags({ registry: server.host, repository: 'm' });
+    // THEN it waited exactly what the registry asked, twice
+    expect(tags).toEqual(['1.0.0']);
+    expect(s.delays).toEqual([2000, 2000]);
+    expect(client.stats().retries).toBe(2);
+  });
+
+  test('backs off exponentially on 5xx and gives up after maxRetries with a RegistryError', async () => {
+    server = await serve((_req, res) => {
+      res.statusCode = 503;
+      res.end('down for maintenance');
+    });
+    const s = fakeSleep();
+    const client = new DistributionClient({ sleep: s.sleep, maxRetries: 3, initialBackoffMs: 100 });
+    const err = await client.listTags({ registry: server.host, repository: 'm' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).status).toBe(503);
+    expect((err as Error).message).toContain('after 4 attempts (503)');
+    expect(s.delays).toEqual([100, 200, 400]);
+    expect(server.requests).toHaveLength(4);
+  });
+
+  test('caps a huge Retry-After at maxBackoffMs', async () => {
+    let calls = 0;
+    server = await serve((_req, res) => {
+      calls++;
+      if (calls === 1) {
+        res.statusCode = 429;
+        res.setHeader('Retry-After', '3600');
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify({ tags: [] }));
+    });
+    const s = fakeSleep();
+    const client = new DistributionClient({ sleep: s.sleep, maxBackoffMs: 5000 });
+    expect(await client.listTags({ registry: server.host, repository: 'm' })).toEqual([]);
+    expect(s.delays).toEqual([5000]);
+  });
+
+  test('retries a refused connection (registry down) and then throws with status 0', async () => {
+    const probe = await serve((_req, res) => res.end());
+    const host = probe.host;
+    await probe.close();
+    const s = fakeSleep();
+    const client = new DistributionClient({ sleep: s.sleep, maxRetries: 2, initialBackoffMs: 10 });
+    const err = await client.listTags({ registry: host, repository: 'm' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).status).toBe(0);
+    expect((err as Error).message).toContain('network error');
+    expect(s.delays).toEqual([10, 20]);
+  });
+
+  test('resolves a digest with one HEAD that accepts OCI and Docker v2 manifest types', async () => {
+    server = await serve((req, res) => {
+      res.setHeader('Docker-Content-Digest', DIGEST);
+      res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
+      res.end();
+    });
+    const client = new DistributionClient();
+    expect(await client.resolveDigest({ registry: server.host, repository: 'models/recsys' }, '1.2.0')).toBe(DIGEST);
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0].method).toBe('HEAD');
+    expect(server.requests[0].url).toBe('/v2/models/recsys/manifests/1.2.0');
+    for (const type of [
+      'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+    ]) expect(server.requests[0].headers.accept).toContain(type);
+    expect(MANIFEST_ACCEPT.split(', ')).toHaveLength(4);
+  });
+
+  test('throws if the registry sends a malformed digest', async () => {
+    server = await serve((_req, res) => {
+      res.setHeader('Docker-Content-Digest', 'sha256:not-hex');
+      res.end();
+    });
+    const client = new DistributionClient();
+    await expect(client.resolveDigest({ registry: server.host, repository: 'm' }, '1.0.0'))
+      .rejects.toThrow(`registry ${server.host} sent a malformed digest 'sha256:not-hex' for m:1.0.0`);
+  });
+
+  test('hashes the manifest bytes when HEAD carries no Docker-Content-Digest', async () => {
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    server = await serve((req, res) => {
+      res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
+      res.end(req.method === 'GET' ? manifest : undefined);
+    });
+    const client = new DistributionClient();
+    const digest = await client.resolveDigest({ registry: server.host, repository: 'm' }, '1.0.0');
+    expect(digest).toBe(`sha256:${createHash('sha256').update(manifest).digest('hex')}`);
+  });
+
+  test('throws a 404 error naming the missing tag', async () => {
+    server = await serve((_req, res) => {
+      res.statusCode = 404;
+      res.end();
+    });
+    const client = new DistributionClient();
+    await expect(client.resolveDigest({ registry: server.host, repository: 'm' }, '9.9.9')).rejects.toThrow('has no tag \'9.9.9\' in \'m\'');
+    await expect(client.listTags({ registry: server.host, repository: 'm' })).rejects.toThrow('has no repository \'m\'');
+  });
+
+  test('sends If-None-Match with the tag list ETag and serves a 304 from cache', async () => {
+    server = await serve((req, res) => {
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.statusCode = 304;
+        res.end();
+        return;
+      }
+      res.setHeader('ETag', '"v1"');
+      res.end(JSON.stringify({ tags: ['1.0.0', '1.1.0'] }));
+    });
+    const client = new DistributionClient();
+    const repo = { registry: server.host, repository: 'm' };
+    expect(await client.listTags(repo)).toEqual(['1.0.0', '1.1.0']);
+    expect(await client.listTags(repo)).toEqual(['1.0.0', '1.1.0']);
+    expect(server.requests).toHaveLength(2);
+    expect(client.stats().notModified).toBe(1);
+  });
+
+  test('reuses a tag list within tagsCacheTtlMs without any request', async () => {
+    server = await serve((_req, res) => res.end(JSON.stringify({ tags: ['1.0.0'] })));
+    let t = 1_000_000;
+    const client = new DistributionClient({ tagsCacheTtlMs: 60_000, now: () => t });
+    const repo = { registry: server.host, repository: 'm' };
+    await client.listTags(repo);
+    t += 30_000;
+    await client.listTags(repo);
+    expect(server.requests).toHaveLength(1);
+    t += 31_000;
+    await client.listTags(repo);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  test('throws if the tag list is not JSON', async () => {
+    server = await serve((_req, res) => res.end('<html>'));
+    const client = new DistributionClient();
+    await expect(client.listTags({ registry: server.host, repository: 'm' })).rejects.toThrow('sent a tag list for \'m\' that is not JSON');
+  });
+});
+
+describe('parsers', () => {
+  test('parseChallenge reads scheme and quoted params', () => {
+    expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"')).toEqual({
+      scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull' },
+    });
+  });
+
+  test('parseNextLink finds rel=next', () => {
+    expect(parseNextLink('</v2/m/tags/list?n=2&last=b>; rel="next"')).toBe('/v2/m/tags/list?n=2&last=b');
+    expect(parseNextLink('</x>; rel="prev"')).toBeUndefined();
+    expect(parseNextLink(null)).toBeUndefined();
+  });
+
+  test.each([
+    ['5', 5000],
+    ['0.5', 500],
+    ['Wed, 25 Nov 2026 10:00:10 GMT', 10_000],
+    ['soon', undefined],
+  ])('parseRetryAfter(%p) is %p ms', (value, ms) => {
+    expect(parseRetryAfter(value, Date.parse('Wed, 25 Nov 2026 10:00:00 GMT'))).toBe(ms);
+  });
+
+  test('parseDockerConfig decodes auth and username/password, and normalizes hosts', () => {
+    const store = parseDockerConfig({
+      auths: {
+        'https://index.docker.io/v1/': { auth: Buffer.from('u1:p:with:colons').toString('base64') },
+        'http://127.0.0.1:5000': { username: 'u2', password: 'p2' },
+      },
+    });
+    expect(store.get('docker.io')).toEqual({ username: 'u1', password: 'p:with:colons' });
+    expect(store.get('127.0.0.1:5000')).toEqual({ username: 'u2', password: 'p2' });
+  });
+
+  test('throws if an auth entry does not decode to user:password', () => {
+    expect(() => parseDockerConfig({ auths: { 'r.example': { auth: Buffer.from('nocolon').toString('base64') } } }, '/x/config.json'))
+      .toThrow("docker config '/x/config.json' entry 'auths.r.example.auth' does not decode to 'user:password'; re-run 'docker login r.example'");
+  });
+});
+
+describe('TokenBucket', () => {
+  test('lets a burst through, then paces requests at the refill rate', async () => {
+    let t = 0;
+    const waits: number[] = [];
+    const bucket = new TokenBucket(2, 3, () => t, async (ms) => { waits.push(ms); t += ms; });
+    for (let i = 0; i < 5; i++) await bucket.take();
+    // 3 at once (burst), then one every 500 ms
+    expect(waits).toEqual([500, 500]);
+    expect(t).toBe(1000);
+  });
+
+  test('throws if the rate is not positive', () => {
+    expect(() => new TokenBucket(0, 1, Date.now, async () => undefined)).toThrow("rate limit 'requestsPerSecond' is 0; give a number greater than 0");
+  });
+});
