@@ -5,4 +5,5 @@ export * from './registry';
 export * from './monitoring';
 export * from './alerting';
 export * from './updater';
+export * from './validation';
 export * from './stack';

@@ -1,0 +1,2 @@
+// Public API of lib/validation/: re-exports only.
+export * from './validate';
