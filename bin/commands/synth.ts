@@ -1,0 +1,142 @@
+/**
+ * `modelpilot synth [app.ts] [--out dist]`: synthesizes a modelpilot app into one YAML file per chart, after
+ * validating every object. With no app it synthesizes the built-in demo, examples/recommendation-model.
+ *
+ * The app.ts contract: the module exports a function — as its default export or named `build` — that takes a cdk8s
+ * `App` and adds one or more charts to it (e.g. `new SelfHealingModelStack(app, 'my-model', {...})`). It may be async.
+ * It must not call `app.synth()`: modelpilot does that, validates, and writes `<out>/<chart id>.yaml`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App, Chart } from 'cdk8s';
+import * as YAML from 'yaml';
+import { describeObject, formatIssue, validateManifests, ValidationIssue } from '../../lib/validation';
+
+/** What an app module exports. */
+export type AppBuilder = (app: App) => void | Promise<void>;
+
+/** One synthesized chart. */
+export interface SynthesizedChart {
+  /** The chart id, also the file name (`<id>.yaml`). */
+  readonly id: string;
+  /** Every object of the chart, as JSON. */
+  readonly objects: Array<Record<string, unknown>>;
+}
+
+/** The built-in demo app (resolves in the sources and in the compiled build/). */
+export const DEFAULT_APP = path.join(__dirname, '..', '..', 'examples', 'recommendation-model', 'app');
+
+const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>]
+
+Synthesizes a modelpilot app into validated YAML, one file per chart (stack).
+  app.ts        module whose default export (or export 'build') is a function (app: cdk8s.App) => void
+                that adds charts to the app; default: the built-in demo examples/recommendation-model
+  --out <dir>   output directory (default: dist)
+Exit status: 0 when every object is valid and written, 1 on invalid objects or a failing app, 2 on usage errors.`;
+
+/** Loads an app module (a .ts file is compiled on the fly with ts-node, transpile-only) and returns its builder. */
+export function loadApp(file: string): AppBuilder {
+  const resolved = path.resolve(file);
+  if (/\.tsx?$/.test(resolved)) registerTsNode();
+  let mod: Record<string, unknown>;
+  try {
+    mod = require(resolved) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && !fs.existsSync(resolved) && !fs.existsSync(resolved + '.ts') && !fs.existsSync(resolved + '.js')) {
+      throw new Error(`app '${file}' does not exist; give the path of an app.ts, e.g. 'examples/llm-gpu/app.ts'`);
+    }
+    throw e;
+  }
+  const fn = typeof mod.default === 'function' ? mod.default : mod.build;
+  if (typeof fn !== 'function') {
+    throw new Error(`app '${file}' exports no builder; add 'export default function build(app: App) { new SelfHealingModelStack(app, ...) }'`);
+  }
+  return fn as AppBuilder;
+}
+
+/** Runs a builder on a fresh App and returns each chart's objects, in chart order. */
+export async function synthesize(builder: AppBuilder): Promise<SynthesizedChart[]> {
+  const app = new App({ outdir: fs.mkdtempSync(path.join(require('os').tmpdir(), 'modelpilot-synth-')) });
+  try {
+    await builder(app);
+    const charts = app.node.children.filter((c): c is Chart => Chart.isChart(c));
+    if (charts.length === 0) {
+      throw new Error('the app adds no chart; create at least one SelfHealingModelStack (or another cdk8s Chart) on the app it is given');
+    }
+    // Run construct validations (node.addValidation) the way app.synth() does.
+    for (const c of app.node.findAll()) {
+      const errors = c.node.validate();
+      if (errors.length) throw new Error(`${c.node.path}: ${errors.join('; ')}`);
+    }
+    return charts.map((c) => ({ id: c.node.id, objects: c.toJson() as Array<Record<string, unknown>> }));
+  } finally {
+    fs.rmSync(app.outdir, { recursive: true, force: true });
+  }
+}
+
+/** Renders objects as a multi-document YAML stream. */
+export function toYaml(objects: readonly unknown[]): string {
+  return objects.map((o) => YAML.stringify(o, { lineWidth: 0 })).join('---\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let out = 'dist';
+  let appFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    } else if (a === '--out' || a === '-o') {
+      if (!argv[i + 1]) return usageError('\'--out\' needs a directory');
+      out = argv[++i];
+    } else if (a.startsWith('--out=')) {
+      out = a.slice('--out='.length);
+    } else if (a.startsWith('-')) {
+      return usageError(`unknown option '${a}'`);
+    } else if (appFile === undefined) {
+      appFile = a;
+    } else {
+      return usageError(`only one app may be given (got '${appFile}' and '${a}')`);
+    }
+  }
+
+  let charts: SynthesizedChart[];
+  try {
+    charts = await synthesize(loadApp(appFile ?? DEFAULT_APP));
+  } catch (e) {
+    process.stderr.write(`modelpilot synth: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+
+  const issues: ValidationIssue[] = [];
+  for (const c of charts) issues.push(...validateManifests(c.objects).issues);
+  if (issues.length) {
+    process.stderr.write(`modelpilot synth: ${issues.length} invalid field(s); nothing written:\n${issues.map((i) => '  ' + formatIssue(i)).join('\n')}\n`);
+    return 1;
+  }
+
+  fs.mkdirSync(out, { recursive: true });
+  let total = 0;
+  for (const c of charts) {
+    const file = path.join(out, `${c.id}.yaml`);
+    fs.writeFileSync(file, toYaml(c.objects));
+    total += c.objects.length;
+    const byKind = new Map<string, number>();
+    for (const o of c.objects) byKind.set(String(o.kind), (byKind.get(String(o.kind)) ?? 0) + 1);
+    process.stdout.write(`${file}: ${c.objects.length} objects (${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ')})\n`);
+    for (const o of c.objects) process.stdout.write(`  ${describeObject(o)}\n`);
+  }
+  process.stdout.write(`wrote ${charts.length} file(s), ${total} valid objects\n`);
+  return 0;
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`modelpilot synth: ${message}\n${USAGE}\n`);
+  return 2;
+}
+
+function registerTsNode(): void {
+  if ((process as unknown as Record<symbol, unknown>)[Symbol.for('ts-node.register.instance')] || require.extensions['.ts']) return;
+  require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
+}

@@ -1,0 +1,30 @@
+/**
+ * The built-in demo (`npx modelpilot synth` with no argument): a CPU recommendation model served from an
+ * in-cluster registry, scaled by CPU between 2 and 8 replicas.
+ *
+ * The app.ts contract: export a function (default export, or named `build`) that adds one or more charts to the
+ * cdk8s App it is given. `modelpilot synth` creates the App, calls the function, validates every object and writes
+ * one YAML file per chart (`<chart id>.yaml`).
+ */
+import { App, Size } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Autoscaling, Duration, ModelRegistry, SelfHealingModelStack, UpdatePolicy } from '../../lib';
+
+export default function build(app: App): void {
+  new SelfHealingModelStack(app, 'recommendation-model', {
+    namespace: 'ml',
+    registry: ModelRegistry.inCluster({ notifications: { url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry' } }),
+    model: {
+      name: 'recsys',
+      image: 'model-registry.ml.svc:5000/models/recsys:1.4.0',
+      partOf: 'recommendations',
+      modelLoadTimeout: Duration.minutes(2),
+      resources: {
+        cpu: { request: kplus.Cpu.millis(500), limit: kplus.Cpu.units(2) },
+        memory: { request: Size.gibibytes(1), limit: Size.gibibytes(2) },
+      },
+      autoscaling: Autoscaling.cpu({ minReplicas: 2, maxReplicas: 8, targetUtilizationPercent: 70 }),
+      updatePolicy: UpdatePolicy.semver('minor'),
+    },
+  });
+}
