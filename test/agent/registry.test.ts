@@ -202,7 +202,7 @@ describe('DistributionClient', () => {
   });
 
   test('resolves a digest with one HEAD that accepts OCI and Docker v2 manifest types', async () => {
-    server = await serve((req, res) => {
+    server = await serve((_req, res) => {
       res.setHeader('Docker-Content-Digest', DIGEST);
       res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
       res.end();

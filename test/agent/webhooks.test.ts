@@ -1,0 +1,259 @@
+/**
+ * The agent's HTTP server and webhook parsers, over real HTTP on 127.0.0.1. Every refusal (4xx) must emit nothing.
+ */
+import { createHmac } from 'node:crypto';
+import * as http from 'node:http';
+import { AgentHttpServer } from '../../agent/http';
+import { parseAlertmanager, parseMlflowEvent, parseRegistryNotification, validateWebhookAuth } from '../../agent/triggers/webhooks';
+import { TriggerEvent } from '../../agent/types';
+
+const TOKEN = 'test-token-0123456789abcdef';
+const SECRET = 'hmac-secret-0123456789abcdef';
+
+interface Sent {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** A raw node:http request, so tests control Content-Length and chunking exactly. */
+function send(
+  port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, chunked = false,
+): Promise<Sent> {
+  return new Promise((resolve, reject) => {
+    const h: Record<string, string> = { ...headers };
+    if (body !== undefined && !chunked) h['Content-Length'] = String(Buffer.byteLength(body));
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers: h }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+    });
+    req.on('error', reject);
+    if (body !== undefined && chunked) {
+      const buf = Buffer.from(body);
+      for (let i = 0; i < buf.length; i += 64 * 1024) req.write(buf.subarray(i, i + 64 * 1024));
+    } else if (body !== undefined) {
+      req.write(body);
+    }
+    req.end();
+  });
+}
+
+const bearer = { Authorization: `Bearer ${TOKEN}` };
+const sign = (body: string, secret = SECRET): Record<string, string> => ({
+  'X-Modelpilot-Signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+});
+
+const registryPush = JSON.stringify({
+  events: [{
+    id: 'e1', timestamp: '2026-11-25T09:00:00Z', action: 'push',
+    target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'b'.repeat(64)}`, repository: 'models/recsys', tag: '1.1.0' },
+    request: { host: '127.0.0.1:5000', method: 'PUT' },
+  }],
+});
+
+const alert = (status: string, labels: Record<string, string>): unknown => ({ status, labels, annotations: { summary: 'error ratio 0.2 > 0.05' } });
+const amBody = (alerts: unknown[]): string => JSON.stringify({ version: '4', status: 'firing', receiver: 'modelpilot', groupKey: 'g', alerts });
+
+describe('AgentHttpServer', () => {
+  let server: AgentHttpServer;
+  let port: number;
+  let events: TriggerEvent[];
+  let healthy = true;
+  const abort = new AbortController();
+
+  beforeAll(async () => {
+    server = new AgentHttpServer({
+      port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN, hmacSecret: SECRET }, maxBodyBytes: 1024 * 1024,
+      metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'modelpilot_updater_cycles_total 3\n' }),
+      healthz: () => ({ healthy, detail: { lastCycle: 'x' } }),
+    });
+    port = await server.listen();
+    await server.trigger().start((e) => events.push(e), abort.signal);
+  });
+  afterAll(async () => {
+    abort.abort();
+    await server.close();
+  });
+  beforeEach(() => {
+    events = [];
+    healthy = true;
+  });
+
+  test('serves /healthz (200 healthy, 503 not) and /metrics from the callbacks', async () => {
+    const ok = await send(port, 'GET', '/healthz');
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual({ healthy: true, lastCycle: 'x' });
+    healthy = false;
+    expect((await send(port, 'GET', '/healthz')).status).toBe(503);
+    const m = await send(port, 'GET', '/metrics');
+    expect(m.status).toBe(200);
+    expect(m.headers['content-type']).toBe('text/plain; version=0.0.4');
+    expect(m.body).toContain('modelpilot_updater_cycles_total 3');
+  });
+
+  test('a registry push notification (bearer) emits its repository', async () => {
+    const r = await send(port, 'POST', '/webhooks/registry', registryPush, { ...bearer, 'Content-Type': 'application/vnd.docker.distribution.events.v1+json' });
+    expect(r.status).toBe(202);
+    expect(events).toEqual([{ source: 'webhook:registry', repositories: ['models/recsys'] }]);
+  });
+
+  test('a registry pull notification is accepted but emits nothing', async () => {
+    const pull = JSON.stringify({ events: [{ action: 'pull', target: { repository: 'models/recsys', tag: '1.0.0' } }] });
+    const r = await send(port, 'POST', '/webhooks/registry', pull, bearer);
+    expect(r.status).toBe(200);
+    expect(events).toEqual([]);
+  });
+
+  test('the generic model event signed with HMAC emits the model', async () => {
+    const body = JSON.stringify({ event: 'model.updated', model_name: 'recsys', version: '1.1.0' });
+    const r = await send(port, 'POST', '/webhooks/model', body, sign(body));
+    expect(r.status).toBe(202);
+    expect(events).toEqual([{ source: 'webhook:model', models: ['recsys'] }]);
+  });
+
+  test('an MLflow (OSS) model_version.created with MLflow\'s own v1 signature emits the model', async () => {
+    const body = JSON.stringify({ entity: 'model_version', action: 'created', timestamp: '2026-11-25T09:00:00Z', data: { name: 'fraud', version: '7' } });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sig = createHmac('sha256', SECRET).update(`d-1.${ts}.${body}`).digest('base64');
+    const r = await send(port, 'POST', '/webhooks/mlflow', body, { 'X-MLflow-Signature': `v1,${sig}`, 'X-MLflow-Delivery-Id': 'd-1', 'X-MLflow-Timestamp': ts });
+    expect(r.status).toBe(202);
+    expect(events).toEqual([{ source: 'webhook:mlflow', models: ['fraud'] }]);
+  });
+
+  test('an MLflow signature older than 5 minutes is refused as a replay', async () => {
+    const body = JSON.stringify({ entity: 'model_version', action: 'created', data: { name: 'fraud', version: '7' } });
+    const ts = String(Math.floor(Date.now() / 1000) - 3600);
+    const sig = createHmac('sha256', SECRET).update(`d-1.${ts}.${body}`).digest('base64');
+    const r = await send(port, 'POST', '/webhooks/mlflow', body, { 'X-MLflow-Signature': `v1,${sig}`, 'X-MLflow-Delivery-Id': 'd-1', 'X-MLflow-Timestamp': ts });
+    expect(r.status).toBe(401);
+    expect(r.body).toContain('possible replay');
+    expect(events).toEqual([]);
+  });
+
+  test('a firing Alertmanager alert marked rollback emits a rollback of that model version', async () => {
+    const body = amBody([
+      alert('firing', { alertname: 'ModelErrorRateHigh', model: 'recsys', version: '1.2.0', modelpilot_action: 'rollback' }),
+      alert('firing', { alertname: 'Unrelated', model: 'recsys', version: '1.2.0' }),
+      alert('resolved', { alertname: 'ModelP99High', model: 'fraud', version: '3.0.0', modelpilot_action: 'rollback' }),
+    ]);
+    const r = await send(port, 'POST', '/webhooks/alertmanager', body, bearer);
+    expect(r.status).toBe(202);
+    expect(events).toEqual([{
+      source: 'webhook:alertmanager', models: ['recsys'],
+      rollback: { model: 'recsys', version: '1.2.0', reason: 'ModelErrorRateHigh firing: error ratio 0.2 > 0.05' },
+    }]);
+  });
+
+  test('POST /v1/update (Watchtower) with the bearer token checks everything, or only ?image=', async () => {
+    expect((await send(port, 'POST', '/v1/update', undefined, bearer)).status).toBe(202);
+    expect((await send(port, 'POST', '/v1/update?image=models/recsys,127.0.0.1:5000/models/fraud:1.0.0', undefined, bearer)).status).toBe(202);
+    expect(events).toEqual([
+      { source: 'webhook:v1-update' },
+      { source: 'webhook:v1-update', repositories: ['models/recsys', 'models/fraud'] },
+    ]);
+  });
+
+  test.each([
+    ['no credentials', '/webhooks/registry', registryPush, {}],
+    ['a wrong bearer token', '/webhooks/registry', registryPush, { Authorization: 'Bearer not-the-token' }],
+    ['an HMAC with the wrong secret', '/webhooks/model', '{"event":"model.updated","model_name":"m"}', sign('{"event":"model.updated","model_name":"m"}', 'wrong-secret-xxxxxxxx')],
+    ['an HMAC of another body', '/webhooks/model', '{"event":"model.updated","model_name":"m"}', sign('{"event":"model.updated","model_name":"x"}')],
+    ['a malformed signature header', '/webhooks/model', '{}', { 'X-Modelpilot-Signature': 'md5=abc' }],
+    ['/v1/update with an HMAC instead of the bearer token', '/v1/update', '', sign('')],
+  ])('refuses %s with 401 and emits nothing', async (_name, path, body, headers) => {
+    const r = await send(port, 'POST', path, body, headers as Record<string, string>);
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toBe('Bearer');
+    expect(events).toEqual([]);
+  });
+
+  test.each([
+    ['malformed JSON', '/webhooks/registry', '{"events": [', 'body is not valid JSON'],
+    ['an empty body', '/webhooks/model', '', 'empty body'],
+    ['a model event without model_name', '/webhooks/model', '{"event":"model.updated"}', "field 'model_name' is undefined"],
+    ['an unknown model event', '/webhooks/model', '{"event":"model.deleted","model_name":"m"}', "field 'event' is 'model.deleted'"],
+    ['a registry body without events', '/webhooks/registry', '{"foo":1}', 'expected a notification envelope'],
+    ['a rollback alert without labels', '/webhooks/alertmanager', amBody([alert('firing', { modelpilot_action: 'rollback' })]), "lacks the labels 'model' and 'version'"],
+    ['a non-MLflow body', '/webhooks/mlflow', '{"hello":"world"}', 'not an MLflow webhook'],
+  ])('refuses %s with 400 and emits nothing', async (_name, path, body, message) => {
+    const r = await send(port, 'POST', path, body, bearer);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).error).toContain(message);
+    expect(events).toEqual([]);
+  });
+
+  test('refuses a declared body over the limit with 413 before reading it', async () => {
+    const big = 'x'.repeat(1024 * 1024 + 1);
+    const r = await send(port, 'POST', '/webhooks/registry', big, bearer);
+    expect(r.status).toBe(413);
+    expect(events).toEqual([]);
+  });
+
+  test('refuses a chunked body that grows over the limit with 413', async () => {
+    const big = JSON.stringify({ events: [], pad: 'y'.repeat(2 * 1024 * 1024) });
+    const r = await send(port, 'POST', '/webhooks/registry', big, bearer, true).catch((e: Error) => ({ status: -1, body: e.message, headers: {} }));
+    // The server answers 413 and closes; depending on timing the client sees the 413 or a reset while still writing.
+    expect([413, -1]).toContain(r.status);
+    expect(events).toEqual([]);
+    // and the server still serves afterwards
+    expect((await send(port, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  test('answers 405 with Allow for a wrong method and 404 for an unknown path', async () => {
+    const r = await send(port, 'GET', '/webhooks/registry', undefined, bearer);
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    expect((await send(port, 'POST', '/healthz')).status).toBe(405);
+    expect((await send(port, 'POST', '/webhooks/nope', '{}', bearer)).status).toBe(404);
+    expect(events).toEqual([]);
+  });
+});
+
+describe('AgentHttpServer before the trigger is started', () => {
+  test('answers 503 and emits nothing', async () => {
+    const server = new AgentHttpServer({ port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN } });
+    const port = await server.listen();
+    try {
+      const r = await send(port, 'POST', '/v1/update', undefined, bearer);
+      expect(r.status).toBe(503);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('webhook parsers', () => {
+  test('throws if no webhook authentication is configured', () => {
+    expect(() => validateWebhookAuth({})).toThrow("webhooks have no authentication: set 'webhooks.bearerToken' and/or 'webhooks.hmacSecret'");
+    expect(() => validateWebhookAuth({ bearerToken: 'short' })).toThrow("'webhooks.bearerToken' is 5 characters long; use at least 16 random characters");
+  });
+
+  test('a registry envelope with several tagged pushes emits each repository once; untagged pushes are ignored', () => {
+    const r = parseRegistryNotification({
+      events: [
+        { action: 'push', target: { repository: 'a', tag: '1.0.0' } },
+        { action: 'push', target: { repository: 'a', tag: '1.0.1' } },
+        { action: 'push', target: { repository: 'b', digest: 'sha256:x' } },
+        { action: 'push', target: { repository: 'c', tag: '2.0.0' } },
+      ],
+    });
+    expect(r.events).toEqual([{ source: 'webhook:registry', repositories: ['a', 'c'] }]);
+  });
+
+  test.each([
+    [{ event: 'MODEL_VERSION_CREATED', model_name: 'churn', version: '3' }, ['churn']],
+    [{ event: 'MODEL_VERSION_TAG_SET', model_name: 'churn', version: '3', tags: [{ key: 'k', value: 'v' }] }, ['churn']],
+    [{ entity: 'model_version_alias', action: 'created', data: { name: 'churn', alias: 'champion', version: '3' } }, ['churn']],
+    [{ entity: 'model_version_tag', action: 'set', data: { name: 'churn', version: '3', key: 'k', value: 'v' } }, ['churn']],
+    [{ entity: 'registered_model', action: 'created', data: { name: 'churn' } }, []],
+    [{ event: 'COMMENT_CREATED', model_name: 'churn' }, []],
+  ])('MLflow %j emits models %j', (body, models) => {
+    const r = parseMlflowEvent(body);
+    expect(r.events.flatMap((e) => e.models ?? [])).toEqual(models);
+  });
+
+  test('throws if the Alertmanager webhook version is not 4', () => {
+    expect(() => parseAlertmanager({ version: '3', alerts: [] })).toThrow("field 'version' is \"3\"; only Alertmanager webhook version '4' is understood");
+  });
+});
