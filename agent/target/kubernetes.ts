@@ -1,0 +1,545 @@
+/**
+ * The Kubernetes target: keeps the model container of Deployments up to date, with the in-flight update recorded
+ * on the Deployment itself (annotations) so that a restarted agent can finish or reverse it.
+ *
+ * API calls (and so the RBAC the agent needs; `ModelUpdater` grants exactly these, a test keeps them in step):
+ * - deployments.apps: `get`, `patch`, `watch` (by name: authorised by `resourceNames`), `list` (label-selector
+ *   discovery only, which cannot be limited by name);
+ * - pods: `list` (why a rollout is stuck: image pull errors, crash loops);
+ * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
+ */
+import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
+import { ImageRef } from '../../lib/core/image-ref';
+import { UpdatePolicy } from '../../lib/core/update-policy';
+import { Clock, fail, HealthResult, InFlightRecord, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+
+/** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
+export const K8S_ANNOTATIONS = {
+  /** The full image reference that ran before the update in flight (or the last one). */
+  previousImage: 'modelpilot.dev/previous-image',
+  /** JSON {@link InFlightRecord} of the update in flight; absent when none is. */
+  inFlight: 'modelpilot.dev/inflight',
+  /** 1-based attempt number of the update in flight. */
+  attempt: 'modelpilot.dev/attempt',
+  /** JSON of the whole pod template that ran before the update in flight: what rollback restores. */
+  previousTemplate: 'modelpilot.dev/previous-template',
+  /** Why the Deployment changed, copied by Kubernetes to the ReplicaSet (`kubectl rollout history`). */
+  changeCause: 'kubernetes.io/change-cause',
+  /** Optional per-Deployment update policy, e.g. `semver:minor`. */
+  policy: 'modelpilot.dev/policy',
+  /** Optional name of the model container when the pod has several. */
+  container: 'modelpilot.dev/container',
+  /** Kubernetes' own revision counter on Deployments and ReplicaSets. */
+  revision: 'deployment.kubernetes.io/revision',
+} as const;
+
+/** The label that marks a Deployment as owned by modelpilot (label-selector discovery). */
+export const MANAGED_LABEL = 'modelpilot.dev/managed';
+
+/** Container waiting reasons that mean a rollout will not succeed by waiting longer. */
+const FATAL_WAITING_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError']);
+
+/** One Deployment named in the explicit list, with optional overrides. */
+export interface KubernetesDeploymentRef {
+  /** The Deployment's name. */
+  readonly name: string;
+  /** The model container. @default - annotation `modelpilot.dev/container`, else the first container */
+  readonly container?: string;
+  /** The model name (the `model` label of its metrics). @default - label `app.kubernetes.io/name`, else the Deployment name */
+  readonly model?: string;
+  /** The update policy. @default - annotation `modelpilot.dev/policy`, else the target's default policy */
+  readonly policy?: UpdatePolicy;
+}
+
+/** Options of {@link KubernetesTarget}. */
+export interface KubernetesTargetOptions {
+  /** Where the API server is and how to authenticate (`loadFromCluster()` in a pod, `loadFromFile()` on a laptop). */
+  readonly kubeConfig: KubeConfig;
+  /** The namespace of the model Deployments. */
+  readonly namespace: string;
+  /**
+   * The Deployments to keep up to date, by name. This is the least-privilege mode: every call is by name, so the
+   * Role can be limited by `resourceNames`.
+   * @default - discovery by label selector (needs namespace-wide `list` on deployments)
+   */
+  readonly deployments?: ReadonlyArray<string | KubernetesDeploymentRef>;
+  /**
+   * Label selector for discovery when no explicit list is given.
+   * @default 'modelpilot.dev/managed=true'
+   */
+  readonly labelSelector?: string;
+  /** Policy for Deployments that name none. @default UpdatePolicy.semver('minor') */
+  readonly defaultPolicy?: UpdatePolicy;
+  /** Clock for timestamps and polling sleeps. @default - the system clock */
+  readonly clock?: Clock;
+  /** How often rollout status is re-read when no watch event arrives. @default 2000 */
+  readonly pollIntervalMs?: number;
+  /** Retries after a 409 Conflict, each with a fresh GET. @default 5 */
+  readonly maxConflictRetries?: number;
+  /** `fieldManager` of every patch (server-side field ownership). @default 'modelpilot' */
+  readonly fieldManager?: string;
+  /** Structured log sink (one JSON object per event). @default - JSON lines on stderr */
+  readonly log?: (event: Record<string, unknown>) => void;
+}
+
+const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms, signal) => new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  }),
+};
+
+/** A failure from the API server, turned into words an operator can act on. */
+class KubeCallError extends Error {
+  constructor(message: string, public readonly statusCode?: number) {
+    super(message);
+  }
+}
+
+interface Call {
+  readonly verb: 'get' | 'list' | 'watch' | 'patch';
+  readonly resource: string;
+  readonly name?: string;
+}
+
+/** The rollout status of a Deployment, computed the way `kubectl rollout status` does. */
+export interface RolloutStatus {
+  readonly done: boolean;
+  /** Set when the rollout cannot succeed (progress deadline exceeded). */
+  readonly failed?: string;
+  readonly message: string;
+}
+
+/**
+ * Reads a Deployment's rollout status from `observedGeneration`, `updatedReplicas`, `availableReplicas` and the
+ * `Progressing` condition (`ProgressDeadlineExceeded` means the rollout failed).
+ */
+export function rolloutStatus(d: V1Deployment): RolloutStatus {
+  const generation = d.metadata?.generation ?? 0;
+  const status = d.status ?? {};
+  const want = d.spec?.replicas ?? 1;
+  if ((status.observedGeneration ?? 0) < generation) {
+    return { done: false, message: `waiting for the deployment spec update to be observed (generation ${generation}, observed ${status.observedGeneration ?? 0})` };
+  }
+  const progressing = (status.conditions ?? []).find((c) => c.type === 'Progressing');
+  if (progressing?.reason === 'ProgressDeadlineExceeded') {
+    return { done: false, failed: `progress deadline exceeded: ${progressing.message ?? 'no message'}`, message: 'rollout failed' };
+  }
+  const updated = status.updatedReplicas ?? 0;
+  const total = status.replicas ?? 0;
+  const available = status.availableReplicas ?? 0;
+  if (updated < want) return { done: false, message: `${updated} of ${want} new replicas updated` };
+  if (total > updated) return { done: false, message: `${total - updated} old replicas pending termination` };
+  if (available < updated) return { done: false, message: `${available} of ${updated} updated replicas available` };
+  return { done: true, message: `rollout complete: ${updated} of ${want} replicas updated and available` };
+}
+
+/**
+ * The Kubernetes target. Apply is a strategic-merge patch of the model container's image (digest-pinned), with the
+ * previous image, the previous pod template, the attempt and the in-flight record written in the same patch;
+ * every write carries the `resourceVersion` it was computed from, so a concurrent change gives 409 and a retry
+ * on a fresh GET.
+ */
+export class KubernetesTarget implements Target {
+  public readonly kind = 'kubernetes';
+  public readonly namespace: string;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly watcher: Watch;
+  private readonly clock: Clock;
+  private readonly pollIntervalMs: number;
+  private readonly maxConflictRetries: number;
+  private readonly fieldManager: string;
+  private readonly defaultPolicy: UpdatePolicy;
+  private readonly labelSelector: string;
+  private readonly explicit?: ReadonlyMap<string, KubernetesDeploymentRef>;
+  private readonly log: (event: Record<string, unknown>) => void;
+
+  constructor(options: KubernetesTargetOptions) {
+    if (!options.namespace || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace)) {
+      throw new Error(`'namespace' value '${options.namespace}' is not a Kubernetes namespace name; use lowercase letters, digits and '-'`);
+    }
+    this.namespace = options.namespace;
+    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.watcher = new Watch(options.kubeConfig);
+    this.clock = options.clock ?? systemClock;
+    this.pollIntervalMs = options.pollIntervalMs ?? 2000;
+    this.maxConflictRetries = options.maxConflictRetries ?? 5;
+    this.fieldManager = options.fieldManager ?? 'modelpilot';
+    this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
+    this.labelSelector = options.labelSelector ?? `${MANAGED_LABEL}=true`;
+    if (options.deployments) {
+      const refs = new Map<string, KubernetesDeploymentRef>();
+      for (const d of options.deployments) {
+        const ref = typeof d === 'string' ? { name: d } : d;
+        if (refs.has(ref.name)) throw new Error(`'deployments' lists '${ref.name}' twice; name each Deployment once`);
+        refs.set(ref.name, ref);
+      }
+      this.explicit = refs;
+    }
+    this.log = options.log ?? ((e) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), component: 'target/kubernetes', ...e }) + '\n'));
+  }
+
+  /** The Deployments this agent owns, each with the in-flight update a previous agent left, if any. */
+  public async discover(signal?: AbortSignal): Promise<Workload[]> {
+    let deployments: V1Deployment[];
+    if (this.explicit) {
+      deployments = [];
+      for (const name of this.explicit.keys()) {
+        if (signal?.aborted) break;
+        try {
+          deployments.push(await this.get(name));
+        } catch (err) {
+          // One missing or forbidden Deployment must not hide the others.
+          this.log({ level: 'error', event: 'discover.failed', deployment: `${this.namespace}/${name}`, reason: errorReason(err) });
+        }
+      }
+    } else {
+      deployments = await this.call({ verb: 'list', resource: 'deployments' }, async () =>
+        (await this.apps.listNamespacedDeployment(this.namespace, undefined, undefined, undefined, undefined, this.labelSelector)).body.items);
+    }
+    const workloads: Workload[] = [];
+    for (const d of deployments) {
+      try {
+        workloads.push(this.toWorkload(d));
+      } catch (err) {
+        this.log({ level: 'error', event: 'discover.skipped', deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
+      }
+    }
+    return workloads;
+  }
+
+  /**
+   * Records `plan` in flight and switches the model container to `plan.to`, in one strategic-merge patch.
+   * Re-applying the plan that is already in flight (a restarted agent) keeps the recorded previous template.
+   */
+  public async apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    const name = this.deploymentName(plan);
+    return this.withConflictRetry(name, 'patch', signal, async (d) => {
+      const container = this.modelContainer(d);
+      const current = container.image ?? '';
+      const existing = readInFlight(d);
+      const annotations = d.metadata?.annotations ?? {};
+      let previousTemplate: string;
+      let previousImage: string;
+      if (existing && existing.to === plan.to && annotations[K8S_ANNOTATIONS.previousTemplate]) {
+        // The same update is already in flight: keep what ran before it, not what runs now.
+        previousTemplate = annotations[K8S_ANNOTATIONS.previousTemplate];
+        previousImage = existing.from;
+      } else {
+        if (current !== plan.from) {
+          return fail(`${plan.workload.name}: container '${container.name}' runs '${current}', not '${plan.from}' as planned; re-plan from what runs now`);
+        }
+        previousTemplate = JSON.stringify(ObjectSerializer.serialize(d.spec?.template, 'V1PodTemplateSpec'));
+        previousImage = current;
+      }
+      const record: InFlightRecord = {
+        from: previousImage,
+        to: plan.to,
+        attempt: plan.attempt,
+        startedAt: this.clock.now().toISOString(),
+        trigger: plan.trigger,
+      };
+      const patch = {
+        metadata: {
+          resourceVersion: d.metadata?.resourceVersion,
+          annotations: {
+            [K8S_ANNOTATIONS.previousImage]: previousImage,
+            [K8S_ANNOTATIONS.previousTemplate]: previousTemplate,
+            [K8S_ANNOTATIONS.inFlight]: JSON.stringify(record),
+            [K8S_ANNOTATIONS.attempt]: String(plan.attempt),
+            [K8S_ANNOTATIONS.changeCause]: `modelpilot: ${plan.fromVersion} -> ${plan.toVersion} (attempt ${plan.attempt}, ${plan.trigger})`,
+          },
+        },
+        spec: { template: { spec: { containers: [{ name: container.name, image: plan.to }] } } },
+      };
+      await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
+      this.log({ level: 'info', event: 'apply', deployment: plan.workload.name, from: previousImage, to: plan.to, attempt: plan.attempt });
+      return ok(undefined);
+    });
+  }
+
+  /**
+   * Waits for the rollout of `plan.to`: woken by a watch on the Deployment (by name), re-read at least every
+   * `pollIntervalMs`. Unhealthy as soon as the progress deadline is exceeded or a new pod cannot pull its image or
+   * crash-loops; Unhealthy when `timeoutMs` passes first.
+   */
+  public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
+    const name = this.deploymentName(plan);
+    const deadline = this.clock.now().getTime() + timeoutMs;
+    let wake = new AbortController();
+    let latest: V1Deployment | undefined;
+    let stopWatch: (() => void) | undefined;
+    const startWatch = async (resourceVersion?: string): Promise<void> => {
+      try {
+        const req = await this.call({ verb: 'watch', resource: 'deployments', name }, () => this.watcher.watch(
+          `/apis/apps/v1/namespaces/${this.namespace}/deployments`,
+          { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
+          (type: string, obj: unknown) => {
+            if ((type === 'MODIFIED' || type === 'ADDED') && obj) {
+              latest = ObjectSerializer.deserialize(obj, 'V1Deployment') as V1Deployment;
+              wake.abort();
+            }
+          },
+          () => { stopWatch = undefined; },
+        ));
+        stopWatch = () => (req as { abort(): void }).abort();
+      } catch (err) {
+        // Polling still bounds the wait; a watch is only a faster wake-up.
+        this.log({ level: 'warn', event: 'watch.failed', deployment: plan.workload.name, reason: errorReason(err) });
+      }
+    };
+    try {
+      let status: RolloutStatus = { done: false, message: 'not read yet' };
+      let first = true;
+      for (;;) {
+        if (signal?.aborted) return { status: 'Inconclusive', reason: `aborted while ${status.message}` };
+        let d: V1Deployment;
+        try {
+          d = latest ?? await this.get(name);
+        } catch (err) {
+          return { status: 'Inconclusive', reason: `cannot read ${plan.workload.name}: ${errorReason(err)}` };
+        }
+        latest = undefined;
+        if (first) {
+          first = false;
+          await startWatch(d.metadata?.resourceVersion);
+        }
+        const image = this.modelContainer(d).image;
+        if (image !== plan.to) {
+          return { status: 'Unhealthy', reason: `${plan.workload.name} runs '${image}', not '${plan.to}': something else changed the Deployment` };
+        }
+        status = rolloutStatus(d);
+        if (status.failed) return { status: 'Unhealthy', reason: `${plan.workload.name}: ${status.failed}` };
+        if (status.done) return { status: 'Healthy', reason: `${plan.workload.name}: ${status.message}` };
+        const stuck = await this.stuckPods(d, plan.to);
+        if (stuck) return { status: 'Unhealthy', reason: `${plan.workload.name}: ${stuck}` };
+        const left = deadline - this.clock.now().getTime();
+        if (left <= 0) {
+          return { status: 'Unhealthy', reason: `${plan.workload.name}: rollout not complete after ${Math.round(timeoutMs / 1000)}s: ${status.message}` };
+        }
+        if (!latest) {
+          wake = new AbortController();
+          const onAbort = (): void => wake.abort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          await this.clock.sleep(Math.min(left, this.pollIntervalMs), wake.signal).catch(() => undefined);
+          signal?.removeEventListener('abort', onAbort);
+        }
+      }
+    } finally {
+      stopWatch?.();
+    }
+  }
+
+  /** The new version is proven: clear the in-flight record (the previous image stays as history). */
+  public async promote(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    const name = this.deploymentName(plan);
+    return this.withConflictRetry(name, 'patch', signal, async (d) => {
+      const patch = {
+        metadata: {
+          resourceVersion: d.metadata?.resourceVersion,
+          annotations: { [K8S_ANNOTATIONS.inFlight]: null, [K8S_ANNOTATIONS.attempt]: null, [K8S_ANNOTATIONS.previousTemplate]: null },
+        },
+      };
+      await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
+      this.log({ level: 'info', event: 'promote', deployment: plan.workload.name, image: plan.to });
+      return ok(undefined);
+    });
+  }
+
+  /**
+   * Restores the whole pod template that ran before the update (from the record on the Deployment; else from the
+   * newest ReplicaSet of this Deployment that ran the previous image) and clears the in-flight record.
+   */
+  public async rollback(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    const name = this.deploymentName(plan);
+    return this.withConflictRetry(name, 'patch', signal, async (d) => {
+      const annotations = { ...(d.metadata?.annotations ?? {}) };
+      const record = readInFlight(d);
+      const from = record?.from ?? annotations[K8S_ANNOTATIONS.previousImage] ?? plan.from;
+      let template: unknown;
+      let source: string;
+      if (annotations[K8S_ANNOTATIONS.previousTemplate]) {
+        template = JSON.parse(annotations[K8S_ANNOTATIONS.previousTemplate]);
+        source = 'recorded template';
+      } else {
+        template = await this.templateFromReplicaSet(d, from);
+        source = 'previous ReplicaSet';
+      }
+      if (template === undefined) {
+        return fail(`${plan.workload.name}: no record of the previous pod template (annotation '${K8S_ANNOTATIONS.previousTemplate}' and no ReplicaSet running '${from}'); restore it by hand with 'kubectl rollout undo deployment/${name} -n ${this.namespace}'`);
+      }
+      delete annotations[K8S_ANNOTATIONS.inFlight];
+      delete annotations[K8S_ANNOTATIONS.attempt];
+      delete annotations[K8S_ANNOTATIONS.previousTemplate];
+      annotations[K8S_ANNOTATIONS.changeCause] = `modelpilot: rollback ${plan.toVersion} -> ${plan.fromVersion} (attempt ${plan.attempt})`;
+      // JSON patch: the template is replaced as a whole (a merge would keep what the new version added); setting
+      // resourceVersion makes the API server refuse a stale write with 409.
+      const patch = [
+        { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata?.resourceVersion },
+        { op: 'replace', path: '/spec/template', value: template },
+        { op: d.metadata?.annotations ? 'replace' : 'add', path: '/metadata/annotations', value: annotations },
+      ];
+      await this.patch(name, patch, PatchUtils.PATCH_FORMAT_JSON_PATCH);
+      this.log({ level: 'info', event: 'rollback', deployment: plan.workload.name, from: plan.to, to: from, source });
+      return ok(undefined);
+    });
+  }
+
+  private deploymentName(plan: UpdatePlan): string {
+    const prefix = `k8s/${this.namespace}/`;
+    if (!plan.workload.id.startsWith(prefix)) {
+      throw new Error(`workload '${plan.workload.id}' is not a Deployment of namespace '${this.namespace}'`);
+    }
+    return plan.workload.id.slice(prefix.length);
+  }
+
+  private toWorkload(d: V1Deployment): Workload {
+    const name = d.metadata?.name ?? '';
+    const ref = this.explicit?.get(name);
+    const container = this.modelContainer(d);
+    const image = container.image ?? '';
+    const labels = d.metadata?.labels ?? {};
+    const annotations = d.metadata?.annotations ?? {};
+    const policyText = annotations[K8S_ANNOTATIONS.policy];
+    const policy = ref?.policy ?? (policyText ? UpdatePolicy.parse(policyText, `${name}: annotation '${K8S_ANNOTATIONS.policy}'`) : this.defaultPolicy);
+    const parsed = ImageRef.tryParse(image, { allowMutableTag: true });
+    const inFlight = readInFlight(d);
+    return {
+      id: `k8s/${this.namespace}/${name}`,
+      name: `${this.namespace}/${name}`,
+      model: ref?.model ?? labels['app.kubernetes.io/name'] ?? name,
+      image,
+      ...(parsed?.digest ? { digest: parsed.digest } : {}),
+      policy,
+      ...(inFlight ? { inFlight } : {}),
+    };
+  }
+
+  private modelContainer(d: V1Deployment): { name: string; image?: string } {
+    const name = d.metadata?.name ?? '';
+    const containers = d.spec?.template?.spec?.containers ?? [];
+    const wanted = this.explicit?.get(name)?.container ?? d.metadata?.annotations?.[K8S_ANNOTATIONS.container];
+    const c = wanted ? containers.find((x) => x.name === wanted) : containers[0];
+    if (!c) {
+      throw new Error(wanted
+        ? `${this.namespace}/${name}: no container named '${wanted}'; containers are ${containers.map((x) => `'${x.name}'`).join(', ') || 'none'}`
+        : `${this.namespace}/${name}: the pod template has no container`);
+    }
+    return c;
+  }
+
+  /** A reason the new pods cannot become ready however long we wait, or undefined. */
+  private async stuckPods(d: V1Deployment, image: string): Promise<string | undefined> {
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    if (!selector) return undefined;
+    let pods;
+    try {
+      pods = await this.call({ verb: 'list', resource: 'pods' }, async () =>
+        (await this.core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
+    } catch (err) {
+      this.log({ level: 'warn', event: 'pods.unreadable', deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
+      return undefined;
+    }
+    for (const pod of pods) {
+      for (const cs of pod.status?.containerStatuses ?? []) {
+        const specImage = pod.spec?.containers?.find((c) => c.name === cs.name)?.image;
+        const reason = cs.state?.waiting?.reason;
+        if (specImage === image && reason && FATAL_WAITING_REASONS.has(reason)) {
+          return `pod ${pod.metadata?.name} container '${cs.name}' is ${reason}: ${cs.state?.waiting?.message ?? 'no message'}`;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** The pod template of the newest ReplicaSet of `d` whose model container ran `image`. */
+  private async templateFromReplicaSet(d: V1Deployment, image: string): Promise<unknown> {
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const sets = await this.call({ verb: 'list', resource: 'replicasets' }, async () =>
+      (await this.apps.listNamespacedReplicaSet(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
+    const containerName = this.modelContainer(d).name;
+    const owned = sets
+      .filter((rs) => (rs.metadata?.ownerReferences ?? []).some((o) => o.kind === 'Deployment' && o.uid === d.metadata?.uid))
+      .filter((rs) => rs.spec?.template?.spec?.containers?.find((c) => c.name === containerName)?.image === image)
+      .sort((a, b) => revisionOf(b) - revisionOf(a));
+    const rs = owned[0];
+    if (!rs?.spec?.template) return undefined;
+    const template = ObjectSerializer.serialize(rs.spec.template, 'V1PodTemplateSpec') as { metadata?: { labels?: Record<string, string> } };
+    // The controller adds this label to each ReplicaSet's pods; it is not part of the Deployment's template.
+    if (template.metadata?.labels) delete template.metadata.labels['pod-template-hash'];
+    return template;
+  }
+
+  private async get(name: string): Promise<V1Deployment> {
+    return this.call({ verb: 'get', resource: 'deployments', name }, async () => (await this.apps.readNamespacedDeployment(name, this.namespace)).body);
+  }
+
+  private async patch(name: string, body: object, contentType: string): Promise<void> {
+    await this.call({ verb: 'patch', resource: 'deployments', name }, () => this.apps.patchNamespacedDeployment(
+      name, this.namespace, body, undefined, undefined, this.fieldManager, undefined, undefined, { headers: { 'Content-Type': contentType } }));
+  }
+
+  /** GET, compute, write; on 409 Conflict, again from a fresh GET. API failures become `fail(reason)`. */
+  private async withConflictRetry(
+    name: string, verb: string, signal: AbortSignal | undefined, step: (d: V1Deployment) => Promise<Outcome>,
+  ): Promise<Outcome> {
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) return fail(`${this.namespace}/${name}: aborted before ${verb}`);
+      try {
+        return await step(await this.get(name));
+      } catch (err) {
+        if (err instanceof KubeCallError && err.statusCode === 409 && attempt < this.maxConflictRetries) {
+          this.log({ level: 'info', event: 'conflict.retry', deployment: `${this.namespace}/${name}`, attempt: attempt + 1 });
+          continue;
+        }
+        return fail(errorReason(err));
+      }
+    }
+  }
+
+  /** Runs one API call, turning HTTP errors into messages that name the verb, resource and fix. */
+  private async call<T>(call: Call, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { statusCode?: number; body?: { message?: string; reason?: string } };
+      const code = e.statusCode;
+      const what = `${call.resource}${call.resource === 'pods' ? '' : '.apps'}${call.name ? ` '${call.name}'` : ''} in namespace '${this.namespace}'`;
+      if (code === 403) {
+        throw new KubeCallError(`forbidden: the agent may not '${call.verb}' ${what}; grant the '${call.verb}' verb on ${call.resource} in its Role (ModelUpdater does)`, 403);
+      }
+      if (code === 404) throw new KubeCallError(`${what} not found; check the name and namespace`, 404);
+      if (code === 409) throw new KubeCallError(`conflict on ${what}: ${e.body?.message ?? 'modified concurrently'}`, 409);
+      if (code !== undefined) throw new KubeCallError(`'${call.verb}' ${what} failed with HTTP ${code}: ${e.body?.message ?? e.body?.reason ?? 'no message'}`, code);
+      throw new KubeCallError(`'${call.verb}' ${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+function readInFlight(d: V1Deployment): InFlightRecord | undefined {
+  const text = d.metadata?.annotations?.[K8S_ANNOTATIONS.inFlight];
+  if (!text) return undefined;
+  try {
+    const r = JSON.parse(text) as Partial<InFlightRecord>;
+    if (typeof r.from !== 'string' || typeof r.to !== 'string' || typeof r.attempt !== 'number') return undefined;
+    return { from: r.from, to: r.to, attempt: r.attempt, startedAt: String(r.startedAt ?? ''), trigger: String(r.trigger ?? 'unknown') };
+  } catch {
+    return undefined;
+  }
+}
+
+function revisionOf(o: { metadata?: { annotations?: Record<string, string> } }): number {
+  return Number(o.metadata?.annotations?.[K8S_ANNOTATIONS.revision] ?? 0);
+}
+
+function errorReason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
