@@ -231,9 +231,9 @@ export class ModelDeployment extends Construct {
     checkDnsName('partOf', partOf);
 
     this.port = checkPort('port', props.port ?? 8080);
-    this.servicePort = checkPort('servicePort', props.servicePort ?? 80);
+    this.servicePort = checkPort('servicePort', props.servicePort ?? 80, 80);
     this.metricsPort = this.port;
-    this.metricsPath = checkPath('metricsPath', props.metricsPath ?? '/metrics');
+    this.metricsPath = checkPath('metricsPath', props.metricsPath ?? '/metrics', '/metrics');
     this.slo = props.slo ?? Slo.DEFAULT;
     this.updatePolicy = props.updatePolicy ?? UpdatePolicy.semver('minor');
     this.deploymentName = props.name;
@@ -472,19 +472,19 @@ function probe(kind: string, options: ProbeOptions | undefined, path: string, pe
   if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
     throw new Error(`'${kind}.failureThreshold' value ${failureThreshold} must be a whole number of at least 1`);
   }
-  return { path: checkPath(`${kind}.path`, options?.path ?? path), periodSeconds, timeoutSeconds, failureThreshold };
+  return { path: checkPath(`${kind}.path`, options?.path ?? path, path), periodSeconds, timeoutSeconds, failureThreshold };
 }
 
-function checkPort(field: string, port: number): number {
+function checkPort(field: string, port: number, example = 8080): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`'${field}' value ${port} is out of range; use a whole number in 1..65535 such as 8080`);
+    throw new Error(`'${field}' value ${port} is out of range; use a whole number in 1..65535 such as ${example}`);
   }
   return port;
 }
 
-function checkPath(field: string, path: string): string {
+function checkPath(field: string, path: string, example: string): string {
   if (typeof path !== 'string' || !path.startsWith('/') || /\s/.test(path)) {
-    throw new Error(`'${field}' value '${path}' is not an HTTP path; start it with '/' and leave out spaces, e.g. '/health/ready'`);
+    throw new Error(`'${field}' value '${path}' is not an HTTP path; start it with '/' and leave out spaces, e.g. '${example}'`);
   }
   return path;
 }
@@ -504,10 +504,10 @@ function renderResources(r: ModelResources): Record<string, Record<string, strin
   const memReq = r.memory?.request?.toMebibytes() ?? 1024;
   const memLim = r.memory?.limit?.toMebibytes() ?? 2048;
   if (memReq > memLim) {
-    throw new Error(`'resources.memory.request' ${memReq}Mi is above the limit ${memLim}Mi; raise the limit or lower the request`);
+    throw new Error(`'resources.memory.request' value '${mebibytes(memReq)}' is above the limit '${mebibytes(memLim)}'; raise the limit or lower the request`);
   }
   if (cpuMillis(cpuReq) > cpuMillis(cpuLim)) {
-    throw new Error(`'resources.cpu.request' ${cpuReq} is above the limit ${cpuLim}; raise the limit or lower the request`);
+    throw new Error(`'resources.cpu.request' value '${cpuReq}' is above the limit '${cpuLim}'; raise the limit or lower the request`);
   }
   const requests: Record<string, string | number> = { 'cpu': cpuReq, 'memory': mebibytes(memReq) };
   const limits: Record<string, string | number> = { 'cpu': cpuLim, 'memory': mebibytes(memLim) };

@@ -82,7 +82,7 @@ export class DisruptionBudget {
   public static maxUnavailable(value: number | string): DisruptionBudget {
     checkIntOrPercent('disruptionBudget.maxUnavailable', value);
     if (isZero(value)) {
-      throw new Error(`'disruptionBudget.maxUnavailable' value ${JSON.stringify(value)} blocks every eviction, so nodes can never be drained; allow at least 1`);
+      throw new Error(`'disruptionBudget.maxUnavailable' value ${show(value)} blocks every eviction, so nodes can never be drained; allow at least 1`);
     }
     return new DisruptionBudget('maxUnavailable', value);
   }
@@ -266,7 +266,7 @@ export function checkIntOrPercent(field: string, value: number | string): void {
     ? Number.isInteger(value) && value >= 0
     : /^(100|[1-9]?\d)%$/.test(value);
   if (!ok) {
-    throw new Error(`'${field}' value ${JSON.stringify(value)} is neither a whole number >= 0 nor a percentage such as '25%'`);
+    throw new Error(`'${field}' value ${show(value)} is neither a whole number >= 0 nor a percentage such as '25%'`);
   }
 }
 
@@ -290,4 +290,9 @@ export function checkPositive(field: string, d: Duration): number {
 export function sizeQuantity(size: Size): string {
   const mib = size.toMebibytes();
   return mib % 1024 === 0 ? `${mib / 1024}Gi` : `${mib}Mi`;
+}
+
+/** @internal Shows a prop value in an error: numbers bare, strings in single quotes. */
+export function show(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : String(value);
 }

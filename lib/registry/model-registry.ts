@@ -207,7 +207,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
         throw new Error(`'registry.notifications.url' value '${n.url}' is not a URL; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https`);
+        throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
       }
       config.notifications = {
         events: { includereferences: true },
