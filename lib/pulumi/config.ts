@@ -1,0 +1,246 @@
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import { parseVersionTag } from '../core/image-ref';
+
+/** The Pulumi config namespace of every key the program reads (the project name in Pulumi.yaml). */
+export const CONFIG_NAMESPACE = 'modelpilot';
+
+/** How a new model version replaces the running one. */
+export type DeliveryStrategy = 'rolling' | 'recreate';
+
+/** The registry the model image is pushed to and pulled from. */
+export interface RegistryConfig {
+  /** Registry host[:port] in image references, e.g. `registry.example.com`. */
+  readonly host: string;
+  /** Repository inside the registry, e.g. `models/recsys`. */
+  readonly repository: string;
+  /**
+   * User name for pushes and pulls; when set, `modelpilot:registryPassword` (a secret) is required.
+   * @default - anonymous
+   */
+  readonly username?: string;
+  /**
+   * Run the registry in the cluster (`ModelRegistry.inCluster`); `host` is then the in-cluster host.
+   * @default false
+   */
+  readonly inCluster: boolean;
+  /**
+   * Host[:port] the image is pushed to when it differs from `host` (for example `localhost:5000` through a
+   * port-forward to an in-cluster registry).
+   * @default - `host`
+   */
+  readonly pushHost?: string;
+}
+
+/** One alert receiver. Slack webhook URLs are secrets: they come from `modelpilot:slackWebhookUrl`. */
+export type AlertReceiverConfig =
+  | { readonly type: 'slack'; readonly channel: string; readonly severity: 'critical' | 'warning' | 'info' }
+  | { readonly type: 'webhook'; readonly url: string; readonly severity: 'critical' | 'warning' | 'info' };
+
+/** The validated configuration of one stack (environment). */
+export interface StackConfig {
+  /** `modelpilot:model` — the model's name (DNS label). */
+  readonly model: string;
+  /** `modelpilot:version` — the semantic version to build, tag and deploy. */
+  readonly version: string;
+  /** `modelpilot:replicas` — model server replicas. */
+  readonly replicas: number;
+  /** `modelpilot:namespace` — the Kubernetes namespace of everything. */
+  readonly namespace: string;
+  /** `modelpilot:kubeContext` — the kubeconfig context; `undefined` = the kubeconfig's current context. */
+  readonly kubeContext?: string;
+  /** `modelpilot:createNamespace` — create the namespace (default true). */
+  readonly createNamespace: boolean;
+  /** `modelpilot:deliveryStrategy` — `rolling` (default) or `recreate`. */
+  readonly deliveryStrategy: DeliveryStrategy;
+  /** `modelpilot:gitRepository` — the source repository (OCI label `org.opencontainers.image.source`). */
+  readonly gitRepository?: string;
+  /** `modelpilot:registry`. */
+  readonly registry: RegistryConfig;
+  /** `modelpilot:alertReceivers` (default none). */
+  readonly alertReceivers: readonly AlertReceiverConfig[];
+}
+
+/** Secret config values, each an Output marked secret. */
+export interface StackSecrets {
+  /** `modelpilot:registryPassword`, present when the registry has a username. */
+  readonly registryPassword?: pulumi.Output<string>;
+  /** `modelpilot:slackWebhookUrl`, present when a Slack receiver is configured. */
+  readonly slackWebhookUrl?: pulumi.Output<string>;
+  /** `modelpilot:webhookHmacKey`: the key the updater's webhooks verify `X-Modelpilot-Signature` with. */
+  readonly webhookHmacKey: pulumi.Output<string>;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i;
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const SEVERITY = z.enum(['critical', 'warning', 'info'], { error: "is not a severity; use 'critical', 'warning' or 'info'" });
+
+const dnsLabel = (what: string) => z.string({ error: `is not a string; give ${what}` })
+  .max(63, { error: 'is longer than 63 characters' })
+  .regex(DNS_LABEL, { error: `is not a DNS label (lowercase letters, digits and '-'); give ${what}` });
+
+/**
+ * One entry per key: the zod schema, how the value is stored (plain text or JSON for objects and lists) and an
+ * example `pulumi config set` command that fixes it. Keys not listed here are not read.
+ */
+const KEYS = {
+  model: {
+    schema: dnsLabel("a model name such as 'recsys'"),
+    fix: 'pulumi config set modelpilot:model recsys',
+  },
+  version: {
+    schema: z.string().refine((v) => parseVersionTag(v) !== undefined, {
+      error: "is not a semantic version; use a version such as '1.4.0' or '1.5.0-rc.1'",
+    }),
+    fix: 'pulumi config set modelpilot:version 1.4.0',
+  },
+  replicas: {
+    schema: z.coerce.number({ error: 'is not a number' }).int({ error: 'is not a whole number' }).min(1, { error: 'is below 1' }).max(100, { error: 'is above 100' }),
+    fix: 'pulumi config set modelpilot:replicas 2',
+  },
+  namespace: {
+    schema: dnsLabel("a namespace such as 'ml-prod'"),
+    fix: 'pulumi config set modelpilot:namespace ml-prod',
+  },
+  kubeContext: {
+    schema: z.string().min(1, { error: 'is empty' }).optional(),
+    fix: 'pulumi config set modelpilot:kubeContext <context from kubectl config get-contexts>',
+  },
+  createNamespace: {
+    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    fix: 'pulumi config set modelpilot:createNamespace false',
+  },
+  deliveryStrategy: {
+    schema: z.enum(['rolling', 'recreate'], { error: "is not a delivery strategy; use 'rolling' or 'recreate'" }).default('rolling'),
+    fix: 'pulumi config set modelpilot:deliveryStrategy rolling',
+  },
+  gitRepository: {
+    schema: z.string().regex(/^(https:\/\/|ssh:\/\/|git@)\S+$/, { error: 'is not a git URL; give an https://, ssh:// or git@ URL' }).optional(),
+    fix: 'pulumi config set modelpilot:gitRepository https://github.com/example/models.git',
+  },
+  registry: {
+    json: true,
+    schema: z.object({
+      host: z.string({ error: 'is missing' }).regex(HOST, { error: "is not a host[:port]; give it without scheme or path, e.g. 'registry.example.com:5000'" }),
+      repository: z.string({ error: 'is missing' })
+        .regex(REPOSITORY, { error: "is not a repository path; use lowercase path components such as 'models/recsys'" }),
+      username: z.string().min(1, { error: 'is empty' }).optional(),
+      inCluster: z.boolean({ error: 'is not true or false' }).default(false),
+      pushHost: z.string().regex(HOST, { error: "is not a host[:port], e.g. 'localhost:5000'" }).optional(),
+    }, { error: 'is not an object' }).strict(),
+    fix: 'pulumi config set --path modelpilot:registry.host registry.example.com',
+  },
+  alertReceivers: {
+    json: true,
+    schema: z.array(z.discriminatedUnion('type', [
+      z.object({ type: z.literal('slack'), channel: z.string().regex(/^[#@][\w.-]+$/, { error: "is not a Slack channel such as '#ml-alerts'" }), severity: SEVERITY.default('warning') }).strict(),
+      z.object({ type: z.literal('webhook'), url: z.string().regex(/^https?:\/\/\S+$/, { error: 'is not an http(s) URL' }), severity: SEVERITY.default('warning') }).strict(),
+    ], { error: "has an unknown receiver 'type'; use 'slack' or 'webhook'" }), { error: 'is not a list' }).default([]),
+    fix: "pulumi config set --path 'modelpilot:alertReceivers[0].type' slack",
+  },
+} as const;
+
+/** The secret keys: each must be set with `pulumi config set --secret`. */
+export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey'] as const;
+
+type Key = keyof typeof KEYS;
+
+/**
+ * Reads and validates the whole stack configuration in one place. Every error names the key, shows the value and
+ * gives the `pulumi config set` command that fixes it. Secret values are checked too but never shown.
+ *
+ * @param config the config bag (the `modelpilot` namespace)
+ * @throws if any key is missing, malformed or a secret is stored in plain text
+ */
+export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG_NAMESPACE)): { config: StackConfig; secrets: StackSecrets } {
+  const read = <K extends Key>(key: K): z.output<(typeof KEYS)[K]['schema']> => {
+    const spec = KEYS[key];
+    const fullKey = `${CONFIG_NAMESPACE}:${key}`;
+    const raw = config.get(key);
+    let value: unknown = raw;
+    if (raw !== undefined && 'json' in spec && spec.json) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        throw new Error(`'${fullKey}' value '${raw}' is not structured config; set it with \`${spec.fix}\``);
+      }
+    }
+    const result = (spec.schema as z.ZodType).safeParse(value);
+    if (result.success) return result.data as z.output<(typeof KEYS)[K]['schema']>;
+    const issue = result.error.issues[0];
+    const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+    const where = `${fullKey}${sub}`;
+    if (value === undefined) {
+      throw new Error(`'${where}' is not set; set it with \`${spec.fix}\``);
+    }
+    const shown = valueAt(value, issue.path);
+    if (shown === undefined) {
+      throw new Error(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);
+    }
+    const fix = sub === '' ? spec.fix : `pulumi config set --path '${where}' <value>`;
+    throw new Error(`'${where}' value ${show(shown)} ${issue.message}; set it with \`${fix}\``);
+  };
+
+  const registry = read('registry');
+  const alertReceivers = read('alertReceivers') as readonly AlertReceiverConfig[];
+  const stackConfig: StackConfig = {
+    model: read('model'),
+    version: read('version'),
+    replicas: read('replicas'),
+    namespace: read('namespace'),
+    kubeContext: read('kubeContext'),
+    createNamespace: read('createNamespace'),
+    deliveryStrategy: read('deliveryStrategy'),
+    gitRepository: read('gitRepository'),
+    registry,
+    alertReceivers,
+  };
+
+  const secret = (key: (typeof SECRET_KEYS)[number], required: boolean, why: string, check?: (v: string) => string | undefined) => {
+    const fullKey = `${CONFIG_NAMESPACE}:${key}`;
+    const raw = pulumi.runtime.getConfig(fullKey);
+    if (raw === undefined) {
+      if (!required) return undefined;
+      throw new Error(`'${fullKey}' is not set but ${why}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
+    }
+    if (!isSecretKey(fullKey)) {
+      throw new Error(`'${fullKey}' is stored in plain text in the stack file; make it a secret with \`pulumi config set --secret ${fullKey} <value>\``);
+    }
+    const problem = check?.(raw);
+    if (problem) {
+      // The value itself is never shown.
+      throw new Error(`'${fullKey}' (secret) ${problem}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
+    }
+    return config.requireSecret(key);
+  };
+
+  const secrets: StackSecrets = {
+    registryPassword: secret('registryPassword', registry.username !== undefined, `'modelpilot:registry.username' is '${registry.username}'`),
+    slackWebhookUrl: secret('slackWebhookUrl', alertReceivers.some((r) => r.type === 'slack'), "'modelpilot:alertReceivers' has a slack receiver",
+      (v) => (/^https:\/\/\S+$/.test(v) ? undefined : 'is not an https URL')),
+    webhookHmacKey: secret('webhookHmacKey', true, "the updater's webhooks verify their callers with it",
+      (v) => (v.length >= 32 ? undefined : `has ${v.length} characters; use at least 32 (for example \`openssl rand -hex 32\`)`)) as pulumi.Output<string>,
+  };
+  return { config: stackConfig, secrets };
+}
+
+/** True when the engine passed `key` as a secret (set with `--secret`). */
+function isSecretKey(fullKey: string): boolean {
+  // `isConfigSecret` is exported by the SDK's runtime but not declared in its typings.
+  const fn = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  return fn === undefined ? true : fn(fullKey);
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = value;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? `'${v}'` : `'${JSON.stringify(v)}'`;
+}

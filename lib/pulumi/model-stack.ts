@@ -1,0 +1,299 @@
+import * as docker from '@pulumi/docker';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import { App } from 'cdk8s';
+import { ImageRef } from '../core/image-ref';
+import { ModelDeploymentProps } from '../model/model-deployment';
+import { ModelUpdateStrategy } from '../model/options';
+import { ModelRegistry, ModelRegistrySource } from '../registry/model-registry';
+import { SelfHealingModelStack, SelfHealingModelStackProps } from '../stack';
+import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
+import { StackConfig, StackSecrets } from './config';
+
+/** Names and keys of the Kubernetes Secrets that {@link ModelStack} creates from Pulumi config secrets. */
+export interface SecretRefs {
+  /** `kubernetes.io/dockerconfigjson` Secret for pulling from the registry, when it has credentials. */
+  readonly registryPullSecret?: { readonly name: string };
+  /** Slack incoming-webhook URL, when a Slack receiver is configured (key `url`). */
+  readonly slackWebhookUrl?: { readonly name: string; readonly key: string };
+  /** HMAC-SHA256 key of the updater's webhooks (key `hmac-key`). */
+  readonly webhookHmacKey: { readonly name: string; readonly key: string };
+}
+
+/** The stack sections other than namespace, model and registry (which {@link ModelStack} fills from config). */
+export type ModelStackSections = Omit<SelfHealingModelStackProps, 'namespace' | 'model' | 'registry'>;
+
+/** Where and how to build the model server image. */
+export interface ImageBuildArgs {
+  /** Docker build context, relative to the working directory of `pulumi up` (the project root). */
+  readonly context: string;
+  /**
+   * Dockerfile path.
+   * @default - `Dockerfile` in the context
+   */
+  readonly dockerfile?: string;
+  /**
+   * Target platform, e.g. `linux/amd64`.
+   * @default - the Docker engine's platform
+   */
+  readonly platform?: string;
+}
+
+/** Arguments of a {@link ModelStack}. */
+export interface ModelStackArgs {
+  /** The validated stack configuration (`readStackConfig()`). */
+  readonly config: StackConfig;
+  /** The secret config values (`readStackConfig()`). */
+  readonly secrets: StackSecrets;
+  /** How to build the model server image. */
+  readonly build: ImageBuildArgs;
+  /**
+   * Extra model props (resources, autoscaling, …); name, image, replicas, namespace and strategy come from config.
+   * @default - none
+   */
+  readonly model?: Partial<Omit<ModelDeploymentProps, 'name' | 'image' | 'replicas' | 'namespace' | 'strategy'>>;
+  /**
+   * The optional sections of the stack (monitoring, alerting, updater, …), given the Secrets this component creates
+   * so that they can reference them by name and key.
+   * @default - no further sections
+   */
+  readonly sections?: (refs: SecretRefs) => ModelStackSections;
+}
+
+type KubeResourceClass = new (name: string, args: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
+
+/** The built-in kinds the stack may emit, mapped to their typed @pulumi/kubernetes classes. */
+const BUILTIN_KINDS: Record<string, KubeResourceClass> = {
+  'v1/ConfigMap': k8s.core.v1.ConfigMap as unknown as KubeResourceClass,
+  'v1/Namespace': k8s.core.v1.Namespace as unknown as KubeResourceClass,
+  'v1/PersistentVolumeClaim': k8s.core.v1.PersistentVolumeClaim as unknown as KubeResourceClass,
+  'v1/Secret': k8s.core.v1.Secret as unknown as KubeResourceClass,
+  'v1/Service': k8s.core.v1.Service as unknown as KubeResourceClass,
+  'v1/ServiceAccount': k8s.core.v1.ServiceAccount as unknown as KubeResourceClass,
+  'apps/v1/Deployment': k8s.apps.v1.Deployment as unknown as KubeResourceClass,
+  'apps/v1/StatefulSet': k8s.apps.v1.StatefulSet as unknown as KubeResourceClass,
+  'batch/v1/Job': k8s.batch.v1.Job as unknown as KubeResourceClass,
+  'batch/v1/CronJob': k8s.batch.v1.CronJob as unknown as KubeResourceClass,
+  'policy/v1/PodDisruptionBudget': k8s.policy.v1.PodDisruptionBudget as unknown as KubeResourceClass,
+  'autoscaling/v2/HorizontalPodAutoscaler': k8s.autoscaling.v2.HorizontalPodAutoscaler as unknown as KubeResourceClass,
+  'rbac.authorization.k8s.io/v1/Role': k8s.rbac.v1.Role as unknown as KubeResourceClass,
+  'rbac.authorization.k8s.io/v1/RoleBinding': k8s.rbac.v1.RoleBinding as unknown as KubeResourceClass,
+  'rbac.authorization.k8s.io/v1/ClusterRole': k8s.rbac.v1.ClusterRole as unknown as KubeResourceClass,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': k8s.rbac.v1.ClusterRoleBinding as unknown as KubeResourceClass,
+  'networking.k8s.io/v1/NetworkPolicy': k8s.networking.v1.NetworkPolicy as unknown as KubeResourceClass,
+  'networking.k8s.io/v1/Ingress': k8s.networking.v1.Ingress as unknown as KubeResourceClass,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': k8s.apiextensions.v1.CustomResourceDefinition as unknown as KubeResourceClass,
+};
+
+/** Path of the updater's generic model webhook (agent HTTP contract). */
+export const UPDATER_MODEL_WEBHOOK_PATH = '/webhooks/model';
+
+/**
+ * One environment of a self-healing model: `pulumi up` of this component
+ *
+ * 1. creates the namespace (optional) and, from Pulumi config secrets, the Kubernetes Secrets the stack references
+ *    (registry pull credentials, Slack webhook URL, the updater's webhook HMAC key) — the secret values never enter
+ *    the cdk8s manifests, which only name the Secrets;
+ * 2. builds the model server image with @pulumi/docker (semver tag, OCI labels through build args) and pushes it;
+ * 3. synthesizes the cdk8s {@link SelfHealingModelStack} in process with the pushed image's digest-pinned reference,
+ *    and applies each object as its own typed @pulumi/kubernetes resource through one Kubernetes provider bound to
+ *    the environment's kubeconfig context and namespace; CRDs before their custom resources, the registry before
+ *    the image push and the model.
+ *
+ * Why one resource per object instead of `yaml/v2.ConfigGroup({ objs })`: the v2 ConfigGroup is a provider-side
+ * component, so its children, their inputs and their order are invisible to the program and to
+ * `pulumi.runtime.setMocks` tests; per-object resources let the program state the dependencies it needs (registry
+ * before model, image before Deployment, CRD before CR), give stable resource names (`<name>-<section>-<kind>-<object>`)
+ * and let tests check every input without a cluster.
+ */
+export class ModelStack extends pulumi.ComponentResource {
+  /** `http://<service>.<namespace>.svc.cluster.local:<port>` of the model. */
+  public readonly serviceEndpoint: pulumi.Output<string>;
+  /** The deployed model version (the image's semver tag). */
+  public readonly modelVersion: pulumi.Output<string>;
+  /** The digest-pinned image reference the model Deployment runs. */
+  public readonly imageRef: pulumi.Output<string>;
+  /** The updater's `/webhooks/model` URL, when the stack has an `updater` section; otherwise undefined. */
+  public readonly updaterWebhookUrl: pulumi.Output<string | undefined>;
+  /** The Kubernetes provider of this environment. */
+  public readonly provider: k8s.Provider;
+  /** The image build. */
+  public readonly image: docker.Image;
+  /** The objects of the synthesized stack in apply order (plain values: no secrets, image not yet pinned). */
+  public readonly plan: readonly PlannedObject[];
+  /** The Kubernetes resource of each planned object, by plan key. */
+  public readonly objects: Readonly<Record<string, pulumi.CustomResource>>;
+  /** The Secrets created from config secrets. */
+  public readonly secretRefs: SecretRefs;
+
+  constructor(name: string, args: ModelStackArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super('modelpilot:index:ModelStack', name, {}, opts);
+    const { config, secrets } = args;
+    const ns = config.namespace;
+    const labels = {
+      'app.kubernetes.io/part-of': config.model,
+      'app.kubernetes.io/managed-by': 'modelpilot',
+    };
+    if (config.registry.inCluster && config.registry.username !== undefined) {
+      throw new Error('\'modelpilot:registry.username\' is set but \'modelpilot:registry.inCluster\' is true; the in-cluster registry takes no '
+        + 'credentials from config: remove the username, or point the registry at an external host');
+    }
+
+    this.provider = new k8s.Provider(`${name}-provider`, {
+      context: config.kubeContext,
+      namespace: ns,
+    }, { parent: this });
+    const child = (deps: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({ parent: this, provider: this.provider, dependsOn: deps });
+
+    const namespace = config.createNamespace
+      ? [new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: ns, labels } }, child())]
+      : [];
+
+    // Secrets from Pulumi config secrets. stringData is a secret Output: the engine encrypts it in state and masks it.
+    const secretResources: k8s.core.v1.Secret[] = [];
+    const pushHost = config.registry.pushHost ?? config.registry.host;
+    let registryPullSecret: SecretRefs['registryPullSecret'];
+    if (config.registry.username !== undefined && secrets.registryPassword) {
+      const secretName = `${config.model}-registry-credentials`;
+      const username = config.registry.username;
+      const dockerConfig = secrets.registryPassword.apply((password) => JSON.stringify({
+        auths: { [config.registry.host]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } },
+      }));
+      secretResources.push(new k8s.core.v1.Secret(`${name}-registry-credentials`, {
+        metadata: { name: secretName, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'model-registry' } },
+        type: 'kubernetes.io/dockerconfigjson',
+        stringData: { '.dockerconfigjson': pulumi.secret(dockerConfig) },
+      }, child(namespace)));
+      registryPullSecret = { name: secretName };
+    }
+    let slackWebhookUrl: SecretRefs['slackWebhookUrl'];
+    if (secrets.slackWebhookUrl) {
+      slackWebhookUrl = { name: `${config.model}-alerting-slack`, key: 'url' };
+      secretResources.push(new k8s.core.v1.Secret(`${name}-alerting-slack`, {
+        metadata: { name: slackWebhookUrl.name, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'alerting' } },
+        type: 'Opaque',
+        stringData: { [slackWebhookUrl.key]: pulumi.secret(secrets.slackWebhookUrl) },
+      }, child(namespace)));
+    }
+    const webhookHmacKey = { name: `${config.model}-updater-webhook`, key: 'hmac-key' };
+    secretResources.push(new k8s.core.v1.Secret(`${name}-updater-webhook`, {
+      metadata: { name: webhookHmacKey.name, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
+      type: 'Opaque',
+      stringData: { [webhookHmacKey.key]: pulumi.secret(secrets.webhookHmacKey) },
+    }, child(namespace)));
+    this.secretRefs = { registryPullSecret, slackWebhookUrl, webhookHmacKey };
+
+    // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
+    // only known after the push and is put in below.
+    const deployImage = ImageRef.parse(`${config.registry.host}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
+    const registry: ModelRegistrySource = config.registry.inCluster
+      ? ModelRegistry.inCluster({ name: hostName(config.registry.host) })
+      : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
+    const app = new App();
+    const chart = new SelfHealingModelStack(app, name, {
+      namespace: ns,
+      registry,
+      model: {
+        ...args.model,
+        name: config.model,
+        image: deployImage,
+        replicas: config.replicas,
+        strategy: config.deliveryStrategy === 'recreate' ? ModelUpdateStrategy.recreate() : ModelUpdateStrategy.rollingUpdate(),
+      },
+      ...(args.sections ? args.sections(this.secretRefs) : {}),
+    });
+    if (config.registry.inCluster && chart.registry?.host !== config.registry.host) {
+      throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${chart.registry?.host}'; `
+        + `set it with \`pulumi config set --path modelpilot:registry.host ${chart.registry?.host}\``);
+    }
+    this.plan = planApply(synthObjects(chart));
+
+    const objects: Record<string, pulumi.CustomResource> = {};
+    const base = [...namespace, ...secretResources];
+    const applyObject = (p: PlannedObject, object: KubeObject, extra: pulumi.Resource[] = []) => {
+      const deps = [...base, ...p.dependsOn.map((k) => objects[k]), ...extra];
+      objects[p.key] = kubeResource(`${name}-${p.key}`, object, child(deps));
+    };
+
+    // Registry (and CRDs) first: with an in-cluster registry the push needs it to be up.
+    const early = this.plan.filter((p) => p.object.kind === 'CustomResourceDefinition' || p.section === 'registry');
+    early.forEach((p) => applyObject(p, p.object));
+
+    const build: docker.types.input.DockerBuild = {
+      context: args.build.context,
+      dockerfile: args.build.dockerfile,
+      platform: args.build.platform,
+      args: {
+        MODEL_NAME: config.model,
+        MODEL_VERSION: config.version,
+        OCI_SOURCE: config.gitRepository ?? '',
+      },
+    };
+    const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
+    this.image = new docker.Image(`${name}-image`, {
+      imageName: pushRef.toString(),
+      build,
+      registry: config.registry.username !== undefined
+        ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
+        : undefined,
+    }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
+
+    this.imageRef = this.image.repoDigest.apply((repoDigest) => pinnedReference(deployImage, repoDigest));
+    const placeholder = chart.model.image.toString();
+    for (const p of this.plan) {
+      if (objects[p.key]) continue;
+      const pinned = replaceContainerImage(p.object, placeholder, this.imageRef);
+      applyObject(p, pinned, pinned === p.object ? [] : [this.image]);
+    }
+    this.objects = objects;
+
+    const modelService = this.plan.find((p) => p.section === 'model' && p.object.kind === 'Service' && p.object.metadata.name === chart.model.serviceName);
+    if (!modelService) {
+      throw new Error(`the synthesized stack has no Service '${chart.model.serviceName}' in its model section; the model cannot be reached`);
+    }
+    const svc = objects[modelService.key] as k8s.core.v1.Service;
+    this.serviceEndpoint = pulumi.interpolate`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${chart.model.servicePort}`;
+    this.modelVersion = pulumi.output(config.version);
+
+    const updaterService = this.plan.find((p) => p.section === 'updater' && p.object.kind === 'Service');
+    if (updaterService) {
+      const port = ((updaterService.object.spec as { ports?: Array<{ port: number }> } | undefined)?.ports ?? [])[0]?.port ?? 8080;
+      const u = objects[updaterService.key] as k8s.core.v1.Service;
+      this.updaterWebhookUrl = pulumi.interpolate`http://${u.metadata.name}.${u.metadata.namespace}.svc.cluster.local:${port}${UPDATER_MODEL_WEBHOOK_PATH}`;
+    } else {
+      this.updaterWebhookUrl = pulumi.output(undefined);
+    }
+
+    this.registerOutputs({
+      serviceEndpoint: this.serviceEndpoint,
+      modelVersion: this.modelVersion,
+      imageRef: this.imageRef,
+      updaterWebhookUrl: this.updaterWebhookUrl,
+    });
+  }
+}
+
+/** Creates the typed @pulumi/kubernetes resource for one object (a CustomResource for CRD-defined kinds). */
+function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
+  const gvk = `${object.apiVersion}/${object.kind}`;
+  const cls = BUILTIN_KINDS[gvk];
+  if (cls) return new cls(name, { ...object }, opts);
+  if (!isBuiltinGroup(apiGroup(object.apiVersion))) {
+    return new k8s.apiextensions.CustomResource(name, { ...object } as k8s.apiextensions.CustomResourceArgs, opts);
+  }
+  throw new Error(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelStack; add it to BUILTIN_KINDS in lib/pulumi/model-stack.ts`);
+}
+
+/** `deployImage` pinned to the digest that the push returned (`repo@sha256:…`). */
+export function pinnedReference(deployImage: ImageRef, repoDigest: string): string {
+  const digest = repoDigest.slice(repoDigest.indexOf('@') + 1);
+  if (!repoDigest.includes('@') || !/^sha256:[a-f0-9]{64}$/.test(digest)) {
+    throw new Error(`the image push returned '${repoDigest}' instead of a 'repository@sha256:<digest>' reference; check that the push to '${deployImage.name}' succeeded`);
+  }
+  return deployImage.withDigest(digest).toString();
+}
+
+/** `model-registry` of `model-registry.ml.svc:5000`. */
+function hostName(host: string): string {
+  return host.split('.')[0].split(':')[0];
+}

@@ -1,0 +1,20 @@
+// The Pulumi program: one ModelStack per stack (environment). Every per-environment value lives in Pulumi.<env>.yaml
+// and is read and validated once by readStackConfig(); nothing here depends on the stack's name.
+import { ModelStack, readStackConfig } from '../lib/pulumi';
+
+const { config, secrets } = readStackConfig();
+
+const stack = new ModelStack(config.model, {
+  config,
+  secrets,
+  build: { context: 'examples/model-server', dockerfile: 'examples/model-server/Dockerfile' },
+});
+
+/** Where the model serves inside the cluster. */
+export const serviceEndpoint = stack.serviceEndpoint;
+/** The version that was built, pushed and deployed. */
+export const modelVersion = stack.modelVersion;
+/** The digest-pinned image reference the model Deployment runs. */
+export const imageRef = stack.imageRef;
+/** The updater's model webhook (undefined until the stack has an updater section). */
+export const updaterWebhookUrl = stack.updaterWebhookUrl;
