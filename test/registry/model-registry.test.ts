@@ -1,0 +1,85 @@
+import { Size, Testing } from 'cdk8s';
+import * as YAML from 'yaml';
+import { ModelRegistry, validateManifests } from '../../lib';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
+type Obj = Record<string, any>;
+
+const of = (objects: Obj[], kind: string): Obj => objects.find((o) => o.kind === kind)!;
+
+describe('ModelRegistry (in-cluster)', () => {
+  test('defaults: ConfigMap, PVC, Deployment and Service of registry:2, all valid; snapshot', () => {
+    // GIVEN
+    const chart = Testing.chart();
+    // WHEN
+    const registry = new ModelRegistry(chart, 'Registry', { namespace: 'ml' });
+    const objects = Testing.synth(chart) as Obj[];
+    // THEN
+    expect(objects.map((o) => o.kind)).toEqual(['ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service']);
+    expect(validateManifests(objects).issues).toEqual([]);
+    expect(registry.host).toBe('model-registry.ml.svc:5000');
+    expect(registry.inCluster).toBe(true);
+    const pod = of(objects, 'Deployment').spec.template.spec;
+    expect(pod.containers[0].image).toBe('docker.io/library/registry:2.8.3');
+    expect(of(objects, 'Deployment').spec.strategy).toEqual({ type: 'Recreate' });
+    expect(pod.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'model-registry' } });
+    expect(of(objects, 'PersistentVolumeClaim').spec.resources.requests.storage).toBe('50Gi');
+    expect(of(objects, 'Service').spec.ports).toEqual([{ name: 'http', port: 5000, targetPort: 'http', protocol: 'TCP' }]);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(objects).toMatchSnapshot();
+  });
+
+  test('htpasswd Secret turns on basic auth and is mounted at /auth', () => {
+    const chart = Testing.chart();
+    new ModelRegistry(chart, 'Registry', { htpasswdSecret: 'registry-htpasswd', storage: Size.gibibytes(10), storageClassName: 'fast' });
+    const objects = Testing.synth(chart) as Obj[];
+    const config = YAML.parse(of(objects, 'ConfigMap').data['config.yml']);
+    expect(config.auth).toEqual({ htpasswd: { realm: 'modelpilot', path: '/auth/htpasswd' } });
+    const pod = of(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'auth', secret: { secretName: 'registry-htpasswd', items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'auth', mountPath: '/auth', readOnly: true });
+    expect(of(objects, 'PersistentVolumeClaim').spec).toMatchObject({ storageClassName: 'fast', resources: { requests: { storage: '10Gi' } } });
+  });
+
+  test('notifications endpoint points at the updater webhook and ignores pulls', () => {
+    const chart = Testing.chart();
+    const registry = new ModelRegistry(chart, 'Registry', {
+      notifications: { url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry', headers: { 'X-Source': 'registry' } },
+    });
+    const config = YAML.parse(of(Testing.synth(chart) as Obj[], 'ConfigMap').data['config.yml']);
+    expect(config.notifications.endpoints).toEqual([expect.objectContaining({
+      name: 'modelpilot-updater',
+      url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry',
+      headers: { 'X-Source': ['registry'] },
+      ignore: { actions: ['pull'] },
+    })]);
+    expect(registry.config).toEqual(config);
+  });
+
+  test('no auth and no notifications by default', () => {
+    const chart = Testing.chart();
+    new ModelRegistry(chart, 'Registry');
+    const config = YAML.parse(of(Testing.synth(chart) as Obj[], 'ConfigMap').data['config.yml']);
+    expect(config.auth).toBeUndefined();
+    expect(config.notifications).toBeUndefined();
+    expect(config.storage.filesystem).toEqual({ rootdirectory: '/var/lib/registry' });
+  });
+});
+
+describe('ModelRegistry.external', () => {
+  test('describes an existing registry and creates nothing', () => {
+    const chart = Testing.chart();
+    const source = ModelRegistry.external({ host: 'registry.example.com:5000', pullSecret: 'pull' });
+    const registry = source.bind(chart, 'Registry');
+    expect(registry).toMatchObject({ host: 'registry.example.com:5000', pullSecretName: 'pull', inCluster: false });
+    expect(Testing.synth(chart)).toEqual([]);
+  });
+
+  test('inCluster() binds a ModelRegistry construct', () => {
+    const chart = Testing.chart();
+    const registry = ModelRegistry.inCluster({ name: 'models' }).bind(chart, 'Registry');
+    expect(registry).toBeInstanceOf(ModelRegistry);
+    expect(registry.host).toBe('models.default.svc:5000');
+  });
+});
