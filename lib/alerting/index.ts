@@ -1,2 +1,3 @@
 // Public API of lib/alerting/: re-exports only.
-export {};
+export * from './receiver';
+export * from './alert-routing';

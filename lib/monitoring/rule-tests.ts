@@ -1,0 +1,265 @@
+import { toPromDuration } from '../core/duration';
+import { AlertName, ModelAlerts } from './model-alerts';
+
+/** One input series of a promtool unit test. */
+export interface PromtoolSeries {
+  readonly series: string;
+  readonly values: string;
+}
+
+/** One expected alert. */
+export interface PromtoolExpectedAlert {
+  readonly exp_labels: Record<string, string>;
+  readonly exp_annotations: Record<string, string>;
+}
+
+/** One `tests[]` entry of a promtool rule test file. */
+export interface PromtoolTestCase {
+  readonly name: string;
+  readonly interval: string;
+  readonly input_series: PromtoolSeries[];
+  readonly alert_rule_test: Array<{ eval_time: string; alertname: string; exp_alerts: PromtoolExpectedAlert[] }>;
+}
+
+/** A promtool rule test file (`promtool test rules <file>`). */
+export interface PromtoolTestFile {
+  readonly rule_files: string[];
+  readonly evaluation_interval: string;
+  readonly tests: PromtoolTestCase[];
+}
+
+/** A generated test: which alert, whether it must fire, and the promtool test case. */
+export interface GeneratedRuleTest {
+  readonly alert: AlertName;
+  readonly expectFiring: boolean;
+  readonly testCase: PromtoolTestCase;
+}
+
+/** Versions the generated series use: the one under test, and an older one still serving. */
+const BAD = '2.0.0';
+const OLD = '1.0.0';
+
+/**
+ * For each alert of `alerts`, a series that must make it fire and one just on the safe side of the threshold
+ * that must not: 1.2 × and 0.8 × the error-ratio ceiling (6 % / 4 % by default), every request at 1.2 × / 0.8 ×
+ * the p99 ceiling, `maxFailedScrapes` / one fewer failed scrapes, `maxRestarts` / one fewer restarts, a rollout
+ * stuck past / finishing within `rolloutTimeout`, two versions serving past / one draining within
+ * `versionSkewLimit`, and `updaterFailures` / one fewer updater failures. The expected alerts name every label
+ * and annotation exactly, so a change to a rule's labels or templates is caught too.
+ */
+export function generateRuleTests(alerts: ModelAlerts): GeneratedRuleTest[] {
+  const g = new Generator(alerts);
+  return [
+    g.errorRate(true), g.errorRate(false),
+    g.latency(true), g.latency(false),
+    g.targetDown(true), g.targetDown(false),
+    g.crashLooping(true), g.crashLooping(false),
+    g.rolloutStuck(true), g.rolloutStuck(false),
+    g.versionSkew(true), g.versionSkew(false),
+    g.updaterFailing(true), g.updaterFailing(false),
+  ];
+}
+
+/** A promtool test file holding the given tests against `ruleFile`. */
+export function ruleTestFile(alerts: ModelAlerts, ruleFile: string, tests: readonly GeneratedRuleTest[]): PromtoolTestFile {
+  return {
+    rule_files: [ruleFile],
+    evaluation_interval: toPromDuration(alerts.evaluationInterval ?? alerts.scrapeInterval),
+    tests: tests.map((t) => t.testCase),
+  };
+}
+
+class Generator {
+  private readonly i: number;
+  private readonly m: ModelAlerts;
+  private readonly ns: string;
+  private readonly model: string;
+
+  constructor(alerts: ModelAlerts) {
+    this.m = alerts;
+    this.i = alerts.scrapeInterval.toMilliseconds() / 1000;
+    this.ns = alerts.model.namespace;
+    this.model = alerts.model.modelName;
+  }
+
+  /** Requests per interval: at least twice the SLO's minimum request rate, and a multiple of 1000. */
+  private get perInterval(): number {
+    return 1000 * Math.max(1, Math.ceil((2 * this.m.slo.minRequestRate * this.i) / 1000));
+  }
+
+  private modelLabels(version: string): Record<string, string> {
+    return { model: this.model, version, namespace: this.ns, job: this.model, instance: 'pod-a:8080' };
+  }
+
+  private samples(evalSeconds: number): number {
+    return Math.ceil(evalSeconds / this.i) + 2;
+  }
+
+  public errorRate(fire: boolean): GeneratedRuleTest {
+    const slo = this.m.slo;
+    const total = this.perInterval;
+    const errors = Number((total * slo.maxErrorRatio * (fire ? 1.2 : 0.8)).toFixed(6));
+    const evalS = slo.window.toSeconds() + this.m.sustainFor.toSeconds() + 3 * this.i;
+    const n = this.samples(evalS);
+    const l = this.modelLabels(BAD);
+    const pct = `${fmtG(errors / total * 100)} %`;
+    return this.test('ModelHighErrorRate', fire, `${pct} errors over ${slo.promWindow}`, evalS, [
+      { series: series(slo.requestTotalMetric, { ...l, code: '200' }), values: `0+${Number((total - errors).toFixed(6))}x${n}` },
+      { series: series(slo.requestTotalMetric, { ...l, code: '500' }), values: `0+${errors}x${n}` },
+    ], [{ model: this.model, version: BAD }], errors / total);
+  }
+
+  public latency(fire: boolean): GeneratedRuleTest {
+    const slo = this.m.slo;
+    const q = slo.maxP99Seconds;
+    const bounds = [q * 0.5, q * 0.8, q, q * 1.2, q * 2.5];
+    const observed = q * (fire ? 1.2 : 0.8);
+    const total = this.perInterval;
+    const evalS = slo.window.toSeconds() + this.m.sustainFor.toSeconds() + 3 * this.i;
+    const n = this.samples(evalS);
+    const l = this.modelLabels(BAD);
+    const input: PromtoolSeries[] = [
+      { series: series(slo.requestTotalMetric, { ...l, code: '200' }), values: `0+${total}x${n}` },
+      ...[...bounds.map(String), '+Inf'].map((le, k) => ({
+        series: series(`${slo.inferenceSecondsMetric}_bucket`, { ...l, le }),
+        values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
+      })),
+    ];
+    // histogram_quantile interpolates linearly inside the bucket that holds every observation.
+    const upper = bounds.find((b) => b >= observed)!;
+    const lower = bounds[bounds.indexOf(upper) - 1] ?? 0;
+    const p99 = lower + (upper - lower) * 0.99;
+    return this.test('ModelHighLatencyP99', fire, `every request takes ${fmtG(observed)}s (p99 ${fmtG(p99)}s)`, evalS, input,
+      [{ model: this.model, version: BAD }], p99);
+  }
+
+  public targetDown(fire: boolean): GeneratedRuleTest {
+    const max = this.m.slo.maxFailedScrapes;
+    const failed = fire ? max : max - 1;
+    const values = ['1', '1', ...Array(failed).fill('0'), ...(fire ? ['0', '0'] : ['1', '1', '1'])].join(' ');
+    const l = this.modelLabels(BAD);
+    // The Nth failed scrape lands at sample index 1 + N.
+    const evalS = (1 + max) * this.i;
+    return this.test('ModelTargetDown', fire, `${failed} consecutive failed scrapes`, evalS, [{ series: series('up', l), values }], [l]);
+  }
+
+  public crashLooping(fire: boolean): GeneratedRuleTest {
+    const restarts = fire ? this.m.maxRestarts : this.m.maxRestarts - 1;
+    const pod = `${this.m.model.deploymentName}-7d4b9c-x2x4q`;
+    const container = this.m.model.containerName;
+    const image = `registry.example:5000/${this.model}:${BAD}`;
+    const l = { namespace: this.ns, pod, container };
+    return this.test('ModelCrashLooping', fire, `${restarts} restarts in ${toPromDuration(this.m.restartWindow)}`, 3 * this.i, [
+      { series: series('kube_pod_container_status_restarts_total', l), values: `0 0 ${restarts} ${restarts} ${restarts}` },
+      { series: series('kube_pod_container_info', { ...l, image }), values: '1x5' },
+    ], [{ ...l, image, version: BAD }]);
+  }
+
+  public rolloutStuck(fire: boolean): GeneratedRuleTest {
+    const dep = this.m.model.deploymentName;
+    const container = this.m.model.containerName;
+    const timeoutS = this.m.rolloutTimeout.toSeconds();
+    const evalS = timeoutS + 3 * this.i;
+    const n = this.samples(evalS);
+    const half = Math.max(1, Math.floor(timeoutS / 2 / this.i));
+    const newPod = { namespace: this.ns, pod: `${dep}-5f6d8b-new01`, container };
+    const oldPod = { namespace: this.ns, pod: `${dep}-7d4b9c-old01`, container };
+    const newImage = `registry.example:5000/${this.model}:${BAD}`;
+    const d = { namespace: this.ns, deployment: dep };
+    const stepAt = (before: number, after: number) => `${before}x${half} ${after}x${n - half}`;
+    return this.test('ModelRolloutStuck', fire,
+      fire ? `rollout unfinished for ${toPromDuration(this.m.rolloutTimeout)}` : 'rollout finishing within the timeout', evalS, [
+        { series: series('kube_deployment_spec_replicas', d), values: `2x${n}` },
+        { series: series('kube_deployment_status_replicas_updated', d), values: fire ? `1x${n}` : stepAt(1, 2) },
+        { series: series('kube_pod_container_info', { ...newPod, image: newImage }), values: `1x${n}` },
+        { series: series('kube_pod_container_info', { ...oldPod, image: `registry.example:5000/${this.model}:${OLD}` }), values: `1x${n}` },
+        { series: series('kube_pod_container_status_ready', newPod), values: fire ? `0x${n}` : stepAt(0, 1) },
+        { series: series('kube_pod_container_status_ready', oldPod), values: `1x${n}` },
+      ], [{ namespace: this.ns, image: newImage, version: BAD }]);
+  }
+
+  public versionSkew(fire: boolean): GeneratedRuleTest {
+    const slo = this.m.slo;
+    const limitS = this.m.versionSkewLimit.toSeconds();
+    const evalS = Math.max(limitS, slo.window.toSeconds() + 2 * this.i) + 3 * this.i;
+    const n = this.samples(evalS);
+    const total = this.perInterval;
+    // The old version drains after two intervals in the quiet case.
+    const oldValues = fire ? `0+${total}x${n}` : `0+${total}x2 ${2 * total}x${n - 2}`;
+    return this.test('ModelVersionSkew', fire, fire ? `${OLD} and ${BAD} serving past the limit` : `${OLD} drained within the limit`, evalS, [
+      { series: series(slo.requestTotalMetric, { ...this.modelLabels(OLD), code: '200' }), values: oldValues },
+      { series: series(slo.requestTotalMetric, { ...this.modelLabels(BAD), code: '200' }), values: `0+${total}x${n}` },
+    ], [{ model: this.model, version: OLD }, { model: this.model, version: BAD }]);
+  }
+
+  public updaterFailing(fire: boolean): GeneratedRuleTest {
+    const failures = fire ? this.m.updaterFailures : this.m.updaterFailures - 1;
+    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    return this.test('ModelUpdaterFailing', fire, `${failures} updater failures in ${toPromDuration(this.m.updaterWindow)}`, 3 * this.i, [
+      { series: series('modelpilot_updater_failures_total', l), values: `0 0 ${failures} ${failures} ${failures}` },
+    ], [{}]);
+  }
+
+  /**
+   * Builds the case. `outputs` are the label sets of the expression's result series (what `$labels` holds in the
+   * templates); the expected alert labels add the rule's static labels on top.
+   */
+  private test(alert: AlertName, fire: boolean, condition: string, evalS: number, input: PromtoolSeries[],
+    outputs: Array<Record<string, string>>, value?: number): GeneratedRuleTest {
+    const rule = this.m.rule(alert);
+    const expected = fire ? outputs.map((out) => ({
+      exp_labels: { ...out, ...rule.labels },
+      exp_annotations: Object.fromEntries(Object.entries(rule.annotations).map(([k, t]) => [k, renderTemplate(t, out, value)])),
+    })) : [];
+    return {
+      alert,
+      expectFiring: fire,
+      testCase: {
+        name: `${alert} ${fire ? 'fires' : 'stays quiet'}: ${condition}`,
+        interval: toPromDuration(this.m.scrapeInterval),
+        input_series: input,
+        alert_rule_test: [{ eval_time: `${evalS}s`, alertname: alert, exp_alerts: expected }],
+      },
+    };
+  }
+}
+
+function series(name: string, labels: Record<string, string>): string {
+  const body = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',');
+  return `${name}{${body}}`;
+}
+
+/**
+ * Renders the few template forms ModelAlerts uses, as Prometheus would: `{{ $labels.x }}`,
+ * `{{ $value | humanizePercentage }}` and `{{ $value | humanizeDuration }}`.
+ */
+export function renderTemplate(template: string, labels: Record<string, string>, value?: number): string {
+  return template.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_all, inner: string) => {
+    const label = /^\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)$/.exec(inner);
+    if (label) return labels[label[1]] ?? '';
+    if (value !== undefined && inner === '$value | humanizePercentage') return `${fmtG(value * 100)}%`;
+    if (value !== undefined && inner === '$value | humanizeDuration') return humanizeDuration(value);
+    throw new Error(`template '{{ ${inner} }}' is not supported by the generated rule tests`);
+  });
+}
+
+/** Go's `%.4g` for the magnitudes alert values take (1e-4 ≤ |v| < 1e4). */
+export function fmtG(v: number): string {
+  return String(Number(v.toPrecision(4)));
+}
+
+/** Prometheus' `humanizeDuration` for values below one minute. */
+export function humanizeDuration(v: number): string {
+  if (v === 0) return '0s';
+  if (Math.abs(v) >= 1) {
+    if (Math.abs(v) >= 60) throw new Error(`humanizeDuration of ${v}s (a minute or more) is not supported by the generated rule tests`);
+    return `${fmtG(v)}s`;
+  }
+  let prefix = '';
+  for (const p of ['m', 'u', 'n', 'p']) {
+    if (Math.abs(v) >= 1) break;
+    prefix = p;
+    v *= 1000;
+  }
+  return `${fmtG(v)}${prefix}s`;
+}
