@@ -1,0 +1,522 @@
+/**
+ * The Docker target: keeps labelled containers up to date through the Docker Engine API over a unix socket
+ * (Docker, or Podman's compatible service), with the in-flight update recorded on the containers themselves.
+ *
+ * Labels (the cross-helper contract): `modelpilot.enable=true`, `modelpilot.scope=<scope>`,
+ * `modelpilot.model=<model>`, `modelpilot.policy=<semver:minor|pinned|digest>`, `modelpilot.ready.url=<url>`
+ * (readiness probe, e.g. `http://127.0.0.1:8080/health/ready`), `modelpilot.stop-timeout=<seconds>`, and
+ * `modelpilot.inflight=<json>` written by the agent.
+ *
+ * Labels cannot change on an existing container, so the record is written on the NEW container when it is
+ * created — before the old one is touched. `apply` for a container named `N`:
+ *   1. pull the new image (nothing touched yet; a failed pull changes nothing);
+ *   2. create `N-modelpilot-next` from the old container's config, new image, label
+ *      `modelpilot.inflight={from,to,attempt,startedAt,trigger,name:N,previousId,previousName}`;
+ *   3. stop the old container (its stop timeout), 4. rename it `N-modelpilot-prev`,
+ *   5. rename the new one `N`, 6. start it.
+ * `promote` removes the stopped old container; a record whose `previousId` no longer exists is finished, so that
+ * is how the in-flight mark is cleared. `rollback` works from whatever step a crash left: stop the new one, rename
+ * it `N-modelpilot-failed`, rename the old one back to `N`, start it, and only then remove the failed one.
+ * `discover` folds the `-next`/`-prev`/`-failed` containers into the workload `N` and reports the record as
+ * `Workload.inFlight` while the old container still exists, so a restarted agent can finish or reverse it.
+ */
+import Docker from 'dockerode';
+import { ImageRef } from '../../lib/core/image-ref';
+import { UpdatePolicy } from '../../lib/core/update-policy';
+import type { CredentialStore } from '../registry/credentials';
+import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+
+/** Labels the Docker target reads and writes. */
+export const DOCKER_LABELS = {
+  enable: 'modelpilot.enable',
+  scope: 'modelpilot.scope',
+  model: 'modelpilot.model',
+  policy: 'modelpilot.policy',
+  readyUrl: 'modelpilot.ready.url',
+  stopTimeout: 'modelpilot.stop-timeout',
+  inFlight: 'modelpilot.inflight',
+} as const;
+
+/** Name suffixes of the containers an update in flight leaves next to `N`. */
+export const SUFFIX = { next: '-modelpilot-next', prev: '-modelpilot-prev', failed: '-modelpilot-failed' } as const;
+
+/** The record in label `modelpilot.inflight`: the {@link InFlightRecord} plus where the old container is. */
+export interface DockerInFlightRecord extends InFlightRecord {
+  /** The workload's container name (`N`). */
+  readonly name: string;
+  /** Id of the container that ran before. */
+  readonly previousId: string;
+  /** Name the old container is parked under while the new one is verified. */
+  readonly previousName: string;
+}
+
+/** Options of {@link DockerTarget}. */
+export interface DockerTargetOptions {
+  /** A dockerode client, e.g. `new Docker({ socketPath: '/var/run/docker.sock' })`. */
+  readonly docker: Docker;
+  /** Watch only containers labelled `modelpilot.scope=<scope>`. @default - every `modelpilot.enable=true` container */
+  readonly scope?: string;
+  /** Also manage containers that are restarting. @default false */
+  readonly includeRestarting?: boolean;
+  /** Seconds a container gets to stop before it is killed (a container's own StopTimeout or label wins). @default 10 */
+  readonly stopTimeoutSeconds?: number;
+  /** Policy of containers without a `modelpilot.policy` label. @default UpdatePolicy.semver('minor') */
+  readonly defaultPolicy?: UpdatePolicy;
+  /** Credentials for pulls, by registry host. @default - anonymous pulls */
+  readonly credentials?: CredentialStore;
+  /** Interval between readiness checks in `waitReady`. @default 250 */
+  readonly pollIntervalMs?: number;
+  readonly logger?: Logger;
+  readonly now?: () => Date;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly fetch?: typeof fetch;
+}
+
+interface Located {
+  /** The container under the workload's own name `N`. */
+  readonly named?: Docker.ContainerInspectInfo;
+  /** The newest container carrying an in-flight record for `N`, and the record. */
+  readonly next?: Docker.ContainerInspectInfo;
+  readonly record?: DockerInFlightRecord;
+  /** The container that ran before (record.previousId), when it still exists. */
+  readonly previous?: Docker.ContainerInspectInfo;
+}
+
+const nameOf = (c: { Name?: string; Names?: string[] }): string => (c.Name ?? c.Names?.[0] ?? '').replace(/^\//, '');
+
+/** The workload name a container belongs to: its own name without the agent's suffixes. */
+function logicalName(name: string): string {
+  for (const s of Object.values(SUFFIX)) if (name.endsWith(s)) return name.slice(0, -s.length);
+  return name;
+}
+
+function parseRecord(text: string | undefined): DockerInFlightRecord | undefined {
+  if (!text) return undefined;
+  try {
+    const r = JSON.parse(text) as DockerInFlightRecord;
+    if (typeof r.name === 'string' && typeof r.previousId === 'string' && typeof r.from === 'string' && typeof r.to === 'string') return r;
+  } catch {
+    // a malformed label is treated as no record; discovery logs it
+  }
+  return undefined;
+}
+
+const sameList = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason ?? new Error('aborted'));
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The Docker Engine API target. */
+export class DockerTarget implements Target {
+  public readonly kind = 'docker';
+  private readonly docker: Docker;
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly fetchImpl: typeof fetch;
+  private readonly defaultPolicy: UpdatePolicy;
+
+  constructor(private readonly options: DockerTargetOptions) {
+    this.docker = options.docker;
+    this.logger = options.logger ?? nullLogger;
+    this.now = options.now ?? (() => new Date());
+    this.sleep = options.sleep ?? defaultSleep;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
+    const t = options.stopTimeoutSeconds;
+    if (t !== undefined && (!Number.isInteger(t) || t < 0)) {
+      throw new Error(`docker target 'stopTimeoutSeconds' is ${t}; give a whole number of seconds, at least 0`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // discover
+  // -------------------------------------------------------------------------------------------------------------
+
+  public async discover(_signal?: AbortSignal): Promise<Workload[]> {
+    const filters: Record<string, string[]> = { label: [`${DOCKER_LABELS.enable}=true`] };
+    if (this.options.scope) filters.label.push(`${DOCKER_LABELS.scope}=${this.options.scope}`);
+    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify(filters) });
+    const groups = new Map<string, Docker.ContainerInfo[]>();
+    for (const c of list) {
+      const rec = parseRecord(c.Labels?.[DOCKER_LABELS.inFlight]);
+      const n = rec?.name ?? logicalName(nameOf(c));
+      groups.set(n, [...(groups.get(n) ?? []), c]);
+    }
+    const out: Workload[] = [];
+    for (const [name, members] of groups) {
+      try {
+        const w = await this.workloadOf(name, members);
+        if (w) out.push(w);
+      } catch (e) {
+        this.logger.warn('docker container skipped', { container: name, error: (e as Error).message });
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  private async workloadOf(name: string, members: Docker.ContainerInfo[]): Promise<Workload | undefined> {
+    const loc = await this.locate(name, members);
+    const inFlight = loc.record && loc.previous ? loc.record : undefined;
+    // What runs now: the container named N when it runs, else the parked old one; an update whose new container
+    // does not run reports the old image, so the core reverses it.
+    const candidates = [loc.named, loc.next, loc.previous].filter((c): c is Docker.ContainerInspectInfo => c !== undefined);
+    const running = candidates.find((c) => c.State.Running || (this.options.includeRestarting && c.State.Restarting));
+    if (!inFlight) {
+      const c = loc.named;
+      if (!c) return undefined;
+      if (c.State.Restarting && !this.options.includeRestarting) return undefined;
+      if (!c.State.Running && !c.State.Restarting) return undefined;
+    }
+    const base = running ?? loc.previous ?? loc.named;
+    if (!base) return undefined;
+    const image = running ? running.Config.Image : inFlight ? inFlight.from : base.Config.Image;
+    const labels = base.Config.Labels ?? {};
+    const ref = ImageRef.tryParse(image, { allowMutableTag: true });
+    const policyText = labels[DOCKER_LABELS.policy];
+    let policy = this.defaultPolicy;
+    if (policyText) {
+      try {
+        policy = UpdatePolicy.parse(policyText, `container ${name} label '${DOCKER_LABELS.policy}'`);
+      } catch (e) {
+        this.logger.warn('bad policy label; container skipped', { container: name, error: (e as Error).message });
+        return undefined;
+      }
+    }
+    return {
+      id: `docker/${name}`,
+      name,
+      model: labels[DOCKER_LABELS.model] ?? (ref ? ref.repository.split('/').pop() as string : name),
+      image,
+      digest: running ? await this.digestOf(running) : undefined,
+      policy,
+      ...(inFlight ? { inFlight } : {}),
+    };
+  }
+
+  /** The repo digest of the image a container runs, when the engine knows it. */
+  private async digestOf(c: Docker.ContainerInspectInfo): Promise<string | undefined> {
+    const at = c.Config.Image.indexOf('@');
+    if (at >= 0) return c.Config.Image.slice(at + 1);
+    try {
+      const img = await this.docker.getImage(c.Image).inspect();
+      const ref = ImageRef.tryParse(c.Config.Image, { allowMutableTag: true });
+      for (const rd of img.RepoDigests ?? []) {
+        const [repo, digest] = rd.split('@');
+        const r = ImageRef.tryParse(repo, { allowMutableTag: true });
+        if (ref && r && r.name === ref.name) return digest;
+      }
+    } catch {
+      // no digest known
+    }
+    return undefined;
+  }
+
+  /** Finds the containers of workload `name`: under its own name, the newest in-flight one, and the previous one. */
+  private async locate(name: string, members?: Docker.ContainerInfo[]): Promise<Located> {
+    if (!members) {
+      const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${DOCKER_LABELS.enable}=true`] }) });
+      members = list.filter((c) => (parseRecord(c.Labels?.[DOCKER_LABELS.inFlight])?.name ?? logicalName(nameOf(c))) === name);
+    }
+    const inspected: Docker.ContainerInspectInfo[] = [];
+    for (const m of members) {
+      try {
+        inspected.push(await this.docker.getContainer(m.Id).inspect());
+      } catch {
+        // removed meanwhile
+      }
+    }
+    const named = inspected.find((c) => nameOf(c) === name);
+    const withRecord = inspected
+      .map((c) => ({ c, r: parseRecord(c.Config.Labels?.[DOCKER_LABELS.inFlight]) }))
+      .filter((x) => x.r?.name === name)
+      .sort((a, b) => Date.parse(b.c.Created) - Date.parse(a.c.Created));
+    // The newest record whose previous container still exists is the one in flight; otherwise the newest record.
+    let chosen = withRecord.find((x) => inspected.some((c) => c.Id === x.r!.previousId)) ?? withRecord[0];
+    let previous: Docker.ContainerInspectInfo | undefined;
+    if (chosen) {
+      previous = inspected.find((c) => c.Id === chosen!.r!.previousId);
+      if (!previous) {
+        previous = await this.docker.getContainer(chosen.r!.previousId).inspect().catch(() => undefined);
+      }
+      if (!previous) chosen = withRecord[0];
+    }
+    return { named, next: chosen?.c, record: chosen?.r, previous };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // apply
+  // -------------------------------------------------------------------------------------------------------------
+
+  public async apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    const name = plan.workload.name;
+    const log = { target: plan.workload.id, from: plan.from, to: plan.to, attempt: plan.attempt };
+    try {
+      const loc = await this.locate(name);
+      if (loc.record && loc.previous) {
+        return fail(`container ${name} already has an update in flight (${loc.record.from} -> ${loc.record.to}); promote or roll it back first`);
+      }
+      const old = loc.named;
+      if (!old) return fail(`container ${name} not found; it was removed or renamed outside the agent`);
+      if (!old.State.Running && !(this.options.includeRestarting && old.State.Restarting)) {
+        return fail(`container ${name} is ${old.State.Status}, not running; the agent updates only running containers`);
+      }
+      // 1. Pull first: a failed pull leaves everything as it was.
+      await this.pull(plan.to, signal);
+      signal?.throwIfAborted();
+      // A never-started leftover from an interrupted apply is removed (it holds the -next name).
+      await this.removeByName(`${name}${SUFFIX.next}`, false);
+      // 2. Create the new container, carrying the record, before the old one is touched.
+      const record: DockerInFlightRecord = {
+        from: plan.from, to: plan.to, attempt: plan.attempt, startedAt: this.now().toISOString(), trigger: plan.trigger,
+        name, previousId: old.Id, previousName: `${name}${SUFFIX.prev}`,
+      };
+      const image = await this.docker.getImage(old.Image).inspect().catch(() => undefined);
+      const spec = recreateSpec(old, image, plan.to, record);
+      const created = await this.docker.createContainer({ ...spec, name: `${name}${SUFFIX.next}` });
+      this.logger.info('docker: new container created', { ...log, container: `${name}${SUFFIX.next}`, id: created.id });
+      // 3-6. Stop and park the old one, put the new one in its place, start it.
+      await this.stop(old);
+      await this.docker.getContainer(old.Id).rename({ name: record.previousName });
+      await created.rename({ name });
+      await created.start();
+      this.logger.info('docker: new container started', { ...log, container: name, previous: record.previousName });
+      return ok(undefined);
+    } catch (e) {
+      this.logger.error('docker: apply failed', { ...log, error: (e as Error).message });
+      return fail(`apply ${plan.toString()} on docker: ${(e as Error).message}`);
+    }
+  }
+
+  private async pull(image: string, signal?: AbortSignal): Promise<void> {
+    const ref = ImageRef.parse(image, { field: 'image', allowMutableTag: true });
+    // Pull by digest when pinned (the tag is kept for humans only); an engine accepts `name@digest`.
+    const what = ref.digest ? `${ref.name}@${ref.digest}` : ref.toString();
+    const cred = this.options.credentials?.get(ref.registry);
+    const opts: Record<string, unknown> = {};
+    if (cred) opts.authconfig = { username: cred.username, password: cred.password, serveraddress: ref.registry };
+    const stream = await this.docker.pull(what, opts);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        reject(new Error('aborted while pulling'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.docker.modem.followProgress(stream, (err: Error | null, events: Array<{ error?: string }>) => {
+        signal?.removeEventListener('abort', onAbort);
+        const bad = events?.find((ev) => ev.error);
+        if (err || bad) reject(new Error(`pull of ${what} failed: ${err?.message ?? bad?.error}`));
+        else resolve();
+      });
+    });
+    this.logger.info('docker: image pulled', { image: what });
+  }
+
+  private stopTimeout(c: Docker.ContainerInspectInfo): number {
+    const label = Number(c.Config.Labels?.[DOCKER_LABELS.stopTimeout]);
+    if (Number.isInteger(label) && label >= 0) return label;
+    const own = (c.Config as { StopTimeout?: number }).StopTimeout;
+    if (typeof own === 'number' && own >= 0) return own;
+    return this.options.stopTimeoutSeconds ?? 10;
+  }
+
+  private async stop(c: Docker.ContainerInspectInfo): Promise<void> {
+    try {
+      await this.docker.getContainer(c.Id).stop({ t: this.stopTimeout(c) });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 304) throw e; // 304: already stopped
+    }
+  }
+
+  private async removeByName(name: string, mustBeStopped: boolean): Promise<void> {
+    try {
+      const c = await this.docker.getContainer(name).inspect();
+      if (mustBeStopped && c.State.Running) throw new Error(`container ${name} is running; not removing it`);
+      await this.docker.getContainer(c.Id).remove({ force: true });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // waitReady
+  // -------------------------------------------------------------------------------------------------------------
+
+  public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
+    const name = plan.workload.name;
+    const deadline = this.now().getTime() + timeoutMs;
+    let last = 'not checked yet';
+    for (;;) {
+      try {
+        const c = await this.docker.getContainer(name).inspect();
+        const rec = parseRecord(c.Config.Labels?.[DOCKER_LABELS.inFlight]);
+        if (!rec || rec.to !== plan.to) return { status: 'Unhealthy', reason: `container ${name} does not run ${plan.to} (runs ${c.Config.Image})` };
+        const st = c.State;
+        if (st.Status === 'exited' || st.Status === 'dead' || (st.Status === 'created' && !st.Running && !st.Restarting)) {
+          return { status: 'Unhealthy', reason: `container ${name} is ${st.Status} (exit code ${st.ExitCode}${st.Error ? `, ${st.Error}` : ''})` };
+        }
+        if (st.Restarting) {
+          last = `container ${name} is restarting (exit code ${st.ExitCode})`;
+        } else if (st.Running) {
+          const url = c.Config.Labels?.[DOCKER_LABELS.readyUrl];
+          const health = (st as { Health?: { Status?: string } }).Health?.Status;
+          if (url) {
+            const r = await this.probe(url, signal);
+            if (r === true) return { status: 'Healthy', reason: `${url} answered 2xx` };
+            last = `${url}: ${r}`;
+          } else if (health && health !== 'none') {
+            if (health === 'healthy') return { status: 'Healthy', reason: `container ${name} HEALTHCHECK is healthy` };
+            if (health === 'unhealthy') return { status: 'Unhealthy', reason: `container ${name} HEALTHCHECK is unhealthy` };
+            last = `container ${name} HEALTHCHECK is ${health}`;
+          } else {
+            return { status: 'Healthy', reason: `container ${name} is running (no HEALTHCHECK and no '${DOCKER_LABELS.readyUrl}' label to probe)` };
+          }
+        }
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return { status: 'Unhealthy', reason: `container ${name} is gone` };
+        last = (e as Error).message;
+      }
+      const left = deadline - this.now().getTime();
+      if (left <= 0) return { status: 'Unhealthy', reason: `not ready within ${Math.round(timeoutMs / 1000)}s: ${last}` };
+      await this.sleep(Math.min(this.options.pollIntervalMs ?? 250, left), signal);
+    }
+  }
+
+  private async probe(url: string, signal?: AbortSignal): Promise<true | string> {
+    try {
+      const t = AbortSignal.timeout(2000);
+      const res = await this.fetchImpl(url, { signal: signal ? AbortSignal.any([signal, t]) : t });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300 ? true : `answered ${res.status}`;
+    } catch (e) {
+      return `unreachable (${(e as Error).message})`;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // promote / rollback
+  // -------------------------------------------------------------------------------------------------------------
+
+  public async promote(plan: UpdatePlan, _signal?: AbortSignal): Promise<Outcome> {
+    const name = plan.workload.name;
+    try {
+      const loc = await this.locate(name);
+      if (!loc.record || loc.record.to !== plan.to) return fail(`container ${name} has no update to ${plan.to} in flight`);
+      if (!loc.named || loc.named.Id !== loc.next?.Id || !loc.named.State.Running) {
+        return fail(`container ${name} does not run ${plan.to}; refusing to remove the previous container`);
+      }
+      if (loc.previous) {
+        if (loc.previous.State.Running) return fail(`previous container ${nameOf(loc.previous)} is running; refusing to remove it`);
+        await this.docker.getContainer(loc.previous.Id).remove({ force: false });
+        this.logger.info('docker: promoted; previous container removed', { target: plan.workload.id, to: plan.to, removed: nameOf(loc.previous) });
+      }
+      await this.removeByName(`${name}${SUFFIX.failed}`, true);
+      return ok(undefined);
+    } catch (e) {
+      return fail(`promote ${plan.toString()} on docker: ${(e as Error).message}`);
+    }
+  }
+
+  public async rollback(plan: UpdatePlan, _signal?: AbortSignal): Promise<Outcome> {
+    const name = plan.workload.name;
+    const log = { target: plan.workload.id, from: plan.from, to: plan.to };
+    try {
+      const loc = await this.locate(name);
+      const rec = loc.record;
+      const fresh = loc.next;
+      const old = loc.previous;
+      if (!rec || !fresh || !old) {
+        // Nothing in flight: fine if the container under N runs something other than the new image.
+        if (loc.named && loc.named.State.Running && (!rec || loc.named.Id !== fresh?.Id)) {
+          await this.removeByName(`${name}${SUFFIX.next}`, true);
+          return ok(undefined);
+        }
+        return fail(`container ${name}: no previous container to roll back to (record ${rec ? `names ${rec.previousId.slice(0, 12)}, which is gone` : 'missing'})`);
+      }
+      // 1. Stop the new one (it keeps running until the old one is about to take the name back).
+      await this.stop(fresh);
+      // 2. Move it out of the way, 3. give the old one its name back, 4. start it.
+      if (nameOf(fresh) === name) await this.docker.getContainer(fresh.Id).rename({ name: `${name}${SUFFIX.failed}` });
+      if (nameOf(old) !== name) await this.docker.getContainer(old.Id).rename({ name });
+      const now = await this.docker.getContainer(old.Id).inspect();
+      if (!now.State.Running) await this.docker.getContainer(old.Id).start();
+      this.logger.info('docker: previous container restored', { ...log, container: name });
+      // 5. Only now that the old one runs again is the failed one removed.
+      await this.docker.getContainer(fresh.Id).remove({ force: true });
+      return ok(undefined);
+    } catch (e) {
+      this.logger.error('docker: rollback failed', { ...log, error: (e as Error).message });
+      return fail(`rollback ${plan.toString()} on docker: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * The create spec of the new container: the old container's config with the new image. Settings that only echo
+ * the old image's defaults (env, cmd, entrypoint, labels, exposed ports, workdir, user, healthcheck) are left out,
+ * so the new image's own defaults apply — only what was overridden on the container carries over.
+ * Host settings (ports, mounts, restart policy, network mode, …) carry over whole.
+ */
+export function recreateSpec(
+  old: Docker.ContainerInspectInfo, oldImage: Docker.ImageInspectInfo | undefined, image: string, record: DockerInFlightRecord,
+): Docker.ContainerCreateOptions {
+  const c = old.Config;
+  const ic = (oldImage?.Config ?? {}) as Partial<Docker.ContainerInspectInfo['Config']>;
+  const imageEnv = new Set(ic.Env ?? []);
+  const env = (c.Env ?? []).filter((e) => !imageEnv.has(e));
+  const imageLabels = ic.Labels ?? {};
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.Labels ?? {})) {
+    if (k === DOCKER_LABELS.inFlight) continue;
+    if (imageLabels[k] === v) continue;
+    labels[k] = v;
+  }
+  labels[DOCKER_LABELS.inFlight] = JSON.stringify(record);
+  const imagePorts = ic.ExposedPorts ?? {};
+  const exposed = Object.fromEntries(Object.entries(c.ExposedPorts ?? {}).filter(([p]) => !(p in imagePorts)));
+  const spec: Docker.ContainerCreateOptions = {
+    Image: image,
+    Env: env,
+    Labels: labels,
+    HostConfig: old.HostConfig,
+  };
+  if (Object.keys(exposed).length > 0) spec.ExposedPorts = exposed;
+  if (!sameList(c.Cmd, ic.Cmd)) spec.Cmd = c.Cmd;
+  if (!sameList(c.Entrypoint, ic.Entrypoint)) spec.Entrypoint = c.Entrypoint as string[];
+  if (c.WorkingDir && c.WorkingDir !== ic.WorkingDir) spec.WorkingDir = c.WorkingDir;
+  if (c.User && c.User !== ic.User) spec.User = c.User;
+  const hc = (c as { Healthcheck?: unknown }).Healthcheck;
+  if (hc && !sameList(hc, (ic as { Healthcheck?: unknown }).Healthcheck)) (spec as { Healthcheck?: unknown }).Healthcheck = hc;
+  const stopSignal = (c as { StopSignal?: string }).StopSignal;
+  if (stopSignal && stopSignal !== (ic as { StopSignal?: string }).StopSignal) spec.StopSignal = stopSignal;
+  const st = (c as { StopTimeout?: number }).StopTimeout;
+  if (typeof st === 'number') spec.StopTimeout = st;
+  if (c.Tty) spec.Tty = c.Tty;
+  if (c.OpenStdin) spec.OpenStdin = c.OpenStdin;
+  const mode = old.HostConfig?.NetworkMode ?? '';
+  const nets = old.NetworkSettings?.Networks ?? {};
+  if (mode !== 'host' && mode !== 'none' && !mode.startsWith('container:') && Object.keys(nets).length > 0) {
+    const endpoints: Record<string, Docker.EndpointSettings> = {};
+    for (const [net, s] of Object.entries(nets)) {
+      const aliases = ((s.Aliases ?? []) as string[]).filter((a) => a !== old.Id.slice(0, 12) && a !== old.Config.Hostname);
+      endpoints[net] = { ...(aliases.length ? { Aliases: aliases } : {}), ...(s.IPAMConfig ? { IPAMConfig: s.IPAMConfig } : {}) };
+    }
+    spec.NetworkingConfig = { EndpointsConfig: endpoints };
+  }
+  return spec;
+}
