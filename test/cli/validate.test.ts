@@ -1,0 +1,93 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { run } from '../../bin/commands/validate';
+
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
+  try {
+    const code = await run(argv);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const GOOD = `apiVersion: v1
+kind: Service
+metadata: { name: recsys, namespace: ml }
+spec:
+  ports: [{ name: http, port: 80, targetPort: http }]
+---
+apiVersion: v1
+kind: List
+items:
+  - { apiVersion: v1, kind: ConfigMap, metadata: { name: c, namespace: ml } }
+`;
+
+const BAD = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: recsys, namespace: ml }
+spec:
+  replicas: two
+  selector: { matchLabels: { app: recsys } }
+  template:
+    metadata: { labels: { app: recsys } }
+    spec:
+      containers: [{ name: model, image: "r/m:1.0.0" }]
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: { name: w }
+`;
+
+describe('modelpilot validate', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-validate-test-'));
+    fs.writeFileSync(path.join(dir, 'good.yaml'), GOOD);
+    fs.writeFileSync(path.join(dir, 'bad.yaml'), BAD);
+    fs.writeFileSync(path.join(dir, 'broken.yaml'), 'a: [1,\n');
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('exits 0 on valid files; a List contributes its items', async () => {
+    const r = await capture([path.join(dir, 'good.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${path.join(dir, 'good.yaml')}: 2 objects valid\n`);
+  });
+
+  test('exits 1 on a bad file and names object, path and reason', async () => {
+    const r = await capture([path.join(dir, 'good.yaml'), path.join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${path.join(dir, 'bad.yaml')}: 2 invalid field(s) in 2 objects:`);
+    expect(r.err).toContain('  Deployment ml/recsys: $.spec.replicas: must be integer\n');
+    expect(r.err).toContain("  Widget w: $: no schema is known for apiVersion 'example.com/v1' kind 'Widget'");
+  });
+
+  test('--allow-unknown accepts a named unknown kind', async () => {
+    const r = await capture(['--allow-unknown', 'example.com/v1/Widget', path.join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.err).not.toContain('Widget');
+    expect(r.err).toContain('$.spec.replicas: must be integer');
+  });
+
+  test('exits 1 on unreadable or unparsable files', async () => {
+    const missing = await capture([path.join(dir, 'missing.yaml')]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe(`${path.join(dir, 'missing.yaml')}: no such file\n`);
+    const broken = await capture([path.join(dir, 'broken.yaml')]);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain(`${path.join(dir, 'broken.yaml')}: YAML error:`);
+  });
+
+  test('exits 2 without files', async () => {
+    const r = await capture([]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('modelpilot validate: no file given');
+  });
+});

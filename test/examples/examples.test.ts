@@ -1,0 +1,81 @@
+import { synthesize, SynthesizedChart } from '../../bin/commands/synth';
+import buildLlm from '../../examples/llm-gpu/app';
+import buildRecommendation from '../../examples/recommendation-model/app';
+import { validateManifests } from '../../lib';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
+type Obj = Record<string, any>;
+
+const of = (objects: Obj[], kind: string, name: string): Obj => objects.find((o) => o.kind === kind && o.metadata.name === name)!;
+
+describe('example recommendation-model', () => {
+  let charts: SynthesizedChart[];
+  let objects: Obj[];
+  beforeAll(async () => {
+    charts = await synthesize(buildRecommendation);
+    objects = charts[0].objects;
+  });
+
+  test('synthesizes one chart, recommendation-model', () => {
+    expect(charts.map((c) => c.id)).toEqual(['recommendation-model']);
+  });
+
+  test('every object is schema-valid', () => {
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
+  test('CPU model scaled by an HPA between 2 and 8 replicas, no GPU', () => {
+    const hpa = of(objects, 'HorizontalPodAutoscaler', 'recsys');
+    expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8 });
+    expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } });
+    const c = of(objects, 'Deployment', 'recsys').spec.template.spec.containers[0];
+    expect(c.resources.limits['nvidia.com/gpu']).toBeUndefined();
+    expect(c.image).toBe('model-registry.ml.svc:5000/models/recsys:1.4.0');
+  });
+
+  test('in-cluster registry notifies the updater webhook', () => {
+    expect(of(objects, 'ConfigMap', 'model-registry').data['config.yml']).toContain('url: http://modelpilot-updater.ml.svc:8080/webhooks/registry');
+  });
+
+  test('snapshot', () => {
+    expect(objects).toMatchSnapshot();
+  });
+});
+
+describe('example llm-gpu', () => {
+  let charts: SynthesizedChart[];
+  let objects: Obj[];
+  beforeAll(async () => {
+    charts = await synthesize(buildLlm);
+    objects = charts[0].objects;
+  });
+
+  test('synthesizes one chart, llm-gpu', () => {
+    expect(charts.map((c) => c.id)).toEqual(['llm-gpu']);
+  });
+
+  test('every object is schema-valid', () => {
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
+  test('one GPU, Recreate, and a startup budget of ten minutes', () => {
+    const d = of(objects, 'Deployment', 'llm');
+    expect(d.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(d.spec.replicas).toBe(1);
+    const c = d.spec.template.spec.containers[0];
+    expect(c.resources.limits['nvidia.com/gpu']).toBe('1');
+    expect(c.resources.requests['nvidia.com/gpu']).toBe('1');
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBe(600);
+    expect(d.spec.template.spec.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(d.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-example-com' }]);
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(90);
+  });
+
+  test('no registry objects for an external registry', () => {
+    expect(objects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
+  });
+
+  test('snapshot', () => {
+    expect(objects).toMatchSnapshot();
+  });
+});
