@@ -1,0 +1,141 @@
+/**
+ * The audit log: an append-only JSONL file of every decision and attempt the agent makes.
+ * One line per entry, written (and flushed to disk) before the agent moves on, so that the log and the record on
+ * the target together say what happened even when the agent is killed. `modelpilot history` prints it.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** What happened. */
+export type AuditEvent =
+  | 'planned' // a newer version was chosen
+  | 'apply' // an attempt to switch the workload started (the previous image is `from`)
+  | 'apply-failed' // the switch did not complete (pull failed, timeout, …)
+  | 'verify' // a health verdict
+  | 'promoted' // the new version is proven healthy and kept
+  | 'rolled-back' // the previous version runs again
+  | 'rollback-failed' // restoring the previous version failed (will be retried)
+  | 'held' // the verdict was inconclusive and the agent keeps the new version unpromoted
+  | 'quarantined' // a version was excluded from automatic updates
+  | 'released' // an operator released a quarantined version
+  | 'recovered' // an in-flight update left by a previous agent was found on start
+  | 'aborted' // the agent shut down mid-update and reversed it
+  | 'failed'; // the update was given up for this cycle
+
+export interface AuditEntry {
+  /** ISO-8601 time. */
+  readonly time: string;
+  readonly event: AuditEvent;
+  /** Workload id (`docker/<name>`, `k8s/<ns>/<name>`), or `-` for store-wide entries. */
+  readonly target: string;
+  readonly model?: string;
+  /** Full image reference before. */
+  readonly from?: string;
+  /** Full image reference after (or being rolled out). */
+  readonly to?: string;
+  readonly trigger?: string;
+  readonly reason?: string;
+  /** `ok`, `failed`, `healthy`, `unhealthy`, `inconclusive`, `started`, … */
+  readonly result: string;
+  readonly attempt?: number;
+}
+
+export type AuditInput = Omit<AuditEntry, 'time'> & { readonly time?: string };
+
+/** Appends entries to a JSONL file. */
+export class AuditLog {
+  constructor(public readonly file: string, private readonly now: () => Date = () => new Date()) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  }
+
+  /** Appends one entry and flushes it to disk before returning. */
+  public append(input: AuditInput): AuditEntry {
+    const entry: AuditEntry = { time: input.time ?? this.now().toISOString(), ...input };
+    const fd = fs.openSync(this.file, 'a');
+    try {
+      fs.writeSync(fd, JSON.stringify(entry) + '\n');
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return entry;
+  }
+
+  /** Every entry, oldest first. */
+  public read(): AuditEntry[] {
+    return readAudit(this.file);
+  }
+
+  /**
+   * The image that ran before the current one on `target` (`isImage` recognises the current one), from the most
+   * recent promotion to it
+   * (what an Alertmanager-triggered rollback goes back to).
+   */
+  public previousOf(target: string, isImage: (ref: string) => boolean): string | undefined {
+    const entries = this.read();
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (e.target === target && e.event === 'promoted' && e.to && isImage(e.to) && e.from) return e.from;
+    }
+    return undefined;
+  }
+}
+
+/** Reads a JSONL audit file; a missing file is an empty log, a torn last line (killed mid-write) is skipped. */
+export function readAudit(file: string): AuditEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: AuditEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      out.push(JSON.parse(line) as AuditEntry);
+    } catch {
+      // A line torn by a kill mid-write: skip it, keep the rest.
+    }
+  }
+  return out;
+}
+
+/** Options for {@link formatTimeline}. */
+export interface TimelineOptions {
+  /** Only this workload id or model. */
+  readonly filter?: string;
+  /** Only the last N entries. */
+  readonly last?: number;
+}
+
+/** Renders entries as a readable timeline, one line each: `time  target  event  from -> to  (trigger) result: reason`. */
+export function formatTimeline(entries: readonly AuditEntry[], options: TimelineOptions = {}): string {
+  let list = entries.filter((e) => !options.filter || e.target === options.filter || e.model === options.filter);
+  if (options.last !== undefined) list = list.slice(-options.last);
+  if (list.length === 0) return 'no audit entries\n';
+  const width = Math.max(...list.map((e) => e.target.length));
+  return list.map((e) => {
+    const move = e.from || e.to ? `${shortRef(e.from) ?? '?'} -> ${shortRef(e.to) ?? '?'}` : '';
+    const parts = [
+      e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      e.target.padEnd(width),
+      e.event.padEnd(15),
+      move,
+      e.trigger ? `(${e.trigger}${e.attempt && e.attempt > 1 ? `, attempt ${e.attempt}` : ''})` : '',
+      e.result,
+      e.reason ? `: ${e.reason}` : '',
+    ];
+    return parts.filter((p) => p !== '').join('  ').replace(/ {2}: /, ': ');
+  }).join('\n') + '\n';
+}
+
+/** `registry/repo:1.2.0@sha256:abcdef…` → `repo:1.2.0` (the digest is kept as 12 hex characters when there is no tag). */
+function shortRef(ref?: string): string | undefined {
+  if (!ref) return undefined;
+  const [name, digest] = ref.split('@');
+  const last = name.split('/').pop() as string;
+  if (last.includes(':')) return last;
+  return digest ? `${last}@${digest.slice(7, 19)}` : last;
+}

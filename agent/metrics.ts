@@ -1,0 +1,71 @@
+/**
+ * The agent's own metrics (served on `GET /metrics`) and the loop heartbeat (served on `GET /healthz`).
+ * Each agent gets its own prom-client Registry, so tests can run several agents in one process.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type UpdateResult = 'promoted' | 'rolled_back' | 'failed';
+
+export class AgentMetrics {
+  public readonly registry = new Registry();
+  public readonly cycles: Counter;
+  public readonly updates: Counter<'result'>;
+  public readonly rollbacks: Counter;
+  public readonly failures: Counter;
+  public readonly quarantined: Gauge;
+  public readonly lastSuccess: Gauge;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.cycles = new Counter({ name: 'modelpilot_updater_cycles_total', help: 'Reconcile cycles run.', registers });
+    this.updates = new Counter({
+      name: 'modelpilot_updater_updates_total', help: 'Updates finished, by result (promoted, rolled_back, failed).', labelNames: ['result'], registers,
+    });
+    for (const r of ['promoted', 'rolled_back', 'failed']) this.updates.inc({ result: r }, 0);
+    this.rollbacks = new Counter({ name: 'modelpilot_updater_rollbacks_total', help: 'Rollbacks to the previous version.', registers });
+    this.failures = new Counter({
+      name: 'modelpilot_updater_failures_total', help: 'Failures (discovery, registry, apply, rollback) counted per cycle.', registers,
+    });
+    this.quarantined = new Gauge({ name: 'modelpilot_updater_quarantined_versions', help: 'Versions in quarantine.', registers });
+    this.lastSuccess = new Gauge({
+      name: 'modelpilot_updater_last_success_timestamp_seconds', help: 'Unix time of the last cycle that finished without failures.', registers,
+    });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The text exposition for `GET /metrics`. */
+  public async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  public get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/**
+ * The loop's heartbeat. The loop beats at every cycle and every step of a long update (each bake-window query),
+ * so `/healthz` fails only when the loop is stuck or dead, not while it is waiting for a slow rollout.
+ */
+export class Heartbeat {
+  private last: number;
+
+  /** @param staleAfterMs how long without a beat before the loop counts as stuck */
+  constructor(public readonly staleAfterMs: number, private readonly now: () => number = Date.now) {
+    this.last = now();
+  }
+
+  public beat(): void {
+    this.last = this.now();
+  }
+
+  public get lastBeat(): Date {
+    return new Date(this.last);
+  }
+
+  /** `{ ok, lastBeat, ageSeconds }` for `/healthz`. */
+  public status(): { ok: boolean; lastBeat: string; ageSeconds: number } {
+    const age = this.now() - this.last;
+    return { ok: age <= this.staleAfterMs, lastBeat: this.lastBeat.toISOString(), ageSeconds: Math.round(age / 100) / 10 };
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The quarantine: versions that failed their health gate and must never be applied again automatically, until an
+ * operator releases them (`modelpilot quarantine release <model> <version>`). Persisted as one JSON file in the
+ * agent's state dir, written atomically (temp file + rename), and re-read each cycle so a release made by the CLI
+ * while the agent runs takes effect at the next cycle.
+ *
+ * A newer version is never blocked by an older quarantined one: the update policy still chooses the highest
+ * acceptable version, skipping only the quarantined ones. Once a workload is promoted past a quarantined version,
+ * that entry is superseded and dropped.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseVersionTag } from '../../lib/core/image-ref';
+
+export interface QuarantineEntry {
+  /** The model (the `model` label / `modelpilot.model`). */
+  readonly model: string;
+  /** The version: a tag (`1.2.0`) or, for the digest policy, `tag@sha256:…`. */
+  readonly version: string;
+  /** `registry/repository` it came from. */
+  readonly repository?: string;
+  /** Why, e.g. `error ratio 0.5 > 0.05 over 1m`. */
+  readonly reason: string;
+  /** ISO-8601 time it was quarantined. */
+  readonly since: string;
+  /** What found it bad: `health-gate`, `webhook:alertmanager`, … */
+  readonly source: string;
+}
+
+interface StoreFile {
+  readonly version: 1;
+  readonly entries: QuarantineEntry[];
+}
+
+/** The quarantine store in `<stateDir>/quarantine.json`. */
+export class QuarantineStore {
+  public static readonly FILE = 'quarantine.json';
+
+  public readonly file: string;
+  private entries: QuarantineEntry[] = [];
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, QuarantineStore.FILE);
+    this.reload();
+  }
+
+  /** Re-reads the file (the CLI may have released something). */
+  public reload(): void {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.entries = [];
+        return;
+      }
+      throw e;
+    }
+    let parsed: StoreFile;
+    try {
+      parsed = JSON.parse(text) as StoreFile;
+    } catch (e) {
+      throw new Error(`quarantine store '${this.file}' is not valid JSON (${(e as Error).message}); restore it from a backup or fix it by hand`);
+    }
+    if (!parsed || !Array.isArray(parsed.entries)) {
+      throw new Error(`quarantine store '${this.file}' has no 'entries' list; restore it from a backup or fix it by hand`);
+    }
+    this.entries = parsed.entries;
+  }
+
+  public list(): readonly QuarantineEntry[] {
+    return this.entries;
+  }
+
+  public isQuarantined(model: string, version: string): boolean {
+    return this.entries.some((e) => e.model === model && sameVersion(e.version, version));
+  }
+
+  /** Quarantines a version; returns false when it already was. */
+  public add(entry: QuarantineEntry): boolean {
+    if (this.isQuarantined(entry.model, entry.version)) return false;
+    this.entries = [...this.entries, entry];
+    this.save();
+    return true;
+  }
+
+  /** Releases a version; returns the released entry, or undefined when it was not quarantined. */
+  public release(model: string, version: string): QuarantineEntry | undefined {
+    const found = this.entries.find((e) => e.model === model && sameVersion(e.version, version));
+    if (!found) return undefined;
+    this.entries = this.entries.filter((e) => e !== found);
+    this.save();
+    return found;
+  }
+
+  /**
+   * Drops the semver entries of `model` below `version` (a workload was promoted past them, so no policy
+   * can choose them again). Returns what was dropped.
+   */
+  public supersede(model: string, version: string): QuarantineEntry[] {
+    const promoted = parseVersionTag(version);
+    if (!promoted) return [];
+    const dropped = this.entries.filter((e) => {
+      const v = parseVersionTag(e.version);
+      return e.model === model && v !== undefined && v.compare(promoted) < 0;
+    });
+    if (dropped.length > 0) {
+      this.entries = this.entries.filter((e) => !dropped.includes(e));
+      this.save();
+    }
+    return dropped;
+  }
+
+  private save(): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const body: StoreFile = { version: 1, entries: this.entries };
+    fs.writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n');
+    const fd = fs.openSync(tmp, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+  }
+}
+
+/** `1.2.0` equals `v1.2.0`; anything else compares as text. */
+export function sameVersion(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.includes('@') || b.includes('@')) return false;
+  const va = parseVersionTag(a);
+  const vb = parseVersionTag(b);
+  return va !== undefined && vb !== undefined && va.compare(vb) === 0 && va.prerelease.join('.') === vb.prerelease.join('.');
+}

@@ -1,0 +1,263 @@
+/**
+ * In-memory fakes of the agent's seams (RegistryClient, Target, HealthCheck, Clock) for the unit tests of the
+ * reconcile loop. They behave like the real ones where the loop can tell: the fake target records the in-flight
+ * update on the workload before switching it and restores from that record on rollback.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { AuditLog } from '../../agent/audit';
+import { HealthGate, InconclusiveMode } from '../../agent/health/gate';
+import { AgentMetrics } from '../../agent/metrics';
+import { QuarantineStore } from '../../agent/policy/quarantine';
+import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/reconcile';
+import {
+  Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, Target, UpdatePlan, Workload,
+} from '../../agent/types';
+import { UpdatePolicy } from '../../lib/core/update-policy';
+
+export const REPO = '127.0.0.1:5000/models/recsys';
+
+/** A deterministic sha256 digest for a tag. */
+export function digestOf(tag: string, salt = ''): string {
+  let h = '';
+  const seed = `${tag}${salt}`;
+  for (let i = 0; h.length < 64; i++) h += ((seed.charCodeAt(i % seed.length) * (i + 7)) % 16).toString(16);
+  return `sha256:${h}`;
+}
+
+export class FakeClock implements Clock {
+  public readonly sleeps: number[] = [];
+  private t: number;
+
+  constructor(start = Date.parse('2026-01-01T00:00:00Z')) {
+    this.t = start;
+  }
+
+  public now(): Date {
+    return new Date(this.t);
+  }
+
+  public advance(ms: number): void {
+    this.t += ms;
+  }
+
+  public async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
+    if (signal?.aborted) return;
+    this.t += ms;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+export class FakeRegistry implements RegistryClient {
+  public readonly tags = new Map<string, string[]>();
+  public readonly digests = new Map<string, string>();
+  public readonly requests: string[] = [];
+  public down = false;
+
+  constructor(repo = REPO, tags: string[] = []) {
+    this.push(repo, ...tags);
+  }
+
+  public push(repo: string, ...tags: string[]): void {
+    this.tags.set(repo, [...(this.tags.get(repo) ?? []), ...tags]);
+  }
+
+  public async listTags(repo: RepositoryName): Promise<string[]> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`tags ${name}`);
+    if (this.down) throw new Error(`registry ${repo.registry} unreachable (ECONNREFUSED)`);
+    return [...(this.tags.get(name) ?? [])];
+  }
+
+  public async resolveDigest(repo: RepositoryName, tag: string): Promise<string> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`digest ${name}:${tag}`);
+    if (this.down) throw new Error(`registry ${repo.registry} unreachable (ECONNREFUSED)`);
+    if (!(this.tags.get(name) ?? []).includes(tag)) throw new Error(`manifest unknown: ${name}:${tag}`);
+    return this.digests.get(`${name}:${tag}`) ?? digestOf(tag);
+  }
+}
+
+interface FakeWorkload {
+  id: string;
+  name: string;
+  model: string;
+  image: string;
+  policy: UpdatePolicy;
+  inFlight?: InFlightRecord;
+}
+
+/** How the fake target treats a version (by tag). */
+export interface VersionBehaviour {
+  readonly applyFails?: number | 'always';
+  readonly ready?: HealthResult['status'];
+  /** apply never resolves until its signal aborts. */
+  readonly applyHangs?: boolean;
+}
+
+/** A target whose workloads live in memory; it records calls and behaves per version. */
+export class FakeTarget implements Target {
+  public readonly workloads = new Map<string, FakeWorkload>();
+  public readonly calls: string[] = [];
+  public readonly behaviour = new Map<string, VersionBehaviour>();
+  public discoverFails = false;
+  public rollbackFails = 0;
+  private applyFailures = new Map<string, number>();
+
+  constructor(public readonly kind = 'fake') {}
+
+  public add(name: string, image: string, options: { model?: string; policy?: string; inFlight?: InFlightRecord } = {}): FakeWorkload {
+    const w: FakeWorkload = {
+      id: `${this.kind}/${name}`, name, model: options.model ?? 'recsys', image,
+      policy: UpdatePolicy.parse(options.policy ?? 'semver:minor'), inFlight: options.inFlight,
+    };
+    this.workloads.set(w.id, w);
+    return w;
+  }
+
+  public get(name: string): FakeWorkload {
+    return this.workloads.get(`${this.kind}/${name}`)!;
+  }
+
+  public async discover(): Promise<Workload[]> {
+    this.calls.push('discover');
+    if (this.discoverFails) throw new Error(`${this.kind} API unreachable`);
+    return [...this.workloads.values()].map((w) => ({ ...w }));
+  }
+
+  public async apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    this.calls.push(`apply ${plan.toString()} #${plan.attempt}`);
+    const w = this.workloads.get(plan.workload.id)!;
+    const b = this.behaviour.get(plan.toVersion.split('@')[0]) ?? {};
+    if (b.applyHangs) {
+      await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+      return { ok: false, reason: 'aborted' };
+    }
+    const failures = this.applyFailures.get(plan.toVersion) ?? 0;
+    // The record goes on the workload before it is changed, as the real targets do.
+    w.inFlight = { from: w.image, to: plan.to, attempt: plan.attempt, startedAt: new Date(0).toISOString(), trigger: plan.trigger };
+    if (b.applyFails === 'always' || (b.applyFails !== undefined && failures < b.applyFails)) {
+      this.applyFailures.set(plan.toVersion, failures + 1);
+      return { ok: false, reason: `pull ${plan.to} failed: manifest unknown` };
+    }
+    w.image = plan.to;
+    return { ok: true, value: undefined };
+  }
+
+  public async waitReady(plan: UpdatePlan): Promise<HealthResult> {
+    this.calls.push(`waitReady ${plan.toString()}`);
+    const status = this.behaviour.get(plan.toVersion.split('@')[0])?.ready ?? 'Healthy';
+    return { status, reason: status === 'Healthy' ? 'container healthy' : 'readiness probe failed: HTTP 503' };
+  }
+
+  public async promote(plan: UpdatePlan): Promise<Outcome> {
+    this.calls.push(`promote ${plan.toString()}`);
+    const w = this.workloads.get(plan.workload.id)!;
+    w.inFlight = undefined;
+    return { ok: true, value: undefined };
+  }
+
+  public async rollback(plan: UpdatePlan): Promise<Outcome> {
+    this.calls.push(`rollback ${plan.toString()}`);
+    if (this.rollbackFails > 0) {
+      this.rollbackFails--;
+      return { ok: false, reason: 'engine refused to start the old container' };
+    }
+    const w = this.workloads.get(plan.workload.id)!;
+    w.image = w.inFlight?.from ?? plan.from;
+    w.inFlight = undefined;
+    return { ok: true, value: undefined };
+  }
+}
+
+/** An SLO check whose verdict is chosen per version (tag). */
+export class FakeSlo implements HealthCheck {
+  public readonly name = 'prometheus-slo';
+  public readonly verdicts = new Map<string, HealthResult['status'] | 'wait-for-abort'>();
+  public readonly checked: string[] = [];
+  public fallback: HealthResult['status'] = 'Healthy';
+
+  public async check(plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
+    const v = plan.toVersion.split('@')[0];
+    this.checked.push(v);
+    const verdict = this.verdicts.get(v) ?? this.fallback;
+    if (verdict === 'wait-for-abort') {
+      await new Promise<void>((resolve) => {
+        if (signal?.aborted) resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+      return { status: 'Inconclusive', reason: 'bake window interrupted' };
+    }
+    const reason = { Healthy: 'error ratio 0 <= 0.05', Unhealthy: 'error ratio 0.5 > 0.05 over 1m', Inconclusive: 'no traffic to judge' }[verdict];
+    return { status: verdict, reason };
+  }
+}
+
+export class FakeProbe implements HealthCheck {
+  public readonly name = 'synthetic-probe';
+  public calls = 0;
+  constructor(public status: HealthResult['status']) {}
+  public async check(): Promise<HealthResult> {
+    this.calls++;
+    return { status: this.status, reason: `probe ${this.status}` };
+  }
+}
+
+/** Everything a reconcile test needs, wired with fakes and a temp state dir. */
+export interface Harness {
+  readonly dir: string;
+  readonly clock: FakeClock;
+  readonly registry: FakeRegistry;
+  readonly target: FakeTarget;
+  readonly slo: FakeSlo;
+  readonly probe: FakeProbe;
+  readonly quarantine: QuarantineStore;
+  readonly audit: AuditLog;
+  readonly metrics: AgentMetrics;
+  readonly reconciler: Reconciler;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+export interface HarnessOptions {
+  readonly tags?: string[];
+  readonly inconclusive?: InconclusiveMode;
+  readonly rollback?: Partial<RollbackSettings>;
+  readonly targets?: Target[];
+  readonly images?: ImageSettings[];
+  readonly pollIntervalMs?: number;
+}
+
+export function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-agent-'));
+}
+
+export function harness(options: HarnessOptions = {}): Harness {
+  const dir = tmpDir();
+  const clock = new FakeClock();
+  const registry = new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0']);
+  const target = new FakeTarget();
+  const slo = new FakeSlo();
+  const probe = new FakeProbe('Healthy');
+  const quarantine = new QuarantineStore(dir);
+  const audit = new AuditLog(path.join(dir, 'audit.jsonl'), () => clock.now());
+  const metrics = new AgentMetrics();
+  const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold' });
+  const reconciler = new Reconciler({
+    targets: options.targets ?? [target], registry, gate, quarantine, audit, metrics, clock,
+    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images,
+    rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
+  });
+  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+    const m = await metrics.registry.getSingleMetric(name)!.get();
+    const v = m.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+    return v?.value ?? 0;
+  };
+  return { dir, clock, registry, target, slo, probe, quarantine, audit, metrics, reconciler, metric };
+}
+
+/** `ref(1.1.0)` → the digest-pinned reference the agent plans for that tag. */
+export function ref(tag: string, repo = REPO): string {
+  return `${repo}:${tag}@${digestOf(tag)}`;
+}
