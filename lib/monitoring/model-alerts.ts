@@ -316,7 +316,7 @@ export class ModelAlerts extends Construct {
         for: Duration.seconds(0),
         summary: `the modelpilot updater is failing; ${m.modelName} may not be updated or rolled back`,
         description: `The updater agent counted at least ${this.updaterFailures} failures in ${toPromDuration(this.updaterWindow)}; `
-          + `see its audit log (modelpilot history).`,
+          + 'see its audit log (modelpilot history).',
       },
     ];
     return defs.map((d) => {
