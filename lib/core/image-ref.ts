@@ -145,6 +145,7 @@ export class ImageRef {
  */
 export function parseVersionTag(tag: string): semver.SemVer | undefined {
   const body = tag.startsWith('v') ? tag.slice(1) : tag;
-  const v = semver.parse(body);
+  // semver.parse itself strips a leading 'v' or '=': refuse them here so that 'vv1.0.0' and '=1.0.0' are not versions.
+  const v = /^\d/.test(body) ? semver.parse(body) : null;
   return v ?? undefined;
 }
