@@ -1,2 +1,2 @@
 // Public API of lib/updater/: re-exports only.
-export {};
+export * from './model-updater';
