@@ -1,7 +1,9 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
 import { ImageRef } from './core/image-ref';
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
+import { ModelMonitoring, ModelMonitoringOptions } from './monitoring/model-monitoring';
 import { IModelRegistry, ModelRegistrySource } from './registry/model-registry';
 
 /**
@@ -38,6 +40,16 @@ export interface SelfHealingModelStackProps {
    * @default - no registry is declared; the image may come from anywhere
    */
   readonly registry?: ModelRegistrySource;
+  /**
+   * Scrape the model (ServiceMonitor/PodMonitor) and alert on its SLO (PrometheusRule); `{}` for the defaults.
+   * @default - no monitoring objects
+   */
+  readonly monitoring?: ModelMonitoringOptions;
+  /**
+   * Route alerts to people and rollback-worthy ones to the updater (AlertmanagerConfig + native alertmanager.yml Secret).
+   * @default - no alerting objects
+   */
+  readonly alerting?: AlertRoutingProps;
 }
 
 /**
@@ -49,6 +61,10 @@ export class SelfHealingModelStack extends Chart {
   public readonly model: ModelDeployment;
   /** The registry, when the `registry` section is set. */
   public readonly registry?: IModelRegistry;
+  /** The monitoring, when the `monitoring` section is set. */
+  public readonly monitoring?: ModelMonitoring;
+  /** The alert routing, when the `alerting` section is set. */
+  public readonly alerting?: AlertRouting;
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
     super(scope, id, { namespace: props.namespace ?? 'default', disableResourceNameHashes: true });
@@ -70,5 +86,7 @@ export class SelfHealingModelStack extends Chart {
       }
     }
     this.model = new ModelDeployment(this, 'Model', { ...props.model, image, imagePullSecrets: pullSecrets });
+    if (props.monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...props.monitoring });
+    if (props.alerting) this.alerting = new AlertRouting(this, 'Alerting', { name: this.model.modelName, ...props.alerting });
   }
 }
