@@ -174,6 +174,11 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     if (value === undefined) {
       throw new Error(`'${where}' is not set; set it with \`${spec.fix}\``);
     }
+    if (issue.code === 'unrecognized_keys') {
+      // Never echo the object: a misplaced key may hold a credential.
+      const extra = issue.keys[0];
+      throw new Error(`'${where}' has an unknown key '${extra}'; remove it with \`pulumi config rm --path '${where}.${extra}'\``);
+    }
     const shown = valueAt(value, issue.path);
     if (shown === undefined) {
       throw new Error(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);

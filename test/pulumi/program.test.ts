@@ -1,0 +1,156 @@
+// The Pulumi program (stacks/index.ts) per environment, against pulumi.runtime.setMocks: each Pulumi.<env>.yaml is
+// read and fed as the stack's config, the program is imported in an isolated module registry, and every registered
+// resource is recorded with its inputs, provider and dependencies.
+import { ImageRef } from '../../lib/core/image-ref';
+import { isSecretValue, mockDigest, plainStrings, ProgramRun, RecordedResource, runProgram, stackFileConfig, TEST_SECRETS, unwrapSecret } from './harness';
+
+const SECRET_KEYS = Object.keys(TEST_SECRETS);
+
+type Obj = Record<string, unknown>;
+const at = (o: unknown, ...keys: Array<string | number>): unknown => keys.reduce<unknown>((v, k) => (v as Obj | undefined)?.[k as string], o);
+
+describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
+  const file = stackFileConfig(env);
+  const registry = JSON.parse(file['modelpilot:registry']) as { host: string; repository: string; username?: string };
+  const version = file['modelpilot:version'];
+  const namespace = file['modelpilot:namespace'];
+  const model = file['modelpilot:model'];
+  let run: ProgramRun;
+  let deployment: RecordedResource;
+
+  beforeAll(async () => {
+    // GIVEN the environment's stack file plus its secrets, set as `--secret` values
+    // WHEN the program runs
+    run = await runProgram(env, { ...file, ...TEST_SECRETS }, SECRET_KEYS);
+    deployment = run.byName(`${model}-model-deployment-${model}`);
+  }, 120_000);
+
+  test('registers one Kubernetes provider bound to the environment\'s context and namespace, used by every Kubernetes object', () => {
+    const providers = run.ofType('pulumi:providers:kubernetes');
+    expect(providers).toHaveLength(1);
+    expect(providers[0].name).toBe(`${model}-provider`);
+    expect(providers[0].inputs).toMatchObject({ context: file['modelpilot:kubeContext'], namespace });
+    const kube = run.resources.filter((r) => r.type.startsWith('kubernetes:'));
+    expect(kube.length).toBeGreaterThanOrEqual(4);
+    for (const r of kube) {
+      expect({ name: r.name, provider: r.provider?.split('::')[3] }).toEqual({ name: r.name, provider: `${model}-provider` });
+    }
+  });
+
+  test('builds the model server image with a semver tag and OCI build args, and pushes it with the registry credentials', () => {
+    const [image] = run.ofType('docker:index/image:Image');
+    expect(image.name).toBe(`${model}-image`);
+    expect(image.inputs.imageName).toBe(`${registry.host}/${registry.repository}:${version}`);
+    expect(image.inputs.build).toEqual({
+      context: 'examples/model-server',
+      dockerfile: 'examples/model-server/Dockerfile',
+      args: { MODEL_NAME: model, MODEL_VERSION: version, OCI_SOURCE: file['modelpilot:gitRepository'] },
+    });
+    // The SDK marks the whole registry block secret because it holds the password.
+    expect(isSecretValue(image.inputs.registry)).toBe(registry.username !== undefined);
+    const creds = image.inputs.registry === undefined ? undefined : unwrapSecret(image.inputs.registry);
+    expect(creds).toEqual(registry.username === undefined ? undefined : {
+      server: registry.host, username: registry.username, password: TEST_SECRETS['modelpilot:registryPassword'],
+    });
+  });
+
+  test('runs the model Deployment on the pushed image\'s digest-pinned reference, after the push', () => {
+    const containers = at(deployment.inputs, 'spec', 'template', 'spec', 'containers') as Obj[];
+    const ref = ImageRef.parse(String(containers[0].image));
+    expect(ref.name).toBe(`${registry.host}/${registry.repository}`);
+    expect(ref.tag).toBe(version);
+    expect(ref.digest).toBe(mockDigest(`${registry.host}/${registry.repository}:${version}`));
+    expect(run.outputs.imageRef).toBe(containers[0].image);
+    expect(deployment.dependsOn).toContain(`${model}-image`);
+  });
+
+  test('takes replicas, namespace and delivery strategy from the stack file', () => {
+    expect(at(deployment.inputs, 'spec', 'replicas')).toBe(Number(file['modelpilot:replicas']));
+    expect(at(deployment.inputs, 'spec', 'strategy', 'type')).toBe(file['modelpilot:deliveryStrategy'] === 'recreate' ? 'Recreate' : 'RollingUpdate');
+    for (const r of run.resources.filter((x) => x.type.startsWith('kubernetes:') && x.type !== 'kubernetes:core/v1:Namespace')) {
+      expect({ name: r.name, namespace: at(r.inputs, 'metadata', 'namespace') }).toEqual({ name: r.name, namespace });
+    }
+  });
+
+  test('creates the namespace only when modelpilot:createNamespace is true, before everything else', () => {
+    const namespaces = run.ofType('kubernetes:core/v1:Namespace');
+    const create = file['modelpilot:createNamespace'] !== 'false';
+    expect(namespaces.map((n) => at(n.inputs, 'metadata', 'name'))).toEqual(create ? [namespace] : []);
+    expect(deployment.dependsOn.includes(`${model}-namespace`)).toBe(create);
+  });
+
+  test('turns config secrets into Kubernetes Secrets whose data is secret, and the Deployment only names them', () => {
+    const secrets = run.ofType('kubernetes:core/v1:Secret');
+    const hmac = run.byName(`${model}-updater-webhook`);
+    expect(unwrapSecret(at(hmac.inputs, 'stringData'))).toEqual({ 'hmac-key': TEST_SECRETS['modelpilot:webhookHmacKey'] });
+    const slack = run.byName(`${model}-alerting-slack`);
+    expect(unwrapSecret(at(slack.inputs, 'stringData'))).toEqual({ url: TEST_SECRETS['modelpilot:slackWebhookUrl'] });
+    const pullSecrets = at(deployment.inputs, 'spec', 'template', 'spec', 'imagePullSecrets') as Obj[] | undefined;
+    const creds = run.resources.find((r) => r.name === `${model}-registry-credentials`);
+    const auth = creds && JSON.parse(String((unwrapSecret(at(creds.inputs, 'stringData')) as Obj)['.dockerconfigjson'])).auths[registry.host];
+    const withCreds = registry.username !== undefined;
+    expect({ type: creds?.inputs.type, username: auth?.username, password: auth?.password, pullSecrets, count: secrets.length }).toEqual(withCreds
+      ? {
+        type: 'kubernetes.io/dockerconfigjson', username: registry.username, password: TEST_SECRETS['modelpilot:registryPassword'],
+        pullSecrets: [{ name: `${model}-registry-credentials` }], count: 3,
+      }
+      : { type: undefined, username: undefined, password: undefined, pullSecrets: undefined, count: 2 });
+    expect(deployment.dependsOn).toEqual(expect.arrayContaining(secrets.map((s) => s.name)));
+  });
+
+  test('never puts a secret value into a plain (unencrypted) input of any resource', () => {
+    const values = Object.values(TEST_SECRETS);
+    const base64 = values.map((v) => Buffer.from(v).toString('base64'));
+    const leaks = run.resources.flatMap((r) => plainStrings(r.inputs)
+      .filter((s) => [...values, ...base64].some((v) => s.includes(v)))
+      .map((s) => `${r.name}: ${s.slice(0, 40)}`));
+    expect(leaks).toEqual([]);
+    // The check would catch a leak: the secrets do reach the inputs, wrapped.
+    expect(run.resources.some((r) => JSON.stringify(r.inputs).includes(TEST_SECRETS['modelpilot:webhookHmacKey']))).toBe(true);
+  });
+
+  test('exports the service endpoint and the model version', () => {
+    expect(run.outputs.serviceEndpoint).toBe(`http://${model}.${namespace}.svc.cluster.local:80`);
+    expect(run.outputs.modelVersion).toBe(version);
+    expect(run.outputs.updaterWebhookUrl).toBeUndefined();
+  });
+
+  test('registers the same resource graph as last time (snapshot)', () => {
+    const graph = run.resources
+      .map((r) => `${r.type} ${r.name} <- [${[...r.dependsOn].sort().join(', ')}]`)
+      .sort();
+    expect(graph).toMatchSnapshot();
+  });
+});
+
+describe('stack with an in-cluster registry', () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    // GIVEN dev, but with the registry in the cluster, pushed to through a port-forward on localhost:5000
+    const file = stackFileConfig('dev');
+    const registry = { host: 'model-registry.ml-dev.svc:5000', repository: 'models/recsys', inCluster: true, pushHost: 'localhost:5000' };
+    run = await runProgram('dev', { ...file, 'modelpilot:registry': JSON.stringify(registry), ...TEST_SECRETS }, SECRET_KEYS);
+  }, 120_000);
+
+  test('applies the registry before the image push and before the model', () => {
+    const registryObjects = run.resources.filter((r) => r.name.startsWith('recsys-registry-') && r.type.startsWith('kubernetes:') && r.type !== 'kubernetes:core/v1:Secret');
+    expect(registryObjects.map((r) => r.type)).toEqual(expect.arrayContaining(['kubernetes:apps/v1:Deployment', 'kubernetes:core/v1:Service']));
+    const names = registryObjects.map((r) => r.name);
+    expect(run.byName('recsys-image').dependsOn).toEqual(expect.arrayContaining(names));
+    expect(run.byName('recsys-model-deployment-recsys').dependsOn).toEqual(expect.arrayContaining(names));
+  });
+
+  test('pushes to the push host and pins the in-cluster reference to the pushed digest', () => {
+    expect(run.byName('recsys-image').inputs.imageName).toBe('localhost:5000/models/recsys:1.4.0');
+    expect(run.outputs.imageRef).toBe(`model-registry.ml-dev.svc:5000/models/recsys:1.4.0@${mockDigest('localhost:5000/models/recsys:1.4.0')}`);
+  });
+});
+
+describe('bad config stops the program', () => {
+  test('throws if modelpilot:replicas is 0, naming the key, the value and the fix', async () => {
+    const file = { ...stackFileConfig('staging'), ...TEST_SECRETS, 'modelpilot:replicas': '0' };
+    await expect(runProgram('staging', file, SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:replicas' value '0' is below 1; set it with `pulumi config set modelpilot:replicas 2`",
+    );
+  }, 120_000);
+});
