@@ -1,0 +1,203 @@
+/**
+ * Wiring only: validated config → registry client, targets, health gate, quarantine store, audit log, metrics,
+ * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
+ * aborts the loop, waits for the current step to finish safely and closes the server.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import { KubeConfig } from '@kubernetes/client-node';
+import Docker from 'dockerode';
+import { AuditLog } from './audit';
+import { systemClock } from './clock';
+import { AgentConfig } from './config';
+import { HealthGate } from './health/gate';
+import { SyntheticProbe } from './health/probe';
+import { PrometheusSloCheck } from './health/prometheus';
+import { AgentHttpServer } from './http';
+import { jsonLogger } from './log';
+import { AgentMetrics, Heartbeat } from './metrics';
+import { QuarantineStore } from './policy/quarantine';
+import { Reconciler } from './reconcile';
+import { DistributionClient, loadDockerConfig } from './registry';
+import { DockerTarget } from './target/docker';
+import { KubernetesTarget } from './target/kubernetes';
+import { PollTrigger } from './triggers/poll';
+import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
+
+/** Seams `startAgent` lets a test replace (everything else comes from the config). */
+export interface StartOptions {
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  readonly registry?: RegistryClient;
+  readonly targets?: Target[];
+}
+
+export interface AgentHandle {
+  /** The port the HTTP server listens on. */
+  readonly port: number;
+  readonly metrics: AgentMetrics;
+  readonly reconciler: Reconciler;
+  /** Resolves when the loop has stopped. */
+  readonly done: Promise<void>;
+  /** Aborts the loop, waits for the current step to finish safely, closes the server. */
+  stop(): Promise<void>;
+}
+
+const ms = (d: { toMilliseconds(): number }): number => d.toMilliseconds();
+
+/** Builds every part from the config and starts the loop and the HTTP server. */
+export async function startAgent(config: AgentConfig, options: StartOptions = {}): Promise<AgentHandle> {
+  const logger = options.logger ?? jsonLogger(config.log.level);
+  const clock = options.clock ?? systemClock;
+  const registry = options.registry ?? new DistributionClient({
+    credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
+    insecureRegistries: config.registries.insecure,
+    rateLimit: { requestsPerSecond: config.registries.rateLimit, burst: Math.max(1, Math.ceil(config.registries.rateLimit * 2)) },
+    requestTimeoutMs: ms(config.registries.requestTimeout),
+    logger,
+  });
+  const targets = options.targets ?? buildTargets(config, logger, clock);
+
+  const sloFor = (model: string) => config.images.find((i) => i.model === model)?.slo ?? config.health.slo;
+  const metrics = new AgentMetrics({ defaultMetrics: true });
+  const stale = Math.max(
+    ms(config.health.readinessTimeout) + ms(config.health.bakeWindow) + 4 * ms(config.rollback.attemptTimeout),
+    3 * ms(config.pollInterval),
+  ) + 60_000;
+  const heartbeat = new Heartbeat(stale);
+  const prom = config.health.prometheus;
+  const gate = new HealthGate({
+    readinessTimeoutMs: ms(config.health.readinessTimeout),
+    inconclusive: config.health.inconclusive,
+    logger,
+    slo: prom && new PrometheusSloCheck({
+      url: prom.url, sloFor, bakeWindowMs: ms(config.health.bakeWindow), queryIntervalMs: ms(config.health.queryInterval),
+      timeoutMs: ms(prom.timeout), extraLabels: prom.labels, clock, onSample: () => heartbeat.beat(),
+    }),
+    probe: config.health.probe && new SyntheticProbe({
+      url: config.health.probe.url, method: config.health.probe.method, body: config.health.probe.body, headers: config.health.probe.headers,
+      count: config.health.probe.count, intervalMs: ms(config.health.probe.interval), timeoutMs: ms(config.health.probe.timeout),
+      maxFailureRatio: config.health.probe.maxFailureRatio ?? config.health.slo.maxErrorRatio, clock,
+    }),
+  });
+  const quarantine = new QuarantineStore(config.stateDir);
+  const audit = new AuditLog(config.auditLog, () => clock.now());
+  metrics.quarantined.set(quarantine.list().length);
+  const reconciler = new Reconciler({
+    targets, registry, gate, quarantine, audit, metrics, clock, logger, heartbeat,
+    pollIntervalMs: ms(config.pollInterval),
+    images: config.images.map((i) => ({ repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval) })),
+    rollback: {
+      maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
+      backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },
+    },
+  });
+
+  const [host, portText] = splitListen(config.webhooks.listen);
+  const healthz = (): { healthy: boolean; detail: Record<string, unknown> } => {
+    const s = heartbeat.status();
+    return { healthy: s.ok, detail: { lastBeat: s.lastBeat, ageSeconds: s.ageSeconds } };
+  };
+  const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
+  const triggers: Trigger[] = [new PollTrigger(reconciler.tickMs, clock)];
+  let server: { port: number; close(): Promise<void> };
+  if (config.webhooks.enabled) {
+    const s = new AgentHttpServer({
+      host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
+      auth: {
+        bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
+        hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
+      },
+    });
+    await s.listen();
+    triggers.push(s.trigger());
+    server = s;
+  } else {
+    server = await statusServer(host, Number(portText), metricsBody, healthz, logger);
+  }
+
+  const ctl = new AbortController();
+  logger.info('agent starting', {
+    targets: targets.map((t) => t.kind), images: config.images.length, port: server.port, webhooks: config.webhooks.enabled,
+    inconclusive: config.health.inconclusive, prometheus: prom?.url ?? null,
+  });
+  const done = reconciler.run(triggers, ctl.signal).catch((e: unknown) => {
+    logger.error('agent loop crashed', { error: (e as Error).message });
+  });
+  return {
+    port: server.port, metrics, reconciler, done,
+    async stop(): Promise<void> {
+      ctl.abort();
+      await done;
+      await server.close();
+      logger.info('agent stopped');
+    },
+  };
+}
+
+function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target[] {
+  const targets: Target[] = [];
+  const d = config.targets.docker;
+  if (d) {
+    targets.push(new DockerTarget({
+      docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
+      stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), logger,
+      credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
+    }));
+  }
+  const k = config.targets.kubernetes;
+  if (k) {
+    const kc = new KubeConfig();
+    if (k.inCluster) kc.loadFromCluster();
+    else kc.loadFromFile(k.kubeconfig as string);
+    targets.push(new KubernetesTarget({
+      kubeConfig: kc, namespace: k.namespace, labelSelector: k.labelSelector, clock,
+      deployments: k.deployments?.map((name) => ({ name, container: k.container })),
+      log: (e) => logger.info(String(e.msg ?? e.event ?? 'kubernetes'), e),
+    }));
+  }
+  return targets;
+}
+
+function readSecret(file: string, key: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new Error(`'${key}' value '${file}' cannot be read (${(e as NodeJS.ErrnoException).code}); point it at a file holding the secret`);
+  }
+}
+
+function splitListen(listen: string): [string, string] {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  return [host === '' ? '0.0.0.0' : host, listen.slice(i + 1)];
+}
+
+/** `/healthz` and `/metrics` alone, when webhooks are disabled. */
+async function statusServer(host: string, port: number, metrics: () => Promise<{ contentType: string; body: string }>,
+  healthz: () => { healthy: boolean; detail: Record<string, unknown> }, logger: Logger): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      const h = healthz();
+      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ healthy: h.healthy, ...h.detail }));
+    } else if (req.method === 'GET' && path === '/metrics') {
+      metrics().then((m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body), () => res.writeHead(500).end());
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route ${req.method} ${path}; webhooks are disabled` }));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`cannot listen on ${host}:${port} (${e.message}); choose a free 'webhooks.listen'`)));
+    server.listen(port, host, resolve);
+  });
+  logger.info('http server listening', { host, port: (server.address() as AddressInfo).port, webhooks: false });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    }),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * `modelpilot agent --config agent.yaml`: runs the updater agent until SIGTERM/SIGINT, then finishes or safely
+ * reverses the step in progress and exits 0. Exit 2: the config is invalid (every problem is printed).
+ */
+import { ConfigError, loadConfig } from '../../agent/config';
+import { startAgent } from '../../agent/main';
+
+export const summary = 'run the updater agent (watch, roll out, verify, roll back)';
+
+const USAGE = `usage: modelpilot agent --config <agent.yaml> [--check]
+
+Runs the updater agent: watches registries, rolls out new model versions, verifies them (readiness, then the
+SLO bake window on Prometheus), rolls back and quarantines bad ones. Logs are JSON lines on stdout.
+
+options:
+  --config <file>  the agent config (see docs/agent.md)           [default: agent.yaml]
+  --check          validate the config and exit (0 valid, 2 invalid)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let file = 'agent.yaml';
+  let check = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      return 0;
+    } else if (a === '--config' || a === '-c') {
+      if (argv[i + 1] === undefined) return usageError("'--config' needs a file, e.g. '--config agent.yaml'");
+      file = argv[++i];
+    } else if (a.startsWith('--config=')) {
+      file = a.slice('--config='.length);
+    } else if (a === '--check') {
+      check = true;
+    } else {
+      return usageError(`unknown option '${a}'`);
+    }
+  }
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`modelpilot agent: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (check) {
+    process.stdout.write(`${file} is valid\n`);
+    return 0;
+  }
+  const agent = await startAgent(config);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal }) + '\n');
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve();
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  await agent.stop();
+  return 0;
+}
+
+function usageError(msg: string): number {
+  process.stderr.write(`modelpilot agent: ${msg}\n\n${USAGE}`);
+  return 2;
+}

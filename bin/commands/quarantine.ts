@@ -1,0 +1,89 @@
+/**
+ * `modelpilot quarantine list|release <model> <version>`: shows or releases versions the agent quarantined.
+ * Reads the state dir from `--state-dir`, else from `--config agent.yaml`'s `stateDir`, else `/var/lib/modelpilot`.
+ * A running agent picks a release up at its next cycle.
+ */
+import { AuditLog } from '../../agent/audit';
+import { ConfigError, loadConfig } from '../../agent/config';
+import { QuarantineStore } from '../../agent/policy/quarantine';
+
+export const summary = 'list or release quarantined model versions';
+
+const USAGE = `usage: modelpilot quarantine list [--json] [--state-dir <dir> | --config <agent.yaml>]
+       modelpilot quarantine release <model> <version> [--state-dir <dir> | --config <agent.yaml>]
+
+A quarantined version failed its health gate (or an alert named it) and is never applied again automatically,
+until it is released here or a newer version is promoted past it.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const positional: string[] = [];
+  let stateDir: string | undefined;
+  let configFile: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      return 0;
+    } else if (a === '--state-dir' || a === '--config') {
+      if (argv[i + 1] === undefined) return usageError(`'${a}' needs a value`);
+      if (a === '--state-dir') stateDir = argv[++i];
+      else configFile = argv[++i];
+    } else if (a === '--json') {
+      json = true;
+    } else if (a.startsWith('-')) {
+      return usageError(`unknown option '${a}'`);
+    } else {
+      positional.push(a);
+    }
+  }
+  let auditFile: string | undefined;
+  if (!stateDir && configFile) {
+    try {
+      const c = loadConfig(configFile);
+      stateDir = c.stateDir;
+      auditFile = c.auditLog;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`modelpilot quarantine: ${e.message}\n`);
+        return 2;
+      }
+      throw e;
+    }
+  }
+  const store = new QuarantineStore(stateDir ?? '/var/lib/modelpilot');
+  const [verb, model, version] = positional;
+  if (verb === 'list' && positional.length === 1) {
+    const entries = store.list();
+    if (json) {
+      process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+    } else if (entries.length === 0) {
+      process.stdout.write('no quarantined versions\n');
+    } else {
+      const rows = [['MODEL', 'VERSION', 'SINCE', 'SOURCE', 'REASON'], ...entries.map((e) => [e.model, e.version, e.since, e.source, e.reason])];
+      const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+      process.stdout.write(rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n');
+    }
+    return 0;
+  }
+  if (verb === 'release' && positional.length === 3) {
+    const released = store.release(model, version);
+    if (!released) {
+      const known = store.list().map((e) => `${e.model} ${e.version}`);
+      process.stderr.write(`modelpilot quarantine: '${model} ${version}' is not quarantined in ${store.file}; ${known.length ? `quarantined: ${known.join(', ')}` : 'nothing is quarantined'}\n`);
+      return 1;
+    }
+    new AuditLog(auditFile ?? `${stateDir ?? '/var/lib/modelpilot'}/audit.jsonl`).append({
+      event: 'released', target: '-', model, result: 'ok', reason: `${version} released by an operator (was: ${released.reason})`,
+    });
+    process.stdout.write(`released ${model} ${version}; the agent may apply it again at its next cycle\n`);
+    return 0;
+  }
+  return usageError(verb === undefined ? 'missing command' : `'${positional.join(' ')}' is not a quarantine command`);
+}
+
+function usageError(msg: string): number {
+  process.stderr.write(`modelpilot quarantine: ${msg}\n\n${USAGE}`);
+  return 2;
+}
