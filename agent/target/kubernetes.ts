@@ -363,7 +363,12 @@ export class KubernetesTarget implements Target {
     return this.withConflictRetry(name, 'patch', signal, async (d) => {
       const annotations = { ...(d.metadata?.annotations ?? {}) };
       const record = readInFlight(d);
-      const from = record?.from ?? annotations[K8S_ANNOTATIONS.previousImage] ?? plan.from;
+      if (!record && this.modelContainer(d).image === plan.from) {
+        // Nothing in flight and the previous version runs (an apply that failed before it changed anything).
+        this.log({ level: 'info', event: 'rollback.noop', deployment: plan.workload.name, image: plan.from });
+        return ok(undefined);
+      }
+      const from = record?.from ?? plan.from;
       let template: unknown;
       let source: string;
       if (annotations[K8S_ANNOTATIONS.previousTemplate]) {

@@ -306,6 +306,18 @@ describe('promote and rollback', () => {
     expect(outcome).toEqual({ ok: false, reason: `ml/recsys: no record of the previous pod template (annotation 'modelpilot.dev/previous-template' and no ReplicaSet running '${V100}'); restore it by hand with 'kubectl rollout undo deployment/recsys -n ml'` });
   });
 
+  test('rollback after an apply that changed nothing is a no-op success', async () => {
+    await startFake();
+    const t = target();
+    const p = plan(await recsys(t));
+    fake.failNext('patch', 'deployments', 403);
+    expect((await t.apply(p)).ok).toBe(false);
+    const patches = fake.patches.length;
+    expect(await t.rollback(p)).toEqual({ ok: true, value: undefined });
+    expect(fake.patches).toHaveLength(patches);
+    expect(fake.deployment('recsys').spec.template.spec.containers[0].image).toBe(V100);
+  });
+
   test('a restarted agent reverses the update another agent left in flight', async () => {
     await startFake((image) => (image === V110 ? 'crashloop' : 'ready'));
     const original = fake.deployment('recsys').spec.template;
