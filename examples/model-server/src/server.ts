@@ -30,6 +30,8 @@ export interface ModelServerDeps {
   readonly log?: LogFn;
   /** Source of randomness for the error-ratio fault. @default Math.random */
   readonly random?: () => number;
+  /** Waits used for the load delay and the extra-latency fault (injected by tests). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** Also export Node's default process metrics (process_*, nodejs_*). @default true */
   readonly defaultMetrics?: boolean;
 }
@@ -41,6 +43,7 @@ export class ModelServer {
   private readonly config: ServerConfig;
   private readonly log: LogFn;
   private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
   private readonly http: http.Server;
   private readonly pending: LogisticModel;
   private readonly loadStartedAt: number;
@@ -60,6 +63,7 @@ export class ModelServer {
     this.config = config;
     this.log = deps.log ?? jsonLog;
     this.random = deps.random ?? Math.random;
+    this.sleep = deps.sleep ?? sleep;
     let text: string;
     try {
       text = fs.readFileSync(config.modelPath, 'utf8');
@@ -147,7 +151,7 @@ export class ModelServer {
   async load(): Promise<void> {
     if (this.config.loadDelayMs > 0) {
       this.log('info', 'loading model', { ...this.labels, delayMs: this.config.loadDelayMs });
-      await sleep(this.config.loadDelayMs);
+      await this.sleep(this.config.loadDelayMs);
     }
     if (this.stateValue !== 'loading') return;
     this.model = this.pending;
@@ -253,7 +257,7 @@ export class ModelServer {
   private async answerPredict(req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
     const body = await readBody(req, MAX_BODY_BYTES);
     const faults = this.config.faults;
-    if (faults.extraLatencyMs > 0) await sleep(faults.extraLatencyMs);
+    if (faults.extraLatencyMs > 0) await this.sleep(faults.extraLatencyMs);
     if (body === undefined) {
       return this.send(res, 413, { error: `request body exceeds ${MAX_BODY_BYTES} bytes; send at most 100 instances per request` });
     }
