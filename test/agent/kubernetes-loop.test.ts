@@ -1,0 +1,280 @@
+/**
+ * The full loop on the fake cluster: the agent core's Reconciler (plan → apply → verify → promote | rollback,
+ * quarantine, crash recovery) driving the Kubernetes target against the fake API server, which enforces the Role
+ * that `ModelUpdater` synthesizes. The last test checks that Role against every call recorded here: it grants
+ * exactly the verbs the target uses, so a new call cannot silently need more privilege.
+ */
+import * as path from 'path';
+import { Chart, Testing } from 'cdk8s';
+import { AuditLog, readAudit } from '../../agent/audit';
+import { HealthGate } from '../../agent/health/gate';
+import { AgentMetrics } from '../../agent/metrics';
+import { QuarantineStore } from '../../agent/policy/quarantine';
+import { DEFAULT_ROLLBACK, Reconciler } from '../../agent/reconcile';
+import { K8S_ANNOTATIONS, KubernetesTarget, KubernetesTargetOptions } from '../../agent/target/kubernetes';
+import { Target } from '../../agent/types';
+import { ModelDeployment, ModelUpdater, UpdatePolicy, UpdaterDiscovery } from '../../lib';
+import { FakeKube, ImageBehaviour, Json, RecordedCall, RoleRule } from '../support/fake-kube';
+import { digestOf, FakeClock, FakeRegistry, FakeSlo, tmpDir } from './fakes';
+
+const REPO = 'registry.ml.svc:5000/models/recsys';
+const V100 = `${REPO}:1.0.0@sha256:${'1'.repeat(64)}`;
+const ref = (tag: string): string => `${REPO}:${tag}@${digestOf(tag)}`;
+
+/** The Role the construct synthesizes for the `recsys` model in namespace `ml`. */
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+function synthesizedRole(discovery = UpdaterDiscovery.byName()): Rule[] {
+  const chart = new Chart(Testing.app(), 'rbac', { namespace: 'ml', disableResourceNameHashes: true });
+  const model = new ModelDeployment(chart, 'Model', { name: 'recsys', image: `${REPO}:1.0.0`, updatePolicy: UpdatePolicy.semver('minor') });
+  new ModelUpdater(chart, 'Updater', { models: [model], discovery });
+  const role = (Testing.synth(chart) as Json[]).find((o) => o.kind === 'Role');
+  return role.rules;
+}
+
+/** Every call made in this file, across fakes. */
+const allCalls: RecordedCall[] = [];
+const fakes: FakeKube[] = [];
+
+interface Agent {
+  readonly reconciler: Reconciler;
+  readonly target: KubernetesTarget;
+  readonly quarantine: QuarantineStore;
+  readonly audit: AuditLog;
+  readonly metrics: AgentMetrics;
+}
+
+interface World {
+  readonly fake: FakeKube;
+  readonly registry: FakeRegistry;
+  readonly slo: FakeSlo;
+  readonly dir: string;
+  /** A fresh agent process on the same cluster and state dir (a restart). */
+  agent(options?: { wrap?: (t: Target) => Target; target?: Partial<KubernetesTargetOptions> }): Agent;
+}
+
+async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole()): Promise<World> {
+  const fake = await FakeKube.start({ behaviour, rules });
+  fakes.push(fake);
+  const registry = new FakeRegistry(REPO, ['1.0.0', '1.1.0']);
+  registry.digests.set(`${REPO}:1.0.0`, `sha256:${'1'.repeat(64)}`);
+  const slo = new FakeSlo();
+  const dir = tmpDir();
+  return {
+    fake, registry, slo, dir,
+    agent(options = {}) {
+      const target = new KubernetesTarget({
+        kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 50, log: () => undefined, ...options.target,
+      });
+      const quarantine = new QuarantineStore(dir);
+      const clock = new FakeClock();
+      const audit = new AuditLog(path.join(dir, 'audit.jsonl'), () => clock.now());
+      const metrics = new AgentMetrics();
+      const gate = new HealthGate({ readinessTimeoutMs: 20_000, slo, inconclusive: 'hold' });
+      const reconciler = new Reconciler({
+        targets: [options.wrap ? options.wrap(target) : target], registry, gate, quarantine, audit, metrics, clock, pollIntervalMs: 60_000,
+        rollback: { ...DEFAULT_ROLLBACK, attemptTimeoutMs: 20_000, backoff: { initialMs: 10, maxMs: 100, factor: 2 } },
+      });
+      return { reconciler, target, quarantine, audit, metrics };
+    },
+  };
+}
+
+const image = (fake: FakeKube): string => fake.deployment('recsys').spec.template.spec.containers[0].image;
+const annotations = (fake: FakeKube): Record<string, string> => fake.deployment('recsys').metadata.annotations;
+
+afterEach(async () => {
+  for (const f of fakes.splice(0)) {
+    allCalls.push(...f.calls);
+    await f.stop();
+  }
+});
+
+describe('the reconcile loop on a (fake) cluster', () => {
+  test('a new version is rolled out, verified and promoted, digest-pinned', async () => {
+    const w = await world(() => 'ready');
+    const { reconciler } = w.agent();
+
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+
+    expect(report.failures).toEqual([]);
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.0.0 -> 1.1.0', result: 'promoted' }]);
+    expect(image(w.fake)).toBe(ref('1.1.0'));
+    expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeUndefined();
+    expect(annotations(w.fake)[K8S_ANNOTATIONS.previousImage]).toBe(V100);
+    expect(annotations(w.fake)[K8S_ANNOTATIONS.changeCause]).toBe('modelpilot: 1.0.0 -> 1.1.0 (attempt 1, poll)');
+    expect(w.fake.deployment('recsys').status).toMatchObject({ updatedReplicas: 2, availableReplicas: 2 });
+    expect(w.slo.checked).toEqual(['1.1.0']);
+    expect(readAudit(path.join(w.dir, 'audit.jsonl')).map((e) => e.event)).toEqual(['planned', 'apply', 'verify', 'promoted']);
+  });
+
+  test('a version whose pods crash-loop is rolled back to the whole previous template and quarantined', async () => {
+    const w = await world((img) => (img.includes(':1.2.0') ? 'crashloop' : 'ready'));
+    const { reconciler, quarantine } = w.agent();
+    await reconciler.runCycle([{ source: 'poll' }]);
+    const good = w.fake.deployment('recsys').spec.template;
+    w.registry.push(REPO, '1.2.0');
+
+    const report = await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.1.0 -> 1.2.0', result: 'rolled_back' }]);
+    expect(w.fake.deployment('recsys').spec.template).toEqual(good);
+    expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeUndefined();
+    expect(quarantine.list().map((q) => [q.model, q.version])).toEqual([['recsys', '1.2.0']]);
+    expect(quarantine.list()[0].reason).toMatch(/^not ready: ml\/recsys: pod recsys-\w+-ax0q container 'model' is CrashLoopBackOff/);
+
+    // THEN the quarantined version is never applied again
+    const patches = w.fake.patches.length;
+    const again = await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    expect(again.updates).toEqual([]);
+    expect(w.fake.patches).toHaveLength(patches);
+  });
+
+  test('a version that becomes ready but breaks the SLO is rolled back and quarantined', async () => {
+    const w = await world(() => 'ready');
+    w.slo.verdicts.set('1.1.0', 'Unhealthy');
+    const { reconciler, quarantine } = w.agent();
+    const original = w.fake.deployment('recsys').spec.template;
+
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.0.0 -> 1.1.0', result: 'rolled_back' }]);
+    expect(w.fake.deployment('recsys').spec.template).toEqual(original);
+    expect(quarantine.list().map((q) => q.version)).toEqual(['1.1.0']);
+    expect(quarantine.list()[0].reason).toBe('SLO broken: error ratio 0.5 > 0.05 over 1m');
+  });
+
+  test('a progress deadline exceeded is a failed rollout: rolled back and quarantined', async () => {
+    const w = await world((img) => (img.includes(':1.1.0') ? 'deadline' : 'ready'));
+    const { reconciler, quarantine } = w.agent();
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+    expect(report.updates[0].result).toBe('rolled_back');
+    expect(image(w.fake)).toBe(V100);
+    expect(quarantine.list()[0].reason).toMatch(/progress deadline exceeded/);
+  });
+
+  describe('restart mid-rollout', () => {
+    /** Agent 1 applies the update and is killed while it waits for the rollout (its cycle never finishes). */
+    async function killedDuringRollout(w: World): Promise<void> {
+      let applied!: () => void;
+      const reachedWait = new Promise<void>((resolve) => { applied = resolve; });
+      const first = w.agent({
+        wrap: (t) => ({
+          kind: t.kind, discover: (s) => t.discover(s), apply: (p, s) => t.apply(p, s),
+          promote: (p, s) => t.promote(p, s), rollback: (p, s) => t.rollback(p, s),
+          waitReady: () => {
+            applied();
+            return new Promise(() => undefined); // killed: never answers, never promotes
+          },
+        }),
+      });
+      void first.reconciler.runCycle([{ source: 'poll' }]);
+      await reachedWait;
+      expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeDefined();
+    }
+
+    test('a restarted agent finishes a good update it finds in flight', async () => {
+      const w = await world(() => 'ready');
+      await killedDuringRollout(w);
+
+      const report = await w.agent().reconciler.runCycle([{ source: 'startup' }]);
+
+      expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: `ml/recsys ${V100} -> ${ref('1.1.0')}`, result: 'promoted' }]);
+      expect(image(w.fake)).toBe(ref('1.1.0'));
+      expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeUndefined();
+      expect(readAudit(path.join(w.dir, 'audit.jsonl')).map((e) => e.event)).toContain('recovered');
+    });
+
+    test('a restarted agent reverses a bad update it finds in flight and quarantines it', async () => {
+      const w = await world((img) => (img.includes(':1.1.0') ? 'imagepull' : 'ready'));
+      const original = w.fake.deployment('recsys').spec.template;
+      await killedDuringRollout(w);
+
+      const second = w.agent();
+      const report = await second.reconciler.runCycle([{ source: 'startup' }]);
+
+      expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+      expect(w.fake.deployment('recsys').spec.template).toEqual(original);
+      expect(second.quarantine.list().map((q) => q.version)).toEqual(['1.1.0']);
+      expect(second.quarantine.list()[0].reason).toMatch(/ImagePullBackOff/);
+    });
+  });
+
+  test('rollback still restores the previous template from its ReplicaSet when a GitOps sync dropped the record', async () => {
+    const w = await world((img) => (img.includes(':1.1.0') ? 'crashloop' : 'ready'));
+    const original = w.fake.deployment('recsys').spec.template;
+    // Right after the apply, something strips the template record (but not the in-flight record).
+    w.fake.afterNext('patch', 'deployments', () => w.fake.externalChange('recsys', { metadata: { annotations: { [K8S_ANNOTATIONS.previousTemplate]: null } } }));
+    const { reconciler } = w.agent();
+
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(w.fake.deployment('recsys').spec.template).toEqual(original);
+    expect(w.fake.calls).toContainEqual({ verb: 'list', group: 'apps', resource: 'replicasets', namespace: 'ml' });
+  });
+
+  test('an Alertmanager rollback of the promoted version goes back to the previous one', async () => {
+    const w = await world(() => 'ready');
+    const { reconciler, quarantine } = w.agent();
+    await reconciler.runCycle([{ source: 'poll' }]);
+    expect(image(w.fake)).toBe(ref('1.1.0'));
+
+    const report = await reconciler.runCycle([{ source: 'webhook:alertmanager', rollback: { model: 'recsys', version: '1.1.0', reason: 'ModelHighErrorRate' } }]);
+
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(image(w.fake)).toBe(V100);
+    expect(quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+  });
+
+  test('without the Role a call is refused and the update fails cleanly, naming the missing verb', async () => {
+    const rules = synthesizedRole().map((r) => (r.resources[0] === 'deployments' ? { ...r, verbs: r.verbs.filter((v) => v !== 'patch') } : r));
+    const w = await world(() => 'ready', rules);
+    const { reconciler } = w.agent();
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+    expect(report.updates.map((u) => u.result)).toEqual(['failed']);
+    expect(report.failures[0]).toContain("forbidden: the agent may not 'patch' deployments.apps 'recsys' in namespace 'ml'");
+    expect(image(w.fake)).toBe(V100);
+  });
+
+  test('label discovery works under the label-discovery Role', async () => {
+    const w = await world(() => 'ready', synthesizedRole(UpdaterDiscovery.byLabel()));
+    const { reconciler } = w.agent({ target: { deployments: undefined } });
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+    expect(report.updates.map((u) => u.result)).toEqual(['promoted']);
+    expect(w.fake.calls).toContainEqual({ verb: 'list', group: 'apps', resource: 'deployments', namespace: 'ml' });
+  });
+});
+
+describe('RBAC', () => {
+  const key = (group: string, resource: string, verb: string): string => `${group}/${resource}:${verb}`;
+  const granted = (rules: ReturnType<typeof synthesizedRole>): Set<string> =>
+    new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => key(g, res, v))))));
+
+  test('the synthesized Role grants exactly the verbs the target called in the loop tests (by-name discovery)', () => {
+    // GIVEN every call of the tests above made with the by-name target (no namespace-wide list of deployments)
+    const byName = allCalls.filter((c) => !(c.verb === 'list' && c.resource === 'deployments'));
+    const used = new Set(byName.map((c) => key(c.group, c.resource, c.verb)));
+    // THEN the Role allows each of them, and nothing the target never calls
+    expect([...used].sort()).toEqual([...granted(synthesizedRole())].sort());
+    // AND every deployments call named a Deployment the Role lists in resourceNames
+    const names = synthesizedRole()[0].resourceNames;
+    expect(byName.filter((c) => c.resource === 'deployments').every((c) => c.name !== undefined && names?.includes(c.name))).toBe(true);
+  });
+
+  test('label discovery adds only namespace-wide list on deployments', () => {
+    const extra = [...granted(synthesizedRole(UpdaterDiscovery.byLabel()))].filter((g) => !granted(synthesizedRole()).has(g));
+    expect(extra).toEqual(['apps/deployments:list']);
+    expect(allCalls.some((c) => c.verb === 'list' && c.resource === 'deployments')).toBe(true);
+  });
+
+  test('nothing is cluster-wide and nothing writes beyond patch on the named Deployments', () => {
+    const rules = synthesizedRole();
+    for (const r of rules) {
+      expect(r.verbs).not.toContain('*');
+      expect(r.resources).not.toContain('*');
+    }
+    const writes = rules.filter((r) => r.verbs.some((v) => ['create', 'update', 'patch', 'delete', 'deletecollection'].includes(v)));
+    expect(writes).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'], resourceNames: ['recsys'] }]);
+  });
+});
