@@ -247,6 +247,9 @@ describe('the reconcile loop on a (fake) cluster', () => {
 });
 
 describe('RBAC', () => {
+  beforeAll(() => {
+    if (allCalls.length === 0) throw new Error('no calls recorded: run the whole file, the RBAC tests check the calls the loop tests above made');
+  });
   const key = (group: string, resource: string, verb: string): string => `${group}/${resource}:${verb}`;
   const granted = (rules: ReturnType<typeof synthesizedRole>): Set<string> =>
     new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => key(g, res, v))))));
