@@ -7,19 +7,22 @@ import { startAgent } from '../../agent/main';
 
 export const summary = 'run the updater agent (watch, roll out, verify, roll back)';
 
-const USAGE = `usage: modelpilot agent --config <agent.yaml> [--check]
+const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check]
 
 Runs the updater agent: watches registries, rolls out new model versions, verifies them (readiness, then the
 SLO bake window on Prometheus), rolls back and quarantines bad ones. Logs are JSON lines on stdout.
 
 options:
   --config <file>  the agent config (see docs/agent.md)           [default: agent.yaml]
+  --kubeconfig <file>  run the Kubernetes target against this kubeconfig's current context (from a
+                   laptop) instead of the in-cluster service account; overrides targets.kubernetes.kubeconfig
   --check          validate the config and exit (0 valid, 2 invalid)
 `;
 
 export async function run(argv: string[]): Promise<number> {
   let file = 'agent.yaml';
   let check = false;
+  let kubeconfig: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
@@ -30,6 +33,11 @@ export async function run(argv: string[]): Promise<number> {
       file = argv[++i];
     } else if (a.startsWith('--config=')) {
       file = a.slice('--config='.length);
+    } else if (a === '--kubeconfig') {
+      if (argv[i + 1] === undefined) return usageError("'--kubeconfig' needs a file, e.g. '--kubeconfig ~/.kube/config'");
+      kubeconfig = argv[++i];
+    } else if (a.startsWith('--kubeconfig=')) {
+      kubeconfig = a.slice('--kubeconfig='.length);
     } else if (a === '--check') {
       check = true;
     } else {
@@ -45,6 +53,12 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     throw e;
+  }
+  if (kubeconfig !== undefined) {
+    if (!config.targets.kubernetes) {
+      return usageError(`'--kubeconfig' value '${kubeconfig}' has no effect: ${file} has no 'targets.kubernetes' section; add 'kubernetes: { namespace: ... }' under targets`);
+    }
+    config = { ...config, targets: { ...config.targets, kubernetes: { ...config.targets.kubernetes, kubeconfig, inCluster: false } } };
   }
   if (check) {
     process.stdout.write(`${file} is valid\n`);
