@@ -59,6 +59,8 @@ export interface StackConfig {
   readonly registry: RegistryConfig;
   /** `modelpilot:alertReceivers` (default none). */
   readonly alertReceivers: readonly AlertReceiverConfig[];
+  /** `modelpilot:monitoring` — create the ServiceMonitor and PrometheusRule (needs prometheus-operator's CRDs; default true). */
+  readonly monitoring: boolean;
 }
 
 /** Secret config values, each an Output marked secret. */
@@ -69,6 +71,8 @@ export interface StackSecrets {
   readonly slackWebhookUrl?: pulumi.Output<string>;
   /** `modelpilot:webhookHmacKey`: the key the updater's webhooks verify `X-Modelpilot-Signature` with. */
   readonly webhookHmacKey: pulumi.Output<string>;
+  /** `modelpilot:webhookToken`: the bearer token of the updater's webhooks (Alertmanager and `/v1/update` send it). */
+  readonly webhookToken: pulumi.Output<string>;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -111,6 +115,10 @@ const KEYS = {
     schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
     fix: 'pulumi config set modelpilot:createNamespace false',
   },
+  monitoring: {
+    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    fix: 'pulumi config set modelpilot:monitoring false',
+  },
   deliveryStrategy: {
     schema: z.enum(['rolling', 'recreate'], { error: "is not a delivery strategy; use 'rolling' or 'recreate'" }).default('rolling'),
     fix: 'pulumi config set modelpilot:deliveryStrategy rolling',
@@ -142,7 +150,7 @@ const KEYS = {
 } as const;
 
 /** The secret keys: each must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey'] as const;
+export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey', 'webhookToken'] as const;
 
 type Key = keyof typeof KEYS;
 
@@ -200,6 +208,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     gitRepository: read('gitRepository'),
     registry,
     alertReceivers,
+    monitoring: read('monitoring'),
   };
 
   const secret = (key: (typeof SECRET_KEYS)[number], required: boolean, why: string, check?: (v: string) => string | undefined) => {
@@ -224,10 +233,14 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     registryPassword: secret('registryPassword', registry.username !== undefined, `'modelpilot:registry.username' is '${registry.username}'`),
     slackWebhookUrl: secret('slackWebhookUrl', alertReceivers.some((r) => r.type === 'slack'), "'modelpilot:alertReceivers' has a slack receiver",
       (v) => (/^https:\/\/\S+$/.test(v) ? undefined : 'is not an https URL')),
-    webhookHmacKey: secret('webhookHmacKey', true, "the updater's webhooks verify their callers with it",
-      (v) => (v.length >= 32 ? undefined : `has ${v.length} characters; use at least 32 (for example \`openssl rand -hex 32\`)`)) as pulumi.Output<string>,
+    webhookHmacKey: secret('webhookHmacKey', true, "the updater's webhooks verify signed callers with it", longEnough) as pulumi.Output<string>,
+    webhookToken: secret('webhookToken', true, "the updater's webhooks verify Alertmanager's bearer token with it", longEnough) as pulumi.Output<string>,
   };
   return { config: stackConfig, secrets };
+}
+
+function longEnough(v: string): string | undefined {
+  return v.length >= 32 ? undefined : `has ${v.length} characters; use at least 32 (for example \`openssl rand -hex 32\`)`;
 }
 
 /** True when the engine passed `key` as a secret (set with `--secret`). */

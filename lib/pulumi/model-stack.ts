@@ -2,13 +2,16 @@ import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { App } from 'cdk8s';
+import { AlertRoutingProps } from '../alerting/alert-routing';
+import { Receiver, SecretKeyRef } from '../alerting/receiver';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
 import { ModelUpdateStrategy } from '../model/options';
+import { Severity } from '../monitoring/model-alerts';
 import { ModelRegistry, ModelRegistrySource } from '../registry/model-registry';
 import { SelfHealingModelStack, SelfHealingModelStackProps } from '../stack';
 import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
-import { StackConfig, StackSecrets } from './config';
+import { AlertReceiverConfig, StackConfig, StackSecrets } from './config';
 
 /** Names and keys of the Kubernetes Secrets that {@link ModelStack} creates from Pulumi config secrets. */
 export interface SecretRefs {
@@ -16,9 +19,14 @@ export interface SecretRefs {
   readonly registryPullSecret?: { readonly name: string };
   /** Slack incoming-webhook URL, when a Slack receiver is configured (key `url`). */
   readonly slackWebhookUrl?: { readonly name: string; readonly key: string };
-  /** HMAC-SHA256 key of the updater's webhooks (key `hmac-key`). */
+  /** HMAC-SHA256 key of the updater's webhooks: Secret `modelpilot-updater-webhook`, key `hmac` (ModelUpdater's default). */
   readonly webhookHmacKey: { readonly name: string; readonly key: string };
+  /** Bearer token of the updater's webhooks: Secret `modelpilot-updater-webhook`, key `token` (ModelUpdater's and AlertRouting's default). */
+  readonly webhookToken: { readonly name: string; readonly key: string };
 }
+
+/** The Secret that ModelUpdater and AlertRouting read the updater's webhook credentials from by default. */
+export const UPDATER_WEBHOOK_SECRET = 'modelpilot-updater-webhook';
 
 /** The stack sections other than namespace, model and registry (which {@link ModelStack} fills from config). */
 export type ModelStackSections = Omit<SelfHealingModelStackProps, 'namespace' | 'model' | 'registry'>;
@@ -175,13 +183,15 @@ export class ModelStack extends pulumi.ComponentResource {
         stringData: { [slackWebhookUrl.key]: pulumi.secret(secrets.slackWebhookUrl) },
       }, child(namespace)));
     }
-    const webhookHmacKey = { name: `${config.model}-updater-webhook`, key: 'hmac-key' };
+    const webhookHmacKey = { name: UPDATER_WEBHOOK_SECRET, key: 'hmac' };
+    const webhookToken = { name: UPDATER_WEBHOOK_SECRET, key: 'token' };
     secretResources.push(new k8s.core.v1.Secret(`${name}-updater-webhook`, {
-      metadata: { name: webhookHmacKey.name, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
+      metadata: { name: UPDATER_WEBHOOK_SECRET, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
       type: 'Opaque',
-      stringData: { [webhookHmacKey.key]: pulumi.secret(secrets.webhookHmacKey) },
+      stringData: pulumi.secret(pulumi.all([secrets.webhookHmacKey, secrets.webhookToken])
+        .apply(([hmac, token]) => ({ [webhookHmacKey.key]: hmac, [webhookToken.key]: token }))),
     }, child(namespace)));
-    this.secretRefs = { registryPullSecret, slackWebhookUrl, webhookHmacKey };
+    this.secretRefs = { registryPullSecret, slackWebhookUrl, webhookHmacKey, webhookToken };
 
     // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
     // only known after the push and is put in below.
@@ -189,8 +199,11 @@ export class ModelStack extends pulumi.ComponentResource {
     const registry: ModelRegistrySource = config.registry.inCluster
       ? ModelRegistry.inCluster({ name: hostName(config.registry.host) })
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
+    const sections = args.sections ? args.sections(this.secretRefs) : {};
     const app = new App();
     const chart = new SelfHealingModelStack(app, name, {
+      monitoring: config.monitoring ? {} : undefined,
+      alerting: alertingSection(config.alertReceivers, this.secretRefs, sections),
       namespace: ns,
       registry,
       model: {
@@ -200,7 +213,7 @@ export class ModelStack extends pulumi.ComponentResource {
         replicas: config.replicas,
         strategy: config.deliveryStrategy === 'recreate' ? ModelUpdateStrategy.recreate() : ModelUpdateStrategy.rollingUpdate(),
       },
-      ...(args.sections ? args.sections(this.secretRefs) : {}),
+      ...sections,
     });
     if (config.registry.inCluster && chart.registry?.host !== config.registry.host) {
       throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${chart.registry?.host}'; `
@@ -238,7 +251,7 @@ export class ModelStack extends pulumi.ComponentResource {
         : undefined,
     }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
 
-    this.imageRef = this.image.repoDigest.apply((repoDigest) => pinnedReference(deployImage, repoDigest));
+    this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
     const placeholder = chart.model.image.toString();
     for (const p of this.plan) {
       if (objects[p.key]) continue;
@@ -273,6 +286,33 @@ export class ModelStack extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * The alerting section from `modelpilot:alertReceivers`: each receiver gets a route for its severity and above
+ * (`warning` also takes `critical`), continuing so that several receivers can get one alert; the first receiver is
+ * also the default. The built-in route to the updater is kept only when the stack has an updater section to receive it.
+ */
+export function alertingSection(
+  receivers: readonly AlertReceiverConfig[], refs: SecretRefs, sections: ModelStackSections,
+): AlertRoutingProps | undefined {
+  if (receivers.length === 0) return sections.alerting;
+  if (sections.alerting) {
+    throw new Error("'modelpilot:alertReceivers' and the program's own 'alerting' section are both set; keep one of them");
+  }
+  const levels = [Severity.CRITICAL, Severity.WARNING, Severity.INFO];
+  const built = receivers.map((r, i) => {
+    const receiverName = `${r.type}-${i}`;
+    const receiver = r.type === 'slack'
+      ? Receiver.slack({ name: receiverName, channel: r.channel, apiUrl: refs.slackWebhookUrl as SecretKeyRef })
+      : Receiver.webhook({ name: receiverName, url: r.url });
+    return { receiver, severity: levels.slice(0, levels.indexOf(r.severity as Severity) + 1), continue: true };
+  });
+  return {
+    defaultReceiver: built[0].receiver,
+    routes: built,
+    updater: 'updater' in sections ? { bearerToken: refs.webhookToken } : false,
+  };
+}
+
 /** Creates the typed @pulumi/kubernetes resource for one object (a CustomResource for CRD-defined kinds). */
 function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
   const gvk = `${object.apiVersion}/${object.kind}`;
@@ -285,12 +325,13 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
 }
 
 /** `deployImage` pinned to the digest that the push returned (`repo@sha256:…`). */
-export function pinnedReference(deployImage: ImageRef, repoDigest: string): string {
-  const digest = repoDigest.slice(repoDigest.indexOf('@') + 1);
-  if (!repoDigest.includes('@') || !/^sha256:[a-f0-9]{64}$/.test(digest)) {
-    throw new Error(`the image push returned '${repoDigest}' instead of a 'repository@sha256:<digest>' reference; check that the push to '${deployImage.name}' succeeded`);
+export function pinnedReference(deployImage: ImageRef, repoDigest: string | undefined): string {
+  const digest = repoDigest?.slice(repoDigest.indexOf('@') + 1);
+  if (repoDigest === undefined || !repoDigest.includes('@') || !/^sha256:[a-f0-9]{64}$/.test(digest ?? '')) {
+    throw new Error(`the image push returned '${repoDigest ?? ''}' instead of a 'repository@sha256:<digest>' reference; `
+      + `check that the push to '${deployImage.name}' succeeded (the model is only ever deployed by digest)`);
   }
-  return deployImage.withDigest(digest).toString();
+  return deployImage.withDigest(digest as string).toString();
 }
 
 /** `model-registry` of `model-registry.ml.svc:5000`. */

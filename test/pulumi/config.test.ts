@@ -30,6 +30,8 @@ describe('readStackConfig', () => {
       "'modelpilot:namespace' value 'ml_prod' is not a DNS label (lowercase letters, digits and '-'); give a namespace such as 'ml-prod'; set it with `pulumi config set modelpilot:namespace ml-prod`"],
     ['delivery strategy is unknown', { 'modelpilot:deliveryStrategy': 'canary' },
       "'modelpilot:deliveryStrategy' value 'canary' is not a delivery strategy; use 'rolling' or 'recreate'; set it with `pulumi config set modelpilot:deliveryStrategy rolling`"],
+    ['monitoring is not a boolean', { 'modelpilot:monitoring': 'on' },
+      "'modelpilot:monitoring' value 'on' is not 'true' or 'false'; set it with `pulumi config set modelpilot:monitoring false`"],
     ['createNamespace is not a boolean', { 'modelpilot:createNamespace': 'yes' },
       "'modelpilot:createNamespace' value 'yes' is not 'true' or 'false'; set it with `pulumi config set modelpilot:createNamespace false`"],
     ['git repository is not a URL', { 'modelpilot:gitRepository': 'example/models' },
@@ -68,7 +70,7 @@ describe('readStackConfig', () => {
       const config = staging();
       delete config['modelpilot:webhookHmacKey'];
       expect(await readConfigError(config, SECRET_KEYS)).toBe(
-        "'modelpilot:webhookHmacKey' is not set but the updater's webhooks verify their callers with it; "
+        "'modelpilot:webhookHmacKey' is not set but the updater's webhooks verify signed callers with it; "
         + 'set it with `pulumi config set --secret modelpilot:webhookHmacKey <value>`');
     });
 
@@ -77,6 +79,14 @@ describe('readStackConfig', () => {
       expect(message).toBe("'modelpilot:slackWebhookUrl' is stored in plain text in the stack file; make it a secret with "
         + '`pulumi config set --secret modelpilot:slackWebhookUrl <value>`');
       expect(message).not.toContain(TEST_SECRETS['modelpilot:slackWebhookUrl']);
+    });
+
+    test('throws if the webhook token is missing', async () => {
+      const config = staging();
+      delete config['modelpilot:webhookToken'];
+      expect(await readConfigError(config, SECRET_KEYS)).toBe(
+        "'modelpilot:webhookToken' is not set but the updater's webhooks verify Alertmanager's bearer token with it; "
+        + 'set it with `pulumi config set --secret modelpilot:webhookToken <value>`');
     });
 
     test('throws if the HMAC key is too short, without showing it', async () => {

@@ -16,6 +16,7 @@ export const TEST_SECRETS: Readonly<Record<string, string>> = {
   'modelpilot:registryPassword': 'registry-pass-Zq8xW1',
   'modelpilot:slackWebhookUrl': 'https://hooks.slack.com/services/T0001/B0001/slacktoken9Xy',
   'modelpilot:webhookHmacKey': 'hmac-5f0c2a7d9e1b4c3a8f6e2d1c0b9a8f7e',
+  'modelpilot:webhookToken': 'token-0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a',
 };
 
 export interface RecordedResource {

@@ -80,22 +80,44 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
   });
 
   test('turns config secrets into Kubernetes Secrets whose data is secret, and the Deployment only names them', () => {
-    const secrets = run.ofType('kubernetes:core/v1:Secret');
-    const hmac = run.byName(`${model}-updater-webhook`);
-    expect(unwrapSecret(at(hmac.inputs, 'stringData'))).toEqual({ 'hmac-key': TEST_SECRETS['modelpilot:webhookHmacKey'] });
+    const webhook = run.byName(`${model}-updater-webhook`);
+    expect(at(webhook.inputs, 'metadata', 'name')).toBe('modelpilot-updater-webhook');
+    expect(unwrapSecret(at(webhook.inputs, 'stringData'))).toEqual({
+      hmac: TEST_SECRETS['modelpilot:webhookHmacKey'], token: TEST_SECRETS['modelpilot:webhookToken'],
+    });
     const slack = run.byName(`${model}-alerting-slack`);
     expect(unwrapSecret(at(slack.inputs, 'stringData'))).toEqual({ url: TEST_SECRETS['modelpilot:slackWebhookUrl'] });
     const pullSecrets = at(deployment.inputs, 'spec', 'template', 'spec', 'imagePullSecrets') as Obj[] | undefined;
     const creds = run.resources.find((r) => r.name === `${model}-registry-credentials`);
     const auth = creds && JSON.parse(String((unwrapSecret(at(creds.inputs, 'stringData')) as Obj)['.dockerconfigjson'])).auths[registry.host];
     const withCreds = registry.username !== undefined;
-    expect({ type: creds?.inputs.type, username: auth?.username, password: auth?.password, pullSecrets, count: secrets.length }).toEqual(withCreds
+    expect({ type: creds?.inputs.type, username: auth?.username, password: auth?.password, pullSecrets }).toEqual(withCreds
       ? {
         type: 'kubernetes.io/dockerconfigjson', username: registry.username, password: TEST_SECRETS['modelpilot:registryPassword'],
-        pullSecrets: [{ name: `${model}-registry-credentials` }], count: 3,
+        pullSecrets: [{ name: `${model}-registry-credentials` }],
       }
-      : { type: undefined, username: undefined, password: undefined, pullSecrets: undefined, count: 2 });
-    expect(deployment.dependsOn).toEqual(expect.arrayContaining(secrets.map((s) => s.name)));
+      : { type: undefined, username: undefined, password: undefined, pullSecrets: undefined });
+    const fromConfig = [webhook, slack, ...(creds ? [creds] : [])].map((r) => r.name);
+    expect(deployment.dependsOn).toEqual(expect.arrayContaining(fromConfig));
+  });
+
+  test('routes alerts to the configured receivers, reading the Slack URL from its Secret by reference', () => {
+    const amc = run.byName(`${model}-alerting-alertmanagerconfig-${model}`);
+    expect(amc.type).toBe('kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig');
+    const receivers = at(amc.inputs, 'spec', 'receivers') as Obj[];
+    const slack = receivers.find((r) => r.name === 'slack-0') as Obj;
+    const slackConfig = (slack.slackConfigs as Obj[])[0];
+    expect(slackConfig.apiURL).toEqual({ name: `${model}-alerting-slack`, key: 'url' });
+    const receiversInFile = JSON.parse(file['modelpilot:alertReceivers']) as Array<{ type: string; channel?: string }>;
+    expect(slackConfig.channel).toBe(receiversInFile[0].channel);
+    expect(receivers.map((r) => r.name).sort()).toEqual(receiversInFile.map((r, i) => `${r.type}-${i}`).sort());
+  });
+
+  test('scrapes the model and alerts on its SLO through prometheus-operator custom resources', () => {
+    expect(run.byName(`${model}-monitoring-servicemonitor-${model}`).type).toBe('kubernetes:monitoring.coreos.com/v1:ServiceMonitor');
+    const rule = run.byName(`${model}-monitoring-prometheusrule-${model}-alerts`);
+    const alerts = (at(rule.inputs, 'spec', 'groups') as Array<{ rules: Array<{ alert?: string }> }>).flatMap((g) => g.rules.map((r) => r.alert));
+    expect(alerts).toEqual(expect.arrayContaining(['ModelHighErrorRate', 'ModelHighLatencyP99', 'ModelTargetDown']));
   });
 
   test('never puts a secret value into a plain (unencrypted) input of any resource', () => {
