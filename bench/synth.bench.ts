@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { isDeepStrictEqual } from 'util';
-import { App, Chart, Size } from 'cdk8s';
+import { App, Chart, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import * as YAML from 'yaml';
 import { Autoscaling, Duration, ModelRegistry, SelfHealingModelStack, validateManifests } from '../lib';
@@ -120,7 +120,7 @@ function plainApp(n: number): App {
     };
     const meta = { name: 'recsys', namespace: ns, labels };
     const http = k8s.IntOrString.fromString('http');
-    new k8s.KubeDeployment(chart, 'Model', {
+    const model = new k8s.KubeDeployment(chart, 'Model', {
       metadata: meta,
       spec: {
         revisionHistoryLimit: 5,
@@ -139,7 +139,6 @@ function plainApp(n: number): App {
               startupProbe: { httpGet: { path: '/health/ready', port: http }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 12 },
               livenessProbe: { httpGet: { path: '/health/live', port: http }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
               readinessProbe: { httpGet: { path: '/health/ready', port: http }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
-              lifecycle: { preStop: { exec: { command: ['sleep', '10'] } } },
               securityContext: {
                 allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] },
               },
@@ -150,6 +149,8 @@ function plainApp(n: number): App {
         },
       },
     });
+    // cdk8s-plus-28's k8s types predate the kubelet sleep action (Kubernetes 1.30): a plain user adds it with a patch.
+    model.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/lifecycle', { preStop: { sleep: { seconds: 10 } } }));
     new k8s.KubeService(chart, 'ModelService', {
       metadata: meta,
       spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: 80, targetPort: http, protocol: 'TCP' }] },

@@ -6,7 +6,7 @@ import { ImageRef } from '../core/image-ref';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
 import {
-  Autoscaling, checkDnsName, checkPositive, DisruptionBudget, ModelCache, ModelEnvVar, ModelResources, ModelUpdateStrategy,
+  Autoscaling, checkDnsName, checkPositive, DisruptionBudget, DrainHook, ModelCache, ModelEnvVar, ModelResources, ModelUpdateStrategy,
   ProbeOptions,
 } from './options';
 
@@ -89,6 +89,11 @@ export interface ModelDeploymentProps {
    * @default Duration.seconds(10)
    */
   readonly drain?: Duration;
+  /**
+   * How the preStop hook waits for the drain.
+   * @default DrainHook.sleepAction() (the kubelet's sleep action, Kubernetes 1.30+)
+   */
+  readonly drainHook?: DrainHook;
   /**
    * Time from the start of termination to SIGKILL; must be longer than `drain`.
    * @default - drain + 30s
@@ -358,7 +363,8 @@ export class ModelDeployment extends Construct {
         timeoutSeconds: readiness.timeoutSeconds,
         failureThreshold: readiness.failureThreshold,
       },
-      lifecycle: { preStop: { exec: { command: ['sleep', String(drainS)] } } },
+      // No drain, no hook: the server gets SIGTERM at once.
+      lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.metricsPortName) } : undefined,
       securityContext: {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: props.readOnlyRootFilesystem ?? true,

@@ -1,7 +1,7 @@
 import { Chart, Size, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import {
-  Autoscaling, DisruptionBudget, Duration, ModelCache, ModelDeployment, ModelDeploymentProps, ModelUpdateStrategy, Slo,
+  Autoscaling, DisruptionBudget, DrainHook, Duration, ModelCache, ModelDeployment, ModelDeploymentProps, ModelUpdateStrategy, Slo,
   validateManifests,
 } from '../../lib';
 
@@ -95,10 +95,19 @@ describe('ModelDeployment', () => {
     expect(container(objects).startupProbe.failureThreshold).toBe(10);
   });
 
-  test('preStop sleeps for the drain and the grace period outlasts it', () => {
+  test('preStop sleeps for the drain (kubelet sleep action) and the grace period outlasts it', () => {
     const { objects } = synth({ drain: Duration.seconds(15) });
-    expect(container(objects).lifecycle).toEqual({ preStop: { exec: { command: ['sleep', '15'] } } });
+    expect(container(objects).lifecycle).toEqual({ preStop: { sleep: { seconds: 15 } } });
     expect(podSpec(objects).terminationGracePeriodSeconds).toBe(45);
+  });
+
+  test('drain hook choices: exec sleep, a custom command, an HTTP drain endpoint; none for a zero drain', () => {
+    expect(container(synth({ drainHook: DrainHook.exec() }).objects).lifecycle).toEqual({ preStop: { exec: { command: ['sleep', '10'] } } });
+    expect(container(synth({ drainHook: DrainHook.exec(['/bin/drain']) }).objects).lifecycle).toEqual({ preStop: { exec: { command: ['/bin/drain'] } } });
+    const http = synth({ drainHook: DrainHook.httpGet('/drain') }).objects;
+    expect(container(http).lifecycle).toEqual({ preStop: { httpGet: { path: '/drain', port: 'http' } } });
+    expect(validateManifests(http).issues).toEqual([]);
+    expect(container(synth({ drain: Duration.seconds(0) }).objects).lifecycle).toBeUndefined();
   });
 
   test('secure defaults: non-root, read-only root fs with writable /tmp, no escalation, RuntimeDefault, no SA token', () => {
