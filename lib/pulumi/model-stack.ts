@@ -236,10 +236,12 @@ export class ModelStack extends pulumi.ComponentResource {
       context: args.build.context,
       dockerfile: args.build.dockerfile,
       platform: args.build.platform,
+      // The reference Dockerfile (examples/model-server) turns these into its OCI labels
+      // (org.opencontainers.image.version, .source) and the MODEL_NAME / MODEL_VERSION env defaults.
       args: {
         MODEL_NAME: config.model,
-        MODEL_VERSION: config.version,
-        OCI_SOURCE: config.gitRepository ?? '',
+        VERSION: config.version,
+        SOURCE: config.gitRepository ?? '',
       },
     };
     const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });

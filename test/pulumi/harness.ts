@@ -54,6 +54,13 @@ export function mockDigest(imageName: string): string {
   return `sha256:${createHash('sha256').update(imageName).digest('hex')}`;
 }
 
+/** The value of an Output, or the string 'unknown' when it is not known (preview). */
+async function resolveOutput(o: import('@pulumi/pulumi').Output<unknown>): Promise<unknown> {
+  const known = await (o as unknown as { isKnown: Promise<boolean> }).isKnown;
+  if (!known) return 'unknown';
+  return new Promise((resolve) => o.apply(resolve));
+}
+
 function urnName(urn: string): string {
   return urn.slice(urn.lastIndexOf('::') + 2);
 }
@@ -62,7 +69,9 @@ function urnName(urn: string): string {
  * Runs stacks/index.ts as stack `stack` with `config` (secret keys marked secret) and resolves its exports.
  * Rejects with the program's error when it throws.
  */
-export async function runProgram(stack: string, config: Record<string, string>, secretKeys: readonly string[]): Promise<ProgramRun> {
+export async function runProgram(
+  stack: string, config: Record<string, string>, secretKeys: readonly string[], options: { preview?: boolean } = {},
+): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const outputs: Record<string, unknown> = {};
   let failure: unknown;
@@ -73,7 +82,8 @@ export async function runProgram(stack: string, config: Record<string, string>, 
     await pulumi.runtime.setMocks({
       newResource: (args) => {
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === 'docker:index/image:Image') {
+        // Like the real provider, the push (and so the digest) happens only on `pulumi up`, not on preview.
+        if (args.type === 'docker:index/image:Image' && !options.preview) {
           const imageName = String(args.inputs.imageName);
           const repo = imageName.slice(0, imageName.lastIndexOf(':'));
           state.repoDigest = `${repo}@${mockDigest(imageName)}`;
@@ -82,7 +92,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
         return { id: `${args.name}-id`, state };
       },
       call: (args) => args.inputs,
-    }, 'modelpilot', stack, false);
+    }, 'modelpilot', stack, options.preview ?? false);
     // The mock monitor hands newResource neither dependsOn nor dependencies: read them from the request itself.
     const monitor = pulumi.runtime.getMonitor() as unknown as {
       registerResource: (req: { getType(): string; getName(): string; getDependenciesList(): string[] }, cb: unknown) => void;
@@ -100,7 +110,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
     try {
       const program = (await import('../../stacks/index')) as Record<string, unknown>;
       for (const [k, v] of Object.entries(program)) {
-        outputs[k] = pulumi.Output.isInstance(v) ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply(resolve)) : v;
+        outputs[k] = pulumi.Output.isInstance(v) ? await resolveOutput(v as import('@pulumi/pulumi').Output<unknown>) : v;
       }
       // Let the last registrations (registerOutputs, children created after the exports resolved) finish.
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));

@@ -2,6 +2,7 @@
 // read and fed as the stack's config, the program is imported in an isolated module registry, and every registered
 // resource is recorded with its inputs, provider and dependencies.
 import { ImageRef } from '../../lib/core/image-ref';
+import { pinnedReference } from '../../lib/pulumi/model-stack';
 import { isSecretValue, mockDigest, plainStrings, ProgramRun, RecordedResource, runProgram, stackFileConfig, TEST_SECRETS, unwrapSecret } from './harness';
 
 const SECRET_KEYS = Object.keys(TEST_SECRETS);
@@ -44,7 +45,7 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     expect(image.inputs.build).toEqual({
       context: 'examples/model-server',
       dockerfile: 'examples/model-server/Dockerfile',
-      args: { MODEL_NAME: model, MODEL_VERSION: version, OCI_SOURCE: file['modelpilot:gitRepository'] },
+      args: { MODEL_NAME: model, VERSION: version, SOURCE: file['modelpilot:gitRepository'] },
     });
     // The SDK marks the whole registry block secret because it holds the password.
     expect(isSecretValue(image.inputs.registry)).toBe(registry.username !== undefined);
@@ -165,6 +166,38 @@ describe('stack with an in-cluster registry', () => {
   test('pushes to the push host and pins the in-cluster reference to the pushed digest', () => {
     expect(run.byName('recsys-image').inputs.imageName).toBe('localhost:5000/models/recsys:1.4.0');
     expect(run.outputs.imageRef).toBe(`model-registry.ml-dev.svc:5000/models/recsys:1.4.0@${mockDigest('localhost:5000/models/recsys:1.4.0')}`);
+  });
+});
+
+describe('pulumi preview', () => {
+  test('plans every resource without building: the image reference stays unknown until the push', async () => {
+    // GIVEN prod WHEN previewed (the docker provider returns no digest on preview)
+    const run = await runProgram('prod', { ...stackFileConfig('prod'), ...TEST_SECRETS }, SECRET_KEYS, { preview: true });
+    // THEN the Deployment is planned, its image is not a tag-only reference, and the outputs say unknown
+    const containers = at(run.byName('recsys-model-deployment-recsys').inputs, 'spec', 'template', 'spec', 'containers') as Obj[];
+    expect(typeof containers[0].image).not.toBe('string');
+    expect(run.outputs.imageRef).toBe('unknown');
+    expect(run.outputs.modelVersion).toBe('1.3.2');
+  }, 120_000);
+});
+
+describe('pinnedReference', () => {
+  const deployImage = ImageRef.parse('registry.example.com/models/recsys:1.4.0');
+  const digest = `sha256:${'ab'.repeat(32)}`;
+
+  test('pins the deployed reference to the digest the push returned, keeping the tag', () => {
+    expect(pinnedReference(deployImage, `localhost:5000/models/recsys@${digest}`)).toBe(`registry.example.com/models/recsys:1.4.0@${digest}`);
+  });
+
+  test.each([
+    ['no digest at all', undefined],
+    ['a local image ID instead of a pushed digest', digest],
+    ['a malformed digest', 'registry.example.com/models/recsys@sha256:1234'],
+  ])('throws if the push returned %s', (_case, repoDigest) => {
+    expect(() => pinnedReference(deployImage, repoDigest)).toThrow(
+      `the image push returned '${repoDigest ?? ''}' instead of a 'repository@sha256:<digest>' reference; `
+      + "check that the push to 'registry.example.com/models/recsys' succeeded (the model is only ever deployed by digest)",
+    );
   });
 });
 
