@@ -1,0 +1,185 @@
+/**
+ * The live alerting scenario shared by the integration test and bench/alerting.bench.ts: a real model-metrics
+ * process, a real Prometheus loaded with the synthesized ModelAlerts rules, a real Alertmanager loaded with the
+ * native alertmanager.yml (secrets as files in a temp dir), and a webhook receiver on 127.0.0.1 standing in for the
+ * updater (bearer token checked) and for people. Drives errors above the SLO, waits for the alert at the webhook,
+ * recovers, waits for the resolved notification.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { Duration, Testing } from 'cdk8s';
+import { AlertRouting, Receiver } from '../../lib/alerting';
+import { toPromDuration } from '../../lib/core/duration';
+import { Slo } from '../../lib/core/slo';
+import { ModelAlerts, Severity } from '../../lib/monitoring';
+import { startAlertmanager, startPrometheus, TestPrometheus, TestServer } from '../support/prometheus';
+import { freePort, sleep, stopChild, waitFor } from '../support/tools';
+
+/** One webhook POST as received. */
+export interface Notification {
+  readonly path: string;
+  readonly authorization?: string;
+  readonly at: number;
+  readonly body: { status: string; alerts: Array<{ status: string; labels: Record<string, string> }> };
+}
+
+export interface ScenarioResult {
+  readonly model: string;
+  readonly version: string;
+  readonly token: string;
+  /** Seconds from the fault (errors on) to the firing ModelHighErrorRate reaching the updater webhook. */
+  readonly timeToFireSeconds: number;
+  /** Seconds from recovery (errors off) to the resolved notification reaching the updater webhook. */
+  readonly timeToResolveSeconds: number;
+  readonly notifications: readonly Notification[];
+  readonly settings: Record<string, string | number>;
+}
+
+const MODEL = 'recsys';
+const VERSION = '1.4.0';
+const NAMESPACE = 'ml';
+const SCRAPE = Duration.seconds(1);
+const EVAL = Duration.seconds(1);
+const FAULT_ERROR_RATIO = 0.5;
+const REQUESTS_PER_SECOND = 40;
+
+export async function runAlertingScenario(): Promise<ScenarioResult> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  try {
+    // The webhook receiver (the updater's /webhooks/alertmanager and a people channel).
+    const notifications: Notification[] = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        try {
+          notifications.push({ path: req.url ?? '', authorization: req.headers.authorization, at: Date.now(), body: JSON.parse(body) });
+        } catch {
+          // not JSON: ignore
+        }
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => hook.close(() => resolve())));
+    const hookPort = (hook.address() as { port: number }).port;
+
+    // Secrets as files, where the native config expects them.
+    const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-am-secrets-'));
+    cleanups.push(() => fs.rmSync(secretsDir, { recursive: true, force: true }));
+    const token = `t-${process.pid}-${Date.now()}`;
+    fs.mkdirSync(path.join(secretsDir, 'modelpilot-updater-webhook'));
+    fs.writeFileSync(path.join(secretsDir, 'modelpilot-updater-webhook', 'token'), token, { mode: 0o600 });
+
+    // The synthesized objects.
+    const chart = Testing.chart();
+    const slo = new Slo({ window: Duration.minutes(1) });
+    const alerts = new ModelAlerts(chart, 'Alerts', {
+      model: {
+        modelName: MODEL, namespace: NAMESPACE, selectorLabels: { 'app.kubernetes.io/name': MODEL }, deploymentName: MODEL,
+        containerName: 'model', metricsPortName: 'http', metricsPath: '/metrics',
+      },
+      slo, scrapeInterval: SCRAPE, evaluationInterval: EVAL, sustainFor: Duration.seconds(2),
+    });
+    const routing = new AlertRouting(chart, 'Routing', {
+      namespace: NAMESPACE,
+      defaultReceiver: Receiver.webhook({ name: 'people', url: `http://127.0.0.1:${hookPort}/people` }),
+      routes: [{ severity: Severity.CRITICAL, receiver: Receiver.webhook({ name: 'oncall', url: `http://127.0.0.1:${hookPort}/oncall` }) }],
+      updater: { url: `http://127.0.0.1:${hookPort}/webhooks/alertmanager`, groupWait: Duration.seconds(1), groupInterval: Duration.seconds(1) },
+      groupWait: Duration.seconds(1), groupInterval: Duration.seconds(1), repeatInterval: Duration.hours(1),
+      secretsMountPath: secretsDir,
+    });
+    const amSecret = Testing.synth(chart).find((o) => o.kind === 'Secret');
+
+    // The model-metrics process.
+    const modelPort = await freePort();
+    const proc: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'metrics-process.js')], {
+      env: { ...process.env, PORT: String(modelPort), MODEL_NAME: MODEL, MODEL_VERSION: VERSION }, stdio: 'ignore',
+    });
+    cleanups.push(() => stopChild(proc));
+    const modelUrl = `http://127.0.0.1:${modelPort}`;
+    await waitFor(async () => (await fetch(`${modelUrl}/metrics`)).ok, { what: 'the model-metrics process', timeoutMs: 30_000 });
+
+    const am: TestServer = await startAlertmanager({ config: amSecret.stringData['alertmanager.yaml'] });
+    cleanups.push(() => am.stop());
+    const prom: TestPrometheus = await startPrometheus({
+      scrapeInterval: toPromDuration(SCRAPE), evaluationInterval: toPromDuration(EVAL), ruleGroups: [alerts.group], alertmanagerUrl: am.url,
+      scrapeConfigs: [{
+        job_name: MODEL, honor_labels: true,
+        // What the ServiceMonitor's relabelings give every target in a cluster: model, version (pod label), namespace.
+        static_configs: [{ targets: [`127.0.0.1:${modelPort}`], labels: { model: MODEL, version: VERSION, namespace: NAMESPACE } }],
+      }],
+    });
+    cleanups.push(() => prom.stop());
+
+    // Bounded load: REQUESTS_PER_SECOND, at most 10 minutes, stopped in cleanup.
+    let loading = true;
+    const loadDeadline = Date.now() + 10 * 60_000;
+    const load = (async () => {
+      while (loading && Date.now() < loadDeadline) {
+        await Promise.all(Array.from({ length: REQUESTS_PER_SECOND / 10 }, () => fetch(`${modelUrl}/predict`).then((r) => r.text()).catch(() => '')));
+        await sleep(100);
+      }
+    })();
+    cleanups.push(async () => { loading = false; await load; });
+
+    // Healthy first: the target is up and the request rate is known.
+    await waitFor(async () => (await prom.query(`(${slo.metricRequestRate({ model: MODEL })}) > 1`)).length > 0,
+      { what: 'a request rate above 1/s in Prometheus', timeoutMs: 60_000, intervalMs: 500, diagnostics: () => prom.log() });
+
+    const isAlert = (n: Notification, status: string) => n.path === '/webhooks/alertmanager'
+      && n.body.alerts.some((a) => a.labels.alertname === 'ModelHighErrorRate' && a.status === status);
+
+    await fetch(`${modelUrl}/fault?errorRatio=${FAULT_ERROR_RATIO}`, { method: 'POST' });
+    const faultAt = Date.now();
+    await waitFor(() => notifications.some((n) => isAlert(n, 'firing')),
+      { what: 'the firing ModelHighErrorRate at the updater webhook', timeoutMs: 90_000, intervalMs: 100, diagnostics: () => am.log() });
+    const firedAt = notifications.find((n) => isAlert(n, 'firing'))!.at;
+
+    await fetch(`${modelUrl}/fault?errorRatio=0`, { method: 'POST' });
+    const recoveredAt = Date.now();
+    await waitFor(() => notifications.some((n) => n.at > recoveredAt && isAlert(n, 'resolved')),
+      { what: 'the resolved ModelHighErrorRate at the updater webhook', timeoutMs: 120_000, intervalMs: 100, diagnostics: () => am.log() });
+    const resolvedAt = notifications.find((n) => n.at > recoveredAt && isAlert(n, 'resolved'))!.at;
+
+    return {
+      model: MODEL, version: VERSION, token,
+      timeToFireSeconds: (firedAt - faultAt) / 1000,
+      timeToResolveSeconds: (resolvedAt - recoveredAt) / 1000,
+      notifications,
+      settings: {
+        scrapeInterval: toPromDuration(SCRAPE), evaluationInterval: toPromDuration(EVAL), sloWindow: slo.promWindow,
+        maxErrorRatio: slo.maxErrorRatio, alertFor: alerts.rule('ModelHighErrorRate').for ?? '0s',
+        groupWait: '1s', groupInterval: '1s', prometheusResendDelay: '1s',
+        faultErrorRatio: FAULT_ERROR_RATIO, requestsPerSecond: REQUESTS_PER_SECOND,
+      },
+    };
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // keep cleaning up
+      }
+    }
+  }
+}
+
+/** Writes the measured timings to bench/results/alerting.json. */
+export function writeAlertingResult(r: ScenarioResult): string {
+  const file = path.join(__dirname, '..', '..', 'bench', 'results', 'alerting.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({
+    benchmark: 'alerting',
+    description: 'error onset -> firing ModelHighErrorRate at the updater webhook; recovery -> resolved notification (real Prometheus + Alertmanager)',
+    timeToFireSeconds: r.timeToFireSeconds,
+    timeToResolveSeconds: r.timeToResolveSeconds,
+    settings: r.settings,
+    prometheus: 'debian prometheus', alertmanager: 'debian prometheus-alertmanager',
+    measuredAt: new Date().toISOString(),
+  }, null, 2) + '\n');
+  return file;
+}
