@@ -84,7 +84,7 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
       },
       slo, scrapeInterval: SCRAPE, evaluationInterval: EVAL, sustainFor: Duration.seconds(2),
     });
-    const routing = new AlertRouting(chart, 'Routing', {
+    new AlertRouting(chart, 'Routing', {
       namespace: NAMESPACE,
       defaultReceiver: Receiver.webhook({ name: 'people', url: `http://127.0.0.1:${hookPort}/people` }),
       routes: [{ severity: Severity.CRITICAL, receiver: Receiver.webhook({ name: 'oncall', url: `http://127.0.0.1:${hookPort}/oncall` }) }],
