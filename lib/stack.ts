@@ -5,6 +5,7 @@ import { ImageRef } from './core/image-ref';
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
 import { ModelMonitoring, ModelMonitoringOptions } from './monitoring/model-monitoring';
 import { IModelRegistry, ModelRegistrySource } from './registry/model-registry';
+import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
 
 /**
  * Properties of a {@link SelfHealingModelStack}.
@@ -50,6 +51,12 @@ export interface SelfHealingModelStackProps {
    * @default - no alerting objects
    */
   readonly alerting?: AlertRoutingProps;
+  /**
+   * Run the updater agent in the namespace, keeping the model up to date (RBAC limited to its Deployment); `{}` for
+   * the defaults. With `alerting`, the Alertmanager route to the updater uses this updater's URL and token Secret.
+   * @default - no updater agent
+   */
+  readonly updater?: ModelUpdaterOptions;
 }
 
 /**
@@ -65,6 +72,8 @@ export class SelfHealingModelStack extends Chart {
   public readonly monitoring?: ModelMonitoring;
   /** The alert routing, when the `alerting` section is set. */
   public readonly alerting?: AlertRouting;
+  /** The updater agent, when the `updater` section is set. */
+  public readonly updater?: ModelUpdater;
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
     super(scope, id, { namespace: props.namespace ?? 'default', disableResourceNameHashes: true });
@@ -87,6 +96,13 @@ export class SelfHealingModelStack extends Chart {
     }
     this.model = new ModelDeployment(this, 'Model', { ...props.model, image, imagePullSecrets: pullSecrets });
     if (props.monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...props.monitoring });
-    if (props.alerting) this.alerting = new AlertRouting(this, 'Alerting', { name: this.model.modelName, ...props.alerting });
+    if (props.updater) this.updater = new ModelUpdater(this, 'Updater', { ...props.updater, models: [this.model], registry: this.registry });
+    if (props.alerting) {
+      const u = this.updater;
+      const route = u && props.alerting.updater !== false ? {
+        url: u.webhookUrl('alertmanager'), bearerToken: { name: u.webhookBearerToken.secretName, key: u.webhookBearerToken.key }, ...props.alerting.updater,
+      } : props.alerting.updater;
+      this.alerting = new AlertRouting(this, 'Alerting', { name: this.model.modelName, ...props.alerting, updater: route });
+    }
   }
 }

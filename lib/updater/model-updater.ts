@@ -202,6 +202,9 @@ export interface ModelUpdaterProps {
   readonly port?: number;
 }
 
+/** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
+export type ModelUpdaterOptions = Omit<ModelUpdaterProps, 'models' | 'registry' | 'namespace'>;
+
 /**
  * The updater agent in the cluster: a single-replica Deployment (non-root, read-only root filesystem, resources,
  * probes on `/healthz`) with its ServiceAccount and a namespaced Role that allows exactly the calls the

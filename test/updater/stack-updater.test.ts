@@ -1,0 +1,73 @@
+import { Testing } from 'cdk8s';
+import * as YAML from 'yaml';
+import { ModelRegistry, Receiver, SelfHealingModelStack, SelfHealingModelStackProps, validateManifests } from '../../lib';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
+type Obj = Record<string, any>;
+
+const slack = Receiver.slack({ name: 'ml-chat', apiUrl: { name: 'slack-webhook', key: 'url' }, channel: '#ml-alerts' });
+
+function synth(props: Partial<SelfHealingModelStackProps>): { stack: SelfHealingModelStack; objects: Obj[] } {
+  const stack = new SelfHealingModelStack(Testing.app(), 'recsys', {
+    namespace: 'ml', model: { name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0' }, ...props,
+  });
+  return { stack, objects: Testing.synth(stack) as Obj[] };
+}
+
+const updaterObject = (objects: Obj[], kind: string): Obj =>
+  objects.find((o) => o.kind === kind && o.metadata?.labels?.['app.kubernetes.io/component'] === 'updater') as Obj;
+
+describe('SelfHealingModelStack updater section', () => {
+  test('`updater: {}` runs the agent for the stack\'s model, with RBAC on that Deployment only', () => {
+    // WHEN
+    const { stack, objects } = synth({ updater: {} });
+    // THEN
+    expect(stack.updater).toBeDefined();
+    expect(validateManifests(objects).issues).toEqual([]);
+    expect(updaterObject(objects, 'Role').rules[0].resourceNames).toEqual(['recsys']);
+    const config = YAML.parse(updaterObject(objects, 'ConfigMap').data['agent.yaml']);
+    expect(config.targets.kubernetes).toEqual({ namespace: 'ml', deployments: ['recsys'], container: 'model' });
+    expect(config.images).toEqual([expect.objectContaining({ repository: 'registry.example.com/models/recsys', model: 'recsys', policy: 'semver:minor' })]);
+    expect(objects.filter((o) => o.metadata?.labels?.['app.kubernetes.io/component'] === 'updater')).toMatchSnapshot();
+  });
+
+  test('no updater section, no updater objects', () => {
+    const { stack, objects } = synth({});
+    expect(stack.updater).toBeUndefined();
+    expect(updaterObject(objects, 'Deployment')).toBeUndefined();
+  });
+
+  test('with an in-cluster registry: plain HTTP to it, its pull Secret as credentials, its pods let through', () => {
+    const { objects } = synth({
+      registry: ModelRegistry.inCluster({ pullSecret: 'registry-pull' }),
+      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      updater: {},
+    });
+    const config = YAML.parse(updaterObject(objects, 'ConfigMap').data['agent.yaml']);
+    expect(config.registries).toEqual({ insecure: ['model-registry.ml.svc:5000'], dockerConfig: '/var/run/secrets/modelpilot/registry/config.json' });
+    const np = updaterObject(objects, 'NetworkPolicy').spec;
+    expect(np.ingress[0].from).toContainEqual({
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': 'model-registry' } },
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ml' } },
+    });
+    expect(np.egress[1].ports).toEqual([{ protocol: 'TCP', port: 5000 }]);
+  });
+
+  test('with alerting: the Alertmanager route targets this updater\'s webhook and token Secret', () => {
+    const { objects } = synth({
+      updater: { name: 'recsys-updater', port: 9090, webhookBearerToken: { secretName: 'am-to-updater', key: 'bearer' } },
+      alerting: { defaultReceiver: slack },
+    });
+    const amc = objects.find((o) => o.kind === 'AlertmanagerConfig') as Obj;
+    const receiver = amc.spec.receivers.find((r: Obj) => r.name === 'modelpilot-updater');
+    expect(receiver.webhookConfigs[0].url).toBe('http://recsys-updater.ml.svc:9090/webhooks/alertmanager');
+    expect(JSON.stringify(receiver)).toContain('am-to-updater');
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
+  test('alerting may still turn the updater route off', () => {
+    const { objects } = synth({ updater: {}, alerting: { defaultReceiver: slack, updater: false } });
+    const amc = objects.find((o) => o.kind === 'AlertmanagerConfig') as Obj;
+    expect(amc.spec.receivers.map((r: Obj) => r.name)).toEqual(['ml-chat']);
+  });
+});
