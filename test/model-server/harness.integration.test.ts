@@ -87,7 +87,7 @@ test('a push reaches the webhook as a distribution "push" event with the tag and
   expect(del.status).toBe(202);
 });
 
-test("podman is private (own storage under its temp dir) and serves the Docker-compatible API on its socket", async () => {
+test('podman is private (own storage under its temp dir) and serves the Docker-compatible API on its socket', async () => {
   const info = JSON.parse((await pod.podman(['info', '--format', 'json'])).stdout);
   expect(info.store.graphRoot.startsWith(pod.dir)).toBe(true);
   expect(fs.readFileSync(pod.env.CONTAINERS_CONF ?? '', 'utf8')).toMatch(/default_ulimits = \[\][\s\S]*runtime = "runc"/);
