@@ -14,8 +14,9 @@ SLO bake window on Prometheus), rolls back and quarantines bad ones. Logs are JS
 
 options:
   --config <file>  the agent config (see docs/agent.md)           [default: agent.yaml]
-  --kubeconfig <file>  run the Kubernetes target against this kubeconfig's current context (from a
-                   laptop) instead of the in-cluster service account; overrides targets.kubernetes.kubeconfig
+  --kubeconfig <file>
+                   run the Kubernetes target against this kubeconfig's current context (e.g. from a laptop)
+                   instead of the in-cluster service account; overrides targets.kubernetes.kubeconfig
   --check          validate the config and exit (0 valid, 2 invalid)
 `;
 
