@@ -140,7 +140,9 @@ class Generator {
     const l = this.modelLabels(BAD);
     // The Nth failed scrape lands at sample index 1 + N.
     const evalS = (1 + max) * this.i;
-    return this.test('ModelTargetDown', fire, `${failed} consecutive failed scrapes`, evalS, [{ series: series('up', l), values }], [l]);
+    // Quiet: also at the last failed scrape, where a too-short `for` would already fire.
+    return this.test('ModelTargetDown', fire, `${failed} consecutive failed scrapes`, evalS, [{ series: series('up', l), values }], [l],
+      undefined, fire ? [] : [Math.max(1, max) * this.i]);
   }
 
   public crashLooping(fire: boolean): GeneratedRuleTest {
@@ -175,7 +177,7 @@ class Generator {
         { series: series('kube_pod_container_info', { ...oldPod, image: `registry.example:5000/${this.model}:${OLD}` }), values: `1x${n}` },
         { series: series('kube_pod_container_status_ready', newPod), values: fire ? `0x${n}` : stepAt(0, 1) },
         { series: series('kube_pod_container_status_ready', oldPod), values: `1x${n}` },
-      ], [{ namespace: this.ns, image: newImage, version: BAD }]);
+      ], [{ namespace: this.ns, image: newImage, version: BAD }], undefined, fire ? [] : [half * this.i]);
   }
 
   public versionSkew(fire: boolean): GeneratedRuleTest {
@@ -189,7 +191,9 @@ class Generator {
     return this.test('ModelVersionSkew', fire, fire ? `${OLD} and ${BAD} serving past the limit` : `${OLD} drained within the limit`, evalS, [
       { series: series(slo.requestTotalMetric, { ...this.modelLabels(OLD), code: '200' }), values: oldValues },
       { series: series(slo.requestTotalMetric, { ...this.modelLabels(BAD), code: '200' }), values: `0+${total}x${n}` },
-    ], [{ model: this.model, version: OLD }, { model: this.model, version: BAD }]);
+    ], [{ model: this.model, version: OLD }, { model: this.model, version: BAD }], undefined,
+    // Quiet: also while the old version's rate still shows over the window (its last moment of traffic).
+    fire ? [] : [slo.window.toSeconds() - this.i]);
   }
 
   public updaterFailing(fire: boolean): GeneratedRuleTest {
@@ -205,7 +209,7 @@ class Generator {
    * templates); the expected alert labels add the rule's static labels on top.
    */
   private test(alert: AlertName, fire: boolean, condition: string, evalS: number, input: PromtoolSeries[],
-    outputs: Array<Record<string, string>>, value?: number): GeneratedRuleTest {
+    outputs: Array<Record<string, string>>, value?: number, alsoQuietAt: number[] = []): GeneratedRuleTest {
     const rule = this.m.rule(alert);
     const expected = fire ? outputs.map((out) => ({
       exp_labels: { ...out, ...rule.labels },
@@ -218,7 +222,11 @@ class Generator {
         name: `${alert} ${fire ? 'fires' : 'stays quiet'}: ${condition}`,
         interval: toPromDuration(this.m.scrapeInterval),
         input_series: input,
-        alert_rule_test: [{ eval_time: `${evalS}s`, alertname: alert, exp_alerts: expected }],
+        alert_rule_test: [
+          ...[...new Set(alsoQuietAt)].filter((t) => t > 0 && t < evalS).sort((a, b) => a - b)
+            .map((t) => ({ eval_time: `${t}s`, alertname: alert, exp_alerts: [] })),
+          { eval_time: `${evalS}s`, alertname: alert, exp_alerts: expected },
+        ],
       },
     };
   }

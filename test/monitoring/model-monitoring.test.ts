@@ -174,8 +174,8 @@ describe('generated rule tests', () => {
     for (const name of ALERT_NAMES) {
       const mine = tests.filter((t) => t.alert === name);
       expect(mine.map((t) => t.expectFiring)).toEqual([true, false]);
-      expect(mine[0].testCase.alert_rule_test[0].exp_alerts.length).toBeGreaterThan(0);
-      expect(mine[1].testCase.alert_rule_test[0].exp_alerts).toEqual([]);
+      expect(mine[0].testCase.alert_rule_test.slice(-1)[0].exp_alerts.length).toBeGreaterThan(0);
+      expect(mine[1].testCase.alert_rule_test.every((t) => t.exp_alerts.length === 0)).toBe(true);
     }
   });
 
@@ -192,7 +192,7 @@ describe('generated rule tests', () => {
 
   test('the firing error-rate case expects the rule labels and rendered annotations exactly', () => {
     const alerts = setup().monitoring.alerts!;
-    const fire = generateRuleTests(alerts)[0].testCase.alert_rule_test[0].exp_alerts[0];
+    const fire = generateRuleTests(alerts)[0].testCase.alert_rule_test.slice(-1)[0].exp_alerts[0];
     expect(fire.exp_labels).toEqual({ model: 'recommender', version: '2.0.0', namespace: 'ml', severity: 'critical', modelpilot_action: 'rollback' });
     expect(fire.exp_annotations.description).toBe('recommender 2.0.0 in ml answered 6% of requests with 5xx over the last 5m (ceiling 5%, at least 0.1 req/s).');
   });

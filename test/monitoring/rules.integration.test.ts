@@ -1,0 +1,156 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Duration, Testing } from 'cdk8s';
+import { stringify } from 'yaml';
+import { formatTable, run, testRules } from '../../bin/commands/test-rules';
+import { Slo } from '../../lib/core/slo';
+import { ModelDeployment } from '../../lib/model';
+import { AlertingRule, ALERT_NAMES, generateRuleTests, ModelAlerts, ModelAlertsOptions, ModelMonitoring, ruleTestFile } from '../../lib/monitoring';
+import { requireTool } from '../support/tools';
+
+// promtool check rules + promtool test rules on every generated rule group, with the generated "fires" and
+// "stays quiet" series; mutated rules show that the generated tests do fail when a threshold moves.
+
+let promtool: string;
+let dir: string;
+
+beforeAll(() => {
+  promtool = requireTool('promtool', 'prometheus');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-rules-'));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function makeAlerts(options: ModelAlertsOptions = {}, scrapeInterval?: Duration): ModelAlerts {
+  const chart = Testing.chart();
+  const model = new ModelDeployment(chart, 'Model', { name: 'recsys', namespace: 'ml', image: 'registry.example:5000/recsys:1.4.0' });
+  return new ModelMonitoring(chart, 'Monitoring', { model, scrapeInterval, alerts: options }).alerts!;
+}
+
+let counter = 0;
+/** Writes the group (optionally with one rule mutated) and the given tests; returns promtool's outcome per test. */
+function promtoolTest(alerts: ModelAlerts, mutate?: (r: AlertingRule) => AlertingRule): { ok: boolean; output: string } {
+  const id = counter++;
+  const rules = `g${id}.rules.yml`;
+  const group = { ...alerts.group, rules: alerts.group.rules.map((r) => (mutate ? mutate(r) : r)) };
+  fs.writeFileSync(path.join(dir, rules), stringify({ groups: [group] }, { lineWidth: 0 }));
+  const check = spawnSync(promtool, ['check', 'rules', rules], { cwd: dir, encoding: 'utf8' });
+  if (check.status !== 0) return { ok: false, output: check.stdout + check.stderr };
+  const tests = `g${id}.test.yml`;
+  fs.writeFileSync(path.join(dir, tests), stringify(ruleTestFile(alerts, rules, generateRuleTests(alerts)), { lineWidth: 0 }));
+  const r = spawnSync(promtool, ['test', 'rules', tests], { cwd: dir, encoding: 'utf8' });
+  return { ok: r.status === 0, output: r.stdout + r.stderr };
+}
+
+describe('generated rule groups pass promtool check and their generated tests', () => {
+  test.each<[string, ModelAlertsOptions, Duration | undefined]>([
+    ['the default Slo (5 % over 5m, p99 1s, 3 failed scrapes, 30s scrapes)', {}, undefined],
+    ['a strict Slo (2 % over 10m, p99 250ms, 4 failed scrapes, 15s scrapes)',
+      { slo: new Slo({ maxErrorRatio: 0.02, window: Duration.minutes(10), maxP99Latency: Duration.millis(250), maxFailedScrapes: 4 }) }, Duration.seconds(15)],
+    ['custom limits (5 restarts, 5m rollout, 45m skew, 1 updater failure, 2m sustain, 1 failed scrape)',
+      { maxRestarts: 5, rolloutTimeout: Duration.minutes(5), versionSkewLimit: Duration.minutes(45), updaterFailures: 1,
+        sustainFor: Duration.minutes(2), slo: new Slo({ maxFailedScrapes: 1, minRequestRate: 20 }), updaterSelector: { job: 'updater' } }, Duration.seconds(10)],
+  ])('%s', (_name, options, interval) => {
+    const result = promtoolTest(makeAlerts(options, interval));
+    expect(result.output).toContain('SUCCESS');
+    expect(result.ok).toBe(true);
+  });
+});
+
+describe('the generated tests fail when a threshold moves (each case can fail)', () => {
+  const alerts = () => makeAlerts();
+  const swap = (alert: string, from: string, to: string) => (r: AlertingRule): AlertingRule => {
+    if (r.alert !== alert) return r;
+    if (!r.expr.includes(from) && r.for !== from) throw new Error(`'${from}' not in ${alert}`);
+    return r.for === from ? { ...r, for: to } : { ...r, expr: r.expr.replace(from, to) };
+  };
+
+  test.each([
+    ['6 % errors no longer fire when the ceiling is 7 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.07 and', 'ModelHighErrorRate fires'],
+    ['4 % errors fire when the ceiling is 3 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.03 and', 'ModelHighErrorRate stays quiet'],
+    ['p99 1.2s no longer fires when the ceiling is 1.3s', 'ModelHighLatencyP99', '> 1 and', '> 1.3 and', 'ModelHighLatencyP99 fires'],
+    ['p99 0.8s fires when the ceiling is 0.7s', 'ModelHighLatencyP99', '> 1 and', '> 0.7 and', 'ModelHighLatencyP99 stays quiet'],
+    ['3 failed scrapes no longer fire when for is 90s', 'ModelTargetDown', '1m', '90s', 'ModelTargetDown fires'],
+    ['2 failed scrapes fire when for is 30s', 'ModelTargetDown', '1m', '30s', 'ModelTargetDown stays quiet'],
+    ['3 restarts no longer fire at >= 4', 'ModelCrashLooping', '>= 3', '>= 4', 'ModelCrashLooping fires'],
+    ['2 restarts fire at >= 2', 'ModelCrashLooping', '>= 3', '>= 2', 'ModelCrashLooping stays quiet'],
+    ['a stuck rollout no longer fires with a 20m timeout', 'ModelRolloutStuck', '10m', '20m', 'ModelRolloutStuck fires'],
+    ['a finishing rollout fires with a 1m timeout', 'ModelRolloutStuck', '10m', '1m', 'ModelRolloutStuck stays quiet'],
+    ['two versions no longer fire with a 60m limit', 'ModelVersionSkew', '30m', '60m', 'ModelVersionSkew fires'],
+    ['a drained version fires with a 1m limit', 'ModelVersionSkew', '30m', '1m', 'ModelVersionSkew stays quiet'],
+    ['3 updater failures no longer fire at >= 4', 'ModelUpdaterFailing', '>= 3', '>= 4', 'ModelUpdaterFailing fires'],
+    ['2 updater failures fire at >= 2', 'ModelUpdaterFailing', '>= 3', '>= 2', 'ModelUpdaterFailing stays quiet'],
+  ])('%s', (_name, alert, from, to, failingCase) => {
+    const result = promtoolTest(alerts(), swap(alert, from, to));
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(`name: ${failingCase}`);
+  });
+});
+
+describe('modelpilot test-rules', () => {
+  let appFile: string;
+  beforeAll(() => {
+    appFile = path.join(dir, 'app.ts');
+    const lib = path.join(__dirname, '..', '..', 'lib');
+    fs.writeFileSync(appFile, [
+      'import { App } from \'cdk8s\';',
+      `import { SelfHealingModelStack } from ${JSON.stringify(lib)};`,
+      'export default function build(app: App): void {',
+      '  new SelfHealingModelStack(app, \'rec\', { namespace: \'ml\', model: { name: \'recsys\', image: \'r.example:5000/recsys:1.4.0\' }, monitoring: {} });',
+      '  new SelfHealingModelStack(app, \'llm\', { namespace: \'ml\', model: { name: \'llm\', image: \'r.example:5000/llm:2.0.0\' }, monitoring: {} });',
+      '}',
+    ].join('\n'));
+  });
+
+  test('checks every rule group and runs both generated cases of every alert', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'work-'));
+    const rows = await testRules(appFile, [], work, promtool);
+    expect(rows.filter((r) => r.kind === 'check').map((r) => r.group)).toEqual(['modelpilot-recsys', 'modelpilot-llm']);
+    expect(rows.filter((r) => r.kind === 'test')).toHaveLength(2 * 2 * ALERT_NAMES.length);
+    expect(rows.filter((r) => !r.ok)).toEqual([]);
+    expect(formatTable(rows)).toContain(`${rows.length} passed, 0 failed`);
+  });
+
+  test('runs user test files against the extracted rule files and exits 1 when one fails', async () => {
+    const bad = path.join(dir, 'bad_test.yml');
+    const userTest = (expectQuiet: boolean) => stringify({
+      rule_files: ['modelpilot-recsys.rules.yml'],
+      evaluation_interval: '30s',
+      tests: [{
+        interval: '30s',
+        input_series: [{ series: 'up{model="recsys",namespace="ml",version="1.4.0",instance="a",job="recsys"}', values: '0x10' }],
+        alert_rule_test: [{ eval_time: '2m', alertname: 'ModelTargetDown', exp_alerts: expectQuiet ? [] : [{ exp_labels: { model: 'recsys' } }] }],
+      }],
+    });
+    fs.writeFileSync(bad, userTest(true));
+    const out: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((s: string) => { out.push(s); return true; }) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await run([appFile, '--tests', bad]);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(code).toBe(1);
+    const table = out.join('');
+    expect(table).toMatch(/FAIL\s+\(yours\)\s+.*bad_test\.yml/);
+    // It ran against the extracted rules (the alert fired where the user expected silence), not a missing file.
+    expect(table).toContain('alertname: ModelTargetDown, time: 2m');
+    expect(table).toContain(`${2 + 2 * 2 * ALERT_NAMES.length} passed, 1 failed`);
+  });
+
+  test('checks the PrometheusRules of a manifests file', async () => {
+    const manifests = path.join(dir, 'manifests.yaml');
+    const chart = Testing.chart();
+    const model = new ModelDeployment(chart, 'Model', { name: 'recsys', namespace: 'ml', image: 'r.example:5000/recsys:1.4.0' });
+    new ModelMonitoring(chart, 'Monitoring', { model });
+    fs.writeFileSync(manifests, Testing.synth(chart).map((o) => stringify(o)).join('---\n'));
+    const rows = await testRules(manifests, [], fs.mkdtempSync(path.join(dir, 'work-')), promtool);
+    expect(rows).toEqual([expect.objectContaining({ kind: 'check', group: 'ml/recsys-alerts', ok: true })]);
+  });
+});
