@@ -23,8 +23,8 @@ export const jsonLog: LogFn = (level, msg, fields = {}) => {
 /** Largest accepted request body. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Buckets of `model_inference_seconds`: 1 ms .. 10 s, dense around typical SLO ceilings (100 ms .. 1 s). */
-export const INFERENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10];
+/** Buckets of `model_inference_seconds`: 0.1 ms .. 10 s, dense around typical SLO ceilings (100 ms .. 1 s). */
+export const INFERENCE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10];
 
 export interface ModelServerDeps {
   readonly log?: LogFn;
