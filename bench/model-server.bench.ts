@@ -22,7 +22,14 @@ const DURATION_S = 8;
 const WARMUP_S = 1;
 
 const SINGLE = { features: { tenure_months: 1, monthly_charges: 120, support_calls_90d: 8, month_to_month: true } };
-const BATCH_10 = { instances: Array.from({ length: 10 }, (_, i) => ({ tenure_months: i * 7, monthly_charges: 30 + i * 9, support_calls_90d: i % 5, month_to_month: i % 2 === 0 })) };
+const BATCH_10 = {
+  instances: Array.from({ length: 10 }, (_, i) => ({
+    tenure_months: i * 7,
+    monthly_charges: 30 + i * 9,
+    support_calls_90d: i % 5,
+    month_to_month: i % 2 === 0,
+  })),
+};
 
 interface Scenario {
   readonly name: string;
