@@ -92,7 +92,10 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
       groupWait: Duration.seconds(1), groupInterval: Duration.seconds(1), repeatInterval: Duration.hours(1),
       secretsMountPath: secretsDir,
     });
-    const amSecret = Testing.synth(chart).find((o) => o.kind === 'Secret');
+    // Prometheus and Alertmanager get exactly what was synthesized: the PrometheusRule's groups, the Secret's alertmanager.yaml.
+    const synthesized = Testing.synth(chart);
+    const amSecret = synthesized.find((o) => o.kind === 'Secret');
+    const ruleGroups = synthesized.find((o) => o.kind === 'PrometheusRule').spec.groups;
 
     // The model-metrics process.
     const modelPort = await freePort();
@@ -106,7 +109,7 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
     const am: TestServer = await startAlertmanager({ config: amSecret.stringData['alertmanager.yaml'] });
     cleanups.push(() => am.stop());
     const prom: TestPrometheus = await startPrometheus({
-      scrapeInterval: toPromDuration(SCRAPE), evaluationInterval: toPromDuration(EVAL), ruleGroups: [alerts.group], alertmanagerUrl: am.url,
+      scrapeInterval: toPromDuration(SCRAPE), evaluationInterval: toPromDuration(EVAL), ruleGroups, alertmanagerUrl: am.url,
       scrapeConfigs: [{
         job_name: MODEL, honor_labels: true,
         // What the ServiceMonitor's relabelings give every target in a cluster: model, version (pod label), namespace.
