@@ -16,5 +16,5 @@ export const serviceEndpoint = stack.serviceEndpoint;
 export const modelVersion = stack.modelVersion;
 /** The digest-pinned image reference the model Deployment runs. */
 export const imageRef = stack.imageRef;
-/** The updater's model webhook (undefined until the stack has an updater section). */
+/** The updater's in-cluster `/webhooks/model` URL (undefined with `modelpilot:updater: false`). */
 export const updaterWebhookUrl = stack.updaterWebhookUrl;

@@ -61,6 +61,8 @@ export function isBuiltinGroup(group: string): boolean {
  *   group and kind (a CR whose CRD is installed elsewhere, e.g. by an operator's chart, has no such dependency);
  * - the `registry` section comes before the `model` section, and every model object depends on every registry object,
  *   so the model is never scheduled against a registry that does not exist yet;
+ * - the `updater` section comes after the model and waits for the model's Deployments: the agent starts with its
+ *   target in place;
  * - everything else keeps the chart's order.
  *
  * @throws if two objects share a key (same section, kind and name)
@@ -81,11 +83,13 @@ export function planApply(objects: readonly SectionedObject[]): PlannedObject[] 
     if (spec.group && spec.names?.kind) crdFor.set(`${spec.group}/${spec.names.kind}`, c.key);
   }
   const registryKeys = keyed.filter((o) => o.section === 'registry').map((o) => o.key);
+  const modelDeploymentKeys = keyed.filter((o) => o.section === 'model' && o.object.kind === 'Deployment').map((o) => o.key);
 
   const rank = (o: { section: string; object: KubeObject }) => {
     if (o.object.kind === 'CustomResourceDefinition') return 0;
     if (o.section === 'registry') return 1;
-    return 2;
+    if (o.section === 'model') return 2;
+    return 3;
   };
   const ordered = keyed
     .map((o, i) => ({ o, i }))
@@ -100,6 +104,7 @@ export function planApply(objects: readonly SectionedObject[]): PlannedObject[] 
       if (crd) deps.push(crd);
     }
     if (o.section === 'model') deps.push(...registryKeys);
+    if (o.section === 'updater') deps.push(...modelDeploymentKeys);
     return { section: o.section, object: o.object, key: o.key, dependsOn: deps };
   });
 }

@@ -61,6 +61,8 @@ export interface StackConfig {
   readonly alertReceivers: readonly AlertReceiverConfig[];
   /** `modelpilot:monitoring` — create the ServiceMonitor and PrometheusRule (needs prometheus-operator's CRDs; default true). */
   readonly monitoring: boolean;
+  /** `modelpilot:updater` — run the updater agent next to the model (default true). */
+  readonly updater: boolean;
 }
 
 /** Secret config values, each an Output marked secret. */
@@ -118,6 +120,10 @@ const KEYS = {
   monitoring: {
     schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
     fix: 'pulumi config set modelpilot:monitoring false',
+  },
+  updater: {
+    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    fix: 'pulumi config set modelpilot:updater false',
   },
   deliveryStrategy: {
     schema: z.enum(['rolling', 'recreate'], { error: "is not a delivery strategy; use 'rolling' or 'recreate'" }).default('rolling'),
@@ -209,6 +215,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     registry,
     alertReceivers,
     monitoring: read('monitoring'),
+    updater: read('updater'),
   };
 
   const secret = (key: (typeof SECRET_KEYS)[number], required: boolean, why: string, check?: (v: string) => string | undefined) => {

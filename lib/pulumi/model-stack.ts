@@ -93,9 +93,6 @@ const BUILTIN_KINDS: Record<string, KubeResourceClass> = {
   'apiextensions.k8s.io/v1/CustomResourceDefinition': k8s.apiextensions.v1.CustomResourceDefinition as unknown as KubeResourceClass,
 };
 
-/** Path of the updater's generic model webhook (agent HTTP contract). */
-export const UPDATER_MODEL_WEBHOOK_PATH = '/webhooks/model';
-
 /**
  * One environment of a self-healing model: `pulumi up` of this component
  *
@@ -121,7 +118,7 @@ export class ModelStack extends pulumi.ComponentResource {
   public readonly modelVersion: pulumi.Output<string>;
   /** The digest-pinned image reference the model Deployment runs. */
   public readonly imageRef: pulumi.Output<string>;
-  /** The updater's `/webhooks/model` URL, when the stack has an `updater` section; otherwise undefined. */
+  /** The updater's in-cluster `/webhooks/model` URL (`modelpilot:updater`, default on); otherwise undefined. */
   public readonly updaterWebhookUrl: pulumi.Output<string | undefined>;
   /** The Kubernetes provider of this environment. */
   public readonly provider: k8s.Provider;
@@ -200,10 +197,14 @@ export class ModelStack extends pulumi.ComponentResource {
       ? ModelRegistry.inCluster({ name: hostName(config.registry.host) })
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
+    const updater = config.updater ? {
+      webhookHmacSecret: { secretName: webhookHmacKey.name, key: webhookHmacKey.key },
+      webhookBearerToken: { secretName: webhookToken.name, key: webhookToken.key },
+      ...sections.updater,
+    } : sections.updater;
     const app = new App();
     const chart = new SelfHealingModelStack(app, name, {
       monitoring: config.monitoring ? {} : undefined,
-      alerting: alertingSection(config.alertReceivers, this.secretRefs, sections),
       namespace: ns,
       registry,
       model: {
@@ -214,6 +215,9 @@ export class ModelStack extends pulumi.ComponentResource {
         strategy: config.deliveryStrategy === 'recreate' ? ModelUpdateStrategy.recreate() : ModelUpdateStrategy.rollingUpdate(),
       },
       ...sections,
+      // After the spread: these merge the program's sections with what config asks for.
+      alerting: alertingSection(config.alertReceivers, this.secretRefs, updater !== undefined, sections.alerting),
+      updater,
     });
     if (config.registry.inCluster && chart.registry?.host !== config.registry.host) {
       throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${chart.registry?.host}'; `
@@ -270,14 +274,13 @@ export class ModelStack extends pulumi.ComponentResource {
     this.serviceEndpoint = pulumi.interpolate`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${chart.model.servicePort}`;
     this.modelVersion = pulumi.output(config.version);
 
-    const updaterService = this.plan.find((p) => p.section === 'updater' && p.object.kind === 'Service');
-    if (updaterService) {
-      const port = ((updaterService.object.spec as { ports?: Array<{ port: number }> } | undefined)?.ports ?? [])[0]?.port ?? 8080;
-      const u = objects[updaterService.key] as k8s.core.v1.Service;
-      this.updaterWebhookUrl = pulumi.interpolate`http://${u.metadata.name}.${u.metadata.namespace}.svc.cluster.local:${port}${UPDATER_MODEL_WEBHOOK_PATH}`;
-    } else {
-      this.updaterWebhookUrl = pulumi.output(undefined);
-    }
+    const updaterUrl = chart.updater?.webhookUrl('model');
+    const updaterService = chart.updater && this.plan.find((p) => p.section === 'updater' && p.object.kind === 'Service'
+      && p.object.metadata.name === chart.updater?.name);
+    this.updaterWebhookUrl = updaterService && updaterUrl
+      // Derived from the Service resource, so that the URL is only known once the Service exists.
+      ? (objects[updaterService.key] as k8s.core.v1.Service).metadata.apply(() => updaterUrl)
+      : pulumi.output(undefined);
 
     this.registerOutputs({
       serviceEndpoint: this.serviceEndpoint,
@@ -294,10 +297,10 @@ export class ModelStack extends pulumi.ComponentResource {
  * also the default. The built-in route to the updater is kept only when the stack has an updater section to receive it.
  */
 export function alertingSection(
-  receivers: readonly AlertReceiverConfig[], refs: SecretRefs, sections: ModelStackSections,
+  receivers: readonly AlertReceiverConfig[], refs: SecretRefs, hasUpdater: boolean, programAlerting: AlertRoutingProps | undefined,
 ): AlertRoutingProps | undefined {
-  if (receivers.length === 0) return sections.alerting;
-  if (sections.alerting) {
+  if (receivers.length === 0) return programAlerting;
+  if (programAlerting) {
     throw new Error("'modelpilot:alertReceivers' and the program's own 'alerting' section are both set; keep one of them");
   }
   const levels = [Severity.CRITICAL, Severity.WARNING, Severity.INFO];
@@ -311,7 +314,8 @@ export function alertingSection(
   return {
     defaultReceiver: built[0].receiver,
     routes: built,
-    updater: 'updater' in sections ? { bearerToken: refs.webhookToken } : false,
+    // With an updater, the stack points the route at it (its URL and token Secret); without one there is nobody to heal.
+    updater: hasUpdater ? undefined : false,
   };
 }
 

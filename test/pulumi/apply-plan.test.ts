@@ -29,9 +29,9 @@ describe('planApply', () => {
     expect(plan.map((p) => p.key)).toEqual([
       'crds-customresourcedefinition-servicemonitors.monitoring.coreos.com',
       'crds-customresourcedefinition-prometheusrules.monitoring.coreos.com',
+      'model-deployment-recsys',
       'monitoring-servicemonitor-recsys',
       'delivery-analysistemplate-recsys',
-      'model-deployment-recsys',
     ]);
     const deps = Object.fromEntries(plan.map((p) => [p.key, p.dependsOn]));
     expect(deps['monitoring-servicemonitor-recsys']).toEqual(['crds-customresourcedefinition-servicemonitors.monitoring.coreos.com']);
@@ -39,20 +39,24 @@ describe('planApply', () => {
     expect(deps['model-deployment-recsys']).toEqual([]);
   });
 
-  test('applies the registry section before the model section, and every model object waits for every registry object', () => {
+  test('applies the registry, then the model, then the updater; each waits for the one before', () => {
     const plan = planApply([
+      obj('updater', 'apps/v1', 'Deployment', 'modelpilot-updater'),
+      obj('monitoring', 'monitoring.coreos.com/v1', 'ServiceMonitor', 'recsys'),
       obj('model', 'apps/v1', 'Deployment', 'recsys'),
       obj('model', 'v1', 'Service', 'recsys'),
       obj('registry', 'apps/v1', 'Deployment', 'model-registry'),
       obj('registry', 'v1', 'Service', 'model-registry'),
-      obj('updater', 'v1', 'Service', 'updater'),
     ]);
     expect(plan.map((p) => p.key)).toEqual([
       'registry-deployment-model-registry', 'registry-service-model-registry',
-      'model-deployment-recsys', 'model-service-recsys', 'updater-service-updater',
+      'model-deployment-recsys', 'model-service-recsys',
+      'updater-deployment-modelpilot-updater', 'monitoring-servicemonitor-recsys',
     ]);
-    expect(plan[2].dependsOn).toEqual(['registry-deployment-model-registry', 'registry-service-model-registry']);
-    expect(plan[4].dependsOn).toEqual([]);
+    const deps = Object.fromEntries(plan.map((p) => [p.key, p.dependsOn]));
+    expect(deps['model-service-recsys']).toEqual(['registry-deployment-model-registry', 'registry-service-model-registry']);
+    expect(deps['updater-deployment-modelpilot-updater']).toEqual(['model-deployment-recsys']);
+    expect(deps['monitoring-servicemonitor-recsys']).toEqual([]);
   });
 
   test('throws if two objects would get the same resource name', () => {

@@ -32,6 +32,8 @@ describe('readStackConfig', () => {
       "'modelpilot:deliveryStrategy' value 'canary' is not a delivery strategy; use 'rolling' or 'recreate'; set it with `pulumi config set modelpilot:deliveryStrategy rolling`"],
     ['monitoring is not a boolean', { 'modelpilot:monitoring': 'on' },
       "'modelpilot:monitoring' value 'on' is not 'true' or 'false'; set it with `pulumi config set modelpilot:monitoring false`"],
+    ['updater is not a boolean', { 'modelpilot:updater': 'enabled' },
+      "'modelpilot:updater' value 'enabled' is not 'true' or 'false'; set it with `pulumi config set modelpilot:updater false`"],
     ['createNamespace is not a boolean', { 'modelpilot:createNamespace': 'yes' },
       "'modelpilot:createNamespace' value 'yes' is not 'true' or 'false'; set it with `pulumi config set modelpilot:createNamespace false`"],
     ['git repository is not a URL', { 'modelpilot:gitRepository': 'example/models' },

@@ -111,7 +111,18 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     expect(slackConfig.apiURL).toEqual({ name: `${model}-alerting-slack`, key: 'url' });
     const receiversInFile = JSON.parse(file['modelpilot:alertReceivers']) as Array<{ type: string; channel?: string }>;
     expect(slackConfig.channel).toBe(receiversInFile[0].channel);
-    expect(receivers.map((r) => r.name).sort()).toEqual(receiversInFile.map((r, i) => `${r.type}-${i}`).sort());
+    expect(receivers.map((r) => r.name).sort()).toEqual([...receiversInFile.map((r, i) => `${r.type}-${i}`), 'modelpilot-updater'].sort());
+    // The heal path: rollback-worthy alerts reach the updater with the token from the Secret this program made.
+    const updater = (receivers.find((r) => r.name === 'modelpilot-updater') as Obj).webhookConfigs as Obj[];
+    expect(updater[0].url).toBe(`http://modelpilot-updater.${namespace}.svc:8080/webhooks/alertmanager`);
+    expect(JSON.stringify(updater[0])).toContain('modelpilot-updater-webhook');
+  });
+
+  test('runs the updater agent after the model, with the webhook Secret this program made', () => {
+    const agent = run.byName(`${model}-updater-deployment-modelpilot-updater`);
+    expect(agent.dependsOn).toEqual(expect.arrayContaining([`${model}-model-deployment-${model}`, `${model}-updater-webhook`]));
+    const volumes = JSON.stringify(at(agent.inputs, 'spec', 'template', 'spec', 'volumes'));
+    expect(volumes).toContain('modelpilot-updater-webhook');
   });
 
   test('scrapes the model and alerts on its SLO through prometheus-operator custom resources', () => {
@@ -132,10 +143,10 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     expect(run.resources.some((r) => JSON.stringify(r.inputs).includes(TEST_SECRETS['modelpilot:webhookHmacKey']))).toBe(true);
   });
 
-  test('exports the service endpoint and the model version', () => {
+  test('exports the service endpoint, the model version and the updater webhook URL', () => {
     expect(run.outputs.serviceEndpoint).toBe(`http://${model}.${namespace}.svc.cluster.local:80`);
     expect(run.outputs.modelVersion).toBe(version);
-    expect(run.outputs.updaterWebhookUrl).toBeUndefined();
+    expect(run.outputs.updaterWebhookUrl).toBe(`http://modelpilot-updater.${namespace}.svc:8080/webhooks/model`);
   });
 
   test('registers the same resource graph as last time (snapshot)', () => {
