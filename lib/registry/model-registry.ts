@@ -38,11 +38,33 @@ export interface RegistryNotifications {
    */
   readonly headers?: Record<string, string>;
   /**
+   * Send `Authorization: Bearer <token>` with each event, the token read from this Secret key (for example the
+   * updater's `webhookBearerToken`). The token never enters the ConfigMap: an init container (the registry image's own
+   * shell) renders the config into a memory-backed volume at start. The token may hold only `A-Z a-z 0-9 . _ ~ + / = -`.
+   * @default - no Authorization header
+   */
+  readonly bearerToken?: { readonly secretName: string; readonly key: string };
+  /**
    * Endpoint name in the registry config.
    * @default 'modelpilot-updater'
    */
   readonly name?: string;
 }
+
+/** Placeholder in the config template that the init container replaces with the bearer token. */
+export const NOTIFY_TOKEN_PLACEHOLDER = '__MODELPILOT_NOTIFY_TOKEN__';
+
+/**
+ * Shell script of the init container: checks the token's characters (so it cannot break the sed expression), then
+ * writes the config with the token in place of the placeholder.
+ */
+export const RENDER_CONFIG_SCRIPT = [
+  'set -eu',
+  'case "$MODELPILOT_NOTIFY_TOKEN" in',
+  '  \'\'|*[!A-Za-z0-9._~+/=-]*) echo "modelpilot: the notification token is empty or has characters outside A-Z a-z 0-9 . _ ~ + / = -" >&2; exit 1;;',
+  'esac',
+  `sed "s#${'__MODELPILOT_NOTIFY_TOKEN__'}#$MODELPILOT_NOTIFY_TOKEN#" /config-template/config.yml > /etc/docker/registry/config.yml`,
+].join('\n');
 
 /** Properties of an in-cluster {@link ModelRegistry}. */
 export interface ModelRegistryProps {
@@ -209,12 +231,23 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
         throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
       }
+      if (n.bearerToken) {
+        checkDnsName('registry.notifications.bearerToken.secretName', n.bearerToken.secretName, 253);
+        if (!/^[-._a-zA-Z0-9]+$/.test(n.bearerToken.key ?? '')) {
+          throw new Error(`'registry.notifications.bearerToken.key' value '${n.bearerToken.key}' is not a Secret key; use letters, digits, '-', '_' and '.'`);
+        }
+        if (Object.keys(n.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) {
+          throw new Error('\'registry.notifications.headers\' sets Authorization and \'bearerToken\' is given too; keep only \'bearerToken\'');
+        }
+      }
+      const headers: Record<string, string[]> = Object.fromEntries(Object.entries(n.headers ?? {}).map(([k, v]) => [k, [v]]));
+      if (n.bearerToken) headers.Authorization = [`Bearer ${NOTIFY_TOKEN_PLACEHOLDER}`];
       config.notifications = {
         events: { includereferences: true },
         endpoints: [{
           name: n.name ?? 'modelpilot-updater',
           url: n.url,
-          headers: Object.fromEntries(Object.entries(n.headers ?? {}).map(([k, v]) => [k, [v]])),
+          headers,
           timeout: '2s',
           threshold: 5,
           backoff: '5s',
@@ -236,11 +269,31 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       },
     });
 
+    const tokenRef = props.notifications?.bearerToken;
     const volumes: Array<Record<string, unknown>> = [
       { name: 'data', persistentVolumeClaim: { claimName: this.name } },
-      { name: 'config', configMap: { name: this.name } },
+      // With a bearer token the ConfigMap is a template, rendered at start into a memory-backed volume.
+      tokenRef ? { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } } : { name: 'config', configMap: { name: this.name } },
       { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
     ];
+    if (tokenRef) volumes.push({ name: 'config-template', configMap: { name: this.name } });
+    const containerSecurity = {
+      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
+      capabilities: { drop: ['ALL'] },
+    };
+    const initContainers = tokenRef ? [{
+      name: 'render-config',
+      image: image.toString(),
+      imagePullPolicy: 'IfNotPresent',
+      command: ['/bin/sh', '-c', RENDER_CONFIG_SCRIPT],
+      env: [{ name: 'MODELPILOT_NOTIFY_TOKEN', valueFrom: { secretKeyRef: { name: tokenRef.secretName, key: tokenRef.key } } }],
+      resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+      securityContext: containerSecurity,
+      volumeMounts: [
+        { name: 'config-template', mountPath: '/config-template', readOnly: true },
+        { name: 'config', mountPath: '/etc/docker/registry' },
+      ],
+    }] : undefined;
     const mounts: Array<Record<string, unknown>> = [
       { name: 'data', mountPath: '/var/lib/registry' },
       { name: 'config', mountPath: '/etc/docker/registry', readOnly: true },
@@ -267,6 +320,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+            initContainers,
             containers: [{
               name: 'registry',
               image: image.toString(),
@@ -275,10 +329,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
               readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 5 },
               livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-              securityContext: {
-                allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
-                capabilities: { drop: ['ALL'] },
-              },
+              securityContext: containerSecurity,
               volumeMounts: mounts,
             }],
             volumes,

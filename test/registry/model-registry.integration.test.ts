@@ -4,7 +4,7 @@
  * Only host paths and the listen address are rewritten (the pod's /var/lib/registry, /auth and :5000 do not exist
  * here); every other line of the config is used as synthesized.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -13,10 +13,14 @@ import * as path from 'path';
 import * as bcrypt from 'bcryptjs';
 import { Testing } from 'cdk8s';
 import * as YAML from 'yaml';
-import { ModelRegistry } from '../../lib';
+import { ModelRegistry, RENDER_CONFIG_SCRIPT } from '../../lib';
 import { freePort, requireTool, stopChild, tailFile, waitFor } from '../support/tools';
 
 interface RegistryEvent { action: string; target: { repository: string; tag?: string; mediaType: string } }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
+type Obj = Record<string, any>;
+
+const TOKEN = 'k8s-secret-token_0123456789abcdef+/=';
 
 const USER = 'ci';
 const PASSWORD = 'integration-secret';
@@ -28,6 +32,9 @@ describe('ModelRegistry config on the real distribution registry', () => {
   let webhook: http.Server;
   let base: string;
   const events: RegistryEvent[] = [];
+  const authHeaders: Array<string | undefined> = [];
+  let initContainer: Obj;
+  let template: string;
 
   beforeAll(async () => {
     const binary = fs.existsSync('/usr/bin/docker-registry') ? requireTool('/usr/bin/docker-registry', 'docker-registry') : requireTool('docker-registry');
@@ -37,7 +44,10 @@ describe('ModelRegistry config on the real distribution registry', () => {
       let body = '';
       req.on('data', (c) => { body += c; });
       req.on('end', () => {
-        if (req.url === '/webhooks/registry') events.push(...(JSON.parse(body).events as RegistryEvent[]));
+        if (req.url === '/webhooks/registry') {
+          authHeaders.push(req.headers.authorization);
+          events.push(...(JSON.parse(body).events as RegistryEvent[]));
+        }
         res.writeHead(200).end();
       });
     });
@@ -46,9 +56,22 @@ describe('ModelRegistry config on the real distribution registry', () => {
 
     // GIVEN the config the construct synthesizes
     const chart = Testing.chart();
-    new ModelRegistry(chart, 'Registry', { htpasswdSecret: 'registry-htpasswd', notifications: { url: `http://127.0.0.1:${hookPort}/webhooks/registry` } });
-    const configMap = (Testing.synth(chart) as Array<Record<string, any>>).find((o) => o.kind === 'ConfigMap')!; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const config = YAML.parse(configMap.data['config.yml']);
+    new ModelRegistry(chart, 'Registry', {
+      htpasswdSecret: 'registry-htpasswd',
+      notifications: { url: `http://127.0.0.1:${hookPort}/webhooks/registry`, bearerToken: { secretName: 'updater-webhook', key: 'token' } },
+    });
+    const objects = Testing.synth(chart) as Obj[];
+    template = objects.find((o) => o.kind === 'ConfigMap')!.data['config.yml'];
+    initContainer = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.initContainers[0];
+
+    // The init container's script, run by the host's sh with the token from the "Secret", renders the config.
+    fs.mkdirSync(path.join(dir, 'config-template'));
+    fs.mkdirSync(path.join(dir, 'etc'));
+    fs.writeFileSync(path.join(dir, 'config-template', 'config.yml'), template);
+    const script = (initContainer.command[2] as string).replace('/config-template/', `${dir}/config-template/`).replace('/etc/docker/registry/', `${dir}/etc/`);
+    const render = spawnSync(requireTool('sh', 'dash'), ['-c', script], { env: { PATH: process.env.PATH, MODELPILOT_NOTIFY_TOKEN: TOKEN }, encoding: 'utf8' });
+    if (render.status !== 0) throw new Error(`the render script failed (${render.status}): ${render.stderr}`);
+    const config = YAML.parse(fs.readFileSync(path.join(dir, 'etc', 'config.yml'), 'utf8'));
 
     // Host paths and port instead of the pod's.
     const port = await freePort();
@@ -99,6 +122,24 @@ describe('ModelRegistry config on the real distribution registry', () => {
     expect(res.status).toBe(201);
   }
 
+  test('the token is not in the ConfigMap, only its placeholder', () => {
+    expect(template).not.toContain(TOKEN);
+    expect(template).toContain('Bearer __MODELPILOT_NOTIFY_TOKEN__');
+  });
+
+  test('the init container takes the token from the Secret and uses the script it was synthesized with', () => {
+    expect(initContainer.command).toEqual(['/bin/sh', '-c', RENDER_CONFIG_SCRIPT]);
+    expect(initContainer.env).toEqual([{ name: 'MODELPILOT_NOTIFY_TOKEN', valueFrom: { secretKeyRef: { name: 'updater-webhook', key: 'token' } } }]);
+  });
+
+  test('the render script refuses a token that could break the config', () => {
+    for (const bad of ['', 'a#b', 'a&b', 'a b', 'a\\b']) {
+      const r = spawnSync(requireTool('sh', 'dash'), ['-c', RENDER_CONFIG_SCRIPT], { env: { PATH: process.env.PATH, MODELPILOT_NOTIFY_TOKEN: bad }, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe('modelpilot: the notification token is empty or has characters outside A-Z a-z 0-9 . _ ~ + / = -\n');
+    }
+  });
+
   test('refuses requests without the htpasswd credentials', async () => {
     expect((await fetch(`${base}/v2/`)).status).toBe(401);
     expect((await fetch(`${base}/v2/`, { headers: { Authorization: AUTH } })).status).toBe(200);
@@ -110,6 +151,7 @@ describe('ModelRegistry config on the real distribution registry', () => {
     // THEN the webhook hears of it
     await waitFor(() => events.some((e) => e.action === 'push' && e.target.tag === '1.0.0'), { what: 'the push event of 1.0.0', timeoutMs: 30_000 });
     const push = events.find((e) => e.target.tag === '1.0.0')!;
+    expect(authHeaders[0]).toBe(`Bearer ${TOKEN}`);
     expect(push.target.repository).toBe('models/recsys');
     expect(push.target.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
 

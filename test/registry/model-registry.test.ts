@@ -57,6 +57,34 @@ describe('ModelRegistry (in-cluster)', () => {
     expect(registry.config).toEqual(config);
   });
 
+  test('a bearer token for notifications stays in its Secret: template ConfigMap, init container renders into memory', () => {
+    const chart = Testing.chart();
+    new ModelRegistry(chart, 'Registry', {
+      notifications: { url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry', bearerToken: { secretName: 'updater-webhook', key: 'token' } },
+    });
+    const objects = Testing.synth(chart) as Obj[];
+    expect(validateManifests(objects).issues).toEqual([]);
+    const config = YAML.parse(of(objects, 'ConfigMap').data['config.yml']);
+    expect(config.notifications.endpoints[0].headers).toEqual({ Authorization: ['Bearer __MODELPILOT_NOTIFY_TOKEN__'] });
+    const pod = of(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    expect(pod.volumes).toContainEqual({ name: 'config-template', configMap: { name: 'model-registry' } });
+    expect(pod.initContainers).toHaveLength(1);
+    expect(pod.initContainers[0]).toMatchObject({
+      name: 'render-config',
+      image: 'docker.io/library/registry:2.8.3',
+      env: [{ name: 'MODELPILOT_NOTIFY_TOKEN', valueFrom: { secretKeyRef: { name: 'updater-webhook', key: 'token' } } }],
+      securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/docker/registry', readOnly: true });
+  });
+
+  test('throws if both an Authorization header and a bearer token are given', () => {
+    expect(() => new ModelRegistry(Testing.chart(), 'Registry', {
+      notifications: { url: 'http://u.ml.svc:8080/webhooks/registry', headers: { authorization: 'Bearer x' }, bearerToken: { secretName: 's', key: 'token' } },
+    })).toThrow(new Error("'registry.notifications.headers' sets Authorization and 'bearerToken' is given too; keep only 'bearerToken'"));
+  });
+
   test('no auth and no notifications by default', () => {
     const chart = Testing.chart();
     new ModelRegistry(chart, 'Registry');
@@ -64,6 +92,7 @@ describe('ModelRegistry (in-cluster)', () => {
     expect(config.auth).toBeUndefined();
     expect(config.notifications).toBeUndefined();
     expect(config.storage.filesystem).toEqual({ rootdirectory: '/var/lib/registry' });
+    expect(of(Testing.synth(chart) as Obj[], 'Deployment').spec.template.spec.initContainers).toBeUndefined();
   });
 });
 
