@@ -28,6 +28,8 @@ export interface RecordedResource {
   readonly provider?: string;
   /** Names of the resources this one depends on (dependsOn and property dependencies). */
   readonly dependsOn: readonly string[];
+  /** Name of the parent resource ('' for the stack's root resources). */
+  readonly parent: string;
 }
 
 export interface ProgramRun {
@@ -78,7 +80,7 @@ export async function runProgram(
   await jest.isolateModulesAsync(async () => {
     const pulumi = await import('@pulumi/pulumi');
     pulumi.runtime.setAllConfig(config, [...secretKeys]);
-    const pending = new Map<string, Omit<RecordedResource, 'dependsOn'>>();
+    const pending = new Map<string, Omit<RecordedResource, 'dependsOn' | 'parent'>>();
     await pulumi.runtime.setMocks({
       newResource: (args) => {
         const state: Record<string, unknown> = { ...args.inputs };
@@ -95,7 +97,7 @@ export async function runProgram(
     }, 'modelpilot', stack, options.preview ?? false);
     // The mock monitor hands newResource neither dependsOn nor dependencies: read them from the request itself.
     const monitor = pulumi.runtime.getMonitor() as unknown as {
-      registerResource: (req: { getType(): string; getName(): string; getDependenciesList(): string[] }, cb: unknown) => void;
+      registerResource: (req: { getType(): string; getName(): string; getParent(): string; getDependenciesList(): string[] }, cb: unknown) => void;
     };
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, cb) => {
@@ -103,7 +105,8 @@ export async function runProgram(
       const origCb = cb as (err: unknown, res: unknown) => void;
       register(req, (err: unknown, res: unknown) => {
         const rec = pending.get(`${req.getType()}::${req.getName()}`);
-        if (rec) resources.push({ ...rec, dependsOn: deps });
+        const parent = req.getParent();
+        if (rec) resources.push({ ...rec, dependsOn: deps, parent: parent === '' || parent.includes('::pulumi:pulumi:Stack::') ? '' : urnName(parent) });
         origCb(err, res);
       });
     };

@@ -38,6 +38,14 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     }
   });
 
+  test('groups everything under one ModelStack component named after the model', () => {
+    const [component] = run.ofType('modelpilot:index:ModelStack');
+    expect(component.name).toBe(model);
+    const children = run.resources.filter((r) => r !== component);
+    expect(children.filter((r) => r.parent !== model).map((r) => r.name)).toEqual([]);
+    expect(children.every((r) => r.name.startsWith(`${model}-`))).toBe(true);
+  });
+
   test('builds the model server image with a semver tag and OCI build args, and pushes it with the registry credentials', () => {
     const [image] = run.ofType('docker:index/image:Image');
     expect(image.name).toBe(`${model}-image`);
