@@ -282,13 +282,24 @@ export class KubernetesTarget implements Target {
         const req = await this.call({ verb: 'watch', resource: 'deployments', name }, () => this.watcher.watch(
           `/apis/apps/v1/namespaces/${this.namespace}/deployments`,
           { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
-          (type: string, obj: unknown) => {
+          (type: string, obj: unknown, raw?: { kind?: string; code?: number; message?: string }) => {
             if ((type === 'MODIFIED' || type === 'ADDED') && obj) {
               latest = ObjectSerializer.deserialize(obj, 'V1Deployment') as V1Deployment;
               wake.abort();
+            } else if (raw?.kind === 'Status' || type === 'ERROR') {
+              // An ERROR event (e.g. 410 Gone) or a Status line: polling still bounds the wait.
+              const status = (raw?.kind === 'Status' ? raw : obj) as { code?: number; message?: string } | undefined;
+              this.log({ level: 'warn', event: 'watch.refused', deployment: plan.workload.name, code: status?.code, reason: status?.message, fallback: 'polling' });
             }
           },
-          () => { stopWatch = undefined; },
+          (err: unknown) => {
+            stopWatch = undefined;
+            const e = err as { statusCode?: number; message?: string } | null;
+            if (e && e.statusCode !== undefined) {
+              // Refused (403) or gone: polling still bounds the wait.
+              this.log({ level: 'warn', event: 'watch.refused', deployment: plan.workload.name, code: e.statusCode, reason: e.message, fallback: 'polling' });
+            }
+          },
         ));
         stopWatch = () => (req as { abort(): void }).abort();
       } catch (err) {

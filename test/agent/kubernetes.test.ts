@@ -230,6 +230,18 @@ describe('waitReady', () => {
     expect(fake.calls).toContainEqual({ verb: 'watch', group: 'apps', resource: 'deployments', namespace: 'ml', name: 'recsys' });
   });
 
+  test('falls back to polling (and says so) when the watch is refused', async () => {
+    await startFake(() => 'ready', { rules: [
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: ['recsys'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    ] });
+    const t = target({ deployments: ['recsys'] });
+    const p = plan(await recsys(t));
+    await t.apply(p);
+    expect(await t.waitReady(p, 10_000)).toEqual({ status: 'Healthy', reason: 'ml/recsys: rollout complete: 2 of 2 replicas updated and available' });
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'watch.refused', code: 403, fallback: 'polling' }));
+  });
+
   test('is Unhealthy when something else changes the image during the rollout', async () => {
     await startFake(() => 'hang');
     const t = target();

@@ -87,6 +87,8 @@ export class FakeKube {
   public readonly calls: RecordedCall[] = [];
   /** Every patch body applied, with its content type, in order. */
   public readonly patches: Array<{ name: string; contentType: string; body: Json }> = [];
+  /** When (Date.now()) the fake controller last updated each Deployment's status, by `namespace/name`. */
+  public readonly controlledAt = new Map<string, number>();
   public behaviour: (image: string) => ImageBehaviour;
   public rules?: readonly RoleRule[];
   private readonly server: http.Server;
@@ -337,6 +339,7 @@ export class FakeKube {
     }
     d.metadata.resourceVersion = String(++this.resourceVersion);
     this.deployments.set(id, d);
+    this.controlledAt.set(id, Date.now());
     this.notify(d, 'MODIFIED');
   }
 
