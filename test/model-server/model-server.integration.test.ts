@@ -3,10 +3,11 @@
  * Debian's distribution registry on 127.0.0.1, pull and run it under podman (runc, host networking) and exercise
  * every endpoint on 127.0.0.1; then stop it and check the graceful drain.
  */
+import { spawnSync } from 'child_process';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
-import { freePort, waitFor } from '../support/tools';
+import { freePort, requireTool, waitFor } from '../support/tools';
 import { family, parseMetrics, request, RISKY, sampleValue } from './helpers';
 
 jest.setTimeout(180_000);
@@ -81,8 +82,13 @@ describe('good 1.0.0', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.field).toBe('features.month_to_month');
     expect((await request(port, 'GET', '/nope')).status).toBe(404);
-    const metrics = parseMetrics((await request(port, 'GET', '/metrics')).text);
+    const exposition = (await request(port, 'GET', '/metrics')).text;
+    const metrics = parseMetrics(exposition);
     const labels = { model: 'churn', version: '1.0.0' };
+    // promtool's metric lint has nothing to say about the model_* metrics (prom-client's nodejs_* defaults aside)
+    const lint = spawnSync(requireTool('promtool', 'prometheus'), ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
+    expect(lint.error).toBeUndefined();
+    expect(`${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l.startsWith('model_'))).toEqual([]);
     expect(sampleValue(metrics, 'model_build_info', labels)).toBe(1);
     expect(sampleValue(metrics, 'model_request_total', { ...labels, code: '200' })).toBe(1);
     expect(sampleValue(metrics, 'model_request_total', { ...labels, code: '400' })).toBe(1);
