@@ -82,7 +82,7 @@ interface Located {
   readonly previous?: Docker.ContainerInspectInfo;
 }
 
-const nameOf = (c: { Name?: string; Names?: string[] }): string => (c.Name ?? c.Names?.[0] ?? '').replace(/^\//, '');
+const nameOf = (c: { Name?: string; Names?: string[] }): string => (c.Name || c.Names?.[0] || '').replace(/^\//, '');
 
 /** The workload name a container belongs to: its own name without the agent's suffixes. */
 function logicalName(name: string): string {
@@ -101,7 +101,11 @@ function parseRecord(text: string | undefined): DockerInFlightRecord | undefined
   return undefined;
 }
 
-const sameList = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+/** Equal as lists, where null, undefined and [] are all "not set". */
+const sameList = (a: unknown, b: unknown): boolean => {
+  const norm = (v: unknown): string => (v === undefined || v === null || (Array.isArray(v) && v.length === 0) ? 'null' : JSON.stringify(v));
+  return norm(a) === norm(b);
+};
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -330,8 +334,9 @@ export class DockerTarget implements Target {
   private stopTimeout(c: Docker.ContainerInspectInfo): number {
     const label = Number(c.Config.Labels?.[DOCKER_LABELS.stopTimeout]);
     if (Number.isInteger(label) && label >= 0) return label;
+    // 0 is what podman reports when none was set, so only a positive StopTimeout counts as the container's own.
     const own = (c.Config as { StopTimeout?: number }).StopTimeout;
-    if (typeof own === 'number' && own >= 0) return own;
+    if (typeof own === 'number' && own > 0) return own;
     return this.options.stopTimeoutSeconds ?? 10;
   }
 
@@ -478,7 +483,8 @@ export function recreateSpec(
   const c = old.Config;
   const ic = (oldImage?.Config ?? {}) as Partial<Docker.ContainerInspectInfo['Config']>;
   const imageEnv = new Set(ic.Env ?? []);
-  const env = (c.Env ?? []).filter((e) => !imageEnv.has(e));
+  // HOSTNAME is set by the engine (podman writes it into Env), never by the user: let the engine set it again.
+  const env = (c.Env ?? []).filter((e) => !imageEnv.has(e) && !e.startsWith('HOSTNAME='));
   const imageLabels = ic.Labels ?? {};
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.Labels ?? {})) {
@@ -503,9 +509,10 @@ export function recreateSpec(
   const hc = (c as { Healthcheck?: unknown }).Healthcheck;
   if (hc && !sameList(hc, (ic as { Healthcheck?: unknown }).Healthcheck)) (spec as { Healthcheck?: unknown }).Healthcheck = hc;
   const stopSignal = (c as { StopSignal?: string }).StopSignal;
-  if (stopSignal && stopSignal !== (ic as { StopSignal?: string }).StopSignal) spec.StopSignal = stopSignal;
+  const defaultSignal = stopSignal === '15' || stopSignal === 'SIGTERM' || stopSignal === 'TERM';
+  if (stopSignal && !defaultSignal && stopSignal !== (ic as { StopSignal?: string }).StopSignal) spec.StopSignal = stopSignal;
   const st = (c as { StopTimeout?: number }).StopTimeout;
-  if (typeof st === 'number') spec.StopTimeout = st;
+  if (typeof st === 'number' && st > 0) spec.StopTimeout = st;
   if (c.Tty) spec.Tty = c.Tty;
   if (c.OpenStdin) spec.OpenStdin = c.OpenStdin;
   const mode = old.HostConfig?.NetworkMode ?? '';
