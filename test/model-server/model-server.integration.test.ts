@@ -28,7 +28,9 @@ afterAll(async () => {
 async function runImage(ref: string, env: Record<string, string> = {}): Promise<{ id: string; port: number }> {
   const port = await freePort();
   const envArgs = Object.entries({ PORT: String(port), ...env }).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-  const { stdout } = await pod.podman(['run', '--detach', '--network', 'host', ...envArgs, ref]);
+  // Locked down the way ModelDeployment runs it: read-only root fs, no capabilities, no privilege escalation.
+  const hardening = ['--read-only', '--cap-drop', 'all', '--security-opt', 'no-new-privileges'];
+  const { stdout } = await pod.podman(['run', '--detach', '--network', 'host', ...hardening, ...envArgs, ref]);
   const id = stdout.trim();
   await waitFor(async () => (await request(port, 'GET', '/health/ready')).status === 200, {
     what: `${ref} to become ready on 127.0.0.1:${port}`,
