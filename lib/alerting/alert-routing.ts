@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import { toPromDuration } from '../core/duration';
 import { ACTION_LABEL, ROLLBACK_ACTION, Severity } from '../monitoring/model-alerts';
-import { Receiver, SecretKeyRef } from './receiver';
+import { Receiver, SecretKeySelector } from './receiver';
 
 /** Timing and grouping of a route (Alertmanager's own terms). */
 export interface RouteTiming {
@@ -42,7 +42,7 @@ export interface UpdaterRouteOptions extends RouteTiming {
    * Secret key holding the updater's webhook bearer token.
    * @default { name: 'modelpilot-updater-webhook', key: 'token' }
    */
-  readonly bearerToken?: SecretKeyRef;
+  readonly bearerToken?: SecretKeySelector;
 }
 
 /** Properties of {@link AlertRouting}. */

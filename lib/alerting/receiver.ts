@@ -1,5 +1,8 @@
-/** A key of a Kubernetes Secret in the namespace of the alerting objects. Secret values are never rendered. */
-export interface SecretKeyRef {
+/**
+ * A key of a Kubernetes Secret in the namespace of the alerting objects (Kubernetes' `SecretKeySelector` shape).
+ * Secret values are never rendered.
+ */
+export interface SecretKeySelector {
   /** Name of the Secret. */
   readonly name: string;
   /** Key inside the Secret. */
@@ -20,7 +23,7 @@ export interface ReceiverOptions {
 /** Options of {@link Receiver.slack}. */
 export interface SlackReceiverOptions extends ReceiverOptions {
   /** Secret key holding the incoming-webhook URL. */
-  readonly apiUrl: SecretKeyRef;
+  readonly apiUrl: SecretKeySelector;
   /** Channel, e.g. `#ml-alerts`. */
   readonly channel: string;
 }
@@ -42,7 +45,7 @@ export interface EmailReceiverOptions extends ReceiverOptions {
    * Secret key holding the SMTP password; needs `authUsername`.
    * @default - no SMTP authentication
    */
-  readonly authPassword?: SecretKeyRef;
+  readonly authPassword?: SecretKeySelector;
   /**
    * Require STARTTLS.
    * @default true
@@ -53,7 +56,7 @@ export interface EmailReceiverOptions extends ReceiverOptions {
 /** Options of {@link Receiver.pagerDuty}. */
 export interface PagerDutyReceiverOptions extends ReceiverOptions {
   /** Secret key holding the Events API v2 integration (routing) key. */
-  readonly routingKey: SecretKeyRef;
+  readonly routingKey: SecretKeySelector;
 }
 
 /** Options of {@link Receiver.webhook}. */
@@ -64,7 +67,7 @@ export interface WebhookReceiverOptions extends ReceiverOptions {
    * Secret key holding a bearer token, sent as `Authorization: Bearer <token>`.
    * @default - no Authorization header
    */
-  readonly bearerToken?: SecretKeyRef;
+  readonly bearerToken?: SecretKeySelector;
 }
 
 type Kind = 'slack' | 'email' | 'pagerduty' | 'webhook';
@@ -128,9 +131,9 @@ export class Receiver {
   /** The receiver's name. */
   public readonly name: string;
   /** The Secret keys it reads. */
-  public readonly secretRefs: readonly SecretKeyRef[];
+  public readonly secretRefs: readonly SecretKeySelector[];
 
-  private constructor(private readonly kind: Kind, private readonly options: ReceiverOptions, secretRefs: SecretKeyRef[]) {
+  private constructor(private readonly kind: Kind, private readonly options: ReceiverOptions, secretRefs: SecretKeySelector[]) {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(options.name ?? '')) {
       throw new Error(`receiver 'name' value '${options.name}' is not valid; use letters, digits, '-', '_' and '.', e.g. 'ml-oncall'`);
     }
@@ -140,7 +143,7 @@ export class Receiver {
 
   /** The receiver as the native `alertmanager.yml` writes it; secrets as `*_file` paths under `secretsMountPath`. */
   public renderNative(secretsMountPath: string): Record<string, unknown> {
-    const file = (ref: SecretKeyRef) => `${secretsMountPath.replace(/\/+$/, '')}/${ref.name}/${ref.key}`;
+    const file = (ref: SecretKeySelector) => `${secretsMountPath.replace(/\/+$/, '')}/${ref.name}/${ref.key}`;
     const sendResolved = this.options.sendResolved ?? true;
     switch (this.kind) {
       case 'slack': {
@@ -177,7 +180,7 @@ export class Receiver {
 
   /** The receiver as an AlertmanagerConfig (`monitoring.coreos.com/v1alpha1`) writes it; secrets as references. */
   public renderCrd(): Record<string, unknown> {
-    const ref = (r: SecretKeyRef) => ({ name: r.name, key: r.key });
+    const ref = (r: SecretKeySelector) => ({ name: r.name, key: r.key });
     const sendResolved = this.options.sendResolved ?? true;
     switch (this.kind) {
       case 'slack': {
@@ -213,10 +216,13 @@ export class Receiver {
   }
 }
 
-function checkSecretRef(receiver: string, field: string, ref: SecretKeyRef | undefined): void {
+function checkSecretRef(receiver: string, field: string, ref: SecretKeySelector | undefined): void {
   const dns = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
   if (!ref || typeof ref !== 'object' || !dns.test(ref.name ?? '') || !/^[-._a-zA-Z0-9]+$/.test(ref.key ?? '')) {
     throw new Error(`receiver '${receiver}': '${field}' value ${JSON.stringify(ref)} is not a Secret reference; `
       + 'give { name: \'<secret>\', key: \'<key>\' } (the value itself never goes into the config)');
   }
 }
+
+/** The same as {@link SecretKeySelector} (the updater construct names its Secret references so). */
+export type SecretKeyRef = SecretKeySelector;
