@@ -100,7 +100,7 @@ export class SelfHealingModelStack extends Chart {
     if (props.alerting) {
       const u = this.updater;
       const route = u && props.alerting.updater !== false ? {
-        url: u.webhookUrl('alertmanager'), bearerToken: { name: u.webhookBearerToken.secretName, key: u.webhookBearerToken.key }, ...props.alerting.updater,
+        url: u.webhookUrl('alertmanager'), bearerToken: u.webhookBearerToken, ...props.alerting.updater,
       } : props.alerting.updater;
       this.alerting = new AlertRouting(this, 'Alerting', { name: this.model.modelName, ...props.alerting, updater: route });
     }

@@ -198,8 +198,8 @@ export class ModelStack extends pulumi.ComponentResource {
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
     const updater = config.updater ? {
-      webhookHmacSecret: { secretName: webhookHmacKey.name, key: webhookHmacKey.key },
-      webhookBearerToken: { secretName: webhookToken.name, key: webhookToken.key },
+      webhookHmacSecret: webhookHmacKey,
+      webhookBearerToken: webhookToken,
       ...sections.updater,
     } : sections.updater;
     const app = new App();

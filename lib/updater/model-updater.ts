@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { AgentConfigInput, ConfigError, parseConfig } from '../../agent/config';
 import { KUBERNETES_TARGET_RBAC } from '../../agent/target/kubernetes-rbac';
+import type { SecretKeyRef } from '../alerting/receiver';
 import { toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { Slo } from '../core/slo';
@@ -85,14 +86,6 @@ export class UpdaterDiscovery {
     /** The selector, or undefined for by-name. */
     public readonly labelSelector: string | undefined,
   ) {}
-}
-
-/** A Secret key mounted as a file. */
-export interface SecretKeyRef {
-  /** Name of the Secret (in the updater's namespace). */
-  readonly secretName: string;
-  /** The key. */
-  readonly key: string;
 }
 
 /** Properties of a {@link ModelUpdater}. */
@@ -266,8 +259,8 @@ export class ModelUpdater extends Construct {
     }
     const discovery = props.discovery ?? UpdaterDiscovery.byName();
     const webhookSecret = `${this.name}-webhook`;
-    this.webhookBearerToken = props.webhookBearerToken ?? { secretName: webhookSecret, key: 'token' };
-    this.webhookHmacSecret = props.webhookHmacSecret ?? { secretName: webhookSecret, key: 'hmac' };
+    this.webhookBearerToken = props.webhookBearerToken ?? { name: webhookSecret, key: 'token' };
+    this.webhookHmacSecret = props.webhookHmacSecret ?? { name: webhookSecret, key: 'hmac' };
     const registryCredentials = props.registryCredentials ?? props.registry?.pullSecretName;
     const prometheusUrl = props.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090';
     const readinessTimeout = props.readinessTimeout
@@ -366,7 +359,7 @@ export class ModelUpdater extends Construct {
     });
 
     // ---- the agent ----
-    const webhookItems = (ref: SecretKeyRef, path: string) => ({ secret: { secretName: ref.secretName, items: [{ key: ref.key, path }] } });
+    const webhookItems = (ref: SecretKeyRef, path: string) => ({ secret: { secretName: ref.name, items: [{ key: ref.key, path }] } });
     const volumes: Array<Record<string, unknown>> = [
       { name: 'config', configMap: { name: this.name } },
       { name: 'webhook-token', ...webhookItems(this.webhookBearerToken, 'token') },

@@ -109,7 +109,7 @@ describe('ModelUpdater', () => {
   });
 
   test('references the webhook and registry Secrets by name, never inlines them', () => {
-    const { objects, updater } = build({ webhookBearerToken: { secretName: 'am-token', key: 'bearer' } }, { registry: true });
+    const { objects, updater } = build({ webhookBearerToken: { name: 'am-token', key: 'bearer' } }, { registry: true });
     const pod = byKind(objects, 'Deployment').spec.template.spec;
     expect(pod.volumes).toEqual(expect.arrayContaining([
       { name: 'webhook-token', secret: { secretName: 'am-token', items: [{ key: 'bearer', path: 'token' }] } },

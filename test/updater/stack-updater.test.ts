@@ -55,7 +55,7 @@ describe('SelfHealingModelStack updater section', () => {
 
   test('with alerting: the Alertmanager route targets this updater\'s webhook and token Secret', () => {
     const { objects } = synth({
-      updater: { name: 'recsys-updater', port: 9090, webhookBearerToken: { secretName: 'am-to-updater', key: 'bearer' } },
+      updater: { name: 'recsys-updater', port: 9090, webhookBearerToken: { name: 'am-to-updater', key: 'bearer' } },
       alerting: { defaultReceiver: slack },
     });
     const amc = objects.find((o) => o.kind === 'AlertmanagerConfig') as Obj;
