@@ -51,7 +51,7 @@ describe('good 1.0.0', () => {
 
   test('is pushed under its semver tag, and the registry serves the digest the push reported', async () => {
     expect(image.ref).toBe(`${registry.host}/modelpilot/model-server:1.0.0`);
-    const tags = await fetch(`${registry.url}/v2/modelpilot/model-server/tags/list`).then((r) => r.json());
+    const tags = (await fetch(`${registry.url}/v2/modelpilot/model-server/tags/list`).then((r) => r.json())) as { tags: string[] };
     expect(tags.tags).toContain('1.0.0');
     const head = await fetch(`${registry.url}/v2/modelpilot/model-server/manifests/1.0.0`, {
       method: 'HEAD',
