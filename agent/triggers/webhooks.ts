@@ -54,11 +54,11 @@ export const ROLLBACK_VALUE = 'rollback';
 /** Throws if no authentication is configured: every webhook must be authenticated. */
 export function validateWebhookAuth(auth: WebhookAuthOptions): void {
   if (!auth.bearerToken && !auth.hmacSecret) {
-    throw new Error("webhooks have no authentication: set 'webhooks.bearerToken' and/or 'webhooks.hmacSecret' (every webhook must be authenticated)");
+    throw new Error("webhooks have no authentication: set 'webhooks.bearerTokenFile' and/or 'webhooks.hmacSecretFile' (every webhook must be authenticated)");
   }
-  for (const [field, v] of [['bearerToken', auth.bearerToken], ['hmacSecret', auth.hmacSecret]] as const) {
+  for (const [field, v] of [['bearerTokenFile', auth.bearerToken], ['hmacSecretFile', auth.hmacSecret]] as const) {
     if (v !== undefined && v.length < 16) {
-      throw new Error(`'webhooks.${field}' is ${v.length} characters long; use at least 16 random characters (e.g. 'openssl rand -hex 32')`);
+      throw new Error(`the secret in 'webhooks.${field}' is ${v.length} characters long; use at least 16 random characters (e.g. 'openssl rand -hex 32')`);
     }
   }
 }
@@ -89,7 +89,7 @@ export function authenticate(
     if (m && safeEqual(m[1], auth.bearerToken)) return 'bearer';
   }
   if (route === '/v1/update') {
-    throw new WebhookError(401, auth.bearerToken ? 'missing or wrong bearer token' : 'POST /v1/update needs a bearer token; set \'webhooks.bearerToken\'');
+    throw new WebhookError(401, auth.bearerToken ? 'missing or wrong bearer token' : 'POST /v1/update needs a bearer token; set \'webhooks.bearerTokenFile\'');
   }
   if (auth.hmacSecret) {
     const sig = header(headers, 'x-modelpilot-signature');

@@ -13,6 +13,8 @@ import { freePort, waitFor } from '../support/tools';
 import { importBaseImage, pushVersion } from './docker-fixture';
 
 const REPO = 'test/srv';
+// The per-project testTimeout in jest.config.js is not applied by jest 29 (it warns "Unknown option"), so set it here.
+jest.setTimeout(120_000);
 
 describe('DockerTarget against podman', () => {
   let reg: TestRegistry;
@@ -46,11 +48,14 @@ describe('DockerTarget against podman', () => {
   }
 
   /** Starts a model container on host networking, listening on `port`. */
-  async function run(name: string, version: string, port: number, labels: Record<string, string> = {}, start = true): Promise<string> {
+  async function run(
+    name: string, version: string, port: number, labels: Record<string, string> = {}, start = true, cmd?: string[],
+  ): Promise<string> {
     await pull(ref(version));
     const c = await docker.createContainer({
       name,
       Image: ref(version),
+      ...(cmd ? { Cmd: cmd } : {}),
       Env: [`PORT=${port}`, 'EXTRA=kept'],
       Labels: {
         [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.model]: 'srv', [DOCKER_LABELS.policy]: 'semver:minor',
@@ -125,7 +130,9 @@ describe('DockerTarget against podman', () => {
     const old = await docker.getContainer(oldId).inspect();
     expect(old.Name).toBe(`/upd${SUFFIX.prev}`);
     expect(old.State.Running).toBe(false);
+    expect(old.State.ExitCode).toBe(0); // stopped gracefully (SIGTERM) within its stop timeout
     const fresh = await docker.getContainer('upd').inspect();
+    expect(fresh.Config.Cmd).toEqual(['/usr/bin/node', '/app/server.js']); // the image's own, not an override
     expect(fresh.Id).not.toBe(oldId);
     expect(fresh.Config.Image).toBe(ref('1.1.0'));
     // env overridden on the container carries over; the image's own MODEL_VERSION is the NEW image's
@@ -221,6 +228,27 @@ describe('DockerTarget against podman', () => {
     expect(await t2.promote(fromRecord)).toEqual({ ok: true, value: undefined });
     expect(await names('resume')).toEqual(['resume']);
     expect(await served(port)).toBe('1.1.0');
+  });
+
+  test('honours the stop timeout (a process ignoring SIGTERM is killed after it) and carries an overridden command', async () => {
+    const port = await freePort();
+    const stubborn = [
+      '/usr/bin/node', '-e',
+      "process.on('SIGTERM', () => {}); require('http').createServer((q, r) => r.end(q.url === '/health/ready' ? 'ok' : " +
+        "JSON.stringify({ version: process.env.MODEL_VERSION }))).listen(Number(process.env.PORT), '127.0.0.1')",
+    ];
+    const oldId = await run('stubborn', '1.0.0', port, { [DOCKER_LABELS.stopTimeout]: '1' }, true, stubborn);
+    const t = target();
+    const plan = planTo(await workload(t, 'stubborn'), '1.1.0');
+    expect((await t.apply(plan)).ok).toBe(true);
+    const old = await docker.getContainer(oldId).inspect();
+    expect(old.State.Running).toBe(false);
+    expect(old.State.ExitCode).toBe(137); // SIGKILL once the 1 s stop timeout ran out
+    const fresh = await docker.getContainer('stubborn').inspect();
+    expect(fresh.Config.Cmd).toEqual(stubborn);
+    expect((await t.waitReady(plan, 30_000)).status).toBe('Healthy');
+    expect(await served(port)).toBe('1.1.0');
+    expect((await t.promote(plan)).ok).toBe(true);
   });
 
   test('a pull that fails changes nothing', async () => {

@@ -225,8 +225,8 @@ describe('AgentHttpServer before the trigger is started', () => {
 
 describe('webhook parsers', () => {
   test('throws if no webhook authentication is configured', () => {
-    expect(() => validateWebhookAuth({})).toThrow("webhooks have no authentication: set 'webhooks.bearerToken' and/or 'webhooks.hmacSecret'");
-    expect(() => validateWebhookAuth({ bearerToken: 'short' })).toThrow("'webhooks.bearerToken' is 5 characters long; use at least 16 random characters");
+    expect(() => validateWebhookAuth({})).toThrow("webhooks have no authentication: set 'webhooks.bearerTokenFile' and/or 'webhooks.hmacSecretFile'");
+    expect(() => validateWebhookAuth({ bearerToken: 'short' })).toThrow("the secret in 'webhooks.bearerTokenFile' is 5 characters long; use at least 16 random characters");
   });
 
   test('a registry envelope with several tagged pushes emits each repository once; untagged pushes are ignored', () => {

@@ -1,0 +1,93 @@
+/**
+ * The pure part of the Docker target: what the new container is created with. The behaviour against a real
+ * engine is in docker.integration.test.ts.
+ */
+import type Docker from 'dockerode';
+import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, recreateSpec } from '../../agent/target/docker';
+
+const record: DockerInFlightRecord = {
+  from: 'r/m:1.0.0', to: 'r/m:1.1.0', attempt: 1, startedAt: '2026-11-25T09:00:00.000Z', trigger: 'poll', name: 'm', previousId: 'abc', previousName: 'm-modelpilot-prev',
+};
+
+/** An inspect result as an engine returns it: the image's defaults merged into the container's config. */
+function container(config: Partial<Docker.ContainerInspectInfo['Config']>, hostConfig: Record<string, unknown> = {}, networks: Record<string, unknown> = {}) {
+  return {
+    Id: '0123456789abcdef', Name: '/m', Image: 'sha256:old',
+    Config: { Hostname: '0123456789ab', Env: [], Labels: {}, ...config },
+    HostConfig: { NetworkMode: 'host', ...hostConfig },
+    NetworkSettings: { Networks: networks },
+  } as unknown as Docker.ContainerInspectInfo;
+}
+
+const image = (config: Record<string, unknown>): Docker.ImageInspectInfo => ({ Config: config } as unknown as Docker.ImageInspectInfo);
+
+describe('recreateSpec', () => {
+  const imageConfig = {
+    Env: ['PATH=/usr/bin', 'MODEL_VERSION=1.0.0'], Cmd: ['node', 'server.js'], Entrypoint: null, WorkingDir: '/app', User: '1000',
+    Labels: { 'org.opencontainers.image.version': '1.0.0' }, ExposedPorts: { '8080/tcp': {} },
+  };
+
+  test('keeps only what was overridden on the container; the new image brings its own defaults', () => {
+    // GIVEN a container that overrides PORT and a label, and otherwise runs with the image defaults
+    const old = container({
+      ...imageConfig, Env: [...imageConfig.Env, 'PORT=9000', 'HOSTNAME=vm'],
+      Labels: { ...imageConfig.Labels, [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.inFlight]: '{"old":"record"}' },
+    }, { RestartPolicy: { Name: 'always' }, Binds: ['/data:/data:ro'], PortBindings: {} });
+    // WHEN
+    const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
+    // THEN
+    expect(spec.Image).toBe('r/m:1.1.0');
+    expect(spec.Env).toEqual(['PORT=9000']);
+    expect(spec.Labels).toEqual({ [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.inFlight]: JSON.stringify(record) });
+    expect(spec.Cmd).toBeUndefined();
+    expect(spec.Entrypoint).toBeUndefined();
+    expect(spec.WorkingDir).toBeUndefined();
+    expect(spec.User).toBeUndefined();
+    expect(spec.ExposedPorts).toBeUndefined();
+    expect(spec.HostConfig).toEqual({ NetworkMode: 'host', RestartPolicy: { Name: 'always' }, Binds: ['/data:/data:ro'], PortBindings: {} });
+    expect(spec.NetworkingConfig).toBeUndefined();
+  });
+
+  test('carries cmd, entrypoint, user, workdir, extra ports and stop settings that were overridden', () => {
+    const old = container({
+      ...imageConfig, Cmd: ['node', 'server.js', '--threads=4'], Entrypoint: ['/tini', '--'], User: '2000', WorkingDir: '/srv',
+      ExposedPorts: { '8080/tcp': {}, '9090/tcp': {} }, StopSignal: 'SIGINT', StopTimeout: 30,
+    } as Partial<Docker.ContainerInspectInfo['Config']>);
+    const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
+    expect(spec.Cmd).toEqual(['node', 'server.js', '--threads=4']);
+    expect(spec.Entrypoint).toEqual(['/tini', '--']);
+    expect(spec.User).toBe('2000');
+    expect(spec.WorkingDir).toBe('/srv');
+    expect(spec.ExposedPorts).toEqual({ '9090/tcp': {} });
+    expect(spec.StopSignal).toBe('SIGINT');
+    expect(spec.StopTimeout).toBe(30);
+  });
+
+  test('treats an empty entrypoint and StopTimeout 0 (what podman reports when unset) as not set', () => {
+    const old = container({ ...imageConfig, Entrypoint: [], StopSignal: '15', StopTimeout: 0 } as Partial<Docker.ContainerInspectInfo['Config']>);
+    const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
+    expect(spec.Entrypoint).toBeUndefined();
+    expect(spec.StopSignal).toBeUndefined();
+    expect(spec.StopTimeout).toBeUndefined();
+  });
+
+  test('reconnects user-defined networks with their aliases, without the engine-made id alias', () => {
+    const old = container(imageConfig, { NetworkMode: 'models' }, { models: { Aliases: ['recsys', '0123456789ab'], IPAMConfig: null } });
+    const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
+    expect(spec.NetworkingConfig).toEqual({ EndpointsConfig: { models: { Aliases: ['recsys'] } } });
+  });
+
+  test('keeps everything when the old image is gone and its defaults cannot be told apart', () => {
+    const old = container({ ...imageConfig });
+    const spec = recreateSpec(old, undefined, 'r/m:1.1.0', record);
+    expect(spec.Env).toEqual(imageConfig.Env);
+    expect(spec.Cmd).toEqual(imageConfig.Cmd);
+  });
+});
+
+describe('DockerTarget options', () => {
+  test('throws if the stop timeout is not a whole number of seconds', () => {
+    expect(() => new DockerTarget({ docker: {} as Docker, stopTimeoutSeconds: 1.5 }))
+      .toThrow("docker target 'stopTimeoutSeconds' is 1.5; give a whole number of seconds, at least 0");
+  });
+});
