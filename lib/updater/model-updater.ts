@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { AgentConfigInput, ConfigError, parseConfig } from '../../agent/config';
 import { KUBERNETES_TARGET_RBAC } from '../../agent/target/kubernetes-rbac';
-import type { SecretKeyRef } from '../alerting/receiver';
+import type { SecretKeySelector } from '../alerting/receiver';
 import { toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { Slo } from '../core/slo';
@@ -127,12 +127,12 @@ export interface ModelUpdaterProps {
    * Secret key holding the HMAC-SHA256 webhook secret (`X-Modelpilot-Signature`).
    * @default - key 'hmac' of Secret '<name>-webhook'
    */
-  readonly webhookHmacSecret?: SecretKeyRef;
+  readonly webhookHmacSecret?: SecretKeySelector;
   /**
    * Secret key holding the webhook bearer token (`Authorization: Bearer`; Alertmanager and `/v1/update` use it).
    * @default - key 'token' of Secret '<name>-webhook'
    */
-  readonly webhookBearerToken?: SecretKeyRef;
+  readonly webhookBearerToken?: SecretKeySelector;
   /**
    * Prometheus base URL for the SLO bake window.
    * @default 'http://prometheus-operated.monitoring.svc:9090'
@@ -216,8 +216,8 @@ export class ModelUpdater extends Construct {
   /** The Role rules. */
   public readonly rules: ReadonlyArray<Record<string, unknown>>;
   /** Secret holding the webhook bearer token and HMAC secret (for Alertmanager's and the registry's config). */
-  public readonly webhookBearerToken: SecretKeyRef;
-  public readonly webhookHmacSecret: SecretKeyRef;
+  public readonly webhookBearerToken: SecretKeySelector;
+  public readonly webhookHmacSecret: SecretKeySelector;
   public readonly deployment: ApiObject;
   public readonly serviceAccount: ApiObject;
   public readonly role: ApiObject;
@@ -359,7 +359,7 @@ export class ModelUpdater extends Construct {
     });
 
     // ---- the agent ----
-    const webhookItems = (ref: SecretKeyRef, path: string) => ({ secret: { secretName: ref.name, items: [{ key: ref.key, path }] } });
+    const webhookItems = (ref: SecretKeySelector, path: string) => ({ secret: { secretName: ref.name, items: [{ key: ref.key, path }] } });
     const volumes: Array<Record<string, unknown>> = [
       { name: 'config', configMap: { name: this.name } },
       { name: 'webhook-token', ...webhookItems(this.webhookBearerToken, 'token') },
