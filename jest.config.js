@@ -14,7 +14,7 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/**/*.integration.test.ts'],
-      testTimeout: 180000,
+      setupFilesAfterEnv: ['<rootDir>/test/support/jest-integration-setup.ts'],
     },
   ],
 };
