@@ -1,7 +1,7 @@
 import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { App } from 'cdk8s';
+import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver, SecretKeyRef } from '../alerting/receiver';
 import { ImageRef } from '../core/image-ref';
@@ -193,8 +193,17 @@ export class ModelStack extends pulumi.ComponentResource {
     // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
     // only known after the push and is put in below.
     const deployImage = ImageRef.parse(`${config.registry.host}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
+    const inClusterProps = { name: hostName(config.registry.host), port: hostPort(config.registry.host) };
+    if (config.registry.inCluster) {
+      // The host the in-cluster registry will have, from the construct itself (a throwaway chart, not synthesized).
+      const expected = new ModelRegistry(new Chart(new App(), 'probe', { namespace: ns }), 'Registry', inClusterProps).host;
+      if (expected !== config.registry.host) {
+        throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${expected}'; `
+          + `set it with \`pulumi config set --path modelpilot:registry.host ${expected}\``);
+      }
+    }
     const registry: ModelRegistrySource = config.registry.inCluster
-      ? ModelRegistry.inCluster({ name: hostName(config.registry.host) })
+      ? ModelRegistry.inCluster(inClusterProps)
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
     const updater = config.updater ? {
@@ -219,10 +228,6 @@ export class ModelStack extends pulumi.ComponentResource {
       alerting: alertingSection(config.alertReceivers, this.secretRefs, updater !== undefined, sections.alerting),
       updater,
     });
-    if (config.registry.inCluster && chart.registry?.host !== config.registry.host) {
-      throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${chart.registry?.host}'; `
-        + `set it with \`pulumi config set --path modelpilot:registry.host ${chart.registry?.host}\``);
-    }
     this.plan = planApply(synthObjects(chart));
 
     const objects: Record<string, pulumi.CustomResource> = {};
@@ -338,6 +343,12 @@ export function pinnedReference(deployImage: ImageRef, repoDigest: string | unde
       + `check that the push to '${deployImage.name}' succeeded (the model is only ever deployed by digest)`);
   }
   return deployImage.withDigest(digest as string).toString();
+}
+
+/** `5001` of `model-registry.ml.svc:5001`; undefined (the registry's default) without a port. */
+function hostPort(host: string): number | undefined {
+  const port = host.split(':')[1];
+  return port === undefined ? undefined : Number(port);
 }
 
 /** `model-registry` of `model-registry.ml.svc:5000`. */

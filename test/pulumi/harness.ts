@@ -7,6 +7,9 @@ import * as YAML from 'yaml';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
+// Each isolated copy of the SDK adds a process 'exit' listener; a test file loads a dozen of them.
+process.setMaxListeners(64);
+
 /** The marker Pulumi puts on a secret value when it crosses the RPC boundary (what the engine encrypts). */
 const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';

@@ -221,6 +221,26 @@ describe('pinnedReference', () => {
 });
 
 describe('bad config stops the program', () => {
+  const inCluster = (registry: Record<string, unknown>) => ({
+    ...stackFileConfig('dev'), ...TEST_SECRETS,
+    'modelpilot:registry': JSON.stringify({ repository: 'models/recsys', inCluster: true, ...registry }),
+  });
+
+  test('throws if an in-cluster registry host is not the registry the stack runs', async () => {
+    // GIVEN a host in another namespace than the stack's (ml-dev)
+    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-other.svc:5000' }), SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:registry.host' value 'model-registry.ml-other.svc:5000' is not the in-cluster registry's host 'model-registry.ml-dev.svc:5000'; "
+      + 'set it with `pulumi config set --path modelpilot:registry.host model-registry.ml-dev.svc:5000`',
+    );
+  }, 120_000);
+
+  test('throws if an in-cluster registry is given a username', async () => {
+    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-dev.svc:5000', username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:registry.username' is set but 'modelpilot:registry.inCluster' is true; the in-cluster registry takes no credentials from config: "
+      + 'remove the username, or point the registry at an external host',
+    );
+  }, 120_000);
+
   test('throws if modelpilot:replicas is 0, naming the key, the value and the fix', async () => {
     const file = { ...stackFileConfig('staging'), ...TEST_SECRETS, 'modelpilot:replicas': '0' };
     await expect(runProgram('staging', file, SECRET_KEYS)).rejects.toThrow(
