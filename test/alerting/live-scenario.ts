@@ -1,9 +1,10 @@
 /**
- * The live alerting scenario shared by the integration test and bench/alerting.bench.ts: a real model-metrics
- * process, a real Prometheus loaded with the synthesized ModelAlerts rules, a real Alertmanager loaded with the
- * native alertmanager.yml (secrets as files in a temp dir), and a webhook receiver on 127.0.0.1 standing in for the
- * updater (bearer token checked) and for people. Drives errors above the SLO, waits for the alert at the webhook,
- * recovers, waits for the resolved notification.
+ * The live alerting scenario shared by the integration test and bench/alerting.bench.ts: two reference model
+ * servers (examples/model-server) — the good version 1.4.0 and a bad 1.5.0 started with MODEL_FAULT_ERROR_RATIO=0.5 —
+ * a real Prometheus loaded with the synthesized PrometheusRule groups, a real Alertmanager loaded with the
+ * synthesized alertmanager.yml (secrets as files in a temp dir), and a webhook receiver on 127.0.0.1 standing in for
+ * the updater (bearer token checked) and for people. Onset: the bad version starts taking half the traffic. Recovery
+ * (what a rollback does): traffic goes back to the good version only.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -16,7 +17,7 @@ import { toPromDuration } from '../../lib/core/duration';
 import { Slo } from '../../lib/core/slo';
 import { ModelAlerts, Severity } from '../../lib/monitoring';
 import { startAlertmanager, startPrometheus, TestPrometheus, TestServer } from '../support/prometheus';
-import { freePort, sleep, stopChild, waitFor } from '../support/tools';
+import { freePort, sleep, stopChild, waitFor, WaitAbort } from '../support/tools';
 
 /** One webhook POST as received. */
 export interface Notification {
@@ -28,7 +29,10 @@ export interface Notification {
 
 export interface ScenarioResult {
   readonly model: string;
+  /** The version that erred (and must be named by the alert). */
   readonly version: string;
+  /** The version that stayed healthy (and must never be named). */
+  readonly goodVersion: string;
   readonly token: string;
   /** Seconds from the fault (errors on) to the firing ModelHighErrorRate reaching the updater webhook. */
   readonly timeToFireSeconds: number;
@@ -39,12 +43,16 @@ export interface ScenarioResult {
 }
 
 const MODEL = 'recsys';
-const VERSION = '1.4.0';
+const GOOD = '1.4.0';
+const BAD = '1.5.0';
 const NAMESPACE = 'ml';
 const SCRAPE = Duration.seconds(1);
 const EVAL = Duration.seconds(1);
 const FAULT_ERROR_RATIO = 0.5;
 const REQUESTS_PER_SECOND = 40;
+const REPO = path.join(__dirname, '..', '..');
+const MODEL_SERVER = path.join(REPO, 'examples', 'model-server', 'src', 'main.ts');
+const PREDICT_BODY = JSON.stringify({ features: { tenure_months: 12, monthly_charges: 50, support_calls_90d: 1, month_to_month: true } });
 
 export async function runAlertingScenario(): Promise<ScenarioResult> {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -97,14 +105,22 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
     const amSecret = synthesized.find((o) => o.kind === 'Secret');
     const ruleGroups = synthesized.find((o) => o.kind === 'PrometheusRule').spec.groups;
 
-    // The model-metrics process.
-    const modelPort = await freePort();
-    const proc: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'metrics-process.js')], {
-      env: { ...process.env, PORT: String(modelPort), MODEL_NAME: MODEL, MODEL_VERSION: VERSION }, stdio: 'ignore',
-    });
-    cleanups.push(() => stopChild(proc));
-    const modelUrl = `http://127.0.0.1:${modelPort}`;
-    await waitFor(async () => (await fetch(`${modelUrl}/metrics`)).ok, { what: 'the model-metrics process', timeoutMs: 30_000 });
+    // The reference model servers: the good version and the bad one.
+    const startServer = async (version: string, faults: Record<string, string>) => {
+      const port = await freePort();
+      const proc: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', MODEL_SERVER], {
+        cwd: REPO, stdio: 'ignore',
+        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODEL_NAME: MODEL, MODEL_VERSION: version, ...faults },
+      });
+      cleanups.push(() => stopChild(proc));
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(async () => {
+        if (proc.exitCode !== null) throw new WaitAbort(`model server ${version} exited with code ${proc.exitCode}`);
+        return (await fetch(`${url}/health/ready`)).ok;
+      }, { what: `model server ${version} ready`, timeoutMs: 60_000, intervalMs: 200 });
+      return { port, url };
+    };
+    const [good, bad] = await Promise.all([startServer(GOOD, {}), startServer(BAD, { MODEL_FAULT_ERROR_RATIO: String(FAULT_ERROR_RATIO) })]);
 
     const am: TestServer = await startAlertmanager({ config: amSecret.stringData['alertmanager.yaml'] });
     cleanups.push(() => am.stop());
@@ -113,17 +129,27 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
       scrapeConfigs: [{
         job_name: MODEL, honor_labels: true,
         // What the ServiceMonitor's relabelings give every target in a cluster: model, version (pod label), namespace.
-        static_configs: [{ targets: [`127.0.0.1:${modelPort}`], labels: { model: MODEL, version: VERSION, namespace: NAMESPACE } }],
+        static_configs: [
+          { targets: [`127.0.0.1:${good.port}`], labels: { model: MODEL, version: GOOD, namespace: NAMESPACE } },
+          { targets: [`127.0.0.1:${bad.port}`], labels: { model: MODEL, version: BAD, namespace: NAMESPACE } },
+        ],
       }],
     });
     cleanups.push(() => prom.stop());
 
-    // Bounded load: REQUESTS_PER_SECOND, at most 10 minutes, stopped in cleanup.
+    // Bounded load: REQUESTS_PER_SECOND, at most 10 minutes, stopped in cleanup. `badShare` of it goes to the bad version.
     let loading = true;
+    let badShare = 0;
+    let sent = 0;
     const loadDeadline = Date.now() + 10 * 60_000;
+    const predict = (url: string) => fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: PREDICT_BODY })
+      .then((r) => r.text()).catch(() => '');
     const load = (async () => {
       while (loading && Date.now() < loadDeadline) {
-        await Promise.all(Array.from({ length: REQUESTS_PER_SECOND / 10 }, () => fetch(`${modelUrl}/predict`).then((r) => r.text()).catch(() => '')));
+        await Promise.all(Array.from({ length: REQUESTS_PER_SECOND / 10 }, () => {
+          sent += 1;
+          return predict(sent % 2 === 0 && badShare > 0 ? bad.url : good.url);
+        }));
         await sleep(100);
       }
     })();
@@ -136,20 +162,22 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
     const isAlert = (n: Notification, status: string) => n.path === '/webhooks/alertmanager'
       && n.body.alerts.some((a) => a.labels.alertname === 'ModelHighErrorRate' && a.status === status);
 
-    await fetch(`${modelUrl}/fault?errorRatio=${FAULT_ERROR_RATIO}`, { method: 'POST' });
+    // Onset: the bad version takes half of the traffic.
+    badShare = 0.5;
     const faultAt = Date.now();
     await waitFor(() => notifications.some((n) => isAlert(n, 'firing')),
       { what: 'the firing ModelHighErrorRate at the updater webhook', timeoutMs: 90_000, intervalMs: 100, diagnostics: () => am.log() });
     const firedAt = notifications.find((n) => isAlert(n, 'firing'))!.at;
 
-    await fetch(`${modelUrl}/fault?errorRatio=0`, { method: 'POST' });
+    // Recovery, as a rollback does it: all traffic back to the good version.
+    badShare = 0;
     const recoveredAt = Date.now();
     await waitFor(() => notifications.some((n) => n.at > recoveredAt && isAlert(n, 'resolved')),
       { what: 'the resolved ModelHighErrorRate at the updater webhook', timeoutMs: 120_000, intervalMs: 100, diagnostics: () => am.log() });
     const resolvedAt = notifications.find((n) => n.at > recoveredAt && isAlert(n, 'resolved'))!.at;
 
     return {
-      model: MODEL, version: VERSION, token,
+      model: MODEL, version: BAD, goodVersion: GOOD, token,
       timeToFireSeconds: (firedAt - faultAt) / 1000,
       timeToResolveSeconds: (resolvedAt - recoveredAt) / 1000,
       notifications,
@@ -157,7 +185,8 @@ export async function runAlertingScenario(): Promise<ScenarioResult> {
         scrapeInterval: toPromDuration(SCRAPE), evaluationInterval: toPromDuration(EVAL), sloWindow: slo.promWindow,
         maxErrorRatio: slo.maxErrorRatio, alertFor: alerts.rule('ModelHighErrorRate').for ?? '0s',
         groupWait: '1s', groupInterval: '1s', prometheusResendDelay: '1s',
-        faultErrorRatio: FAULT_ERROR_RATIO, requestsPerSecond: REQUESTS_PER_SECOND,
+        faultErrorRatio: FAULT_ERROR_RATIO, badVersionTrafficShare: 0.5, requestsPerSecond: REQUESTS_PER_SECOND,
+        modelServer: 'examples/model-server (ts-node)',
       },
     };
   } finally {
