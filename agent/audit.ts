@@ -117,7 +117,7 @@ export function formatTimeline(entries: readonly AuditEntry[], options: Timeline
   if (list.length === 0) return 'no audit entries\n';
   const width = Math.max(...list.map((e) => e.target.length));
   return list.map((e) => {
-    const move = e.from || e.to ? `${shortRef(e.from) ?? '?'} -> ${shortRef(e.to) ?? '?'}` : '';
+    const move = e.from && e.to ? `${shortRef(e.from)} -> ${shortRef(e.to)}` : shortRef(e.to ?? e.from) ?? '';
     const parts = [
       e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
       e.target.padEnd(width),
