@@ -256,6 +256,10 @@ export class ModelDeployment extends Construct {
       'app.kubernetes.io/managed-by': MANAGED_BY,
     };
 
+    if (props.replicas !== undefined && props.autoscaling) {
+      throw new Error(`'replicas' value ${props.replicas} is set together with 'autoscaling', which owns the replica count; `
+        + 'remove \'replicas\' and set \'autoscaling.minReplicas\' instead');
+    }
     const replicas = props.replicas ?? 2;
     if (!Number.isInteger(replicas) || replicas < 1) {
       throw new Error(`'replicas' value ${replicas} must be a whole number of at least 1`);
