@@ -10,6 +10,7 @@ import { ModelUpdateStrategy } from '../model/options';
 import { Severity } from '../monitoring/model-alerts';
 import { ModelRegistry, ModelRegistrySource } from '../registry/model-registry';
 import { SelfHealingModelStack, SelfHealingModelStackProps } from '../stack';
+import { assertValidManifests } from '../validation/validate';
 import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
 import { AlertReceiverConfig, StackConfig, StackSecrets } from './config';
 
@@ -229,6 +230,8 @@ export class ModelStack extends pulumi.ComponentResource {
       updater,
     });
     this.plan = planApply(synthObjects(chart));
+    // The same schema checks as `modelpilot synth`: nothing invalid reaches the cluster.
+    assertValidManifests(this.plan.map((p) => p.object));
 
     const objects: Record<string, pulumi.CustomResource> = {};
     const base = [...namespace, ...secretResources];

@@ -3,6 +3,7 @@
 // resource is recorded with its inputs, provider and dependencies.
 import { ImageRef } from '../../lib/core/image-ref';
 import { pinnedReference } from '../../lib/pulumi/model-stack';
+import { validateManifests } from '../../lib/validation/validate';
 import { isSecretValue, mockDigest, plainStrings, ProgramRun, RecordedResource, runProgram, stackFileConfig, TEST_SECRETS, unwrapSecret } from './harness';
 
 const SECRET_KEYS = Object.keys(TEST_SECRETS);
@@ -155,6 +156,16 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     expect(run.outputs.serviceEndpoint).toBe(`http://${model}.${namespace}.svc.cluster.local:80`);
     expect(run.outputs.modelVersion).toBe(version);
     expect(run.outputs.updaterWebhookUrl).toBe(`http://modelpilot-updater.${namespace}.svc:8080/webhooks/model`);
+  });
+
+  test('applies only schema-valid Kubernetes objects, exactly as they will reach the cluster', () => {
+    const applied = run.resources
+      .filter((r) => r.type.startsWith('kubernetes:'))
+      .map((r) => JSON.parse(JSON.stringify(r.inputs, (_k, v) => (isSecretValue(v) ? unwrapSecret(v) : v))));
+    expect(applied.length).toBeGreaterThan(10);
+    const result = validateManifests(applied);
+    expect(result.issues).toEqual([]);
+    expect(result.checked).toBe(applied.length);
   });
 
   test('registers the same resource graph as last time (snapshot)', () => {
