@@ -26,9 +26,13 @@ async function fakePrometheus(answers: () => Answer): Promise<{ url: string; que
     const q = u.searchParams.get('query') ?? '';
     queries.push(q);
     const a = answers();
-    if (u.pathname !== '/api/v1/query') return res.writeHead(404).end('not found');
+    if (u.pathname !== '/api/v1/query') {
+      res.writeHead(404).end('not found');
+      return;
+    }
     if (a.status && a.status !== 200) {
-      return res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'execution', error: 'query timed out' }));
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'execution', error: 'query timed out' }));
+      return;
     }
     const v = q.startsWith('histogram_quantile') ? a.p99 : q.startsWith('(') ? a.errors : a.rate;
     const result = v === null || v === undefined ? [] : [{ metric: { model: 'recsys', version: '1.1.0' }, value: [1700000000, String(v)] }];
