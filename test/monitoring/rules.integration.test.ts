@@ -55,6 +55,7 @@ describe('generated rule groups pass promtool check and their generated tests', 
     ['custom limits (5 restarts, 5m rollout, 45m skew, 1 updater failure, 2m sustain, 1 failed scrape)',
       { maxRestarts: 5, rolloutTimeout: Duration.minutes(5), versionSkewLimit: Duration.minutes(45), updaterFailures: 1,
         sustainFor: Duration.minutes(2), slo: new Slo({ maxFailedScrapes: 1, minRequestRate: 20 }), updaterSelector: { job: 'updater' } }, Duration.seconds(10)],
+    ['rules evaluated every 1m with 30s scrapes', { evaluationInterval: Duration.minutes(1) }, undefined],
   ])('%s', (_name, options, interval) => {
     const result = promtoolTest(makeAlerts(options, interval));
     expect(result.output).toContain('SUCCESS');
