@@ -81,7 +81,10 @@ export class SelfHealingModelStack extends Chart {
       throw new Error(`'model' is missing from stack '${id}'; give at least { model: { name, image } }`);
     }
     if (props.registry) {
-      this.registry = props.registry.bind(this, 'Registry');
+      // With an updater, an in-cluster registry notifies its webhook of every push (token from the updater's Secret).
+      const u = props.updater && ModelUpdater.webhookEndpoint(props.model.namespace ?? this.namespace ?? 'default', props.updater);
+      this.registry = props.registry.bind(this, 'Registry',
+        u && { url: u.url('registry'), bearerToken: { secretName: u.bearerToken.name, key: u.bearerToken.key } });
     }
     let pullSecrets = props.model.imagePullSecrets;
     const image = typeof props.model.image === 'string' ? ImageRef.parse(props.model.image, { field: 'model.image' }) : props.model.image;

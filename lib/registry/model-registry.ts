@@ -120,8 +120,11 @@ export interface ModelRegistryProps {
  * external one.
  */
 export abstract class ModelRegistrySource {
-  /** Binds the choice into `scope` and returns the registry. */
-  public abstract bind(scope: Construct, id: string): IModelRegistry;
+  /**
+   * Binds the choice into `scope` and returns the registry. `notifications` is where an in-cluster registry sends
+   * push events unless its own props say otherwise (the stack passes its updater's webhook).
+   */
+  public abstract bind(scope: Construct, id: string, notifications?: RegistryNotifications): IModelRegistry;
 }
 
 class ExternalRegistry extends ModelRegistrySource implements IModelRegistry {
@@ -138,8 +141,8 @@ class InClusterRegistry extends ModelRegistrySource {
   constructor(private readonly props: ModelRegistryProps) {
     super();
   }
-  public bind(scope: Construct, id: string): IModelRegistry {
-    return new ModelRegistry(scope, id, this.props);
+  public bind(scope: Construct, id: string, notifications?: RegistryNotifications): IModelRegistry {
+    return new ModelRegistry(scope, id, { ...this.props, notifications: this.props.notifications ?? notifications });
   }
 }
 

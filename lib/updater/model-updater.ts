@@ -195,6 +195,16 @@ export interface ModelUpdaterProps {
   readonly port?: number;
 }
 
+/** The agent's webhook routes (`POST /webhooks/<kind>`). */
+export type WebhookKind = 'registry' | 'alertmanager' | 'model' | 'mlflow';
+
+/** Where an updater's webhooks are and the Secret key of their bearer token. */
+export interface UpdaterWebhookEndpoint {
+  /** `http://<name>.<namespace>.svc:<port>/webhooks/<kind>` */
+  url(kind: WebhookKind): string;
+  readonly bearerToken: SecretKeySelector;
+}
+
 /** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
 export type ModelUpdaterOptions = Omit<ModelUpdaterProps, 'models' | 'registry' | 'namespace'>;
 
@@ -227,6 +237,19 @@ export class ModelUpdater extends Construct {
   public readonly networkPolicy: ApiObject;
   public readonly podMonitor: ApiObject;
 
+  /**
+   * Where an updater with these options listens and which token Secret it reads, known before it is created (the
+   * stack points the registry's notifications at it, and the registry is created first).
+   */
+  public static webhookEndpoint(namespace: string, options: ModelUpdaterOptions = {}): UpdaterWebhookEndpoint {
+    const name = options.name ?? 'modelpilot-updater';
+    const port = options.port ?? 8080;
+    return {
+      url: (kind) => `http://${name}.${namespace}.svc:${port}/webhooks/${kind}`,
+      bearerToken: options.webhookBearerToken ?? { name: `${name}-webhook`, key: 'token' },
+    };
+  }
+
   constructor(scope: Construct, id: string, props: ModelUpdaterProps) {
     super(scope, id);
     if (!props || !props.models || props.models.length === 0) {
@@ -258,9 +281,8 @@ export class ModelUpdater extends Construct {
       throw new Error(`'maxAttempts' value ${maxAttempts} must be a whole number of at least 1`);
     }
     const discovery = props.discovery ?? UpdaterDiscovery.byName();
-    const webhookSecret = `${this.name}-webhook`;
-    this.webhookBearerToken = props.webhookBearerToken ?? { name: webhookSecret, key: 'token' };
-    this.webhookHmacSecret = props.webhookHmacSecret ?? { name: webhookSecret, key: 'hmac' };
+    this.webhookBearerToken = ModelUpdater.webhookEndpoint(this.namespace, props).bearerToken;
+    this.webhookHmacSecret = props.webhookHmacSecret ?? { name: `${this.name}-webhook`, key: 'hmac' };
     const registryCredentials = props.registryCredentials ?? props.registry?.pullSecretName;
     const prometheusUrl = props.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090';
     const readinessTimeout = props.readinessTimeout
@@ -463,8 +485,8 @@ export class ModelUpdater extends Construct {
   }
 
   /** In-cluster URL of a webhook: `webhookUrl('alertmanager')` is `http://modelpilot-updater.ml.svc:8080/webhooks/alertmanager`. */
-  public webhookUrl(kind: 'registry' | 'alertmanager' | 'model' | 'mlflow'): string {
-    return `http://${this.name}.${this.namespace}.svc:${this.port}/webhooks/${kind}`;
+  public webhookUrl(kind: WebhookKind): string {
+    return ModelUpdater.webhookEndpoint(this.namespace, { name: this.name, port: this.port }).url(kind);
   }
 
   /** The chart this updater belongs to. */

@@ -71,3 +71,36 @@ describe('SelfHealingModelStack updater section', () => {
     expect(amc.spec.receivers.map((r: Obj) => r.name)).toEqual(['ml-chat']);
   });
 });
+
+describe('SelfHealingModelStack updater section and the in-cluster registry', () => {
+  test('the registry notifies the updater\'s registry webhook of every push, with the updater\'s token Secret', () => {
+    const { objects } = synth({
+      registry: ModelRegistry.inCluster({}),
+      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      updater: { name: 'agent', port: 9000 },
+    });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
+    const config = YAML.parse(Object.values(cm.data as Record<string, string>)[0]);
+    expect(config.notifications.endpoints).toEqual([expect.objectContaining({ url: 'http://agent.ml.svc:9000/webhooks/registry' })]);
+    expect(JSON.stringify(objects.filter((o) => o.metadata?.name === 'model-registry'))).toContain('agent-webhook');
+    expect(updaterObject(objects, 'Service').spec.ports[0].port).toBe(9000);
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
+  test('the registry keeps its own notifications when it has some', () => {
+    const { objects } = synth({
+      registry: ModelRegistry.inCluster({ notifications: { url: 'http://elsewhere.ml.svc:8080/hook' } }),
+      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      updater: {},
+    });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
+    const config = YAML.parse(Object.values(cm.data as Record<string, string>)[0]);
+    expect(config.notifications.endpoints.map((e: Obj) => e.url)).toEqual(['http://elsewhere.ml.svc:8080/hook']);
+  });
+
+  test('without an updater the registry sends no notifications', () => {
+    const { objects } = synth({ registry: ModelRegistry.inCluster({}), model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' } });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
+    expect(YAML.parse(Object.values(cm.data as Record<string, string>)[0]).notifications).toBeUndefined();
+  });
+});
