@@ -106,6 +106,8 @@ export class Reconciler {
   private readonly lastChecked = new Map<string, number>();
   /** Workloads this agent itself holds unpromoted (inconclusive); others found in flight were left by a predecessor. */
   private readonly held = new Set<string>();
+  /** `<workload> <digest>` → the tag it was rolled out under (engines may forget the tag). */
+  private readonly promotedTags = new Map<string, string>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.log = o.logger ?? nullLogger;
@@ -252,13 +254,19 @@ export class Reconciler {
 
   /** Asks the registry and the policy for a newer version. */
   private async plan(w: Workload, trigger: string, tags: Map<string, Promise<string[]>>, signal?: AbortSignal): Promise<UpdatePlan | undefined> {
-    const ref = ImageRef.parse(w.image, { field: `${w.id} image`, allowMutableTag: true });
+    let ref = ImageRef.parse(w.image, { field: `${w.id} image`, allowMutableTag: true });
     const repo: RepositoryName = { registry: ref.registry, repository: ref.repository };
     const policy = this.images.get(ref.name)?.policy ?? w.policy;
     this.lastChecked.set(ref.name, this.o.clock.now().getTime());
     if (policy.kind === 'pinned') return undefined;
+    if (ref.tag === undefined && ref.digest) {
+      // Some engines (podman) report `repo@digest` for a container created from `repo:tag@digest`: the tag is
+      // recovered from the promotion that put this digest there.
+      const tag = this.tagOfDigest(w.id, ref.name, ref.digest);
+      if (tag) ref = ImageRef.parse(`${ref.name}:${tag}@${ref.digest}`, { allowMutableTag: true });
+    }
     if (ref.tag === undefined) {
-      this.log.debug('skipping a workload that runs a bare digest', { workload: w.id, image: w.image });
+      this.log.warn('skipping a workload whose image has no tag (a bare digest the agent did not roll out)', { workload: w.id, image: w.image });
       return undefined;
     }
     const current = { tag: ref.tag, digest: ref.digest ?? w.digest };
@@ -277,7 +285,8 @@ export class Reconciler {
     if (!chosen) return undefined;
     const digest = chosen.digest ?? await this.o.registry.resolveDigest(repo, chosen.tag, signal);
     const to = `${ref.name}:${chosen.tag}@${digest}`;
-    const from = ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
+    const recovered = ref.toString() !== ImageRef.parse(w.image, { allowMutableTag: true }).toString();
+    const from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
     const fromVersion = policy.kind === 'digest' ? `${ref.tag}@${current.digest ?? 'unknown'}` : ref.tag;
     const plan = new UpdatePlan(w, from, to, fromVersion, versionKey(policy, { tag: chosen.tag, digest }), trigger);
     this.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `policy ${policy.toString()} chose ${plan.toVersion}` });
@@ -512,6 +521,24 @@ export class Reconciler {
   // -------------------------------------------------------------------------------------------------------------
   // Helpers
   // -------------------------------------------------------------------------------------------------------------
+
+  /** The tag a digest was rolled out under on this workload (from this agent's memory, else the audit log). */
+  private tagOfDigest(workload: string, name: string, digest: string): string | undefined {
+    const cached = this.promotedTags.get(`${workload} ${digest}`);
+    if (cached) return cached;
+    let found: string | undefined;
+    try {
+      for (const e of this.o.audit.read()) {
+        if (e.target !== workload || (e.event !== 'promoted' && e.event !== 'apply') || !e.to) continue;
+        const r = ImageRef.tryParse(e.to, { allowMutableTag: true });
+        if (r && r.name === name && r.digest === digest && r.tag) found = r.tag;
+      }
+    } catch (e) {
+      this.log.warn('audit log unreadable', { error: (e as Error).message });
+    }
+    if (found) this.promotedTags.set(`${workload} ${digest}`, found);
+    return found;
+  }
 
   /** Runs one target operation with the per-attempt timeout; a throw or a timeout is a failed Outcome. */
   private async bounded(op: (signal: AbortSignal) => Promise<Outcome>): Promise<Outcome> {

@@ -441,3 +441,26 @@ describe('sameImage', () => {
     expect(sameImage(a, b)).toBe(same);
   });
 });
+
+describe('engines that forget the tag', () => {
+  test('a workload reported as repo@digest gets its tag back from the promotion that put it there, and keeps updating', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    await h.reconciler.runCycle([poll]);
+    // podman reports the container as repo@digest, without the tag
+    h.target.get('recsys').image = `${REPO}@${digestOf('1.1.0')}`;
+    h.registry.push(REPO, '1.2.0');
+    h.clock.advance(60_000);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates).toEqual([{ workload: 'fake/recsys', plan: 'recsys 1.1.0 -> 1.2.0', result: 'promoted' }]);
+    expect(h.audit.read().filter((e) => e.event === 'apply').at(-1)).toMatchObject({ from: ref('1.1.0'), to: ref('1.2.0') });
+  });
+
+  test('a bare digest the agent never rolled out is skipped, not guessed', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}@${digestOf('1.0.0')}`);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates).toEqual([]);
+    expect(report.failures).toEqual([]);
+  });
+});
