@@ -35,6 +35,11 @@ export const DOCKER_LABELS = {
   readyUrl: 'modelpilot.ready.url',
   stopTimeout: 'modelpilot.stop-timeout',
   inFlight: 'modelpilot.inflight',
+  /**
+   * The image reference exactly as planned (`repo:1.1.0@sha256:…`), written by the agent on the containers it
+   * creates: an engine may store a pinned reference without its tag (podman keeps `repo@sha256:…`).
+   */
+  image: 'modelpilot.image',
 } as const;
 
 /** Name suffixes of the containers an update in flight leaves next to `N`. */
@@ -83,6 +88,21 @@ interface Located {
 }
 
 const nameOf = (c: { Name?: string; Names?: string[] }): string => (c.Name || c.Names?.[0] || '').replace(/^\//, '');
+
+/**
+ * The image reference a container runs, as written: the agent's `modelpilot.image` label when it names the same
+ * repository and digest as the engine's `Config.Image` (which may have lost the tag), else `Config.Image`.
+ */
+export function imageOf(c: Docker.ContainerInspectInfo): string {
+  const configured = c.Config.Image;
+  const label = c.Config.Labels?.[DOCKER_LABELS.image];
+  if (!label) return configured;
+  const a = ImageRef.tryParse(label, { allowMutableTag: true });
+  const b = ImageRef.tryParse(configured, { allowMutableTag: true });
+  if (!a || !b || a.name !== b.name) return configured;
+  if (b.digest ? a.digest === b.digest : label === configured) return label;
+  return configured;
+}
 
 /** The workload name a container belongs to: its own name without the agent's suffixes. */
 function logicalName(name: string): string {
@@ -189,7 +209,7 @@ export class DockerTarget implements Target {
     }
     const base = running ?? loc.previous ?? loc.named;
     if (!base) return undefined;
-    const image = running ? running.Config.Image : inFlight ? inFlight.from : base.Config.Image;
+    const image = running ? imageOf(running) : inFlight ? inFlight.from : imageOf(base);
     const labels = base.Config.Labels ?? {};
     const ref = ImageRef.tryParse(image, { allowMutableTag: true });
     const policyText = labels[DOCKER_LABELS.policy];
@@ -215,8 +235,8 @@ export class DockerTarget implements Target {
 
   /** The repo digest of the image a container runs, when the engine knows it. */
   private async digestOf(c: Docker.ContainerInspectInfo): Promise<string | undefined> {
-    const at = c.Config.Image.indexOf('@');
-    if (at >= 0) return c.Config.Image.slice(at + 1);
+    const at = imageOf(c).indexOf('@');
+    if (at >= 0) return imageOf(c).slice(at + 1);
     try {
       const img = await this.docker.getImage(c.Image).inspect();
       const ref = ImageRef.tryParse(c.Config.Image, { allowMutableTag: true });
@@ -493,6 +513,7 @@ export function recreateSpec(
     labels[k] = v;
   }
   labels[DOCKER_LABELS.inFlight] = JSON.stringify(record);
+  labels[DOCKER_LABELS.image] = image;
   const imagePorts = ic.ExposedPorts ?? {};
   const exposed = Object.fromEntries(Object.entries(c.ExposedPorts ?? {}).filter(([p]) => !(p in imagePorts)));
   const spec: Docker.ContainerCreateOptions = {

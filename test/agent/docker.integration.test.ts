@@ -120,7 +120,10 @@ describe('DockerTarget against podman', () => {
     const oldId = await run('upd', '1.0.0', port);
     const t = target();
     const w = await workload(t, 'upd');
-    const plan = planTo(w, '1.1.0');
+    // the loop pins plans to the digest: repo:1.1.0@sha256:…
+    const digest = await new DistributionClient().resolveDigest({ registry: reg.host, repository: REPO }, '1.1.0');
+    const pinned = `${ref('1.1.0')}@${digest}`;
+    const plan = new UpdatePlan(w, w.image, pinned, '1.0.0', '1.1.0', 'test');
 
     // WHEN
     const applied = await t.apply(plan);
@@ -134,7 +137,9 @@ describe('DockerTarget against podman', () => {
     const fresh = await docker.getContainer('upd').inspect();
     expect(fresh.Config.Cmd).toEqual(['/usr/bin/node', '/app/server.js']); // the image's own, not an override
     expect(fresh.Id).not.toBe(oldId);
-    expect(fresh.Config.Image).toBe(ref('1.1.0'));
+    // podman stores a pinned reference without its tag; the agent's label keeps it as planned
+    expect(fresh.Config.Image).toContain(`@${digest}`);
+    expect(fresh.Config.Labels[DOCKER_LABELS.image]).toBe(pinned);
     // env overridden on the container carries over; the image's own MODEL_VERSION is the NEW image's
     expect(fresh.Config.Env).toEqual(expect.arrayContaining([`PORT=${port}`, 'EXTRA=kept', 'MODEL_VERSION=1.1.0']));
     expect(fresh.Config.Env).not.toContain('MODEL_VERSION=1.0.0');
@@ -142,9 +147,12 @@ describe('DockerTarget against podman', () => {
     expect(fresh.HostConfig.NetworkMode).toBe('host');
     expect(fresh.Config.Labels[DOCKER_LABELS.model]).toBe('srv');
     const rec = JSON.parse(fresh.Config.Labels[DOCKER_LABELS.inFlight]) as DockerInFlightRecord;
-    expect(rec).toMatchObject({ from: ref('1.0.0'), to: ref('1.1.0'), attempt: 1, trigger: 'test', name: 'upd', previousId: oldId });
-    // AND discovery reports the update in flight
-    expect((await workload(t, 'upd')).inFlight).toMatchObject({ from: ref('1.0.0'), to: ref('1.1.0') });
+    expect(rec).toMatchObject({ from: ref('1.0.0'), to: pinned, attempt: 1, trigger: 'test', name: 'upd', previousId: oldId });
+    // AND discovery reports the update in flight, with the new image running
+    const during = await workload(t, 'upd');
+    expect(during.inFlight).toMatchObject({ from: ref('1.0.0'), to: pinned });
+    expect(during.image).toBe(pinned);
+    expect(during.digest).toBe(digest);
 
     // WHEN ready and promoted
     expect(await t.waitReady(plan, 30_000)).toEqual({ status: 'Healthy', reason: `http://127.0.0.1:${port}/health/ready answered 2xx` });
@@ -154,7 +162,7 @@ describe('DockerTarget against podman', () => {
     expect(await names('upd')).toEqual(['upd']);
     const after = await workload(t, 'upd');
     expect(after.inFlight).toBeUndefined();
-    expect(after.image).toBe(ref('1.1.0'));
+    expect(after.image).toBe(pinned);
   });
 
   test('a version that never gets ready is Unhealthy, and rollback restores the very same old container', async () => {

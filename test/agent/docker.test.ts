@@ -3,14 +3,14 @@
  * engine is in docker.integration.test.ts.
  */
 import type Docker from 'dockerode';
-import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, recreateSpec } from '../../agent/target/docker';
+import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec } from '../../agent/target/docker';
 
 const record: DockerInFlightRecord = {
   from: 'r/m:1.0.0', to: 'r/m:1.1.0', attempt: 1, startedAt: '2026-11-25T09:00:00.000Z', trigger: 'poll', name: 'm', previousId: 'abc', previousName: 'm-modelpilot-prev',
 };
 
 /** An inspect result as an engine returns it: the image's defaults merged into the container's config. */
-function container(config: Partial<Docker.ContainerInspectInfo['Config']>, hostConfig: Record<string, unknown> = {}, networks: Record<string, unknown> = {}) {
+function container(config: Record<string, unknown>, hostConfig: Record<string, unknown> = {}, networks: Record<string, unknown> = {}) {
   return {
     Id: '0123456789abcdef', Name: '/m', Image: 'sha256:old',
     Config: { Hostname: '0123456789ab', Env: [], Labels: {}, ...config },
@@ -38,7 +38,7 @@ describe('recreateSpec', () => {
     // THEN
     expect(spec.Image).toBe('r/m:1.1.0');
     expect(spec.Env).toEqual(['PORT=9000']);
-    expect(spec.Labels).toEqual({ [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.inFlight]: JSON.stringify(record) });
+    expect(spec.Labels).toEqual({ [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.inFlight]: JSON.stringify(record), [DOCKER_LABELS.image]: 'r/m:1.1.0' });
     expect(spec.Cmd).toBeUndefined();
     expect(spec.Entrypoint).toBeUndefined();
     expect(spec.WorkingDir).toBeUndefined();
@@ -52,7 +52,7 @@ describe('recreateSpec', () => {
     const old = container({
       ...imageConfig, Cmd: ['node', 'server.js', '--threads=4'], Entrypoint: ['/tini', '--'], User: '2000', WorkingDir: '/srv',
       ExposedPorts: { '8080/tcp': {}, '9090/tcp': {} }, StopSignal: 'SIGINT', StopTimeout: 30,
-    } as Partial<Docker.ContainerInspectInfo['Config']>);
+    });
     const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
     expect(spec.Cmd).toEqual(['node', 'server.js', '--threads=4']);
     expect(spec.Entrypoint).toEqual(['/tini', '--']);
@@ -64,7 +64,7 @@ describe('recreateSpec', () => {
   });
 
   test('treats an empty entrypoint and StopTimeout 0 (what podman reports when unset) as not set', () => {
-    const old = container({ ...imageConfig, Entrypoint: [], StopSignal: '15', StopTimeout: 0 } as Partial<Docker.ContainerInspectInfo['Config']>);
+    const old = container({ ...imageConfig, Entrypoint: [], StopSignal: '15', StopTimeout: 0 });
     const spec = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record);
     expect(spec.Entrypoint).toBeUndefined();
     expect(spec.StopSignal).toBeUndefined();
@@ -82,6 +82,19 @@ describe('recreateSpec', () => {
     const spec = recreateSpec(old, undefined, 'r/m:1.1.0', record);
     expect(spec.Env).toEqual(imageConfig.Env);
     expect(spec.Cmd).toEqual(imageConfig.Cmd);
+  });
+});
+
+describe('imageOf', () => {
+  const digest = `sha256:${'c'.repeat(64)}`;
+  test.each([
+    ['the label when the engine dropped the tag of a pinned reference', `r.io/m@${digest}`, `r.io/m:1.1.0@${digest}`, `r.io/m:1.1.0@${digest}`],
+    ['Config.Image when there is no label', 'r.io/m:1.0.0', undefined, 'r.io/m:1.0.0'],
+    ['Config.Image when the label names another digest', `r.io/m@${digest}`, `r.io/m:1.1.0@sha256:${'d'.repeat(64)}`, `r.io/m@${digest}`],
+    ['Config.Image when the label names another repository', 'r.io/m:1.0.0', 'r.io/x:1.0.0', 'r.io/m:1.0.0'],
+  ])('reads %s', (_what, configured, label, expected) => {
+    const c = container({ Image: configured, Labels: label ? { [DOCKER_LABELS.image]: label } : {} });
+    expect(imageOf(c)).toBe(expected);
   });
 });
 
