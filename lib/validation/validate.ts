@@ -22,6 +22,13 @@ export interface ValidateOptions {
    * @default - none: an object of an unknown kind is an error
    */
   readonly allowUnknownKinds?: readonly string[];
+  /**
+   * Accept fields that the Kubernetes API does not define (a misspelt `periodSecond`, a field of a newer release).
+   * The check covers the core API types, described by @kubernetes/client-node's models; CRD objects are checked
+   * against their schema only.
+   * @default false
+   */
+  readonly allowUnknownFields?: boolean;
 }
 
 /** The outcome of validating a set of objects. */
@@ -129,6 +136,10 @@ export function validateManifest(obj: unknown, options: ValidateOptions = {}): V
   }
 
   // What the schemas do not say.
+  if (!options.allowUnknownFields) {
+    const typeName = coreTypeName(apiVersion, kind);
+    if (typeName) checkFields(o, typeName, '$', add);
+  }
   if (typeof meta.name !== 'string' || meta.name === '') {
     add('$.metadata.name', 'is missing; every object needs a name');
   } else if (meta.name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(meta.name)) {
@@ -227,4 +238,78 @@ function dedupe(errors: AjvLikeError[]): AjvLikeError[] {
     seen.add(key);
     return true;
   });
+}
+
+interface AttributeType { readonly baseName: string; readonly type: string }
+type ModelClasses = Record<string, { attributeTypeMap?: AttributeType[] } | undefined>;
+let clientModels: ModelClasses | undefined;
+
+/** @kubernetes/client-node's generated models (loaded on first use): every core type with its fields. */
+function models(): ModelClasses {
+  clientModels ??= require('@kubernetes/client-node/dist/gen/model/models') as ModelClasses;
+  return clientModels;
+}
+
+/** `apps/v1` + `Deployment` -> `V1Deployment`, when client-node has that core type. */
+function coreTypeName(apiVersion: string, kind: string): string | undefined {
+  const slash = apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  if (group !== '' && !group.endsWith('.k8s.io') && !['apps', 'batch', 'autoscaling', 'policy'].includes(group)) return undefined;
+  const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+  const name = version.charAt(0).toUpperCase() + version.slice(1) + kind;
+  return models()[name]?.attributeTypeMap ? name : undefined;
+}
+
+/** Reports every field of `value` that its type `typeName` does not define, recursively. */
+function checkFields(value: unknown, typeName: string, path: string, add: (path: string, message: string) => void): void {
+  if (value === null || value === undefined) return;
+  const array = /^Array<(.+)>$/.exec(typeName);
+  if (array) {
+    if (Array.isArray(value)) value.forEach((v, i) => checkFields(v, array[1], `${path}[${i}]`, add));
+    return;
+  }
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(typeName);
+  if (map) {
+    if (typeof value === 'object') for (const [k, v] of Object.entries(value)) checkFields(v, map[1], `${path}['${k}']`, add);
+    return;
+  }
+  const attributes = models()[typeName]?.attributeTypeMap;
+  if (!attributes || typeof value !== 'object' || Array.isArray(value)) return; // a leaf (string, IntOrString, object, …)
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const attr = attributes.find((a) => a.baseName === key);
+    if (attr) {
+      checkFields(v, attr.type, appendPath(path, key), add);
+      continue;
+    }
+    const near = closest(key, attributes.map((a) => a.baseName));
+    add(appendPath(path, key), `unknown field '${key}' (not part of ${typeName.replace(/^V\d\w*?(?=[A-Z])/, '')})${near ? `; did you mean '${near}'?` : ''}`);
+  }
+}
+
+function appendPath(path: string, key: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${path}.${key}` : `${path}['${key}']`;
+}
+
+/** The known name nearest to `word` (edit distance at most 3, case-insensitive), if any. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 4;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

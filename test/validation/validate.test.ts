@@ -52,6 +52,23 @@ describe('validateManifests', () => {
     expect(findSchemaModel('rbac.authorization.k8s.io/v1', 'Role')).toBeDefined();
   });
 
+  test('reports fields the Kubernetes API does not define, with the nearest known name', () => {
+    const d = deployment() as { spec: Record<string, unknown> & { template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    d.spec.replicass = 2;
+    d.spec.template.spec.containers[0].readinessProbe = { periodSecond: 5, httpGet: { path: '/health/ready', port: 'http' } };
+    d.spec.template.spec.containers[0].lifecycle = { preStop: { sleep: { seconds: 5 } } };
+    expect(validateManifest(d).map(formatIssue)).toEqual([
+      "Deployment ml/recsys: $.spec.replicass: unknown field 'replicass' (not part of DeploymentSpec); did you mean 'replicas'?",
+      "Deployment ml/recsys: $.spec.template.spec.containers[0].readinessProbe.periodSecond: unknown field 'periodSecond' (not part of Probe); did you mean 'periodSeconds'?",
+    ]);
+    expect(validateManifest(d, { allowUnknownFields: true })).toEqual([]);
+  });
+
+  test('map-valued fields (labels, resources, data) take any key', () => {
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', annotations: { 'example.com/x': 'y' } }, data: { 'config.yml': 'a: 1' } };
+    expect(validateManifest(cm)).toEqual([]);
+  });
+
   test('an unknown kind is an error unless allowed explicitly', () => {
     const widget = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } };
     expect(validateManifests([widget]).issues.map(formatIssue)).toEqual([
