@@ -57,9 +57,10 @@ describe('validateManifests', () => {
     d.spec.replicass = 2;
     d.spec.template.spec.containers[0].readinessProbe = { periodSecond: 5, httpGet: { path: '/health/ready', port: 'http' } };
     d.spec.template.spec.containers[0].lifecycle = { preStop: { sleep: { seconds: 5 } } };
+    // in the object's own key order: replicass was added after template
     expect(validateManifest(d).map(formatIssue)).toEqual([
-      "Deployment ml/recsys: $.spec.replicass: unknown field 'replicass' (not part of DeploymentSpec); did you mean 'replicas'?",
       "Deployment ml/recsys: $.spec.template.spec.containers[0].readinessProbe.periodSecond: unknown field 'periodSecond' (not part of Probe); did you mean 'periodSeconds'?",
+      "Deployment ml/recsys: $.spec.replicass: unknown field 'replicass' (not part of DeploymentSpec); did you mean 'replicas'?",
     ]);
     expect(validateManifest(d, { allowUnknownFields: true })).toEqual([]);
   });
