@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { run } from '../../bin/commands/synth';
+import { main } from '../../bin/modelpilot';
 import { validateManifests } from '../../lib';
 
 /** Runs the command with stdout/stderr captured. */
@@ -94,6 +95,34 @@ describe('modelpilot synth', () => {
     const r = await capture([path.join(dir, 'empty.ts')]);
     expect(r.code).toBe(1);
     expect(r.err).toContain('exports no builder');
+  });
+
+  test('accepts an async builder and is reachable through the modelpilot dispatcher', async () => {
+    const app = path.join(dir, 'async.ts');
+    fs.writeFileSync(app, `
+      import { App } from 'cdk8s';
+      import { SelfHealingModelStack } from ${JSON.stringify(path.resolve(__dirname, '../../lib'))};
+      export default async function build(app: App): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        new SelfHealingModelStack(app, 'late', { model: { name: 'late', image: 'ghcr.io/acme/late:0.1.0' } });
+      }
+    `);
+    let code = -1;
+    const o = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      code = await main(['synth', app, '--out', path.join(dir, 'o')]);
+    } finally {
+      o.mockRestore();
+    }
+    expect(code).toBe(0);
+    expect(fs.readdirSync(path.join(dir, 'o'))).toEqual(['late.yaml']);
+  });
+
+  test('exits 1 when the app adds no chart', async () => {
+    fs.writeFileSync(path.join(dir, 'none.ts'), 'export default function build(): void {}\n');
+    const r = await capture([path.join(dir, 'none.ts')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('modelpilot synth: the app adds no chart; create at least one SelfHealingModelStack (or another cdk8s Chart) on the app it is given\n');
   });
 
   test('exits 2 on an unknown option', async () => {
