@@ -33,6 +33,11 @@ export const K8S_ANNOTATIONS = {
   revision: 'deployment.kubernetes.io/revision',
 } as const;
 
+/** The env var that tells the model server which version it serves (the `version` label of its metrics). */
+const VERSION_ENV = 'MODEL_VERSION';
+/** The recommended label of the version, on the pod template. */
+const VERSION_LABEL = 'app.kubernetes.io/version';
+
 /** The label that marks a Deployment as owned by modelpilot (label-selector discovery). */
 export const MANAGED_LABEL = 'modelpilot.dev/managed';
 
@@ -258,7 +263,7 @@ export class KubernetesTarget implements Target {
             [K8S_ANNOTATIONS.changeCause]: `modelpilot: ${plan.fromVersion} -> ${plan.toVersion} (attempt ${plan.attempt}, ${plan.trigger})`,
           },
         },
-        spec: { template: { spec: { containers: [{ name: container.name, image: plan.to }] } } },
+        spec: { template: this.templatePatch(d, container, plan) },
       };
       await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
       this.log({ level: 'info', event: 'apply', deployment: plan.workload.name, from: previousImage, to: plan.to, attempt: plan.attempt });
@@ -409,6 +414,21 @@ export class KubernetesTarget implements Target {
     });
   }
 
+  /**
+   * The pod template change of an update: the model container's image and, where the template declares them, the
+   * version the server reports (`MODEL_VERSION`, the `version` label of its metrics, which the SLO check queries)
+   * and the `app.kubernetes.io/version` pod label (unless the selector uses it).
+   */
+  private templatePatch(d: V1Deployment, container: { name: string; env?: Array<{ name: string }> }, plan: UpdatePlan): object {
+    const version = plan.toVersion.split('@')[0];
+    const c: Record<string, unknown> = { name: container.name, image: plan.to };
+    if ((container.env ?? []).some((e) => e.name === VERSION_ENV)) c.env = [{ name: VERSION_ENV, value: version }];
+    const labels = d.spec?.template?.metadata?.labels ?? {};
+    const selector = d.spec?.selector?.matchLabels ?? {};
+    const relabel = VERSION_LABEL in labels && !(VERSION_LABEL in selector);
+    return { ...(relabel ? { metadata: { labels: { [VERSION_LABEL]: version } } } : {}), spec: { containers: [c] } };
+  }
+
   private deploymentName(plan: UpdatePlan): string {
     const prefix = `k8s/${this.namespace}/`;
     if (!plan.workload.id.startsWith(prefix)) {
@@ -439,7 +459,7 @@ export class KubernetesTarget implements Target {
     };
   }
 
-  private modelContainer(d: V1Deployment): { name: string; image?: string } {
+  private modelContainer(d: V1Deployment): { name: string; image?: string; env?: Array<{ name: string }> } {
     const name = d.metadata?.name ?? '';
     const containers = d.spec?.template?.spec?.containers ?? [];
     const wanted = this.explicit?.get(name)?.container ?? d.metadata?.annotations?.[K8S_ANNOTATIONS.container];

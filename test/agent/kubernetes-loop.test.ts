@@ -100,6 +100,7 @@ describe('the reconcile loop on a (fake) cluster', () => {
     expect(report.failures).toEqual([]);
     expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.0.0 -> 1.1.0', result: 'promoted' }]);
     expect(image(w.fake)).toBe(ref('1.1.0'));
+    expect(w.fake.deployment('recsys').spec.template.spec.containers[0].env).toContainEqual({ name: 'MODEL_VERSION', value: '1.1.0' });
     expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeUndefined();
     expect(annotations(w.fake)[K8S_ANNOTATIONS.previousImage]).toBe(V100);
     expect(annotations(w.fake)[K8S_ANNOTATIONS.changeCause]).toBe('modelpilot: 1.0.0 -> 1.1.0 (attempt 1, poll)');

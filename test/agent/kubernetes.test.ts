@@ -101,7 +101,7 @@ describe('discover', () => {
 });
 
 describe('apply', () => {
-  test('patches only the model container image (strategic merge) and records the update in annotations', async () => {
+  test('patches the model container image and its reported version (strategic merge) and records the update in annotations', async () => {
     await startFake(() => 'hang');
     const t = target();
     const w = await recsys(t);
@@ -112,7 +112,10 @@ describe('apply', () => {
     expect(outcome).toEqual({ ok: true, value: undefined });
     const after = fake.deployment('recsys');
     expect(after.spec.template.spec.containers.map((c: Json) => c.image)).toEqual([V110, 'docker.io/fluent/fluent-bit:3.1.9']);
-    expect(after.spec.template.spec.containers[0].env).toEqual(before.spec.template.spec.containers[0].env);
+    // The server reports the version it serves (the SLO check queries by it); the pod label follows.
+    expect(after.spec.template.spec.containers[0].env).toEqual([{ name: 'MODEL_NAME', value: 'recsys' }, { name: 'MODEL_VERSION', value: '1.1.0' }]);
+    expect(after.spec.template.metadata.labels['app.kubernetes.io/version']).toBe('1.1.0');
+    expect(after.spec.template.spec.containers[1]).toEqual(before.spec.template.spec.containers[1]);
     const a = after.metadata.annotations;
     expect(a[K8S_ANNOTATIONS.previousImage]).toBe(V100);
     expect(a[K8S_ANNOTATIONS.attempt]).toBe('1');
@@ -121,8 +124,24 @@ describe('apply', () => {
     expect(JSON.parse(a[K8S_ANNOTATIONS.previousTemplate])).toEqual(before.spec.template);
     const [p] = fake.patches;
     expect(p.contentType).toBe('application/strategic-merge-patch+json');
-    expect(p.body.spec).toEqual({ template: { spec: { containers: [{ name: 'model', image: V110 }] } } });
+    expect(p.body.spec).toEqual({ template: {
+      metadata: { labels: { 'app.kubernetes.io/version': '1.1.0' } },
+      spec: { containers: [{ name: 'model', image: V110, env: [{ name: 'MODEL_VERSION', value: '1.1.0' }] }] },
+    } });
     expect(p.body.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  test('leaves the version env and label alone where the template has none, or the selector uses the label', async () => {
+    const d = fixture<Json>('deployment-recsys.json');
+    d.spec.template.spec.containers[0].env = [{ name: 'MODEL_NAME', value: 'recsys' }];
+    d.spec.selector.matchLabels['app.kubernetes.io/version'] = '1.0.0';
+    await startFake(() => 'hang', { deployments: [d] });
+    const t = target();
+    await t.apply(plan(await recsys(t)));
+    const after = fake.deployment('recsys');
+    expect(after.spec.template.spec.containers[0].env).toEqual([{ name: 'MODEL_NAME', value: 'recsys' }]);
+    expect(after.spec.template.metadata.labels['app.kubernetes.io/version']).toBe('1.0.0');
+    expect(after.spec.template.spec.containers[0].image).toBe(V110);
   });
 
   test('discovery after apply reports the in-flight update (restart safety)', async () => {
