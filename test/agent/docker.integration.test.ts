@@ -13,8 +13,6 @@ import { freePort, waitFor } from '../support/tools';
 import { importBaseImage, pushVersion } from './docker-fixture';
 
 const REPO = 'test/srv';
-// The per-project testTimeout in jest.config.js is not applied by jest 29 (it warns "Unknown option"), so set it here.
-jest.setTimeout(120_000);
 
 describe('DockerTarget against podman', () => {
   let reg: TestRegistry;

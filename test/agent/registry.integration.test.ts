@@ -7,8 +7,6 @@ import { createHash } from 'node:crypto';
 import { DistributionClient, parseDockerConfig } from '../../agent/registry';
 import { startRegistry, TestRegistry } from '../support/registry';
 
-jest.setTimeout(60_000);
-
 async function pushTag(reg: TestRegistry, repository: string, tag: string): Promise<string> {
   const headers: Record<string, string> = reg.authorization ? { Authorization: reg.authorization } : {};
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] } }));

@@ -9,8 +9,6 @@ import { startAlertmanager, TestServer } from '../support/prometheus';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { waitFor } from '../support/tools';
 
-jest.setTimeout(120_000);
-
 const TOKEN = 'integration-token-0123456789abcdef';
 
 async function pushTag(reg: TestRegistry, repository: string, tag: string): Promise<void> {
