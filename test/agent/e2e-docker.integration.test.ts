@@ -170,22 +170,34 @@ function probeOn(port: number, count = 3, interval = '100ms'): Record<string, un
 
 const tmp = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `modelpilot-e2e-${name}-`));
 
-test('polling: a new good version is pulled, verified and serving; the old container is removed only after', async () => {
+test('polling: 1.0.0 → 1.1.0 is pulled, verified and serving (old container removed only after); then bad 1.2.0 → back to 1.1.0', async () => {
   const port = await freePort();
   const from = await push('models/poll', '1.0.0');
   await runModel('e2e-poll', from, port, 'poll');
-  const agent = await startAgent('poll', tmp('poll'), { health: probeOn(port) });
+  const agent = await startAgent('poll', tmp('poll'), { health: { ...probeOn(port), readinessTimeout: '5s' } });
   await push('models/poll', '1.1.0');
   await waitFor(async () => (await served(port)) === '1.1.0' && (await containers('e2e-poll')).length === 1, {
     what: 'the poll agent to move e2e-poll to 1.1.0', timeoutMs: 60_000, diagnostics: () => agent.output().slice(-4000),
   });
   const [c] = await containers('e2e-poll');
   expect(c).toMatchObject({ name: 'e2e-poll', state: 'running' });
-  // the new container runs the digest-pinned reference the agent planned
-  expect((await docker.getContainer('e2e-poll').inspect()).Config.Image).toMatch(new RegExp(`^${reg.host}/models/poll:1\\.1\\.0@sha256:[0-9a-f]{64}$`));
+  // the new container runs the digest-pinned reference the agent planned (podman may drop the tag and keep the digest)
+  const running = (await docker.getContainer('e2e-poll').inspect()).Config.Image;
+  const planned = readAudit(path.join(agent.dir, 'audit.jsonl')).find((e) => e.event === 'apply')!.to!;
+  expect(planned).toMatch(new RegExp(`^${reg.host}/models/poll:1\\.1\\.0@sha256:[0-9a-f]{64}$`));
+  expect(running.split('@')[1]).toBe(planned.split('@')[1]);
   const audit = readAudit(path.join(agent.dir, 'audit.jsonl'));
   expect(audit.find((e) => e.event === 'promoted')).toMatchObject({ target: 'docker/e2e-poll', trigger: 'poll', from: expect.stringContaining(from), result: 'ok' });
   expect(await agent.metric('modelpilot_updater_updates_total')).toBe(1);
+
+  // the agent keeps following the container it updated: the bad 1.2.0 is tried, rolled back to 1.1.0 and quarantined
+  const id110 = (await containers('e2e-poll'))[0].id;
+  await push('models/poll', '1.2.0');
+  await waitFor(async () => fs.existsSync(path.join(agent.dir, 'quarantine.json')) && (await containers('e2e-poll')).length === 1
+    && (await served(port)) === '1.1.0', { what: 'the rollback of 1.2.0 on e2e-poll', timeoutMs: 90_000, diagnostics: () => agent.output().slice(-4000) });
+  expect(await containers('e2e-poll')).toEqual([expect.objectContaining({ id: id110, state: 'running' })]);
+  expect(readAudit(path.join(agent.dir, 'audit.jsonl')).filter((e) => e.event === 'apply').map((e) => e.from!.split('/').pop()))
+    .toEqual([expect.stringMatching(/^poll:1\.0\.0/), expect.stringMatching(/^poll:1\.1\.0@sha256:/)]);
   expect(await agent.stop('SIGTERM')).toBe(0);
 });
 
