@@ -257,6 +257,47 @@ describe('DockerTarget against podman', () => {
     expect((await t.promote(plan)).ok).toBe(true);
   });
 
+  test.each([
+    ['1.1.0', 'Healthy', 'HEALTHCHECK is healthy'],
+    ['1.2.0', 'Unhealthy', 'HEALTHCHECK is unhealthy'],
+  ])('without a ready URL, waits on the container HEALTHCHECK: %s is %s', async (version, status, reason) => {
+    const port = await freePort();
+    const name = `hc-${version.replace(/\./g, '')}`;
+    await pull(ref('1.0.0'));
+    const c = await docker.createContainer({
+      name, Image: ref('1.0.0'), Env: [`PORT=${port}`],
+      Labels: { [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.stopTimeout]: '2' },
+      Healthcheck: {
+        // no spaces inside the script: podman's compat API re-splits a CMD healthcheck on white space
+        Test: ['CMD', '/usr/bin/node', '-e', "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"],
+        Interval: 1e9, Timeout: 5e9, Retries: 1, StartPeriod: 5e9,
+      },
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await c.start();
+    const t = target();
+    const plan = planTo(await workload(t, name), version);
+    expect((await t.apply(plan)).ok).toBe(true);
+    // the healthcheck carried over to the new container
+    expect((await docker.getContainer(name).inspect()).Config.Healthcheck?.Test?.[0]).toBe('CMD');
+    // Podman runs healthchecks from systemd timers, absent here: run them by hand while waitReady waits.
+    let waiting = true;
+    const driver = (async () => {
+      while (waiting) {
+        await pod.podman(['healthcheck', 'run', name]).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    const health = await t.waitReady(plan, 30_000).finally(() => {
+      waiting = false;
+    });
+    await driver;
+    expect(health.status).toBe(status);
+    expect(health.reason).toContain(reason);
+    expect((await (status === 'Healthy' ? t.promote(plan) : t.rollback(plan))).ok).toBe(true);
+    expect(await names(name)).toEqual([name]);
+  });
+
   test('a pull that fails changes nothing', async () => {
     const port = await freePort();
     const oldId = await run('nopull', '1.0.0', port);
