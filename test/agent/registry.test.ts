@@ -105,6 +105,53 @@ describe('DistributionClient', () => {
     expect(client.stats().tokenFetches).toBe(1);
   });
 
+  test('fetches a new bearer token once the cached one is about to expire', async () => {
+    let realm = '';
+    let issued = 0;
+    server = await serve((req, res) => {
+      if (req.url?.startsWith('/token')) {
+        issued++;
+        res.end(JSON.stringify({ token: `tok-${issued}`, expires_in: 60 }));
+        return;
+      }
+      if (req.headers.authorization !== `Bearer tok-${issued}`) {
+        res.statusCode = 401;
+        res.setHeader('WWW-Authenticate', `Bearer realm="${realm}",service="reg"`);
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify({ tags: ['1.0.0'] }));
+    });
+    realm = `http://${server.host}/token`;
+    let t = 0;
+    const client = new DistributionClient({ now: () => t });
+    const repo = { registry: server.host, repository: 'm' };
+    await client.listTags(repo);
+    t += 45_000; // still valid (renewed 10 s before expiry)
+    await client.listTags(repo);
+    expect(client.stats().tokenFetches).toBe(1);
+    t += 10_000; // within the last 10 s: renewed
+    await client.listTags(repo);
+    expect(client.stats().tokenFetches).toBe(2);
+  });
+
+  test('stops backing off when the signal aborts', async () => {
+    server = await serve((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const ctl = new AbortController();
+    const client = new DistributionClient({
+      initialBackoffMs: 60_000,
+      sleep: async (_ms, signal) => {
+        ctl.abort(new Error('agent stopping'));
+        signal?.throwIfAborted();
+      },
+    });
+    await expect(client.listTags({ registry: server.host, repository: 'm' }, ctl.signal)).rejects.toThrow('agent stopping');
+    expect(server.requests).toHaveLength(1);
+  });
+
   test('uses basic auth when the registry challenges with Basic', async () => {
     const expected = `Basic ${Buffer.from('alice:pw').toString('base64')}`;
     server = await serve((req, res) => {
