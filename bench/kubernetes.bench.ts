@@ -1,12 +1,16 @@
 /**
  * The Kubernetes target against the fake API server (test/support/fake-kube.ts): API requests per quiet discovery,
  * per promoted update and per rollback; how fast a finished rollout is noticed with the watch versus polling alone
- * (the watch refused by RBAC), at the default 2 s poll interval; discovery of 100 Deployments by name and by label.
+ * (the watch refused by RBAC), at the default 2 s poll interval; discovery of 100 Deployments by name and by label;
+ * the idle RSS of the compiled agent (tsc build, as in the image) running the Kubernetes target with webhooks on.
  * Writes bench/results/kubernetes.json. Numbers are for the fake on 127.0.0.1: they show request counts and the
  * agent's own overhead, not an API server's latency.
  */
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import * as YAML from 'yaml';
 import { KubernetesTarget } from '../agent/target/kubernetes';
 import { UpdatePlan } from '../agent/types';
 import { FakeKube, fixture, Json, RoleRule } from '../test/support/fake-kube';
@@ -108,12 +112,47 @@ async function discovery100(): Promise<Record<string, number>> {
   }
 }
 
+/** Peak RSS (MB) of the compiled agent after `seconds` of running against the fake, with the image's heap cap. */
+async function compiledAgentRss(seconds: number): Promise<{ idleRssMb: number; apiCalls: number }> {
+  const root = path.join(__dirname, '..');
+  const out = path.join(root, '.tmp', 'bench-agent-build');
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out]);
+  const d = fixture<Json>('deployment-recsys.json');
+  d.spec.template.spec.containers[0].image = `127.0.0.1:9/models/recsys:1.0.0@sha256:${'1'.repeat(64)}`;
+  const fake = await FakeKube.start({ deployments: [d] });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-bench-agent-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'kubeconfig'), YAML.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'c', clusters: [{ name: 'f', cluster: { server: fake.url } }],
+      users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'c', context: { cluster: 'f', user: 'u' } }],
+    }));
+    fs.writeFileSync(path.join(dir, 'token'), 'bench-token-0123456789');
+    fs.writeFileSync(path.join(dir, 'agent.yaml'), YAML.stringify({
+      targets: { kubernetes: { namespace: 'ml', deployments: ['recsys'] } },
+      webhooks: { listen: '127.0.0.1:0', bearerTokenFile: path.join(dir, 'token') }, stateDir: path.join(dir, 'state'),
+    }));
+    const child = spawn(process.execPath, ['--max-old-space-size=128', path.join(out, 'bin', 'modelpilot.js'), 'agent',
+      '--config', path.join(dir, 'agent.yaml'), '--kubeconfig', path.join(dir, 'kubeconfig')], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+    return { idleRssMb: round(hwm / 1024), apiCalls: fake.calls.length };
+  } finally {
+    await fake.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const requests = await requestsPerOperation();
   const runs = 10;
   const watch = await detectionLatency(true, runs);
   const polling = await detectionLatency(false, runs);
   const discovery = await discovery100();
+  const compiledAgent = await compiledAgentRss(5);
   const result = {
     benchmark: 'kubernetes-target',
     node: process.version,
@@ -125,7 +164,8 @@ async function main(): Promise<void> {
       pollingOnly: { p50: quantile(polling, 0.5), p95: quantile(polling, 0.95), max: Math.max(...polling) },
     },
     discovery100: discovery,
-    peakRssMb: round(process.resourceUsage().maxRSS / 1024),
+    compiledAgent,
+    benchProcessPeakRssMb: round(process.resourceUsage().maxRSS / 1024),
   };
   const file = path.join(__dirname, 'results', 'kubernetes.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -78,8 +78,8 @@ describe('ModelUpdater', () => {
     expect(c.image).toBe('ghcr.io/modelpilot/modelpilot-updater:0.1.0');
     expect(c.args).toEqual(['agent', '--config', '/etc/modelpilot/agent.yaml']);
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] } });
-    expect(c.resources.requests).toEqual({ cpu: '50m', memory: '96Mi' });
-    expect(c.resources.limits).toEqual({ cpu: '500m', memory: '192Mi' });
+    expect(c.resources.requests).toEqual({ cpu: '50m', memory: '128Mi' });
+    expect(c.resources.limits).toEqual({ cpu: '500m', memory: '256Mi' });
     for (const p of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(p.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.volumeMounts.map((m: Obj) => m.mountPath)).toEqual(
       ['/etc/modelpilot', '/var/run/secrets/modelpilot/webhook/token', '/var/run/secrets/modelpilot/webhook/hmac', '/var/lib/modelpilot', '/tmp']);
