@@ -6,7 +6,6 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { KubeConfig } from '@kubernetes/client-node';
 import Docker from 'dockerode';
 import { AuditLog } from './audit';
 import { systemClock } from './clock';
@@ -21,7 +20,6 @@ import { QuarantineStore } from './policy/quarantine';
 import { Reconciler } from './reconcile';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { DockerTarget } from './target/docker';
-import { KubernetesTarget } from './target/kubernetes';
 import { PollTrigger } from './triggers/poll';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
 
@@ -148,6 +146,9 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
   }
   const k = config.targets.kubernetes;
   if (k) {
+    // Loaded only when configured: @kubernetes/client-node is large, and a Docker-only agent should not pay for it.
+    const { KubeConfig } = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
+    const { KubernetesTarget } = require('./target/kubernetes') as typeof import('./target/kubernetes');
     const kc = new KubeConfig();
     if (k.inCluster) kc.loadFromCluster();
     else kc.loadFromFile(k.kubeconfig as string);

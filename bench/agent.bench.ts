@@ -19,6 +19,7 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import Docker from 'dockerode';
+import * as ts from 'typescript';
 import { stringify } from 'yaml';
 import { DOCKER_LABELS } from '../agent/target/docker';
 import { buildTestImage, TestImage } from '../scripts/build-test-image';
@@ -104,7 +105,30 @@ interface Agent {
   stop(): Promise<void>;
 }
 
-async function startAgent(scope: string, extra: Record<string, unknown>): Promise<Agent> {
+/**
+ * The agent as it ships (plain JS, no ts-node): bin/, agent/ and lib/core/ transpiled into a temp dir that resolves
+ * packages from this repository's node_modules. Used where memory is measured.
+ */
+function compileAgent(): string {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-bench-js-'));
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
+        const js = ts.transpileModule(fs.readFileSync(path.join(ROOT, r), 'utf8'), {
+          compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+        }).outputText;
+        fs.mkdirSync(path.dirname(path.join(out, r)), { recursive: true });
+        fs.writeFileSync(path.join(out, r.replace(/\.ts$/, '.js')), js);
+      }
+    }
+  };
+  for (const d of ['bin', 'agent', path.join('lib', 'core')]) walk(d);
+  return out;
+}
+
+async function startAgent(scope: string, extra: Record<string, unknown>, compiled?: string): Promise<Agent> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `modelpilot-bench-${scope}-`));
   fs.writeFileSync(path.join(dir, 'token'), TOKEN);
   const port = await freePort();
@@ -118,8 +142,12 @@ async function startAgent(scope: string, extra: Record<string, unknown>): Promis
     log: { level: 'warn' },
     ...extra,
   }));
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin/modelpilot.ts'), 'agent', '--config', path.join(dir, 'agent.yaml')],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = compiled
+    ? [path.join(compiled, 'bin/modelpilot.js'), 'agent', '--config', path.join(dir, 'agent.yaml')]
+    : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'bin/modelpilot.ts'), 'agent', '--config', path.join(dir, 'agent.yaml')];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') },
+  });
   children.push(child);
   const exited = new Promise((r) => child.on('exit', r));
   await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 'the agent to start', 60_000, 100);
@@ -235,7 +263,8 @@ async function watched100(): Promise<Record<string, number>> {
   const hasSleep = await pod.podman(['run', '--rm', '--network', 'host', `${reg.host}/bench/w0:1.0.0`, 'sleep', '0']).then(() => true, () => false);
   const cmd = hasSleep ? ['sleep', 'infinity'] : ['/usr/local/bin/node', '-e', 'setInterval(() => {}, 1 << 30)'];
   for (let i = 0; i < WATCHED; i++) await runModel(`bench-w${i}`, `bench/w${i}`, '1.0.0', 20000 + i, 'watch100', cmd);
-  const agent = await startAgent('watch100', { pollInterval: '2s' });
+  const compiled = compileAgent();
+  const agent = await startAgent('watch100', { pollInterval: '2s' }, compiled);
   try {
     // let a few polls pass, then count the registry's tag-list and manifest requests over a quiet window
     await until(async () => (await agent.metric('modelpilot_updater_cycles_total')) >= 3, 'three cycles', 120_000, 200);
@@ -249,28 +278,27 @@ async function watched100(): Promise<Record<string, number>> {
     // pollInterval = tick = 2 s, so every cycle in the window is a quiet poll of all 100 images
     const polls = Math.max(1, c1 - c0);
     return {
-      images: WATCHED, agentRssMb: round(rssMb), agentHeapUsedMb: round(heapMb), tsNodeBaselineRssMb: round(await tsNodeBaseline()),
+      images: WATCHED, agentRssMb: round(rssMb), agentHeapUsedMb: round(heapMb), nodeBaselineRssMb: round(await nodeBaseline()),
       quietPollsInWindow: c1 - c0, registryRequestsInWindow: after - before,
       registryRequestsPerImagePerQuietPoll: round((after - before) / WATCHED / polls),
     };
   } finally {
     await agent.stop();
+    fs.rmSync(compiled, { recursive: true, force: true });
     await removeContainers('bench-w');
   }
 }
 
-/** Tag-list and manifest requests the registry logged so far (its access log, else its `response completed` lines). */
+/** Tag-list and manifest requests the registry logged so far (one `response completed` line per request). */
 function countRegistryRequests(): number {
-  const lines = reg.logs().split('\n');
-  const access = lines.filter((l) => /"(GET|HEAD) \/v2\/[^ ]+\/(tags\/list|manifests\/)[^ ]* HTTP/.test(l)).length;
-  if (access > 0) return access;
-  return lines.filter((l) => l.includes('response completed') && /http\.request\.uri="\/v2\/[^"]+\/(tags\/list|manifests\/)/.test(l)).length;
+  return reg.logs().split('\n')
+    .filter((l) => /msg="response completed( with error)?"/.test(l) && /http\.request\.uri="?\/v2\/\S+\/(tags\/list|manifests\/)/.test(l)).length;
 }
 
-/** RSS of an idle node process with ts-node's transpile-only hook loaded (what the agent runs under here). */
-async function tsNodeBaseline(): Promise<number> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', 'setTimeout(() => {}, 3000)'], { cwd: ROOT });
-  await sleep(2000);
+/** RSS of an idle plain node process, for scale. */
+async function nodeBaseline(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3000)']);
+  await sleep(1500);
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
   child.kill('SIGTERM');
   return rss;
@@ -319,7 +347,7 @@ async function main(): Promise<void> {
       benchmark: 'agent',
       node: process.version,
       cpus: os.cpus().length,
-      setup: 'distribution registry + podman (runc, host network) on 127.0.0.1; agent process via ts-node; readiness probe + synthetic probe gate (no Prometheus, bakeWindow 0s)',
+      setup: 'distribution registry + podman (runc, host network) on 127.0.0.1; agent process via ts-node (plain JS for the 100-image memory run); readiness probe + synthetic probe gate (no Prometheus, bakeWindow 0s)',
       webhookPushToServing: summarise(webhook),
       pollingPushToServing: { pollIntervalMs: 1000, ...summarise(polling) },
       badVersionToPreviousServing: { readinessTimeoutMs: 5000, ...summarise(rollbacks) },
