@@ -120,6 +120,10 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     targets: targets.map((t) => t.kind), images: config.images.length, port: server.port, webhooks: config.webhooks.enabled,
     inconclusive: config.health.inconclusive, prometheus: prom?.url ?? null,
   });
+  if (!prom && config.health.inconclusive === 'hold') {
+    logger.warn("no 'health.prometheus' and 'health.inconclusive: hold': every update will be applied and held unpromoted; "
+      + "configure Prometheus, or choose 'inconclusive: probe' with a 'health.probe'");
+  }
   const done = reconciler.run(triggers, ctl.signal).catch((e: unknown) => {
     logger.error('agent loop crashed', { error: (e as Error).message });
   });
