@@ -37,6 +37,28 @@ describe('example recommendation-model', () => {
     expect(of(objects, 'ConfigMap', 'model-registry').data['config.yml']).toContain('url: http://modelpilot-updater.ml.svc:8080/webhooks/registry');
   });
 
+  test('the model is scraped and alerted on with the default SLO', () => {
+    expect(of(objects, 'ServiceMonitor', 'recsys').spec.selector.matchLabels).toEqual(of(objects, 'Service', 'recsys').spec.selector);
+    const rules = of(objects, 'PrometheusRule', 'recsys-alerts').spec.groups.flatMap((g: Obj) => g.rules.map((r: Obj) => r.alert));
+    expect(rules).toEqual(expect.arrayContaining(['ModelHighErrorRate', 'ModelHighLatencyP99', 'ModelTargetDown', 'ModelUpdaterFailing']));
+  });
+
+  test('rollback-worthy alerts go to the updater webhook; secrets are referenced, never inlined', () => {
+    const native = of(objects, 'Secret', 'recsys-alertmanager');
+    const yml = String(Object.values(native.stringData ?? native.data)[0]);
+    expect(yml).toContain('url: http://modelpilot-updater.ml.svc:8080/webhooks/alertmanager');
+    expect(yml).toContain('api_url_file: /etc/alertmanager/secrets/slack-webhook/url');
+    expect(yml).toContain('routing_key_file: /etc/alertmanager/secrets/pagerduty/routing-key');
+    expect(yml).not.toMatch(/hooks\.slack\.com|routing_key:/);
+  });
+
+  test('the updater watches the model Deployment by name with least privilege', () => {
+    const role = of(objects, 'Role', 'modelpilot-updater');
+    const deployRule = role.rules.find((r: Obj) => r.resources.includes('deployments'));
+    expect(deployRule.resourceNames).toEqual(['recsys']);
+    expect(of(objects, 'ConfigMap', 'modelpilot-updater').data['agent.yaml']).toContain('models/recsys');
+  });
+
   test('snapshot', () => {
     expect(objects).toMatchSnapshot();
   });
