@@ -291,7 +291,8 @@ async function watched100(): Promise<Record<string, number>> {
 
 /** Tag-list and manifest requests the registry logged so far (one `response completed` line per request). */
 function countRegistryRequests(): number {
-  return reg.logs().split('\n')
+  // the whole log file (reg.logs() is only its tail)
+  return fs.readFileSync(path.join(reg.dir, 'registry.log'), 'utf8').split('\n')
     .filter((l) => /msg="response completed( with error)?"/.test(l) && /http\.request\.uri="?\/v2\/\S+\/(tags\/list|manifests\/)/.test(l)).length;
 }
 
