@@ -4,21 +4,10 @@ import * as YAML from 'yaml';
 import { run } from '../../bin/commands/synth';
 import { main } from '../../bin/modelpilot';
 import { validateManifests } from '../../lib';
+import { capture as captureOutput } from '../support/cli';
 
 /** Runs the command with stdout/stderr captured. */
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-  try {
-    const code = await run(argv);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const capture = async (argv: string[]) => captureOutput(() => run(argv));
 
 describe('modelpilot synth', () => {
   let dir: string;
