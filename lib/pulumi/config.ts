@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { parseVersionTag } from '../core/image-ref';
+import { formatKeyPath, valueAt } from '../core/key-path';
 
 /** The Pulumi config namespace of every key the program reads (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = 'modelpilot';
@@ -183,8 +184,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     const result = (spec.schema as z.ZodType).safeParse(value);
     if (result.success) return result.data as z.output<(typeof KEYS)[K]['schema']>;
     const issue = result.error.issues[0];
-    const sub = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-    const where = `${fullKey}${sub}`;
+    const where = formatKeyPath(issue.path, fullKey);
     if (value === undefined) {
       throw new Error(`'${where}' is not set; set it with \`${spec.fix}\``);
     }
@@ -197,7 +197,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     if (shown === undefined) {
       throw new Error(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);
     }
-    const fix = sub === '' ? spec.fix : `pulumi config set --path '${where}' <value>`;
+    const fix = issue.path.length === 0 ? spec.fix : `pulumi config set --path '${where}' <value>`;
     throw new Error(`'${where}' value ${show(shown)} ${issue.message}; set it with \`${fix}\``);
   };
 
@@ -255,15 +255,6 @@ function isSecretKey(fullKey: string): boolean {
   // `isConfigSecret` is exported by the SDK's runtime but not declared in its typings.
   const fn = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
   return fn === undefined ? true : fn(fullKey);
-}
-
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = value;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
 }
 
 function show(v: unknown): string {

@@ -3,6 +3,7 @@
  * apiVersion + kind, from kubernetes-models (core types) and @kubernetes-models/* (CRDs of the Prometheus Operator,
  * Argo CD and Argo Rollouts), plus a few checks the schemas cannot express (names, labels, selectors).
  */
+import { closestName } from '../core/closest-name';
 
 /** One problem found in one object. */
 export interface ValidationIssue {
@@ -281,35 +282,11 @@ function checkFields(value: unknown, typeName: string, path: string, add: (path:
       checkFields(v, attr.type, appendPath(path, key), add);
       continue;
     }
-    const near = closest(key, attributes.map((a) => a.baseName));
+    const near = closestName(key, attributes.map((a) => a.baseName), 3);
     add(appendPath(path, key), `unknown field '${key}' (not part of ${typeName.replace(/^V\d\w*?(?=[A-Z])/, '')})${near ? `; did you mean '${near}'?` : ''}`);
   }
 }
 
 function appendPath(path: string, key: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${path}.${key}` : `${path}['${key}']`;
-}
-
-/** The known name nearest to `word` (edit distance at most 3, case-insensitive), if any. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 4;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }
