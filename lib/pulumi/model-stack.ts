@@ -340,12 +340,12 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
 
 /** `deployImage` pinned to the digest that the push returned (`repo@sha256:…`). */
 export function pinnedReference(deployImage: ImageRef, repoDigest: string | undefined): string {
-  const digest = repoDigest?.slice(repoDigest.indexOf('@') + 1);
-  if (repoDigest === undefined || !repoDigest.includes('@') || !/^sha256:[a-f0-9]{64}$/.test(digest ?? '')) {
+  const digest = repoDigest === undefined ? undefined : ImageRef.tryParse(repoDigest)?.digest;
+  if (digest === undefined) {
     throw new Error(`the image push returned '${repoDigest ?? ''}' instead of a 'repository@sha256:<digest>' reference; `
       + `check that the push to '${deployImage.name}' succeeded (the model is only ever deployed by digest)`);
   }
-  return deployImage.withDigest(digest as string).toString();
+  return deployImage.withDigest(digest).toString();
 }
 
 /** `5001` of `model-registry.ml.svc:5001`; undefined (the registry's default) without a port. */
