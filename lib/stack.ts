@@ -19,8 +19,6 @@ import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
  * | `registry`   | in-cluster {@link ModelRegistry} or an external one  |
  * | `monitoring` | ServiceMonitor / PrometheusRule (lib/monitoring)     |
  * | `alerting`   | AlertmanagerConfig (lib/alerting)                    |
- * | `gitops`     | Argo CD Application (lib/gitops)                     |
- * | `delivery`   | Argo Rollouts analysis (lib/delivery)                |
  * | `updater`    | the updater agent Deployment + RBAC (lib/updater)    |
  *
  * To add a section: declare `readonly <section>?: <Area>Props` here, add a `public readonly <section>?: <Construct>`
@@ -61,7 +59,7 @@ export interface SelfHealingModelStackProps {
 
 /**
  * The top-level construct: one chart (one YAML file) holding a model, its registry and, through the optional
- * sections, its monitoring, alerting, GitOps, progressive delivery and updater agent.
+ * sections, its monitoring, alerting and updater agent.
  */
 export class SelfHealingModelStack extends Chart {
   /** The served model. */
