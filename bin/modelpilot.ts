@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `modelpilot` CLI. Thin dispatch only: each subcommand lives in bin/commands/<name>.ts and exports
- * `run(argv: string[]): Promise<number>` (the exit code) and a one-line `summary`.
+ * `run(argv: string[]): Promise<number>` (the exit code). Its one-line summary is in COMMANDS below, so that the
+ * usage text needs no command module loaded.
  */
 import * as path from 'path';
 

@@ -5,8 +5,6 @@
 import { ConfigError, loadConfig } from '../../agent/config';
 import { startAgent } from '../../agent/main';
 
-export const summary = 'run the updater agent (watch, roll out, verify, roll back)';
-
 const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check]
 
 Runs the updater agent: watches registries, rolls out new model versions, verifies them (readiness, then the

@@ -4,8 +4,6 @@
 import { formatTimeline, readAudit } from '../../agent/audit';
 import { ConfigError, loadConfig } from '../../agent/config';
 
-export const summary = 'print the agent audit log as a timeline';
-
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
 
 Prints every decision and attempt of the agent, oldest first: time, workload, event, from -> to, trigger, result

@@ -7,8 +7,6 @@ import { AuditLog } from '../../agent/audit';
 import { ConfigError, loadConfig } from '../../agent/config';
 import { QuarantineStore } from '../../agent/policy/quarantine';
 
-export const summary = 'list or release quarantined model versions';
-
 const USAGE = `usage: modelpilot quarantine list [--json] [--state-dir <dir> | --config <agent.yaml>]
        modelpilot quarantine release <model> <version> [--state-dir <dir> | --config <agent.yaml>]
 

@@ -13,8 +13,6 @@ import { ModelAlerts } from '../../lib/monitoring/model-alerts';
 import { generateRuleTests, ruleTestFile } from '../../lib/monitoring/rule-tests';
 import { DEFAULT_APP, loadApp } from './synth';
 
-export const summary = 'check and unit-test every generated Prometheus rule group with promtool';
-
 const USAGE = `usage: modelpilot test-rules [app.ts | manifests.yaml] [--tests extra_test.yml ...] [--keep]
 
   app.ts        module whose default export (or export 'build') adds charts to a cdk8s App; every ModelAlerts in it
