@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from '../../agent/config';
 import { startAgent } from '../../agent/main';
+import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check]
 
@@ -19,30 +20,17 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let file = 'agent.yaml';
-  let check = false;
-  let kubeconfig: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else if (a === '--config' || a === '-c') {
-      if (argv[i + 1] === undefined) return usageError("'--config' needs a file, e.g. '--config agent.yaml'");
-      file = argv[++i];
-    } else if (a.startsWith('--config=')) {
-      file = a.slice('--config='.length);
-    } else if (a === '--kubeconfig') {
-      if (argv[i + 1] === undefined) return usageError("'--kubeconfig' needs a file, e.g. '--kubeconfig ~/.kube/config'");
-      kubeconfig = argv[++i];
-    } else if (a.startsWith('--kubeconfig=')) {
-      kubeconfig = a.slice('--kubeconfig='.length);
-    } else if (a === '--check') {
-      check = true;
-    } else {
-      return usageError(`unknown option '${a}'`);
-    }
+  const args = parseCommandArgs(argv, {
+    config: { type: 'string', short: 'c', needs: "a file, e.g. '--config agent.yaml'" },
+    kubeconfig: { type: 'string', needs: "a file, e.g. '--kubeconfig ~/.kube/config'" },
+    check: { type: 'boolean' },
+  });
+  if ('error' in args) return usageError(args.error);
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const { config: file = 'agent.yaml', kubeconfig, check } = args.values;
   let config;
   try {
     config = loadConfig(file);

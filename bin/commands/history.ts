@@ -3,6 +3,7 @@
  */
 import { formatTimeline, readAudit } from '../../agent/audit';
 import { ConfigError, loadConfig } from '../../agent/config';
+import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
 
@@ -11,32 +12,17 @@ and reason. Default file: <stateDir>/audit.jsonl from --config, else /var/lib/mo
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let file: string | undefined;
-  let configFile: string | undefined;
-  let filter: string | undefined;
-  let last: number | undefined;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = (): string | undefined => argv[++i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else if (a === '--file' || a === '--config' || a === '--target' || a === '--last') {
-      const v = value();
-      if (v === undefined) return usageError(`'${a}' needs a value`);
-      if (a === '--file') file = v;
-      else if (a === '--config') configFile = v;
-      else if (a === '--target') filter = v;
-      else {
-        last = Number(v);
-        if (!Number.isInteger(last) || last < 1) return usageError(`'--last' value '${v}' is not a positive whole number; give e.g. '--last 20'`);
-      }
-    } else if (a === '--json') {
-      json = true;
-    } else {
-      return usageError(`unknown option '${a}'`);
-    }
+  const args = parseCommandArgs(argv, { file: { type: 'string' }, config: { type: 'string' }, target: { type: 'string' }, last: { type: 'string' }, json: { type: 'boolean' } });
+  if ('error' in args) return usageError(args.error);
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { config: configFile, target: filter, json } = args.values;
+  let file = args.values.file;
+  const last = args.values.last === undefined ? undefined : Number(args.values.last);
+  if (last !== undefined && (!Number.isInteger(last) || last < 1)) {
+    return usageError(`'--last' value '${args.values.last}' is not a positive whole number; give e.g. '--last 20'`);
   }
   if (!file && configFile) {
     try {

@@ -6,6 +6,7 @@
 import { AuditLog } from '../../agent/audit';
 import { ConfigError, loadConfig } from '../../agent/config';
 import { QuarantineStore } from '../../agent/policy/quarantine';
+import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot quarantine list [--json] [--state-dir <dir> | --config <agent.yaml>]
        modelpilot quarantine release <model> <version> [--state-dir <dir> | --config <agent.yaml>]
@@ -15,27 +16,14 @@ until it is released here or a newer version is promoted past it.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const positional: string[] = [];
-  let stateDir: string | undefined;
-  let configFile: string | undefined;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else if (a === '--state-dir' || a === '--config') {
-      if (argv[i + 1] === undefined) return usageError(`'${a}' needs a value`);
-      if (a === '--state-dir') stateDir = argv[++i];
-      else configFile = argv[++i];
-    } else if (a === '--json') {
-      json = true;
-    } else if (a.startsWith('-')) {
-      return usageError(`unknown option '${a}'`);
-    } else {
-      positional.push(a);
-    }
+  const args = parseCommandArgs(argv, { 'state-dir': { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if ('error' in args) return usageError(args.error);
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const { positionals: positional, values: { config: configFile, json } } = args;
+  let stateDir = args.values['state-dir'];
   let auditFile: string | undefined;
   if (!stateDir && configFile) {
     try {

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
 import { describeObject, formatIssue, validateManifests, ValidationIssue } from '../../lib/validation';
+import { parseCommandArgs } from '../args';
 
 /** What an app module exports. */
 export type AppBuilder = (app: App) => void | Promise<void>;
@@ -80,26 +81,14 @@ export function toYaml(objects: readonly unknown[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let out = 'dist';
-  let appFile: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    } else if (a === '--out' || a === '-o') {
-      if (!argv[i + 1]) return usageError('\'--out\' needs a directory');
-      out = argv[++i];
-    } else if (a.startsWith('--out=')) {
-      out = a.slice('--out='.length);
-    } else if (a.startsWith('-')) {
-      return usageError(`unknown option '${a}'`);
-    } else if (appFile === undefined) {
-      appFile = a;
-    } else {
-      return usageError(`only one app may be given (got '${appFile}' and '${a}')`);
-    }
+  const args = parseCommandArgs(argv, { out: { type: 'string', short: 'o', needs: 'a directory' } }, true);
+  if ('error' in args) return usageError(args.error);
+  if (args.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
   }
+  const { values: { out = 'dist' }, positionals: [appFile, ...more] } = args;
+  if (more.length > 0) return usageError(`only one app may be given (got '${appFile}' and '${more[0]}')`);
 
   let charts: SynthesizedChart[];
   try {

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as YAML from 'yaml';
 import { formatIssue, validateManifests } from '../../lib/validation';
+import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot validate <file.yaml…> [--allow-unknown <apiVersion/Kind>]…
 
@@ -30,22 +31,13 @@ export function readManifests(text: string, file: string): unknown[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const files: string[] = [];
-  const allow: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    } else if (a === '--allow-unknown') {
-      if (!argv[i + 1]) return usageError('\'--allow-unknown\' needs an apiVersion/Kind');
-      allow.push(argv[++i]);
-    } else if (a.startsWith('-')) {
-      return usageError(`unknown option '${a}'`);
-    } else {
-      files.push(a);
-    }
+  const args = parseCommandArgs(argv, { 'allow-unknown': { type: 'string', multiple: true, needs: 'an apiVersion/Kind' } }, true);
+  if ('error' in args) return usageError(args.error);
+  if (args.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
   }
+  const { positionals: files, values: { 'allow-unknown': allow = [] } } = args;
   if (files.length === 0) return usageError('no file given');
 
   let failed = false;
