@@ -2,8 +2,8 @@
  * `modelpilot agent --config agent.yaml`: runs the updater agent until SIGTERM/SIGINT, then finishes or safely
  * reverses the step in progress and exits 0. Exit 2: the config is invalid (every problem is printed).
  */
-import { ConfigError, loadConfig } from '../../agent/config';
 import { startAgent } from '../../agent/main';
+import { loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check]
@@ -31,16 +31,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { config: file = 'agent.yaml', kubeconfig, check } = args.values;
-  let config;
-  try {
-    config = loadConfig(file);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`modelpilot agent: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  let config = loadAgentConfig('agent', file);
+  if (!config) return 2;
   if (kubeconfig !== undefined) {
     if (!config.targets.kubernetes) {
       return usageError(`'--kubeconfig' value '${kubeconfig}' has no effect: ${file} has no 'targets.kubernetes' section; add 'kubernetes: { namespace: ... }' under targets`);

@@ -1,8 +1,9 @@
 /**
  * `modelpilot history`: prints the agent's audit log (append-only JSONL) as a readable timeline.
  */
+import * as path from 'path';
 import { formatTimeline, readAudit } from '../../agent/audit';
-import { ConfigError, loadConfig } from '../../agent/config';
+import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
@@ -25,17 +26,10 @@ export async function run(argv: string[]): Promise<number> {
     return usageError(`'--last' value '${args.values.last}' is not a positive whole number; give e.g. '--last 20'`);
   }
   if (!file && configFile) {
-    try {
-      file = loadConfig(configFile).auditLog;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`modelpilot history: ${e.message}\n`);
-        return 2;
-      }
-      throw e;
-    }
+    file = loadAgentConfig('history', configFile)?.auditLog;
+    if (!file) return 2;
   }
-  const entries = readAudit(file ?? '/var/lib/modelpilot/audit.jsonl');
+  const entries = readAudit(file ?? path.join(DEFAULT_STATE_DIR, 'audit.jsonl'));
   if (json) {
     let list = entries.filter((e) => !filter || e.target === filter || e.model === filter);
     if (last !== undefined) list = list.slice(-last);

@@ -3,9 +3,10 @@
  * Reads the state dir from `--state-dir`, else from `--config agent.yaml`'s `stateDir`, else `/var/lib/modelpilot`.
  * A running agent picks a release up at its next cycle.
  */
+import * as path from 'path';
 import { AuditLog } from '../../agent/audit';
-import { ConfigError, loadConfig } from '../../agent/config';
 import { QuarantineStore } from '../../agent/policy/quarantine';
+import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot quarantine list [--json] [--state-dir <dir> | --config <agent.yaml>]
@@ -26,19 +27,12 @@ export async function run(argv: string[]): Promise<number> {
   let stateDir = args.values['state-dir'];
   let auditFile: string | undefined;
   if (!stateDir && configFile) {
-    try {
-      const c = loadConfig(configFile);
-      stateDir = c.stateDir;
-      auditFile = c.auditLog;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`modelpilot quarantine: ${e.message}\n`);
-        return 2;
-      }
-      throw e;
-    }
+    const c = loadAgentConfig('quarantine', configFile);
+    if (!c) return 2;
+    ({ stateDir, auditLog: auditFile } = c);
   }
-  const store = new QuarantineStore(stateDir ?? '/var/lib/modelpilot');
+  stateDir ??= DEFAULT_STATE_DIR;
+  const store = new QuarantineStore(stateDir);
   const [verb, model, version] = positional;
   if (verb === 'list' && positional.length === 1) {
     const entries = store.list();
@@ -60,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`modelpilot quarantine: '${model} ${version}' is not quarantined in ${store.file}; ${known.length ? `quarantined: ${known.join(', ')}` : 'nothing is quarantined'}\n`);
       return 1;
     }
-    new AuditLog(auditFile ?? `${stateDir ?? '/var/lib/modelpilot'}/audit.jsonl`).append({
+    new AuditLog(auditFile ?? path.join(stateDir, 'audit.jsonl')).append({
       event: 'released', target: '-', model, result: 'ok', reason: `${version} released by an operator (was: ${released.reason})`,
     });
     process.stdout.write(`released ${model} ${version}; the agent may apply it again at its next cycle\n`);
