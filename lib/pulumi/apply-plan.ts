@@ -140,14 +140,6 @@ export function replaceContainerImage<T>(object: KubeObject, from: string, to: T
   return replaced === 0 ? object : (copy as unknown as KubeObject);
 }
 
-/** Every string in `value` (deeply). Used to prove secrets never reach plain manifests. */
-export function allStrings(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) value.forEach((v) => allStrings(v, out));
-  else if (value !== null && typeof value === 'object') Object.values(value).forEach((v) => allStrings(v, out));
-  return out;
-}
-
 function identity(apiVersion: string, kind: string, namespace: string | undefined, name: string | undefined): string {
   return `${apiVersion}|${kind}|${namespace ?? ''}|${name ?? ''}`;
 }
