@@ -82,8 +82,8 @@ export interface ModelAlertsOptions {
    */
   readonly restartWindow?: Duration;
   /**
-   * How long a Deployment may have fewer updated replicas than desired (with a not-ready new pod), or report
-   * `Progressing=False`, before `ModelRolloutStuck` fires.
+   * How long a Deployment that is not paused may have fewer updated replicas than desired, or report
+   * `Progressing=False`, before `ModelRolloutStuck` fires (naming the version when a pod of it is not ready).
    * @default Duration.minutes(10)
    */
   readonly rolloutTimeout?: Duration;
@@ -136,6 +136,12 @@ export interface ModelAlertDefinition {
   readonly severity: Severity;
   /** True when the updater may answer it with a rollback (`modelpilot_action: rollback`). */
   readonly rollback: boolean;
+  /**
+   * True when only the alerts that name a `version` are rollback-worthy: the expression sets
+   * `modelpilot_action: rollback` on those series, and the rule's static labels do not carry it. The others
+   * (`ModelTargetDown` with no target left, `ModelRolloutStuck` with no pod of the new version) go to people only.
+   */
+  readonly rollbackNeedsVersion: boolean;
   readonly rule: AlertingRule;
 }
 
@@ -147,7 +153,9 @@ export const IMAGE_TAG_REGEX = '[^@]*:([^:/@]+)(@.*)?';
 /**
  * The alert rules of one model, rendered from its {@link Slo} into a PrometheusRule with one group
  * (`modelpilot-<model>`). Every alert carries `model`, `severity` and (where the metrics tell it) `version`;
- * rollback-worthy ones carry `modelpilot_action: rollback`. Annotations: summary, description, runbook_url.
+ * rollback-worthy ones carry `modelpilot_action: rollback` (for `ModelTargetDown` and `ModelRolloutStuck` only the
+ * alerts that name a version: the updater cannot roll back an unnamed one). Annotations: summary, description,
+ * runbook_url.
  */
 export class ModelAlerts extends Construct {
   /** True for any ModelAlerts, even one loaded through another copy of this module (used by `test-rules`). */
@@ -257,10 +265,16 @@ export class ModelAlerts extends Construct {
     const withImage = (expr: string) =>
       `label_replace(${expr}, "version", "$1", "image", "${IMAGE_TAG_REGEX}")`;
     const updater = promMatchers(this.updaterSelector);
+    const up = `up{${promMatchers({ model: m.modelName, namespace: m.namespace })}}`;
+    // A rollout is unfinished while fewer replicas than desired run the new template, or the Deployment reports
+    // Progressing=False (ProgressDeadlineExceeded, ReplicaSetCreateError); a paused Deployment is left alone.
+    const unfinished = `((kube_deployment_spec_replicas{${deploySel}} > kube_deployment_status_replicas_updated{${deploySel}})`
+      + ` or (kube_deployment_status_condition{${deploySel},condition="Progressing",status="false"} == 1))`
+      + ` unless on (namespace, deployment) (kube_deployment_spec_paused{${deploySel}} == 1)`;
 
     const defs: Array<Omit<ModelAlertDefinition, 'rule'> & { expr: string; for: Duration; summary: string; description: string }> = [
       {
-        name: 'ModelHighErrorRate', severity: Severity.CRITICAL, rollback: true,
+        name: 'ModelHighErrorRate', severity: Severity.CRITICAL, rollback: true, rollbackNeedsVersion: false,
         expr: `(${slo.metricErrorRatio(sel)}) > ${slo.maxErrorRatio} and ${minRate}`,
         for: this.sustainFor,
         summary: `${who} answers more than ${pct} of requests with 5xx`,
@@ -268,22 +282,26 @@ export class ModelAlerts extends Construct {
           + `(ceiling ${pct}, at least ${slo.minRequestRate} req/s).`,
       },
       {
-        name: 'ModelHighLatencyP99', severity: Severity.WARNING, rollback: true,
+        name: 'ModelHighLatencyP99', severity: Severity.WARNING, rollback: true, rollbackNeedsVersion: false,
         expr: `(${slo.metricP99Latency(sel)}) > ${slo.maxP99Seconds} and ${minRate}`,
         for: this.sustainFor,
         summary: `${who} p99 inference latency is above ${p99}`,
         description: `${who} in ${m.namespace} has a p99 inference latency of {{ $value | humanizeDuration }} over the last ${w} (ceiling ${p99}).`,
       },
       {
-        name: 'ModelTargetDown', severity: Severity.CRITICAL, rollback: true,
-        expr: `up{${promMatchers({ model: m.modelName, namespace: m.namespace })}} == 0`,
+        // A failed scrape makes `up` 0; a target gone from service discovery takes its `up` series with it, so
+        // absent() covers "every target gone" (unless kube-state-metrics says the Deployment is scaled to 0).
+        name: 'ModelTargetDown', severity: Severity.CRITICAL, rollback: true, rollbackNeedsVersion: true,
+        expr: rollbackIfVersioned(`${up} == 0 or (absent(${up}) unless on () (kube_deployment_spec_replicas{${deploySel}} == 0))`),
         for: this.targetDownFor,
-        summary: `${who} target {{ $labels.instance }} is down`,
-        description: `Prometheus failed ${slo.maxFailedScrapes} consecutive scrapes of ${who} at {{ $labels.instance }} `
-          + `(scrape interval ${toPromDuration(this.scrapeInterval)}).`,
+        summary: `{{ if $labels.instance }}${who} target {{ $labels.instance }} is down{{ else }}${m.modelName} has no scrape target{{ end }}`,
+        description: `{{ if $labels.instance }}Prometheus failed ${slo.maxFailedScrapes} consecutive scrapes of ${who} at {{ $labels.instance }} `
+          + `(scrape interval ${toPromDuration(this.scrapeInterval)}).{{ else }}Prometheus has found no target of ${m.modelName} in ${m.namespace} `
+          + `for ${toPromDuration(this.targetDownFor)} (${slo.maxFailedScrapes} scrape intervals of ${toPromDuration(this.scrapeInterval)}) `
+          + `although Deployment ${m.deploymentName} is not scaled to 0: no pod is running, or the Service or ServiceMonitor no longer selects them.{{ end }}`,
       },
       {
-        name: 'ModelCrashLooping', severity: Severity.CRITICAL, rollback: true,
+        name: 'ModelCrashLooping', severity: Severity.CRITICAL, rollback: true, rollbackNeedsVersion: false,
         expr: withImage(`(increase(kube_pod_container_status_restarts_total{${podSel}}[${toPromDuration(this.restartWindow)}]) >= ${this.maxRestarts})`
           + ` * on (namespace, pod, container) group_left (image) max by (namespace, pod, container, image) (kube_pod_container_info{${podSel}})`),
         for: Duration.seconds(0),
@@ -292,18 +310,20 @@ export class ModelAlerts extends Construct {
           + `${this.maxRestarts} times in ${toPromDuration(this.restartWindow)}.`,
       },
       {
-        name: 'ModelRolloutStuck', severity: Severity.WARNING, rollback: true,
-        expr: withImage(`max by (namespace, image) (kube_pod_container_info{${podSel}} and on (namespace, pod, container) `
-          + `(kube_pod_container_status_ready{${podSel}} == 0))`)
-          + ` and on (namespace) ((kube_deployment_spec_replicas{${deploySel}} > kube_deployment_status_replicas_updated{${deploySel}})`
-          + ` or (kube_deployment_status_condition{${deploySel},condition="Progressing",status="false"} == 1))`,
+        // Two cases: a pod of the Deployment is not ready (the alert names its image's version), or no pod of the
+        // new version has a container yet (none created: quota; none scheduled) and the alert names the Deployment.
+        name: 'ModelRolloutStuck', severity: Severity.WARNING, rollback: true, rollbackNeedsVersion: true,
+        expr: rollbackIfVersioned(withImage(`max by (namespace, image) (kube_pod_container_info{${podSel}} and on (namespace, pod, container) `
+          + `(kube_pod_container_status_ready{${podSel}} == 0))`) + ` and on (namespace) (${unfinished})`
+          + ` or (max by (namespace, deployment) (${unfinished}) unless on (namespace) (kube_pod_container_status_ready{${podSel}} == 0))`),
         for: this.rolloutTimeout,
-        summary: `${who} rollout of Deployment ${m.deploymentName} is stuck`,
-        description: `Deployment ${m.namespace}/${m.deploymentName} has not finished rolling out {{ $labels.image }} for `
-          + `${toPromDuration(this.rolloutTimeout)}: pods of that version are not ready.`,
+        summary: `${m.modelName}{{ if $labels.version }} {{ $labels.version }}{{ end }} rollout of Deployment ${m.deploymentName} is stuck`,
+        description: `Deployment ${m.namespace}/${m.deploymentName} has not finished rolling out{{ if $labels.image }} {{ $labels.image }}{{ end }} for `
+          + `${toPromDuration(this.rolloutTimeout)}: {{ if $labels.image }}pods of that version are not ready.{{ else }}no pod of the new version `
+          + 'has started (not created, e.g. a quota, or not scheduled), or the progress deadline passed.{{ end }}',
       },
       {
-        name: 'ModelVersionSkew', severity: Severity.WARNING, rollback: false,
+        name: 'ModelVersionSkew', severity: Severity.WARNING, rollback: false, rollbackNeedsVersion: false,
         expr: `(${slo.metricRequestRate(sel)} > 0) and on (model) (count by (model) (${slo.metricRequestRate(sel)} > 0) > 1)`,
         for: this.versionSkewLimit,
         summary: `${m.modelName} serves more than one version`,
@@ -311,7 +331,7 @@ export class ModelAlerts extends Construct {
           + `${toPromDuration(this.versionSkewLimit)}; finish or roll back the update.`,
       },
       {
-        name: 'ModelUpdaterFailing', severity: Severity.WARNING, rollback: false,
+        name: 'ModelUpdaterFailing', severity: Severity.WARNING, rollback: false, rollbackNeedsVersion: false,
         expr: `sum(increase(modelpilot_updater_failures_total{${updater}}[${toPromDuration(this.updaterWindow)}])) >= ${this.updaterFailures}`,
         for: Duration.seconds(0),
         summary: `the modelpilot updater is failing; ${m.modelName} may not be updated or rolled back`,
@@ -321,7 +341,7 @@ export class ModelAlerts extends Construct {
     ];
     return defs.map((d) => {
       const labels: Record<string, string> = { ...this.commonLabels, severity: d.severity };
-      if (d.rollback) labels[ACTION_LABEL] = ROLLBACK_ACTION;
+      if (d.rollback && !d.rollbackNeedsVersion) labels[ACTION_LABEL] = ROLLBACK_ACTION;
       const rule: AlertingRule = {
         alert: d.name,
         expr: d.expr,
@@ -333,9 +353,17 @@ export class ModelAlerts extends Construct {
           runbook_url: `${this.runbookBaseUrl}${d.name.toLowerCase()}`,
         },
       };
-      return { name: d.name, severity: d.severity, rollback: d.rollback, rule };
+      return { name: d.name, severity: d.severity, rollback: d.rollback, rollbackNeedsVersion: d.rollbackNeedsVersion, rule };
     });
   }
+}
+
+/**
+ * Sets `modelpilot_action: rollback` on the result series that carry a non-empty `version` (label_replace leaves
+ * a series whose `version` does not match `.+` as it is): the updater can only roll back a named version.
+ */
+function rollbackIfVersioned(expr: string): string {
+  return `label_replace(${expr}, "${ACTION_LABEL}", "${ROLLBACK_ACTION}", "version", ".+")`;
 }
 
 function wholeAtLeast1(field: string, value: number): number {

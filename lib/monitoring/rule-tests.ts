@@ -1,5 +1,5 @@
 import { toPromDuration } from '../core/duration';
-import { AlertName, ModelAlerts } from './model-alerts';
+import { ACTION_LABEL, AlertName, ModelAlerts, ROLLBACK_ACTION } from './model-alerts';
 
 /** One input series of a promtool unit test. */
 export interface PromtoolSeries {
@@ -44,8 +44,13 @@ const OLD = '1.0.0';
  * that must not: 1.2 × and 0.8 × the error-ratio ceiling (6 % / 4 % by default), every request at 1.2 × / 0.8 ×
  * the p99 ceiling, `maxFailedScrapes` / one fewer failed scrapes, `maxRestarts` / one fewer restarts, a rollout
  * stuck past / finishing within `rolloutTimeout`, two versions serving past / one draining within
- * `versionSkewLimit`, and `updaterFailures` / one fewer updater failures. The expected alerts name every label
- * and annotation exactly, so a change to a rule's labels or templates is caught too.
+ * `versionSkewLimit`, and `updaterFailures` / one fewer updater failures. Two alerts have more cases:
+ * `ModelTargetDown` also fires when every target is gone from service discovery for `maxFailedScrapes` scrape
+ * intervals, and stays quiet when they are gone one interval less or the Deployment is scaled to 0;
+ * `ModelRolloutStuck` also fires when no pod of the new version is created past the timeout or the Deployment
+ * reports `Progressing=False`, and stays quiet when the pod comes within the timeout or the Deployment is
+ * paused. The expected alerts name every label and annotation exactly, so a change to a rule's labels or
+ * templates is caught too.
  */
 export function generateRuleTests(alerts: ModelAlerts): GeneratedRuleTest[] {
   const g = new Generator(alerts);
@@ -53,8 +58,10 @@ export function generateRuleTests(alerts: ModelAlerts): GeneratedRuleTest[] {
     g.errorRate(true), g.errorRate(false),
     g.latency(true), g.latency(false),
     g.targetDown(true), g.targetDown(false),
+    g.targetsGone(true), ...(alerts.slo.maxFailedScrapes > 1 ? [g.targetsGone(false)] : []), g.targetsScaledToZero(),
     g.crashLooping(true), g.crashLooping(false),
     g.rolloutStuck(true), g.rolloutStuck(false),
+    g.rolloutNoNewPod(true), g.rolloutNoNewPod(false), g.rolloutProgressDeadline(), g.rolloutPaused(),
     g.versionSkew(true), g.versionSkew(false),
     g.updaterFailing(true), g.updaterFailing(false),
   ];
@@ -89,6 +96,11 @@ class Generator {
 
   private modelLabels(version: string): Record<string, string> {
     return { model: this.model, version, namespace: this.ns, job: this.model, instance: 'pod-a:8080' };
+  }
+
+  /** kube-state-metrics' labels of the model's Deployment. */
+  private get deployment(): Record<string, string> {
+    return { namespace: this.ns, deployment: this.m.model.deploymentName };
   }
 
   private samples(evalSeconds: number): number {
@@ -141,8 +153,35 @@ class Generator {
     // The Nth failed scrape lands at sample index 1 + N.
     const evalS = (1 + max) * this.i;
     // Quiet: also at the last failed scrape, where a too-short `for` would already fire.
-    return this.test('ModelTargetDown', fire, `${failed} consecutive failed scrapes`, evalS, [{ series: series('up', l), values }], [l],
-      undefined, fire ? [] : [Math.max(1, max) * this.i]);
+    return this.test('ModelTargetDown', fire, `${failed} consecutive failed scrapes`, evalS, [{ series: series('up', l), values }],
+      [{ ...l, ...ROLLBACK }], undefined, fire ? [] : [Math.max(1, max) * this.i]);
+  }
+
+  /**
+   * Every target leaves service discovery (its `up` series goes stale) at sample 2 while the Deployment still
+   * wants 2 replicas: fires at the `maxFailedScrapes`-th missed scrape; quiet when one comes back one interval
+   * earlier (needs `maxFailedScrapes` ≥ 2). The alert names no version, so it carries no rollback action.
+   */
+  public targetsGone(fire: boolean): GeneratedRuleTest {
+    const max = this.m.slo.maxFailedScrapes;
+    const missed = fire ? max : max - 1;
+    const evalS = (1 + max) * this.i;
+    const n = this.samples(evalS);
+    const values = ['1', '1', 'stale', ...Array(Math.max(0, missed - 1)).fill('_'), ...(fire ? [] : ['1', '1', '1'])].join(' ');
+    return this.test('ModelTargetDown', fire, `no target for ${missed} scrape intervals`, evalS, [
+      { series: series('up', this.modelLabels(BAD)), values },
+      { series: series('kube_deployment_spec_replicas', this.deployment), values: `2x${n}` },
+    ], [{ model: this.model, namespace: this.ns }], undefined, fire ? [] : [max * this.i]);
+  }
+
+  /** Every target gone because the Deployment was scaled to 0: no alert. */
+  public targetsScaledToZero(): GeneratedRuleTest {
+    const evalS = (1 + this.m.slo.maxFailedScrapes) * this.i;
+    const n = this.samples(evalS);
+    return this.test('ModelTargetDown', false, 'no target with the Deployment scaled to 0', evalS, [
+      { series: series('up', this.modelLabels(BAD)), values: '1 1 stale' },
+      { series: series('kube_deployment_spec_replicas', this.deployment), values: `2 0x${n}` },
+    ], []);
   }
 
   public crashLooping(fire: boolean): GeneratedRuleTest {
@@ -177,7 +216,56 @@ class Generator {
         { series: series('kube_pod_container_info', { ...oldPod, image: `registry.example:5000/${this.model}:${OLD}` }), values: `1x${n}` },
         { series: series('kube_pod_container_status_ready', newPod), values: fire ? `0x${n}` : stepAt(0, 1) },
         { series: series('kube_pod_container_status_ready', oldPod), values: `1x${n}` },
-      ], [{ namespace: this.ns, image: newImage, version: BAD }], undefined, fire ? [] : [half * this.i]);
+      ], [{ namespace: this.ns, image: newImage, version: BAD, ...ROLLBACK }], undefined, fire ? [] : [half * this.i]);
+  }
+
+  /** Series of a rollout with no container of the new version: the Deployment's, and an old pod that stays ready. */
+  private rolloutWithoutNewPod(ksm: Array<[metric: string, values: string, labels?: Record<string, string>]>, n: number): PromtoolSeries[] {
+    const oldPod = { namespace: this.ns, pod: `${this.m.model.deploymentName}-7d4b9c-old01`, container: this.m.model.containerName };
+    return [
+      ...ksm.map(([metric, values, labels]) => ({ series: series(metric, { ...this.deployment, ...labels }), values })),
+      { series: series('kube_pod_container_info', { ...oldPod, image: `registry.example:5000/${this.model}:${OLD}` }), values: `1x${n}` },
+      { series: series('kube_pod_container_status_ready', oldPod), values: `1x${n}` },
+    ];
+  }
+
+  /**
+   * No pod of the new version is created (a quota): 1 of 2 replicas updated past the timeout fires, naming the
+   * Deployment and no version; the pod coming within half the timeout stays quiet.
+   */
+  public rolloutNoNewPod(fire: boolean): GeneratedRuleTest {
+    const timeoutS = this.m.rolloutTimeout.toSeconds();
+    const evalS = timeoutS + 3 * this.i;
+    const n = this.samples(evalS);
+    const half = Math.max(1, Math.floor(timeoutS / 2 / this.i));
+    return this.test('ModelRolloutStuck', fire,
+      fire ? `no pod of the new version for ${toPromDuration(this.m.rolloutTimeout)}` : 'the new pod created within the timeout', evalS,
+      this.rolloutWithoutNewPod([
+        ['kube_deployment_spec_replicas', `2x${n}`],
+        ['kube_deployment_status_replicas_updated', fire ? `1x${n}` : `1x${half} 2x${n - half}`],
+      ], n), [this.deployment], undefined, fire ? [] : [half * this.i]);
+  }
+
+  /** Every new pod is created but none scheduled (1 replica, 1 updated) and the Deployment reports Progressing=False. */
+  public rolloutProgressDeadline(): GeneratedRuleTest {
+    const evalS = this.m.rolloutTimeout.toSeconds() + 3 * this.i;
+    const n = this.samples(evalS);
+    return this.test('ModelRolloutStuck', true, 'Progressing=False with the new pod unscheduled', evalS, this.rolloutWithoutNewPod([
+      ['kube_deployment_spec_replicas', `1x${n}`],
+      ['kube_deployment_status_replicas_updated', `1x${n}`],
+      ['kube_deployment_status_condition', `1x${n}`, { condition: 'Progressing', status: 'false' }],
+    ], n), [this.deployment]);
+  }
+
+  /** A paused Deployment (1 of 2 replicas updated) is not a stuck rollout. */
+  public rolloutPaused(): GeneratedRuleTest {
+    const evalS = this.m.rolloutTimeout.toSeconds() + 3 * this.i;
+    const n = this.samples(evalS);
+    return this.test('ModelRolloutStuck', false, 'the Deployment is paused', evalS, this.rolloutWithoutNewPod([
+      ['kube_deployment_spec_replicas', `2x${n}`],
+      ['kube_deployment_status_replicas_updated', `1x${n}`],
+      ['kube_deployment_spec_paused', `1x${n}`],
+    ], n), []);
   }
 
   public versionSkew(fire: boolean): GeneratedRuleTest {
@@ -232,6 +320,9 @@ class Generator {
   }
 }
 
+/** The `modelpilot_action` label the rules set on the series that name a version. */
+const ROLLBACK = { [ACTION_LABEL]: ROLLBACK_ACTION };
+
 function series(name: string, labels: Record<string, string>): string {
   const body = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',');
   return `${name}{${body}}`;
@@ -239,10 +330,13 @@ function series(name: string, labels: Record<string, string>): string {
 
 /**
  * Renders the few template forms ModelAlerts uses, as Prometheus would: `{{ $labels.x }}`,
- * `{{ $value | humanizePercentage }}` and `{{ $value | humanizeDuration }}`.
+ * `{{ $value | humanizePercentage }}`, `{{ $value | humanizeDuration }}` and (not nested)
+ * `{{ if $labels.x }}…{{ else }}…{{ end }}` (a missing or empty label is false).
  */
 export function renderTemplate(template: string, labels: Record<string, string>, value?: number): string {
-  return template.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_all, inner: string) => {
+  const chosen = template.replace(/\{\{\s*if\s+\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}(.*?)(?:\{\{\s*else\s*\}\}(.*?))?\{\{\s*end\s*\}\}/gs,
+    (_all, label: string, then: string, otherwise?: string) => (labels[label] ? then : (otherwise ?? '')));
+  return chosen.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_all, inner: string) => {
     const label = /^\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)$/.exec(inner);
     if (label) return labels[label[1]] ?? '';
     if (value !== undefined && inner === '$value | humanizePercentage') return `${fmtG(value * 100)}%`;

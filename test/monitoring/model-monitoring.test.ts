@@ -98,8 +98,17 @@ describe('ModelAlerts', () => {
 
   test('marks error, latency, target-down, crash-loop and stuck-rollout alerts as rollback-worthy, and only those', () => {
     const alerts = setup().monitoring.alerts!;
-    const rollback = alerts.group.rules.filter((r) => r.labels[ACTION_LABEL] === 'rollback').map((r) => r.alert);
-    expect(rollback).toEqual(['ModelHighErrorRate', 'ModelHighLatencyP99', 'ModelTargetDown', 'ModelCrashLooping', 'ModelRolloutStuck']);
+    expect(alerts.definitions.filter((d) => d.rollback).map((d) => d.name))
+      .toEqual(['ModelHighErrorRate', 'ModelHighLatencyP99', 'ModelTargetDown', 'ModelCrashLooping', 'ModelRolloutStuck']);
+    // Always named by a version: a static label.
+    const always = alerts.group.rules.filter((r) => r.labels[ACTION_LABEL] === 'rollback').map((r) => r.alert);
+    expect(always).toEqual(['ModelHighErrorRate', 'ModelHighLatencyP99', 'ModelCrashLooping']);
+    // Sometimes without a version (no target left, no new pod): the expression sets it on the versioned series only.
+    for (const name of ['ModelTargetDown', 'ModelRolloutStuck'] as const) {
+      expect(alerts.definitions.find((d) => d.name === name)!.rollbackNeedsVersion).toBe(true);
+      expect(rule(alerts, name).labels[ACTION_LABEL]).toBeUndefined();
+      expect(rule(alerts, name).expr).toMatch(/^label_replace\(.*, "modelpilot_action", "rollback", "version", "\.\+"\)$/);
+    }
   });
 
   test('takes the error and latency thresholds from the Slo, and renders the same PromQL as Slo.metricX()', () => {
@@ -128,7 +137,18 @@ describe('ModelAlerts', () => {
   ])('ModelTargetDown waits scrapeInterval %s x (maxFailedScrapes %d - 1) = %s', (interval, failed, expected) => {
     const alerts = setup({ scrapeInterval: interval, alerts: { slo: new Slo({ maxFailedScrapes: failed }) } }).monitoring.alerts!;
     expect(rule(alerts, 'ModelTargetDown').for).toBe(expected);
-    expect(rule(alerts, 'ModelTargetDown').expr).toBe('up{model="recommender",namespace="ml"} == 0');
+  });
+
+  test('ModelTargetDown fires on a failed scrape, and on no target at all unless the Deployment is scaled to 0', () => {
+    const td = rule(setup().monitoring.alerts!, 'ModelTargetDown');
+    expect(td.expr).toBe('label_replace(up{model="recommender",namespace="ml"} == 0'
+      + ' or (absent(up{model="recommender",namespace="ml"}) unless on () (kube_deployment_spec_replicas{namespace="ml",deployment="recommender"} == 0)),'
+      + ' "modelpilot_action", "rollback", "version", ".+")');
+    // absent() keeps only model and namespace: the templates then speak of the model, not a target.
+    expect(renderTemplate(td.annotations.summary, { model: 'recommender', namespace: 'ml' })).toBe('recommender has no scrape target');
+    expect(renderTemplate(td.annotations.summary, { version: '1.2.0', instance: 'pod-a:8080' })).toBe('recommender 1.2.0 target pod-a:8080 is down');
+    expect(renderTemplate(td.annotations.description, {})).toBe('Prometheus has found no target of recommender in ml for 1m (3 scrape intervals of 30s) '
+      + 'although Deployment recommender is not scaled to 0: no pod is running, or the Service or ServiceMonitor no longer selects them.');
   });
 
   test('kube-state-metrics alerts match the Deployment, its pods and the model container, and take the version from the image tag', () => {
@@ -138,7 +158,15 @@ describe('ModelAlerts', () => {
     expect(crash.expr).toMatch(/^label_replace\(.*, "version", "\$1", "image", "\[\^@\]\*:\(\[\^:\/@\]\+\)\(@\.\*\)\?"\)$/);
     const stuck = rule(alerts, 'ModelRolloutStuck');
     expect(stuck.expr).toContain('kube_deployment_spec_replicas{namespace="ml",deployment="recommender"} > kube_deployment_status_replicas_updated');
+    expect(stuck.expr).toContain('kube_deployment_status_condition{namespace="ml",deployment="recommender",condition="Progressing",status="false"} == 1');
+    expect(stuck.expr).toContain('unless on (namespace, deployment) (kube_deployment_spec_paused{namespace="ml",deployment="recommender"} == 1)');
+    // The case with no pod of the new version: per Deployment, only while no pod of it is not ready (else the versioned case speaks).
+    expect(stuck.expr).toContain(' or (max by (namespace, deployment) (');
+    expect(stuck.expr).toContain('unless on (namespace) (kube_pod_container_status_ready{namespace="ml",pod=~"recommender-[a-z0-9]+-[a-z0-9]+",container="model"} == 0))');
     expect(stuck.for).toBe('10m');
+    expect(renderTemplate(stuck.annotations.summary, { namespace: 'ml', deployment: 'recommender' })).toBe('recommender rollout of Deployment recommender is stuck');
+    expect(renderTemplate(stuck.annotations.description, { image: 'r.example/recommender:2.0.0', version: '2.0.0' }))
+      .toBe('Deployment ml/recommender has not finished rolling out r.example/recommender:2.0.0 for 10m: pods of that version are not ready.');
   });
 
   test('ModelVersionSkew and ModelUpdaterFailing use their limits', () => {
@@ -169,14 +197,61 @@ describe('ModelAlerts', () => {
 });
 
 describe('generated rule tests', () => {
-  test('give each alert one series that must fire and one that must not', () => {
+  test('give each alert at least one series that must fire and one that must not', () => {
     const tests = generateRuleTests(setup().monitoring.alerts!);
     for (const name of ALERT_NAMES) {
       const mine = tests.filter((t) => t.alert === name);
-      expect(mine.map((t) => t.expectFiring)).toEqual([true, false]);
-      expect(mine[0].testCase.alert_rule_test.slice(-1)[0].exp_alerts.length).toBeGreaterThan(0);
-      expect(mine[1].testCase.alert_rule_test.every((t) => t.exp_alerts.length === 0)).toBe(true);
+      expect(mine.slice(0, 2).map((t) => t.expectFiring)).toEqual([true, false]);
+      // A firing case expects alerts at its last evaluation; a quiet one expects none at any evaluation.
+      expect(mine.filter((t) => t.expectFiring).every((t) => t.testCase.alert_rule_test.slice(-1)[0].exp_alerts.length > 0)).toBe(true);
+      expect(mine.filter((t) => !t.expectFiring).every((t) => t.testCase.alert_rule_test.every((x) => x.exp_alerts.length === 0))).toBe(true);
     }
+    expect(tests.map((t) => t.testCase.name)).toHaveLength(new Set(tests.map((t) => t.testCase.name)).size);
+  });
+
+  test('cover every target gone and a rollout with no new pod, with versionless alerts that carry no rollback action', () => {
+    const tests = generateRuleTests(setup().monitoring.alerts!);
+    const byName = (n: string) => tests.find((t) => t.testCase.name === n)!;
+    expect(tests.filter((t) => t.alert === 'ModelTargetDown').map((t) => t.testCase.name)).toEqual([
+      'ModelTargetDown fires: 3 consecutive failed scrapes',
+      'ModelTargetDown stays quiet: 2 consecutive failed scrapes',
+      'ModelTargetDown fires: no target for 3 scrape intervals',
+      'ModelTargetDown stays quiet: no target for 2 scrape intervals',
+      'ModelTargetDown stays quiet: no target with the Deployment scaled to 0',
+    ]);
+    expect(tests.filter((t) => t.alert === 'ModelRolloutStuck').map((t) => t.testCase.name)).toEqual([
+      'ModelRolloutStuck fires: rollout unfinished for 10m',
+      'ModelRolloutStuck stays quiet: rollout finishing within the timeout',
+      'ModelRolloutStuck fires: no pod of the new version for 10m',
+      'ModelRolloutStuck stays quiet: the new pod created within the timeout',
+      'ModelRolloutStuck fires: Progressing=False with the new pod unscheduled',
+      'ModelRolloutStuck stays quiet: the Deployment is paused',
+    ]);
+    const gone = byName('ModelTargetDown fires: no target for 3 scrape intervals').testCase;
+    // The target's up series goes stale at the third sample; the alert fires at the third missed scrape.
+    expect(gone.input_series[0]).toEqual({ series: expect.stringMatching(/^up\{/), values: '1 1 stale _ _' });
+    expect(gone.alert_rule_test).toEqual([expect.objectContaining({ eval_time: '120s' })]);
+    expect(gone.alert_rule_test[0].exp_alerts[0].exp_labels).toEqual({ model: 'recommender', namespace: 'ml', severity: 'critical' });
+    const noPod = byName('ModelRolloutStuck fires: no pod of the new version for 10m').testCase;
+    // Only the old pod has a container (ready); the Deployment has 1 of 2 replicas updated.
+    expect(noPod.input_series.filter((x) => x.series.startsWith('kube_pod_')).map((x) => x.series))
+      .toEqual([expect.stringContaining('pod="recommender-7d4b9c-old01"'), expect.stringContaining('pod="recommender-7d4b9c-old01"')]);
+    expect(noPod.alert_rule_test[0].exp_alerts[0].exp_labels).toEqual({ namespace: 'ml', deployment: 'recommender', model: 'recommender', severity: 'warning' });
+    // The versioned cases still name the version and ask for a rollback.
+    expect(byName('ModelTargetDown fires: 3 consecutive failed scrapes').testCase.alert_rule_test[0].exp_alerts[0].exp_labels)
+      .toMatchObject({ version: '2.0.0', modelpilot_action: 'rollback' });
+    expect(byName('ModelRolloutStuck fires: rollout unfinished for 10m').testCase.alert_rule_test[0].exp_alerts[0].exp_labels)
+      .toMatchObject({ version: '2.0.0', modelpilot_action: 'rollback' });
+  });
+
+  test('skip the "no target for one interval less" case when one failed scrape fires', () => {
+    const tests = generateRuleTests(setup({ alerts: { slo: new Slo({ maxFailedScrapes: 1 }) } }).monitoring.alerts!);
+    expect(tests.filter((t) => t.alert === 'ModelTargetDown').map((t) => t.testCase.name)).toEqual([
+      'ModelTargetDown fires: 1 consecutive failed scrapes',
+      'ModelTargetDown stays quiet: 0 consecutive failed scrapes',
+      'ModelTargetDown fires: no target for 1 scrape intervals',
+      'ModelTargetDown stays quiet: no target with the Deployment scaled to 0',
+    ]);
   });
 
   test('drive errors at 6 % and 4 % and latency at 1.2 s and 0.8 s for the default Slo', () => {
@@ -214,6 +289,13 @@ describe('template rendering', () => {
   test('fmtG keeps four significant digits like Go', () => {
     expect(fmtG(6.000000000000001)).toBe('6');
     expect(fmtG(2.3456)).toBe('2.346');
+  });
+
+  test.each<[Record<string, string>, string, string]>([
+    [{ x: 'a' }, 'yes a', '[a]'], [{ x: '' }, 'no', '[]'], [{}, 'no', '[]'],
+  ])('{{ if $labels.x }} with labels %p renders %s', (labels, withElse, withoutElse) => {
+    expect(renderTemplate('{{ if $labels.x }}yes {{ $labels.x }}{{ else }}no{{ end }}', labels)).toBe(withElse);
+    expect(renderTemplate('[{{ if $labels.x }}{{ $labels.x }}{{ end }}]', labels)).toBe(withoutElse);
   });
 
   test('throws if a template uses a form the generator does not know', () => {

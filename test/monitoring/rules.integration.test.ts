@@ -68,28 +68,54 @@ describe('the generated tests fail when a threshold moves (each case can fail)',
   const swap = (alert: string, from: string, to: string) => (r: AlertingRule): AlertingRule => {
     if (r.alert !== alert) return r;
     if (!r.expr.includes(from) && r.for !== from) throw new Error(`'${from}' not in ${alert}`);
-    return r.for === from ? { ...r, for: to } : { ...r, expr: r.expr.replace(from, to) };
+    return r.for === from ? { ...r, for: to } : { ...r, expr: r.expr.split(from).join(to) };
   };
+  /** Names of the failed tests in promtool's output (`name: <test name>,` under FAILED). */
+  const failedNames = (output: string) => [...output.matchAll(/^\s+name: (.+),$/gm)].map((m) => m[1]).sort();
+  const up = 'up{model="recsys",namespace="ml"}';
+  const deploy = '{namespace="ml",deployment="recsys"}';
+  const ready = 'kube_pod_container_status_ready{namespace="ml",pod=~"recsys-[a-z0-9]+-[a-z0-9]+",container="model"}';
 
-  test.each([
-    ['6 % errors no longer fire when the ceiling is 7 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.07 and', 'ModelHighErrorRate fires'],
-    ['4 % errors fire when the ceiling is 3 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.03 and', 'ModelHighErrorRate stays quiet'],
-    ['p99 1.2s no longer fires when the ceiling is 1.3s', 'ModelHighLatencyP99', '> 1 and', '> 1.3 and', 'ModelHighLatencyP99 fires'],
-    ['p99 0.8s fires when the ceiling is 0.7s', 'ModelHighLatencyP99', '> 1 and', '> 0.7 and', 'ModelHighLatencyP99 stays quiet'],
-    ['3 failed scrapes no longer fire when for is 90s', 'ModelTargetDown', '1m', '90s', 'ModelTargetDown fires'],
-    ['2 failed scrapes fire when for is 30s', 'ModelTargetDown', '1m', '30s', 'ModelTargetDown stays quiet'],
-    ['3 restarts no longer fire at >= 4', 'ModelCrashLooping', '>= 3', '>= 4', 'ModelCrashLooping fires'],
-    ['2 restarts fire at >= 2', 'ModelCrashLooping', '>= 3', '>= 2', 'ModelCrashLooping stays quiet'],
-    ['a stuck rollout no longer fires with a 20m timeout', 'ModelRolloutStuck', '10m', '20m', 'ModelRolloutStuck fires'],
-    ['a finishing rollout fires with a 1m timeout', 'ModelRolloutStuck', '10m', '1m', 'ModelRolloutStuck stays quiet'],
-    ['two versions no longer fire with a 60m limit', 'ModelVersionSkew', '30m', '60m', 'ModelVersionSkew fires'],
-    ['a drained version fires with a 1m limit', 'ModelVersionSkew', '30m', '1m', 'ModelVersionSkew stays quiet'],
-    ['3 updater failures no longer fire at >= 4', 'ModelUpdaterFailing', '>= 3', '>= 4', 'ModelUpdaterFailing fires'],
-    ['2 updater failures fire at >= 2', 'ModelUpdaterFailing', '>= 3', '>= 2', 'ModelUpdaterFailing stays quiet'],
-  ])('%s', (_name, alert, from, to, failingCase) => {
+  test.each<[string, string, string, string, string[]]>([
+    ['6 % errors no longer fire when the ceiling is 7 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.07 and', ['ModelHighErrorRate fires: 6 % errors over 5m']],
+    ['4 % errors fire when the ceiling is 3 %', 'ModelHighErrorRate', '> 0.05 and', '> 0.03 and', ['ModelHighErrorRate stays quiet: 4 % errors over 5m']],
+    ['p99 1.2s no longer fires when the ceiling is 1.3s', 'ModelHighLatencyP99', '> 1 and', '> 1.3 and',
+      ['ModelHighLatencyP99 fires: every request takes 1.2s (p99 1.198s)']],
+    ['p99 0.8s fires when the ceiling is 0.7s', 'ModelHighLatencyP99', '> 1 and', '> 0.7 and', ['ModelHighLatencyP99 stays quiet: every request takes 0.8s (p99 0.797s)']],
+    ['3 failed scrapes (and 3 intervals without a target) no longer fire when for is 90s', 'ModelTargetDown', '1m', '90s',
+      ['ModelTargetDown fires: 3 consecutive failed scrapes', 'ModelTargetDown fires: no target for 3 scrape intervals']],
+    ['2 failed scrapes (and 2 intervals without a target) fire when for is 30s', 'ModelTargetDown', '1m', '30s',
+      ['ModelTargetDown stays quiet: 2 consecutive failed scrapes', 'ModelTargetDown stays quiet: no target for 2 scrape intervals']],
+    ['no target no longer fires without the absent() case', 'ModelTargetDown', `absent(${up})`, 'absent(vector(1))',
+      ['ModelTargetDown fires: no target for 3 scrape intervals']],
+    ['a Deployment scaled to 0 fires when the scale is not checked', 'ModelTargetDown', `kube_deployment_spec_replicas${deploy} == 0`,
+      `kube_deployment_spec_replicas${deploy} == -1`, ['ModelTargetDown stays quiet: no target with the Deployment scaled to 0']],
+    ['3 restarts no longer fire at >= 4', 'ModelCrashLooping', '>= 3', '>= 4', ['ModelCrashLooping fires: 3 restarts in 10m']],
+    ['2 restarts fire at >= 2', 'ModelCrashLooping', '>= 3', '>= 2', ['ModelCrashLooping stays quiet: 2 restarts in 10m']],
+    ['stuck rollouts no longer fire with a 20m timeout', 'ModelRolloutStuck', '10m', '20m', [
+      'ModelRolloutStuck fires: Progressing=False with the new pod unscheduled',
+      'ModelRolloutStuck fires: no pod of the new version for 10m',
+      'ModelRolloutStuck fires: rollout unfinished for 10m',
+    ]],
+    ['finishing rollouts fire with a 1m timeout', 'ModelRolloutStuck', '10m', '1m',
+      ['ModelRolloutStuck stays quiet: rollout finishing within the timeout', 'ModelRolloutStuck stays quiet: the new pod created within the timeout']],
+    ['a not-ready new pod also gives a versionless alert when the no-new-pod case does not step aside', 'ModelRolloutStuck',
+      ` unless on (namespace) (${ready} == 0)`, '', ['ModelRolloutStuck fires: rollout unfinished for 10m']],
+    ['no new pod no longer fires when any ready pod hides it', 'ModelRolloutStuck', `unless on (namespace) (${ready} == 0)`, `unless on (namespace) (${ready} >= 0)`,
+      ['ModelRolloutStuck fires: Progressing=False with the new pod unscheduled', 'ModelRolloutStuck fires: no pod of the new version for 10m']],
+    ['Progressing=False no longer fires when the condition is not read', 'ModelRolloutStuck', 'status="false"} == 1', 'status="false"} == 2',
+      ['ModelRolloutStuck fires: Progressing=False with the new pod unscheduled']],
+    ['a paused Deployment fires when pausing is not checked', 'ModelRolloutStuck', `kube_deployment_spec_paused${deploy} == 1`,
+      `kube_deployment_spec_paused${deploy} == 2`, ['ModelRolloutStuck stays quiet: the Deployment is paused']],
+    ['two versions no longer fire with a 60m limit', 'ModelVersionSkew', '30m', '60m', ['ModelVersionSkew fires: 1.0.0 and 2.0.0 serving past the limit']],
+    ['a drained version fires with a 1m limit', 'ModelVersionSkew', '30m', '1m', ['ModelVersionSkew stays quiet: 1.0.0 drained within the limit']],
+    ['3 updater failures no longer fire at >= 4', 'ModelUpdaterFailing', '>= 3', '>= 4', ['ModelUpdaterFailing fires: 3 updater failures in 15m']],
+    ['2 updater failures fire at >= 2', 'ModelUpdaterFailing', '>= 3', '>= 2', ['ModelUpdaterFailing stays quiet: 2 updater failures in 15m']],
+  ])('%s', (_name, alert, from, to, failing) => {
     const result = promtoolTest(alerts(), swap(alert, from, to));
     expect(result.ok).toBe(false);
-    expect(result.output).toContain(`name: ${failingCase}`);
+    // Exactly those cases fail: the mutation is caught, and by the case meant to catch it.
+    expect(failedNames(result.output)).toEqual([...failing].sort());
   });
 });
 
@@ -112,7 +138,9 @@ describe('modelpilot test-rules', () => {
     const work = fs.mkdtempSync(path.join(dir, 'work-'));
     const rows = await testRules(appFile, [], work, promtool);
     expect(rows.filter((r) => r.kind === 'check').map((r) => r.group)).toEqual(['modelpilot-recsys', 'modelpilot-llm']);
-    expect(rows.filter((r) => r.kind === 'test')).toHaveLength(2 * 2 * ALERT_NAMES.length);
+    const perGroup = generateRuleTests(makeAlerts()).length;
+    expect(perGroup).toBeGreaterThan(2 * ALERT_NAMES.length);
+    expect(rows.filter((r) => r.kind === 'test')).toHaveLength(2 * perGroup);
     expect(rows.filter((r) => !r.ok)).toEqual([]);
     expect(formatTable(rows)).toContain(`${rows.length} passed, 0 failed`);
   });
@@ -143,7 +171,7 @@ describe('modelpilot test-rules', () => {
     expect(table).toMatch(/FAIL\s+\(yours\)\s+.*bad_test\.yml/);
     // It ran against the extracted rules (the alert fired where the user expected silence), not a missing file.
     expect(table).toContain('alertname: ModelTargetDown, time: 2m');
-    expect(table).toContain(`${2 + 2 * 2 * ALERT_NAMES.length} passed, 1 failed`);
+    expect(table).toContain(`${2 + 2 * generateRuleTests(makeAlerts()).length} passed, 1 failed`);
   });
 
   test('checks the PrometheusRules of a manifests file', async () => {
