@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { Duration, toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
+import { recommendedLabels } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
 import {
@@ -12,8 +13,8 @@ import {
 
 const k8s = kplus.k8s;
 
-/** The label that says which tool manages an object. */
-export const MANAGED_BY = 'modelpilot';
+/** The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
+export { MANAGED_BY } from '../core/labels';
 
 /** Environment variables the model-server contract reserves; they are set from the props. */
 const RESERVED_ENV = ['PORT', 'MODEL_NAME', 'MODEL_VERSION'];
@@ -248,13 +249,7 @@ export class ModelDeployment extends Construct {
       'app.kubernetes.io/name': props.name,
       'app.kubernetes.io/instance': instance,
     };
-    this.labels = {
-      ...this.selectorLabels,
-      'app.kubernetes.io/version': this.version,
-      'app.kubernetes.io/component': 'model-server',
-      'app.kubernetes.io/part-of': partOf,
-      'app.kubernetes.io/managed-by': MANAGED_BY,
-    };
+    this.labels = recommendedLabels(this.selectorLabels, { version: this.version, component: 'model-server', partOf });
 
     if (props.replicas !== undefined && props.autoscaling) {
       throw new Error(`'replicas' value ${props.replicas} is set together with 'autoscaling', which owns the replica count; `

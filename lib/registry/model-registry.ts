@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { ImageRef } from '../core/image-ref';
+import { recommendedLabels } from '../core/labels';
 import { checkDnsName, sizeQuantity } from '../model/options';
 
 const k8s = kplus.k8s;
@@ -204,13 +205,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
 
     const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
-    this.labels = {
-      ...selector,
-      'app.kubernetes.io/version': version,
-      'app.kubernetes.io/component': 'model-registry',
-      'app.kubernetes.io/part-of': 'modelpilot',
-      'app.kubernetes.io/managed-by': 'modelpilot',
-    };
+    this.labels = recommendedLabels(selector, { version, component: 'model-registry', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
     const config: Record<string, unknown> = {

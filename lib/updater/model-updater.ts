@@ -7,6 +7,7 @@ import { KUBERNETES_TARGET_RBAC } from '../../agent/target/kubernetes-rbac';
 import type { SecretKeySelector } from '../alerting/receiver';
 import { toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
+import { recommendedLabels } from '../core/labels';
 import { Slo } from '../core/slo';
 import type { ModelDeployment } from '../model/model-deployment';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
@@ -288,15 +289,8 @@ export class ModelUpdater extends Construct {
     const readinessTimeout = props.readinessTimeout
       ?? Duration.seconds(Math.max(...props.models.map((m) => m.startupBudgetSeconds)) + 120);
 
-    this.labels = {
-      'app.kubernetes.io/name': 'modelpilot-updater',
-      'app.kubernetes.io/instance': this.name,
-      'app.kubernetes.io/version': this.image.tag ?? 'digest',
-      'app.kubernetes.io/component': 'updater',
-      'app.kubernetes.io/part-of': 'modelpilot',
-      'app.kubernetes.io/managed-by': 'modelpilot',
-    };
     const selector = { 'app.kubernetes.io/name': 'modelpilot-updater', 'app.kubernetes.io/instance': this.name };
+    this.labels = recommendedLabels(selector, { version: this.image.tag ?? 'digest', component: 'updater', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
     // Mark the model Deployments (metadata only: no rollout) so that label discovery and humans can tell.
