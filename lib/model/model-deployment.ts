@@ -1,4 +1,4 @@
-import { ApiObject, Chart, Lazy } from 'cdk8s';
+import { ApiObject, Chart, Lazy, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { Duration, toPromDuration } from '../core/duration';
@@ -8,7 +8,7 @@ import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
 import {
   Autoscaling, checkDnsName, checkPositive, DisruptionBudget, DrainHook, ModelCache, ModelEnvVar, ModelResources, ModelUpdateStrategy,
-  ProbeOptions,
+  ProbeOptions, sizeQuantity,
 } from './options';
 
 const k8s = kplus.k8s;
@@ -344,24 +344,9 @@ export class ModelDeployment extends Construct {
       ports: [{ name: this.metricsPortName, containerPort: this.port, protocol: 'TCP' }],
       env,
       resources,
-      startupProbe: {
-        httpGet: { path: startup.path, port: this.metricsPortName },
-        periodSeconds: startupPeriodS,
-        timeoutSeconds: startup.timeoutSeconds,
-        failureThreshold: startupFailures,
-      },
-      livenessProbe: {
-        httpGet: { path: liveness.path, port: this.metricsPortName },
-        periodSeconds: liveness.periodSeconds,
-        timeoutSeconds: liveness.timeoutSeconds,
-        failureThreshold: liveness.failureThreshold,
-      },
-      readinessProbe: {
-        httpGet: { path: readiness.path, port: this.metricsPortName },
-        periodSeconds: readiness.periodSeconds,
-        timeoutSeconds: readiness.timeoutSeconds,
-        failureThreshold: readiness.failureThreshold,
-      },
+      startupProbe: httpProbe(startup, this.metricsPortName, startupFailures),
+      livenessProbe: httpProbe(liveness, this.metricsPortName),
+      readinessProbe: httpProbe(readiness, this.metricsPortName),
       // No drain, no hook: the server gets SIGTERM at once.
       lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.metricsPortName) } : undefined,
       securityContext: {
@@ -480,6 +465,10 @@ function probe(kind: string, options: ProbeOptions | undefined, path: string, pe
   return { path: checkPath(`${kind}.path`, options?.path ?? path, path), periodSeconds, timeoutSeconds, failureThreshold };
 }
 
+function httpProbe(p: ResolvedProbe, port: string, failureThreshold = p.failureThreshold): Record<string, unknown> {
+  return { httpGet: { path: p.path, port }, periodSeconds: p.periodSeconds, timeoutSeconds: p.timeoutSeconds, failureThreshold };
+}
+
 function checkPort(field: string, port: number, example = 8080): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`'${field}' value ${port} is out of range; use a whole number in 1..65535 such as ${example}`);
@@ -506,16 +495,16 @@ function renderResources(r: ModelResources): Record<string, Record<string, strin
   }
   const cpuReq = r.cpu?.request?.amount ?? '500m';
   const cpuLim = r.cpu?.limit?.amount ?? '2';
-  const memReq = r.memory?.request?.toMebibytes() ?? 1024;
-  const memLim = r.memory?.limit?.toMebibytes() ?? 2048;
-  if (memReq > memLim) {
-    throw new Error(`'resources.memory.request' value '${mebibytes(memReq)}' is above the limit '${mebibytes(memLim)}'; raise the limit or lower the request`);
+  const memReq = r.memory?.request ?? Size.gibibytes(1);
+  const memLim = r.memory?.limit ?? Size.gibibytes(2);
+  if (memReq.toMebibytes() > memLim.toMebibytes()) {
+    throw new Error(`'resources.memory.request' value '${sizeQuantity(memReq)}' is above the limit '${sizeQuantity(memLim)}'; raise the limit or lower the request`);
   }
   if (cpuMillis(cpuReq) > cpuMillis(cpuLim)) {
     throw new Error(`'resources.cpu.request' value '${cpuReq}' is above the limit '${cpuLim}'; raise the limit or lower the request`);
   }
-  const requests: Record<string, string | number> = { 'cpu': cpuReq, 'memory': mebibytes(memReq) };
-  const limits: Record<string, string | number> = { 'cpu': cpuLim, 'memory': mebibytes(memLim) };
+  const requests: Record<string, string | number> = { 'cpu': cpuReq, 'memory': sizeQuantity(memReq) };
+  const limits: Record<string, string | number> = { 'cpu': cpuLim, 'memory': sizeQuantity(memLim) };
   if (gpus > 0) {
     requests['nvidia.com/gpu'] = String(gpus);
     limits['nvidia.com/gpu'] = String(gpus);
@@ -525,8 +514,4 @@ function renderResources(r: ModelResources): Record<string, Record<string, strin
 
 function cpuMillis(q: string): number {
   return q.endsWith('m') ? Number(q.slice(0, -1)) : Number(q) * 1000;
-}
-
-function mebibytes(mib: number): string {
-  return mib % 1024 === 0 ? `${mib / 1024}Gi` : `${mib}Mi`;
 }
