@@ -1,3 +1,5 @@
+import type { ImageRef } from './image-ref';
+
 /** @internal The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
 export const MANAGED_BY = 'modelpilot';
 
@@ -14,4 +16,13 @@ export function recommendedLabels(selector: Readonly<Record<string, string>>,
     'app.kubernetes.io/part-of': props.partOf,
     'app.kubernetes.io/managed-by': MANAGED_BY,
   };
+}
+
+/**
+ * @internal The `app.kubernetes.io/version` label of an image: its tag made a valid label value (`+` becomes `_`),
+ * or the first 12 hex digits of its digest.
+ */
+export function versionLabel(image: ImageRef): string {
+  if (image.tag !== undefined) return image.tag.replace(/\+/g, '_').slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
+  return (image.digest as string).slice('sha256:'.length, 'sha256:'.length + 12);
 }

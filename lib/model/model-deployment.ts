@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { Duration, toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
-import { recommendedLabels } from '../core/labels';
+import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
 import {
@@ -481,11 +481,6 @@ function checkPath(field: string, path: string, example: string): string {
     throw new Error(`'${field}' value '${path}' is not an HTTP path; start it with '/' and leave out spaces, e.g. '${example}'`);
   }
   return path;
-}
-
-function versionLabel(image: ImageRef): string {
-  if (image.tag !== undefined) return image.tag.replace(/\+/g, '_').slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
-  return (image.digest as string).slice('sha256:'.length, 'sha256:'.length + 12);
 }
 
 function renderResources(r: ModelResources): Record<string, Record<string, string | number>> {

@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { ImageRef } from '../core/image-ref';
-import { recommendedLabels } from '../core/labels';
+import { recommendedLabels, versionLabel } from '../core/labels';
 import { checkDnsName, sizeQuantity } from '../model/options';
 
 const k8s = kplus.k8s;
@@ -64,7 +64,7 @@ export const RENDER_CONFIG_SCRIPT = [
   'case "$MODELPILOT_NOTIFY_TOKEN" in',
   '  \'\'|*[!A-Za-z0-9._~+/=-]*) echo "modelpilot: the notification token is empty or has characters outside A-Z a-z 0-9 . _ ~ + / = -" >&2; exit 1;;',
   'esac',
-  `sed "s#${'__MODELPILOT_NOTIFY_TOKEN__'}#$MODELPILOT_NOTIFY_TOKEN#" /config-template/config.yml > /etc/docker/registry/config.yml`,
+  `sed "s#${NOTIFY_TOKEN_PLACEHOLDER}#$MODELPILOT_NOTIFY_TOKEN#" /config-template/config.yml > /etc/docker/registry/config.yml`,
 ].join('\n');
 
 /** Properties of an in-cluster {@link ModelRegistry}. */
@@ -197,7 +197,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
     this.pullSecretName = props.pullSecret;
     const image = ImageRef.parse(props.image ?? 'docker.io/library/registry:2.8.3', { field: 'registry.image' });
-    const version = image.tag ?? (image.digest as string).slice(7, 19);
+    const version = versionLabel(image);
     const storageMi = (props.storage ?? Size.gibibytes(50)).toMebibytes();
     if (!(storageMi > 0)) {
       throw new Error(`'registry.storage' size ${storageMi}Mi must be positive; give for example Size.gibibytes(50)`);
