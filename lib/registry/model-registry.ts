@@ -180,6 +180,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   public readonly port: number;
   /** Labels on every object. */
   public readonly labels: Readonly<Record<string, string>>;
+  /** The stable subset of labels that selects the registry's pods (no version). */
+  public readonly selectorLabels: Readonly<Record<string, string>>;
   /** The registry config (config.yml) as an object. */
   public readonly config: Record<string, unknown>;
 
@@ -205,6 +207,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
 
     const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
+    this.selectorLabels = selector;
     this.labels = recommendedLabels(selector, { version, component: 'model-registry', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 

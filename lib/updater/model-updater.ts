@@ -447,7 +447,7 @@ export class ModelUpdater extends Construct {
     const prometheus = props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring');
     const alertmanager = props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring');
     const registryPeer = props.registry instanceof ModelRegistry
-      ? UpdaterPeer.pods(stableLabels(props.registry.labels), props.registry.namespace) : undefined;
+      ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined;
     const promPort = portOf(prometheusUrl, 'prometheusUrl');
     const registryPort = props.registry ? Number(/:(\d+)$/.exec(props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443;
     const tcp = (port: number) => ({ protocol: 'TCP', port });
@@ -460,7 +460,7 @@ export class ModelUpdater extends Construct {
         ingress: [{ from: ingressFrom.map((p) => ({ ...p.peer })), ports: [tcp(this.port)] }],
         egress: [
           { to: [{ ...(props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0')).peer }], ports: [tcp(443), tcp(6443)] },
-          { to: [{ ...(registryPeer ?? UpdaterPeer.cidr('0.0.0.0/0')).peer }], ports: [tcp(registryPeer ? (props.registry as ModelRegistry).port : registryPort)] },
+          { to: [{ ...(registryPeer ?? UpdaterPeer.cidr('0.0.0.0/0')).peer }], ports: [tcp(registryPort)] },
           { to: [{ ...prometheus.peer }], ports: [tcp(promPort)] },
           {
             to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
@@ -491,10 +491,6 @@ export class ModelUpdater extends Construct {
 }
 
 /** The labels of a workload that survive its updates (no version). */
-function stableLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([k]) => k === 'app.kubernetes.io/name' || k === 'app.kubernetes.io/instance'));
-}
-
 function renderSlo(slo: Slo): Record<string, unknown> {
   return {
     maxErrorRatio: slo.maxErrorRatio,
