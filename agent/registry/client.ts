@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sleep } from '../clock';
 import { Logger, nullLogger, RegistryClient, RepositoryName } from '../types';
 import { CredentialStore, RegistryCredential } from './credentials';
 import { TokenBucket } from './rate-limit';
@@ -75,25 +76,6 @@ interface CachedToken {
   readonly expiresAt: number;
 }
 
-/** Cancellable sleep on the real clock. */
-export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Parses `Retry-After` (delta seconds or an HTTP date) into milliseconds from `now`. */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (value === null || value.trim() === '') return undefined;
@@ -159,7 +141,7 @@ export class DistributionClient implements RegistryClient {
   constructor(private readonly options: DistributionClientOptions = {}) {
     this.fetchImpl = options.fetch ?? fetch;
     this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? realSleep;
+    this.sleep = options.sleep ?? sleep;
     this.logger = options.logger ?? nullLogger;
     this.maxRetries = options.maxRetries ?? 4;
     this.initialBackoffMs = options.initialBackoffMs ?? 500;

@@ -20,9 +20,10 @@
  * `discover` folds the `-next`/`-prev`/`-failed` containers into the workload `N` and reports the record as
  * `Workload.inFlight` while the old container still exists, so a restarted agent can finish or reverse it.
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
+import { sleep } from '../clock';
 import type { CredentialStore } from '../registry/credentials';
 import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
 
@@ -127,24 +128,6 @@ const sameList = (a: unknown, b: unknown): boolean => {
   return norm(a) === norm(b);
 };
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** The Docker Engine API target. */
 export class DockerTarget implements Target {
   public readonly kind = 'docker';
@@ -159,7 +142,7 @@ export class DockerTarget implements Target {
     this.docker = options.docker;
     this.logger = options.logger ?? nullLogger;
     this.now = options.now ?? (() => new Date());
-    this.sleep = options.sleep ?? defaultSleep;
+    this.sleep = options.sleep ?? sleep;
     this.fetchImpl = options.fetch ?? fetch;
     this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
     const t = options.stopTimeoutSeconds;

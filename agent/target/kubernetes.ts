@@ -11,6 +11,7 @@
 import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
+import { systemClock } from '../clock';
 import { Clock, fail, HealthResult, InFlightRecord, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
@@ -86,19 +87,6 @@ export interface KubernetesTargetOptions {
   /** Structured log sink (one JSON object per event). @default - JSON lines on stderr */
   readonly log?: (event: Record<string, unknown>) => void;
 }
-
-const systemClock: Clock = {
-  now: () => new Date(),
-  sleep: (ms, signal) => new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  }),
-};
 
 /** A failure from the API server, turned into words an operator can act on. */
 class KubeCallError extends Error {

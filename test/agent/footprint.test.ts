@@ -1,0 +1,90 @@
+/**
+ * The agent's one timer sleep (agent/clock.ts) and what the agent loads: no cdk8s package index, no semver index,
+ * no dockerode until a Docker target is configured, and then without ssh2 and gRPC until they are called.
+ * Memory itself is measured by bench/agent.bench.ts, not asserted here.
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { Duration as CdkDuration } from 'cdk8s';
+import { sleep, systemClock } from '../../agent/clock';
+import { Duration } from '../../lib/core/duration';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs `code` in a fresh ts-node process and returns the package names it loaded (from require.cache). */
+function packagesLoadedBy(code: string): string[] {
+  const script = `${code}
+const names = new Set(Object.keys(require.cache).filter((k) => k.includes('/node_modules/'))
+  .map((k) => { const p = k.split('/node_modules/').pop().split('/'); return p[0].startsWith('@') ? p[0] + '/' + p[1] : p[0]; }));
+process.stdout.write(JSON.stringify({ names: [...names], files: Object.keys(require.cache).filter((k) => k.includes('/node_modules/')) }));`;
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { names: string[]; files: string[] };
+  return [...out.names, ...out.files];
+}
+
+describe('sleep (agent/clock)', () => {
+  test('waits, then resolves', async () => {
+    const t0 = Date.now();
+    await sleep(30);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+  });
+
+  test('rejects with the signal reason as soon as the signal aborts', async () => {
+    const ctl = new AbortController();
+    const p = sleep(60_000, ctl.signal);
+    ctl.abort(new Error('agent stopping'));
+    await expect(p).rejects.toThrow('agent stopping');
+  });
+
+  test('rejects at once when the signal has already aborted', async () => {
+    await expect(sleep(60_000, AbortSignal.abort(new Error('already stopped')))).rejects.toThrow('already stopped');
+  });
+
+  test('systemClock.sleep resolves early (does not throw) on abort', async () => {
+    const ctl = new AbortController();
+    const p = systemClock.sleep(60_000, ctl.signal);
+    ctl.abort();
+    await expect(p).resolves.toBeUndefined();
+    expect(ctl.signal.aborted).toBe(true);
+  });
+});
+
+describe('what the agent loads', () => {
+  test('lib/core Duration is the class the cdk8s index exports (constructs accept it)', () => {
+    expect(Duration).toBe(CdkDuration);
+    expect(Duration.minutes(5)).toBeInstanceOf(CdkDuration);
+  });
+
+  test('the agent modules load neither the cdk8s index, the semver index, dockerode nor the Kubernetes client', () => {
+    const loaded = packagesLoadedBy("require('./bin/commands/agent'); require('./agent/main');");
+    expect(loaded).not.toContainEqual(expect.stringMatching(/\/cdk8s\/lib\/index\.js$/));
+    expect(loaded).not.toContainEqual(expect.stringMatching(/\/semver\/index\.js$/));
+    expect(loaded).not.toContain('dockerode');
+    expect(loaded).not.toContain('@kubernetes/client-node');
+    expect(loaded).not.toContain('cdk8s-plus-28');
+    // what it does need
+    expect(loaded).toEqual(expect.arrayContaining(['zod', 'yaml', 'prom-client']));
+  });
+
+  test('loadDockerode leaves out ssh2 and gRPC until they are called, and the ssh transport still loads on use', async () => {
+    const script = `
+const { loadDockerode } = require('./agent/target/dockerode');
+const Docker = loadDockerode();
+const before = Object.keys(require.cache).some((k) => /node_modules\\/(ssh2|@grpc)\\//.test(k));
+const d = new Docker({ protocol: 'ssh', host: '127.0.0.1', port: 1, username: 'nobody' });
+d.listContainers().then(() => 'connected', (e) => e.message).then((outcome) => {
+  const after = Object.keys(require.cache).some((k) => /node_modules\\/ssh2\\//.test(k));
+  process.stdout.write(JSON.stringify({ before, after, outcome, hasList: typeof d.listContainers }));
+});`;
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    // (docker-modem itself prints a URL DeprecationWarning for ssh hosts on stderr)
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
+    const out = JSON.parse(r.stdout) as { before: boolean; after: boolean; outcome: string; hasList: string };
+    expect(out.before).toBe(false);
+    expect(out.hasList).toBe('function');
+    // the ssh transport was loaded on first use and tried to connect (nothing listens on port 1)
+    expect(out.after).toBe(true);
+    expect(out.outcome).toMatch(/ECONNREFUSED|connect/i);
+  });
+});
