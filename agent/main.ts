@@ -6,7 +6,6 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import Docker from 'dockerode';
 import { AuditLog } from './audit';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
@@ -20,6 +19,7 @@ import { QuarantineStore } from './policy/quarantine';
 import { Reconciler } from './reconcile';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { DockerTarget } from './target/docker';
+import { loadDockerode } from './target/dockerode';
 import { PollTrigger } from './triggers/poll';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
 
@@ -142,6 +142,8 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
   const targets: Target[] = [];
   const d = config.targets.docker;
   if (d) {
+    // Loaded only when configured, and without its ssh/BuildKit parts (see ./target/dockerode).
+    const Docker = loadDockerode();
     targets.push(new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
       stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), logger,

@@ -1,4 +1,6 @@
-import { Duration } from 'cdk8s';
+// The module, not the package index: the index loads all of cdk8s (~5 MB of RSS the updater agent does not need).
+// It is the same class the index exports, so constructs and the agent share one Duration.
+import { Duration } from 'cdk8s/lib/duration';
 
 export { Duration };
 

@@ -1,4 +1,6 @@
-import * as semver from 'semver';
+// Single functions, not the package index: the index loads ~50 modules (~5 MB of the updater agent's RSS).
+import type { SemVer } from 'semver';
+import semverParse from 'semver/functions/parse';
 
 /** Tags that name a moving target. They are refused everywhere an image is pinned. */
 const MUTABLE_TAGS = new Set(['latest', 'stable', 'main', 'master', 'dev', 'edge', 'nightly', 'head']);
@@ -110,7 +112,7 @@ export class ImageRef {
   ) {}
 
   /** The semantic version the tag names, or `undefined` for a non-semver tag. */
-  public get version(): semver.SemVer | undefined {
+  public get version(): SemVer | undefined {
     return this.tag === undefined ? undefined : parseVersionTag(this.tag);
   }
 
@@ -143,9 +145,9 @@ export class ImageRef {
  * Reads a tag as a semantic version. Accepts a leading `v` (`v1.2.0`); refuses partial versions (`1.2`)
  * and anything else that is not strictly semver.
  */
-export function parseVersionTag(tag: string): semver.SemVer | undefined {
+export function parseVersionTag(tag: string): SemVer | undefined {
   const body = tag.startsWith('v') ? tag.slice(1) : tag;
   // semver.parse itself strips a leading 'v' or '=': refuse them here so that 'vv1.0.0' and '=1.0.0' are not versions.
-  const v = /^\d/.test(body) ? semver.parse(body) : null;
+  const v = /^\d/.test(body) ? semverParse(body) : null;
   return v ?? undefined;
 }

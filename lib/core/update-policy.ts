@@ -1,4 +1,7 @@
-import * as semver from 'semver';
+// Single functions, not the package index (see image-ref.ts).
+import type { SemVer } from 'semver';
+import semverGt from 'semver/functions/gt';
+import semverLte from 'semver/functions/lte';
 import { parseVersionTag } from './image-ref';
 
 /** How far a semver policy may move. */
@@ -95,13 +98,13 @@ export class UpdatePolicy {
       case 'semver': {
         const cur = parseVersionTag(current.tag);
         if (!cur) return undefined;
-        let best: { c: Candidate; v: semver.SemVer } | undefined;
+        let best: { c: Candidate; v: SemVer } | undefined;
         for (const c of candidates) {
           const v = parseVersionTag(c.tag);
-          if (!v || semver.lte(v, cur) || !this.withinLevel(cur, v)) continue;
+          if (!v || semverLte(v, cur) || !this.withinLevel(cur, v)) continue;
           if (v.prerelease.length > 0 && !this.includePrerelease) continue;
           if (isQuarantined(c)) continue;
-          if (!best || semver.gt(v, best.v)) best = { c, v };
+          if (!best || semverGt(v, best.v)) best = { c, v };
         }
         return best?.c;
       }
@@ -118,7 +121,7 @@ export class UpdatePolicy {
     return this.toString();
   }
 
-  private withinLevel(cur: semver.SemVer, v: semver.SemVer): boolean {
+  private withinLevel(cur: SemVer, v: SemVer): boolean {
     switch (this.level) {
       case 'patch':
         return v.major === cur.major && v.minor === cur.minor;
