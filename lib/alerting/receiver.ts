@@ -70,7 +70,11 @@ export interface WebhookReceiverOptions extends ReceiverOptions {
   readonly bearerToken?: SecretKeySelector;
 }
 
-type Kind = 'slack' | 'email' | 'pagerduty' | 'webhook';
+/**
+ * One receiver's configs in one format: `secret` renders a Secret reference (a `*_file` path for the native
+ * alertmanager.yml, a `{ name, key }` selector for the CRD). Returns the `<kind>_configs` entry.
+ */
+type Render = (secret: (ref: SecretKeySelector) => unknown, sendResolved: boolean) => Record<string, unknown>;
 
 /**
  * Where notifications go. Create one with a static factory — `Receiver.slack(...)`, `.email(...)`,
@@ -85,7 +89,10 @@ export class Receiver {
     if (!/^[#@]?[^\s]+$/.test(options.channel ?? '')) {
       throw new Error(`receiver '${options.name}': 'channel' value '${options.channel}' is not a Slack channel; write it like '#ml-alerts'`);
     }
-    return new Receiver('slack', options, [options.apiUrl]);
+    const o = options;
+    return new Receiver(o, [o.apiUrl],
+      (file, send_resolved) => ({ slack_configs: [{ api_url_file: file(o.apiUrl), channel: o.channel, send_resolved }] }),
+      (ref, sendResolved) => ({ slackConfigs: [{ apiURL: ref(o.apiUrl), channel: o.channel, sendResolved }] }));
   }
 
   /** E-mail through an SMTP server. */
@@ -104,13 +111,31 @@ export class Receiver {
         throw new Error(`receiver '${options.name}': 'authPassword' is set without 'authUsername'; give the SMTP user name too`);
       }
     }
-    return new Receiver('email', options, options.authPassword ? [options.authPassword] : []);
+    const o = options;
+    return new Receiver(o, o.authPassword ? [o.authPassword] : [],
+      (file, send_resolved) => ({
+        email_configs: [{
+          to: o.to, from: o.from, smarthost: o.smarthost, require_tls: o.requireTls ?? true, send_resolved,
+          ...(o.authUsername ? { auth_username: o.authUsername } : {}),
+          ...(o.authPassword ? { auth_password_file: file(o.authPassword) } : {}),
+        }],
+      }),
+      (ref, sendResolved) => ({
+        emailConfigs: [{
+          to: o.to, from: o.from, smarthost: o.smarthost, requireTLS: o.requireTls ?? true, sendResolved,
+          ...(o.authUsername ? { authUsername: o.authUsername } : {}),
+          ...(o.authPassword ? { authPassword: ref(o.authPassword) } : {}),
+        }],
+      }));
   }
 
   /** PagerDuty Events API v2. */
   public static pagerDuty(options: PagerDutyReceiverOptions): Receiver {
     checkSecretRef(options.name, 'routingKey', options.routingKey);
-    return new Receiver('pagerduty', options, [options.routingKey]);
+    const o = options;
+    return new Receiver(o, [o.routingKey],
+      (file, send_resolved) => ({ pagerduty_configs: [{ routing_key_file: file(o.routingKey), send_resolved }] }),
+      (ref, sendResolved) => ({ pagerdutyConfigs: [{ routingKey: ref(o.routingKey), sendResolved }] }));
   }
 
   /** Generic webhook (the Alertmanager webhook payload), optionally with a bearer token. */
@@ -125,7 +150,20 @@ export class Receiver {
       throw new Error(`receiver '${options.name}': 'url' value '${options.url}' is not an http(s) URL; write it like 'http://updater.ml.svc:8080/webhooks/alertmanager'`);
     }
     if (options.bearerToken) checkSecretRef(options.name, 'bearerToken', options.bearerToken);
-    return new Receiver('webhook', options, options.bearerToken ? [options.bearerToken] : []);
+    const o = options;
+    return new Receiver(o, o.bearerToken ? [o.bearerToken] : [],
+      (file, send_resolved) => ({
+        webhook_configs: [{
+          url: o.url, send_resolved,
+          ...(o.bearerToken ? { http_config: { authorization: { type: 'Bearer', credentials_file: file(o.bearerToken) } } } : {}),
+        }],
+      }),
+      (ref, sendResolved) => ({
+        webhookConfigs: [{
+          url: o.url, sendResolved,
+          ...(o.bearerToken ? { httpConfig: { authorization: { type: 'Bearer', credentials: ref(o.bearerToken) } } } : {}),
+        }],
+      }));
   }
 
   /** The receiver's name. */
@@ -133,7 +171,8 @@ export class Receiver {
   /** The Secret keys it reads. */
   public readonly secretRefs: readonly SecretKeySelector[];
 
-  private constructor(private readonly kind: Kind, private readonly options: ReceiverOptions, secretRefs: SecretKeySelector[]) {
+  private constructor(private readonly options: ReceiverOptions, secretRefs: SecretKeySelector[],
+    private readonly native: Render, private readonly crd: Render) {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(options.name ?? '')) {
       throw new Error(`receiver 'name' value '${options.name}' is not valid; use letters, digits, '-', '_' and '.', e.g. 'ml-oncall'`);
     }
@@ -144,75 +183,12 @@ export class Receiver {
   /** The receiver as the native `alertmanager.yml` writes it; secrets as `*_file` paths under `secretsMountPath`. */
   public renderNative(secretsMountPath: string): Record<string, unknown> {
     const file = (ref: SecretKeySelector) => `${secretsMountPath.replace(/\/+$/, '')}/${ref.name}/${ref.key}`;
-    const sendResolved = this.options.sendResolved ?? true;
-    switch (this.kind) {
-      case 'slack': {
-        const o = this.options as SlackReceiverOptions;
-        return { name: this.name, slack_configs: [{ api_url_file: file(o.apiUrl), channel: o.channel, send_resolved: sendResolved }] };
-      }
-      case 'email': {
-        const o = this.options as EmailReceiverOptions;
-        return {
-          name: this.name,
-          email_configs: [{
-            to: o.to, from: o.from, smarthost: o.smarthost, require_tls: o.requireTls ?? true, send_resolved: sendResolved,
-            ...(o.authUsername ? { auth_username: o.authUsername } : {}),
-            ...(o.authPassword ? { auth_password_file: file(o.authPassword) } : {}),
-          }],
-        };
-      }
-      case 'pagerduty': {
-        const o = this.options as PagerDutyReceiverOptions;
-        return { name: this.name, pagerduty_configs: [{ routing_key_file: file(o.routingKey), send_resolved: sendResolved }] };
-      }
-      case 'webhook': {
-        const o = this.options as WebhookReceiverOptions;
-        return {
-          name: this.name,
-          webhook_configs: [{
-            url: o.url, send_resolved: sendResolved,
-            ...(o.bearerToken ? { http_config: { authorization: { type: 'Bearer', credentials_file: file(o.bearerToken) } } } : {}),
-          }],
-        };
-      }
-    }
+    return { name: this.name, ...this.native(file, this.options.sendResolved ?? true) };
   }
 
   /** The receiver as an AlertmanagerConfig (`monitoring.coreos.com/v1alpha1`) writes it; secrets as references. */
   public renderCrd(): Record<string, unknown> {
-    const ref = (r: SecretKeySelector) => ({ name: r.name, key: r.key });
-    const sendResolved = this.options.sendResolved ?? true;
-    switch (this.kind) {
-      case 'slack': {
-        const o = this.options as SlackReceiverOptions;
-        return { name: this.name, slackConfigs: [{ apiURL: ref(o.apiUrl), channel: o.channel, sendResolved }] };
-      }
-      case 'email': {
-        const o = this.options as EmailReceiverOptions;
-        return {
-          name: this.name,
-          emailConfigs: [{
-            to: o.to, from: o.from, smarthost: o.smarthost, requireTLS: o.requireTls ?? true, sendResolved,
-            ...(o.authUsername ? { authUsername: o.authUsername } : {}),
-            ...(o.authPassword ? { authPassword: ref(o.authPassword) } : {}),
-          }],
-        };
-      }
-      case 'pagerduty': {
-        const o = this.options as PagerDutyReceiverOptions;
-        return { name: this.name, pagerdutyConfigs: [{ routingKey: ref(o.routingKey), sendResolved }] };
-      }
-      case 'webhook': {
-        const o = this.options as WebhookReceiverOptions;
-        return {
-          name: this.name,
-          webhookConfigs: [{
-            url: o.url, sendResolved,
-            ...(o.bearerToken ? { httpConfig: { authorization: { type: 'Bearer', credentials: ref(o.bearerToken) } } } : {}),
-          }],
-        };
-      }
-    }
+    return { name: this.name, ...this.crd((r) => ({ name: r.name, key: r.key }), this.options.sendResolved ?? true) };
   }
 }
 
