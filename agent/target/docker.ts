@@ -128,6 +128,9 @@ const sameList = (a: unknown, b: unknown): boolean => {
   return norm(a) === norm(b);
 };
 
+/** Bound of the digest cache (many more than any agent watches; cleared when reached). */
+const MAX_CACHED_DIGESTS = 4096;
+
 /** The Docker Engine API target. */
 export class DockerTarget implements Target {
   public readonly kind = 'docker';
@@ -135,6 +138,11 @@ export class DockerTarget implements Target {
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * Repo digests found per (image ID, reference): an image ID is content-addressed, so its digest in a repository
+   * does not change; this saves one image inspect per container per cycle. Bounded by the images in use.
+   */
+  private readonly digests = new Map<string, string>();
   private readonly fetchImpl: typeof fetch;
   private readonly defaultPolicy: UpdatePolicy;
 
@@ -220,13 +228,20 @@ export class DockerTarget implements Target {
   private async digestOf(c: Docker.ContainerInspectInfo): Promise<string | undefined> {
     const at = imageOf(c).indexOf('@');
     if (at >= 0) return imageOf(c).slice(at + 1);
+    const key = `${c.Image} ${c.Config.Image}`;
+    const known = this.digests.get(key);
+    if (known) return known;
     try {
       const img = await this.docker.getImage(c.Image).inspect();
       const ref = ImageRef.tryParse(c.Config.Image, { allowMutableTag: true });
       for (const rd of img.RepoDigests ?? []) {
         const [repo, digest] = rd.split('@');
         const r = ImageRef.tryParse(repo, { allowMutableTag: true });
-        if (ref && r && r.name === ref.name) return digest;
+        if (ref && r && r.name === ref.name) {
+          if (this.digests.size >= MAX_CACHED_DIGESTS) this.digests.clear();
+          this.digests.set(key, digest);
+          return digest;
+        }
       }
     } catch {
       // no digest known

@@ -104,3 +104,30 @@ describe('DockerTarget options', () => {
       .toThrow("docker target 'stopTimeoutSeconds' is 1.5; give a whole number of seconds, at least 0");
   });
 });
+
+describe('discover', () => {
+  test('inspects an image for its repo digest once, not on every cycle', async () => {
+    // GIVEN one running labelled container whose image has a repo digest, on a fake engine that counts calls
+    const calls = { listContainers: 0, inspectContainer: 0, inspectImage: 0 };
+    const inspected = {
+      ...container({ Image: '127.0.0.1:5000/m:1.0.0', Labels: { [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.model]: 'm' } }),
+      Image: 'sha256:img', State: { Running: true, Restarting: false, Status: 'running' },
+    } as unknown as Docker.ContainerInspectInfo;
+    const fake = {
+      listContainers: async () => {
+        calls.listContainers++;
+        return [{ Id: inspected.Id, Names: ['/m'], Labels: inspected.Config.Labels, Image: '127.0.0.1:5000/m:1.0.0', State: 'running' }];
+      },
+      getContainer: () => ({ inspect: async () => { calls.inspectContainer++; return inspected; } }),
+      getImage: () => ({ inspect: async () => { calls.inspectImage++; return { RepoDigests: [`127.0.0.1:5000/m@sha256:${'a'.repeat(64)}`] }; } }),
+    } as unknown as Docker;
+    const target = new DockerTarget({ docker: fake });
+    // WHEN two cycles discover it
+    const first = await target.discover();
+    const second = await target.discover();
+    // THEN both report the digest, the container is inspected each cycle, the image only once
+    expect(first.map((w) => w.digest)).toEqual([`sha256:${'a'.repeat(64)}`]);
+    expect(second).toEqual(first);
+    expect(calls).toEqual({ listContainers: 2, inspectContainer: 2, inspectImage: 1 });
+  });
+});
