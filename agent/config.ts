@@ -10,8 +10,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
+import { closestName } from '../lib/core/closest-name';
 import { Duration, parseDuration } from '../lib/core/duration';
 import { ImageRef } from '../lib/core/image-ref';
+import { formatKeyPath, valueAt } from '../lib/core/key-path';
 import { Slo } from '../lib/core/slo';
 import { UpdatePolicy } from '../lib/core/update-policy';
 
@@ -332,12 +334,12 @@ export function loadConfig(file: string): AgentConfig {
 type Issue = z.core.$ZodIssue;
 
 function describeIssue(issue: Issue, root: unknown): string {
-  const where = issue.path.length === 0 ? 'the config' : `'${formatPath(issue.path)}'`;
+  const where = issue.path.length === 0 ? 'the config' : `'${formatKeyPath(issue.path)}'`;
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(issue.path);
     return issue.keys.map((k) => {
-      const full = formatPath([...issue.path, k]);
-      const guess = known ? closest(k, known) : undefined;
+      const full = formatKeyPath([...issue.path, k]);
+      const guess = known ? closestName(k, known, (o) => Math.max(2, Math.floor(o.length / 3))) : undefined;
       return `'${full}' is not a known key; ${guess ? `did you mean '${guess}'?` : 'remove it'}${known ? ` (known keys: ${known.join(', ')})` : ''}`;
     }).join('\n  - ');
   }
@@ -358,23 +360,10 @@ function friendly(issue: Issue): string {
   return m;
 }
 
-function formatPath(p: readonly PropertyKey[]): string {
-  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`)).join('');
-}
-
 function formatValue(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
-}
-
-function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
-  let cur: unknown = root;
-  for (const k of p) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
 }
 
 /** The keys the schema knows at a path (for "did you mean"). */
@@ -402,27 +391,4 @@ function knownKeys(p: readonly PropertyKey[]): string[] | undefined {
   s = unwrap(s);
   const def = (s as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
   return def?.type === 'object' ? Object.keys(def.shape as object) : undefined;
-}
-
-function closest(word: string, options: readonly string[]): string | undefined {
-  let best: { o: string; d: number } | undefined;
-  for (const o of options) {
-    const d = editDistance(word.toLowerCase(), o.toLowerCase());
-    if (d <= Math.max(2, Math.floor(o.length / 3)) && (!best || d < best.d)) best = { o, d };
-  }
-  return best?.o;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }
