@@ -87,6 +87,9 @@ const dnsLabel = (what: string) => z.string({ error: `is not a string; give ${wh
   .max(63, { error: 'is longer than 63 characters' })
   .regex(DNS_LABEL, { error: `is not a DNS label (lowercase letters, digits and '-'); give ${what}` });
 
+/** A boolean key, stored as the text 'true' or 'false'; unset means true. */
+const onByDefault = () => z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true');
+
 /**
  * One entry per key: the zod schema, how the value is stored (plain text or JSON for objects and lists) and an
  * example `pulumi config set` command that fixes it. Keys not listed here are not read.
@@ -115,15 +118,15 @@ const KEYS = {
     fix: 'pulumi config set modelpilot:kubeContext <context from kubectl config get-contexts>',
   },
   createNamespace: {
-    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    schema: onByDefault(),
     fix: 'pulumi config set modelpilot:createNamespace false',
   },
   monitoring: {
-    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    schema: onByDefault(),
     fix: 'pulumi config set modelpilot:monitoring false',
   },
   updater: {
-    schema: z.enum(['true', 'false'], { error: "is not 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+    schema: onByDefault(),
     fix: 'pulumi config set modelpilot:updater false',
   },
   deliveryStrategy: {
