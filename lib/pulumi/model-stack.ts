@@ -72,27 +72,27 @@ export interface ModelStackArgs {
 type KubeResourceClass = new (name: string, args: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
 
 /** The built-in kinds the stack may emit, mapped to their typed @pulumi/kubernetes classes. */
-const BUILTIN_KINDS: Record<string, KubeResourceClass> = {
-  'v1/ConfigMap': k8s.core.v1.ConfigMap as unknown as KubeResourceClass,
-  'v1/Namespace': k8s.core.v1.Namespace as unknown as KubeResourceClass,
-  'v1/PersistentVolumeClaim': k8s.core.v1.PersistentVolumeClaim as unknown as KubeResourceClass,
-  'v1/Secret': k8s.core.v1.Secret as unknown as KubeResourceClass,
-  'v1/Service': k8s.core.v1.Service as unknown as KubeResourceClass,
-  'v1/ServiceAccount': k8s.core.v1.ServiceAccount as unknown as KubeResourceClass,
-  'apps/v1/Deployment': k8s.apps.v1.Deployment as unknown as KubeResourceClass,
-  'apps/v1/StatefulSet': k8s.apps.v1.StatefulSet as unknown as KubeResourceClass,
-  'batch/v1/Job': k8s.batch.v1.Job as unknown as KubeResourceClass,
-  'batch/v1/CronJob': k8s.batch.v1.CronJob as unknown as KubeResourceClass,
-  'policy/v1/PodDisruptionBudget': k8s.policy.v1.PodDisruptionBudget as unknown as KubeResourceClass,
-  'autoscaling/v2/HorizontalPodAutoscaler': k8s.autoscaling.v2.HorizontalPodAutoscaler as unknown as KubeResourceClass,
-  'rbac.authorization.k8s.io/v1/Role': k8s.rbac.v1.Role as unknown as KubeResourceClass,
-  'rbac.authorization.k8s.io/v1/RoleBinding': k8s.rbac.v1.RoleBinding as unknown as KubeResourceClass,
-  'rbac.authorization.k8s.io/v1/ClusterRole': k8s.rbac.v1.ClusterRole as unknown as KubeResourceClass,
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': k8s.rbac.v1.ClusterRoleBinding as unknown as KubeResourceClass,
-  'networking.k8s.io/v1/NetworkPolicy': k8s.networking.v1.NetworkPolicy as unknown as KubeResourceClass,
-  'networking.k8s.io/v1/Ingress': k8s.networking.v1.Ingress as unknown as KubeResourceClass,
-  'apiextensions.k8s.io/v1/CustomResourceDefinition': k8s.apiextensions.v1.CustomResourceDefinition as unknown as KubeResourceClass,
-};
+const BUILTIN_KINDS = {
+  'v1/ConfigMap': k8s.core.v1.ConfigMap,
+  'v1/Namespace': k8s.core.v1.Namespace,
+  'v1/PersistentVolumeClaim': k8s.core.v1.PersistentVolumeClaim,
+  'v1/Secret': k8s.core.v1.Secret,
+  'v1/Service': k8s.core.v1.Service,
+  'v1/ServiceAccount': k8s.core.v1.ServiceAccount,
+  'apps/v1/Deployment': k8s.apps.v1.Deployment,
+  'apps/v1/StatefulSet': k8s.apps.v1.StatefulSet,
+  'batch/v1/Job': k8s.batch.v1.Job,
+  'batch/v1/CronJob': k8s.batch.v1.CronJob,
+  'policy/v1/PodDisruptionBudget': k8s.policy.v1.PodDisruptionBudget,
+  'autoscaling/v2/HorizontalPodAutoscaler': k8s.autoscaling.v2.HorizontalPodAutoscaler,
+  'rbac.authorization.k8s.io/v1/Role': k8s.rbac.v1.Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': k8s.rbac.v1.RoleBinding,
+  'rbac.authorization.k8s.io/v1/ClusterRole': k8s.rbac.v1.ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': k8s.rbac.v1.ClusterRoleBinding,
+  'networking.k8s.io/v1/NetworkPolicy': k8s.networking.v1.NetworkPolicy,
+  'networking.k8s.io/v1/Ingress': k8s.networking.v1.Ingress,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': k8s.apiextensions.v1.CustomResourceDefinition,
+} as unknown as Record<string, KubeResourceClass>;
 
 /**
  * One environment of a self-healing model: `pulumi up` of this component
