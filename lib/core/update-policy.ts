@@ -24,11 +24,8 @@ export interface Candidate {
   readonly digest?: string;
 }
 
-/** What is running now. */
-export interface Current {
-  readonly tag: string;
-  readonly digest?: string;
-}
+/** What is running now: a tag and maybe its digest, like a candidate. */
+export type Current = Candidate;
 
 /**
  * Which new image versions a model may move to on its own.
