@@ -7,10 +7,11 @@
  * It must not call `app.synth()`: modelpilot does that, validates, and writes `<out>/<chart id>.yaml`.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
-import { describeObject, formatIssue, validateManifests, ValidationIssue } from '../../lib/validation';
+import { describeObject, formatIssue, validateManifests } from '../../lib/validation';
 import { parseCommandArgs } from '../args';
 
 /** What an app module exports. */
@@ -57,7 +58,7 @@ export function loadApp(file: string): AppBuilder {
 
 /** Runs a builder on a fresh App and returns each chart's objects, in chart order. */
 export async function synthesize(builder: AppBuilder): Promise<SynthesizedChart[]> {
-  const app = new App({ outdir: fs.mkdtempSync(path.join(require('os').tmpdir(), 'modelpilot-synth-')) });
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-synth-')) });
   try {
     await builder(app);
     const charts = app.node.children.filter((c): c is Chart => Chart.isChart(c));
@@ -98,8 +99,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const issues: ValidationIssue[] = [];
-  for (const c of charts) issues.push(...validateManifests(c.objects).issues);
+  const issues = charts.flatMap((c) => validateManifests(c.objects).issues);
   if (issues.length) {
     process.stderr.write(`modelpilot synth: ${issues.length} invalid field(s); nothing written:\n${issues.map((i) => '  ' + formatIssue(i)).join('\n')}\n`);
     return 1;
