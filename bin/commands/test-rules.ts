@@ -8,10 +8,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App } from 'cdk8s';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { ModelAlerts } from '../../lib/monitoring/model-alerts';
 import { generateRuleTests, ruleTestFile } from '../../lib/monitoring/rule-tests';
 import { DEFAULT_APP, loadApp } from './synth';
+import { readManifests } from './validate';
 
 const USAGE = `usage: modelpilot test-rules [app.ts | manifests.yaml] [--tests extra_test.yml ...] [--keep]
 
@@ -80,20 +81,22 @@ export function splitPromtoolOutput(output: string, marker: RegExp): Map<string,
   return blocks;
 }
 
+interface PromtoolInput { readonly file: string; readonly group: string; readonly name: string }
+
 /** Runs the whole thing in `workDir`; returns the table rows. */
 export async function testRules(appFile: string, userTests: string[], workDir: string, promtool: string): Promise<ResultRow[]> {
-  const groups: Array<{ file: string; name: string }> = [];
-  const testFiles: Array<{ file: string; group: string; name: string }> = [];
+  // A rule file to check or a test file to run: `group` and `name` are its row in the table.
+  const groups: PromtoolInput[] = [];
+  const testFiles: PromtoolInput[] = [];
   const write = (name: string, data: unknown) => fs.writeFileSync(path.join(workDir, name), stringify(data, { lineWidth: 0 }));
 
   if (/\.(ya?ml|json)$/.test(appFile)) {
-    const docs = parseAllDocuments(fs.readFileSync(appFile, 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
-    for (const o of docs) {
-      if (o?.kind !== 'PrometheusRule') continue;
+    for (const o of readManifests(fs.readFileSync(appFile, 'utf8'), appFile) as Array<Record<string, unknown>>) {
+      if (o.kind !== 'PrometheusRule') continue;
       const meta = (o.metadata ?? {}) as Record<string, string>;
       const file = `${meta.namespace ?? 'default'}-${meta.name}.rules.yml`;
       write(file, o.spec);
-      groups.push({ file, name: `${meta.namespace ?? 'default'}/${meta.name}` });
+      groups.push({ file, group: `${meta.namespace ?? 'default'}/${meta.name}`, name: 'promtool check rules' });
     }
   } else {
     const builder = loadApp(appFile);
@@ -107,7 +110,7 @@ export async function testRules(appFile: string, userTests: string[], workDir: s
         if (seen.has(file)) throw new Error(`two rule groups are named '${c.group.name}'; give each model a distinct name`);
         seen.add(file);
         write(file, { groups: [c.group] });
-        groups.push({ file, name: c.group.name });
+        groups.push({ file, group: c.group.name, name: 'promtool check rules' });
         generateRuleTests(c).forEach((t, i) => {
           const testFile = `${c.group.name}.${String(i).padStart(2, '0')}.test.yml`;
           write(testFile, ruleTestFile(c, file, [t]));
@@ -128,24 +131,18 @@ export async function testRules(appFile: string, userTests: string[], workDir: s
     testFiles.push({ file, group: '(yours)', name: t });
   });
 
-  const rows: ResultRow[] = [];
-  const check = spawnSync(promtool, ['check', 'rules', ...groups.map((g) => g.file)], { cwd: workDir, encoding: 'utf8' });
-  const checked = splitPromtoolOutput(`${check.stdout}\n${check.stderr}`, /^Checking (.+)$/);
-  for (const g of groups) {
-    const block = checked.get(g.file) ?? '';
-    const ok = /SUCCESS/.test(block) && !/FAILED/.test(block);
-    rows.push({ kind: 'check', group: g.name, name: 'promtool check rules', ok, detail: block.trim() || `${check.stdout}${check.stderr}`.trim() });
-  }
-  if (testFiles.length > 0) {
-    const test = spawnSync(promtool, ['test', 'rules', ...testFiles.map((t) => t.file)], { cwd: workDir, encoding: 'utf8' });
-    const tested = splitPromtoolOutput(`${test.stdout}\n${test.stderr}`, /^Unit Testing:\s+(.+)$/);
-    for (const t of testFiles) {
-      const block = tested.get(t.file) ?? '';
+  // One promtool run per kind; each file's row reads its own block of the output (all of it when promtool wrote none).
+  const promtoolRows = (kind: ResultRow['kind'], marker: RegExp, inputs: readonly PromtoolInput[]): ResultRow[] => {
+    if (inputs.length === 0) return [];
+    const r = spawnSync(promtool, [kind, 'rules', ...inputs.map((i) => i.file)], { cwd: workDir, encoding: 'utf8' });
+    const blocks = splitPromtoolOutput(`${r.stdout}\n${r.stderr}`, marker);
+    return inputs.map((i) => {
+      const block = blocks.get(i.file) ?? '';
       const ok = /SUCCESS/.test(block) && !/FAILED/.test(block);
-      rows.push({ kind: 'test', group: t.group, name: t.name, ok, detail: block.trim() || `${test.stdout}${test.stderr}`.trim() });
-    }
-  }
-  return rows;
+      return { kind, group: i.group, name: i.name, ok, detail: block.trim() || `${r.stdout}${r.stderr}`.trim() };
+    });
+  };
+  return [...promtoolRows('check', /^Checking (.+)$/, groups), ...promtoolRows('test', /^Unit Testing:\s+(.+)$/, testFiles)];
 }
 
 /** The table, one row per check/test, with the failure detail under each failed row. */
