@@ -149,13 +149,13 @@ export class AlertRouting extends Construct {
     this.alertmanagerConfig = new ApiObject(this, 'Resource', {
       apiVersion: 'monitoring.coreos.com/v1alpha1',
       kind: 'AlertmanagerConfig',
-      metadata: { name, namespace: this.namespace, labels: { ...labels(), ...(props.alertmanagerSelectorLabels ?? {}) } },
+      metadata: { name, namespace: this.namespace, labels: { ...labels(name), ...(props.alertmanagerSelectorLabels ?? {}) } },
       spec: Lazy.any({ produce: () => this.renderCrdSpec() }),
     });
     this.configSecret = new ApiObject(this, 'ConfigSecret', {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: `${name}-alertmanager`, namespace: this.namespace, labels: labels() },
+      metadata: { name: `${name}-alertmanager`, namespace: this.namespace, labels: labels(name) },
       type: 'Opaque',
       stringData: Lazy.any({ produce: () => ({ [ALERTMANAGER_CONFIG_KEY]: this.toAlertmanagerYaml() }) }),
     });
@@ -282,6 +282,6 @@ export class AlertRouting extends Construct {
   }
 }
 
-function labels(): Record<string, string> {
-  return { 'app.kubernetes.io/component': 'alerting', 'app.kubernetes.io/part-of': 'modelpilot', 'app.kubernetes.io/managed-by': 'modelpilot' };
+function labels(name: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': 'alerting', 'app.kubernetes.io/part-of': 'modelpilot', 'app.kubernetes.io/managed-by': 'modelpilot' };
 }

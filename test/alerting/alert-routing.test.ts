@@ -52,6 +52,16 @@ describe('AlertRouting', () => {
     });
   });
 
+  test('both objects carry the recommended app.kubernetes.io labels', () => {
+    const { amc, secret, routing } = setup();
+    for (const o of [amc, secret]) {
+      expect(o.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': routing.alertmanagerConfig.name, 'app.kubernetes.io/instance': routing.alertmanagerConfig.name,
+        'app.kubernetes.io/component': 'alerting', 'app.kubernetes.io/managed-by': 'modelpilot',
+      });
+    }
+  });
+
   test('updater: false leaves the updater route out', () => {
     const { native, amc } = setup({ updater: false });
     expect(native.route.routes.map((r: { receiver: string }) => r.receiver)).toEqual(['ml-oncall', 'ml-mail']);
