@@ -131,7 +131,8 @@ async function compiledAgentRss(seconds: number): Promise<{ idleRssMb: number; a
       targets: { kubernetes: { namespace: 'ml', deployments: ['recsys'] } },
       webhooks: { listen: '127.0.0.1:0', bearerTokenFile: path.join(dir, 'token') }, stateDir: path.join(dir, 'state'),
     }));
-    const child = spawn(process.execPath, ['--max-old-space-size=128', path.join(out, 'bin', 'modelpilot.js'), 'agent',
+    // the image's node flags: agent/Dockerfile ENTRYPOINT (--max-semi-space-size) + ModelUpdater's NODE_OPTIONS (heap cap)
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--max-old-space-size=128', path.join(out, 'bin', 'modelpilot.js'), 'agent',
       '--config', path.join(dir, 'agent.yaml'), '--kubeconfig', path.join(dir, 'kubeconfig')], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
