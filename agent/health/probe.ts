@@ -2,6 +2,7 @@
  * Synthetic probe requests: the health gate's fallback when the SLO check is Inconclusive (no real traffic yet)
  * and `health.inconclusive: probe`. Sends a bounded number of requests and judges the failure ratio.
  */
+import { HttpRequester, httpRequest } from '../http-client';
 import type { Clock, HealthCheck, HealthResult, UpdatePlan } from '../types';
 
 export interface SyntheticProbeOptions {
@@ -16,7 +17,8 @@ export interface SyntheticProbeOptions {
   /** Highest tolerated ratio of failed requests (non-2xx, network error or timeout). */
   readonly maxFailureRatio: number;
   readonly clock: Clock;
-  readonly fetch?: typeof fetch;
+  /** The HTTP request function (node:http; see agent/http-client.ts). @default httpRequest */
+  readonly request?: HttpRequester;
 }
 
 export class SyntheticProbe implements HealthCheck {
@@ -26,20 +28,15 @@ export class SyntheticProbe implements HealthCheck {
 
   public async check(_plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
     const o = this.options;
-    const fetchFn = o.fetch ?? fetch;
+    const send = o.request ?? httpRequest;
     let failed = 0;
     let sent = 0;
     let lastError = '';
     for (let i = 0; i < o.count; i++) {
       if (signal?.aborted) return { status: 'Inconclusive', reason: `probe interrupted after ${sent} request(s)` };
       sent++;
-      const timeout = AbortSignal.timeout(o.timeoutMs);
       try {
-        const res = await fetchFn(o.url, {
-          method: o.method ?? 'GET', body: o.body, headers: o.headers,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
-        await res.arrayBuffer();
+        const res = await send({ url: o.url, method: o.method ?? 'GET', body: o.body, headers: o.headers, signal, timeoutMs: o.timeoutMs });
         if (res.status < 200 || res.status > 299) {
           failed++;
           lastError = `HTTP ${res.status}`;

@@ -8,6 +8,7 @@
  * - Inconclusive otherwise: too little traffic to judge, or Prometheus unreachable / answering errors.
  */
 import { Slo } from '../../lib/core/slo';
+import { HttpRequester, httpRequest } from '../http-client';
 import type { Clock, HealthCheck, HealthResult, UpdatePlan } from '../types';
 
 /** Options of {@link PrometheusSloCheck}. */
@@ -27,7 +28,8 @@ export interface PrometheusSloCheckOptions {
   readonly clock: Clock;
   /** Called after every sample (the loop heartbeat). */
   readonly onSample?: (s: SloSample) => void;
-  readonly fetch?: typeof fetch;
+  /** The HTTP request function (node:http; see agent/http-client.ts). @default httpRequest */
+  readonly request?: HttpRequester;
 }
 
 /** One reading of the SLO. */
@@ -47,11 +49,11 @@ interface PromVector {
 
 export class PrometheusSloCheck implements HealthCheck {
   public readonly name = 'prometheus-slo';
-  private readonly fetchFn: typeof fetch;
+  private readonly send: HttpRequester;
   private readonly base: string;
 
   constructor(private readonly options: PrometheusSloCheckOptions) {
-    this.fetchFn = options.fetch ?? fetch;
+    this.send = options.request ?? httpRequest;
     this.base = options.url.replace(/\/+$/, '');
   }
 
@@ -113,10 +115,11 @@ export class PrometheusSloCheck implements HealthCheck {
 
   /** Runs an instant query; an empty vector is NaN (no data). Throws when Prometheus cannot answer. */
   private async scalar(query: string, signal?: AbortSignal): Promise<number> {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 10_000);
-    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const res = await this.fetchFn(`${this.base}/api/v1/query?query=${encodeURIComponent(query)}`, { signal: sig, headers: { accept: 'application/json' } });
-    const text = await res.text();
+    const res = await this.send({
+      url: `${this.base}/api/v1/query?query=${encodeURIComponent(query)}`, headers: { accept: 'application/json' },
+      signal, timeoutMs: this.options.timeoutMs ?? 10_000,
+    });
+    const text = res.text();
     let body: PromVector;
     try {
       body = JSON.parse(text) as PromVector;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sleep } from '../clock';
+import { HttpRequester, HttpResponse, httpRequest } from '../http-client';
 import { Logger, nullLogger, RegistryClient, RepositoryName } from '../types';
 import { CredentialStore, RegistryCredential } from './credentials';
 import { TokenBucket } from './rate-limit';
@@ -13,6 +14,17 @@ export const MANIFEST_ACCEPT = [
 ].join(', ');
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/** Redirects followed per request (registries send blobs and manifests to storage or a CDN). */
+const MAX_REDIRECTS = 5;
+
+function parseJsonOr(text: string, fallback: unknown): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
+  }
+}
 
 /** Options of {@link DistributionClient}. Every dependency is injectable so tests control time and the network. */
 export interface DistributionClientOptions {
@@ -41,7 +53,8 @@ export interface DistributionClientOptions {
   readonly tagsCacheTtlMs?: number;
   /** Per-request timeout. @default 10000 */
   readonly requestTimeoutMs?: number;
-  readonly fetch?: typeof fetch;
+  /** The HTTP request function (node:http; see agent/http-client.ts). @default httpRequest */
+  readonly request?: HttpRequester;
   readonly now?: () => number;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly logger?: Logger;
@@ -121,7 +134,7 @@ export function parseNextLink(header: string | null): string | undefined {
  * - A per-registry token bucket bounds the request rate.
  */
 export class DistributionClient implements RegistryClient {
-  private readonly fetchImpl: typeof fetch;
+  private readonly send: HttpRequester;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly logger: Logger;
@@ -139,7 +152,7 @@ export class DistributionClient implements RegistryClient {
   private readonly counts = { requests: {} as Record<string, number>, retries: 0, tokenFetches: 0, notModified: 0, cacheHits: 0 };
 
   constructor(private readonly options: DistributionClientOptions = {}) {
-    this.fetchImpl = options.fetch ?? fetch;
+    this.send = options.request ?? httpRequest;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? sleep;
     this.logger = options.logger ?? nullLogger;
@@ -193,7 +206,7 @@ export class DistributionClient implements RegistryClient {
       if (first) etag = res.headers.get('etag') ?? undefined;
       let body: unknown;
       try {
-        body = await res.json();
+        body = JSON.parse(res.text());
       } catch (e) {
         throw new RegistryError(`registry ${repo.registry} sent a tag list for '${repo.repository}' that is not JSON (${(e as Error).message})`, repo.registry, res.status);
       }
@@ -228,8 +241,7 @@ export class DistributionClient implements RegistryClient {
     // No Docker-Content-Digest on HEAD (some registries): fetch the manifest and hash its exact bytes.
     const get = await this.request(repo, 'GET', path, { Accept: MANIFEST_ACCEPT }, signal);
     if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
-    const bytes = Buffer.from(await get.arrayBuffer());
-    return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    return `sha256:${createHash('sha256').update(get.body).digest('hex')}`;
   }
 
   private nextPath(repo: RepositoryName, link: string | undefined): string | undefined {
@@ -284,7 +296,7 @@ export class DistributionClient implements RegistryClient {
   /** One logical request: rate limit, auth (one challenge round), retries with backoff. */
   private async request(
     repo: RepositoryName, method: string, path: string, headers: Record<string, string>, signal?: AbortSignal,
-  ): Promise<Response> {
+  ): Promise<HttpResponse> {
     const url = `${this.baseUrl(repo.registry)}${path}`;
     let challenged = false;
     for (let attempt = 0; ; attempt++) {
@@ -293,38 +305,35 @@ export class DistributionClient implements RegistryClient {
       const auth = this.authHeader(repo);
       if (auth) h.Authorization = auth;
       this.count(repo.registry);
-      let res: Response | undefined;
+      let res: HttpResponse | undefined;
       let networkError: Error | undefined;
       try {
-        res = await this.fetchImpl(url, { method, headers: h, signal: this.withTimeout(signal), redirect: 'follow' });
+        // a registry may redirect (blobs, manifests on a CDN): followed, bounded, Authorization dropped off-origin
+        res = await this.send({ url, method, headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS });
       } catch (e) {
         if (signal?.aborted) throw e;
         networkError = e as Error;
       }
       if (res && res.status === 401 && !challenged) {
         challenged = true;
-        await res.arrayBuffer().catch(() => undefined);
         await this.answerChallenge(repo, res.headers.get('www-authenticate'), signal);
         attempt--; // the challenge round is not a retry
         continue;
       }
       if (res && res.status === 401) {
-        await res.arrayBuffer().catch(() => undefined);
         const hasCred = this.credential(repo.registry) !== undefined;
         throw new RegistryError(
           `registry ${repo.registry} refused ${method} ${path} (401 unauthorized)${hasCred ? '; the credentials in the docker config were rejected' : `; add credentials for '${repo.registry}' to the docker config.json`}`,
           repo.registry, 401);
       }
       const retryable = networkError !== undefined || (res !== undefined && (res.status === 429 || res.status >= 500));
-      if (!retryable) return res as Response;
+      if (!retryable) return res as HttpResponse;
       const what = networkError ? `network error: ${networkError.message}` : `${res!.status}`;
       if (attempt >= this.maxRetries) {
-        await res?.arrayBuffer().catch(() => undefined);
         throw new RegistryError(`registry ${repo.registry} failed ${method} ${path} after ${attempt + 1} attempts (${what}); will try again next cycle`,
           repo.registry, res?.status ?? 0);
       }
       const retryAfter = res ? parseRetryAfter(res.headers.get('retry-after'), this.now()) : undefined;
-      await res?.arrayBuffer().catch(() => undefined);
       const delay = Math.min(this.maxBackoffMs, retryAfter ?? this.initialBackoffMs * 2 ** attempt);
       this.counts.retries++;
       this.logger.warn('registry request failed; backing off', {
@@ -332,11 +341,6 @@ export class DistributionClient implements RegistryClient {
       });
       await this.sleep(delay, signal);
     }
-  }
-
-  private withTimeout(signal?: AbortSignal): AbortSignal {
-    const t = AbortSignal.timeout(this.requestTimeoutMs);
-    return signal ? AbortSignal.any([signal, t]) : t;
   }
 
   private async answerChallenge(repo: RepositoryName, header: string | null, signal?: AbortSignal): Promise<void> {
@@ -360,17 +364,16 @@ export class DistributionClient implements RegistryClient {
     if (cred) h.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     this.counts.tokenFetches++;
     this.count(u.host);
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await this.fetchImpl(u.toString(), { headers: h, signal: this.withTimeout(signal) });
+      res = await this.send({ url: u.toString(), headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS });
     } catch (e) {
       throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} is unreachable (${(e as Error).message})`, repo.registry, 0);
     }
     if (res.status !== 200) {
-      await res.arrayBuffer().catch(() => undefined);
       throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} answered ${res.status} for scope '${scope}'`, repo.registry, res.status);
     }
-    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    const body = parseJsonOr(res.text(), {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
     if (!token) throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} sent no 'token'`, repo.registry, res.status);
     const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
@@ -379,8 +382,8 @@ export class DistributionClient implements RegistryClient {
     this.tokens.set(`${repo.registry}|${scope}`, { token, expiresAt: this.now() + expiresIn * 1000 - margin });
   }
 
-  private async unexpected(repo: RepositoryName, method: string, path: string, res: Response): Promise<RegistryError> {
-    const text = method === 'HEAD' ? '' : (await res.text().catch(() => '')).slice(0, 200);
+  private async unexpected(repo: RepositoryName, method: string, path: string, res: HttpResponse): Promise<RegistryError> {
+    const text = method === 'HEAD' ? '' : res.text().slice(0, 200);
     return new RegistryError(`registry ${repo.registry} answered ${res.status} for ${method} ${path}${text ? `: ${text}` : ''}`, repo.registry, res.status);
   }
 }

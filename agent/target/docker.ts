@@ -24,6 +24,7 @@ import type Docker from 'dockerode';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { sleep } from '../clock';
+import { HttpRequester, httpRequest } from '../http-client';
 import type { CredentialStore } from '../registry/credentials';
 import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
 
@@ -75,7 +76,8 @@ export interface DockerTargetOptions {
   readonly logger?: Logger;
   readonly now?: () => Date;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly fetch?: typeof fetch;
+  /** The HTTP request function of the readiness probe (node:http; see agent/http-client.ts). @default httpRequest */
+  readonly request?: HttpRequester;
 }
 
 interface Located {
@@ -143,7 +145,7 @@ export class DockerTarget implements Target {
    * does not change; this saves one image inspect per container per cycle. Bounded by the images in use.
    */
   private readonly digests = new Map<string, string>();
-  private readonly fetchImpl: typeof fetch;
+  private readonly send: HttpRequester;
   private readonly defaultPolicy: UpdatePolicy;
 
   constructor(private readonly options: DockerTargetOptions) {
@@ -151,7 +153,7 @@ export class DockerTarget implements Target {
     this.logger = options.logger ?? nullLogger;
     this.now = options.now ?? (() => new Date());
     this.sleep = options.sleep ?? sleep;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.send = options.request ?? httpRequest;
     this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
     const t = options.stopTimeoutSeconds;
     if (t !== undefined && (!Number.isInteger(t) || t < 0)) {
@@ -422,9 +424,7 @@ export class DockerTarget implements Target {
 
   private async probe(url: string, signal?: AbortSignal): Promise<true | string> {
     try {
-      const t = AbortSignal.timeout(2000);
-      const res = await this.fetchImpl(url, { signal: signal ? AbortSignal.any([signal, t]) : t });
-      await res.arrayBuffer().catch(() => undefined);
+      const res = await this.send({ url, signal, timeoutMs: 2000 });
       return res.status >= 200 && res.status < 300 ? true : `answered ${res.status}`;
     } catch (e) {
       return `unreachable (${(e as Error).message})`;

@@ -67,6 +67,50 @@ describe('what the agent loads', () => {
     expect(loaded).toEqual(expect.arrayContaining(['zod', 'yaml', 'prom-client']));
   });
 
+  test('the agent\'s HTTP clients (registry, probes, Prometheus) never load undici, the engine behind the global fetch', async () => {
+    // GIVEN a local server answering as a registry, a model server and Prometheus
+    const script = `
+const http = require('node:http');
+const { DistributionClient } = require('./agent/registry');
+const { SyntheticProbe } = require('./agent/health/probe');
+const { PrometheusSloCheck } = require('./agent/health/prometheus');
+const { Slo } = require('./lib/core/slo');
+const server = http.createServer((req, res) => {
+  if (req.url.startsWith('/v2/')) { res.setHeader('Docker-Content-Digest', 'sha256:' + 'a'.repeat(64)); res.end(JSON.stringify({ tags: ['1.0.0'] })); }
+  else if (req.url.startsWith('/api/v1/query')) res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [] } }));
+  else res.end('ok');
+});
+server.listen(0, '127.0.0.1', async () => {
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const clock = { now: () => new Date(), sleep: async () => undefined };
+  const plan = { workload: { model: 'm' }, toVersion: '1.0.0' };
+  const repo = { registry: base.slice(7), repository: 'm' };
+  const client = new DistributionClient();
+  const results = [
+    await client.listTags(repo),
+    await client.resolveDigest(repo, '1.0.0'),
+    (await new SyntheticProbe({ url: base + '/health/ready', count: 1, intervalMs: 0, timeoutMs: 5000, maxFailureRatio: 0, clock }).check(plan)).status,
+    (await new PrometheusSloCheck({ url: base, sloFor: () => Slo.DEFAULT, bakeWindowMs: 0, queryIntervalMs: 0, clock }).check(plan)).status,
+  ];
+  server.close();
+  process.stdout.write(JSON.stringify({ results, undici: process.moduleLoadList.filter((m) => /undici/.test(m)) }));
+});`;
+    // WHEN every client has sent its requests
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
+    const out = JSON.parse(r.stdout) as { results: unknown[]; undici: string[] };
+    // THEN the requests were answered, and undici was never loaded
+    expect(out.results).toEqual([['1.0.0'], `sha256:${'a'.repeat(64)}`, 'Healthy', 'Inconclusive']);
+    expect(out.undici).toEqual([]);
+  });
+
+  test('the check above would see undici: one global fetch loads it', () => {
+    const r = spawnSync(process.execPath, ['-e',
+      "fetch('http://127.0.0.1:1').catch(() => process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => /undici/.test(m)))))"],
+    { encoding: 'utf8', timeout: 60_000 });
+    expect(JSON.parse(r.stdout)).toEqual(['NativeModule internal/deps/undici/undici']);
+  });
+
   test('loadDockerode leaves out ssh2 and gRPC until they are called, and the ssh transport still loads on use', async () => {
     const script = `
 const { loadDockerode } = require('./agent/target/dockerode');

@@ -287,6 +287,34 @@ describe('DistributionClient', () => {
     expect(digest).toBe(`sha256:${createHash('sha256').update(manifest).digest('hex')}`);
   });
 
+  test('follows a registry redirect of the manifest (HEAD and GET), bounded', async () => {
+    // GIVEN a registry that sends manifest requests elsewhere (as a registry in front of storage or a CDN may)
+    const manifest = JSON.stringify({ schemaVersion: 2 });
+    server = await serve((req, res) => {
+      if (req.url === '/v2/m/manifests/1.0.0') {
+        res.writeHead(307, { Location: '/storage/m/1.0.0' }).end();
+      } else if (req.url === '/storage/m/1.0.0') {
+        res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
+        res.end(req.method === 'GET' ? manifest : undefined);
+      } else {
+        res.writeHead(302, { Location: '/v2/loop/manifests/1.0.0' }).end();
+      }
+    });
+    const client = new DistributionClient();
+    // WHEN the HEAD has no digest: HEAD and GET both follow the redirect
+    const digest = await client.resolveDigest({ registry: server.host, repository: 'm' }, '1.0.0');
+    // THEN
+    expect(digest).toBe(`sha256:${createHash('sha256').update(manifest).digest('hex')}`);
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'HEAD /v2/m/manifests/1.0.0', 'HEAD /storage/m/1.0.0', 'GET /v2/m/manifests/1.0.0', 'GET /storage/m/1.0.0',
+    ]);
+    // AND a redirect loop ends after a bounded number of hops with the 3xx as an error
+    server.requests.length = 0;
+    await expect(client.resolveDigest({ registry: server.host, repository: 'loop' }, '1.0.0'))
+      .rejects.toThrow(`registry ${server.host} answered 302 for HEAD /v2/loop/manifests/1.0.0`);
+    expect(server.requests.length).toBeLessThanOrEqual(10);
+  });
+
   test('throws a 404 error naming the missing tag', async () => {
     server = await serve((_req, res) => {
       res.statusCode = 404;
