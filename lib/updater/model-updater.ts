@@ -423,7 +423,7 @@ export class ModelUpdater extends Construct {
               ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
               env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=128 --max-semi-space-size=2' }],
               // --max-semi-space-size=2 keeps the young generation small even when the agent runs from another image. Measured:
-              // ~86 MB RSS idle (Kubernetes target, webhooks on; bench/results/kubernetes.json), ~75 MB peak with 100 watched images.
+              // ~81 MB RSS idle (Kubernetes target, webhooks on; bench/results/kubernetes.json), ~75 MB peak with 100 watched images.
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
               startupProbe: probe(2, 30),
               livenessProbe: probe(10, 3),
