@@ -283,7 +283,7 @@ export class Reconciler {
     }
     const chosen = policy.select(current, candidates, (c) => this.o.quarantine.isQuarantined(w.model, versionKey(policy, c)));
     if (!chosen) return undefined;
-    const digest = chosen.digest ?? await this.o.registry.resolveDigest(repo, chosen.tag, signal);
+    const digest = chosen.digest ?? await this.resolveListedTag(repo, chosen.tag, signal);
     const to = `${ref.name}:${chosen.tag}@${digest}`;
     const recovered = ref.toString() !== ImageRef.parse(w.image, { allowMutableTag: true }).toString();
     const from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
@@ -291,6 +291,25 @@ export class Reconciler {
     const plan = new UpdatePlan(w, from, to, fromVersion, versionKey(policy, { tag: chosen.tag, digest }), trigger);
     this.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `policy ${policy.toString()} chose ${plan.toVersion}` });
     return plan;
+  }
+
+  /**
+   * Resolves the digest of a tag the registry has just listed. A push can be listed (and announced by the registry's
+   * push notification) a moment before its tag resolves — the distribution registry sends the notification when the
+   * manifest is stored and links the tag after — so a 404 here is retried briefly (250 ms, 500 ms, 1 s) before it
+   * counts as a failure; the next poll tries again in any case.
+   */
+  private async resolveListedTag(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string> {
+    const delaysMs = [250, 500, 1000];
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.o.registry.resolveDigest(repo, tag, signal);
+      } catch (e) {
+        if ((e as { status?: unknown }).status !== 404 || retry >= delaysMs.length || signal?.aborted) throw e;
+        this.log.info('listed tag does not resolve yet; retrying', { repository: `${repo.registry}/${repo.repository}`, tag, delayMs: delaysMs[retry] });
+        await this.o.clock.sleep(delaysMs[retry], signal);
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ export interface RepositoryName {
 export interface RegistryClient {
   /** All tags of the repository (every page). */
   listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]>;
-  /** The manifest digest (`sha256:…`) a tag points at, from a HEAD request. */
+  /** The manifest digest (`sha256:…`) a tag points at, from a HEAD request. A tag without a manifest throws an error whose `status` is 404. */
   resolveDigest(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string>;
 }
 

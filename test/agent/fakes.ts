@@ -54,6 +54,8 @@ export class FakeRegistry implements RegistryClient {
   public readonly tags = new Map<string, string[]>();
   public readonly digests = new Map<string, string>();
   public readonly requests: string[] = [];
+  /** `repo:tag` → how many more digest look-ups answer 404 although the tag is listed (a push in progress). */
+  public readonly unlinked = new Map<string, number>();
   public down = false;
 
   constructor(repo = REPO, tags: string[] = []) {
@@ -75,7 +77,11 @@ export class FakeRegistry implements RegistryClient {
     const name = `${repo.registry}/${repo.repository}`;
     this.requests.push(`digest ${name}:${tag}`);
     if (this.down) throw new Error(`registry ${repo.registry} unreachable (ECONNREFUSED)`);
-    if (!(this.tags.get(name) ?? []).includes(tag)) throw new Error(`manifest unknown: ${name}:${tag}`);
+    const pending = this.unlinked.get(`${name}:${tag}`) ?? 0;
+    if (pending > 0) this.unlinked.set(`${name}:${tag}`, pending - 1);
+    if (pending > 0 || !(this.tags.get(name) ?? []).includes(tag)) {
+      throw Object.assign(new Error(`manifest unknown: ${name}:${tag}`), { status: 404 });
+    }
     return this.digests.get(`${name}:${tag}`) ?? digestOf(tag);
   }
 }

@@ -49,6 +49,32 @@ describe('planning (policy × registry tags × quarantine)', () => {
     expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0@${digestOf('1.0.0', 'new')}`);
   });
 
+  test('a tag listed a moment before it resolves (a push in progress) is retried briefly, then rolled out', async () => {
+    // GIVEN the registry lists 1.1.0 but its manifest answers 404 twice (the tag is not linked yet)
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.registry.unlinked.set(`${REPO}:1.1.0`, 2);
+    // WHEN a registry push notification triggers a cycle
+    const report = await h.reconciler.runCycle([{ source: 'webhook:registry', repositories: ['models/recsys'] }]);
+    // THEN it waited 250 ms, then 500 ms, and rolled 1.1.0 out in the same cycle
+    expect(report.failures).toEqual([]);
+    expect(report.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['recsys 1.0.0 -> 1.1.0: promoted']);
+    expect(h.registry.requests.filter((r) => r === `digest ${REPO}:1.1.0`)).toHaveLength(3);
+    expect(h.clock.sleeps.slice(0, 2)).toEqual([250, 500]);
+  });
+
+  test('a listed tag that keeps answering 404 is a failure of this cycle, after three short retries', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.registry.unlinked.set(`${REPO}:1.1.0`, 10);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates).toEqual([]);
+    expect(report.failures).toHaveLength(1);
+    expect(report.failures[0]).toContain(`manifest unknown: ${REPO}:1.1.0`);
+    expect(h.registry.requests.filter((r) => r === `digest ${REPO}:1.1.0`)).toHaveLength(4);
+    expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
+  });
+
   test('a quiet poll costs one registry request per repository, however many workloads run it', async () => {
     const h = harness({ tags: ['1.0.0'] });
     h.target.add('a', `${REPO}:1.0.0`);
