@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { AuditLog } from './audit';
+import { AuditLog } from './state/audit';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { HealthGate } from './health/gate';
@@ -15,11 +15,11 @@ import { PrometheusSloCheck } from './health/prometheus';
 import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
 import { AgentMetrics, Heartbeat } from './metrics';
-import { QuarantineStore } from './policy/quarantine';
+import { QuarantineStore } from './state/quarantine';
 import { Reconciler } from './reconcile';
 import { DistributionClient, loadDockerConfig } from './registry';
-import { DockerTarget } from './target/docker';
-import { loadDockerode } from './target/dockerode';
+import { DockerTarget } from './targets/docker';
+import { loadDockerode } from './targets/dockerode';
 import { PollTrigger } from './triggers/poll';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
 
@@ -142,7 +142,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
   const targets: Target[] = [];
   const d = config.targets.docker;
   if (d) {
-    // Loaded only when configured, and without its ssh/BuildKit parts (see ./target/dockerode).
+    // Loaded only when configured, and without its ssh/BuildKit parts (see ./targets/dockerode).
     const Docker = loadDockerode();
     targets.push(new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
@@ -154,7 +154,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
   if (k) {
     // Loaded only when configured: @kubernetes/client-node is large, and a Docker-only agent should not pay for it.
     const { KubeConfig } = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
-    const { KubernetesTarget } = require('./target/kubernetes') as typeof import('./target/kubernetes');
+    const { KubernetesTarget } = require('./targets/kubernetes') as typeof import('./targets/kubernetes');
     const kc = new KubeConfig();
     if (k.inCluster) kc.loadFromCluster();
     else kc.loadFromFile(k.kubeconfig as string);

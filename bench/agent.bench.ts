@@ -24,7 +24,7 @@ import * as path from 'path';
 import Docker from 'dockerode';
 import * as ts from 'typescript';
 import { stringify } from 'yaml';
-import { DOCKER_LABELS } from '../agent/target/docker';
+import { DOCKER_LABELS } from '../agent/targets/docker';
 import { buildTestImage, TestImage } from '../scripts/build-test-image';
 import { startPodman, TestPodman } from '../test/support/podman';
 import { startRegistry, TestRegistry } from '../test/support/registry';

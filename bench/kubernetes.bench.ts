@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { KubernetesTarget } from '../agent/target/kubernetes';
+import { KubernetesTarget } from '../agent/targets/kubernetes';
 import { UpdatePlan } from '../agent/types';
 import { FakeKube, fixture, Json, RoleRule } from '../test/support/fake-kube';
 

@@ -1,8 +1,9 @@
 /** The agent.yaml as read by the CLI commands that work on the agent's state (agent, quarantine, history). */
 import { AgentConfig, ConfigError, loadConfig } from '../agent/config';
+import { DEFAULT_STATE_DIR } from '../lib/core/contract/paths';
 
 /** The agent's state directory when neither `--state-dir` nor `--config` names one (agent.yaml's `stateDir` default). */
-export const DEFAULT_STATE_DIR = '/var/lib/modelpilot';
+export { DEFAULT_STATE_DIR };
 
 /**
  * Loads and validates an agent.yaml for `modelpilot <command>`. An invalid or unreadable config is printed (every

@@ -6,8 +6,9 @@
  */
 import type { HealthCheck, HealthResult, Logger, Target, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
+import type { InconclusiveMode } from '../../lib/core/contract/names';
 
-export type InconclusiveMode = 'hold' | 'probe' | 'rollback';
+export type { InconclusiveMode };
 
 /** What to do with an applied plan. `abort`: the agent is shutting down mid-verification. */
 export type Decision = 'promote' | 'rollback' | 'hold' | 'abort';

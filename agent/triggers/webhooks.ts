@@ -8,6 +8,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ImageRef } from '../../lib/core/image-ref';
 import type { TriggerEvent } from '../types';
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../../lib/core/contract/names';
 
 /** The routes that take webhooks, and the `TriggerEvent.source` each emits. */
 export const WEBHOOK_ROUTES = {
@@ -48,8 +49,8 @@ export interface WebhookResult {
 }
 
 /** The marker label an Alertmanager alert carries when it should roll its model version back. */
-export const ROLLBACK_LABEL = 'modelpilot_action';
-export const ROLLBACK_VALUE = 'rollback';
+export const ROLLBACK_LABEL = ACTION_LABEL;
+export const ROLLBACK_VALUE = ROLLBACK_ACTION;
 
 /** Throws if no authentication is configured: every webhook must be authenticated. */
 export function validateWebhookAuth(auth: WebhookAuthOptions): void {

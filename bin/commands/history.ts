@@ -2,9 +2,10 @@
  * `modelpilot history`: prints the agent's audit log (append-only JSONL) as a readable timeline.
  */
 import * as path from 'path';
-import { formatTimeline, readAudit } from '../../agent/audit';
+import { formatTimeline, readAudit } from '../../agent/state/audit';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
+import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
 
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
 
@@ -29,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
     file = loadAgentConfig('history', configFile)?.auditLog;
     if (!file) return 2;
   }
-  const entries = readAudit(file ?? path.join(DEFAULT_STATE_DIR, 'audit.jsonl'));
+  const entries = readAudit(file ?? path.join(DEFAULT_STATE_DIR, AUDIT_LOG_FILE));
   if (json) {
     let list = entries.filter((e) => !filter || e.target === filter || e.model === filter);
     if (last !== undefined) list = list.slice(-last);

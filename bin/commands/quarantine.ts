@@ -4,8 +4,8 @@
  * A running agent picks a release up at its next cycle.
  */
 import * as path from 'path';
-import { AuditLog } from '../../agent/audit';
-import { QuarantineStore } from '../../agent/policy/quarantine';
+import { AuditLog } from '../../agent/state/audit';
+import { QuarantineStore } from '../../agent/state/quarantine';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 

@@ -1,9 +1,10 @@
-import { ApiObject, Chart, Duration, Lazy } from 'cdk8s';
+import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { stringify } from 'yaml';
-import { toPromDuration } from '../core/duration';
+import { Duration, toPromDuration } from '../core/duration';
 import { ACTION_LABEL, ROLLBACK_ACTION, Severity } from '../monitoring/model-alerts';
 import { Receiver, SecretKeySelector } from './receiver';
+import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 
 /** Timing and grouping of a route (Alertmanager's own terms). */
 export interface RouteTiming {
@@ -132,7 +133,7 @@ export class AlertRouting extends Construct {
       const receiver = Receiver.webhook({
         name: UPDATER_RECEIVER,
         url: u.url ?? `http://modelpilot-updater.${this.namespace}.svc:8080/webhooks/alertmanager`,
-        bearerToken: u.bearerToken ?? { name: 'modelpilot-updater-webhook', key: 'token' },
+        bearerToken: u.bearerToken ?? { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.bearerToken },
       });
       this.addReceiver(receiver);
       this.routes.push({

@@ -1,13 +1,6 @@
-/**
- * A key of a Kubernetes Secret in the namespace of the alerting objects (Kubernetes' `SecretKeySelector` shape).
- * Secret values are never rendered.
- */
-export interface SecretKeySelector {
-  /** Name of the Secret. */
-  readonly name: string;
-  /** Key inside the Secret. */
-  readonly key: string;
-}
+import type { SecretKeySelector } from '../core/contract/secrets';
+
+export type { SecretKeySelector };
 
 /** Common options of every receiver. */
 export interface ReceiverOptions {

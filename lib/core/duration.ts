@@ -1,8 +1,73 @@
-// The module, not the package index: the index loads all of cdk8s (~5 MB of RSS the updater agent does not need).
-// It is the same class the index exports, so constructs and the agent share one Duration.
-import { Duration } from 'cdk8s/lib/duration';
+/**
+ * A length of time, with no dependency on cdk8s (the agent loads this module; cdk8s's index costs it ~5 MB).
+ *
+ * `Duration` is an interface that cdk8s's own `Duration` satisfies, so every prop typed `Duration` accepts both a
+ * `cdk8s.Duration` and one made with this module's factories (`Duration.seconds(30)`, or {@link parseDuration}).
+ */
 
-export { Duration };
+/** Options of the `toX()` conversions (as in cdk8s). */
+export interface TimeConversionOptions {
+  /**
+   * Throw when the result is not a whole number.
+   * @default true
+   */
+  readonly integral?: boolean;
+}
+
+/** A length of time (the shape of `cdk8s.Duration`). */
+export interface Duration {
+  toMilliseconds(opts?: TimeConversionOptions): number;
+  toSeconds(opts?: TimeConversionOptions): number;
+  toMinutes(opts?: TimeConversionOptions): number;
+  toHours(opts?: TimeConversionOptions): number;
+  toDays(opts?: TimeConversionOptions): number;
+  toHumanString(): string;
+}
+
+const UNITS: ReadonlyArray<readonly [string, number]> = [['days', 86_400_000], ['hours', 3_600_000], ['minutes', 60_000], ['seconds', 1000]];
+
+class Millis implements Duration {
+  constructor(private readonly ms: number) {
+    if (!(ms >= 0)) throw new Error(`Duration amounts cannot be negative. Received: ${ms}`);
+  }
+  public toMilliseconds(opts?: TimeConversionOptions): number { return convert(this.ms, 1, 'milliseconds', opts); }
+  public toSeconds(opts?: TimeConversionOptions): number { return convert(this.ms, 1000, 'seconds', opts); }
+  public toMinutes(opts?: TimeConversionOptions): number { return convert(this.ms, 60_000, 'minutes', opts); }
+  public toHours(opts?: TimeConversionOptions): number { return convert(this.ms, 3_600_000, 'hours', opts); }
+  public toDays(opts?: TimeConversionOptions): number { return convert(this.ms, 86_400_000, 'days', opts); }
+  public toHumanString(): string {
+    if (this.ms === 0) return '0 milliseconds';
+    let left = this.ms;
+    const parts: string[] = [];
+    for (const [label, size] of UNITS) {
+      const n = Math.floor(left / size);
+      if (n > 0) {
+        parts.push(`${n} ${n === 1 ? label.slice(0, -1) : label}`);
+        left -= n * size;
+      }
+    }
+    if (left > 0) parts.push(`${left} ${left === 1 ? 'millisecond' : 'milliseconds'}`);
+    return parts.slice(0, 2).join(' ');
+  }
+  public toString(): string { return toPromDuration(this); }
+}
+
+function convert(ms: number, size: number, unit: string, opts: TimeConversionOptions = {}): number {
+  const value = ms / size;
+  if ((opts.integral ?? true) && !Number.isInteger(value)) {
+    throw new Error(`'${ms} milliseconds' cannot be converted into a whole number of ${unit}.`);
+  }
+  return value;
+}
+
+/** Factories of {@link Duration} (the same names as cdk8s's). */
+export const Duration = {
+  millis: (amount: number): Duration => new Millis(amount),
+  seconds: (amount: number): Duration => new Millis(amount * 1000),
+  minutes: (amount: number): Duration => new Millis(amount * 60_000),
+  hours: (amount: number): Duration => new Millis(amount * 3_600_000),
+  days: (amount: number): Duration => new Millis(amount * 86_400_000),
+};
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

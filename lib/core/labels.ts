@@ -1,7 +1,7 @@
 import type { ImageRef } from './image-ref';
+import { MANAGED_BY, VERSION_LABEL } from './contract/names';
 
-/** @internal The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
-export const MANAGED_BY = 'modelpilot';
+export { MANAGED_BY };
 
 /**
  * @internal The recommended `app.kubernetes.io/*` labels every object of a construct carries: its selector labels
@@ -11,7 +11,7 @@ export function recommendedLabels(selector: Readonly<Record<string, string>>,
   props: { readonly version: string; readonly component: string; readonly partOf: string }): Record<string, string> {
   return {
     ...selector,
-    'app.kubernetes.io/version': props.version,
+    [VERSION_LABEL]: props.version,
     'app.kubernetes.io/component': props.component,
     'app.kubernetes.io/part-of': props.partOf,
     'app.kubernetes.io/managed-by': MANAGED_BY,

@@ -1,15 +1,19 @@
 import { ApiObject, Chart, Lazy, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { checkDnsName, checkPositive } from '../core/checks';
+import { MODEL_SERVER_ENV } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
-import {
-  Autoscaling, checkDnsName, checkPositive, DisruptionBudget, DrainHook, ModelCache, ModelEnvVar, ModelResources, ModelUpdateStrategy,
-  ProbeOptions, sizeQuantity,
-} from './options';
+import { Autoscaling } from './autoscaling';
+import { DisruptionBudget } from './disruption-budget';
+import { ModelCache } from './model-cache';
+import { DrainHook, ProbeOptions } from './probes';
+import { ModelEnvVar, ModelResources, sizeQuantity } from './resources';
+import { RolloutStrategy } from './rollout-strategy';
 
 const k8s = kplus.k8s;
 
@@ -17,7 +21,7 @@ const k8s = kplus.k8s;
 export { MANAGED_BY } from '../core/labels';
 
 /** Environment variables the model-server contract reserves; they are set from the props. */
-const RESERVED_ENV = ['PORT', 'MODEL_NAME', 'MODEL_VERSION'];
+const RESERVED_ENV: readonly string[] = Object.values(MODEL_SERVER_ENV);
 
 /** Properties of a {@link ModelDeployment}. */
 export interface ModelDeploymentProps {
@@ -102,9 +106,9 @@ export interface ModelDeploymentProps {
   readonly terminationGracePeriod?: Duration;
   /**
    * How a new version replaces the old one.
-   * @default ModelUpdateStrategy.rollingUpdate() (maxSurge 1, maxUnavailable 0)
+   * @default RolloutStrategy.rollingUpdate() (maxSurge 1, maxUnavailable 0)
    */
-  readonly strategy?: ModelUpdateStrategy;
+  readonly strategy?: RolloutStrategy;
   /**
    * Old ReplicaSets kept for `kubectl rollout undo`.
    * @default 5
@@ -292,15 +296,15 @@ export class ModelDeployment extends Construct {
         + `use at most ${minReplicas - 1} or DisruptionBudget.maxUnavailable(1)`);
     }
 
-    const strategy = props.strategy ?? ModelUpdateStrategy.rollingUpdate();
+    const strategy = props.strategy ?? RolloutStrategy.rollingUpdate();
     const resources = renderResources(props.resources ?? {});
     const gpus = props.resources?.gpus ?? 0;
 
     // Environment.
     const env: Array<Record<string, unknown>> = [
-      { name: 'PORT', value: String(this.port) },
-      { name: 'MODEL_NAME', value: this.modelName },
-      { name: 'MODEL_VERSION', value: this.version },
+      { name: MODEL_SERVER_ENV.port, value: String(this.port) },
+      { name: MODEL_SERVER_ENV.name, value: this.modelName },
+      { name: MODEL_SERVER_ENV.version, value: this.version },
     ];
     const seen = new Set<string>();
     for (const e of props.env ?? []) {

@@ -1,8 +1,9 @@
-import { ApiObject, Duration } from 'cdk8s';
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { toPromDuration } from '../core/duration';
+import { Duration, toPromDuration } from '../core/duration';
 import { Slo } from '../core/slo';
 import { MonitoredModel, objectLabels, promMatchers } from './monitored-model';
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 
 /** Alert severities; routes match on them. */
 export enum Severity {
@@ -14,10 +15,9 @@ export enum Severity {
   INFO = 'info',
 }
 
-/** Label that marks an alert the updater may answer with a rollback; the updater's route matches it. */
-export const ACTION_LABEL = 'modelpilot_action';
-/** Value of {@link ACTION_LABEL} on rollback-worthy alerts. */
-export const ROLLBACK_ACTION = 'rollback';
+// The label that marks an alert the updater may answer with a rollback (the updater's route matches it) and its
+// value are the contract's (lib/core/contract/names.ts).
+export { ACTION_LABEL, ROLLBACK_ACTION };
 
 /** Names of the alerts every model gets (the public contract: routes, inhibitions and runbooks use them). */
 export const ALERT_NAMES = [

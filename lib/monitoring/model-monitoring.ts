@@ -1,8 +1,9 @@
-import { ApiObject, Duration } from 'cdk8s';
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { toPromDuration } from '../core/duration';
+import { Duration, toPromDuration } from '../core/duration';
 import { ModelAlerts, ModelAlertsOptions } from './model-alerts';
 import { MonitoredModel, objectLabels } from './monitored-model';
+import { VERSION_LABEL } from '../core/contract/names';
 
 /** How Prometheus finds the model's pods. */
 export enum ScrapeTarget {
@@ -49,7 +50,7 @@ export interface ModelMonitoringProps extends ModelMonitoringOptions {
 }
 
 /** Pod label copied to the `version` target label, so `up` (and `ModelTargetDown`) names the version. */
-export const VERSION_POD_LABEL = 'app.kubernetes.io/version';
+export const VERSION_POD_LABEL = VERSION_LABEL;
 
 /**
  * Scrapes one model's `/metrics` with a ServiceMonitor (or PodMonitor) and, unless `alerts: false`, creates its

@@ -1,4 +1,5 @@
 import { Slo } from '../core/slo';
+import { VERSION_LABEL } from '../core/contract/names';
 
 /**
  * What monitoring and alerting need to know about a served model. A `ModelDeployment` satisfies it as it is;
@@ -30,7 +31,7 @@ export interface MonitoredModel {
 /** Labels on the monitoring objects: the model's labels without the version (it changes at every update). */
 export function objectLabels(model: MonitoredModel, component: string): Record<string, string> {
   const labels: Record<string, string> = { ...(model.labels ?? model.selectorLabels) };
-  delete labels['app.kubernetes.io/version'];
+  delete labels[VERSION_LABEL];
   labels['app.kubernetes.io/component'] = component;
   labels['app.kubernetes.io/managed-by'] = 'modelpilot';
   return labels;

@@ -6,13 +6,14 @@ import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver, SecretKeyRef } from '../alerting/receiver';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
-import { ModelUpdateStrategy } from '../model/options';
+import { RolloutStrategy } from '../model/rollout-strategy';
 import { Severity } from '../monitoring/model-alerts';
 import { ModelRegistry, ModelRegistrySource } from '../registry/model-registry';
 import { SelfHealingModelStack, SelfHealingModelStackProps } from '../stack';
 import { assertValidManifests } from '../validation/validate';
 import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
 import { AlertReceiverConfig, StackConfig, StackSecrets } from './config';
+import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 
 /** Names and keys of the Kubernetes Secrets that {@link ModelStack} creates from Pulumi config secrets. */
 export interface SecretRefs {
@@ -27,7 +28,7 @@ export interface SecretRefs {
 }
 
 /** The Secret that ModelUpdater and AlertRouting read the updater's webhook credentials from by default. */
-export const UPDATER_WEBHOOK_SECRET = 'modelpilot-updater-webhook';
+export { UPDATER_WEBHOOK_SECRET };
 
 /** The stack sections other than namespace, model and registry (which {@link ModelStack} fills from config). */
 export type ModelStackSections = Omit<SelfHealingModelStackProps, 'namespace' | 'model' | 'registry'>;
@@ -181,8 +182,8 @@ export class ModelStack extends pulumi.ComponentResource {
         stringData: { [slackWebhookUrl.key]: pulumi.secret(secrets.slackWebhookUrl) },
       }, child(namespace)));
     }
-    const webhookHmacKey = { name: UPDATER_WEBHOOK_SECRET, key: 'hmac' };
-    const webhookToken = { name: UPDATER_WEBHOOK_SECRET, key: 'token' };
+    const webhookHmacKey = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.hmac };
+    const webhookToken = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.bearerToken };
     secretResources.push(new k8s.core.v1.Secret(`${name}-updater-webhook`, {
       metadata: { name: UPDATER_WEBHOOK_SECRET, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
       type: 'Opaque',
@@ -222,7 +223,7 @@ export class ModelStack extends pulumi.ComponentResource {
         name: config.model,
         image: deployImage,
         replicas: config.replicas,
-        strategy: config.deliveryStrategy === 'recreate' ? ModelUpdateStrategy.recreate() : ModelUpdateStrategy.rollingUpdate(),
+        strategy: config.deliveryStrategy === 'recreate' ? RolloutStrategy.recreate() : RolloutStrategy.rollingUpdate(),
       },
       ...sections,
       // After the spread: these merge the program's sections with what config asks for.

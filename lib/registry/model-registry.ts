@@ -4,7 +4,8 @@ import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
-import { checkDnsName, sizeQuantity } from '../model/options';
+import { checkDnsName } from '../core/checks';
+import { sizeQuantity } from '../model/resources';
 
 const k8s = kplus.k8s;
 

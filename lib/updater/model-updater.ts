@@ -1,11 +1,11 @@
 import { createHash } from 'crypto';
-import { ApiObject, Chart, Duration } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
-import { AgentConfigInput, ConfigError, parseConfig } from '../../agent/config';
-import { KUBERNETES_TARGET_RBAC } from '../../agent/target/kubernetes-rbac';
+import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
+import { KUBERNETES_TARGET_RBAC } from '../core/contract/kubernetes-rbac';
 import type { SecretKeySelector } from '../alerting/receiver';
-import { toPromDuration } from '../core/duration';
+import { Duration, toPromDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels } from '../core/labels';
 import { Slo } from '../core/slo';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { AuditLog, formatTimeline, readAudit } from '../../agent/audit';
+import { AuditLog, formatTimeline, readAudit } from '../../agent/state/audit';
 import { run } from '../../bin/commands/history';
 import { capture, tmpDir } from './fakes';
 

@@ -4,7 +4,7 @@
  */
 import Docker from 'dockerode';
 import { DistributionClient } from '../../agent/registry';
-import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, SUFFIX } from '../../agent/target/docker';
+import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, SUFFIX } from '../../agent/targets/docker';
 import { UpdatePlan, Workload } from '../../agent/types';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { startPodman, TestPodman } from '../support/podman';

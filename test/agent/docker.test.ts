@@ -3,7 +3,7 @@
  * engine is in docker.integration.test.ts.
  */
 import type Docker from 'dockerode';
-import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec } from '../../agent/target/docker';
+import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec } from '../../agent/targets/docker';
 
 const record: DockerInFlightRecord = {
   from: 'r/m:1.0.0', to: 'r/m:1.1.0', attempt: 1, startedAt: '2026-11-25T09:00:00.000Z', trigger: 'poll', name: 'm', previousId: 'abc', previousName: 'm-modelpilot-prev',

@@ -13,7 +13,7 @@ import * as path from 'path';
 import * as YAML from 'yaml';
 import { parseConfig } from '../../agent/config';
 import { AgentHandle, startAgent } from '../../agent/main';
-import { K8S_ANNOTATIONS } from '../../agent/target/kubernetes';
+import { K8S_ANNOTATIONS } from '../../agent/targets/kubernetes';
 import { FakeKube, fixture, Json } from '../support/fake-kube';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';

@@ -1,5 +1,5 @@
 import { V1Deployment } from '@kubernetes/client-node';
-import { KubernetesTarget, K8S_ANNOTATIONS, rolloutStatus } from '../../agent/target/kubernetes';
+import { KubernetesTarget, K8S_ANNOTATIONS, rolloutStatus } from '../../agent/targets/kubernetes';
 import { UpdatePlan, Workload } from '../../agent/types';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { FakeKube, fixture, ImageBehaviour, Json, watchFixture } from '../support/fake-kube';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { QuarantineStore } from '../../agent/policy/quarantine';
+import { QuarantineStore } from '../../agent/state/quarantine';
 import { run } from '../../bin/commands/quarantine';
 import { capture, tmpDir } from './fakes';
 

@@ -13,34 +13,15 @@ import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
 import { Clock, fail, HealthResult, InFlightRecord, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, VERSION_LABEL } from '../../lib/core/contract/names';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
-export const K8S_ANNOTATIONS = {
-  /** The full image reference that ran before the update in flight (or the last one). */
-  previousImage: 'modelpilot.dev/previous-image',
-  /** JSON {@link InFlightRecord} of the update in flight; absent when none is. */
-  inFlight: 'modelpilot.dev/inflight',
-  /** 1-based attempt number of the update in flight. */
-  attempt: 'modelpilot.dev/attempt',
-  /** JSON of the whole pod template that ran before the update in flight: what rollback restores. */
-  previousTemplate: 'modelpilot.dev/previous-template',
-  /** Why the Deployment changed, copied by Kubernetes to the ReplicaSet (`kubectl rollout history`). */
-  changeCause: 'kubernetes.io/change-cause',
-  /** Optional per-Deployment update policy, e.g. `semver:minor`. */
-  policy: 'modelpilot.dev/policy',
-  /** Optional name of the model container when the pod has several. */
-  container: 'modelpilot.dev/container',
-  /** Kubernetes' own revision counter on Deployments and ReplicaSets. */
-  revision: 'deployment.kubernetes.io/revision',
-} as const;
+export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;
 
 /** The env var that tells the model server which version it serves (the `version` label of its metrics). */
-const VERSION_ENV = 'MODEL_VERSION';
-/** The recommended label of the version, on the pod template. */
-const VERSION_LABEL = 'app.kubernetes.io/version';
+const VERSION_ENV = MODEL_SERVER_ENV.version;
 
-/** The label that marks a Deployment as owned by modelpilot (label-selector discovery). */
-export const MANAGED_LABEL = 'modelpilot.dev/managed';
+export { MANAGED_LABEL };
 
 /** Container waiting reasons that mean a rollout will not succeed by waiting longer. */
 const FATAL_WAITING_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError']);
@@ -167,7 +148,7 @@ export class KubernetesTarget implements Target {
     this.maxConflictRetries = options.maxConflictRetries ?? 5;
     this.fieldManager = options.fieldManager ?? 'modelpilot';
     this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
-    this.labelSelector = options.labelSelector ?? `${MANAGED_LABEL}=true`;
+    this.labelSelector = options.labelSelector ?? MANAGED_SELECTOR;
     if (options.deployments) {
       const refs = new Map<string, KubernetesDeploymentRef>();
       for (const d of options.deployments) {

@@ -27,16 +27,12 @@ import { sleep } from '../clock';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { CredentialStore } from '../registry/credentials';
 import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS } from '../../lib/core/contract/names';
 
 /** Labels the Docker target reads and writes. */
 export const DOCKER_LABELS = {
-  enable: 'modelpilot.enable',
-  scope: 'modelpilot.scope',
-  model: 'modelpilot.model',
-  policy: 'modelpilot.policy',
-  readyUrl: 'modelpilot.ready.url',
+  ...CONTRACT_DOCKER_LABELS,
   stopTimeout: 'modelpilot.stop-timeout',
-  inFlight: 'modelpilot.inflight',
   /**
    * The image reference exactly as planned (`repo:1.1.0@sha256:…`), written by the agent on the containers it
    * creates: an engine may store a pinned reference without its tag (podman keeps `repo@sha256:…`).

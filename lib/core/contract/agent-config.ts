@@ -1,0 +1,380 @@
+/**
+ * The agent's configuration schema (`agent.yaml`): the contract between the `ModelUpdater` construct, which renders
+ * and validates the config it writes, and the agent, which validates it again when it starts — the same rules in
+ * both places. No file I/O here: `agent/config.ts` reads the file.
+ *
+ * Durations are strings (`30s`, `5m`, `1h30m`) read with {@link parseDuration}; policies are the text form of
+ * {@link UpdatePolicy.parse}; the SLO fields are those of {@link Slo}. Every error names the key path, the value and
+ * the fix.
+ */
+import * as path from 'path';
+import { z } from 'zod';
+import { closestName } from '../closest-name';
+import { Duration, parseDuration } from '../duration';
+import { ImageRef } from '../image-ref';
+import { formatKeyPath, valueAt } from '../key-path';
+import { Slo } from '../slo';
+import { UpdatePolicy } from '../update-policy';
+import { INCONCLUSIVE_MODES, MANAGED_SELECTOR } from './names';
+import { AUDIT_LOG_FILE, DEFAULT_STATE_DIR } from './paths';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A duration string such as `30s`, `5m`, `1h30m` or `250ms`, read into a `Duration`. */
+function duration(min?: { ms: number; text: string }) {
+  return z.string({ error: "must be a duration string such as '30s', '5m' or '1h30m'" }).transform((text, ctx) => {
+    let d: Duration;
+    try {
+      d = parseDuration(text);
+    } catch {
+      ctx.issues.push({ code: 'custom', input: text, message: "is not a duration; write it like '30s', '5m', '1h30m' or '250ms'" });
+      return z.NEVER;
+    }
+    if (min && d.toMilliseconds() < min.ms) {
+      ctx.issues.push({ code: 'custom', input: text, message: `is shorter than ${min.text}; give at least '${min.text}'` });
+      return z.NEVER;
+    }
+    return d;
+  });
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1000, mb: 1_000_000, kib: 1024, mib: 1024 * 1024 };
+
+/** A size in bytes: a whole number, or a string such as `64KiB`, `1MiB`, `512kb`. */
+const size = z.union([z.number(), z.string()], { error: "must be a size such as '1MiB', '64KiB' or a number of bytes" })
+  .transform((v, ctx) => {
+    if (typeof v === 'number') {
+      if (Number.isInteger(v) && v > 0) return v;
+      ctx.issues.push({ code: 'custom', input: v, message: "must be a positive whole number of bytes, or a size such as '1MiB'" });
+      return z.NEVER;
+    }
+    const m = /^\s*(\d+)\s*(b|kb|mb|kib|mib)?\s*$/i.exec(v);
+    if (!m || Number(m[1]) <= 0) {
+      ctx.issues.push({ code: 'custom', input: v, message: "is not a size; write it like '1MiB', '64KiB', '512kb' or a number of bytes" });
+      return z.NEVER;
+    }
+    return Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()];
+  });
+
+const nonEmpty = (what: string) => z.string({ error: `must be ${what}` }).trim().min(1, { error: `must not be empty; give ${what}` });
+
+const positiveInt = (what: string) => z.number({ error: `must be ${what}` }).int({ error: `must be a whole number; give ${what}` })
+  .min(1, { error: `must be at least 1; give ${what}` });
+
+const hostPort = z.string({ error: "must be a listen address such as '0.0.0.0:8080' or ':8080'" })
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, { error: "is not a listen address; write it like '0.0.0.0:8080', '127.0.0.1:9090' or ':8080'" });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------------------------
+
+const dockerTargetSchema = z.strictObject({
+  /** Unix socket of the Docker Engine API (Docker or Podman's compatible service). */
+  socket: nonEmpty("a unix socket path such as '/var/run/docker.sock'").default('/var/run/docker.sock'),
+  /** Only containers labelled `modelpilot.scope=<scope>` are watched; omit to watch every `modelpilot.enable=true` one. */
+  scope: nonEmpty('a scope name such as \'prod\'').optional(),
+  /** Also update containers that are restarting. */
+  includeRestarting: z.boolean({ error: 'must be true or false' }).default(false),
+  /** How long a container gets to stop before it is killed. */
+  stopTimeout: duration().default(parseDuration('10s')),
+});
+
+const kubernetesTargetSchema = z.strictObject({
+  /** Namespace of the Deployments. */
+  namespace: nonEmpty("a namespace such as 'ml'").default('default'),
+  /** Label selector of the Deployments to own (`modelpilot.dev/managed=true` by default). */
+  labelSelector: nonEmpty("a label selector such as 'modelpilot.dev/managed=true'").optional(),
+  /** Explicit Deployment names instead of a selector. */
+  deployments: z.array(nonEmpty('a Deployment name'), { error: 'must be a list of Deployment names' }).min(1, { error: 'must not be empty; list at least one Deployment or use labelSelector' }).optional(),
+  /** Path of a kubeconfig file; omit to use the in-cluster service account. */
+  kubeconfig: nonEmpty('a kubeconfig path').optional(),
+  /** Use the in-cluster service account (the default when no kubeconfig is given). */
+  inCluster: z.boolean({ error: 'must be true or false' }).optional(),
+  /** Name of the model container in each Pod; omit when the Pods have a single container. */
+  container: nonEmpty("a container name such as 'model'").optional(),
+}).superRefine((k, ctx) => {
+  if (k.labelSelector !== undefined && k.deployments !== undefined) {
+    ctx.issues.push({ code: 'custom', input: k.deployments, path: ['deployments'], message: 'cannot be combined with labelSelector; give one of them' });
+  }
+  if (k.inCluster === true && k.kubeconfig !== undefined) {
+    ctx.issues.push({ code: 'custom', input: k.kubeconfig, path: ['kubeconfig'], message: 'cannot be combined with inCluster: true; remove one of them' });
+  }
+}).transform((k) => ({
+  ...k,
+  labelSelector: k.deployments === undefined ? (k.labelSelector ?? MANAGED_SELECTOR) : undefined,
+  inCluster: k.inCluster ?? k.kubeconfig === undefined,
+}));
+
+const targetsSchema = z.strictObject({
+  docker: dockerTargetSchema.optional(),
+  kubernetes: kubernetesTargetSchema.optional(),
+}, { error: 'must be a map with a docker and/or kubernetes section' }).refine((t) => t.docker !== undefined || t.kubernetes !== undefined, {
+  error: "names no target; add 'docker: {}' or 'kubernetes: {}'",
+});
+
+const sloSchema = z.strictObject({
+  maxErrorRatio: z.number({ error: 'must be a ratio such as 0.05' }).optional(),
+  window: duration().optional(),
+  maxP99Latency: duration().optional(),
+  maxFailedScrapes: z.number({ error: 'must be a whole number such as 3' }).optional(),
+  minRequestRate: z.number({ error: 'must be requests per second, such as 0.1' }).optional(),
+  metrics: z.strictObject({
+    requestTotal: z.string().optional(),
+    inferenceSeconds: z.string().optional(),
+  }).optional(),
+}).transform((s, ctx) => {
+  try {
+    return new Slo(s);
+  } catch (e) {
+    // Slo names its own field as `slo.<key>`; re-issue it at the right path with the value it quoted.
+    const msg = (e as Error).message;
+    const m = /^'slo\.([\w.]+)' value (.+?) ((?:is|must) .*)$/.exec(msg);
+    if (m) ctx.issues.push({ code: 'custom', input: (s as Record<string, unknown>)[m[1].split('.')[0]], path: m[1].split('.'), message: m[3] });
+    else ctx.issues.push({ code: 'custom', input: s, message: msg });
+    return z.NEVER;
+  }
+});
+
+const imageSchema = z.strictObject({
+  /** `registry/repository`, without tag, e.g. `127.0.0.1:5000/models/recsys`. */
+  repository: nonEmpty("a repository such as '127.0.0.1:5000/models/recsys'").transform((text, ctx) => {
+    const ref = ImageRef.tryParse(text, { allowMutableTag: true });
+    if (!ref || ref.tag !== undefined || ref.digest !== undefined) {
+      ctx.issues.push({ code: 'custom', input: text, message: "is not a repository; write 'registry/repository' without tag or digest, e.g. '127.0.0.1:5000/models/recsys'" });
+      return z.NEVER;
+    }
+    return ref.name;
+  }),
+  /** The model name (the `model` label of its metrics); default: the last path component of the repository. */
+  model: nonEmpty("a model name such as 'recsys'").optional(),
+  /** Update policy text (`semver:minor`, `pinned`, `digest`, …); default: what the workload's label/annotation says. */
+  policy: z.string({ error: "must be a policy such as 'semver:minor'" }).transform((text, ctx) => {
+    try {
+      return UpdatePolicy.parse(text);
+    } catch {
+      ctx.issues.push({ code: 'custom', input: text, message: "is not a policy; use 'semver:patch', 'semver:minor', 'semver:major' (optionally '+prerelease'), 'pinned' or 'digest'" });
+      return z.NEVER;
+    }
+  }).optional(),
+  /** How often the registry is asked for new tags; default: the top-level `pollInterval`. */
+  pollInterval: duration({ ms: 1000, text: '1s' }).optional(),
+  /** Consider pre-release versions (`1.3.0-rc.1`). */
+  prerelease: z.boolean({ error: 'must be true or false' }).default(false),
+  /** This model's SLO for the health gate; default: `health.slo`. */
+  slo: sloSchema.optional(),
+}).transform((i) => {
+  let policy = i.policy;
+  if (policy && i.prerelease && policy.kind === 'semver' && !policy.includePrerelease) {
+    policy = UpdatePolicy.semver(policy.level!, { includePrerelease: true });
+  }
+  return { ...i, policy, model: i.model ?? i.repository.split('/').pop()! };
+});
+
+const registriesSchema = z.strictObject({
+  /** Registries reached over plain HTTP (`host:port`). */
+  insecure: z.array(nonEmpty("a registry host such as '127.0.0.1:5000'"), { error: "must be a list of registry hosts such as ['127.0.0.1:5000']" }).default([]),
+  /** A docker `config.json` holding basic-auth credentials (`auths`). */
+  dockerConfig: nonEmpty("a path such as '/root/.docker/config.json'").optional(),
+  /** Most requests per second sent to any one registry. */
+  rateLimit: z.number({ error: 'must be requests per second, such as 10' }).positive({ error: 'must be more than 0 requests per second' }).default(10),
+  /** Longest a request may take. */
+  requestTimeout: duration().default(parseDuration('30s')),
+});
+
+const probeSchema = z.strictObject({
+  /** URL of the synthetic request (on 127.0.0.1 or the service), e.g. `http://127.0.0.1:8080/v1/predict`. */
+  url: z.url({ error: "must be a URL such as 'http://127.0.0.1:8080/v1/predict'" }),
+  method: z.enum(['GET', 'POST', 'PUT'], { error: "must be one of 'GET', 'POST', 'PUT'" }).default('GET'),
+  body: z.string({ error: 'must be a string (JSON text for a JSON API)' }).optional(),
+  headers: z.record(z.string(), z.string(), { error: 'must be a map of header names to strings' }).default({}),
+  /** Requests to send. */
+  count: positiveInt('a number of requests such as 20').default(20),
+  /** Pause between requests. */
+  interval: duration().default(parseDuration('250ms')),
+  /** Most tolerated ratio of failed (non-2xx or timed-out) requests; default: the SLO's error ratio. */
+  maxFailureRatio: z.number({ error: 'must be a ratio such as 0.05' }).min(0, { error: 'must be between 0 and 1' }).max(1, { error: 'must be between 0 and 1' }).optional(),
+  /** Per-request timeout. */
+  timeout: duration().default(parseDuration('5s')),
+});
+
+const healthSchema = z.strictObject({
+  /** How long the new version may take to become ready (container health / rollout status). */
+  readinessTimeout: duration().default(parseDuration('2m')),
+  /** How long the SLO is watched after readiness before a verdict. `0s` skips the bake (readiness only). */
+  bakeWindow: duration().default(parseDuration('5m')),
+  /** How often Prometheus is asked during the bake window. */
+  queryInterval: duration({ ms: 100, text: '100ms' }).default(parseDuration('15s')),
+  /** Prometheus base URL; without it the SLO check is Inconclusive and `inconclusive` decides. */
+  prometheus: z.strictObject({
+    url: z.url({ error: "must be a URL such as 'http://prometheus:9090'" }),
+    timeout: duration().default(parseDuration('10s')),
+    /** Extra label matchers for the SLO queries, e.g. `{ namespace: 'ml' }`. */
+    labels: z.record(z.string(), z.string(), { error: 'must be a map of label names to values' }).default({}),
+  }).optional(),
+  /** The default SLO (per-image `slo` overrides it). */
+  slo: sloSchema.default(Slo.DEFAULT),
+  /** What to do when the SLO check cannot decide (no traffic, Prometheus unreachable). Never promotes silently. */
+  inconclusive: z.enum(INCONCLUSIVE_MODES, { error: `must be one of ${INCONCLUSIVE_MODES.map((m) => `'${m}'`).join(', ')}` }).default('hold'),
+  /** The synthetic requests sent when `inconclusive: probe`. */
+  probe: probeSchema.optional(),
+}).superRefine((h, ctx) => {
+  if (h.inconclusive === 'probe' && h.probe === undefined) {
+    ctx.issues.push({ code: 'custom', input: h.inconclusive, path: ['inconclusive'], message: "needs a 'health.probe' section with at least a url; add one or choose 'hold' or 'rollback'" });
+  }
+});
+
+const rollbackSchema = z.strictObject({
+  /** Attempts to roll out one version (and to restore the previous one) before giving up. */
+  maxAttempts: positiveInt('a number of attempts such as 3').default(3),
+  /** Longest one attempt (apply + readiness) may take. */
+  attemptTimeout: duration({ ms: 1000, text: '1s' }).default(parseDuration('30s')),
+  backoff: z.strictObject({
+    initial: duration().default(parseDuration('1s')),
+    max: duration().default(parseDuration('1m')),
+    factor: z.number({ error: 'must be a number such as 2' }).min(1, { error: 'must be at least 1' }).default(2),
+  }).default({ initial: parseDuration('1s'), max: parseDuration('1m'), factor: 2 }),
+}).superRefine((r, ctx) => {
+  if (r.backoff.max.toMilliseconds() < r.backoff.initial.toMilliseconds()) {
+    ctx.issues.push({ code: 'custom', input: undefined, path: ['backoff', 'max'], message: 'is shorter than backoff.initial; make max at least as long as initial' });
+  }
+});
+
+const webhooksSchema = z.strictObject({
+  /** Where the one HTTP server listens (webhooks, /healthz, /metrics). */
+  listen: hostPort.default('0.0.0.0:8080'),
+  /** File holding the bearer token (`Authorization: Bearer <token>`). */
+  bearerTokenFile: nonEmpty('a file path').optional(),
+  /** File holding the HMAC-SHA256 secret (`X-Modelpilot-Signature: sha256=<hex>`). */
+  hmacSecretFile: nonEmpty('a file path').optional(),
+  /** Largest accepted request body. */
+  bodyLimit: size.default(1024 * 1024),
+  /** Turn the webhook endpoints off (the server still serves /healthz and /metrics). */
+  enabled: z.boolean({ error: 'must be true or false' }).default(true),
+}).superRefine((w, ctx) => {
+  if (w.enabled && w.bearerTokenFile === undefined && w.hmacSecretFile === undefined) {
+    ctx.issues.push({ code: 'custom', input: undefined, path: ['bearerTokenFile'], message: 'is missing: every webhook must be authenticated; give bearerTokenFile and/or hmacSecretFile, or set enabled: false' });
+  }
+});
+
+/** The schema of `agent.yaml`. */
+export const agentConfigSchema = z.strictObject({
+  targets: targetsSchema,
+  images: z.array(imageSchema, { error: 'must be a list of images' }).default([]),
+  /** Default poll interval of every image. */
+  pollInterval: duration({ ms: 1000, text: '1s' }).default(parseDuration('5m')),
+  registries: registriesSchema.default(registriesSchema.parse({})),
+  health: healthSchema.default(healthSchema.parse({})),
+  rollback: rollbackSchema.default(rollbackSchema.parse({})),
+  webhooks: webhooksSchema.default(webhooksSchema.parse({ enabled: false })),
+  /** Append-only JSONL audit log. */
+  auditLog: nonEmpty("a file path such as '/var/lib/modelpilot/audit.jsonl'").optional(),
+  /** Directory for persistent state (the quarantine store); also the default home of the audit log. */
+  stateDir: nonEmpty("a directory such as '/var/lib/modelpilot'").default(DEFAULT_STATE_DIR),
+  log: z.strictObject({
+    level: z.enum(['debug', 'info', 'warn', 'error'], { error: "must be one of 'debug', 'info', 'warn', 'error'" }).default('info'),
+  }).default({ level: 'info' }),
+}, { error: 'must be a map of settings (see docs/agent.md)' }).superRefine((c, ctx) => {
+  const seen = new Set<string>();
+  c.images.forEach((img, i) => {
+    if (seen.has(img.repository)) {
+      ctx.issues.push({ code: 'custom', input: img.repository, path: ['images', i, 'repository'], message: 'is listed twice; keep one entry per repository' });
+    }
+    seen.add(img.repository);
+  });
+}).transform((c) => ({ ...c, auditLog: c.auditLog ?? path.posix.join(c.stateDir, AUDIT_LOG_FILE) }));
+
+/** The agent.yaml as written (what the `ModelUpdater` construct renders). */
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+/** The validated config, defaults applied, durations/policies/SLOs parsed. */
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type ImageConfig = AgentConfig['images'][number];
+export type HealthConfig = AgentConfig['health'];
+export type RollbackConfig = AgentConfig['rollback'];
+export type ProbeConfig = NonNullable<HealthConfig['probe']>;
+
+/** A config that failed validation; `problems` holds one line per problem. */
+export class ConfigError extends Error {
+  constructor(public readonly source: string, public readonly problems: readonly string[]) {
+    super(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates an already-parsed config object.
+ * @param source names the config in errors (a file path)
+ * @throws ConfigError naming every bad key path, its value and the fix
+ */
+export function parseConfig(obj: unknown, source = 'agent config'): AgentConfig {
+  const r = agentConfigSchema.safeParse(obj);
+  if (r.success) return r.data;
+  throw new ConfigError(source, r.error.issues.map((i) => describeIssue(i, obj)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Error messages: `'<key.path>' value <value> <what is wrong>; <fix>`
+// ---------------------------------------------------------------------------------------------------------------
+
+type Issue = z.core.$ZodIssue;
+
+function describeIssue(issue: Issue, root: unknown): string {
+  const where = issue.path.length === 0 ? 'the config' : `'${formatKeyPath(issue.path)}'`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(issue.path);
+    return issue.keys.map((k) => {
+      const full = formatKeyPath([...issue.path, k]);
+      const guess = known ? closestName(k, known, (o) => Math.max(2, Math.floor(o.length / 3))) : undefined;
+      return `'${full}' is not a known key; ${guess ? `did you mean '${guess}'?` : 'remove it'}${known ? ` (known keys: ${known.join(', ')})` : ''}`;
+    }).join('\n  - ');
+  }
+  const present = valueAt(root, issue.path);
+  if (present === undefined && issue.code === 'invalid_type') {
+    return `${where} is missing; ${/^Invalid/.test(issue.message) ? 'it is required' : `it ${issue.message}`}`;
+  }
+  const value = present === undefined ? '' : ` value ${formatValue(present)}`;
+  return `${where}${value} ${friendly(issue)}`;
+}
+
+function friendly(issue: Issue): string {
+  const m = issue.message;
+  if (/^Invalid input|^Invalid option|^Too (small|big)|^Invalid/.test(m)) {
+    if (issue.code === 'invalid_value') return `must be one of ${issue.values.map((v) => formatValue(v)).join(', ')}`;
+    return `is invalid: ${m}`;
+  }
+  return m;
+}
+
+function formatValue(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+/** The keys the schema knows at a path (for "did you mean"). */
+function knownKeys(p: readonly PropertyKey[]): string[] | undefined {
+  let s: unknown = agentConfigSchema;
+  const unwrap = (x: unknown): unknown => {
+    for (let i = 0; i < 10; i++) {
+      const def = (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+      if (!def) return x;
+      if (def.type === 'object') return x;
+      x = def.innerType ?? def.in ?? (def.type === 'array' ? x : undefined);
+      if (def.type === 'array') return x;
+      if (x === undefined) return undefined;
+    }
+    return x;
+  };
+  for (const k of p) {
+    s = unwrap(s);
+    const def = (s as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
+    if (!def) return undefined;
+    if (typeof k === 'number' && def.type === 'array') s = def.element;
+    else if (def.type === 'object') s = (def.shape as Record<string, unknown>)[String(k)];
+    else return undefined;
+  }
+  s = unwrap(s);
+  const def = (s as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
+  return def?.type === 'object' ? Object.keys(def.shape as object) : undefined;
+}

@@ -1,0 +1,70 @@
+/**
+ * The names that the constructs render and the agent reads: one definition each, so the compiler catches drift.
+ * No cdk8s, no file I/O: the agent loads this module too.
+ */
+
+/** Label that marks a Deployment as owned by the updater (label-selector discovery). */
+export const MANAGED_LABEL = 'modelpilot.dev/managed';
+/** The default label selector of the updater's Kubernetes discovery. */
+export const MANAGED_SELECTOR = `${MANAGED_LABEL}=true`;
+
+/** Annotations on a model Deployment that the constructs write and the Kubernetes target reads or writes. */
+export const DEPLOYMENT_ANNOTATIONS = {
+  /** The full image reference that ran before the update in flight (or the last one). */
+  previousImage: 'modelpilot.dev/previous-image',
+  /** JSON in-flight record of the update in flight; absent when none is. */
+  inFlight: 'modelpilot.dev/inflight',
+  /** 1-based attempt number of the update in flight. */
+  attempt: 'modelpilot.dev/attempt',
+  /** JSON of the whole pod template that ran before the update in flight: what rollback restores. */
+  previousTemplate: 'modelpilot.dev/previous-template',
+  /** Why the Deployment changed, copied by Kubernetes to the ReplicaSet (`kubectl rollout history`). */
+  changeCause: 'kubernetes.io/change-cause',
+  /** Optional per-Deployment update policy, e.g. `semver:minor` (rendered by `ModelUpdater`). */
+  policy: 'modelpilot.dev/policy',
+  /** Optional name of the model container when the pod has several. */
+  container: 'modelpilot.dev/container',
+  /** Kubernetes' own revision counter on Deployments and ReplicaSets. */
+  revision: 'deployment.kubernetes.io/revision',
+} as const;
+
+/** Pod-template annotation holding the hash of the updater's config (a config change rolls the updater). */
+export const CONFIG_HASH_ANNOTATION = 'modelpilot.dev/config-sha256';
+
+/** The recommended label of the version, on the pod template and every object. */
+export const VERSION_LABEL = 'app.kubernetes.io/version';
+/** The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
+export const MANAGED_BY = 'modelpilot';
+
+/** Labels of a container on the Docker target (the Docker equivalent of the annotations above). */
+export const DOCKER_LABELS = {
+  enable: 'modelpilot.enable',
+  scope: 'modelpilot.scope',
+  model: 'modelpilot.model',
+  policy: 'modelpilot.policy',
+  readyUrl: 'modelpilot.ready.url',
+  inFlight: 'modelpilot.inflight',
+} as const;
+
+/** The alert label that asks the updater to roll a version back, and its value. */
+export const ACTION_LABEL = 'modelpilot_action';
+/** Value of {@link ACTION_LABEL} on rollback-worthy alerts. */
+export const ROLLBACK_ACTION = 'rollback';
+
+/** Env vars the model server reads; `MODEL_VERSION` is the `version` label of its metrics, which the gate queries. */
+export const MODEL_SERVER_ENV = {
+  port: 'PORT',
+  name: 'MODEL_NAME',
+  version: 'MODEL_VERSION',
+} as const;
+
+/** The model server's contract metrics (the `Slo` defaults). */
+export const MODEL_METRICS = {
+  requestTotal: 'model_request_total',
+  inferenceSeconds: 'model_inference_seconds',
+} as const;
+
+/** What the gate does when the SLO check cannot decide. One list for the agent's schema and the construct. */
+export const INCONCLUSIVE_MODES = ['hold', 'probe', 'rollback'] as const;
+/** One of {@link INCONCLUSIVE_MODES}. */
+export type InconclusiveMode = typeof INCONCLUSIVE_MODES[number];

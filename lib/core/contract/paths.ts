@@ -1,0 +1,16 @@
+/** Where the agent's config, secrets and state live (in its container, and the agent's defaults). */
+export const AGENT_PATHS = {
+  /** Directory of `agent.yaml`. */
+  config: '/etc/modelpilot',
+  /** Webhook credentials (`token`, `hmac`). */
+  webhook: '/var/run/secrets/modelpilot/webhook',
+  /** Registry credentials (a docker `config.json`). */
+  registry: '/var/run/secrets/modelpilot/registry',
+  /** Persistent state: quarantine store, audit log. */
+  state: '/var/lib/modelpilot',
+} as const;
+
+/** The agent's default state directory. */
+export const DEFAULT_STATE_DIR = AGENT_PATHS.state;
+/** The audit log's file name inside the state directory. */
+export const AUDIT_LOG_FILE = 'audit.jsonl';
