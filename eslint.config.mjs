@@ -25,6 +25,37 @@ export default tseslint.config(
     },
   },
   {
+    // The layers (docs/architecture.md): lib/core (+ contract) -> constructs (lib/**) | agent (agent/**) -> CLI, Pulumi program.
+    files: ['lib/**/*.ts', 'agent/**/*.ts'],
+    settings: { 'import/resolver': { node: { extensions: ['.ts', '.js', '.json'] } } },
+    rules: {
+      'import/no-restricted-paths': ['error', {
+        zones: [
+          ...['lib', 'agent', 'bin', 'stacks', 'examples', 'test', 'bench', 'scripts'].map((from) => ({
+            target: './lib/core', from: `./${from}`, ...(from === 'lib' ? { except: ['./core'] } : {}),
+            message: 'lib/core imports nothing of the project outside itself (it is the contract both constructs and agent build on).',
+          })),
+          ...['agent', 'bin', 'stacks'].map((from) => ({
+            target: './lib', from: `./${from}`, message: 'the construct library never imports the agent, the CLI or the Pulumi program; share through lib/core.',
+          })),
+          ...['bin', 'stacks', 'examples'].map((from) => ({ target: './agent', from: `./${from}`, message: 'the agent imports only lib/core.' })),
+          { target: './agent', from: './lib', except: ['./core'], message: 'the agent imports only lib/core (not the constructs, cdk8s or Pulumi).' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['lib/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['cdk8s', 'cdk8s-plus-28', 'constructs', 'fs', 'fs/promises', 'node:fs', 'node:fs/promises', '@pulumi/pulumi', '@pulumi/kubernetes'].map((name) => ({
+          name, message: 'lib/core has no cdk8s, no Pulumi and no file I/O: the agent and the constructs both load it.',
+        })),
+        patterns: [{ group: ['cdk8s/*', 'cdk8s-plus-28/*'], message: 'lib/core has no cdk8s.' }],
+      }],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     ...jest.configs['flat/recommended'],
     rules: {

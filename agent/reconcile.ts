@@ -15,9 +15,9 @@
  */
 import { ImageRef, parseVersionTag } from '../lib/core/image-ref';
 import type { Candidate, UpdatePolicy } from '../lib/core/update-policy';
-import { AuditInput, AuditLog } from './state/audit';
 import { HealthGate, Verdict } from './health/gate';
 import { AgentMetrics, Heartbeat } from './metrics';
+import { AuditInput, AuditLog } from './state/audit';
 import { QuarantineStore, sameVersion } from './state/quarantine';
 import {
   Clock, InFlightRecord, Logger, nullLogger, Outcome, RegistryClient, RepositoryName, Target, Trigger, TriggerEvent, UpdatePlan, Workload,

@@ -4,9 +4,9 @@
  * unpromoted and look again next cycle), synthetic probe requests, or rollback. It never promotes silently: the
  * only way to `promote` is a Healthy verdict from the SLO check or the probe, and the reason says which.
  */
+import type { InconclusiveMode } from '../../lib/core/contract/names';
 import type { HealthCheck, HealthResult, Logger, Target, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
-import type { InconclusiveMode } from '../../lib/core/contract/names';
 
 export type { InconclusiveMode };
 

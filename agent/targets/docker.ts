@@ -21,13 +21,13 @@
  * `Workload.inFlight` while the old container still exists, so a restarted agent can finish or reverse it.
  */
 import type Docker from 'dockerode';
+import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS } from '../../lib/core/contract/names';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { sleep } from '../clock';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { CredentialStore } from '../registry/credentials';
 import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
-import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS } from '../../lib/core/contract/names';
 
 /** Labels the Docker target reads and writes. */
 export const DOCKER_LABELS = {

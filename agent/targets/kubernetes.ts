@@ -9,11 +9,11 @@
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
 import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
+import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, VERSION_LABEL } from '../../lib/core/contract/names';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
 import { Clock, fail, HealthResult, InFlightRecord, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
-import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, VERSION_LABEL } from '../../lib/core/contract/names';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
 export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;

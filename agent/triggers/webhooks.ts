@@ -6,9 +6,9 @@
  * `ImageRef.repository`): the host a pusher used (`request.host`) need not be the one the agent pulls from.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../../lib/core/contract/names';
 import { ImageRef } from '../../lib/core/image-ref';
 import type { TriggerEvent } from '../types';
-import { ACTION_LABEL, ROLLBACK_ACTION } from '../../lib/core/contract/names';
 
 /** The routes that take webhooks, and the `TriggerEvent.source` each emits. */
 export const WEBHOOK_ROUTES = {

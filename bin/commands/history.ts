@@ -3,9 +3,9 @@
  */
 import * as path from 'path';
 import { formatTimeline, readAudit } from '../../agent/state/audit';
+import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
-import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
 
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
 

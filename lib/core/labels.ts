@@ -1,5 +1,5 @@
-import type { ImageRef } from './image-ref';
 import { MANAGED_BY, VERSION_LABEL } from './contract/names';
+import type { ImageRef } from './image-ref';
 
 export { MANAGED_BY };
 

@@ -1,9 +1,9 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { Slo } from '../core/slo';
 import { MonitoredModel, objectLabels, promMatchers } from './monitored-model';
-import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 
 /** Alert severities; routes match on them. */
 export enum Severity {

@@ -1,9 +1,9 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
+import { VERSION_LABEL } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { ModelAlerts, ModelAlertsOptions } from './model-alerts';
 import { MonitoredModel, objectLabels } from './monitored-model';
-import { VERSION_LABEL } from '../core/contract/names';
 
 /** How Prometheus finds the model's pods. */
 export enum ScrapeTarget {

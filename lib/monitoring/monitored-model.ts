@@ -1,5 +1,5 @@
-import { Slo } from '../core/slo';
 import { VERSION_LABEL } from '../core/contract/names';
+import { Slo } from '../core/slo';
 
 /**
  * What monitoring and alerting need to know about a served model. A `ModelDeployment` satisfies it as it is;

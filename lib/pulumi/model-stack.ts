@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver, SecretKeyRef } from '../alerting/receiver';
+import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
 import { RolloutStrategy } from '../model/rollout-strategy';
@@ -13,7 +14,6 @@ import { SelfHealingModelStack, SelfHealingModelStackProps } from '../stack';
 import { assertValidManifests } from '../validation/validate';
 import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
 import { AlertReceiverConfig, StackConfig, StackSecrets } from './config';
-import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 
 /** Names and keys of the Kubernetes Secrets that {@link ModelStack} creates from Pulumi config secrets. */
 export interface SecretRefs {

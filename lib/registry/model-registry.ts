@@ -2,9 +2,9 @@ import { ApiObject, Chart, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
+import { checkDnsName } from '../core/checks';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
-import { checkDnsName } from '../core/checks';
 import { sizeQuantity } from '../model/resources';
 
 const k8s = kplus.k8s;

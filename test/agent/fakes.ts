@@ -6,11 +6,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AuditLog } from '../../agent/state/audit';
 import { HealthGate, InconclusiveMode } from '../../agent/health/gate';
 import { AgentMetrics } from '../../agent/metrics';
-import { QuarantineStore } from '../../agent/state/quarantine';
 import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/reconcile';
+import { AuditLog } from '../../agent/state/audit';
+import { QuarantineStore } from '../../agent/state/quarantine';
 import {
   Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, Target, UpdatePlan, Workload,
 } from '../../agent/types';

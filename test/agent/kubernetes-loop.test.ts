@@ -6,11 +6,11 @@
  */
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AuditLog, readAudit } from '../../agent/state/audit';
 import { HealthGate } from '../../agent/health/gate';
 import { AgentMetrics } from '../../agent/metrics';
-import { QuarantineStore } from '../../agent/state/quarantine';
 import { DEFAULT_ROLLBACK, Reconciler } from '../../agent/reconcile';
+import { AuditLog, readAudit } from '../../agent/state/audit';
+import { QuarantineStore } from '../../agent/state/quarantine';
 import { K8S_ANNOTATIONS, KubernetesTarget, KubernetesTargetOptions } from '../../agent/targets/kubernetes';
 import { Target } from '../../agent/types';
 import { ModelDeployment, ModelUpdater, UpdatePolicy, UpdaterDiscovery } from '../../lib';
