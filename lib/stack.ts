@@ -4,7 +4,7 @@ import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
 import { ImageRef } from './core/image-ref';
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
 import { ModelMonitoring, ModelMonitoringOptions } from './monitoring/model-monitoring';
-import { IModelRegistry, ModelRegistrySource } from './registry/model-registry';
+import { IModelRegistry, ModelRegistry, ModelRegistrySource } from './registry/model-registry';
 import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
 
 /**
@@ -74,16 +74,11 @@ export class SelfHealingModelStack extends Chart {
   public readonly updater?: ModelUpdater;
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
-    super(scope, id, { namespace: props.namespace ?? 'default', disableResourceNameHashes: true });
+    super(scope, id, { namespace: props?.namespace ?? 'default', disableResourceNameHashes: true });
     if (!props || !props.model) {
       throw new Error(`'model' is missing from stack '${id}'; give at least { model: { name, image } }`);
     }
-    if (props.registry) {
-      // With an updater, an in-cluster registry notifies its webhook of every push (token from the updater's Secret).
-      const u = props.updater && ModelUpdater.webhookEndpoint(props.model.namespace ?? this.namespace ?? 'default', props.updater);
-      this.registry = props.registry.bind(this, 'Registry',
-        u && { url: u.url('registry'), bearerToken: { secretName: u.bearerToken.name, key: u.bearerToken.key } });
-    }
+    if (props.registry) this.registry = props.registry.bind(this, 'Registry');
     let pullSecrets = props.model.imagePullSecrets;
     const image = typeof props.model.image === 'string' ? ImageRef.parse(props.model.image, { field: 'model.image' }) : props.model.image;
     if (this.registry) {
@@ -97,7 +92,12 @@ export class SelfHealingModelStack extends Chart {
     }
     this.model = new ModelDeployment(this, 'Model', { ...props.model, image, imagePullSecrets: pullSecrets });
     if (props.monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...props.monitoring });
-    if (props.updater) this.updater = new ModelUpdater(this, 'Updater', { ...props.updater, models: [this.model], registry: this.registry });
+    if (props.updater) {
+      this.updater = new ModelUpdater(this, 'Updater', { ...props.updater, models: [this.model], registry: this.registry });
+      // An in-cluster registry notifies the updater's webhook of every push (token from the updater's Secret),
+      // unless its own props name another endpoint.
+      if (this.registry instanceof ModelRegistry && this.registry.notifications === undefined) this.registry.notify(this.updater);
+    }
     if (props.alerting) {
       const u = this.updater;
       const route = u && props.alerting.updater !== false ? {

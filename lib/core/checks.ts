@@ -1,6 +1,9 @@
 /** @internal Prop checks shared by every construct: one definition each (no cdk8s). */
 import { Duration, toPromDuration } from './duration';
 
+/** @internal A DNS label (RFC 1123): the shape of most Kubernetes object names and of namespaces. */
+export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** @internal */
 export function isZero(value: number | string): boolean {
   return value === 0 || value === '0%' || value === '0';
@@ -18,7 +21,7 @@ export function checkIntOrPercent(field: string, value: number | string): void {
 
 /** @internal */
 export function checkDnsName(field: string, value: string, max = 63): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value)) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || !DNS_LABEL_RE.test(value)) {
     throw new Error(`'${field}' value '${value}' is not a valid Kubernetes name; use at most ${max} lowercase letters, digits and '-', starting and ending with a letter or digit`);
   }
 }

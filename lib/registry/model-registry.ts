@@ -1,8 +1,9 @@
-import { ApiObject, Chart, Size } from 'cdk8s';
+import { ApiObject, Chart, Lazy, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { checkDnsName } from '../core/checks';
+import type { SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { sizeQuantity } from '../model/resources';
@@ -17,6 +18,17 @@ export interface IModelRegistry {
   readonly pullSecretName?: string;
   /** True when modelpilot runs the registry in the cluster. */
   readonly inCluster: boolean;
+  /**
+   * Sends push notifications to `receiver`'s registry webhook with its bearer token (an in-cluster registry only;
+   * an external one has nothing to configure here).
+   */
+  notify?(receiver: RegistryNotificationReceiver): void;
+}
+
+/** What {@link ModelRegistry.notify} needs of the receiver of push events (a `ModelUpdater` is one). */
+export interface RegistryNotificationReceiver {
+  webhookUrl(kind: 'registry'): string;
+  readonly webhookBearerToken: SecretKeySelector;
 }
 
 /** Properties of {@link ModelRegistry.external}. */
@@ -45,7 +57,7 @@ export interface RegistryNotifications {
    * shell) renders the config into a memory-backed volume at start. The token may hold only `A-Z a-z 0-9 . _ ~ + / = -`.
    * @default - no Authorization header
    */
-  readonly bearerToken?: { readonly secretName: string; readonly key: string };
+  readonly bearerToken?: SecretKeySelector;
   /**
    * Endpoint name in the registry config.
    * @default 'modelpilot-updater'
@@ -122,11 +134,8 @@ export interface ModelRegistryProps {
  * external one.
  */
 export abstract class ModelRegistrySource {
-  /**
-   * Binds the choice into `scope` and returns the registry. `notifications` is where an in-cluster registry sends
-   * push events unless its own props say otherwise (the stack passes its updater's webhook).
-   */
-  public abstract bind(scope: Construct, id: string, notifications?: RegistryNotifications): IModelRegistry;
+  /** Binds the choice into `scope` and returns the registry. */
+  public abstract bind(scope: Construct, id: string): IModelRegistry;
 }
 
 class ExternalRegistry extends ModelRegistrySource implements IModelRegistry {
@@ -143,8 +152,8 @@ class InClusterRegistry extends ModelRegistrySource {
   constructor(private readonly props: ModelRegistryProps) {
     super();
   }
-  public bind(scope: Construct, id: string, notifications?: RegistryNotifications): IModelRegistry {
-    return new ModelRegistry(scope, id, { ...this.props, notifications: this.props.notifications ?? notifications });
+  public bind(scope: Construct, id: string): IModelRegistry {
+    return new ModelRegistry(scope, id, this.props);
   }
 }
 
@@ -183,8 +192,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   public readonly labels: Readonly<Record<string, string>>;
   /** The stable subset of labels that selects the registry's pods (no version). */
   public readonly selectorLabels: Readonly<Record<string, string>>;
-  /** The registry config (config.yml) as an object. */
-  public readonly config: Record<string, unknown>;
+  private notificationsSpec?: RegistryNotifications;
+  private readonly htpasswd: boolean;
 
   constructor(scope: Construct, id: string, props: ModelRegistryProps = {}) {
     super(scope, id);
@@ -206,61 +215,19 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       throw new Error(`'registry.storage' size ${storageMi}Mi must be positive; give for example Size.gibibytes(50)`);
     }
     if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
+    this.htpasswd = props.htpasswdSecret !== undefined;
 
     const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
     this.selectorLabels = selector;
     this.labels = recommendedLabels(selector, { version, component: 'model-registry', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
-    const config: Record<string, unknown> = {
-      version: 0.1,
-      log: { fields: { service: 'registry' } },
-      storage: { filesystem: { rootdirectory: '/var/lib/registry' }, delete: { enabled: true } },
-      http: { addr: `:${this.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
-      health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
-    };
-    if (props.htpasswdSecret) {
-      config.auth = { htpasswd: { realm: 'modelpilot', path: '/auth/htpasswd' } };
-    }
-    if (props.notifications) {
-      const n = props.notifications;
-      let url: URL;
-      try {
-        url = new URL(n.url);
-      } catch {
-        throw new Error(`'registry.notifications.url' value '${n.url}' is not a URL; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
-      }
-      if (n.bearerToken) {
-        checkDnsName('registry.notifications.bearerToken.secretName', n.bearerToken.secretName, 253);
-        if (!/^[-._a-zA-Z0-9]+$/.test(n.bearerToken.key ?? '')) {
-          throw new Error(`'registry.notifications.bearerToken.key' value '${n.bearerToken.key}' is not a Secret key; use letters, digits, '-', '_' and '.'`);
-        }
-        if (Object.keys(n.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) {
-          throw new Error('\'registry.notifications.headers\' sets Authorization and \'bearerToken\' is given too; keep only \'bearerToken\'');
-        }
-      }
-      const headers: Record<string, string[]> = Object.fromEntries(Object.entries(n.headers ?? {}).map(([k, v]) => [k, [v]]));
-      if (n.bearerToken) headers.Authorization = [`Bearer ${NOTIFY_TOKEN_PLACEHOLDER}`];
-      config.notifications = {
-        events: { includereferences: true },
-        endpoints: [{
-          name: n.name ?? 'modelpilot-updater',
-          url: n.url,
-          headers,
-          timeout: '2s',
-          threshold: 5,
-          backoff: '5s',
-          ignoredmediatypes: ['application/octet-stream'],
-          ignore: { actions: ['pull'] },
-        }],
-      };
-    }
-    this.config = config;
+    if (props.notifications) checkNotifications(props.notifications);
+    this.notificationsSpec = props.notifications;
 
-    new k8s.KubeConfigMap(this, 'Config', { metadata: meta(), data: { 'config.yml': YAML.stringify(config) } });
+    new ApiObject(this, 'Config', {
+      apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(), data: Lazy.any({ produce: () => ({ 'config.yml': YAML.stringify(this.config) }) }),
+    });
 
     new k8s.KubePersistentVolumeClaim(this, 'Storage', {
       metadata: meta(),
@@ -270,41 +237,6 @@ export class ModelRegistry extends Construct implements IModelRegistry {
         resources: { requests: { storage: k8s.Quantity.fromString(sizeQuantity(props.storage ?? Size.gibibytes(50))) } },
       },
     });
-
-    const tokenRef = props.notifications?.bearerToken;
-    const volumes: Array<Record<string, unknown>> = [
-      { name: 'data', persistentVolumeClaim: { claimName: this.name } },
-      // With a bearer token the ConfigMap is a template, rendered at start into a memory-backed volume.
-      tokenRef ? { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } } : { name: 'config', configMap: { name: this.name } },
-      { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
-    ];
-    if (tokenRef) volumes.push({ name: 'config-template', configMap: { name: this.name } });
-    const containerSecurity = {
-      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
-      capabilities: { drop: ['ALL'] },
-    };
-    const initContainers = tokenRef ? [{
-      name: 'render-config',
-      image: image.toString(),
-      imagePullPolicy: 'IfNotPresent',
-      command: ['/bin/sh', '-c', RENDER_CONFIG_SCRIPT],
-      env: [{ name: 'MODELPILOT_NOTIFY_TOKEN', valueFrom: { secretKeyRef: { name: tokenRef.secretName, key: tokenRef.key } } }],
-      resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
-      securityContext: containerSecurity,
-      volumeMounts: [
-        { name: 'config-template', mountPath: '/config-template', readOnly: true },
-        { name: 'config', mountPath: '/etc/docker/registry' },
-      ],
-    }] : undefined;
-    const mounts: Array<Record<string, unknown>> = [
-      { name: 'data', mountPath: '/var/lib/registry' },
-      { name: 'config', mountPath: '/etc/docker/registry', readOnly: true },
-      { name: 'tmp', mountPath: '/tmp' },
-    ];
-    if (props.htpasswdSecret) {
-      volumes.push({ name: 'auth', secret: { secretName: props.htpasswdSecret, items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
-      mounts.push({ name: 'auth', mountPath: '/auth', readOnly: true });
-    }
 
     new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1',
@@ -318,24 +250,11 @@ export class ModelRegistry extends Construct implements IModelRegistry {
         selector: { matchLabels: selector },
         template: {
           metadata: { labels: { ...this.labels } },
-          spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-            initContainers,
-            containers: [{
-              name: 'registry',
-              image: image.toString(),
-              imagePullPolicy: 'IfNotPresent',
-              ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
-              readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 5 },
-              livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
-              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-              securityContext: containerSecurity,
-              volumeMounts: mounts,
-            }],
-            volumes,
-          },
+          spec: Lazy.any({
+            produce: () => renderRegistryPodSpec({
+              name: this.name, image, port: this.port, htpasswdSecret: props.htpasswdSecret, bearerToken: this.notificationsSpec?.bearerToken,
+            }),
+          }),
         },
       },
     });
@@ -347,4 +266,148 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
     });
   }
+
+  /** Where push events go, if anywhere: the `notifications` prop, or what {@link notify} set. */
+  public get notifications(): RegistryNotifications | undefined {
+    return this.notificationsSpec;
+  }
+
+  /** The registry config (config.yml) as an object, as it will be rendered. */
+  public get config(): Record<string, unknown> {
+    return renderRegistryConfig(this.port, this.htpasswd, this.notificationsSpec);
+  }
+
+  /**
+   * Sends push notifications to `receiver`'s registry webhook (`/webhooks/registry`) with its bearer token. Rendered
+   * at synthesis, so it may be called after the registry is created (the stack calls it once its updater exists).
+   * @throws if the registry already has notifications (its `notifications` prop or an earlier `notify`)
+   */
+  public notify(receiver: RegistryNotificationReceiver): void {
+    if (this.notificationsSpec) {
+      throw new Error(`registry '${this.name}' already sends notifications to '${this.notificationsSpec.url}'; a registry has one endpoint: drop its 'notifications' prop or the second notify()`);
+    }
+    const n = { url: receiver.webhookUrl('registry'), bearerToken: receiver.webhookBearerToken };
+    checkNotifications(n);
+    this.notificationsSpec = n;
+  }
+}
+
+/** Throws if the notification endpoint is unusable. */
+function checkNotifications(n: RegistryNotifications): void {
+  let url: URL;
+  try {
+    url = new URL(n.url);
+  } catch {
+    throw new Error(`'registry.notifications.url' value '${n.url}' is not a URL; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
+  }
+  if (n.bearerToken) {
+    checkDnsName('registry.notifications.bearerToken.name', n.bearerToken.name, 253);
+    if (!/^[-._a-zA-Z0-9]+$/.test(n.bearerToken.key ?? '')) {
+      throw new Error(`'registry.notifications.bearerToken.key' value '${n.bearerToken.key}' is not a Secret key; use letters, digits, '-', '_' and '.'`);
+    }
+    if (Object.keys(n.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) {
+      throw new Error('\'registry.notifications.headers\' sets Authorization and \'bearerToken\' is given too; keep only \'bearerToken\'');
+    }
+  }
+}
+
+/** @internal The distribution registry's config.yml as an object. */
+export function renderRegistryConfig(port: number, htpasswd: boolean, n: RegistryNotifications | undefined): Record<string, unknown> {
+  const config: Record<string, unknown> = {
+    version: 0.1,
+    log: { fields: { service: 'registry' } },
+    storage: { filesystem: { rootdirectory: '/var/lib/registry' }, delete: { enabled: true } },
+    http: { addr: `:${port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
+  };
+  if (htpasswd) {
+    config.auth = { htpasswd: { realm: 'modelpilot', path: '/auth/htpasswd' } };
+  }
+  if (n) {
+    const headers: Record<string, string[]> = Object.fromEntries(Object.entries(n.headers ?? {}).map(([k, v]) => [k, [v]]));
+    if (n.bearerToken) headers.Authorization = [`Bearer ${NOTIFY_TOKEN_PLACEHOLDER}`];
+    config.notifications = {
+      events: { includereferences: true },
+      endpoints: [{
+        name: n.name ?? 'modelpilot-updater',
+        url: n.url,
+        headers,
+        timeout: '2s',
+        threshold: 5,
+        backoff: '5s',
+        ignoredmediatypes: ['application/octet-stream'],
+        ignore: { actions: ['pull'] },
+      }],
+    };
+  }
+  return config;
+}
+
+/** Inputs of {@link renderRegistryPodSpec}. */
+interface RegistryPodSpecInput {
+  readonly name: string;
+  readonly image: ImageRef;
+  readonly port: number;
+  readonly htpasswdSecret?: string;
+  /** The notification token's Secret key: the config is then a template rendered by an init container. */
+  readonly bearerToken?: SecretKeySelector;
+}
+
+/** @internal The registry pod's spec: the registry container, its volumes and (with a token) the render-config init container. */
+export function renderRegistryPodSpec(p: RegistryPodSpecInput): Record<string, unknown> {
+  const tokenRef = p.bearerToken;
+  const volumes: Array<Record<string, unknown>> = [
+    { name: 'data', persistentVolumeClaim: { claimName: p.name } },
+    // With a bearer token the ConfigMap is a template, rendered at start into a memory-backed volume.
+    tokenRef ? { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } } : { name: 'config', configMap: { name: p.name } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+  ];
+  if (tokenRef) volumes.push({ name: 'config-template', configMap: { name: p.name } });
+  const containerSecurity = {
+    allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
+    capabilities: { drop: ['ALL'] },
+  };
+  const initContainers = tokenRef ? [{
+    name: 'render-config',
+    image: p.image.toString(),
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', RENDER_CONFIG_SCRIPT],
+    env: [{ name: 'MODELPILOT_NOTIFY_TOKEN', valueFrom: { secretKeyRef: { name: tokenRef.name, key: tokenRef.key } } }],
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+    securityContext: containerSecurity,
+    volumeMounts: [
+      { name: 'config-template', mountPath: '/config-template', readOnly: true },
+      { name: 'config', mountPath: '/etc/docker/registry' },
+    ],
+  }] : undefined;
+  const mounts: Array<Record<string, unknown>> = [
+    { name: 'data', mountPath: '/var/lib/registry' },
+    { name: 'config', mountPath: '/etc/docker/registry', readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (p.htpasswdSecret) {
+    volumes.push({ name: 'auth', secret: { secretName: p.htpasswdSecret, items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
+    mounts.push({ name: 'auth', mountPath: '/auth', readOnly: true });
+  }
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+    initContainers,
+    containers: [{
+      name: 'registry',
+      image: p.image.toString(),
+      imagePullPolicy: 'IfNotPresent',
+      ports: [{ name: 'http', containerPort: p.port, protocol: 'TCP' }],
+      readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 5 },
+      livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
+      resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+      securityContext: containerSecurity,
+      volumeMounts: mounts,
+    }],
+    volumes,
+  };
 }

@@ -2,97 +2,51 @@ import { createHash } from 'crypto';
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
-import type { SecretKeySelector } from '../alerting/receiver';
+import { checkDnsName, DNS_LABEL_RE } from '../core/checks';
 import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
-import { KUBERNETES_TARGET_RBAC } from '../core/contract/kubernetes-rbac';
-import { Duration, toPromDuration } from '../core/duration';
+import { CONFIG_HASH_ANNOTATION, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
+import { AGENT_PATHS } from '../core/contract/paths';
+import { DEFAULT_UPDATER_NAME, SecretKeySelector, WEBHOOK_SECRET_KEYS, webhookSecretName } from '../core/contract/secrets';
+import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels } from '../core/labels';
-import { Slo } from '../core/slo';
-import type { ModelDeployment } from '../model/model-deployment';
+import { UpdatePolicy } from '../core/update-policy';
+import type { MonitoredModel } from '../monitoring/monitored-model';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
+import { UpdaterDiscovery, UpdaterPeer } from './peers';
+import { agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from './render';
 
-/** Where the agent's config file, secrets and state live in its container. */
-const PATHS = {
-  config: '/etc/modelpilot',
-  webhook: '/var/run/secrets/modelpilot/webhook',
-  registry: '/var/run/secrets/modelpilot/registry',
-  state: '/var/lib/modelpilot',
-} as const;
-
-const DNS_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export { UpdaterDiscovery, UpdaterPeer };
 
 /**
- * A network peer of the updater (NetworkPolicy `from` / `to`): pods by label (optionally in another namespace), a
- * whole namespace, or a CIDR block.
+ * What the updater needs to know of a model it keeps up to date: what monitoring needs ({@link MonitoredModel})
+ * plus the image and its update policy. A `ModelDeployment` satisfies it as it is.
  */
-export class UpdaterPeer {
-  /** Pods with `labels`, in `namespace` (the updater's own when omitted). */
-  public static pods(labels: Record<string, string>, namespace?: string): UpdaterPeer {
-    if (Object.keys(labels).length === 0) {
-      throw new Error("'UpdaterPeer.pods' labels are empty, which would match every pod; give labels such as { 'app.kubernetes.io/name': 'alertmanager' }");
-    }
-    return new UpdaterPeer({
-      podSelector: { matchLabels: { ...labels } },
-      ...(namespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } } : {}),
-    }, `pods ${JSON.stringify(labels)}${namespace ? ` in '${namespace}'` : ''}`);
-  }
-
-  /** Every pod of a namespace. */
-  public static namespace(name: string): UpdaterPeer {
-    if (!DNS_NAME_RE.test(name)) throw new Error(`'UpdaterPeer.namespace' value '${name}' is not a namespace name; use lowercase letters, digits and '-'`);
-    return new UpdaterPeer({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } } }, `namespace '${name}'`);
-  }
-
-  /** An IP block, e.g. `10.0.0.0/8` or the API server's `172.20.0.1/32`. */
-  public static cidr(cidr: string): UpdaterPeer {
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
-      throw new Error(`'UpdaterPeer.cidr' value '${cidr}' is not an IPv4 CIDR block; write it like '10.0.0.0/8'`);
-    }
-    return new UpdaterPeer({ ipBlock: { cidr } }, `cidr '${cidr}'`);
-  }
-
-  private constructor(
-    /** The NetworkPolicyPeer JSON. */
-    public readonly peer: Record<string, unknown>,
-    /** For messages. */
-    public readonly description: string,
-  ) {}
-}
-
-/** How the agent finds the model Deployments, and so how much the Role must allow. */
-export class UpdaterDiscovery {
+export interface UpdatedModel extends MonitoredModel {
+  /** The image that should run now (its repository is watched). */
+  readonly image: ImageRef;
+  /** Which versions the updater may move to. */
+  readonly updatePolicy: UpdatePolicy;
   /**
-   * By name (least privilege, the default): every call names a Deployment, so the Role lists them in
-   * `resourceNames` and the agent can touch nothing else.
+   * Seconds a new pod may take to start (the default readiness timeout is the slowest model's budget + 2 minutes).
+   * @default 0
    */
-  public static byName(): UpdaterDiscovery {
-    return new UpdaterDiscovery(undefined);
-  }
-
+  readonly startupBudgetSeconds?: number;
   /**
-   * By label selector: finds Deployments added later without a redeploy, at the price of namespace-wide `list` on
-   * deployments (Kubernetes cannot limit a labelled `list` by `resourceNames`) and unrestricted `get`/`watch`/`patch`
-   * on the namespace's Deployments.
+   * The model's Deployment object, when it is in this chart: the updater marks it (`modelpilot.dev/managed`,
+   * `modelpilot.dev/policy`; metadata only, no rollout).
+   * @default - not marked (label discovery then needs the label set some other way)
    */
-  public static byLabel(selector = 'modelpilot.dev/managed=true'): UpdaterDiscovery {
-    if (!/^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?(,[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?)*$/.test(selector)) {
-      throw new Error(`'discovery' label selector '${selector}' is malformed; write it like 'modelpilot.dev/managed=true'`);
-    }
-    return new UpdaterDiscovery(selector);
-  }
-
-  private constructor(
-    /** The selector, or undefined for by-name. */
-    public readonly labelSelector: string | undefined,
-  ) {}
+  readonly deployment?: { readonly metadata: { addLabel(key: string, value: string): void; addAnnotation(key: string, value: string): void } };
 }
 
 /** Properties of a {@link ModelUpdater}. */
 export interface ModelUpdaterProps {
-  /** The model Deployments to keep up to date; all in the updater's namespace. */
-  readonly models: readonly ModelDeployment[];
+  /**
+   * The models to keep up to date; all in the updater's namespace. A `ModelDeployment` satisfies
+   * {@link UpdatedModel}; a plain object describes a model deployed some other way.
+   */
+  readonly models: readonly UpdatedModel[];
   /**
    * Name of the Deployment, ServiceAccount, Role, Service, ConfigMap, NetworkPolicy and PodMonitor.
    * @default 'modelpilot-updater'
@@ -178,7 +132,7 @@ export interface ModelUpdaterProps {
    * What to do when the SLO check cannot decide (no traffic, Prometheus down).
    * @default 'hold'
    */
-  readonly inconclusive?: 'hold' | 'rollback';
+  readonly inconclusive?: Exclude<InconclusiveMode, 'probe'>;
   /**
    * Attempts per version before it is quarantined.
    * @default 3
@@ -199,11 +153,14 @@ export interface ModelUpdaterProps {
 /** The agent's webhook routes (`POST /webhooks/<kind>`). */
 export type WebhookKind = 'registry' | 'alertmanager' | 'model' | 'mlflow';
 
-/** Where an updater's webhooks are and the Secret key of their bearer token. */
-export interface UpdaterWebhookEndpoint {
+/**
+ * Where an updater's webhooks are and the Secret key of their bearer token: what a registry needs to notify it
+ * ({@link ModelRegistry.notify}). A `ModelUpdater` is one.
+ */
+export interface IWebhookReceiver {
   /** `http://<name>.<namespace>.svc:<port>/webhooks/<kind>` */
-  url(kind: WebhookKind): string;
-  readonly bearerToken: SecretKeySelector;
+  webhookUrl(kind: WebhookKind): string;
+  readonly webhookBearerToken: SecretKeySelector;
 }
 
 /** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
@@ -215,7 +172,7 @@ export type ModelUpdaterOptions = Omit<ModelUpdaterProps, 'models' | 'registry' 
  * Kubernetes target makes, its config rendered from typed props and validated with the agent's own schema, a
  * Service for webhooks, a NetworkPolicy and a PodMonitor.
  */
-export class ModelUpdater extends Construct {
+export class ModelUpdater extends Construct implements IWebhookReceiver {
   public readonly name: string;
   public readonly namespace: string;
   public readonly image: ImageRef;
@@ -225,7 +182,7 @@ export class ModelUpdater extends Construct {
   /** The agent config (agent.yaml), as rendered into the ConfigMap. */
   public readonly config: AgentConfigInput;
   /** The Role rules. */
-  public readonly rules: ReadonlyArray<Record<string, unknown>>;
+  public readonly rules: ReadonlyArray<PolicyRule>;
   /** Secret holding the webhook bearer token and HMAC secret (for Alertmanager's and the registry's config). */
   public readonly webhookBearerToken: SecretKeySelector;
   public readonly webhookHmacSecret: SecretKeySelector;
@@ -238,105 +195,34 @@ export class ModelUpdater extends Construct {
   public readonly networkPolicy: ApiObject;
   public readonly podMonitor: ApiObject;
 
-  /**
-   * Where an updater with these options listens and which token Secret it reads, known before it is created (the
-   * stack points the registry's notifications at it, and the registry is created first).
-   */
-  public static webhookEndpoint(namespace: string, options: ModelUpdaterOptions = {}): UpdaterWebhookEndpoint {
-    const name = options.name ?? 'modelpilot-updater';
-    const port = options.port ?? 8080;
-    return {
-      url: (kind) => `http://${name}.${namespace}.svc:${port}/webhooks/${kind}`,
-      bearerToken: options.webhookBearerToken ?? { name: `${name}-webhook`, key: 'token' },
-    };
-  }
-
   constructor(scope: Construct, id: string, props: ModelUpdaterProps) {
     super(scope, id);
-    if (!props || !props.models || props.models.length === 0) {
-      throw new Error("'models' is empty; give the ModelDeployments the updater keeps up to date, e.g. { models: [stack.model] }");
-    }
-    this.name = props.name ?? 'modelpilot-updater';
-    if (!DNS_NAME_RE.test(this.name) || this.name.length > 63) {
-      throw new Error(`'name' value '${this.name}' is not a DNS label; use at most 63 lowercase letters, digits and '-'`);
-    }
-    this.namespace = props.namespace ?? props.models[0].namespace;
-    for (const m of props.models) {
-      if (m.namespace !== this.namespace) {
-        throw new Error(`'models' model '${m.modelName}' is in namespace '${m.namespace}', not the updater's '${this.namespace}'; `
-          + 'the Role is namespaced: run one ModelUpdater per namespace');
-      }
-    }
+    const p = resolveProps(props);
+    this.name = p.name;
+    this.namespace = p.namespace;
+    this.image = p.image;
+    this.port = p.port;
+    this.webhookBearerToken = p.webhookBearerToken;
+    this.webhookHmacSecret = p.webhookHmacSecret;
     const names = props.models.map((m) => m.deploymentName);
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup) throw new Error(`'models' lists Deployment '${dup}' twice; give each model once`);
-    this.image = typeof props.image === 'string' || props.image === undefined
-      ? ImageRef.parse(props.image ?? 'ghcr.io/modelpilot/modelpilot-updater:0.1.0', { field: 'image' })
-      : props.image;
-    this.port = props.port ?? 8080;
-    if (!Number.isInteger(this.port) || this.port < 1024 || this.port > 65535) {
-      throw new Error(`'port' value ${this.port} is out of range; use a whole number in 1024..65535 (the agent runs as non-root) such as 8080`);
-    }
-    const maxAttempts = props.maxAttempts ?? 3;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-      throw new Error(`'maxAttempts' value ${maxAttempts} must be a whole number of at least 1`);
-    }
-    const discovery = props.discovery ?? UpdaterDiscovery.byName();
-    this.webhookBearerToken = ModelUpdater.webhookEndpoint(this.namespace, props).bearerToken;
-    this.webhookHmacSecret = props.webhookHmacSecret ?? { name: `${this.name}-webhook`, key: 'hmac' };
-    const registryCredentials = props.registryCredentials ?? props.registry?.pullSecretName;
-    const prometheusUrl = props.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090';
-    const readinessTimeout = props.readinessTimeout
-      ?? Duration.seconds(Math.max(...props.models.map((m) => m.startupBudgetSeconds)) + 120);
-
     const selector = { 'app.kubernetes.io/name': 'modelpilot-updater', 'app.kubernetes.io/instance': this.name };
     this.labels = recommendedLabels(selector, { version: this.image.tag ?? 'digest', component: 'updater', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
     // Mark the model Deployments (metadata only: no rollout) so that label discovery and humans can tell.
     for (const m of props.models) {
-      m.deployment.metadata.addLabel('modelpilot.dev/managed', 'true');
-      m.deployment.metadata.addAnnotation('modelpilot.dev/policy', m.updatePolicy.toString());
+      m.deployment?.metadata.addLabel(MANAGED_LABEL, 'true');
+      m.deployment?.metadata.addAnnotation(DEPLOYMENT_ANNOTATIONS.policy, m.updatePolicy.toString());
     }
 
-    // ---- config, validated with the schema the agent itself applies at start ----
-    const containers = new Set(props.models.map((m) => m.containerName));
-    this.config = {
-      targets: {
-        kubernetes: {
-          namespace: this.namespace,
-          ...(discovery.labelSelector ? { labelSelector: discovery.labelSelector } : { deployments: names }),
-          ...(containers.size === 1 ? { container: [...containers][0] } : {}),
-        },
-      },
-      images: props.models.map((m) => ({
-        repository: m.image.name,
-        model: m.modelName,
-        policy: m.updatePolicy.toString(),
-        slo: renderSlo(m.slo),
-      })),
-      pollInterval: toPromDuration(props.pollInterval ?? Duration.minutes(5)),
-      registries: {
-        insecure: props.registry?.inCluster ? [props.registry.host] : [],
-        ...(registryCredentials ? { dockerConfig: `${PATHS.registry}/config.json` } : {}),
-      },
-      health: {
-        readinessTimeout: toPromDuration(readinessTimeout),
-        bakeWindow: toPromDuration(props.bakeWindow ?? Duration.minutes(5)),
-        prometheus: { url: prometheusUrl },
-        inconclusive: props.inconclusive ?? 'hold',
-      },
-      rollback: {
-        maxAttempts,
-        attemptTimeout: toPromDuration(Duration.seconds(readinessTimeout.toSeconds() + 30)),
-      },
-      webhooks: {
-        listen: `0.0.0.0:${this.port}`,
-        bearerTokenFile: `${PATHS.webhook}/token`,
-        hmacSecretFile: `${PATHS.webhook}/hmac`,
-      },
-      stateDir: PATHS.state,
-    };
+    // The config, validated with the schema the agent itself applies at start.
+    this.config = renderAgentConfig({
+      namespace: this.namespace, models: props.models, labelSelector: p.discovery.labelSelector,
+      pollInterval: props.pollInterval ?? Duration.minutes(5), readinessTimeout: p.readinessTimeout,
+      bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
+      maxAttempts: p.maxAttempts, port: this.port,
+      insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,
+    });
     try {
       parseConfig(this.config, `ModelUpdater '${this.node.path}' config`);
     } catch (e) {
@@ -345,18 +231,8 @@ export class ModelUpdater extends Construct {
     }
     const configText = YAML.stringify(this.config);
 
-    // ---- RBAC: exactly what the Kubernetes target calls, nothing cluster-wide ----
-    this.rules = KUBERNETES_TARGET_RBAC.map((r) => {
-      const byName = r.byName && !discovery.labelSelector;
-      const verbs = discovery.labelSelector ? [...r.verbs, ...(r.labelDiscoveryVerbs ?? [])] : [...r.verbs];
-      return {
-        apiGroups: [r.apiGroup],
-        resources: [r.resource],
-        verbs: [...new Set(verbs)].sort(),
-        ...(byName ? { resourceNames: [...names].sort() } : {}),
-      };
-    });
-
+    // RBAC: exactly what the Kubernetes target calls, nothing cluster-wide.
+    this.rules = renderRoleRules(names, p.discovery.labelSelector);
     this.serviceAccount = new ApiObject(this, 'ServiceAccount', {
       apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(),
       // The token is mounted by the pod spec only (this pod needs the API); other pods using the SA get none.
@@ -374,28 +250,9 @@ export class ModelUpdater extends Construct {
       apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(), data: { 'agent.yaml': configText },
     });
 
-    // ---- the agent ----
-    const webhookItems = (ref: SecretKeySelector, path: string) => ({ secret: { secretName: ref.name, items: [{ key: ref.key, path }] } });
-    const volumes: Array<Record<string, unknown>> = [
-      { name: 'config', configMap: { name: this.name } },
-      { name: 'webhook-token', ...webhookItems(this.webhookBearerToken, 'token') },
-      { name: 'webhook-hmac', ...webhookItems(this.webhookHmacSecret, 'hmac') },
-      { name: 'state', ...(props.stateClaimName ? { persistentVolumeClaim: { claimName: props.stateClaimName } } : { emptyDir: {} }) },
-      { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
-    ];
-    const mounts: Array<Record<string, unknown>> = [
-      { name: 'config', mountPath: PATHS.config, readOnly: true },
-      { name: 'webhook-token', mountPath: `${PATHS.webhook}/token`, subPath: 'token', readOnly: true },
-      { name: 'webhook-hmac', mountPath: `${PATHS.webhook}/hmac`, subPath: 'hmac', readOnly: true },
-      { name: 'state', mountPath: PATHS.state },
-      { name: 'tmp', mountPath: '/tmp' },
-    ];
-    if (registryCredentials) {
-      volumes.push({ name: 'registry-credentials', secret: { secretName: registryCredentials, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } });
-      mounts.push({ name: 'registry-credentials', mountPath: PATHS.registry, readOnly: true });
-    }
-    const probe = (periodSeconds: number, failureThreshold: number) => ({
-      httpGet: { path: '/healthz', port: 'http' }, periodSeconds, timeoutSeconds: 2, failureThreshold,
+    const { volumes, mounts } = renderAgentVolumes({
+      name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
+      stateClaimName: props.stateClaimName, registryCredentials: p.registryCredentials,
     });
     this.deployment = new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),
@@ -408,7 +265,7 @@ export class ModelUpdater extends Construct {
         template: {
           metadata: {
             labels: { ...this.labels },
-            annotations: { 'modelpilot.dev/config-sha256': createHash('sha256').update(configText).digest('hex') },
+            annotations: { [CONFIG_HASH_ANNOTATION]: createHash('sha256').update(configText).digest('hex') },
           },
           spec: {
             serviceAccountName: this.name,
@@ -419,15 +276,15 @@ export class ModelUpdater extends Construct {
               name: 'agent',
               image: this.image.toString(),
               imagePullPolicy: 'IfNotPresent',
-              args: ['agent', '--config', `${PATHS.config}/agent.yaml`],
+              args: ['agent', '--config', `${AGENT_PATHS.config}/agent.yaml`],
               ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
+              // The same node flags as agent/Dockerfile, so the young generation stays small from any image
+              // (measured RSS: bench/results/kubernetes.json, docs/updater.md).
               env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=128 --max-semi-space-size=2' }],
-              // --max-semi-space-size=2 keeps the young generation small even when the agent runs from another image. Measured:
-              // ~81 MB RSS idle (Kubernetes target, webhooks on; bench/results/kubernetes.json), ~75 MB peak with 100 watched images.
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
-              startupProbe: probe(2, 30),
-              livenessProbe: probe(10, 3),
-              readinessProbe: probe(5, 2),
+              startupProbe: agentProbe(2, 30),
+              livenessProbe: agentProbe(10, 3),
+              readinessProbe: agentProbe(5, 2),
               securityContext: {
                 allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] },
               },
@@ -444,31 +301,18 @@ export class ModelUpdater extends Construct {
       spec: { type: 'ClusterIP', selector: { ...selector }, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
     });
 
-    // ---- network: webhooks in from Alertmanager, the registry and what is allowed; out to API, registry, Prometheus, DNS ----
     const prometheus = props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring');
-    const alertmanager = props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring');
-    const registryPeer = props.registry instanceof ModelRegistry
-      ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined;
-    const promPort = portOf(prometheusUrl, 'prometheusUrl');
-    const registryPort = props.registry ? Number(/:(\d+)$/.exec(props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443;
-    const tcp = (port: number) => ({ protocol: 'TCP', port });
-    const ingressFrom = [alertmanager, prometheus, ...(registryPeer ? [registryPeer] : []), ...(props.allowWebhooksFrom ?? [])];
     this.networkPolicy = new ApiObject(this, 'NetworkPolicy', {
       apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta(),
-      spec: {
-        podSelector: { matchLabels: { ...selector } },
-        policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ from: ingressFrom.map((p) => ({ ...p.peer })), ports: [tcp(this.port)] }],
-        egress: [
-          { to: [{ ...(props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0')).peer }], ports: [tcp(443), tcp(6443)] },
-          { to: [{ ...(registryPeer ?? UpdaterPeer.cidr('0.0.0.0/0')).peer }], ports: [tcp(registryPort)] },
-          { to: [{ ...prometheus.peer }], ports: [tcp(promPort)] },
-          {
-            to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-            ports: [{ protocol: 'UDP', port: 53 }, tcp(53)],
-          },
-        ],
-      },
+      spec: renderNetworkPolicySpec({
+        selector, port: this.port, prometheus, prometheusPort: urlPort(p.prometheusUrl, 'prometheusUrl'),
+        alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring'),
+        registry: props.registry instanceof ModelRegistry ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined,
+        registryPort: props.registry ? Number(/:(\d+)$/.exec(props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,
+        allowWebhooksFrom: props.allowWebhooksFrom ?? [],
+        apiServer: props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0'),
+        anywhere: UpdaterPeer.cidr('0.0.0.0/0'),
+      }),
     });
 
     this.podMonitor = new ApiObject(this, 'PodMonitor', {
@@ -482,7 +326,7 @@ export class ModelUpdater extends Construct {
 
   /** In-cluster URL of a webhook: `webhookUrl('alertmanager')` is `http://modelpilot-updater.ml.svc:8080/webhooks/alertmanager`. */
   public webhookUrl(kind: WebhookKind): string {
-    return ModelUpdater.webhookEndpoint(this.namespace, { name: this.name, port: this.port }).url(kind);
+    return `http://${this.name}.${this.namespace}.svc:${this.port}/webhooks/${kind}`;
   }
 
   /** The chart this updater belongs to. */
@@ -491,27 +335,44 @@ export class ModelUpdater extends Construct {
   }
 }
 
-/** The labels of a workload that survive its updates (no version). */
-function renderSlo(slo: Slo): Record<string, unknown> {
+/** The props checked, defaults applied: every prop check of the updater in one place. */
+function resolveProps(props: ModelUpdaterProps) {
+  if (!props || !props.models || props.models.length === 0) {
+    throw new Error("'models' is empty; give the ModelDeployments the updater keeps up to date, e.g. { models: [stack.model] }");
+  }
+  const name = props.name ?? DEFAULT_UPDATER_NAME;
+  if (!DNS_LABEL_RE.test(name) || name.length > 63) {
+    throw new Error(`'name' value '${name}' is not a DNS label; use at most 63 lowercase letters, digits and '-'`);
+  }
+  const namespace = props.namespace ?? props.models[0].namespace;
+  for (const m of props.models) {
+    if (m.namespace !== namespace) {
+      throw new Error(`'models' model '${m.modelName}' is in namespace '${m.namespace}', not the updater's '${namespace}'; `
+        + 'the Role is namespaced: run one ModelUpdater per namespace');
+    }
+  }
+  const names = props.models.map((m) => m.deploymentName);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new Error(`'models' lists Deployment '${dup}' twice; give each model once`);
+  const image = typeof props.image === 'string' || props.image === undefined
+    ? ImageRef.parse(props.image ?? 'ghcr.io/modelpilot/modelpilot-updater:0.1.0', { field: 'image' })
+    : props.image;
+  const port = props.port ?? 8080;
+  if (!Number.isInteger(port) || port < 1024 || port > 65535) {
+    throw new Error(`'port' value ${port} is out of range; use a whole number in 1024..65535 (the agent runs as non-root) such as 8080`);
+  }
+  const maxAttempts = props.maxAttempts ?? 3;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new Error(`'maxAttempts' value ${maxAttempts} must be a whole number of at least 1`);
+  }
+  if (props.stateClaimName !== undefined) checkDnsName('stateClaimName', props.stateClaimName, 253);
   return {
-    maxErrorRatio: slo.maxErrorRatio,
-    window: toPromDuration(slo.window),
-    maxP99Latency: toPromDuration(slo.maxP99Latency),
-    maxFailedScrapes: slo.maxFailedScrapes,
-    minRequestRate: slo.minRequestRate,
-    metrics: { requestTotal: slo.requestTotalMetric, inferenceSeconds: slo.inferenceSecondsMetric },
+    name, namespace, image, port, maxAttempts,
+    discovery: props.discovery ?? UpdaterDiscovery.byName(),
+    webhookBearerToken: props.webhookBearerToken ?? { name: webhookSecretName(name), key: WEBHOOK_SECRET_KEYS.bearerToken },
+    webhookHmacSecret: props.webhookHmacSecret ?? { name: webhookSecretName(name), key: WEBHOOK_SECRET_KEYS.hmac },
+    registryCredentials: props.registryCredentials ?? props.registry?.pullSecretName,
+    prometheusUrl: props.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090',
+    readinessTimeout: props.readinessTimeout ?? Duration.seconds(Math.max(...props.models.map((m) => m.startupBudgetSeconds ?? 0)) + 120),
   };
-}
-
-function portOf(url: string, field: string): number {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`'${field}' value '${url}' is not a URL; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new Error(`'${field}' value '${url}' must use http or https; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
-  }
-  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
 }

@@ -58,7 +58,7 @@ describe('ModelRegistry config on the real distribution registry', () => {
     const chart = Testing.chart();
     new ModelRegistry(chart, 'Registry', {
       htpasswdSecret: 'registry-htpasswd',
-      notifications: { url: `http://127.0.0.1:${hookPort}/webhooks/registry`, bearerToken: { secretName: 'updater-webhook', key: 'token' } },
+      notifications: { url: `http://127.0.0.1:${hookPort}/webhooks/registry`, bearerToken: { name: 'updater-webhook', key: 'token' } },
     });
     const objects = Testing.synth(chart) as Obj[];
     template = objects.find((o) => o.kind === 'ConfigMap')!.data['config.yml'];

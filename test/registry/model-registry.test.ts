@@ -60,7 +60,7 @@ describe('ModelRegistry (in-cluster)', () => {
   test('a bearer token for notifications stays in its Secret: template ConfigMap, init container renders into memory', () => {
     const chart = Testing.chart();
     new ModelRegistry(chart, 'Registry', {
-      notifications: { url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry', bearerToken: { secretName: 'updater-webhook', key: 'token' } },
+      notifications: { url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry', bearerToken: { name: 'updater-webhook', key: 'token' } },
     });
     const objects = Testing.synth(chart) as Obj[];
     expect(validateManifests(objects).issues).toEqual([]);
@@ -81,7 +81,7 @@ describe('ModelRegistry (in-cluster)', () => {
 
   test('throws if both an Authorization header and a bearer token are given', () => {
     expect(() => new ModelRegistry(Testing.chart(), 'Registry', {
-      notifications: { url: 'http://u.ml.svc:8080/webhooks/registry', headers: { authorization: 'Bearer x' }, bearerToken: { secretName: 's', key: 'token' } },
+      notifications: { url: 'http://u.ml.svc:8080/webhooks/registry', headers: { authorization: 'Bearer x' }, bearerToken: { name: 's', key: 'token' } },
     })).toThrow(new Error("'registry.notifications.headers' sets Authorization and 'bearerToken' is given too; keep only 'bearerToken'"));
   });
 

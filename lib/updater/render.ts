@@ -1,0 +1,204 @@
+/**
+ * @internal Pure renderers of the updater's objects: plain data in, plain JSON out, no construct tree. The
+ * `ModelUpdater` constructor checks its props, calls these and assembles the ApiObjects; tests call them directly.
+ */
+import { AgentConfigInput } from '../core/contract/agent-config';
+import { KUBERNETES_TARGET_RBAC, KubernetesTargetPermission } from '../core/contract/kubernetes-rbac';
+import { InconclusiveMode } from '../core/contract/names';
+import { AGENT_PATHS } from '../core/contract/paths';
+import type { SecretKeySelector } from '../core/contract/secrets';
+import { Duration, toPromDuration } from '../core/duration';
+import type { ImageRef } from '../core/image-ref';
+import { Slo } from '../core/slo';
+import type { UpdatePolicy } from '../core/update-policy';
+import type { UpdaterPeer } from './peers';
+
+/** What the renderers need to know of one model the updater keeps up to date. */
+export interface RenderedModel {
+  readonly deploymentName: string;
+  readonly containerName: string;
+  readonly modelName: string;
+  readonly image: ImageRef;
+  readonly updatePolicy: UpdatePolicy;
+  readonly slo?: Slo;
+}
+
+/** Inputs of {@link renderAgentConfig}. */
+export interface AgentConfigSpec {
+  readonly namespace: string;
+  readonly models: readonly RenderedModel[];
+  /** Label selector of label discovery; undefined: by name. */
+  readonly labelSelector?: string;
+  readonly pollInterval: Duration;
+  readonly readinessTimeout: Duration;
+  readonly bakeWindow: Duration;
+  readonly prometheusUrl: string;
+  readonly inconclusive: Exclude<InconclusiveMode, 'probe'>;
+  readonly maxAttempts: number;
+  readonly port: number;
+  /** Registry host reached over plain HTTP (an in-cluster registry). */
+  readonly insecureRegistry?: string;
+  /** Registry credentials are mounted. */
+  readonly registryCredentials: boolean;
+}
+
+/** The agent.yaml of an in-cluster updater (Kubernetes target), in the agent's own input format. */
+export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
+  const containers = new Set(spec.models.map((m) => m.containerName));
+  return {
+    targets: {
+      kubernetes: {
+        namespace: spec.namespace,
+        ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : { deployments: spec.models.map((m) => m.deploymentName) }),
+        ...(containers.size === 1 ? { container: [...containers][0] } : {}),
+      },
+    },
+    images: spec.models.map((m) => ({
+      repository: m.image.name,
+      model: m.modelName,
+      policy: m.updatePolicy.toString(),
+      slo: (m.slo ?? Slo.DEFAULT).toJSON(),
+    })),
+    pollInterval: toPromDuration(spec.pollInterval),
+    registries: {
+      insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
+      ...(spec.registryCredentials ? { dockerConfig: `${AGENT_PATHS.registry}/config.json` } : {}),
+    },
+    health: {
+      readinessTimeout: toPromDuration(spec.readinessTimeout),
+      bakeWindow: toPromDuration(spec.bakeWindow),
+      prometheus: { url: spec.prometheusUrl },
+      inconclusive: spec.inconclusive,
+    },
+    rollback: {
+      maxAttempts: spec.maxAttempts,
+      attemptTimeout: toPromDuration(Duration.seconds(spec.readinessTimeout.toSeconds() + 30)),
+    },
+    webhooks: {
+      listen: `0.0.0.0:${spec.port}`,
+      bearerTokenFile: `${AGENT_PATHS.webhook}/token`,
+      hmacSecretFile: `${AGENT_PATHS.webhook}/hmac`,
+    },
+    stateDir: AGENT_PATHS.state,
+  };
+}
+
+/** One RBAC PolicyRule as JSON. */
+export interface PolicyRule {
+  readonly apiGroups: string[];
+  readonly resources: string[];
+  readonly verbs: string[];
+  readonly resourceNames?: string[];
+}
+
+/**
+ * The Role rules: exactly the calls of the Kubernetes target, limited to the Deployments by name unless discovery
+ * is by label (a labelled `list` cannot be limited by `resourceNames`).
+ */
+export function renderRoleRules(deploymentNames: readonly string[], labelSelector: string | undefined,
+  permissions: readonly KubernetesTargetPermission[] = KUBERNETES_TARGET_RBAC): PolicyRule[] {
+  return permissions.map((r) => {
+    const byName = r.byName && !labelSelector;
+    const verbs = labelSelector ? [...r.verbs, ...(r.labelDiscoveryVerbs ?? [])] : [...r.verbs];
+    return {
+      apiGroups: [r.apiGroup],
+      resources: [r.resource],
+      verbs: [...new Set(verbs)].sort(),
+      ...(byName ? { resourceNames: [...deploymentNames].sort() } : {}),
+    };
+  });
+}
+
+/** Inputs of {@link renderNetworkPolicySpec}. */
+export interface NetworkPolicySpecInput {
+  readonly selector: Readonly<Record<string, string>>;
+  readonly port: number;
+  readonly prometheus: UpdaterPeer;
+  readonly prometheusPort: number;
+  readonly alertmanager: UpdaterPeer;
+  /** The in-cluster registry's pods, when there is one. */
+  readonly registry?: UpdaterPeer;
+  readonly registryPort: number;
+  readonly allowWebhooksFrom: readonly UpdaterPeer[];
+  readonly apiServer: UpdaterPeer;
+  /** Where everything else (an external registry) is: `0.0.0.0/0`. */
+  readonly anywhere: UpdaterPeer;
+}
+
+/**
+ * The NetworkPolicy spec: webhooks in from Alertmanager, Prometheus (scrapes), the registry and what is allowed;
+ * out to the API server, the registry, Prometheus and cluster DNS.
+ */
+export function renderNetworkPolicySpec(n: NetworkPolicySpecInput): Record<string, unknown> {
+  const tcp = (port: number) => ({ protocol: 'TCP', port });
+  const ingressFrom = [n.alertmanager, n.prometheus, ...(n.registry ? [n.registry] : []), ...n.allowWebhooksFrom];
+  return {
+    podSelector: { matchLabels: { ...n.selector } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{ from: ingressFrom.map((p) => ({ ...p.peer })), ports: [tcp(n.port)] }],
+    egress: [
+      { to: [{ ...n.apiServer.peer }], ports: [tcp(443), tcp(6443)] },
+      { to: [{ ...(n.registry ?? n.anywhere).peer }], ports: [tcp(n.registryPort)] },
+      { to: [{ ...n.prometheus.peer }], ports: [tcp(n.prometheusPort)] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [{ protocol: 'UDP', port: 53 }, tcp(53)],
+      },
+    ],
+  };
+}
+
+/** Inputs of {@link renderAgentVolumes}. */
+export interface AgentVolumesInput {
+  /** The updater's name (its ConfigMap). */
+  readonly name: string;
+  readonly webhookBearerToken: SecretKeySelector;
+  readonly webhookHmacSecret: SecretKeySelector;
+  /** A PersistentVolumeClaim for the state; undefined: an emptyDir. */
+  readonly stateClaimName?: string;
+  /** A `kubernetes.io/dockerconfigjson` Secret for the registry. */
+  readonly registryCredentials?: string;
+}
+
+/** The agent pod's volumes and the container's mounts: config, webhook credentials, state, /tmp, registry credentials. */
+export function renderAgentVolumes(v: AgentVolumesInput): { volumes: Array<Record<string, unknown>>; mounts: Array<Record<string, unknown>> } {
+  const secretItem = (ref: SecretKeySelector, path: string) => ({ secret: { secretName: ref.name, items: [{ key: ref.key, path }] } });
+  const volumes: Array<Record<string, unknown>> = [
+    { name: 'config', configMap: { name: v.name } },
+    { name: 'webhook-token', ...secretItem(v.webhookBearerToken, 'token') },
+    { name: 'webhook-hmac', ...secretItem(v.webhookHmacSecret, 'hmac') },
+    { name: 'state', ...(v.stateClaimName ? { persistentVolumeClaim: { claimName: v.stateClaimName } } : { emptyDir: {} }) },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+  ];
+  const mounts: Array<Record<string, unknown>> = [
+    { name: 'config', mountPath: AGENT_PATHS.config, readOnly: true },
+    { name: 'webhook-token', mountPath: `${AGENT_PATHS.webhook}/token`, subPath: 'token', readOnly: true },
+    { name: 'webhook-hmac', mountPath: `${AGENT_PATHS.webhook}/hmac`, subPath: 'hmac', readOnly: true },
+    { name: 'state', mountPath: AGENT_PATHS.state },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (v.registryCredentials) {
+    volumes.push({ name: 'registry-credentials', secret: { secretName: v.registryCredentials, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } });
+    mounts.push({ name: 'registry-credentials', mountPath: AGENT_PATHS.registry, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+/** An HTTP probe on the agent's `/healthz`. */
+export function agentProbe(periodSeconds: number, failureThreshold: number): Record<string, unknown> {
+  return { httpGet: { path: '/healthz', port: 'http' }, periodSeconds, timeoutSeconds: 2, failureThreshold };
+}
+
+/** The port of an http(s) URL, checked. */
+export function urlPort(url: string, field: string): number {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`'${field}' value '${url}' is not a URL; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new Error(`'${field}' value '${url}' must use http or https; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
+  }
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+}
