@@ -1,6 +1,6 @@
 /**
- * The agent's single HTTP server (node:http): `/healthz` and `/metrics` through callbacks the core passes in, and
- * the webhook routes, which become `TriggerEvent`s through the {@link Trigger} returned by {@link AgentHttpServer.trigger}.
+ * The agent's single HTTP server (node:http): `/healthz` and `/metrics` through callbacks the core passes in, and,
+ * when webhooks are on, the webhook routes, which become `TriggerEvent`s through the {@link Trigger} returned by {@link AgentHttpServer.trigger}.
  *
  * Order of checks for a webhook: path (404) → method (405) → declared size (413) → read at most `maxBodyBytes`
  * (413) → authentication (401) → JSON and payload shape (400) → emit (202). Nothing is emitted on any 4xx.
@@ -18,8 +18,12 @@ export interface AgentHttpServerOptions {
   readonly port?: number;
   /** Address to bind. @default '0.0.0.0' */
   readonly host?: string;
-  /** Webhook authentication; required (at least a bearer token or an HMAC secret). */
-  readonly auth: WebhookAuthOptions;
+  /**
+   * Webhook authentication (at least a bearer token or an HMAC secret). Without it the webhooks are off and the
+   * server answers only `/healthz` and `/metrics` (every other path 404).
+   * @default - webhooks off
+   */
+  readonly auth?: WebhookAuthOptions;
   /** Largest accepted webhook body. @default 1048576 (1 MiB) */
   readonly maxBodyBytes?: number;
   /** `/metrics` body (Prometheus text), e.g. from prom-client's `register.metrics()`. @default - 404 */
@@ -44,7 +48,7 @@ export class AgentHttpServer {
   private emit: ((e: TriggerEvent) => void) | undefined;
 
   constructor(private readonly options: AgentHttpServerOptions) {
-    validateWebhookAuth(options.auth);
+    if (options.auth) validateWebhookAuth(options.auth);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.logger = options.logger ?? nullLogger;
     this.server = http.createServer((req, res) => {
@@ -63,7 +67,7 @@ export class AgentHttpServer {
     const port = this.options.port ?? 8080;
     const host = this.options.host ?? '0.0.0.0';
     await new Promise<void>((resolve, reject) => {
-      const onError = (e: Error): void => reject(new Error(`agent http server cannot listen on ${host}:${port} (${e.message}); choose a free 'http.port'`));
+      const onError = (e: Error): void => reject(new Error(`agent http server cannot listen on ${host}:${port} (${e.message}); choose a free 'webhooks.listen'`));
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
@@ -71,7 +75,7 @@ export class AgentHttpServer {
       });
     });
     const bound = (this.server.address() as AddressInfo).port;
-    this.logger.info('http server listening', { host, port: bound });
+    this.logger.info('http server listening', { host, port: bound, webhooks: this.options.auth !== undefined });
     return bound;
   }
 
@@ -129,6 +133,11 @@ export class AgentHttpServer {
       this.options.onRequest?.(path, 200);
       return undefined;
     }
+    const auth = this.options.auth;
+    if (!auth) {
+      req.resume();
+      return this.send(res, 'other', 404, { error: `no route ${req.method} ${path}; webhooks are disabled` });
+    }
     if (!(path in WEBHOOK_ROUTES)) {
       req.resume();
       return this.send(res, 'other', 404, { error: `no route ${path}` });
@@ -160,7 +169,7 @@ export class AgentHttpServer {
       throw e;
     }
     try {
-      const via = authenticate(route, req.headers, body, this.options.auth, (this.options.now ?? Date.now)());
+      const via = authenticate(route, req.headers, body, auth, (this.options.now ?? Date.now)());
       const result = parseWebhook(route, body, url.searchParams);
       const emit = this.emit;
       if (!emit) throw new WebhookError(503, 'the agent is not ready for webhooks yet; retry shortly');

@@ -4,8 +4,6 @@
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
 import * as fs from 'fs';
-import * as http from 'http';
-import { AddressInfo } from 'net';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { HealthGate } from './health/gate';
@@ -13,8 +11,8 @@ import { SyntheticProbe } from './health/probe';
 import { PrometheusSloCheck } from './health/prometheus';
 import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
+import { Reconciler } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
-import { Reconciler } from './reconcile';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { AuditLog } from './state/audit';
 import { QuarantineStore } from './state/quarantine';
@@ -99,21 +97,15 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   };
   const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
   const triggers: Trigger[] = [new PollTrigger(reconciler.tickMs, clock)];
-  let server: { port: number; close(): Promise<void> };
-  if (config.webhooks.enabled) {
-    const s = new AgentHttpServer({
-      host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
-      auth: {
-        bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
-        hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
-      },
-    });
-    await s.listen();
-    triggers.push(s.trigger());
-    server = s;
-  } else {
-    server = await statusServer(host, Number(portText), metricsBody, healthz, logger);
-  }
+  const server = new AgentHttpServer({
+    host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
+    auth: config.webhooks.enabled ? {
+      bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
+      hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
+    } : undefined,
+  });
+  await server.listen();
+  if (config.webhooks.enabled) triggers.push(server.trigger());
 
   const ctl = new AbortController();
   logger.info('agent starting', {
@@ -161,7 +153,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
     targets.push(new KubernetesTarget({
       kubeConfig: kc, namespace: k.namespace, labelSelector: k.labelSelector, clock,
       deployments: k.deployments?.map((name) => ({ name, container: k.container })),
-      log: (e) => logger.info(String(e.msg ?? e.event ?? 'kubernetes'), e),
+      logger,
     }));
   }
   return targets;
@@ -182,29 +174,3 @@ function splitListen(listen: string): [string, string] {
 }
 
 /** `/healthz` and `/metrics` alone, when webhooks are disabled. */
-async function statusServer(host: string, port: number, metrics: () => Promise<{ contentType: string; body: string }>,
-  healthz: () => { healthy: boolean; detail: Record<string, unknown> }, logger: Logger): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/healthz') {
-      const h = healthz();
-      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ healthy: h.healthy, ...h.detail }));
-    } else if (req.method === 'GET' && path === '/metrics') {
-      metrics().then((m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body), () => res.writeHead(500).end());
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route ${req.method} ${path}; webhooks are disabled` }));
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`cannot listen on ${host}:${port} (${e.message}); choose a free 'webhooks.listen'`)));
-    server.listen(port, host, resolve);
-  });
-  logger.info('http server listening', { host, port: (server.address() as AddressInfo).port, webhooks: false });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    }),
-  };
-}

@@ -30,7 +30,7 @@ const quantile = (xs: number[], q: number): number => {
 const round = (x: number): number => Math.round(x * 10) / 10;
 
 function target(fake: FakeKube, extra: Partial<ConstructorParameters<typeof KubernetesTarget>[0]> = {}): KubernetesTarget {
-  return new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], log: () => undefined, ...extra });
+  return new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], ...extra });
 }
 
 async function requestsPerOperation(): Promise<Record<string, number>> {

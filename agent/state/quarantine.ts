@@ -10,7 +10,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseVersionTag } from '../../lib/core/image-ref';
+import { parseVersionTag, sameVersion } from '../../lib/core/image-ref';
+
+export { sameVersion };
 
 export interface QuarantineEntry {
   /** The model (the `model` label / `modelpilot.model`). */
@@ -124,13 +126,4 @@ export class QuarantineStore {
     }
     fs.renameSync(tmp, this.file);
   }
-}
-
-/** `1.2.0` equals `v1.2.0`; anything else compares as text. */
-export function sameVersion(a: string, b: string): boolean {
-  if (a === b) return true;
-  if (a.includes('@') || b.includes('@')) return false;
-  const va = parseVersionTag(a);
-  const vb = parseVersionTag(b);
-  return va !== undefined && vb !== undefined && va.compare(vb) === 0 && va.prerelease.join('.') === vb.prerelease.join('.');
 }

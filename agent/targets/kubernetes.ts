@@ -13,7 +13,7 @@ import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_E
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
-import { Clock, fail, HealthResult, InFlightRecord, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+import { Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
 export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;
@@ -65,8 +65,8 @@ export interface KubernetesTargetOptions {
   readonly maxConflictRetries?: number;
   /** `fieldManager` of every patch (server-side field ownership). @default 'modelpilot' */
   readonly fieldManager?: string;
-  /** Structured log sink (one JSON object per event). @default - JSON lines on stderr */
-  readonly log?: (event: Record<string, unknown>) => void;
+  /** The agent's structured logger (the event name is the message). @default - no logging */
+  readonly logger?: Logger;
 }
 
 /** A failure from the API server, turned into words an operator can act on. */
@@ -133,7 +133,7 @@ export class KubernetesTarget implements Target {
   private readonly defaultPolicy: UpdatePolicy;
   private readonly labelSelector: string;
   private readonly explicit?: ReadonlyMap<string, KubernetesDeploymentRef>;
-  private readonly log: (event: Record<string, unknown>) => void;
+  private readonly logger: Logger;
 
   constructor(options: KubernetesTargetOptions) {
     if (!options.namespace || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace)) {
@@ -158,7 +158,7 @@ export class KubernetesTarget implements Target {
       }
       this.explicit = refs;
     }
-    this.log = options.log ?? ((e) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), component: 'target/kubernetes', ...e }) + '\n'));
+    this.logger = options.logger ?? nullLogger;
   }
 
   /** The Deployments this agent owns, each with the in-flight update a previous agent left, if any. */
@@ -172,7 +172,7 @@ export class KubernetesTarget implements Target {
           deployments.push(await this.get(name));
         } catch (err) {
           // One missing or forbidden Deployment must not hide the others.
-          this.log({ level: 'error', event: 'discover.failed', deployment: `${this.namespace}/${name}`, reason: errorReason(err) });
+          this.logger.error('discover.failed', { deployment: `${this.namespace}/${name}`, reason: errorReason(err) });
         }
       }
     } else {
@@ -184,7 +184,7 @@ export class KubernetesTarget implements Target {
       try {
         workloads.push(this.toWorkload(d));
       } catch (err) {
-        this.log({ level: 'error', event: 'discover.skipped', deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
+        this.logger.error('discover.skipped', { deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
       }
     }
     return workloads;
@@ -235,7 +235,7 @@ export class KubernetesTarget implements Target {
         spec: { template: this.templatePatch(d, container, plan) },
       };
       await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
-      this.log({ level: 'info', event: 'apply', deployment: plan.workload.name, from: previousImage, to: plan.to, attempt: plan.attempt });
+      this.logger.info('apply', { deployment: plan.workload.name, from: previousImage, to: plan.to, attempt: plan.attempt });
       return ok(undefined);
     });
   }
@@ -263,7 +263,7 @@ export class KubernetesTarget implements Target {
             } else if (raw?.kind === 'Status' || type === 'ERROR') {
               // An ERROR event (e.g. 410 Gone) or a Status line: polling still bounds the wait.
               const status = (raw?.kind === 'Status' ? raw : obj) as { code?: number; message?: string } | undefined;
-              this.log({ level: 'warn', event: 'watch.refused', deployment: plan.workload.name, code: status?.code, reason: status?.message, fallback: 'polling' });
+              this.logger.warn('watch.refused', { deployment: plan.workload.name, code: status?.code, reason: status?.message, fallback: 'polling' });
             }
           },
           (err: unknown) => {
@@ -271,14 +271,14 @@ export class KubernetesTarget implements Target {
             const e = err as { statusCode?: number; message?: string } | null;
             if (e && e.statusCode !== undefined) {
               // Refused (403) or gone: polling still bounds the wait.
-              this.log({ level: 'warn', event: 'watch.refused', deployment: plan.workload.name, code: e.statusCode, reason: e.message, fallback: 'polling' });
+              this.logger.warn('watch.refused', { deployment: plan.workload.name, code: e.statusCode, reason: e.message, fallback: 'polling' });
             }
           },
         ));
         stopWatch = () => (req as { abort(): void }).abort();
       } catch (err) {
         // Polling still bounds the wait; a watch is only a faster wake-up.
-        this.log({ level: 'warn', event: 'watch.failed', deployment: plan.workload.name, reason: errorReason(err) });
+        this.logger.warn('watch.failed', { deployment: plan.workload.name, reason: errorReason(err) });
       }
     };
     try {
@@ -334,7 +334,7 @@ export class KubernetesTarget implements Target {
         },
       };
       await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
-      this.log({ level: 'info', event: 'promote', deployment: plan.workload.name, image: plan.to });
+      this.logger.info('promote', { deployment: plan.workload.name, image: plan.to });
       return ok(undefined);
     });
   }
@@ -350,7 +350,7 @@ export class KubernetesTarget implements Target {
       const record = readInFlight(d);
       if (!record && this.modelContainer(d).image === plan.from) {
         // Nothing in flight and the previous version runs (an apply that failed before it changed anything).
-        this.log({ level: 'info', event: 'rollback.noop', deployment: plan.workload.name, image: plan.from });
+        this.logger.info('rollback.noop', { deployment: plan.workload.name, image: plan.from });
         return ok(undefined);
       }
       const from = record?.from ?? plan.from;
@@ -378,7 +378,7 @@ export class KubernetesTarget implements Target {
         { op: d.metadata?.annotations ? 'replace' : 'add', path: '/metadata/annotations', value: annotations },
       ];
       await this.patch(name, patch, PatchUtils.PATCH_FORMAT_JSON_PATCH);
-      this.log({ level: 'info', event: 'rollback', deployment: plan.workload.name, from: plan.to, to: from, source });
+      this.logger.info('rollback', { deployment: plan.workload.name, from: plan.to, to: from, source });
       return ok(undefined);
     });
   }
@@ -450,7 +450,7 @@ export class KubernetesTarget implements Target {
       pods = await this.call({ verb: 'list', resource: 'pods' }, async () =>
         (await this.core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
     } catch (err) {
-      this.log({ level: 'warn', event: 'pods.unreadable', deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
+      this.logger.warn('pods.unreadable', { deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
       return undefined;
     }
     for (const pod of pods) {
@@ -502,7 +502,7 @@ export class KubernetesTarget implements Target {
         return await step(await this.get(name));
       } catch (err) {
         if (err instanceof KubeCallError && err.statusCode === 409 && attempt < this.maxConflictRetries) {
-          this.log({ level: 'info', event: 'conflict.retry', deployment: `${this.namespace}/${name}`, attempt: attempt + 1 });
+          this.logger.info('conflict.retry', { deployment: `${this.namespace}/${name}`, attempt: attempt + 1 });
           continue;
         }
         return fail(errorReason(err));

@@ -151,3 +151,38 @@ export function parseVersionTag(tag: string): SemVer | undefined {
   const v = /^\d/.test(body) ? semverParse(body) : null;
   return v ?? undefined;
 }
+
+/** Two image references name the same image: same repository, same tag (when both have one), same digest (when both have one). */
+export function sameImage(a: string, b: string): boolean {
+  const ra = ImageRef.tryParse(a, { allowMutableTag: true });
+  const rb = ImageRef.tryParse(b, { allowMutableTag: true });
+  if (!ra || !rb) return a === b;
+  if (ra.name !== rb.name) return false;
+  if (ra.digest && rb.digest) return ra.digest === rb.digest;
+  return ra.tag !== undefined && ra.tag === rb.tag;
+}
+
+/**
+ * The version key: what policies compare and the quarantine stores. The tag, or `tag@digest` under the digest
+ * policy (where one tag names many versions).
+ */
+export function versionKey(tag: string, digest: string | undefined, policyKind?: string): string {
+  return policyKind === 'digest' && digest ? `${tag}@${digest}` : tag;
+}
+
+/** The {@link versionKey} of an image reference (a bare digest when it has no tag; the text itself when it does not parse). */
+export function versionOfRef(ref: string, policyKind?: string): string {
+  const r = ImageRef.tryParse(ref, { allowMutableTag: true });
+  if (!r) return ref;
+  if (r.tag) return versionKey(r.tag, r.digest, policyKind);
+  return r.digest ?? ref;
+}
+
+/** Two version keys name the same version: `1.2.0` equals `v1.2.0`; anything else compares as text. */
+export function sameVersion(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.includes('@') || b.includes('@')) return false;
+  const va = parseVersionTag(a);
+  const vb = parseVersionTag(b);
+  return va !== undefined && vb !== undefined && va.compare(vb) === 0 && va.prerelease.join('.') === vb.prerelease.join('.');
+}

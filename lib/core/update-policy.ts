@@ -108,6 +108,23 @@ export class UpdatePolicy {
     }
   }
 
+  /**
+   * Chooses what to go back to when the current version must be left (an alert-driven rollback with no recorded
+   * previous version): the highest semantic version below the current one that is neither a pre-release nor
+   * quarantined, whatever the policy's kind. `undefined` when there is none (or the current tag is not semver).
+   */
+  public selectPrevious(current: Current, candidates: readonly Candidate[], isQuarantined: (c: Candidate) => boolean = () => false): Candidate | undefined {
+    const cur = parseVersionTag(current.tag);
+    if (!cur) return undefined;
+    let best: { c: Candidate; v: SemVer } | undefined;
+    for (const c of candidates) {
+      const v = parseVersionTag(c.tag);
+      if (!v || v.compare(cur) >= 0 || v.prerelease.length > 0 || isQuarantined(c)) continue;
+      if (!best || v.compare(best.v) > 0) best = { c, v };
+    }
+    return best?.c;
+  }
+
   /** The policy's text form, the inverse of {@link UpdatePolicy.parse}. */
   public toString(): string {
     if (this.kind === 'semver') return `semver:${this.level}${this.includePrerelease ? '+prerelease' : ''}`;

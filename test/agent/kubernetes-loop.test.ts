@@ -7,8 +7,8 @@
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { HealthGate } from '../../agent/health/gate';
+import { DEFAULT_ROLLBACK, Reconciler } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
-import { DEFAULT_ROLLBACK, Reconciler } from '../../agent/reconcile';
 import { AuditLog, readAudit } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import { K8S_ANNOTATIONS, KubernetesTarget, KubernetesTargetOptions } from '../../agent/targets/kubernetes';
@@ -64,7 +64,7 @@ async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRu
     fake, registry, slo, dir,
     agent(options = {}) {
       const target = new KubernetesTarget({
-        kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 50, log: () => undefined, ...options.target,
+        kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 50, ...options.target,
       });
       const quarantine = new QuarantineStore(dir);
       const clock = new FakeClock();

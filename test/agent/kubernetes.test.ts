@@ -1,8 +1,14 @@
 import { V1Deployment } from '@kubernetes/client-node';
 import { KubernetesTarget, K8S_ANNOTATIONS, rolloutStatus } from '../../agent/targets/kubernetes';
-import { UpdatePlan, Workload } from '../../agent/types';
+import { Logger, UpdatePlan, Workload } from '../../agent/types';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { FakeKube, fixture, ImageBehaviour, Json, watchFixture } from '../support/fake-kube';
+
+/** A Logger that records each call as `{ level, event: msg, ...fields }`. */
+function recordingLogger(into: () => Array<Record<string, unknown>>): Logger {
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void into().push({ level, event: msg, ...fields });
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
 
 const V100 = 'registry.ml.svc:5000/models/recsys:1.0.0@sha256:1111111111111111111111111111111111111111111111111111111111111111';
 const V110 = 'registry.ml.svc:5000/models/recsys:1.1.0@sha256:2222222222222222222222222222222222222222222222222222222222222222';
@@ -15,7 +21,7 @@ async function startFake(behaviour: (image: string) => ImageBehaviour = () => 'r
 }
 
 function target(opts: Partial<ConstructorParameters<typeof KubernetesTarget>[0]> = {}): KubernetesTarget {
-  return new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', pollIntervalMs: 50, log: (e) => logs.push(e), ...opts });
+  return new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', pollIntervalMs: 50, logger: recordingLogger(() => logs), ...opts });
 }
 
 async function recsys(t: KubernetesTarget): Promise<Workload> {

@@ -1,5 +1,7 @@
-import { DEFAULT_ROLLBACK, backoffDelay, sameImage } from '../../agent/reconcile';
+import { DEFAULT_ROLLBACK } from '../../agent/loop';
+import { backoffDelay } from '../../agent/retry';
 import { TriggerEvent } from '../../agent/types';
+import { sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { FakeRegistry, FakeTarget, REPO, digestOf, harness, ref } from './fakes';
 

@@ -223,6 +223,35 @@ describe('AgentHttpServer before the trigger is started', () => {
   });
 });
 
+describe('AgentHttpServer with webhooks off (the one status server)', () => {
+  test('serves /healthz (GET and HEAD) and /metrics; every webhook path is 404 and names why', async () => {
+    const server = new AgentHttpServer({
+      port: 0, host: '127.0.0.1', healthz: () => ({ healthy: true, detail: { lastBeat: 1 } }),
+      metrics: async () => ({ contentType: 'text/plain', body: 'up 1\n' }),
+    });
+    const port = await server.listen();
+    try {
+      expect((await send(port, 'GET', '/healthz')).status).toBe(200);
+      expect((await send(port, 'HEAD', '/healthz')).status).toBe(200);
+      expect((await send(port, 'GET', '/metrics')).status).toBe(200);
+      const r = await send(port, 'POST', '/webhooks/registry', '{}', bearer);
+      expect([r.status, JSON.parse(r.body)]).toEqual([404, { error: 'no route POST /webhooks/registry; webhooks are disabled' }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('throws if the port is taken, naming the config key', async () => {
+    const first = new AgentHttpServer({ port: 0, host: '127.0.0.1' });
+    const port = await first.listen();
+    try {
+      await expect(new AgentHttpServer({ port, host: '127.0.0.1' }).listen()).rejects.toThrow(/choose a free 'webhooks.listen'$/);
+    } finally {
+      await first.close();
+    }
+  });
+});
+
 describe('webhook parsers', () => {
   test('throws if no webhook authentication is configured', () => {
     expect(() => validateWebhookAuth({})).toThrow("webhooks have no authentication: set 'webhooks.bearerTokenFile' and/or 'webhooks.hmacSecretFile'");

@@ -1,0 +1,58 @@
+/** Alert-driven rollback: Alertmanager names a model version; it is rolled back wherever it runs, and quarantined. */
+import { ImageRef, sameImage, sameVersion, versionOfRef } from '../../lib/core/image-ref';
+import { Target, TriggerEvent, UpdatePlan, Workload } from '../types';
+import type { LoopContext } from './context';
+import { planFromRecord } from './records';
+import type { CycleReport, Fail } from './settings';
+import type { UpdateRunner } from './update';
+
+export class AlertRollbacks {
+  constructor(private readonly c: LoopContext, private readonly runner: UpdateRunner) {}
+
+  public async handle(e: TriggerEvent, found: ReadonlyArray<{ target: Target; workload: Workload }>, report: CycleReport, fail: Fail): Promise<void> {
+    const rb = e.rollback!;
+    const reason = `alert: ${rb.reason}`;
+    let acted = false;
+    for (const { target, workload: w } of found) {
+      if (w.model !== rb.model) continue;
+      if (w.inFlight && sameVersion(versionOfRef(w.inFlight.to), rb.version)) {
+        const plan = planFromRecord(w, w.inFlight);
+        const ok = await this.runner.restore(target, plan, reason, fail, true);
+        this.runner.quarantine(w, plan, reason, e.source);
+        this.c.held.delete(w.id);
+        report.updates.push({ workload: w.id, plan: plan.toString(), result: ok ? 'rolled_back' : 'rollback_failed' });
+        acted = true;
+        continue;
+      }
+      const running = versionOfRef(w.image);
+      if (w.inFlight || !sameVersion(running, rb.version)) continue;
+      acted = true;
+      // Promoted already: move forward to what ran before (from the audit log, else the highest lower version).
+      const current = new UpdatePlan(w, w.image, w.image, running, running, e.source);
+      this.runner.quarantine(w, current, reason, e.source);
+      const previous = this.c.o.audit.previousOf(w.id, (img) => sameImage(img, w.image)) ?? await this.previousVersion(w);
+      if (!previous) {
+        fail(`alert rollback ${w.id}`, `no earlier version of ${rb.model} is known to go back to`);
+        continue;
+      }
+      const plan = new UpdatePlan(w, w.image, previous, running, versionOfRef(previous), e.source);
+      const result = await this.runner.applyKnownGood(target, plan, reason, fail);
+      report.updates.push({ workload: w.id, plan: plan.toString(), result });
+    }
+    if (!acted) {
+      this.c.o.quarantine.add({ model: rb.model, version: rb.version, reason, source: e.source, since: this.c.o.clock.now().toISOString() });
+      this.c.audit({ event: 'quarantined', target: '-', model: rb.model, trigger: e.source, result: 'ok', reason: `${rb.version}: ${reason} (no workload runs it)` });
+    }
+  }
+
+  /** Where to go back to without a record: the policy's {@link UpdatePolicy.selectPrevious} over the registry's tags. */
+  private async previousVersion(w: Workload): Promise<string | undefined> {
+    const ref = ImageRef.tryParse(w.image, { allowMutableTag: true });
+    if (!ref?.tag) return undefined;
+    const repo = { registry: ref.registry, repository: ref.repository };
+    const tags = await this.c.o.registry.listTags(repo);
+    const chosen = w.policy.selectPrevious({ tag: ref.tag }, tags.map((tag) => ({ tag })), (c) => this.c.o.quarantine.isQuarantined(w.model, c.tag));
+    if (!chosen) return undefined;
+    return `${ref.name}:${chosen.tag}@${await this.c.o.registry.resolveDigest(repo, chosen.tag)}`;
+  }
+}

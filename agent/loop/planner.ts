@@ -1,0 +1,105 @@
+/** Planning: which workloads to look at now, and which version each moves to (registry + policy + quarantine). */
+import { ImageRef, versionKey } from '../../lib/core/image-ref';
+import type { Candidate } from '../../lib/core/update-policy';
+import { resolveListedTag } from '../registry/listed-tag';
+import { RepositoryName, TriggerEvent, UpdatePlan, Workload } from '../types';
+import type { LoopContext } from './context';
+import type { ImageSettings } from './settings';
+
+export class Planner {
+  private readonly images = new Map<string, ImageSettings>();
+  private readonly lastChecked = new Map<string, number>();
+  /** `<workload> <digest>` → the tag it was rolled out under (engines may forget the tag). */
+  private readonly promotedTags = new Map<string, string>();
+
+  constructor(private readonly c: LoopContext) {
+    for (const i of c.o.images ?? []) this.images.set(i.repository, i);
+  }
+
+  /** The shortest poll interval of any repository (the poll trigger's tick). */
+  public get tickMs(): number {
+    return Math.min(this.c.o.pollIntervalMs, ...[...this.images.values()].map((i) => i.pollIntervalMs ?? Infinity));
+  }
+
+  /** Why this workload is looked at now (a trigger source), or undefined to leave it alone. */
+  public triggerFor(w: Workload, events: readonly TriggerEvent[], now: number): string | undefined {
+    const ref = ImageRef.tryParse(w.image, { allowMutableTag: true });
+    const repo = ref?.name ?? w.image;
+    for (const e of events) {
+      if (e.rollback) continue;
+      if (e.source === 'poll') {
+        const interval = this.images.get(repo)?.pollIntervalMs ?? this.c.o.pollIntervalMs;
+        const last = this.lastChecked.get(repo);
+        // A quarter tick of slack so a timer that fires a few ms early does not skip a whole interval.
+        if (last === undefined || now - last + this.tickMs / 4 >= interval) return e.source;
+        continue;
+      }
+      const repos = e.repositories ?? [];
+      const models = e.models ?? [];
+      if (repos.length === 0 && models.length === 0) return e.source;
+      if (ref && repos.some((r) => r === ref.name || r === ref.repository || r.replace(/:[^/]*$/, '') === ref.name)) return e.source;
+      if (models.includes(w.model)) return e.source;
+    }
+    return undefined;
+  }
+
+  /** Asks the registry and the policy for a newer version. */
+  public async plan(w: Workload, trigger: string, tags: Map<string, Promise<string[]>>, signal?: AbortSignal): Promise<UpdatePlan | undefined> {
+    let ref = ImageRef.parse(w.image, { field: `${w.id} image`, allowMutableTag: true });
+    const repo: RepositoryName = { registry: ref.registry, repository: ref.repository };
+    const policy = this.images.get(ref.name)?.policy ?? w.policy;
+    this.lastChecked.set(ref.name, this.c.o.clock.now().getTime());
+    if (policy.kind === 'pinned') return undefined;
+    if (ref.tag === undefined && ref.digest) {
+      // Some engines (podman) report `repo@digest` for a container created from `repo:tag@digest`: the tag is
+      // recovered from the promotion that put this digest there.
+      const tag = this.tagOfDigest(w.id, ref.name, ref.digest);
+      if (tag) ref = ImageRef.parse(`${ref.name}:${tag}@${ref.digest}`, { allowMutableTag: true });
+    }
+    if (ref.tag === undefined) {
+      this.c.log.warn('skipping a workload whose image has no tag (a bare digest the agent did not roll out)', { workload: w.id, image: w.image });
+      return undefined;
+    }
+    const current = { tag: ref.tag, digest: ref.digest ?? w.digest };
+    let candidates: Candidate[];
+    if (policy.kind === 'digest') {
+      candidates = [{ tag: ref.tag, digest: await this.c.o.registry.resolveDigest(repo, ref.tag, signal) }];
+    } else {
+      let list = tags.get(ref.name);
+      if (!list) {
+        list = this.c.o.registry.listTags(repo, signal);
+        tags.set(ref.name, list);
+      }
+      candidates = (await list).map((tag) => ({ tag }));
+    }
+    const chosen = policy.select(current, candidates, (c) => this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind)));
+    if (!chosen) return undefined;
+    const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, { clock: this.c.o.clock, logger: this.c.log }, signal);
+    const to = `${ref.name}:${chosen.tag}@${digest}`;
+    const recovered = ref.toString() !== ImageRef.parse(w.image, { allowMutableTag: true }).toString();
+    const from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
+    const fromVersion = policy.kind === 'digest' ? `${ref.tag}@${current.digest ?? 'unknown'}` : ref.tag;
+    const plan = new UpdatePlan(w, from, to, fromVersion, versionKey(chosen.tag, digest, policy.kind), trigger);
+    this.c.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `policy ${policy.toString()} chose ${plan.toVersion}` });
+    return plan;
+  }
+
+
+  /** The tag a digest was rolled out under on this workload (from this agent's memory, else the audit log). */
+  private tagOfDigest(workload: string, name: string, digest: string): string | undefined {
+    const cached = this.promotedTags.get(`${workload} ${digest}`);
+    if (cached) return cached;
+    let found: string | undefined;
+    try {
+      for (const e of this.c.o.audit.read()) {
+        if (e.target !== workload || (e.event !== 'promoted' && e.event !== 'apply') || !e.to) continue;
+        const r = ImageRef.tryParse(e.to, { allowMutableTag: true });
+        if (r && r.name === name && r.digest === digest && r.tag) found = r.tag;
+      }
+    } catch (e) {
+      this.c.log.warn('audit log unreadable', { error: (e as Error).message });
+    }
+    if (found) this.promotedTags.set(`${workload} ${digest}`, found);
+    return found;
+  }
+}

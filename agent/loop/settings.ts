@@ -1,0 +1,43 @@
+/** The loop's settings and results: what agent.yaml configures, what a cycle reports. */
+import type { UpdatePolicy } from '../../lib/core/update-policy';
+import type { BackoffSettings } from '../retry';
+
+/** Per-repository settings from `images:` in agent.yaml. */
+export interface ImageSettings {
+  /** `registry/repository`, e.g. `127.0.0.1:5000/models/recsys`. */
+  readonly repository: string;
+  /** Overrides the workload's own policy (label/annotation). */
+  readonly policy?: UpdatePolicy;
+  /** Overrides the default poll interval. */
+  readonly pollIntervalMs?: number;
+}
+
+/** Rollback policy: bounded attempts, each with a timeout, exponential backoff between them. */
+export interface RollbackSettings {
+  /** @default 3 */
+  readonly maxAttempts: number;
+  /** @default 30000 */
+  readonly attemptTimeoutMs: number;
+  /** @default { initialMs: 1000, maxMs: 60000, factor: 2 } */
+  readonly backoff: BackoffSettings;
+}
+
+export const DEFAULT_ROLLBACK: RollbackSettings = {
+  maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 },
+};
+
+/** What one cycle did. */
+export interface CycleReport {
+  readonly sources: string[];
+  workloads: number;
+  /** Workloads whose registry was asked this cycle. */
+  checked: number;
+  readonly updates: Array<{ readonly workload: string; readonly plan: string; readonly result: UpdateOutcome }>;
+  readonly failures: string[];
+}
+
+/** How an update ended. `held`: inconclusive, kept unpromoted; `aborted`: reversed because the agent stopped. */
+export type UpdateOutcome = 'promoted' | 'rolled_back' | 'failed' | 'held' | 'aborted' | 'rollback_failed';
+
+/** Records one failure of the cycle. */
+export type Fail = (what: string, e: unknown) => void;
