@@ -74,7 +74,8 @@ export class Planner {
     }
     const chosen = policy.select(current, candidates, (c) => this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind)));
     if (!chosen) return undefined;
-    const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, { clock: this.c.o.clock, logger: this.c.log }, signal);
+    const deps = { clock: this.c.o.clock, logger: this.c.log };
+    const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, deps, signal);
     const to = `${ref.name}:${chosen.tag}@${digest}`;
     const recovered = ref.toString() !== ImageRef.parse(w.image, { allowMutableTag: true }).toString();
     const from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;

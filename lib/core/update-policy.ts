@@ -113,7 +113,8 @@ export class UpdatePolicy {
    * previous version): the highest semantic version below the current one that is neither a pre-release nor
    * quarantined, whatever the policy's kind. `undefined` when there is none (or the current tag is not semver).
    */
-  public selectPrevious(current: Current, candidates: readonly Candidate[], isQuarantined: (c: Candidate) => boolean = () => false): Candidate | undefined {
+  public selectPrevious(current: Current, candidates: readonly Candidate[],
+    isQuarantined: (c: Candidate) => boolean = () => false): Candidate | undefined {
     const cur = parseVersionTag(current.tag);
     if (!cur) return undefined;
     let best: { c: Candidate; v: SemVer } | undefined;
