@@ -20,6 +20,7 @@ import { DockerTarget } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
 import { PollTrigger } from './triggers/poll';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
+import { assertPeer } from '../lib/core/peer';
 
 /** Seams `startAgent` lets a test replace (everything else comes from the config). */
 export interface StartOptions {
@@ -146,6 +147,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
   if (k) {
     // Loaded only when configured: @kubernetes/client-node is large, and a Docker-only agent should not pay for it.
     const { KubeConfig } = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
+    assertPeer('@kubernetes/client-node', "the Kubernetes target ('targets.kubernetes')");
     const { KubernetesTarget } = require('./targets/kubernetes') as typeof import('./targets/kubernetes');
     const kc = new KubeConfig();
     if (k.inCluster) kc.loadFromCluster();

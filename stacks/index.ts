@@ -1,10 +1,10 @@
-// The Pulumi program: one ModelStack per stack (environment). Every per-environment value lives in Pulumi.<env>.yaml
+// The Pulumi program: one ModelEnvironment per stack (environment). Every per-environment value lives in Pulumi.<env>.yaml
 // and is read and validated once by readStackConfig(); nothing here depends on the stack's name.
-import { ModelStack, readStackConfig } from '../lib/pulumi';
+import { ModelEnvironment, readStackConfig } from '../lib/pulumi';
 
 const { config, secrets } = readStackConfig();
 
-const stack = new ModelStack(config.model, {
+const stack = new ModelEnvironment(config.model, {
   config,
   secrets,
   build: { context: 'examples/model-server', dockerfile: 'examples/model-server/Dockerfile' },

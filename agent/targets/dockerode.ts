@@ -9,6 +9,7 @@
  */
 import Module from 'module';
 import type DockerodeType from 'dockerode';
+import { requirePeer } from '../../lib/core/peer';
 
 /** The internal modules made lazy: `require(request)` from a file under `dir`. Both export a single function. */
 const LAZY: ReadonlyArray<{ readonly dir: string; readonly request: string }> = [
@@ -42,7 +43,7 @@ export function loadDockerode(): typeof DockerodeType {
     return load.call(this, request, parent, isMain);
   };
   try {
-    loaded = require('dockerode') as typeof DockerodeType;
+    loaded = requirePeer<typeof DockerodeType>('dockerode', "the Docker target ('targets.docker')");
   } finally {
     M._load = load;
   }

@@ -11,6 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
+import { assertPeer, requirePeer } from '../../lib/core/peer';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation';
 import { parseCommandArgs } from '../args';
 
@@ -127,5 +128,6 @@ function usageError(message: string): number {
 
 function registerTsNode(): void {
   if ((process as unknown as Record<symbol, unknown>)[Symbol.for('ts-node.register.instance')] || require.extensions['.ts']) return;
-  require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
+  assertPeer('typescript', 'synthesizing a TypeScript app');
+  requirePeer<typeof import('ts-node')>('ts-node', 'synthesizing a TypeScript app').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
 }

@@ -1,5 +1,10 @@
-// Public API of lib/pulumi/: re-exports only. Not re-exported from lib/index.ts, so that cdk8s-only users never load
-// the Pulumi SDK; import it as `modelpilot/build/lib/pulumi` or from the program in stacks/.
-export * from './apply-plan';
+// Public API of the `modelpilot/pulumi` entry point: the Pulumi component resources. Not re-exported from
+// lib/index.ts, so that cdk8s-only users never load the Pulumi SDK (an optional peer dependency).
+import { assertPeer } from '../core/peer';
+
+for (const peer of ['@pulumi/pulumi', '@pulumi/kubernetes', '@pulumi/docker'] as const) assertPeer(peer, "the Pulumi component ('modelpilot/pulumi')");
+
+export { planApply } from './apply-plan';
+export type { KubeObject, PlannedObject, SectionedObject } from './apply-plan';
 export * from './config';
-export * from './model-stack';
+export * from './model-environment';

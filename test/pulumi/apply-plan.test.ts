@@ -1,4 +1,4 @@
-// lib/pulumi/apply-plan.ts: how ModelStack turns the synthesized cdk8s stack into ordered Kubernetes resources.
+// lib/pulumi/apply-plan.ts: how ModelEnvironment turns the synthesized cdk8s stack into ordered Kubernetes resources.
 import { App } from 'cdk8s';
 import { apiGroup, isBuiltinGroup, KubeObject, planApply, replaceContainerImage, SectionedObject, synthObjects } from '../../lib/pulumi/apply-plan';
 import { ModelRegistry } from '../../lib/registry/model-registry';

@@ -2,7 +2,7 @@
 // read and fed as the stack's config, the program is imported in an isolated module registry, and every registered
 // resource is recorded with its inputs, provider and dependencies.
 import { ImageRef } from '../../lib/core/image-ref';
-import { pinnedReference } from '../../lib/pulumi/model-stack';
+import { pinnedReference } from '../../lib/pulumi/model-environment';
 import { validateManifests } from '../../lib/validation/validate';
 import { isSecretValue, mockDigest, plainStrings, ProgramRun, RecordedResource, runProgram, stackFileConfig, TEST_SECRETS, unwrapSecret } from './harness';
 
@@ -39,7 +39,7 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     }
   });
 
-  test('groups everything under one ModelStack component named after the model', () => {
+  test('groups everything under one ModelEnvironment component named after the model (type token kept: modelpilot:index:ModelStack)', () => {
     const [component] = run.ofType('modelpilot:index:ModelStack');
     expect(component.name).toBe(model);
     const children = run.resources.filter((r) => r !== component);

@@ -15,7 +15,7 @@ import { assertValidManifests } from '../validation/validate';
 import { apiGroup, isBuiltinGroup, KubeObject, PlannedObject, planApply, replaceContainerImage, synthObjects } from './apply-plan';
 import { AlertReceiverConfig, StackConfig, StackSecrets } from './config';
 
-/** Names and keys of the Kubernetes Secrets that {@link ModelStack} creates from Pulumi config secrets. */
+/** Names and keys of the Kubernetes Secrets that {@link ModelEnvironment} creates from Pulumi config secrets. */
 export interface SecretRefs {
   /** `kubernetes.io/dockerconfigjson` Secret for pulling from the registry, when it has credentials. */
   readonly registryPullSecret?: { readonly name: string };
@@ -30,8 +30,8 @@ export interface SecretRefs {
 /** The Secret that ModelUpdater and AlertRouting read the updater's webhook credentials from by default. */
 export { UPDATER_WEBHOOK_SECRET };
 
-/** The stack sections other than namespace, model and registry (which {@link ModelStack} fills from config). */
-export type ModelStackSections = Omit<SelfHealingModelStackProps, 'namespace' | 'model' | 'registry'>;
+/** The stack sections other than namespace, model and registry (which {@link ModelEnvironment} fills from config). */
+export type ModelEnvironmentSections = Omit<SelfHealingModelStackProps, 'namespace' | 'model' | 'registry'>;
 
 /** Where and how to build the model server image. */
 export interface ImageBuildArgs {
@@ -49,8 +49,8 @@ export interface ImageBuildArgs {
   readonly platform?: string;
 }
 
-/** Arguments of a {@link ModelStack}. */
-export interface ModelStackArgs {
+/** Arguments of a {@link ModelEnvironment}. */
+export interface ModelEnvironmentArgs {
   /** The validated stack configuration (`readStackConfig()`). */
   readonly config: StackConfig;
   /** The secret config values (`readStackConfig()`). */
@@ -67,7 +67,7 @@ export interface ModelStackArgs {
    * so that they can reference them by name and key.
    * @default - no further sections
    */
-  readonly sections?: (refs: SecretRefs) => ModelStackSections;
+  readonly sections?: (refs: SecretRefs) => ModelEnvironmentSections;
 }
 
 type KubeResourceClass = new (name: string, args: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
@@ -113,7 +113,7 @@ const BUILTIN_KINDS = {
  * before model, image before Deployment, CRD before CR), give stable resource names (`<name>-<section>-<kind>-<object>`)
  * and let tests check every input without a cluster.
  */
-export class ModelStack extends pulumi.ComponentResource {
+export class ModelEnvironment extends pulumi.ComponentResource {
   /** `http://<service>.<namespace>.svc.cluster.local:<port>` of the model. */
   public readonly serviceEndpoint: pulumi.Output<string>;
   /** The deployed model version (the image's semver tag). */
@@ -133,7 +133,9 @@ export class ModelStack extends pulumi.ComponentResource {
   /** The Secrets created from config secrets. */
   public readonly secretRefs: SecretRefs;
 
-  constructor(name: string, args: ModelStackArgs, opts: pulumi.ComponentResourceOptions = {}) {
+  constructor(name: string, args: ModelEnvironmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    // The type token keeps the component's first name: renaming it would change every child's URN, and `pulumi up`
+    // would replace the whole environment.
     super('modelpilot:index:ModelStack', name, {}, opts);
     const { config, secrets } = args;
     const ns = config.namespace;
@@ -336,7 +338,7 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
   if (!isBuiltinGroup(apiGroup(object.apiVersion))) {
     return new k8s.apiextensions.CustomResource(name, { ...object } as k8s.apiextensions.CustomResourceArgs, opts);
   }
-  throw new Error(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelStack; add it to BUILTIN_KINDS in lib/pulumi/model-stack.ts`);
+  throw new Error(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelEnvironment; add it to BUILTIN_KINDS in lib/pulumi/model-stack.ts`);
 }
 
 /** `deployImage` pinned to the digest that the push returned (`repo@sha256:…`). */
@@ -359,3 +361,13 @@ function hostPort(host: string): number | undefined {
 function hostName(host: string): string {
   return host.split('.')[0].split(':')[0];
 }
+
+/**
+ * The earlier name of {@link ModelEnvironment}.
+ * @deprecated use `ModelEnvironment` ("stack" is Pulumi's word for an environment's state, and a cdk8s chart here).
+ */
+export const ModelStack = ModelEnvironment;
+/** @deprecated use `ModelEnvironment`. */
+export type ModelStack = ModelEnvironment;
+/** @deprecated use `ModelEnvironmentArgs`. */
+export type ModelStackArgs = ModelEnvironmentArgs;
