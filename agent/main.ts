@@ -4,6 +4,7 @@
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
 import * as fs from 'fs';
+import { assertPeer } from '../lib/core/peer';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { HealthGate } from './health/gate';
@@ -20,7 +21,6 @@ import { DockerTarget } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
 import { PollTrigger } from './triggers/poll';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
-import { assertPeer } from '../lib/core/peer';
 
 /** Seams `startAgent` lets a test replace (everything else comes from the config). */
 export interface StartOptions {

@@ -1,9 +1,66 @@
-// The public API of modelpilot: re-exports only.
-export * from './core';
-export * from './model';
-export * from './registry';
-export * from './monitoring';
-export * from './alerting';
-export * from './updater';
-export * from './validation';
-export * from './stack';
+/**
+ * The public API of `modelpilot` (the constructs entry point): named exports only. Anything not listed here is
+ * internal, and the API report (api/modelpilot.api.md, checked by test/api.test.ts) makes any change visible.
+ * The Pulumi component is `modelpilot/pulumi`, the updater runtime `modelpilot/agent`.
+ */
+
+// Value types shared with the agent (lib/core)
+export { Duration, parseDuration } from './core/duration';
+export type { TimeConversionOptions } from './core/duration';
+export { ImageRef } from './core/image-ref';
+export type { ImageRefParseOptions } from './core/image-ref';
+export { UpdatePolicy } from './core/update-policy';
+export type { Candidate, Current, SemverLevel, SemverPolicyOptions } from './core/update-policy';
+export { Slo } from './core/slo';
+export type { SloMetrics, SloProps, SloSelector } from './core/slo';
+export { ACTION_LABEL, ROLLBACK_ACTION } from './core/contract/names';
+export type { SecretKeySelector } from './core/contract/secrets';
+
+// The model
+export { ModelDeployment } from './model/model-deployment';
+export type { ModelDeploymentProps } from './model/model-deployment';
+export { DrainHook } from './model/probes';
+export type { ProbeOptions } from './model/probes';
+export { ModelUpdateStrategy, RolloutStrategy } from './model/rollout-strategy';
+export type { RollingUpdateOptions } from './model/rollout-strategy';
+export { DisruptionBudget } from './model/disruption-budget';
+export { Autoscaling } from './model/autoscaling';
+export type { AutoscalingBounds, CpuAutoscalingOptions, PodsMetricAutoscalingOptions } from './model/autoscaling';
+export { ModelCache } from './model/model-cache';
+export type { ModelCacheOptions } from './model/model-cache';
+export type { ModelEnvVar, ModelResources } from './model/resources';
+
+// The registry
+export { ModelRegistry, ModelRegistrySource } from './registry/model-registry';
+export type {
+  ExternalRegistryProps, IModelRegistry, ModelRegistryProps, RegistryNotificationReceiver, RegistryNotifications,
+} from './registry/model-registry';
+
+// Monitoring and alerts
+export { ModelMonitoring, ScrapeTarget } from './monitoring/model-monitoring';
+export type { ModelMonitoringOptions, ModelMonitoringProps } from './monitoring/model-monitoring';
+export type { MonitoredModel } from './monitoring/monitored-model';
+export { ALERT_NAMES, ModelAlerts, Severity } from './monitoring/model-alerts';
+export type { AlertingRule, AlertName, ModelAlertDefinition, ModelAlertsOptions, ModelAlertsProps, RuleGroup } from './monitoring/model-alerts';
+export { generateRuleTests, ruleTestFile } from './monitoring/rule-tests';
+export type { GeneratedRuleTest, PromtoolExpectedAlert, PromtoolSeries, PromtoolTestCase, PromtoolTestFile } from './monitoring/rule-tests';
+
+// Alert routing
+export { ALERTMANAGER_CONFIG_KEY, AlertRouting, UPDATER_RECEIVER } from './alerting/alert-routing';
+export type { AlertRoutingProps, RouteOptions, RouteTiming, UpdaterRouteOptions } from './alerting/alert-routing';
+export { Receiver } from './alerting/receiver';
+export type {
+  EmailReceiverOptions, PagerDutyReceiverOptions, ReceiverOptions, SlackReceiverOptions, WebhookReceiverOptions,
+} from './alerting/receiver';
+
+// The updater
+export { ModelUpdater, UpdaterDiscovery, UpdaterPeer } from './updater/model-updater';
+export type { IWebhookReceiver, ModelUpdaterOptions, ModelUpdaterProps, UpdatedModel, WebhookKind } from './updater/model-updater';
+
+// Validation
+export { assertValidManifests, formatIssue, ManifestValidationError, validateManifest, validateManifests } from './validation/validate';
+export type { ValidateOptions, ValidationIssue, ValidationResult } from './validation/validate';
+
+// The stack
+export { SelfHealingModelStack } from './stack';
+export type { SelfHealingModelStackProps } from './stack';

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
-import { describeObject, formatIssue, validateManifests } from '../../lib/validation';
+import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
 import { parseCommandArgs } from '../args';
 
 /** What an app module exports. */

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as YAML from 'yaml';
-import { formatIssue, validateManifests } from '../../lib/validation';
+import { formatIssue, validateManifests } from '../../lib/validation/validate';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot validate <file.yaml…> [--allow-unknown <apiVersion/Kind>]…

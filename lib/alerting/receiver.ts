@@ -193,5 +193,3 @@ function checkSecretRef(receiver: string, field: string, ref: SecretKeySelector 
   }
 }
 
-/** The same as {@link SecretKeySelector} (the updater construct names its Secret references so). */
-export type SecretKeyRef = SecretKeySelector;

@@ -142,7 +142,7 @@ export class ImageRef {
 }
 
 /**
- * Reads a tag as a semantic version. Accepts a leading `v` (`v1.2.0`); refuses partial versions (`1.2`)
+ * @internal Reads a tag as a semantic version. Accepts a leading `v` (`v1.2.0`); refuses partial versions (`1.2`)
  * and anything else that is not strictly semver.
  */
 export function parseVersionTag(tag: string): SemVer | undefined {

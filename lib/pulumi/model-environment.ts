@@ -3,7 +3,8 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
-import { Receiver, SecretKeyRef } from '../alerting/receiver';
+import { Receiver } from '../alerting/receiver';
+import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
@@ -318,7 +319,7 @@ export function alertingSection(
   const built = receivers.map((r, i) => {
     const receiverName = `${r.type}-${i}`;
     const receiver = r.type === 'slack'
-      ? Receiver.slack({ name: receiverName, channel: r.channel, apiUrl: refs.slackWebhookUrl as SecretKeyRef })
+      ? Receiver.slack({ name: receiverName, channel: r.channel, apiUrl: refs.slackWebhookUrl as SecretKeySelector })
       : Receiver.webhook({ name: receiverName, url: r.url });
     return { receiver, severity: levels.slice(0, levels.indexOf(r.severity as Severity) + 1), continue: true };
   });

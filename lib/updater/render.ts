@@ -1,5 +1,5 @@
 /**
- * @internal Pure renderers of the updater's objects: plain data in, plain JSON out, no construct tree. The
+ * Pure renderers of the updater's objects (internal: not exported from the package): plain data in, plain JSON out, no construct tree. The
  * `ModelUpdater` constructor checks its props, calls these and assembles the ApiObjects; tests call them directly.
  */
 import { AgentConfigInput } from '../core/contract/agent-config';

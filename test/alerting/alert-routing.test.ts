@@ -1,8 +1,8 @@
 import { Duration, Testing } from 'cdk8s';
 import { parse } from 'yaml';
-import { AlertRouting, AlertRoutingProps, Receiver } from '../../lib/alerting';
-import { Severity } from '../../lib/monitoring';
-import { validateManifests } from '../../lib/validation';
+import { AlertRouting, AlertRoutingProps, Receiver } from '../../lib';
+import { Severity } from '../../lib';
+import { validateManifests } from '../../lib';
 
 const slack = Receiver.slack({ name: 'ml-chat', apiUrl: { name: 'slack-webhook', key: 'url' }, channel: '#ml-alerts' });
 const pager = Receiver.pagerDuty({ name: 'ml-oncall', routingKey: { name: 'pagerduty', key: 'routing-key' } });

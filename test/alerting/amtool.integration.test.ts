@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Duration, Testing } from 'cdk8s';
-import { AlertRouting, Receiver } from '../../lib/alerting';
-import { Severity } from '../../lib/monitoring';
+import { AlertRouting, Receiver } from '../../lib';
+import { Severity } from '../../lib';
 import { startAlertmanager, TestServer } from '../support/prometheus';
 import { requireTool, waitFor } from '../support/tools';
 

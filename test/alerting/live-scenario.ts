@@ -12,10 +12,10 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Duration, Testing } from 'cdk8s';
-import { AlertRouting, Receiver } from '../../lib/alerting';
+import { AlertRouting, Receiver } from '../../lib';
+import { ModelAlerts, Severity } from '../../lib';
 import { toPromDuration } from '../../lib/core/duration';
 import { Slo } from '../../lib/core/slo';
-import { ModelAlerts, Severity } from '../../lib/monitoring';
 import { startAlertmanager, startPrometheus, TestPrometheus, TestServer } from '../support/prometheus';
 import { freePort, sleep, stopChild, waitFor, WaitAbort } from '../support/tools';
 

@@ -1,4 +1,5 @@
-import { ImageRef, parseVersionTag } from '../../lib';
+import { ImageRef } from '../../lib';
+import { parseVersionTag } from '../../lib/core/image-ref';
 
 const DIGEST = 'sha256:' + '0123456789abcdef'.repeat(4);
 

@@ -1,4 +1,5 @@
-import { Duration, parseDuration, Slo, toPromDuration } from '../../lib';
+import { Duration, parseDuration, Slo } from '../../lib';
+import { toPromDuration } from '../../lib/core/duration';
 
 describe('parseDuration / toPromDuration', () => {
   test.each([

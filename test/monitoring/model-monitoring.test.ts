@@ -1,11 +1,8 @@
 import { Duration, Testing } from 'cdk8s';
-import { Slo } from '../../lib/core/slo';
-import { ModelDeployment } from '../../lib/model';
 import {
-  ACTION_LABEL, ALERT_NAMES, AlertingRule, fmtG, generateRuleTests, humanizeDuration, ModelAlerts, ModelMonitoring,
-  renderTemplate, ScrapeTarget,
-} from '../../lib/monitoring';
-import { validateManifests } from '../../lib/validation';
+  ACTION_LABEL, ALERT_NAMES, AlertingRule, generateRuleTests, ModelAlerts, ModelDeployment, ModelMonitoring, ScrapeTarget, Slo, validateManifests,
+} from '../../lib';
+import { fmtG, humanizeDuration, renderTemplate } from '../../lib/monitoring/rule-tests';
 
 function setup(props: Partial<ConstructorParameters<typeof ModelMonitoring>[2]> = {}) {
   const chart = Testing.chart();

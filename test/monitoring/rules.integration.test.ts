@@ -5,9 +5,9 @@ import * as path from 'path';
 import { Duration, Testing } from 'cdk8s';
 import { stringify } from 'yaml';
 import { formatTable, run, testRules } from '../../bin/commands/test-rules';
+import { ModelDeployment } from '../../lib';
+import { AlertingRule, ALERT_NAMES, generateRuleTests, ModelAlerts, ModelAlertsOptions, ModelMonitoring, ruleTestFile } from '../../lib';
 import { Slo } from '../../lib/core/slo';
-import { ModelDeployment } from '../../lib/model';
-import { AlertingRule, ALERT_NAMES, generateRuleTests, ModelAlerts, ModelAlertsOptions, ModelMonitoring, ruleTestFile } from '../../lib/monitoring';
 import { requireTool } from '../support/tools';
 
 // promtool check rules + promtool test rules on every generated rule group, with the generated "fires" and

@@ -1,9 +1,9 @@
 import { Duration, Testing } from 'cdk8s';
 import { parse } from 'yaml';
-import { Receiver } from '../../lib/alerting';
-import { ModelAlerts } from '../../lib/monitoring';
+import { Receiver } from '../../lib';
+import { ModelAlerts } from '../../lib';
+import { validateManifests } from '../../lib';
 import { SelfHealingModelStack } from '../../lib/stack';
-import { validateManifests } from '../../lib/validation';
 
 describe('SelfHealingModelStack monitoring and alerting sections', () => {
   function synth(withSections: boolean) {

@@ -13,7 +13,8 @@ import * as path from 'path';
 import * as bcrypt from 'bcryptjs';
 import { Testing } from 'cdk8s';
 import * as YAML from 'yaml';
-import { ModelRegistry, RENDER_CONFIG_SCRIPT } from '../../lib';
+import { ModelRegistry } from '../../lib';
+import { RENDER_CONFIG_SCRIPT } from '../../lib/registry/model-registry';
 import { freePort, requireTool, stopChild, tailFile, waitFor } from '../support/tools';
 
 interface RegistryEvent { action: string; target: { repository: string; tag?: string; mediaType: string } }

@@ -1,6 +1,5 @@
-import {
-  assertValidManifests, describeObject, findSchemaModel, formatIssue, ManifestValidationError, validateManifest, validateManifests,
-} from '../../lib';
+import { assertValidManifests, formatIssue, ManifestValidationError, validateManifest, validateManifests } from '../../lib';
+import { describeObject, findSchemaModel } from '../../lib/validation/validate';
 
 const deployment = (): Record<string, unknown> => ({
   apiVersion: 'apps/v1',

@@ -1,4 +1,0 @@
-export * from './duration';
-export * from './image-ref';
-export * from './update-policy';
-export * from './slo';

@@ -1,2 +1,0 @@
-// Public API of lib/registry/: re-exports only.
-export * from './model-registry';

@@ -1,2 +1,0 @@
-// Public API of lib/updater/: re-exports only.
-export * from './model-updater';

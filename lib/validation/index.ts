@@ -1,2 +1,0 @@
-// Public API of lib/validation/: re-exports only.
-export * from './validate';
