@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { builtinModules } from 'module';
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { ModelDeployment, ModelUpdater } from '../../lib';
@@ -8,6 +9,9 @@ const ROOT = path.join(__dirname, '..', '..');
 const lines = fs.readFileSync(path.join(ROOT, 'agent', 'Dockerfile'), 'utf8')
   .replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 const instr = (name: string): string[] => lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+const walk = (dir: string): string[] => fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+  e.isDirectory() ? walk(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []);
+const isBuiltin = (name: string): boolean => name.startsWith('node:') || builtinModules.includes(name);
 const finalStage = lines.slice(lines.map((l) => l.startsWith('FROM ')).lastIndexOf(true));
 
 function agentContainer(): Record<string, unknown> & { args: string[]; ports: Array<{ containerPort: number }>; securityContext: object } {
@@ -20,11 +24,34 @@ function agentContainer(): Record<string, unknown> & { args: string[]; ports: Ar
 }
 
 describe('agent/Dockerfile', () => {
-  test('is multi-stage: a build stage, then a runtime stage that copies only the build output and production modules', () => {
-    expect(instr('FROM')).toEqual(['${BUILD_IMAGE} AS build', '${RUNTIME_IMAGE}']);
+  test('is multi-stage: build (lib/core + agent + bin only), deps (agent/package.json), then a runtime stage that copies only those', () => {
+    expect(instr('FROM')).toEqual(['${BUILD_IMAGE} AS build', '${BUILD_IMAGE} AS deps', '${RUNTIME_IMAGE}']);
     const copies = finalStage.filter((l) => l.startsWith('COPY '));
-    expect(copies.every((l) => l.startsWith('COPY --from=build '))).toBe(true);
-    expect(lines.some((l) => l.includes('npm prune --omit=dev'))).toBe(true);
+    expect(copies.every((l) => /^COPY --from=(build|deps) /.test(l))).toBe(true);
+    expect(lines).toContain('RUN npx tsc -p tsconfig.agent.json');
+    expect(lines).toContain('RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts');
+    expect(instr('COPY').filter((l) => l.startsWith('lib'))).toEqual(['lib/core ./lib/core']);
+  });
+
+  test('agent/package.json lists exactly the bare modules the compiled agent requires, at the root package.json pins', () => {
+    const agentPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'agent', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
+    for (const [name, version] of Object.entries(agentPkg.dependencies)) {
+      expect([name, rootPkg.dependencies[name] ?? rootPkg.devDependencies[name]]).toEqual([name, version]);
+    }
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'agent', 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+    for (const [name, version] of Object.entries(agentPkg.dependencies)) expect(lock.packages[`node_modules/${name}`]?.version).toBe(version);
+    // what the agent's sources import (lib/core, agent/, and the CLI files tsconfig.agent.json compiles)
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'tsconfig.agent.json'), 'utf8')) as { files: string[] };
+    const sources = [...config.files.filter((f) => f.startsWith('bin/')), 'bin/args.ts', 'bin/agent-config.ts', ...walk('agent'), ...walk('lib/core')];
+    const bare = new Set<string>();
+    for (const f of sources) {
+      for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/(?:from |require(?:Peer<[^>]*>)?\()'([^'.][^']*)'/g)) {
+        const name = m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0];
+        if (!isBuiltin(name)) bare.add(name);
+      }
+    }
+    expect([...bare].sort()).toEqual(Object.keys(agentPkg.dependencies).sort());
   });
 
   test('runs as a numeric non-root user', () => {
