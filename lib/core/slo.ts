@@ -143,14 +143,20 @@ export class Slo {
   }
 }
 
-function escapeLabel(v: string): string {
+/** @internal Escapes a value for a PromQL double-quoted string (the one escaper of every PromQL modelpilot writes). */
+export function promString(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
 function matchers(sel: SloSelector, extra?: string): string {
-  const parts = [`model="${escapeLabel(sel.model)}"`];
-  if (sel.version !== undefined) parts.push(`version="${escapeLabel(sel.version)}"`);
-  for (const [k, v] of Object.entries(sel.extraLabels ?? {})) parts.push(`${k}="${escapeLabel(v)}"`);
+  const parts = [`model="${promString(sel.model)}"`];
+  if (sel.version !== undefined) parts.push(`version="${promString(sel.version)}"`);
+  for (const [k, v] of Object.entries(sel.extraLabels ?? {})) parts.push(`${k}="${promString(v)}"`);
   if (extra) parts.push(extra);
   return parts.join(',');
+}
+
+/** @internal Renders `a="x",b="y"` from a label map (keys in the given order), then `extra` matchers. */
+export function promMatchers(labels: Record<string, string>, ...extra: string[]): string {
+  return [...Object.entries(labels).map(([k, v]) => `${k}="${promString(v)}"`), ...extra].join(',');
 }

@@ -1,9 +1,9 @@
-import { ApiObject, Chart, Lazy, Size } from 'cdk8s';
+import { ApiObject, Chart, Lazy } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { checkDnsName, checkPositive } from '../core/checks';
+import { checkDnsName } from '../core/checks';
 import { MODEL_SERVER_ENV } from '../core/contract/names';
-import { Duration, toPromDuration } from '../core/duration';
+import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
@@ -12,16 +12,12 @@ import { Autoscaling } from './autoscaling';
 import { DisruptionBudget } from './disruption-budget';
 import { ModelCache } from './model-cache';
 import { DrainHook, ProbeOptions } from './probes';
-import { ModelEnvVar, ModelResources, sizeQuantity } from './resources';
+import { checkPath, checkPort, httpProbe, renderEnv, renderResources, renderVolumes, resolveDrain, resolveProbes } from './render';
+import { ModelEnvVar, ModelResources } from './resources';
 import { RolloutStrategy } from './rollout-strategy';
 
 const k8s = kplus.k8s;
 
-/** The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
-export { MANAGED_BY } from '../core/labels';
-
-/** Environment variables the model-server contract reserves; they are set from the props. */
-const RESERVED_ENV: readonly string[] = Object.values(MODEL_SERVER_ENV);
 
 /** Properties of a {@link ModelDeployment}. */
 export interface ModelDeploymentProps {
@@ -269,24 +265,11 @@ export class ModelDeployment extends Construct {
     }
 
     // Probes and the startup budget.
-    const liveness = probe('liveness', props.liveness, '/health/live', Duration.seconds(10));
-    const readiness = probe('readiness', props.readiness, '/health/ready', Duration.seconds(5));
-    const startup = probe('startup', props.startup, '/health/ready', Duration.seconds(10));
-    const loadMs = checkPositive('modelLoadTimeout', props.modelLoadTimeout ?? Duration.minutes(2));
-    const startupPeriodS = startup.periodSeconds;
-    const startupFailures = Math.max(1, Math.ceil(loadMs / 1000 / startupPeriodS));
-    this.startupBudgetSeconds = startupFailures * startupPeriodS;
+    const { liveness, readiness, startup, startupFailures, startupBudgetSeconds } = resolveProbes(props);
+    this.startupBudgetSeconds = startupBudgetSeconds;
 
     // Drain and grace period.
-    const drain = props.drain ?? Duration.seconds(10);
-    const drainS = Math.ceil(drain.toMilliseconds() / 1000);
-    const graceS = props.terminationGracePeriod !== undefined
-      ? Math.ceil(props.terminationGracePeriod.toMilliseconds() / 1000)
-      : drainS + 30;
-    if (graceS <= drainS) {
-      throw new Error(`'drain' value '${toPromDuration(drain)}' is not shorter than 'terminationGracePeriod' '${graceS}s', so the server would be killed `
-        + `before it stops; make terminationGracePeriod longer than the drain (e.g. ${drainS + 30}s)`);
-    }
+    const { drainS, graceS } = resolveDrain(props.drain, props.terminationGracePeriod);
 
     // Disruption budget vs. replicas.
     const budget = props.disruptionBudget ?? DisruptionBudget.maxUnavailable(1);
@@ -300,38 +283,12 @@ export class ModelDeployment extends Construct {
     const resources = renderResources(props.resources ?? {});
     const gpus = props.resources?.gpus ?? 0;
 
-    // Environment.
-    const env: Array<Record<string, unknown>> = [
+    const env = renderEnv(props.env ?? [], [
       { name: MODEL_SERVER_ENV.port, value: String(this.port) },
       { name: MODEL_SERVER_ENV.name, value: this.modelName },
       { name: MODEL_SERVER_ENV.version, value: this.version },
-    ];
-    const seen = new Set<string>();
-    for (const e of props.env ?? []) {
-      if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(e.name ?? '')) {
-        throw new Error(`'env' name '${e.name}' is not a valid variable name; use letters, digits and '_', not starting with a digit`);
-      }
-      if (RESERVED_ENV.includes(e.name)) {
-        throw new Error(`'env' name '${e.name}' is set by modelpilot from the props; remove it (use 'port' for PORT, the image tag for MODEL_VERSION)`);
-      }
-      if (seen.has(e.name)) {
-        throw new Error(`'env' name '${e.name}' is given twice; each variable may appear once`);
-      }
-      seen.add(e.name);
-      if ((e.value === undefined) === (e.secretKeyRef === undefined)) {
-        throw new Error(`'env' variable '${e.name}' needs exactly one of 'value' or 'secretKeyRef'`);
-      }
-      env.push(e.value !== undefined ? { name: e.name, value: e.value }
-        : { name: e.name, valueFrom: { secretKeyRef: { name: e.secretKeyRef!.name, key: e.secretKeyRef!.key } } });
-    }
-
-    // Volumes: a writable /tmp always, the model cache when asked.
-    const volumes: Array<Record<string, unknown>> = [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }];
-    const mounts: Array<Record<string, unknown>> = [{ name: 'tmp', mountPath: '/tmp' }];
-    if (props.modelCache) {
-      volumes.push({ name: 'model-cache', ...props.modelCache.source });
-      mounts.push({ name: 'model-cache', mountPath: props.modelCache.mountPath });
-    }
+    ]);
+    const { volumes, mounts } = renderVolumes(props.modelCache);
 
     const runAsUser = props.runAsUser ?? 65532;
     if (!Number.isInteger(runAsUser) || runAsUser < 1) {
@@ -441,76 +398,8 @@ export class ModelDeployment extends Construct {
     return this;
   }
 
-  /** The `{ model, version }` selector of this model's series, for the `Slo` PromQL helpers. */
+  /** The `{ model }` selector of this model's series, for the `Slo` PromQL helpers (add `version` to name one version). */
   public get sloSelector(): { model: string } {
     return { model: this.modelName };
   }
-}
-
-interface ResolvedProbe {
-  readonly path: string;
-  readonly periodSeconds: number;
-  readonly timeoutSeconds: number;
-  readonly failureThreshold: number;
-}
-
-function probe(kind: string, options: ProbeOptions | undefined, path: string, period: Duration): ResolvedProbe {
-  const periodMs = checkPositive(`${kind}.period`, options?.period ?? period);
-  const timeoutMs = checkPositive(`${kind}.timeout`, options?.timeout ?? Duration.seconds(2));
-  const periodSeconds = Math.ceil(periodMs / 1000);
-  const timeoutSeconds = Math.ceil(timeoutMs / 1000);
-  if (timeoutSeconds > periodSeconds) {
-    throw new Error(`'${kind}.timeout' value '${timeoutSeconds}s' is longer than '${kind}.period' '${periodSeconds}s'; make the timeout at most the period`);
-  }
-  const failureThreshold = options?.failureThreshold ?? 3;
-  if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
-    throw new Error(`'${kind}.failureThreshold' value ${failureThreshold} must be a whole number of at least 1`);
-  }
-  return { path: checkPath(`${kind}.path`, options?.path ?? path, path), periodSeconds, timeoutSeconds, failureThreshold };
-}
-
-function httpProbe(p: ResolvedProbe, port: string, failureThreshold = p.failureThreshold): Record<string, unknown> {
-  return { httpGet: { path: p.path, port }, periodSeconds: p.periodSeconds, timeoutSeconds: p.timeoutSeconds, failureThreshold };
-}
-
-function checkPort(field: string, port: number, example = 8080): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`'${field}' value ${port} is out of range; use a whole number in 1..65535 such as ${example}`);
-  }
-  return port;
-}
-
-function checkPath(field: string, path: string, example: string): string {
-  if (typeof path !== 'string' || !path.startsWith('/') || /\s/.test(path)) {
-    throw new Error(`'${field}' value '${path}' is not an HTTP path; start it with '/' and leave out spaces, e.g. '${example}'`);
-  }
-  return path;
-}
-
-function renderResources(r: ModelResources): Record<string, Record<string, string | number>> {
-  const gpus = r.gpus ?? 0;
-  if (!Number.isInteger(gpus) || gpus < 0) {
-    throw new Error(`'resources.gpus' value ${gpus} is not a whole number; GPUs cannot be shared by fractions, use 0, 1, 2, …`);
-  }
-  const cpuReq = r.cpu?.request?.amount ?? '500m';
-  const cpuLim = r.cpu?.limit?.amount ?? '2';
-  const memReq = r.memory?.request ?? Size.gibibytes(1);
-  const memLim = r.memory?.limit ?? Size.gibibytes(2);
-  if (memReq.toMebibytes() > memLim.toMebibytes()) {
-    throw new Error(`'resources.memory.request' value '${sizeQuantity(memReq)}' is above the limit '${sizeQuantity(memLim)}'; raise the limit or lower the request`);
-  }
-  if (cpuMillis(cpuReq) > cpuMillis(cpuLim)) {
-    throw new Error(`'resources.cpu.request' value '${cpuReq}' is above the limit '${cpuLim}'; raise the limit or lower the request`);
-  }
-  const requests: Record<string, string | number> = { 'cpu': cpuReq, 'memory': sizeQuantity(memReq) };
-  const limits: Record<string, string | number> = { 'cpu': cpuLim, 'memory': sizeQuantity(memLim) };
-  if (gpus > 0) {
-    requests['nvidia.com/gpu'] = String(gpus);
-    limits['nvidia.com/gpu'] = String(gpus);
-  }
-  return { requests, limits };
-}
-
-function cpuMillis(q: string): number {
-  return q.endsWith('m') ? Number(q.slice(0, -1)) : Number(q) * 1000;
 }

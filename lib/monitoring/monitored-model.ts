@@ -1,5 +1,7 @@
-import { VERSION_LABEL } from '../core/contract/names';
+import { MANAGED_BY, VERSION_LABEL } from '../core/contract/names';
 import { Slo } from '../core/slo';
+
+export { promMatchers, promString } from '../core/slo';
 
 /**
  * What monitoring and alerting need to know about a served model. A `ModelDeployment` satisfies it as it is;
@@ -33,16 +35,6 @@ export function objectLabels(model: MonitoredModel, component: string): Record<s
   const labels: Record<string, string> = { ...(model.labels ?? model.selectorLabels) };
   delete labels[VERSION_LABEL];
   labels['app.kubernetes.io/component'] = component;
-  labels['app.kubernetes.io/managed-by'] = 'modelpilot';
+  labels['app.kubernetes.io/managed-by'] = MANAGED_BY;
   return labels;
-}
-
-/** Escapes a value for a PromQL double-quoted string. */
-export function promString(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
-
-/** Renders `{a="x",b="y"}` contents from a label map (keys in the given order). */
-export function promMatchers(labels: Record<string, string>, ...extra: string[]): string {
-  return [...Object.entries(labels).map(([k, v]) => `${k}="${promString(v)}"`), ...extra].join(',');
 }
