@@ -2,8 +2,8 @@
  * The agent's one outgoing HTTP helper, on `node:http` / `node:https`: the registry client, the synthetic probe,
  * the Docker target's readiness probe and the Prometheus SLO check all go through it.
  *
- * Why not the global `fetch`: in Node 20 it is undici, which loads on the first call and costs the agent ~10 MB of
- * RSS for what are a few small JSON and HEAD requests (bench/agent.bench.ts, scenario `watched100`).
+ * Why not the global `fetch`: in Node 20 it is undici, which loads on the first call and costs the agent a measurable
+ * share of its RSS for what are a few small JSON and HEAD requests (numbers: bench/results/agent.json, `watched100`).
  *
  * What it keeps of `fetch`'s behaviour: redirects are followed (at most `maxRedirects`; 303, and 301/302 after a
  * POST, turn into a bodiless GET; `Authorization` is dropped when a redirect leaves the origin), keep-alive

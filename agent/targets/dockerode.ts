@@ -2,7 +2,7 @@
  * Loads dockerode without the parts the agent never calls until they are called.
  *
  * dockerode requires, at load time, `@grpc/grpc-js` + `protobufjs` (its BuildKit session, used only by
- * `buildImage`) and docker-modem requires `ssh2` (used only for `ssh://` Docker hosts): ~12 MB of the agent's RSS
+ * `buildImage`) and docker-modem requires `ssh2` (used only for `ssh://` Docker hosts): a large share of the agent's RSS
  * for a Unix-socket or TCP client. While dockerode loads, those two internal modules are replaced by forwarders
  * that load the real module on their first call, so `buildImage` and `protocol: 'ssh'` still work, just loaded
  * then. Nothing else is touched, and the hook is removed as soon as dockerode has loaded.

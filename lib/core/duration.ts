@@ -1,5 +1,5 @@
 /**
- * A length of time, with no dependency on cdk8s (the agent loads this module; cdk8s's index costs it ~5 MB).
+ * A length of time, with no dependency on cdk8s (the agent loads this module and must not load cdk8s; docs/agent.md).
  *
  * `Duration` is an interface that cdk8s's own `Duration` satisfies, so every prop typed `Duration` accepts both a
  * `cdk8s.Duration` and one made with this module's factories (`Duration.seconds(30)`, or {@link parseDuration}).

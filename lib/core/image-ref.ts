@@ -1,4 +1,4 @@
-// Single functions, not the package index: the index loads ~50 modules (~5 MB of the updater agent's RSS).
+// Single functions, not the package index: the index loads ~50 modules the updater agent does not need (docs/agent.md, memory).
 import type { SemVer } from 'semver';
 import semverParse from 'semver/functions/parse';
 
