@@ -1,4 +1,7 @@
-/** Two tiers: `unit` needs only Node; `integration` drives real Debian tools (see scripts/install-test-tools.sh). */
+/**
+ * Three tiers: `unit` needs only Node; `integration` drives real Debian tools (scripts/install-test-tools.sh);
+ * `cluster` runs a real Kubernetes control plane built from the Go module proxy (scripts/cluster/build.sh).
+ */
 const tsJest = ['ts-jest', { isolatedModules: true }];
 module.exports = {
   projects: [
@@ -7,13 +10,20 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.integration\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.integration\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/**/*.integration.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/jest-integration-setup.ts'],
+    },
+    {
+      displayName: 'cluster',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/test/**/*.cluster.test.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/jest-integration-setup.ts'],
     },
   ],

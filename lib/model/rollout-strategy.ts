@@ -6,7 +6,7 @@ export class RolloutStrategy {
    * Replaces pods gradually; the old ones serve until new ones are ready. With the defaults (surge 1,
    * unavailable 0) capacity never drops during an update.
    */
-  public static rollingUpdate(options: RollingUpdateOptions = {}): ModelUpdateStrategy {
+  public static rollingUpdate(options: RollingUpdateOptions = {}): RolloutStrategy {
     const maxSurge = options.maxSurge ?? 1;
     const maxUnavailable = options.maxUnavailable ?? 0;
     checkIntOrPercent('strategy.maxSurge', maxSurge);
@@ -14,15 +14,15 @@ export class RolloutStrategy {
     if (isZero(maxSurge) && isZero(maxUnavailable)) {
       throw new Error('\'strategy.maxSurge\' and \'strategy.maxUnavailable\' are both 0, so no pod could ever be replaced; set maxSurge to 1 (the default)');
     }
-    return new ModelUpdateStrategy('RollingUpdate', maxSurge, maxUnavailable);
+    return new RolloutStrategy('RollingUpdate', maxSurge, maxUnavailable);
   }
 
   /**
    * Stops every old pod before starting new ones. For models that cannot run twice at once (for example one GPU per
    * node, or a model that holds an exclusive lock); serving stops for the duration of the load.
    */
-  public static recreate(): ModelUpdateStrategy {
-    return new ModelUpdateStrategy('Recreate', undefined, undefined);
+  public static recreate(): RolloutStrategy {
+    return new RolloutStrategy('Recreate', undefined, undefined);
   }
 
   private constructor(

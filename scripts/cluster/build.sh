@@ -4,6 +4,7 @@
 # kwok (tools/kwok). Binaries are cached outside the clone under $MODELPILOT_TOOLS_CACHE (default
 # ~/.cache/modelpilot/tools), keyed by a hash of tools/versions.env and the consumer modules' go.mod/go.sum, so a
 # second run is a cache hit. Prints the bin directory on the last line of stdout.
+# --check: build nothing; print the bin directory if every binary is cached, else say how to build and exit 1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=/dev/null
@@ -17,6 +18,10 @@ log() { echo "[cluster-build $(date +%H:%M:%S)] $*" >&2; }
 
 have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
 if have_all; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
+if [ "${1:-}" = "--check" ]; then
+  echo "the control-plane binaries are not built for this tools/versions.env (looked in $OUT/bin); build them with: bash scripts/cluster/build.sh (about 10 min cold on 2 cores)" >&2
+  exit 1
+fi
 
 mkdir -p "$OUT/bin.tmp"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
