@@ -41,12 +41,17 @@ function testStacks(app: App): void {
     model: {
       name: 'ranker', image: 'model-registry.registry-auth.svc:5001/models/ranker:0.9.1', partOf: 'search',
       autoscaling: Autoscaling.cpu({ minReplicas: 2, maxReplicas: 4, targetUtilizationPercent: 60 }),
-      resources: { cpu: { request: kplus.Cpu.millis(250), limit: kplus.Cpu.units(1) }, memory: { request: Size.mebibytes(512), limit: Size.gibibytes(1) } },
+      resources: {
+        cpu: { request: kplus.Cpu.millis(250), limit: kplus.Cpu.units(1) }, memory: { request: Size.mebibytes(512), limit: Size.gibibytes(1) },
+      },
     },
     monitoring: {},
     alerting: {
       defaultReceiver: Receiver.webhook({ name: 'ops', url: 'http://ops.example.com/hook' }),
-      routes: [{ severity: Severity.CRITICAL, receiver: Receiver.email({ name: 'oncall', to: 'oncall@example.com', from: 'am@example.com', smarthost: 'smtp.example.com:587' }) }],
+      routes: [{
+        severity: Severity.CRITICAL,
+        receiver: Receiver.email({ name: 'oncall', to: 'oncall@example.com', from: 'am@example.com', smarthost: 'smtp.example.com:587' }),
+      }],
     },
     updater: { name: 'updater', port: 9090 },
   });
