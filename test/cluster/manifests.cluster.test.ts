@@ -13,7 +13,7 @@ import {
   UpdaterDiscovery, UpdaterPeer,
 } from '../../lib';
 import { startCluster, TestCluster } from '../support/cluster';
-import { crdFiles } from '../support/crds';
+import { installCrds } from '../support/crds';
 import { waitFor } from '../support/tools';
 
 jest.setTimeout(300_000);
@@ -79,10 +79,8 @@ describe('synthesized manifests on a real API server', () => {
   afterAll(async () => cluster?.stop());
 
   test('the CRDs of prometheus-operator, Argo Rollouts and Argo CD install server-side and become Established', () => {
-    const files = crdFiles();
+    const files = installCrds(cluster.kubectl);
     expect(files.map((f) => f.project)).toEqual(expect.arrayContaining(['prometheus-operator', 'argo-rollouts', 'argo-cd']));
-    for (const f of files) cluster.kubectl(['apply', '--server-side', '--field-manager=modelpilot-test', '-f', f.file]);
-    cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
     const names = cluster.kubectl(['get', 'crd', '-o', 'jsonpath={.items[*].metadata.name}']).split(' ');
     expect(names).toEqual(expect.arrayContaining([
       'servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com',

@@ -39,3 +39,11 @@ export function crdFiles(): Array<{ project: string; file: string }> {
     return fs.readdirSync(dir).filter((f) => s.match.test(f)).sort().map((f) => ({ project: s.project, file: path.join(dir, f) }));
   });
 }
+
+/** Applies every CRD server-side and waits until each is Established. */
+export function installCrds(kubectl: (args: readonly string[]) => string): Array<{ project: string; file: string }> {
+  const files = crdFiles();
+  for (const f of files) kubectl(['apply', '--server-side', '--field-manager=modelpilot-test', '-f', f.file]);
+  kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  return files;
+}

@@ -190,3 +190,28 @@ export function httpStatus(url: string, headers: Record<string, string> = {}): P
     req.once('error', reject);
   });
 }
+
+/**
+ * Pushes a minimal OCI image (a config blob, no layers) under `repository:tag` and returns the manifest digest.
+ * Enough for everything that only reads tags and digests (the agent, kwok's pods); not runnable.
+ */
+export async function pushEmptyImage(reg: TestRegistry, repository: string, tag: string): Promise<string> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] } }));
+  const configDigest = `sha256:${crypto.createHash('sha256').update(config).digest('hex')}`;
+  const headers: Record<string, string> = reg.authorization ? { Authorization: reg.authorization } : {};
+  const start = await fetch(`${reg.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
+  if (start.status !== 202) throw new Error(`upload start ${start.status}: ${await start.text()}`);
+  const location = new URL(start.headers.get('location') as string, reg.url);
+  location.searchParams.set('digest', configDigest);
+  const put = await fetch(location, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: config });
+  if (put.status !== 201) throw new Error(`blob put ${put.status}: ${await put.text()}`);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [],
+  }));
+  const res = await fetch(`${reg.url}/v2/${repository}/manifests/${tag}`, {
+    method: 'PUT', headers: { ...headers, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest,
+  });
+  if (res.status !== 201) throw new Error(`manifest put ${res.status}: ${await res.text()}`);
+  return `sha256:${crypto.createHash('sha256').update(manifest).digest('hex')}`;
+}
