@@ -25,7 +25,10 @@ async function main(): Promise<void> {
     runs.push({
       startupMs: r.startupMs, controlPlaneRssMiB: Object.fromEntries(Object.entries(r.controlPlaneRssKiB).map(([k, v]) => [k, Math.round(v / 1024)])),
       promoteMs: r.promoteMs, rollbackMs: r.rollbackMs, resumeMs: r.resumeMs,
-      apiRequests: { promote: r.calls.promote.length, rollback: r.calls.rollback.length, promoteByVerb: byVerb(r.calls.promote), rollbackByVerb: byVerb(r.calls.rollback) },
+      apiRequests: {
+        promote: r.calls.promote.length, rollback: r.calls.rollback.length,
+        promoteByVerb: byVerb(r.calls.promote), rollbackByVerb: byVerb(r.calls.rollback),
+      },
       agentRssMiB: Math.round(r.agentRssKiB / 1024),
     });
     process.stdout.write(`run ${i + 1}: ${JSON.stringify(runs[i])}\n`);
@@ -40,7 +43,8 @@ async function main(): Promise<void> {
       'agentRssMiB runs under ts-node (the image runs compiled JS, which is smaller)',
     ],
     median: {
-      startupMs: median(runs.map((r) => r.startupMs)), promoteMs: median(runs.map((r) => r.promoteMs)), rollbackMs: median(runs.map((r) => r.rollbackMs)),
+      startupMs: median(runs.map((r) => r.startupMs)), promoteMs: median(runs.map((r) => r.promoteMs)),
+      rollbackMs: median(runs.map((r) => r.rollbackMs)),
       resumeMs: median(runs.map((r) => r.resumeMs)), apiRequestsPromote: median(runs.map((r) => r.apiRequests.promote)),
       apiRequestsRollback: median(runs.map((r) => r.apiRequests.rollback)), agentRssMiB: median(runs.map((r) => r.agentRssMiB)),
     },
