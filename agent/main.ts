@@ -94,7 +94,12 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const [host, portText] = splitListen(config.webhooks.listen);
   const healthz = (): { healthy: boolean; detail: Record<string, unknown> } => {
     const s = heartbeat.status();
-    return { healthy: s.ok, detail: { lastBeat: s.lastBeat, ageSeconds: s.ageSeconds } };
+    const degraded = Object.fromEntries(reconciler.degraded);
+    // Degraded (a decision could not be persisted) is unhealthy: the workloads concerned are held meanwhile.
+    return {
+      healthy: s.ok && reconciler.degraded.size === 0,
+      detail: { lastBeat: s.lastBeat, ageSeconds: s.ageSeconds, ...(reconciler.degraded.size ? { degraded } : {}) },
+    };
   };
   const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
   const triggers: Trigger[] = [new PollTrigger(reconciler.tickMs, clock)];

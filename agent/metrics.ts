@@ -14,6 +14,8 @@ export class AgentMetrics {
   public readonly failures: Counter;
   public readonly quarantined: Gauge;
   public readonly lastSuccess: Gauge;
+  public readonly degraded: Gauge;
+  public readonly stateWriteFailures: Counter<'store'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -30,6 +32,14 @@ export class AgentMetrics {
     this.lastSuccess = new Gauge({
       name: 'modelpilot_updater_last_success_timestamp_seconds', help: 'Unix time of the last cycle that finished without failures.', registers,
     });
+    this.degraded = new Gauge({
+      name: 'modelpilot_updater_degraded', help: '1 while a decision could not be persisted (audit log or quarantine store); the agent holds the workloads concerned.', registers,
+    });
+    this.degraded.set(0);
+    this.stateWriteFailures = new Counter({
+      name: 'modelpilot_updater_state_write_failures_total', help: 'Writes of the audit log or the quarantine store that failed, by store.', labelNames: ['store'], registers,
+    });
+    for (const store of ['audit', 'quarantine']) this.stateWriteFailures.inc({ store }, 0);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

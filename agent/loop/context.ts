@@ -27,6 +27,17 @@ export interface ReconcilerOptions {
 export class LoopContext {
   /** Workloads this agent itself holds unpromoted (inconclusive); others found in flight were left by a predecessor. */
   public readonly held = new Set<string>();
+  /**
+   * Workloads the agent leaves alone because a decision about them could not be written (audit log or quarantine
+   * store): changing them again could repeat what the lost record was meant to prevent.
+   */
+  public readonly frozen = new Map<string, string>();
+  /** What could not be persisted, by store (`audit`, `quarantine`): the agent is degraded while this is not empty. */
+  public readonly degraded = new Map<string, string>();
+  /** `<workload> <version>` → cycles whose every apply failed, and when the version may be tried again. */
+  public readonly applyFailures = new Map<string, { count: number; retryAt: number; reason: string }>();
+  /** Per workload in a hold: the entries of the hold seen so far, and how often they repeated (written as one). */
+  private readonly holds = new Map<string, { seen: Set<string>; repeats: number; first: AuditInput }>();
 
   constructor(
     public readonly o: ReconcilerOptions,
@@ -34,14 +45,50 @@ export class LoopContext {
     public readonly log: Logger,
   ) {}
 
-  /** Appends to the audit log; a failed write is counted and logged, never thrown. */
+  /**
+   * Appends to the audit log; never throws. While a workload is held (inconclusive), its repeated identical
+   * `verify`/`held` entries are written once, and how often they repeated when the hold ends. A failed write is
+   * counted, marks the agent degraded and freezes the workload it was about.
+   */
   public audit(e: AuditInput): void {
+    const inHold = (e.event === 'verify' && e.result === 'hold') || e.event === 'held';
+    const hold = this.holds.get(e.target);
+    if (inHold) {
+      const key = `${e.event} ${e.to} ${e.reason}`;
+      if (hold?.seen.has(key)) {
+        hold.repeats++;
+        return;
+      }
+      if (hold) hold.seen.add(key);
+      else this.holds.set(e.target, { seen: new Set([key]), repeats: 0, first: e });
+    } else if (hold) {
+      this.holds.delete(e.target);
+      if (hold.repeats > 0) {
+        this.write({ ...hold.first, event: 'held', result: 'inconclusive',
+          reason: `the same inconclusive verdict repeated ${hold.repeats} more time(s) until ${this.o.clock.now().toISOString()}` });
+      }
+    }
+    this.write(e);
+  }
+
+  private write(e: AuditInput): void {
     try {
       this.o.audit.append({ time: this.o.clock.now().toISOString(), ...e });
+      if (this.degraded.delete('audit')) this.o.metrics.degraded.set(this.degraded.size > 0 ? 1 : 0);
     } catch (err) {
+      const message = (err as Error).message;
       this.o.metrics.failures.inc();
-      this.log.error('audit log write failed', { error: (err as Error).message, entry: e });
+      this.o.metrics.stateWriteFailures.inc({ store: 'audit' });
+      this.markDegraded('audit', message);
+      if (e.target !== '-') this.frozen.set(e.target, `its audit entry (${e.event}) could not be written: ${message}`);
+      this.log.error('audit log write failed; holding the workload', { error: message, entry: e });
     }
+  }
+
+  /** Records that `store` could not be written; cleared when a later write succeeds. */
+  public markDegraded(store: string, message: string): void {
+    this.degraded.set(store, message);
+    this.o.metrics.degraded.set(1);
   }
 
 

@@ -74,6 +74,11 @@ export class Planner {
     }
     const chosen = policy.select(current, candidates, (c) => this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind)));
     if (!chosen) return undefined;
+    const failures = this.c.applyFailures.get(`${w.id} ${versionKey(chosen.tag, chosen.digest, policy.kind)}`);
+    if (failures && this.c.o.clock.now().getTime() < failures.retryAt) {
+      this.c.log.debug('version waits after failed cycles', { workload: w.id, version: chosen.tag, failedCycles: failures.count, retryAt: new Date(failures.retryAt).toISOString() });
+      return undefined;
+    }
     const deps = { clock: this.c.o.clock, logger: this.c.log };
     const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, deps, signal);
     const to = `${ref.name}:${chosen.tag}@${digest}`;

@@ -42,6 +42,11 @@ export class Reconciler {
     return this.planner.tickMs;
   }
 
+  /** What the agent could not persist, by store (empty when healthy); `/healthz` reports it. */
+  public get degraded(): ReadonlyMap<string, string> {
+    return this.c.degraded;
+  }
+
   /**
    * Runs until `signal` aborts: one cycle now, then one per batch of trigger events (coalesced).
    * Resolves after the cycle in progress has finished safely.
@@ -94,6 +99,12 @@ export class Reconciler {
     } catch (e) {
       fail('quarantine store', e);
     }
+    if (!this.o.quarantine.hasUnsaved && this.c.degraded.delete('quarantine')) {
+      // the store accepted what it could not take before: the workloads held for it are free again
+      for (const [id, why] of this.c.frozen) if (why.startsWith('the quarantine')) this.c.frozen.delete(id);
+      this.o.metrics.degraded.set(this.c.degraded.size > 0 ? 1 : 0);
+      this.c.log.info('quarantine store writable again');
+    }
 
     const found: Array<{ target: Target; workload: Workload }> = [];
     for (const target of this.o.targets) {
@@ -119,6 +130,12 @@ export class Reconciler {
     const now = this.o.clock.now().getTime();
     for (const { target, workload } of found) {
       if (signal?.aborted) break;
+      const frozen = this.c.frozen.get(workload.id);
+      if (frozen) {
+        report.failures.push(`${workload.id}: held, ${frozen}`);
+        this.c.log.warn('workload held: a decision about it could not be persisted', { workload: workload.id, reason: frozen });
+        continue;
+      }
       try {
         if (workload.inFlight) {
           const result = await this.runner.resume(target, workload, signal, fail);

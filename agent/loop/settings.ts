@@ -20,10 +20,16 @@ export interface RollbackSettings {
   readonly attemptTimeoutMs: number;
   /** @default { initialMs: 1000, maxMs: 60000, factor: 2 } */
   readonly backoff: BackoffSettings;
+  /**
+   * Cycles in which every apply attempt of one version may fail (a pull that always fails) before the version is
+   * quarantined; between those cycles the version waits `backoff` (doubling per failed cycle).
+   * @default 3
+   */
+  readonly failureBudget?: number;
 }
 
 export const DEFAULT_ROLLBACK: RollbackSettings = {
-  maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 },
+  maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3,
 };
 
 /** What one cycle did. */

@@ -28,10 +28,11 @@ export class UpdateRunner {
       fail(`apply ${attempt.toString()} (attempt ${attempt.attempt})`, r.reason);
       this.c.audit({ event: 'apply-failed', target: w.id, model: w.model, from: attempt.from, to: attempt.to, trigger: attempt.trigger, attempt: attempt.attempt, result: 'failed', reason: r.reason });
       // Whatever the failed apply left (a record, a half-created container) is reversed before anything else.
-      if (!(await this.restore(target, attempt, `apply failed: ${r.reason}`, fail, false))) return 'rollback_failed';
+      if (!(await this.restore(target, attempt, `apply failed: ${r.reason}`, fail, false, 'reverted'))) return 'rollback_failed';
       if (attempt.attempt >= this.c.rollback.maxAttempts || signal?.aborted) {
         this.c.o.metrics.updates.inc({ result: 'failed' });
         this.c.audit({ event: 'failed', target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: attempt.attempt, result: 'failed', reason: `gave up after ${attempt.attempt} attempt(s): ${r.reason}` });
+        if (!signal?.aborted) this.countFailedCycle(w, plan, r.reason);
         return 'failed';
       }
       await this.c.o.clock.sleep(backoffDelay(attempt.attempt, this.c.rollback.backoff), signal);
@@ -50,8 +51,22 @@ export class UpdateRunner {
       case 'promote': {
         const r = await this.c.retrying((s) => target.promote(plan, s));
         if (!r.ok) {
-          // The new version stays in flight; the next cycle verifies it again and retries the promotion.
           fail(`promote ${plan.toString()}`, r.reason);
+          // A version that is no longer running (it exited after passing the gate) is a failed update: back to the
+          // previous one, quarantined. One that still runs stays in flight; the next cycle verifies it again.
+          const still = await this.c.bounded(async (s) => {
+            const h = await target.waitReady(plan, Math.min(this.c.rollback.attemptTimeoutMs, 5000), s);
+            return h.status === 'Healthy' ? { ok: true, value: undefined } : { ok: false, reason: h.reason };
+          });
+          if (!still.ok) {
+            const reason = `promote failed (${r.reason}) and the new version is not running: ${still.reason}`;
+            this.c.o.metrics.updates.inc({ result: 'failed' });
+            this.c.audit({ ...base, event: 'failed', result: 'failed', reason });
+            this.c.held.delete(w.id);
+            const restored = await this.restore(target, plan, reason, fail, true);
+            this.quarantine(w, plan, reason, 'health-gate');
+            return restored ? 'rolled_back' : 'rollback_failed';
+          }
           this.c.audit({ ...base, event: 'failed', result: 'failed', reason: `promote failed: ${r.reason}` });
           return 'failed';
         }
@@ -88,7 +103,8 @@ export class UpdateRunner {
    * even during shutdown: a half-done update is worse than a late exit. Returns false when every attempt failed
    * (the in-flight record stays on the target, so the next cycle or the next agent tries again).
    */
-  public async restore(target: Target, plan: UpdatePlan, reason: string, fail: Fail, countAsRollback: boolean): Promise<boolean> {
+  public async restore(target: Target, plan: UpdatePlan, reason: string, fail: Fail, countAsRollback: boolean,
+    event: 'rolled-back' | 'reverted' = 'rolled-back'): Promise<boolean> {
     const w = plan.workload;
     const base = { target: w.id, model: w.model, from: plan.to, to: plan.from, trigger: plan.trigger };
     for (let attempt = 1; ; attempt++) {
@@ -99,8 +115,8 @@ export class UpdateRunner {
           this.c.o.metrics.rollbacks.inc();
           this.c.o.metrics.updates.inc({ result: 'rolled_back' });
         }
-        this.c.audit({ ...base, event: 'rolled-back', attempt, result: 'ok', reason });
-        this.c.log.warn('rolled back', { plan: plan.toString(), reason, attempt });
+        this.c.audit({ ...base, event, attempt, result: 'ok', reason });
+        this.c.log.warn(event === 'reverted' ? 'reverted a failed apply' : 'rolled back', { plan: plan.toString(), reason, attempt });
         return true;
       }
       fail(`rollback ${plan.toString()} (attempt ${attempt})`, r.reason);
@@ -113,11 +129,26 @@ export class UpdateRunner {
     }
   }
 
+  /**
+   * Quarantines the plan's version. When the store cannot be written the decision still holds (in memory), the
+   * agent reports degraded and leaves the workload alone until the store accepts the entry.
+   */
   public quarantine(w: Workload, plan: UpdatePlan, reason: string, source: string): void {
-    const added = this.c.o.quarantine.add({
-      model: w.model, version: plan.toVersion, repository: ImageRef.tryParse(plan.to, { allowMutableTag: true })?.name, reason, source,
-      since: this.c.o.clock.now().toISOString(),
-    });
+    let added: boolean;
+    try {
+      added = this.c.o.quarantine.add({
+        model: w.model, version: plan.toVersion, repository: ImageRef.tryParse(plan.to, { allowMutableTag: true })?.name, reason, source,
+        since: this.c.o.clock.now().toISOString(),
+      });
+    } catch (e) {
+      const message = (e as Error).message;
+      added = true;
+      this.c.o.metrics.failures.inc();
+      this.c.o.metrics.stateWriteFailures.inc({ store: 'quarantine' });
+      this.c.markDegraded('quarantine', message);
+      this.c.frozen.set(w.id, `the quarantine of ${plan.toVersion} could not be written: ${message}`);
+      this.c.log.error('quarantine store write failed; the version stays quarantined in memory and the workload is held', { error: message, version: plan.toVersion });
+    }
     if (added) {
       this.c.audit({ event: 'quarantined', target: w.id, model: w.model, to: plan.to, trigger: plan.trigger, result: 'ok', reason: `${plan.toVersion}: ${reason}` });
     }
@@ -130,15 +161,62 @@ export class UpdateRunner {
     const plan = planFromRecord(w, rec);
     const mine = this.c.held.has(w.id);
     const running = sameImage(w.image, rec.to);
-    this.c.audit({
-      event: mine ? 'verify' : 'recovered', target: w.id, model: w.model, from: rec.from, to: rec.to, trigger: rec.trigger, attempt: rec.attempt,
-      result: running ? 'finishing' : 'reversing',
-      reason: mine ? 'held unpromoted; verifying again' : `in-flight update started ${rec.startedAt} found on the target; ${running ? 'the new version runs: verifying it' : 'the new version does not run: restoring the previous one'}`,
-    });
+    // A verdict already in the audit log for this very attempt (the agent was killed while acting on it) is carried out.
+    const verdict = mine ? undefined : this.recordedRollback(w, rec);
+    if (!mine) {
+      this.c.audit({
+        event: 'recovered', target: w.id, model: w.model, from: rec.from, to: rec.to, trigger: rec.trigger, attempt: rec.attempt,
+        result: verdict ? 'rolling-back' : running ? 'finishing' : 'reversing',
+        reason: `in-flight update started ${rec.startedAt} found on the target; ${verdict ? `the audit log already holds its rollback verdict (${verdict})`
+          : running ? 'the new version runs: verifying it' : 'the new version does not run: restoring the previous one'}`,
+      });
+    }
+    if (verdict) {
+      const restored = await this.restore(target, plan, `${verdict} (verdict recorded before the agent restarted)`, fail, true);
+      this.quarantine(w, plan, verdict, 'health-gate');
+      return restored ? 'rolled_back' : 'rollback_failed';
+    }
     if (!running) {
-      return (await this.restore(target, plan, 'reversing an unfinished update', fail, false)) ? 'aborted' : 'rollback_failed';
+      return (await this.restore(target, plan, 'reversing an unfinished update', fail, false, 'reverted')) ? 'aborted' : 'rollback_failed';
     }
     return this.verifyAndDecide(target, plan, signal, fail);
+  }
+
+  /** The reason of a rollback verdict the audit log holds for this in-flight attempt, if any. */
+  private recordedRollback(w: Workload, rec: InFlightRecord): string | undefined {
+    let entries;
+    try {
+      entries = this.c.o.audit.read();
+    } catch {
+      return undefined;
+    }
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (e.target !== w.id || e.to !== rec.to) continue;
+      if (e.event === 'apply' && (e.attempt ?? 1) === rec.attempt) return undefined; // reached the attempt's start: no verdict
+      if (e.event === 'verify' && e.result === 'rollback') return e.reason ?? 'rolled back by the health gate';
+      if (e.event === 'rolled-back' || e.event === 'promoted' || e.event === 'aborted') return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * A cycle in which every apply attempt failed: after `failureBudget` such cycles the version is quarantined with
+   * the reason; until then it waits a backoff that doubles per failed cycle (the planner skips it meanwhile).
+   */
+  private countFailedCycle(w: Workload, plan: UpdatePlan, reason: string): void {
+    const key = `${w.id} ${plan.toVersion}`;
+    const count = (this.c.applyFailures.get(key)?.count ?? 0) + 1;
+    const budget = this.c.rollback.failureBudget ?? 3;
+    if (count >= budget) {
+      this.c.applyFailures.delete(key);
+      this.quarantine(w, plan, `every apply failed in ${count} cycle(s): ${reason}`, 'apply-failures');
+      return;
+    }
+    const retryAt = this.c.o.clock.now().getTime() + backoffDelay(count, this.c.rollback.backoff);
+    this.c.applyFailures.set(key, { count, retryAt, reason });
+    this.c.audit({ event: 'failed', target: w.id, model: w.model, to: plan.to, result: 'backoff',
+      reason: `failed cycle ${count} of ${budget}; next try after ${new Date(retryAt).toISOString()}` });
   }
 
   /**
@@ -154,7 +232,7 @@ export class UpdateRunner {
     if (!r.ok) {
       fail(`alert rollback ${plan.toString()}`, r.reason);
       this.c.audit({ ...base, event: 'apply-failed', result: 'failed', reason: r.reason });
-      await this.restore(target, plan, `apply failed: ${r.reason}`, fail, false);
+      await this.restore(target, plan, `apply failed: ${r.reason}`, fail, false, 'reverted');
       this.c.o.metrics.updates.inc({ result: 'failed' });
       return 'failed';
     }

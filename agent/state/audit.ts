@@ -20,6 +20,7 @@ export type AuditEvent =
   | 'released' // an operator released a quarantined version
   | 'recovered' // an in-flight update left by a previous agent was found on start
   | 'aborted' // the agent shut down mid-update and reversed it
+  | 'reverted' // what a failed apply left behind was undone (the version never ran)
   | 'failed'; // the update was given up for this cycle
 
 export interface AuditEntry {
@@ -44,17 +45,40 @@ export type AuditInput = Omit<AuditEntry, 'time'> & { readonly time?: string };
 
 /** Appends entries to a JSONL file. */
 export class AuditLog {
+  /** Bytes of a torn last line found (and cut off) when the log was opened; 0 when the log was intact. */
+  public readonly repairedBytes: number;
+
   constructor(public readonly file: string, private readonly now: () => Date = () => new Date()) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.repairedBytes = repairTornTail(file);
   }
 
-  /** Appends one entry and flushes it to disk before returning. */
+  /**
+   * Appends one entry and flushes it to disk before returning. A line is written whole or not at all: a short
+   * write (a full disk) is cut back to where the line began and throws, so the next entry never glues onto it.
+   */
   public append(input: AuditInput): AuditEntry {
     const entry: AuditEntry = { time: input.time ?? this.now().toISOString(), ...input };
+    const line = Buffer.from(JSON.stringify(entry) + '\n');
     const fd = fs.openSync(this.file, 'a');
+    const start = fs.fstatSync(fd).size;
     try {
-      fs.writeSync(fd, JSON.stringify(entry) + '\n');
-      fs.fdatasyncSync(fd);
+      let written = 0;
+      try {
+        while (written < line.length) {
+          const n = fs.writeSync(fd, line, written, line.length - written);
+          if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+          written += n;
+        }
+        fs.fdatasyncSync(fd);
+      } catch (e) {
+        try {
+          fs.ftruncateSync(fd, start);
+        } catch {
+          // the next open repairs the tail
+        }
+        throw new Error(`cannot append to the audit log ${this.file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} after ${written} of ${line.length} bytes)`);
+      }
     } finally {
       fs.closeSync(fd);
     }
@@ -81,25 +105,57 @@ export class AuditLog {
   }
 }
 
-/** Reads a JSONL audit file; a missing file is an empty log, a torn last line (killed mid-write) is skipped. */
-export function readAudit(file: string): AuditEntry[] {
+/** Cuts a torn last line (no newline: the writer was killed or the disk filled mid-line); returns its length. */
+function repairTornTail(file: string): number {
+  let text: Buffer;
+  try {
+    if (!fs.statSync(file).isFile()) return 0; // a device or pipe has no tail to repair
+    text = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  if (text.length === 0 || text[text.length - 1] === 0x0a) return 0;
+  const keep = text.lastIndexOf(0x0a) + 1;
+  fs.truncateSync(file, keep);
+  return text.length - keep;
+}
+
+/** A line of the audit log that is not a JSON entry. */
+export interface UnreadableLine {
+  /** 1-based line number. */
+  readonly line: number;
+  /** The start of the text. */
+  readonly text: string;
+}
+
+/** Reads a JSONL audit file with the lines it could not read; a missing file is an empty log. */
+export function readAuditFile(file: string): { entries: AuditEntry[]; unreadable: UnreadableLine[] } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], unreadable: [] };
     throw e;
   }
-  const out: AuditEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
+  const entries: AuditEntry[] = [];
+  const unreadable: UnreadableLine[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
     try {
-      out.push(JSON.parse(line) as AuditEntry);
+      const e = JSON.parse(line) as AuditEntry;
+      if (typeof e !== 'object' || e === null || typeof e.event !== 'string' || typeof e.time !== 'string') throw new Error('not an entry');
+      entries.push(e);
     } catch {
-      // A line torn by a kill mid-write: skip it, keep the rest.
+      unreadable.push({ line: i + 1, text: line.slice(0, 80) });
     }
-  }
-  return out;
+  });
+  return { entries, unreadable };
+}
+
+/** The entries of a JSONL audit file (see {@link readAuditFile} for the lines it could not read). */
+export function readAudit(file: string): AuditEntry[] {
+  return readAuditFile(file).entries;
 }
 
 /** Options for {@link formatTimeline}. */

@@ -40,14 +40,29 @@ export class QuarantineStore {
 
   public readonly file: string;
   private entries: QuarantineEntry[] = [];
+  /** Entries added while the file could not be written: kept (and re-merged on reload) until a save succeeds. */
+  private unsaved: QuarantineEntry[] = [];
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, QuarantineStore.FILE);
     this.reload();
   }
 
-  /** Re-reads the file (the CLI may have released something). */
+  /** True while an added entry could not be written to the file (the decision is kept in memory meanwhile). */
+  public get hasUnsaved(): boolean {
+    return this.unsaved.length > 0;
+  }
+
+  /** Re-reads the file (the CLI may have released something); entries not yet written stay. */
   public reload(): void {
+    this.read();
+    for (const u of this.unsaved) {
+      if (!this.entries.some((e) => e.model === u.model && sameVersion(e.version, u.version))) this.entries = [...this.entries, u];
+    }
+    if (this.unsaved.length > 0) this.trySave();
+  }
+
+  private read(): void {
     let text: string;
     try {
       text = fs.readFileSync(this.file, 'utf8');
@@ -78,12 +93,27 @@ export class QuarantineStore {
     return this.entries.some((e) => e.model === model && sameVersion(e.version, version));
   }
 
-  /** Quarantines a version; returns false when it already was. */
+  /**
+   * Quarantines a version; returns false when it already was. The entry is in force at once, in memory; when the
+   * file cannot be written it throws (naming the file and the error), keeps the entry, and retries the write at
+   * every reload until it succeeds.
+   */
   public add(entry: QuarantineEntry): boolean {
     if (this.isQuarantined(entry.model, entry.version)) return false;
     this.entries = [...this.entries, entry];
+    this.unsaved = [...this.unsaved, entry];
     this.save();
+    this.unsaved = [];
     return true;
+  }
+
+  private trySave(): void {
+    try {
+      this.save();
+      this.unsaved = [];
+    } catch {
+      // still failing: kept in memory; the next add or reload tries again
+    }
   }
 
   /** Releases a version; returns the released entry, or undefined when it was not quarantined. */
@@ -114,16 +144,26 @@ export class QuarantineStore {
   }
 
   private save(): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    const body: StoreFile = { version: 1, entries: this.entries };
-    fs.writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n');
-    const fd = fs.openSync(tmp, 'r');
     try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      const body: StoreFile = { version: 1, entries: this.entries };
+      fs.writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n');
+      const fd = fs.openSync(tmp, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, this.file);
+    } catch (e) {
+      try {
+        fs.unlinkSync(tmp); // no half-written temp file left behind
+      } catch {
+        // nothing was created
+      }
+      throw new Error(`cannot write the quarantine store ${this.file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); `
+        + 'the decision is kept in memory until the disk accepts it');
     }
-    fs.renameSync(tmp, this.file);
   }
 }

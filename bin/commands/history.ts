@@ -2,7 +2,7 @@
  * `modelpilot history`: prints the agent's audit log (append-only JSONL) as a readable timeline.
  */
 import * as path from 'path';
-import { formatTimeline, readAudit } from '../../agent/state/audit';
+import { formatTimeline, readAuditFile } from '../../agent/state/audit';
 import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
@@ -11,6 +11,7 @@ const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent
 
 Prints every decision and attempt of the agent, oldest first: time, workload, event, from -> to, trigger, result
 and reason. Default file: <stateDir>/audit.jsonl from --config, else /var/lib/modelpilot/audit.jsonl.
+Exit status: 0; 1 when some lines are not audit entries (each is named on stderr and skipped); 2 on usage errors.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -30,7 +31,11 @@ export async function run(argv: string[]): Promise<number> {
     file = loadAgentConfig('history', configFile)?.auditLog;
     if (!file) return 2;
   }
-  const entries = readAudit(file ?? path.join(DEFAULT_STATE_DIR, AUDIT_LOG_FILE));
+  const auditFile = file ?? path.join(DEFAULT_STATE_DIR, AUDIT_LOG_FILE);
+  const { entries, unreadable } = readAuditFile(auditFile);
+  for (const u of unreadable) {
+    process.stderr.write(`modelpilot history: ${auditFile} line ${u.line} is not an audit entry (torn or corrupted), skipped: ${u.text}\n`);
+  }
   if (json) {
     let list = entries.filter((e) => !filter || e.target === filter || e.model === filter);
     if (last !== undefined) list = list.slice(-last);
@@ -38,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     process.stdout.write(formatTimeline(entries, { filter, last }));
   }
-  return 0;
+  return unreadable.length > 0 ? 1 : 0;
 }
 
 function usageError(msg: string): number {

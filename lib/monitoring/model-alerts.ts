@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { Slo } from '../core/slo';
-import { MonitoredModel, objectLabels, promMatchers } from './monitored-model';
+import { promMatchers } from '../core/slo';
+import { MonitoredModel, objectLabels } from './monitored-model';
 
 /** Alert severities; routes match on them. */
 export enum Severity {

@@ -1,8 +1,6 @@
 import { MANAGED_BY, VERSION_LABEL } from '../core/contract/names';
 import { Slo } from '../core/slo';
 
-export { promMatchers, promString } from '../core/slo';
-
 /**
  * What monitoring and alerting need to know about a served model. A `ModelDeployment` satisfies it as it is;
  * give a plain object to monitor a model deployed some other way.

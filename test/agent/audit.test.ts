@@ -32,6 +32,33 @@ describe('AuditLog', () => {
     expect(readAudit(log.file)).toHaveLength(3);
   });
 
+  test('a torn last line is cut off when the log is opened, so the next entry never glues onto it', () => {
+    const log = sampleLog();
+    fs.appendFileSync(log.file, '{"time":"2026-01-01T10:00:09.000Z","ev');
+    const reopened = new AuditLog(log.file, () => new Date('2026-01-01T11:00:00Z'));
+    expect(reopened.repairedBytes).toBe('{"time":"2026-01-01T10:00:09.000Z","ev'.length);
+    reopened.append({ event: 'promoted', target: 'docker/recsys', result: 'ok' });
+    expect(readAudit(log.file).map((e) => e.event)).toEqual(['apply', 'promoted', 'rolled-back', 'promoted']);
+    expect(new AuditLog(log.file).repairedBytes).toBe(0);
+  });
+
+  test('a write the disk refuses (ENOSPC on /dev/full) throws, naming the file and how much was written', () => {
+    const log = new AuditLog('/dev/full');
+    expect(() => log.append({ event: 'quarantined', target: 'docker/recsys', result: 'ok' })).toThrow(
+      /^cannot append to the audit log \/dev\/full \(ENOSPC after 0 of \d+ bytes\)$/);
+  });
+
+  test('modelpilot history names every unreadable line on stderr and exits 1 instead of dropping them silently', async () => {
+    const log = sampleLog();
+    const lines = fs.readFileSync(log.file, 'utf8').split('\n');
+    lines.splice(1, 0, '{"time":"2026-01-01T10:00:01.500Z","event":"apply"{"time":"glued');
+    fs.writeFileSync(log.file, lines.join('\n'));
+    const r = await capture(() => run(['--file', log.file]));
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`modelpilot history: ${log.file} line 2 is not an audit entry (torn or corrupted), skipped: {"time":"2026-01-01T10:00:01.500Z","event":"apply"{"time":"glued\n`);
+    expect(r.out.trim().split('\n')).toHaveLength(3);
+  });
+
   test('previousOf finds what ran before the last promotion to an image', () => {
     const log = sampleLog();
     expect(log.previousOf('docker/recsys', (ref) => ref.startsWith(`${R}:1.1.0`))).toBe(`${R}:1.0.0`);

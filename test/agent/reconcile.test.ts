@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { DEFAULT_ROLLBACK } from '../../agent/loop';
 import { backoffDelay } from '../../agent/retry';
 import { TriggerEvent } from '../../agent/types';
@@ -6,6 +8,7 @@ import { UpdatePolicy } from '../../lib/core/update-policy';
 import { FakeRegistry, FakeTarget, REPO, digestOf, harness, ref } from './fakes';
 
 const poll: TriggerEvent = { source: 'poll' };
+const webhook: TriggerEvent = { source: 'webhook:registry' };
 
 describe('planning (policy × registry tags × quarantine)', () => {
   test.each([
@@ -196,7 +199,9 @@ describe('rollback policy: bounded attempts, timeout, exponential backoff', () =
   test('backoff doubles from the initial delay up to the ceiling', () => {
     const b = { initialMs: 1000, maxMs: 5000, factor: 2 };
     expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, b))).toEqual([1000, 2000, 4000, 5000, 5000]);
-    expect(DEFAULT_ROLLBACK).toEqual({ maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 } });
+    expect(DEFAULT_ROLLBACK).toEqual({
+      maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3,
+    });
   });
 
   test('an apply that fails twice succeeds on the third attempt after backing off 1 s then 2 s', async () => {
@@ -225,7 +230,37 @@ describe('rollback policy: bounded attempts, timeout, exponential backoff', () =
     expect(h.target.get('recsys')).toMatchObject({ image: `${REPO}:1.0.0`, inFlight: undefined });
     expect(h.quarantine.list()).toEqual([]);
     expect(await h.metric('modelpilot_updater_updates_total', { result: 'failed' })).toBe(1);
-    expect(h.audit.read().at(-1)).toMatchObject({ event: 'failed', reason: 'gave up after 2 attempt(s): pull 127.0.0.1:5000/models/recsys:1.1.0@' + digestOf('1.1.0') + ' failed: manifest unknown' });
+    expect(h.audit.read().at(-2)).toMatchObject({ event: 'failed', reason: 'gave up after 2 attempt(s): pull 127.0.0.1:5000/models/recsys:1.1.0@' + digestOf('1.1.0') + ' failed: manifest unknown' });
+    expect(h.audit.read().at(-1)).toMatchObject({ event: 'failed', result: 'backoff', reason: 'failed cycle 1 of 3; next try after 2026-01-01T00:00:02.000Z' });
+    // a failed apply is never audited as a successful rollback
+    expect(h.audit.read().filter((e) => e.event === 'rolled-back')).toEqual([]);
+    expect(h.audit.read().filter((e) => e.event === 'reverted').map((e) => e.result)).toEqual(['ok', 'ok']);
+  });
+
+  test('an apply that can never succeed backs off across cycles, then is quarantined after the failure budget', async () => {
+    const h = harness({ rollback: { maxAttempts: 2, failureBudget: 3 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.target.behaviour.set('1.1.0', { applyFails: 'always' });
+    const applies = () => h.target.calls.filter((c) => c.startsWith('apply')).length;
+    await h.reconciler.runCycle([webhook]);
+    expect(applies()).toBe(2);
+    // within the backoff (1 s after the first failed cycle) the version is not tried again
+    await h.reconciler.runCycle([webhook]);
+    expect(applies()).toBe(2);
+    h.clock.advance(1000);
+    await h.reconciler.runCycle([webhook]);
+    expect(applies()).toBe(4);
+    h.clock.advance(1000);
+    await h.reconciler.runCycle([webhook]); // 2 s backoff after the second failed cycle: still waiting
+    expect(applies()).toBe(4);
+    h.clock.advance(1000);
+    await h.reconciler.runCycle([webhook]);
+    expect(applies()).toBe(6);
+    expect(h.quarantine.list()).toEqual([expect.objectContaining({ version: '1.1.0', source: 'apply-failures' })]);
+    expect(h.quarantine.list()[0].reason).toMatch(/^every apply failed in 3 cycle\(s\): pull .* failed: manifest unknown$/);
+    h.clock.advance(3_600_000);
+    await h.reconciler.runCycle([webhook]);
+    expect(applies()).toBe(6);
   });
 
   test('an apply that hangs is cut off by the per-attempt timeout', async () => {
@@ -266,6 +301,19 @@ describe('inconclusive verdicts', () => {
     h.slo.verdicts.set('1.1.0', 'Healthy');
     expect((await h.reconciler.runCycle([poll])).updates.map((u) => u.result)).toEqual(['promoted']);
     expect(h.target.get('recsys').inFlight).toBeUndefined();
+  });
+
+  test('hold: repeated identical holds are one audit entry, and their count when the hold ends', async () => {
+    const h = harness({ inconclusive: 'hold' });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.slo.verdicts.set('1.1.0', 'Inconclusive');
+    for (let i = 0; i < 10; i++) await h.reconciler.runCycle([poll]);
+    expect(h.audit.read().map((e) => `${e.event}:${e.result}`)).toEqual(['planned:ok', 'apply:started', 'verify:hold', 'held:inconclusive']);
+    h.slo.verdicts.set('1.1.0', 'Healthy');
+    await h.reconciler.runCycle([poll]);
+    const events = h.audit.read();
+    expect(events.map((e) => `${e.event}:${e.result}`)).toEqual(['planned:ok', 'apply:started', 'verify:hold', 'held:inconclusive', 'held:inconclusive', 'verify:promote', 'promoted:ok']);
+    expect(events[4].reason).toMatch(/^the same inconclusive verdict repeated 18 more time\(s\) until /);
   });
 
   test('probe: a passing synthetic probe promotes, and the reason says so', async () => {
@@ -326,6 +374,75 @@ describe('crash recovery from the in-flight record on the target', () => {
     expect(h.target.get('recsys').inFlight).toBeUndefined();
     expect(h.quarantine.list()).toEqual([]);
     expect(h.audit.read()[0]).toMatchObject({ event: 'recovered', result: 'reversing' });
+  });
+});
+
+describe('every rollback verdict quarantines, whatever the path', () => {
+  const rec = (to: string) => ({ from: `${REPO}:1.0.0`, to, attempt: 1, startedAt: '2026-01-01T00:00:00.000Z', trigger: 'poll' });
+
+  test('killed after the rollback verdict was audited: the next agent rolls back and quarantines without judging again', async () => {
+    const h = harness({ tags: ['1.0.0', '1.2.0'] });
+    h.target.add('recsys', ref('1.2.0'), { inFlight: rec(ref('1.2.0')) });
+    h.audit.append({ event: 'apply', target: 'fake/recsys', model: 'recsys', from: `${REPO}:1.0.0`, to: ref('1.2.0'), attempt: 1, result: 'started' });
+    h.audit.append({ event: 'verify', target: 'fake/recsys', model: 'recsys', from: `${REPO}:1.0.0`, to: ref('1.2.0'), attempt: 1, result: 'rollback', reason: 'not ready: readiness probe failed' });
+    // even though the version would now look healthy, the recorded verdict stands
+    const report = await h.reconciler.runCycle([{ source: 'startup' }]);
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(h.target.calls).toEqual(['discover', 'rollback recsys 1.0.0 -> 1.2.0']);
+    expect(h.quarantine.list()).toEqual([expect.objectContaining({ version: '1.2.0', reason: 'not ready: readiness probe failed' })]);
+    expect(await h.metric('modelpilot_updater_rollbacks_total')).toBe(1);
+    h.clock.advance(60_000);
+    await h.reconciler.runCycle([poll]);
+    expect(h.target.calls.filter((c) => c.startsWith('apply'))).toEqual([]);
+  });
+
+  test('a version that stops running after the gate (promote fails): a failed update, rolled back and quarantined', async () => {
+    const h = harness();
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    const promote = h.target.promote.bind(h.target);
+    h.target.promote = async (plan) => {
+      await promote(plan);
+      h.target.behaviour.set('1.1.0', { ready: 'Unhealthy' });
+      return { ok: false, reason: 'container recsys-modelpilot-next is not running (exited 1)' };
+    };
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
+    expect(h.quarantine.list()[0]).toMatchObject({ version: '1.1.0' });
+    expect(h.quarantine.list()[0].reason).toMatch(/^promote failed \(container recsys-modelpilot-next is not running \(exited 1\)\) and the new version is not running/);
+    expect(await h.metric('modelpilot_updater_updates_total', { result: 'failed' })).toBe(1);
+  });
+});
+
+describe('fail safe when state cannot be persisted', () => {
+  test('a quarantine that cannot be written holds the workload, reports degraded, and is written when the disk accepts it', async () => {
+    const h = harness({ tags: ['1.1.0', '1.2.0'] });
+    h.target.add('recsys', `${REPO}:1.1.0`);
+    h.slo.verdicts.set('1.2.0', 'Unhealthy');
+    // the store's temp file cannot be created (as on a full disk)
+    const blocker = `${h.quarantine.file}.${process.pid}.tmp`;
+    fs.mkdirSync(blocker, { recursive: true });
+    fs.writeFileSync(path.join(blocker, 'x'), '');
+    const first = await h.reconciler.runCycle([poll]);
+    expect(first.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(h.reconciler.degraded.get('quarantine')).toMatch(/^cannot write the quarantine store .*quarantine\.json \(EISDIR\)/);
+    expect(await h.metric('modelpilot_updater_degraded')).toBe(1);
+    expect(await h.metric('modelpilot_updater_state_write_failures_total', { store: 'quarantine' })).toBe(1);
+    // later cycles: the bad version is never applied again, the workload is left alone
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(60_000);
+      const r = await h.reconciler.runCycle([webhook]);
+      expect(r.failures.some((f) => f.startsWith('fake/recsys: held, the quarantine of 1.2.0 could not be written'))).toBe(true);
+    }
+    expect(h.target.calls.filter((c) => c.startsWith('apply'))).toHaveLength(1);
+    expect(fs.existsSync(h.quarantine.file)).toBe(false);
+    // the disk accepts writes again: the entry is written, the agent is healthy again
+    fs.rmSync(blocker, { recursive: true });
+    await h.reconciler.runCycle([webhook]);
+    expect(JSON.parse(fs.readFileSync(h.quarantine.file, 'utf8')).entries).toEqual([expect.objectContaining({ version: '1.2.0' })]);
+    expect(h.reconciler.degraded.size).toBe(0);
+    expect(await h.metric('modelpilot_updater_degraded')).toBe(0);
+    expect(h.target.calls.filter((c) => c.startsWith('apply'))).toHaveLength(1);
   });
 });
 
