@@ -4,7 +4,6 @@
  * webhook server, reconcile loop, health gate with its synthetic probe, quarantine, metrics), and the Kubernetes
  * target reaching the cluster through a kubeconfig file. Only the API server is the fake (test/support/fake-kube).
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -15,32 +14,15 @@ import { parseConfig } from '../../agent/config';
 import { AgentHandle, startAgent } from '../../agent/main';
 import { K8S_ANNOTATIONS } from '../../agent/targets/kubernetes';
 import { FakeKube, fixture, Json } from '../support/fake-kube';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
 
 jest.setTimeout(120_000);
 
 const TOKEN = 'k8s-e2e-token-0123456789';
 
-async function pushTag(reg: TestRegistry, repository: string, tag: string): Promise<string> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] } }));
-  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  const start = await fetch(`${reg.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
-  if (start.status !== 202) throw new Error(`upload start ${start.status}: ${await start.text()}`);
-  const location = new URL(start.headers.get('location') as string, reg.url);
-  location.searchParams.set('digest', configDigest);
-  const put = await fetch(location, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: config });
-  if (put.status !== 201) throw new Error(`blob put ${put.status}: ${await put.text()}`);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [],
-  }));
-  const res = await fetch(`${reg.url}/v2/${repository}/manifests/${tag}`, {
-    method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest,
-  });
-  if (res.status !== 201) throw new Error(`manifest put ${res.status}: ${await res.text()}`);
-  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-}
+/** One shared helper: a minimal OCI image pushed under a tag (test/support/registry.ts). */
+const pushTag = pushEmptyImage;
 
 describe('the agent on a (fake) cluster, fed by the real registry', () => {
   let reg: TestRegistry | undefined;

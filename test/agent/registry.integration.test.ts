@@ -3,32 +3,11 @@
  * Images are pushed straight through the registry API (a config blob + an OCI manifest per tag): fast and enough
  * for the client, which only reads tags and manifest digests.
  */
-import { createHash } from 'node:crypto';
 import { DistributionClient, parseDockerConfig } from '../../agent/registry';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
 
-async function pushTag(reg: TestRegistry, repository: string, tag: string): Promise<string> {
-  const headers: Record<string, string> = reg.authorization ? { Authorization: reg.authorization } : {};
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] } }));
-  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  const start = await fetch(`${reg.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
-  if (start.status !== 202) throw new Error(`upload start ${start.status}: ${await start.text()}`);
-  const location = new URL(start.headers.get('location') as string, reg.url);
-  location.searchParams.set('digest', configDigest);
-  const put = await fetch(location, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: config });
-  if (put.status !== 201) throw new Error(`blob put ${put.status}: ${await put.text()}`);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-    layers: [],
-  }));
-  const res = await fetch(`${reg.url}/v2/${repository}/manifests/${tag}`, {
-    method: 'PUT', headers: { ...headers, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest,
-  });
-  if (res.status !== 201) throw new Error(`manifest put ${res.status}: ${await res.text()}`);
-  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-}
+/** One shared helper: a minimal OCI image pushed under a tag (test/support/registry.ts). */
+const pushTag = pushEmptyImage;
 
 describe('DistributionClient against the real distribution registry', () => {
   let reg: TestRegistry;
