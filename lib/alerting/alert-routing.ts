@@ -1,9 +1,10 @@
 import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { stringify } from 'yaml';
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { Duration, toPromDuration } from '../core/duration';
-import { ACTION_LABEL, ROLLBACK_ACTION, Severity } from '../monitoring/model-alerts';
+import { Severity } from '../monitoring/model-alerts';
 import { Receiver, SecretKeySelector } from './receiver';
 
 /** Timing and grouping of a route (Alertmanager's own terms). */

@@ -16,10 +16,10 @@ export const OPTIONAL_PEERS = {
 /** One of the {@link OPTIONAL_PEERS}. */
 export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
 
-/** Throws, naming the package and its install command, unless `name` can be resolved from `from`. */
-export function assertPeer(name: OptionalPeer, feature: string, resolve: (id: string) => string = require.resolve): void {
+/** Throws, naming the package and its install command, unless `name` resolves from this package. */
+export function assertPeer(name: OptionalPeer, feature: string): void {
   try {
-    resolve(name);
+    require.resolve(name);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
     throw new Error(`${feature} needs the package '${name}', which is not installed; install it with 'npm install ${name}@${OPTIONAL_PEERS[name]}'`);

@@ -16,9 +16,6 @@ export enum Severity {
   INFO = 'info',
 }
 
-// The label that marks an alert the updater may answer with a rollback (the updater's route matches it) and its
-// value are the contract's (lib/core/contract/names.ts).
-export { ACTION_LABEL, ROLLBACK_ACTION };
 
 /** Names of the alerts every model gets (the public contract: routes, inhibitions and runbooks use them). */
 export const ALERT_NAMES = [

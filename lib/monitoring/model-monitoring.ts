@@ -49,9 +49,6 @@ export interface ModelMonitoringProps extends ModelMonitoringOptions {
   readonly model: MonitoredModel;
 }
 
-/** Pod label copied to the `version` target label, so `up` (and `ModelTargetDown`) names the version. */
-export const VERSION_POD_LABEL = VERSION_LABEL;
-
 /**
  * Scrapes one model's `/metrics` with a ServiceMonitor (or PodMonitor) and, unless `alerts: false`, creates its
  * {@link ModelAlerts}. Every target gets the labels `model` (the model name) and `version` (from the pod label
@@ -90,7 +87,8 @@ export class ModelMonitoring extends Construct {
       honorLabels: true,
       relabelings: [
         { action: 'replace', targetLabel: 'model', replacement: model.modelName },
-        { action: 'replace', sourceLabels: [`__meta_kubernetes_pod_label_${VERSION_POD_LABEL.replace(/[^a-zA-Z0-9_]/g, '_')}`], targetLabel: 'version' },
+        // the pod's version label becomes the `version` target label, so `up` (and ModelTargetDown) names the version
+        { action: 'replace', sourceLabels: [`__meta_kubernetes_pod_label_${VERSION_LABEL.replace(/[^a-zA-Z0-9_]/g, '_')}`], targetLabel: 'version' },
       ],
     };
     const isService = this.target === ScrapeTarget.SERVICE;

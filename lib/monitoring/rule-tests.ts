@@ -1,5 +1,6 @@
+import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { toPromDuration } from '../core/duration';
-import { ACTION_LABEL, AlertName, ModelAlerts, ROLLBACK_ACTION } from './model-alerts';
+import { AlertName, ModelAlerts } from './model-alerts';
 
 /** One input series of a promtool unit test. */
 export interface PromtoolSeries {
