@@ -37,7 +37,11 @@ build() { # dir, output name, package
   log "building $name ($pkg) ..."
   ( cd "$ROOT/tools/$dir" && go build -trimpath -p 2 -ldflags "$LDF" -o "$OUT/bin.tmp/$name" "$pkg" ) &
   local pid=$!
-  while kill -0 $pid 2>/dev/null; do sleep 30; kill -0 $pid 2>/dev/null && log "  $name: still building ($((SECONDS - t0)) s)"; done
+  # check every second (a finished build is noticed at once), report every 30 s
+  while kill -0 $pid 2>/dev/null; do
+    sleep 1
+    if kill -0 $pid 2>/dev/null && [ $(((SECONDS - t0) % 30)) -eq 0 ]; then log "  $name: still building ($((SECONDS - t0)) s)"; fi
+  done
   wait $pid
   log "$name: done in $((SECONDS - t0)) s ($(du -h "$OUT/bin.tmp/$name" | cut -f1))"
 }
