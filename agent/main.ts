@@ -59,7 +59,8 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const sloFor = (model: string) => config.images.find((i) => i.model === model)?.slo ?? config.health.slo;
   const metrics = new AgentMetrics({ defaultMetrics: true });
   const stale = Math.max(
-    ms(config.health.readinessTimeout) + ms(config.health.bakeWindow) + 4 * ms(config.rollback.attemptTimeout),
+    ms(config.health.readinessTimeout) + Math.max(ms(config.health.bakeWindow), ms(config.health.runningGrace))
+      + 4 * ms(config.rollback.attemptTimeout),
     3 * ms(config.pollInterval),
   ) + 60_000;
   const heartbeat = new Heartbeat(stale);
@@ -68,9 +69,13 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     readinessTimeoutMs: ms(config.health.readinessTimeout),
     inconclusive: config.health.inconclusive,
     logger,
+    clock,
+    runningGraceMs: ms(config.health.runningGrace),
+    watchIntervalMs: ms(config.health.watchInterval),
     slo: prom && new PrometheusSloCheck({
       url: prom.url, sloFor, bakeWindowMs: ms(config.health.bakeWindow), queryIntervalMs: ms(config.health.queryInterval),
-      timeoutMs: ms(prom.timeout), extraLabels: prom.labels, clock, onSample: () => heartbeat.beat(),
+      timeoutMs: ms(prom.timeout), extraLabels: prom.labels, scopeToWorkload: prom.scopeToWorkload,
+      confidence: config.health.confidence, clock, onSample: () => heartbeat.beat(),
     }),
     probe: config.health.probe && new SyntheticProbe({
       url: config.health.probe.url, method: config.health.probe.method, body: config.health.probe.body, headers: config.health.probe.headers,
@@ -88,6 +93,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     rollback: {
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
       backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },
+      failureBudget: config.rollback.failureBudget, maxRestarts: config.rollback.maxRestarts,
     },
   });
 

@@ -16,6 +16,7 @@ export class AgentMetrics {
   public readonly lastSuccess: Gauge;
   public readonly degraded: Gauge;
   public readonly stateWriteFailures: Counter<'store'>;
+  public readonly restarts: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -40,6 +41,9 @@ export class AgentMetrics {
       name: 'modelpilot_updater_state_write_failures_total', help: 'Writes of the audit log or the quarantine store that failed, by store.', labelNames: ['store'], registers,
     });
     for (const store of ['audit', 'quarantine']) this.stateWriteFailures.inc({ store }, 0);
+    this.restarts = new Counter({
+      name: 'modelpilot_updater_restarts_total', help: 'Crashed current versions the agent started again (Docker).', registers,
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

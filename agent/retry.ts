@@ -17,17 +17,17 @@ export function backoffDelay(attempt: number, b: BackoffSettings): number {
  * Runs one operation with a timeout; a throw or a timeout is a failed Outcome (the operation's signal aborts
  * when the timeout fires). `what` names the setting in the timeout's reason.
  */
-export async function withTimeout(op: (signal: AbortSignal) => Promise<Outcome>, ms: number, what = 'rollback.attemptTimeout'): Promise<Outcome> {
+export async function withTimeout<T = void>(op: (signal: AbortSignal) => Promise<Outcome<T>>, ms: number, what = 'rollback.attemptTimeout'): Promise<Outcome<T>> {
   const ctl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<Outcome>((resolve) => {
+  const timeout = new Promise<Outcome<T>>((resolve) => {
     timer = setTimeout(() => {
       ctl.abort(new Error(`timed out after ${ms} ms`));
       resolve({ ok: false, reason: `timed out after ${ms} ms (${what})` });
     }, ms);
   });
   try {
-    const run = op(ctl.signal).catch((e: unknown): Outcome => ({ ok: false, reason: (e as Error)?.message ?? String(e) }));
+    const run = op(ctl.signal).catch((e: unknown): Outcome<T> => ({ ok: false, reason: (e as Error)?.message ?? String(e) }));
     return await Promise.race([run, timeout]);
   } finally {
     clearTimeout(timer);

@@ -59,6 +59,13 @@ export interface Workload {
   readonly policy: UpdatePolicy;
   /** An update that a previous agent started and did not finish, read from the target. */
   readonly inFlight?: InFlightRecord;
+  /**
+   * PromQL label matchers (beside `model` and `version`) that select exactly this workload's series, e.g.
+   * `namespace="ml"`, `pod=~"recsys-.+"` or `instance=~".+:8080"`; the gate scopes its queries with them.
+   */
+  readonly metricScope?: readonly string[];
+  /** Set when the current version is not running although it should (it crashed): why. The loop revives it. */
+  readonly down?: string;
 }
 
 /** An immutable plan: move one workload from one image to another. */
@@ -109,6 +116,26 @@ export interface Target {
   promote(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
   /** Restores exactly what ran before `plan` (read from the record on the target) and clears the in-flight record. */
   rollback(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
+  /**
+   * What the target itself says about the instances of `image` on `workload` (containers or pods): running or
+   * not, restarts, OOM kills. The health gate reads it through the bake window beside the metrics; the loop reads
+   * it every cycle for the current version.
+   */
+  observe?(workload: Workload, image: string, signal?: AbortSignal): Promise<RuntimeState>;
+  /** Starts the workload's current version again when it is not running (Docker); bounded and counted by the loop. */
+  revive?(workload: Workload, signal?: AbortSignal): Promise<Outcome<string>>;
+}
+
+/** The runtime state of one version of a workload, from the target (container state, pod status). */
+export interface RuntimeState {
+  /** Every instance of the version runs (and, for pods, is Ready). */
+  readonly running: boolean;
+  /** Restarts of those instances so far (a rise during the bake means the version crashed). */
+  readonly restarts: number;
+  /** An instance was killed for exceeding its memory limit. */
+  readonly oomKilled: boolean;
+  /** In words: `container recsys exited (code 1)`, `pod recsys-abc 2 restarts, last OOMKilled`. */
+  readonly detail: string;
 }
 
 /** A health verdict. Inconclusive means: not enough evidence either way (no traffic, Prometheus unreachable). */
@@ -118,6 +145,8 @@ export interface HealthResult {
   readonly status: HealthStatus;
   /** Why, in words an operator understands: `error ratio 0.12 > 0.05 over 5m`. */
   readonly reason: string;
+  /** The numbers behind the verdict (requests, errors, bounds, p99…), recorded in the audit log. */
+  readonly evidence?: Readonly<Record<string, number>>;
 }
 
 /** A check run after apply (readiness, then the SLO bake window). */

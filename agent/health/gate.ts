@@ -3,9 +3,13 @@
  * window, then — only when the SLO check is Inconclusive — the configured fallback: hold (keep the new version
  * unpromoted and look again next cycle), synthetic probe requests, or rollback. It never promotes silently: the
  * only way to `promote` is a Healthy verdict from the SLO check or the probe, and the reason says which.
+ *
+ * Beside the metrics the gate watches what the target says (Target.observe): from readiness until the verdict, and
+ * for at least `runningGraceMs`, an instance of the new version that exits, restarts or is OOM-killed is a rollback
+ * at once — refused connections never reach the server's own metrics, so only the target can see a crash loop.
  */
 import type { InconclusiveMode } from '../../lib/core/contract/names';
-import type { HealthCheck, HealthResult, Logger, Target, UpdatePlan } from '../types';
+import type { Clock, HealthCheck, HealthResult, Logger, RuntimeState, Target, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
 
 export type { InconclusiveMode };
@@ -28,6 +32,23 @@ export interface HealthGateOptions {
   /** Required when `inconclusive` is `probe`. */
   readonly probe?: HealthCheck;
   readonly logger?: Logger;
+  /** The shortest time the new version must keep running after readiness before a promote. @default 0 */
+  readonly runningGraceMs?: number;
+  /** How often the target's state is read while the gate runs. @default 1000 */
+  readonly watchIntervalMs?: number;
+  /** Times the running grace; without it there is no grace (the target's state is still read after the checks). */
+  readonly clock?: Clock;
+}
+
+/** The target's state at readiness, and the first change for the worse seen since. */
+interface Watch {
+  readonly stop: () => void;
+  /** Why the new version is failing per the target, once it is. */
+  failure(): string | undefined;
+  /** Resolves when a failure is seen (never otherwise). */
+  readonly failed: Promise<string>;
+  /** Reads the state once more now. */
+  readonly poll: () => Promise<void>;
 }
 
 export class HealthGate {
@@ -53,12 +74,47 @@ export class HealthGate {
     if (signal?.aborted) return aborted();
     if (ready.status !== 'Healthy') return { decision: 'rollback', reason: `not ready: ${ready.reason}`, checks };
 
+    const started = this.options.clock?.now().getTime();
+    const watch = await this.watch(target, plan, signal);
+    if (watch?.failure()) return this.crashed(watch, checks);
+    try {
+      // The checks run while the watch looks at the target; a failure it sees cuts them short.
+      const judge = new AbortController();
+      const cut = (): void => judge.abort();
+      signal?.addEventListener('abort', cut, { once: true });
+      watch?.failed.then(cut, () => undefined);
+      const verdict = await this.judge(plan, judge.signal, checks, log);
+      signal?.removeEventListener('abort', cut);
+      if (signal?.aborted) return aborted();
+      if (watch?.failure()) return this.crashed(watch, checks);
+      if (verdict.decision !== 'promote' || !watch) return verdict;
+      // A promote waits out the running grace, then the target is asked once more.
+      const grace = this.options.runningGraceMs ?? 0;
+      if (started !== undefined && this.options.clock) {
+        const left = started + grace - this.options.clock.now().getTime();
+        if (left > 0) {
+          const early = new AbortController();
+          void watch.failed.then(() => early.abort());
+          await this.options.clock.sleep(left, signal ? AbortSignal.any([signal, early.signal]) : early.signal);
+        }
+      }
+      if (signal?.aborted) return aborted();
+      await watch.poll();
+      if (watch.failure()) return this.crashed(watch, checks);
+      return verdict;
+    } finally {
+      watch?.stop();
+    }
+  }
+
+  /** SLO check, then the inconclusive fallback. `signal` aborts when the agent stops or the watch saw a crash. */
+  private async judge(plan: UpdatePlan, signal: AbortSignal, checks: Array<{ name: string } & HealthResult>, log: Logger): Promise<Verdict> {
     const slo: HealthResult = this.options.slo
       ? await safely(() => this.options.slo!.check(plan, signal))
       : { status: 'Inconclusive', reason: 'no Prometheus configured (health.prometheus.url)' };
     checks.push({ name: this.options.slo?.name ?? 'prometheus-slo', ...slo });
     log.info('health check', { plan: plan.toString(), check: 'slo', status: slo.status, reason: slo.reason });
-    if (signal?.aborted) return aborted();
+    if (signal.aborted) return { decision: 'abort', reason: 'interrupted', checks };
     if (slo.status === 'Healthy') return { decision: 'promote', reason: `SLO met: ${slo.reason}`, checks };
     if (slo.status === 'Unhealthy') return { decision: 'rollback', reason: `SLO broken: ${slo.reason}`, checks };
 
@@ -71,11 +127,59 @@ export class HealthGate {
         const probe = await safely(() => this.options.probe!.check(plan, signal));
         checks.push({ name: this.options.probe!.name, ...probe });
         log.info('health check', { plan: plan.toString(), check: 'probe', status: probe.status, reason: probe.reason });
-        if (signal?.aborted) return aborted();
+        if (signal.aborted) return { decision: 'abort', reason: 'interrupted', checks };
         if (probe.status === 'Healthy') return { decision: 'promote', reason: `SLO inconclusive (${slo.reason}); synthetic probe passed: ${probe.reason}`, checks };
         return { decision: 'rollback', reason: `SLO inconclusive (${slo.reason}); synthetic probe failed: ${probe.reason}`, checks };
       }
     }
+  }
+
+  private crashed(watch: Watch, checks: Array<{ name: string } & HealthResult>): Verdict {
+    const reason = watch.failure() as string;
+    checks.push({ name: 'runtime', status: 'Unhealthy', reason });
+    this.options.logger?.warn('health check', { check: 'runtime', status: 'Unhealthy', reason });
+    return { decision: 'rollback', reason: `the new version is failing on the target: ${reason}`, checks };
+  }
+
+  /**
+   * Reads the target's state of the new version now (the baseline), then every `watchIntervalMs` until stopped.
+   * Undefined when the target cannot tell (no `observe`) or the first read fails.
+   */
+  private async watch(target: Target, plan: UpdatePlan, signal?: AbortSignal): Promise<Watch | undefined> {
+    if (!target.observe) return undefined;
+    const read = (): Promise<RuntimeState | undefined> => target.observe!(plan.workload, plan.to, signal).catch(() => undefined);
+    const base = await read();
+    if (!base) return undefined;
+    let failure: string | undefined;
+    let notify: (why: string) => void = () => undefined;
+    const failed = new Promise<string>((resolve) => { notify = resolve; });
+    const judge = (s: RuntimeState | undefined): void => {
+      if (!s || failure) return;
+      if (!s.running) failure = s.detail;
+      else if (s.oomKilled && !base.oomKilled) failure = `OOM-killed: ${s.detail}`;
+      else if (s.restarts > base.restarts) failure = `${s.restarts - base.restarts} restart(s) since it was ready: ${s.detail}`;
+      if (failure) notify(failure);
+    };
+    judge(base);
+    const poll = async (): Promise<void> => judge(await read());
+    // Real timers (not the injected clock): the watch runs beside the checks and must not move a test's clock.
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const every = this.options.watchIntervalMs ?? 1000;
+    const tick = (): void => {
+      timer = setTimeout(() => {
+        if (stopped || failure || signal?.aborted) return;
+        void poll().then(() => { if (!stopped) tick(); });
+      }, every);
+      timer.unref();
+    };
+    tick();
+    return {
+      stop: () => { stopped = true; if (timer) clearTimeout(timer); },
+      failure: () => failure,
+      failed,
+      poll,
+    };
   }
 }
 

@@ -1,15 +1,21 @@
 /**
- * The SLO part of the health gate: after readiness, the new version's error ratio, p99 latency and request rate are
- * read from Prometheus (HTTP API `GET /api/v1/query`) through the bake window, using the PromQL the model's
- * {@link Slo} renders — the same expressions its alert rules and analysis use.
+ * The SLO part of the health gate: after readiness, what the new version has served is read from Prometheus (HTTP
+ * API `GET /api/v1/query`) through the bake window — requests n, 5xx errors k and the p99 latency — scoped to the
+ * workload being judged (model, version and the target's labels: namespace + pod, or the scrape instance).
  *
- * - Unhealthy as soon as a sample with enough traffic breaks the SLO (error ratio or p99 above its ceiling);
- * - Healthy only when the last sample of the window has enough traffic and meets the SLO;
- * - Inconclusive otherwise: too little traffic to judge, or Prometheus unreachable / answering errors.
+ * The counts are the counters' own values, not `rate()` over a window: the new version runs in new processes whose
+ * counters start at 0, so the numbers cover exactly the time it has served (a window reaching back before it
+ * started would dilute the rate). Verdicts need evidence:
+ * - Unhealthy as soon as the Wilson lower bound of k/n exceeds the error ceiling, or the p99 (with at least the
+ *   SLO's traffic floor) exceeds the latency ceiling;
+ * - Healthy only at the end of the window, with enough traffic, when the Wilson upper bound is within the ceiling
+ *   and the p99 meets the SLO;
+ * - Inconclusive otherwise: too little traffic, the bound straddling the ceiling, or Prometheus unreachable.
  */
 import { Slo } from '../../lib/core/slo';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { Clock, HealthCheck, HealthResult, UpdatePlan } from '../types';
+import { wilson, zFor } from './confidence';
 
 /** Options of {@link PrometheusSloCheck}. */
 export interface PrometheusSloCheckOptions {
@@ -25,6 +31,10 @@ export interface PrometheusSloCheckOptions {
   readonly timeoutMs?: number;
   /** Extra label matchers for every query (e.g. `{ namespace: 'ml' }`). */
   readonly extraLabels?: Record<string, string>;
+  /** Add the workload's own scope (Workload.metricScope) to every query. @default true */
+  readonly scopeToWorkload?: boolean;
+  /** Confidence of the error-ratio verdict (Wilson score interval). @default 0.95 */
+  readonly confidence?: number;
   readonly clock: Clock;
   /** Called after every sample (the loop heartbeat). */
   readonly onSample?: (s: SloSample) => void;
@@ -32,12 +42,23 @@ export interface PrometheusSloCheckOptions {
   readonly request?: HttpRequester;
 }
 
-/** One reading of the SLO. */
+/** One reading of what the new version served, and its verdict. */
 export interface SloSample {
   readonly status: HealthResult['status'];
   readonly reason: string;
+  /** Requests served (n). */
+  readonly requests?: number;
+  /** 5xx responses among them (k). */
+  readonly errors?: number;
+  /** n / seconds served. */
   readonly requestRate?: number;
+  /** k / n. */
   readonly errorRatio?: number;
+  /** Wilson interval of k/n at the configured confidence. */
+  readonly lower?: number;
+  readonly upper?: number;
+  /** The error-ratio ceiling judged against. */
+  readonly ceiling?: number;
   readonly p99Seconds?: number;
 }
 
@@ -51,65 +72,88 @@ export class PrometheusSloCheck implements HealthCheck {
   public readonly name = 'prometheus-slo';
   private readonly send: HttpRequester;
   private readonly base: string;
+  private readonly z: number;
 
   constructor(private readonly options: PrometheusSloCheckOptions) {
     this.send = options.request ?? httpRequest;
     this.base = options.url.replace(/\/+$/, '');
+    this.z = zFor(options.confidence ?? 0.95);
   }
 
   public async check(plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
     const { clock } = this.options;
-    const deadline = clock.now().getTime() + this.options.bakeWindowMs;
+    const since = clock.now().getTime();
+    const deadline = since + this.options.bakeWindowMs;
+    const scope = this.options.scopeToWorkload === false ? [] : plan.workload.metricScope ?? [];
     let last: SloSample;
     let samples = 0;
     for (;;) {
-      last = await this.sample(plan.workload.model, versionLabel(plan.toVersion), signal);
+      const left = deadline - clock.now().getTime();
+      const servedMs = clock.now().getTime() - since;
+      last = await this.sample(plan.workload.model, versionLabel(plan.toVersion), signal, { scope, servedMs, final: left <= 0 });
       samples++;
       this.options.onSample?.(last);
-      if (last.status === 'Unhealthy') return { status: 'Unhealthy', reason: last.reason };
-      const left = deadline - clock.now().getTime();
+      if (last.status === 'Unhealthy') return result(last);
       if (left <= 0 || signal?.aborted) break;
       await clock.sleep(Math.min(this.options.queryIntervalMs, left), signal);
       if (signal?.aborted) return { status: 'Inconclusive', reason: `bake window interrupted after ${samples} sample(s)` };
     }
-    return { status: last.status, reason: last.reason };
+    return result(last);
   }
 
-  /** Reads the three SLO queries once and judges them. */
-  public async sample(model: string, version: string, signal?: AbortSignal): Promise<SloSample> {
+  /**
+   * Reads what the version served once and judges it. `final`: the end of the bake window, where Healthy may be
+   * decided; before it only Unhealthy ends the check.
+   */
+  public async sample(model: string, version: string, signal?: AbortSignal,
+    at: { scope?: readonly string[]; servedMs?: number; final?: boolean } = {}): Promise<SloSample> {
     const slo = this.options.sloFor(model);
-    const sel = { model, version, extraLabels: this.options.extraLabels };
-    let rate: number;
-    let errors: number;
+    const sel = { model, version, extraLabels: this.options.extraLabels, matchers: at.scope ?? [] };
+    const final = at.final ?? true;
+    let n: number;
+    let k: number;
     let p99: number;
     try {
-      [rate, errors, p99] = await Promise.all([
-        this.scalar(slo.metricRequestRate(sel), signal),
-        this.scalar(slo.metricErrorRatio(sel), signal),
-        this.scalar(slo.metricP99Latency(sel), signal),
+      [n, k, p99] = await Promise.all([
+        this.scalar(slo.metricServedRequests(sel), signal),
+        this.scalar(slo.metricServedErrors(sel), signal),
+        this.scalar(slo.metricServedP99(sel), signal),
       ]);
     } catch (e) {
       return { status: 'Inconclusive', reason: `prometheus unreachable: ${(e as Error).message}` };
     }
-    const w = slo.promWindow;
-    if (!(rate >= slo.minRequestRate) || rate === 0) {
-      return {
-        status: 'Inconclusive', requestRate: rate,
-        reason: `no traffic to judge: request rate ${fmt(rate)}/s < ${slo.minRequestRate}/s over ${w} for ${model} ${version}`,
-      };
+    if (Number.isNaN(n)) n = 0;
+    if (Number.isNaN(k)) k = 0;
+    const seconds = Math.max((at.servedMs ?? 0) / 1000, 1);
+    const rate = n / seconds;
+    const { lower, upper } = wilson(k, n, this.z);
+    const conf = `${Math.round((this.options.confidence ?? 0.95) * 1000) / 10}%`;
+    const evidence = { requests: n, errors: k, requestRate: rate, errorRatio: n > 0 ? k / n : NaN, lower, upper, ceiling: slo.maxErrorRatio };
+    const counts = `${fmt(k)} error(s) in ${fmt(n)} request(s) (ratio ${n > 0 ? fmt(k / n) : 'NaN'}, ${conf} Wilson [${fmt(lower)}, ${fmt(upper)}])`;
+    const who = `${model} ${version}${sel.matchers.length ? ` {${sel.matchers.join(',')}}` : ''}`;
+    if (n > 0 && lower > slo.maxErrorRatio) {
+      return { status: 'Unhealthy', ...evidence, reason: `error ratio above ${slo.maxErrorRatio}: ${counts} over ${fmt(seconds)}s served` };
     }
-    if (errors > slo.maxErrorRatio) {
-      return { status: 'Unhealthy', requestRate: rate, errorRatio: errors, reason: `error ratio ${fmt(errors)} > ${slo.maxErrorRatio} over ${w}` };
+    const enough = rate >= slo.minRequestRate && n > 0;
+    if (enough && p99 > slo.maxP99Seconds) {
+      return { status: 'Unhealthy', ...evidence, p99Seconds: p99, reason: `p99 latency ${fmt(p99)}s > ${slo.maxP99Seconds}s over ${fmt(n)} request(s) in ${fmt(seconds)}s served` };
     }
-    if (p99 > slo.maxP99Seconds) {
-      return { status: 'Unhealthy', requestRate: rate, errorRatio: errors, p99Seconds: p99, reason: `p99 latency ${fmt(p99)}s > ${slo.maxP99Seconds}s over ${w}` };
+    if (!enough) {
+      return { status: 'Inconclusive', ...evidence, reason: `no traffic to judge: ${fmt(n)} request(s) in ${fmt(seconds)}s served (${fmt(rate)}/s < ${slo.minRequestRate}/s) for ${who}` };
     }
-    if (Number.isNaN(errors) || Number.isNaN(p99)) {
-      return { status: 'Inconclusive', requestRate: rate, reason: `no ${Number.isNaN(errors) ? 'error ratio' : 'latency'} data over ${w} for ${model} ${version}` };
+    if (Number.isNaN(p99)) {
+      return { status: 'Inconclusive', ...evidence, reason: `no latency data for ${who}` };
+    }
+    if (upper > slo.maxErrorRatio) {
+      return { status: 'Inconclusive', ...evidence, p99Seconds: p99,
+        reason: `not enough evidence: ${counts}; the bound straddles the ceiling ${slo.maxErrorRatio}${final ? '' : ' (still sampling)'}` };
+    }
+    if (!final) {
+      return { status: 'Inconclusive', ...evidence, p99Seconds: p99, reason: `meeting the SLO so far (${counts}); the bake window goes on` };
     }
     return {
-      status: 'Healthy', requestRate: rate, errorRatio: errors, p99Seconds: p99,
-      reason: `error ratio ${fmt(errors)} <= ${slo.maxErrorRatio}, p99 ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${w}`,
+      status: 'Healthy', ...evidence, p99Seconds: p99,
+      reason: `${counts} <= ${slo.maxErrorRatio}, p99 ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${fmt(seconds)}s served`,
     };
   }
 
@@ -137,6 +181,16 @@ export class PrometheusSloCheck implements HealthCheck {
 /** The `version` label the model server reports: the tag, without a digest suffix. */
 export function versionLabel(version: string): string {
   return version.split('@')[0];
+}
+
+/** The verdict of a sample, with its evidence (n, k, bound, ceiling) for the audit log. */
+function result(s: SloSample): HealthResult {
+  const evidence: Record<string, number> = {};
+  for (const key of ['requests', 'errors', 'requestRate', 'errorRatio', 'lower', 'upper', 'ceiling', 'p99Seconds'] as const) {
+    const v = s[key];
+    if (typeof v === 'number' && Number.isFinite(v)) evidence[key] = Number(v.toPrecision(4));
+  }
+  return Object.keys(evidence).length ? { status: s.status, reason: s.reason, evidence } : { status: s.status, reason: s.reason };
 }
 
 function fmt(n: number): string {

@@ -10,39 +10,48 @@ export class AlertRollbacks {
   constructor(private readonly c: LoopContext, private readonly runner: UpdateRunner) {}
 
   public async handle(e: TriggerEvent, found: ReadonlyArray<{ target: Target; workload: Workload }>, report: CycleReport, fail: Fail): Promise<void> {
+    let acted = false;
+    for (const { target, workload } of found) {
+      if (await this.handleOne(e, target, workload, report, fail)) acted = true;
+    }
+    if (!acted) this.quarantineUnrun(e);
+  }
+
+  /** Rolls the alert's version back on one workload, if it runs (or rolls out) that version. True when it acted. */
+  public async handleOne(e: TriggerEvent, target: Target, w: Workload, report: CycleReport, fail: Fail): Promise<boolean> {
     const rb = e.rollback!;
     const reason = `alert: ${rb.reason}`;
-    let acted = false;
-    for (const { target, workload: w } of found) {
-      if (w.model !== rb.model) continue;
-      if (w.inFlight && sameVersion(versionOfRef(w.inFlight.to), rb.version)) {
-        const plan = planFromRecord(w, w.inFlight);
-        const ok = await this.runner.restore(target, plan, reason, fail, true);
-        this.runner.quarantine(w, plan, reason, e.source);
-        this.c.held.delete(w.id);
-        report.updates.push({ workload: w.id, plan: plan.toString(), result: ok ? 'rolled_back' : 'rollback_failed' });
-        acted = true;
-        continue;
-      }
-      const running = versionOfRef(w.image);
-      if (w.inFlight || !sameVersion(running, rb.version)) continue;
-      acted = true;
-      // Promoted already: move forward to what ran before (from the audit log, else the highest lower version).
-      const current = new UpdatePlan(w, w.image, w.image, running, running, e.source);
-      this.runner.quarantine(w, current, reason, e.source);
-      const previous = this.c.o.audit.previousOf(w.id, (img) => sameImage(img, w.image)) ?? await this.previousVersion(w);
-      if (!previous) {
-        fail(`alert rollback ${w.id}`, `no earlier version of ${rb.model} is known to go back to`);
-        continue;
-      }
-      const plan = new UpdatePlan(w, w.image, previous, running, versionOfRef(previous), e.source);
-      const result = await this.runner.applyKnownGood(target, plan, reason, fail);
-      report.updates.push({ workload: w.id, plan: plan.toString(), result });
+    if (w.model !== rb.model) return false;
+    if (w.inFlight && sameVersion(versionOfRef(w.inFlight.to), rb.version)) {
+      const plan = planFromRecord(w, w.inFlight);
+      const ok = await this.runner.restore(target, plan, reason, fail, true);
+      this.runner.quarantine(w, plan, reason, e.source);
+      this.c.held.delete(w.id);
+      report.updates.push({ workload: w.id, plan: plan.toString(), result: ok ? 'rolled_back' : 'rollback_failed' });
+      return true;
     }
-    if (!acted) {
-      this.c.o.quarantine.add({ model: rb.model, version: rb.version, reason, source: e.source, since: this.c.o.clock.now().toISOString() });
-      this.c.audit({ event: 'quarantined', target: '-', model: rb.model, trigger: e.source, result: 'ok', reason: `${rb.version}: ${reason} (no workload runs it)` });
+    const running = versionOfRef(w.image);
+    if (w.inFlight || !sameVersion(running, rb.version)) return false;
+    // Promoted already: move forward to what ran before (from the audit log, else the highest lower version).
+    const current = new UpdatePlan(w, w.image, w.image, running, running, e.source);
+    this.runner.quarantine(w, current, reason, e.source);
+    const previous = this.c.o.audit.previousOf(w.id, (img) => sameImage(img, w.image)) ?? await this.previousVersion(w);
+    if (!previous) {
+      fail(`alert rollback ${w.id}`, `no earlier version of ${rb.model} is known to go back to`);
+      return true;
     }
+    const plan = new UpdatePlan(w, w.image, previous, running, versionOfRef(previous), e.source);
+    const result = await this.runner.applyKnownGood(target, plan, reason, fail);
+    report.updates.push({ workload: w.id, plan: plan.toString(), result });
+    return true;
+  }
+
+  /** No workload runs the alert's version: it is quarantined all the same, so it is never rolled out. */
+  public quarantineUnrun(e: TriggerEvent): void {
+    const rb = e.rollback!;
+    const reason = `alert: ${rb.reason}`;
+    this.c.o.quarantine.add({ model: rb.model, version: rb.version, reason, source: e.source, since: this.c.o.clock.now().toISOString() });
+    this.c.audit({ event: 'quarantined', target: '-', model: rb.model, trigger: e.source, result: 'ok', reason: `${rb.version}: ${reason} (no workload runs it)` });
   }
 
   /** Where to go back to without a record: the policy's {@link UpdatePolicy.selectPrevious} over the registry's tags. */

@@ -97,8 +97,8 @@ export class LoopContext {
   }
 
   /** Runs one target operation with the per-attempt timeout; a throw or a timeout is a failed Outcome. */
-  public async bounded(op: (signal: AbortSignal) => Promise<Outcome>): Promise<Outcome> {
-    return withTimeout(op, this.rollback.attemptTimeoutMs);
+  public async bounded<T = void>(op: (signal: AbortSignal) => Promise<Outcome<T>>): Promise<Outcome<T>> {
+    return withTimeout<T>(op, this.rollback.attemptTimeoutMs);
   }
 
   /** A bounded operation retried with backoff up to `maxAttempts`. */

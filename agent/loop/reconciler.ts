@@ -12,13 +12,19 @@
  *   rolled back) when it runs the new version, and reversed otherwise.
  * - Shutdown (abort) never leaves a half-done update: an apply in progress runs to its end (bounded by the attempt
  *   timeout), a verification in progress is cut short and the update is rolled back.
+ * - Isolation: workloads are worked on in one lane per registry, the lanes side by side, so one slow registry
+ *   delays only its own workloads; an Alertmanager rollback is carried out as soon as it arrives, beside the
+ *   cycle, waiting only for the workload it concerns (one lock per workload).
+ * - The running version is watched too: a crashed current version is started again (bounded), see {@link Reviver}.
  */
+import { ImageRef } from '../../lib/core/image-ref';
 import { nullLogger, Target, Trigger, TriggerEvent, Workload } from '../types';
 import { AlertRollbacks } from './alert-rollback';
 import { LoopContext, ReconcilerOptions } from './context';
 import { Planner } from './planner';
+import { Reviver } from './revive';
 import { DEFAULT_ROLLBACK } from './settings';
-import type { CycleReport } from './settings';
+import type { CycleReport, Fail } from './settings';
 import { UpdateRunner } from './update';
 
 export type { ReconcilerOptions };
@@ -29,12 +35,39 @@ export class Reconciler {
   private readonly planner: Planner;
   private readonly runner: UpdateRunner;
   private readonly alerts: AlertRollbacks;
+  private readonly reviver: Reviver;
+  /** Workload id → the work on it in progress; whoever comes next waits for it. */
+  private readonly locks = new Map<string, Promise<void>>();
+  /** Alert-driven rollbacks in progress beside the cycle. */
+  private readonly alertWork = new Set<Promise<unknown>>();
+  /** Registry host → its lane's work in progress (detached cycles). */
+  private readonly busy = new Map<string, Promise<void>>();
+  /** Events that found their lane busy; handed back to the run loop when it is free. */
+  private readonly deferred: TriggerEvent[] = [];
+  private requeue?: (events: TriggerEvent[]) => void;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.c = new LoopContext(o, o.rollback ?? DEFAULT_ROLLBACK, o.logger ?? nullLogger);
     this.planner = new Planner(this.c);
     this.runner = new UpdateRunner(this.c);
     this.alerts = new AlertRollbacks(this.c, this.runner);
+    this.reviver = new Reviver(this.c, this.runner);
+  }
+
+  /** Runs `fn` once every earlier work on workload `id` has finished. */
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(id) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const mine = new Promise<void>((r) => { release = r; });
+    const chained = before.then(() => mine);
+    this.locks.set(id, chained);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === chained) this.locks.delete(id);
+    }
   }
 
   /** The shortest poll interval of any repository (the poll trigger's tick). */
@@ -55,7 +88,17 @@ export class Reconciler {
     const pending: TriggerEvent[] = [{ source: 'startup' }];
     let wake: (() => void) | undefined;
     const emit = (e: TriggerEvent): void => {
+      if (e.rollback) {
+        // never behind a poll: carried out now, beside whatever cycle runs
+        const work = this.rollbackNow(e, signal).finally(() => this.alertWork.delete(work));
+        this.alertWork.add(work);
+        return;
+      }
       pending.push(e);
+      wake?.();
+    };
+    this.requeue = (events) => {
+      pending.push(...events);
       wake?.();
     };
     for (const t of triggers) {
@@ -78,20 +121,61 @@ export class Reconciler {
         continue;
       }
       const events = pending.splice(0, pending.length);
-      await this.runCycle(events, signal);
+      await this.runCycle(events, signal, true);
     }
+    await Promise.allSettled([...this.alertWork, ...this.busy.values()]);
     this.c.log.info('agent loop stopped');
   }
 
-  /** One pass over every workload of every target. Never throws. */
-  public async runCycle(events: readonly TriggerEvent[], signal?: AbortSignal): Promise<CycleReport> {
-    const report: CycleReport = { sources: [...new Set(events.map((e) => e.source))], workloads: 0, checked: 0, updates: [], failures: [] };
-    const fail = (what: string, e: unknown): void => {
+  /** One Alertmanager rollback, outside the cycle: discover, then each workload of the model under its lock. */
+  public async rollbackNow(e: TriggerEvent, signal?: AbortSignal): Promise<CycleReport> {
+    const report: CycleReport = { sources: [e.source], workloads: 0, checked: 0, updates: [], failures: [] };
+    const fail = this.failer(report);
+    const rb = e.rollback!;
+    let acted = false;
+    try {
+      for (const target of this.o.targets) {
+        let found: Workload[];
+        try {
+          found = await target.discover(signal);
+        } catch (err) {
+          fail(`discover ${target.kind}`, err);
+          continue;
+        }
+        report.workloads += found.length;
+        for (const w of found.filter((x) => x.model === rb.model)) {
+          await this.withLock(w.id, async () => {
+            // what the workload is now (the cycle may have just finished an update of it)
+            const fresh = (await target.discover(signal)).find((x) => x.id === w.id);
+            if (fresh && await this.alerts.handleOne(e, target, fresh, report, fail)) acted = true;
+          });
+        }
+      }
+      if (!acted) this.alerts.quarantineUnrun(e);
+    } catch (err) {
+      fail(`alert rollback ${rb.model} ${rb.version}`, err);
+    }
+    this.c.log.info('alert rollback done', { model: rb.model, version: rb.version, updates: report.updates.map((u) => `${u.plan}: ${u.result}`) });
+    return report;
+  }
+
+  private failer(report: CycleReport): Fail {
+    return (what: string, e: unknown): void => {
       const reason = `${what}: ${e instanceof Error ? e.message : String(e)}`;
       report.failures.push(reason);
       this.o.metrics.failures.inc();
       this.c.log.warn('failure', { reason });
     };
+  }
+
+  /** One pass over every workload of every target. Never throws. */
+  /**
+   * `detach`: return once every lane has started, without waiting for them (the run loop does this, so a slow
+   * registry's lane never holds up the next cycle of the others). The report is then filled in as lanes finish.
+   */
+  public async runCycle(events: readonly TriggerEvent[], signal?: AbortSignal, detach = false): Promise<CycleReport> {
+    const report: CycleReport = { sources: [...new Set(events.map((e) => e.source))], workloads: 0, checked: 0, updates: [], failures: [] };
+    const fail = this.failer(report);
     this.o.metrics.cycles.inc();
     this.c.beat();
     try {
@@ -128,41 +212,77 @@ export class Reconciler {
     }
 
     const now = this.o.clock.now().getTime();
-    for (const { target, workload } of found) {
-      if (signal?.aborted) break;
+    const one = async (target: Target, workload: Workload): Promise<void> => {
+      if (signal?.aborted) return;
       const frozen = this.c.frozen.get(workload.id);
       if (frozen) {
         report.failures.push(`${workload.id}: held, ${frozen}`);
         this.c.log.warn('workload held: a decision about it could not be persisted', { workload: workload.id, reason: frozen });
-        continue;
+        return;
       }
       try {
         if (workload.inFlight) {
           const result = await this.runner.resume(target, workload, signal, fail);
           report.updates.push({ workload: workload.id, plan: `${workload.name} ${workload.inFlight.from} -> ${workload.inFlight.to}`, result });
-          continue;
+          return;
         }
+        if (workload.down) {
+          await this.reviver.handle(target, workload, report, fail);
+          return;
+        }
+        this.reviver.running(workload);
         const trigger = this.planner.triggerFor(workload, events, now);
-        if (!trigger) continue;
+        if (!trigger) return;
         report.checked++;
         const plan = await this.planner.plan(workload, trigger, tags, signal);
-        if (!plan) continue;
+        if (!plan) return;
         const result = await this.runner.execute(target, plan, signal, fail);
         report.updates.push({ workload: workload.id, plan: plan.toString(), result });
       } catch (e) {
         fail(`${workload.id}`, e);
       }
       this.c.beat();
+    };
+    // One lane per registry, side by side; within a lane one workload after the other. A lane still busy from an
+    // earlier (detached) cycle is skipped; its events come back when it is done.
+    const lanes = new Map<string, Array<{ target: Target; workload: Workload }>>();
+    for (const f of found) {
+      const host = ImageRef.tryParse(f.workload.image, { allowMutableTag: true })?.registry ?? '-';
+      lanes.set(host, [...(lanes.get(host) ?? []), f]);
     }
-
-    this.o.metrics.quarantined.set(this.o.quarantine.list().length);
-    if (report.failures.length === 0) this.o.metrics.lastSuccess.set(this.o.clock.now().getTime() / 1000);
-    this.c.beat();
-    this.c.log.info('cycle done', {
-      sources: report.sources, workloads: report.workloads, checked: report.checked,
-      updates: report.updates.map((u) => `${u.plan}: ${u.result}`), failures: report.failures.length,
-    });
-    return report;
+    const started: Array<Promise<void>> = [];
+    for (const [host, lane] of lanes) {
+      if (this.busy.has(host)) {
+        for (const e of events) {
+          if (!e.rollback && !this.deferred.some((d) => JSON.stringify(d) === JSON.stringify(e))) this.deferred.push(e);
+        }
+        continue;
+      }
+      const work = (async () => {
+        for (const { target, workload } of lane) await this.withLock(workload.id, () => one(target, workload));
+      })().finally(() => {
+        this.busy.delete(host);
+        if (this.deferred.length > 0) this.requeue?.(this.deferred.splice(0));
+      });
+      this.busy.set(host, work);
+      started.push(work);
+    }
+    const finish = (): CycleReport => {
+      this.o.metrics.quarantined.set(this.o.quarantine.list().length);
+      if (report.failures.length === 0) this.o.metrics.lastSuccess.set(this.o.clock.now().getTime() / 1000);
+      this.c.beat();
+      this.c.log.info('cycle done', {
+        sources: report.sources, workloads: report.workloads, checked: report.checked,
+        updates: report.updates.map((u) => `${u.plan}: ${u.result}`), failures: report.failures.length,
+      });
+      return report;
+    };
+    if (detach) {
+      void Promise.all(started).then(finish);
+      return report;
+    }
+    await Promise.all(started);
+    return finish();
   }
 
 }

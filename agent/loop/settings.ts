@@ -26,10 +26,16 @@ export interface RollbackSettings {
    * @default 3
    */
   readonly failureBudget?: number;
+  /**
+   * Restarts of a crashed current version the loop makes (bounded, with `backoff` between them) before it treats
+   * the version as failing: rolled back to the version it replaced when the audit log knows it, and quarantined.
+   * @default 3
+   */
+  readonly maxRestarts?: number;
 }
 
 export const DEFAULT_ROLLBACK: RollbackSettings = {
-  maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3,
+  maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3, maxRestarts: 3,
 };
 
 /** What one cycle did. */
@@ -43,7 +49,7 @@ export interface CycleReport {
 }
 
 /** How an update ended. `held`: inconclusive, kept unpromoted; `aborted`: reversed because the agent stopped. */
-export type UpdateOutcome = 'promoted' | 'rolled_back' | 'failed' | 'held' | 'aborted' | 'rollback_failed';
+export type UpdateOutcome = 'promoted' | 'rolled_back' | 'failed' | 'held' | 'aborted' | 'rollback_failed' | 'restarted';
 
 /** Records one failure of the cycle. */
 export type Fail = (what: string, e: unknown) => void;

@@ -46,7 +46,11 @@ export class UpdateRunner {
     const verdict: Verdict = await this.c.o.gate.verify(target, plan, signal);
     this.c.beat();
     const base = { target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: plan.attempt };
-    this.c.audit({ ...base, event: 'verify', result: verdict.decision, reason: verdict.checks.map((c) => `${c.name}: ${c.status} (${c.reason})`).join('; ') });
+    const evidence = Object.assign({}, ...verdict.checks.map((c) => c.evidence ?? {})) as Record<string, number>;
+    this.c.audit({
+      ...base, event: 'verify', result: verdict.decision, reason: verdict.checks.map((c) => `${c.name}: ${c.status} (${c.reason})`).join('; '),
+      ...(Object.keys(evidence).length ? { evidence } : {}),
+    });
     switch (verdict.decision) {
       case 'promote': {
         const r = await this.c.retrying((s) => target.promote(plan, s));

@@ -16,6 +16,8 @@ export type AuditEvent =
   | 'rolled-back' // the previous version runs again
   | 'rollback-failed' // restoring the previous version failed (will be retried)
   | 'held' // the verdict was inconclusive and the agent keeps the new version unpromoted
+  | 'restarted' // the current version had crashed and was started again (`reason` says how it had stopped)
+  | 'restart-failed' // starting a crashed current version again failed
   | 'quarantined' // a version was excluded from automatic updates
   | 'released' // an operator released a quarantined version
   | 'recovered' // an in-flight update left by a previous agent was found on start
@@ -39,6 +41,8 @@ export interface AuditEntry {
   /** `ok`, `failed`, `healthy`, `unhealthy`, `inconclusive`, `started`, … */
   readonly result: string;
   readonly attempt?: number;
+  /** The numbers behind a verdict: requests n, errors k, the Wilson bounds, the ceiling, p99 (verify entries). */
+  readonly evidence?: Readonly<Record<string, number>>;
 }
 
 export type AuditInput = Omit<AuditEntry, 'time'> & { readonly time?: string };

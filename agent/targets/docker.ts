@@ -21,13 +21,13 @@
  * `Workload.inFlight` while the old container still exists, so a restarted agent can finish or reverse it.
  */
 import type Docker from 'dockerode';
-import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS } from '../../lib/core/contract/names';
-import { ImageRef } from '../../lib/core/image-ref';
+import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS, MODEL_SERVER_ENV } from '../../lib/core/contract/names';
+import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { sleep } from '../clock';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { CredentialStore } from '../registry/credentials';
-import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload } from '../types';
 
 /** Labels the Docker target reads and writes. */
 export const DOCKER_LABELS = {
@@ -190,11 +190,16 @@ export class DockerTarget implements Target {
     // does not run reports the old image, so the core reverses it.
     const candidates = [loc.named, loc.next, loc.previous].filter((c): c is Docker.ContainerInspectInfo => c !== undefined);
     const running = candidates.find((c) => c.State.Running || (this.options.includeRestarting && c.State.Restarting));
+    let down: string | undefined;
     if (!inFlight) {
       const c = loc.named;
       if (!c) return undefined;
       if (c.State.Restarting && !this.options.includeRestarting) return undefined;
-      if (!c.State.Running && !c.State.Restarting) return undefined;
+      if (!c.State.Running && !c.State.Restarting) {
+        // Stopped by a person (exit 0 after SIGTERM) is left alone; crashed or killed (non-zero, OOM) is reported.
+        if (c.State.Status === 'created' || (c.State.ExitCode === 0 && !c.State.OOMKilled)) return undefined;
+        down = `container ${name} is ${c.State.Status} (exit code ${c.State.ExitCode}${c.State.OOMKilled ? ', OOM-killed' : ''})`;
+      }
     }
     const base = running ?? loc.previous ?? loc.named;
     if (!base) return undefined;
@@ -218,8 +223,51 @@ export class DockerTarget implements Target {
       image,
       digest: running ? await this.digestOf(running) : undefined,
       policy,
+      metricScope: metricScopeOf(base),
       ...(inFlight ? { inFlight } : {}),
+      ...(down ? { down } : {}),
     };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // observe / revive
+  // -------------------------------------------------------------------------------------------------------------
+
+  public async observe(w: Workload, image: string, _signal?: AbortSignal): Promise<RuntimeState> {
+    const name = w.name;
+    let c: Docker.ContainerInspectInfo;
+    try {
+      c = await this.docker.getContainer(name).inspect();
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return { running: false, restarts: 0, oomKilled: false, detail: `container ${name} is gone` };
+      throw e;
+    }
+    const st = c.State;
+    const restarts = c.RestartCount ?? 0;
+    const oomKilled = st.OOMKilled === true;
+    if (!sameImage(imageOf(c), image)) {
+      return { running: false, restarts, oomKilled, detail: `container ${name} runs ${imageOf(c)}, not ${image}` };
+    }
+    const running = st.Running && !st.Restarting;
+    const detail = running
+      ? `container ${name} running, ${restarts} restart(s)`
+      : `container ${name} is ${st.Restarting ? 'restarting' : st.Status} (exit code ${st.ExitCode}${oomKilled ? ', OOM-killed' : ''}${st.Error ? `, ${st.Error}` : ''}, ${restarts} restart(s))`;
+    return { running, restarts, oomKilled, detail };
+  }
+
+  public async revive(w: Workload, _signal?: AbortSignal): Promise<Outcome<string>> {
+    try {
+      const c = await this.docker.getContainer(w.name).inspect();
+      if (c.State.Running) return ok(`container ${w.name} already runs`);
+      if (parseRecord(c.Config.Labels?.[DOCKER_LABELS.inFlight])) {
+        const loc = await this.locate(w.name);
+        if (loc.record && loc.previous) return fail(`container ${w.name} has an update in flight; the update's own recovery handles it`);
+      }
+      await this.docker.getContainer(c.Id).start();
+      return ok(`container ${w.name} started again (was ${c.State.Status}, exit code ${c.State.ExitCode})`);
+    } catch (e) {
+      return fail(`restart ${w.name} on docker: ${(e as Error).message}`);
+    }
   }
 
   /** The repo digest of the image a container runs, when the engine knows it. */
@@ -491,6 +539,21 @@ export class DockerTarget implements Target {
  * so the new image's own defaults apply — only what was overridden on the container carries over.
  * Host settings (ports, mounts, restart policy, network mode, …) carry over whole.
  */
+/**
+ * The PromQL matchers that select one container's series: its `modelpilot.metrics.selector` label, else the port
+ * its model server listens on (`PORT` env, or the first published host port) as the scrape instance's port.
+ */
+export function metricScopeOf(c: Docker.ContainerInspectInfo): string[] {
+  const label = c.Config.Labels?.[DOCKER_LABELS.metricsSelector];
+  if (label) return label.split(/,(?=\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=))/).map((m) => m.trim()).filter(Boolean);
+  const env = (c.Config.Env ?? []).find((e) => e.startsWith(`${MODEL_SERVER_ENV.port}=`));
+  let port = env?.slice(MODEL_SERVER_ENV.port.length + 1);
+  const bindings = c.HostConfig?.PortBindings as Record<string, Array<{ HostPort?: string }> | undefined> | undefined;
+  const published = Object.values(bindings ?? {}).flatMap((b) => b ?? []).find((b) => b.HostPort)?.HostPort;
+  if (c.HostConfig?.NetworkMode !== 'host' && published) port = published;
+  return port && /^\d+$/.test(port) ? [`instance=~".+:${port}"`] : [];
+}
+
 export function recreateSpec(
   old: Docker.ContainerInspectInfo, oldImage: Docker.ImageInspectInfo | undefined, image: string, record: DockerInFlightRecord,
 ): Docker.ContainerCreateOptions {
@@ -510,11 +573,15 @@ export function recreateSpec(
   labels[DOCKER_LABELS.image] = image;
   const imagePorts = ic.ExposedPorts ?? {};
   const exposed = Object.fromEntries(Object.entries(c.ExposedPorts ?? {}).filter(([p]) => !(p in imagePorts)));
+  // The new container always carries a restart policy: the old one's, else `unless-stopped` (a crash is restarted
+  // by the engine; the health gate sees the restart count rise; a stop by the agent or a person is not undone).
+  const policy = old.HostConfig?.RestartPolicy;
+  const restartPolicy = policy?.Name && policy.Name !== 'no' ? policy : { Name: 'unless-stopped' };
   const spec: Docker.ContainerCreateOptions = {
     Image: image,
     Env: env,
     Labels: labels,
-    HostConfig: old.HostConfig,
+    HostConfig: { ...old.HostConfig, RestartPolicy: restartPolicy },
   };
   if (Object.keys(exposed).length > 0) spec.ExposedPorts = exposed;
   if (!sameList(c.Cmd, ic.Cmd)) spec.Cmd = c.Cmd;

@@ -10,10 +10,10 @@
  */
 import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
 import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, VERSION_LABEL } from '../../lib/core/contract/names';
-import { ImageRef } from '../../lib/core/image-ref';
+import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
-import { Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, Target, UpdatePlan, Workload } from '../types';
+import { Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
 export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;
@@ -424,8 +424,41 @@ export class KubernetesTarget implements Target {
       image,
       ...(parsed?.digest ? { digest: parsed.digest } : {}),
       policy,
+      // prometheus-operator's ServiceMonitor/PodMonitor put these target labels on every scraped series
+      metricScope: [`namespace="${this.namespace}"`, `pod=~"${name.replace(/[.\\]/g, (c) => `\\\\${c}`)}-.+"`],
       ...(inFlight ? { inFlight } : {}),
     };
+  }
+
+  /** The pods of the Deployment whose model container runs `image`: all Ready, their restarts, OOM kills. */
+  public async observe(w: Workload, image: string, _signal?: AbortSignal): Promise<RuntimeState> {
+    const name = w.id.slice(`k8s/${this.namespace}/`.length);
+    const d = await this.get(name);
+    const model = this.modelContainer(d).name;
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const pods = await this.call({ verb: 'list', resource: 'pods' }, async () =>
+      (await this.core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
+    let restarts = 0;
+    let oomKilled = false;
+    const notReady: string[] = [];
+    let mine = 0;
+    for (const pod of pods) {
+      if (pod.metadata?.deletionTimestamp) continue;
+      const specImage = pod.spec?.containers?.find((c) => c.name === model)?.image;
+      if (!specImage || !sameImage(specImage, image)) continue;
+      mine++;
+      const cs = pod.status?.containerStatuses?.find((c) => c.name === model);
+      restarts += cs?.restartCount ?? 0;
+      const terminated = cs?.state?.terminated ?? cs?.lastState?.terminated;
+      if (terminated?.reason === 'OOMKilled') oomKilled = true;
+      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      if (!ready) notReady.push(`${pod.metadata?.name}${cs?.state?.waiting?.reason ? ` (${cs.state.waiting.reason})` : terminated?.reason ? ` (${terminated.reason})` : ''}`);
+    }
+    const running = mine > 0 && notReady.length === 0;
+    const detail = mine === 0 ? `no pod of ${this.namespace}/${name} runs ${image}`
+      : running ? `${mine} pod(s) Ready, ${restarts} restart(s)${oomKilled ? ', an OOM kill' : ''}`
+        : `${notReady.length} of ${mine} pod(s) not Ready: ${notReady.slice(0, 3).join(', ')}; ${restarts} restart(s)${oomKilled ? ', an OOM kill' : ''}`;
+    return { running, restarts, oomKilled, detail };
   }
 
   private modelContainer(d: V1Deployment): { name: string; image?: string; env?: Array<{ name: string }> } {

@@ -56,6 +56,8 @@ export interface SloSelector {
   readonly version?: string;
   /** Further exact-match labels, e.g. `{ namespace: 'ml' }`. */
   readonly extraLabels?: Record<string, string>;
+  /** Further raw PromQL matchers, e.g. `pod=~"recsys-.+"` (the updater's workload scope). */
+  readonly matchers?: readonly string[];
 }
 
 /**
@@ -126,6 +128,25 @@ export class Slo {
     return `histogram_quantile(0.99, sum by (model, version, le) (rate(${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}[${this.promWindow}])))`;
   }
 
+  /**
+   * PromQL: requests served so far by the selected processes — the counter's own value, summed. A new version runs
+   * in new processes whose counters start at 0, so this counts exactly what the new version served, with no range
+   * window reaching back before it started (the health gate's evidence).
+   */
+  public metricServedRequests(sel: SloSelector): string {
+    return `sum(${this.requestTotalMetric}{${matchers(sel)}})`;
+  }
+
+  /** PromQL: 5xx responses served so far by the selected processes (see {@link metricServedRequests}). */
+  public metricServedErrors(sel: SloSelector): string {
+    return `sum(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}})`;
+  }
+
+  /** PromQL: p99 inference latency over everything the selected processes served so far. */
+  public metricServedP99(sel: SloSelector): string {
+    return `histogram_quantile(0.99, sum by (le) (${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}))`;
+  }
+
   /** The p99 ceiling in seconds, as PromQL compares it. */
   public get maxP99Seconds(): number {
     return this.maxP99Latency.toMilliseconds() / 1000;
@@ -152,6 +173,7 @@ function matchers(sel: SloSelector, extra?: string): string {
   const parts = [`model="${promString(sel.model)}"`];
   if (sel.version !== undefined) parts.push(`version="${promString(sel.version)}"`);
   for (const [k, v] of Object.entries(sel.extraLabels ?? {})) parts.push(`${k}="${promString(v)}"`);
+  parts.push(...(sel.matchers ?? []));
   if (extra) parts.push(extra);
   return parts.join(',');
 }

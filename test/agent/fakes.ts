@@ -6,14 +6,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { HealthGate, InconclusiveMode } from '../../agent/health/gate';
+import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
 import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import {
-  Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, Target, UpdatePlan, Workload,
+  Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan, Workload,
 } from '../../agent/types';
+import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 
 export const REPO = '127.0.0.1:5000/models/recsys';
@@ -93,6 +94,8 @@ interface FakeWorkload {
   image: string;
   policy: UpdatePolicy;
   inFlight?: InFlightRecord;
+  /** The current version crashed (reported by discover until revived). */
+  down?: string;
 }
 
 /** How the fake target treats a version (by tag). */
@@ -101,6 +104,10 @@ export interface VersionBehaviour {
   readonly ready?: HealthResult['status'];
   /** apply never resolves until its signal aborts. */
   readonly applyHangs?: boolean;
+  /** Successive answers of `observe` for this version (the last one repeats); none = running, 0 restarts. */
+  readonly runtime?: readonly RuntimeState[];
+  /** A revive of this version leaves it down again at once (it crashes on start). */
+  readonly crashesOnStart?: boolean;
 }
 
 /** A target whose workloads live in memory; it records calls and behaves per version. */
@@ -110,7 +117,9 @@ export class FakeTarget implements Target {
   public readonly behaviour = new Map<string, VersionBehaviour>();
   public discoverFails = false;
   public rollbackFails = 0;
+  public revives = 0;
   private applyFailures = new Map<string, number>();
+  private observed = new Map<string, number>();
 
   constructor(public readonly kind = 'fake') {}
 
@@ -149,6 +158,7 @@ export class FakeTarget implements Target {
       return { ok: false, reason: `pull ${plan.to} failed: manifest unknown` };
     }
     w.image = plan.to;
+    w.down = undefined;
     return { ok: true, value: undefined };
   }
 
@@ -156,6 +166,24 @@ export class FakeTarget implements Target {
     this.calls.push(`waitReady ${plan.toString()}`);
     const status = this.behaviour.get(plan.toVersion.split('@')[0])?.ready ?? 'Healthy';
     return { status, reason: status === 'Healthy' ? 'container healthy' : 'readiness probe failed: HTTP 503' };
+  }
+
+  public async observe(w: Workload, image: string): Promise<RuntimeState> {
+    const tag = (ImageRef.tryParse(image, { allowMutableTag: true })?.tag ?? image);
+    const seq = this.behaviour.get(tag)?.runtime;
+    const i = this.observed.get(image) ?? 0;
+    this.observed.set(image, i + 1);
+    if (!seq || seq.length === 0) return { running: true, restarts: 0, oomKilled: false, detail: `${w.name} running` };
+    return seq[Math.min(i, seq.length - 1)];
+  }
+
+  public async revive(w: Workload): Promise<Outcome<string>> {
+    this.calls.push(`revive ${w.name}`);
+    this.revives++;
+    const fw = this.workloads.get(w.id)!;
+    const tag = ImageRef.tryParse(fw.image, { allowMutableTag: true })?.tag ?? fw.image;
+    if (!this.behaviour.get(tag)?.crashesOnStart) fw.down = undefined;
+    return { ok: true, value: `${w.name} started again` };
   }
 
   public async promote(plan: UpdatePlan): Promise<Outcome> {
@@ -233,6 +261,7 @@ export interface HarnessOptions {
   readonly targets?: Target[];
   readonly images?: ImageSettings[];
   readonly pollIntervalMs?: number;
+  readonly gate?: Partial<HealthGateOptions>;
 }
 
 export function tmpDir(): string {
@@ -249,7 +278,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const quarantine = new QuarantineStore(dir);
   const audit = new AuditLog(path.join(dir, 'audit.jsonl'), () => clock.now());
   const metrics = new AgentMetrics();
-  const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold' });
+  const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold', watchIntervalMs: 5, clock, ...options.gate });
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images,

@@ -4,7 +4,7 @@
  */
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { PrometheusSloCheck, versionLabel } from '../../agent/health/prometheus';
+import { PrometheusSloCheck, PrometheusSloCheckOptions, versionLabel } from '../../agent/health/prometheus';
 import { UpdatePlan } from '../../agent/types';
 import { Duration } from '../../lib/core/duration';
 import { Slo } from '../../lib/core/slo';
@@ -12,13 +12,15 @@ import { UpdatePolicy } from '../../lib/core/update-policy';
 import { FakeClock } from './fakes';
 
 interface Answer {
-  rate?: number | null;
-  errors?: number | null;
+  /** Requests served (the counter's value). */
+  n?: number | null;
+  /** 5xx among them. */
+  k?: number | null;
   p99?: number | null;
   status?: number;
 }
 
-/** Answers each query by its shape: request rate, error ratio or p99. `null` = empty vector; a number may be NaN. */
+/** Answers each query by its shape: p99, served errors or served requests. `null` = empty vector; a number may be NaN. */
 async function fakePrometheus(answers: () => Answer): Promise<{ url: string; queries: string[]; close(): Promise<void> }> {
   const queries: string[] = [];
   const server = http.createServer((req, res) => {
@@ -34,8 +36,8 @@ async function fakePrometheus(answers: () => Answer): Promise<{ url: string; que
       res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'execution', error: 'query timed out' }));
       return;
     }
-    const v = q.startsWith('histogram_quantile') ? a.p99 : q.startsWith('(') ? a.errors : a.rate;
-    const result = v === null || v === undefined ? [] : [{ metric: { model: 'recsys', version: '1.1.0' }, value: [1700000000, String(v)] }];
+    const v = q.startsWith('histogram_quantile') ? a.p99 : q.includes('code=~"5.."') ? a.k : a.n;
+    const result = v === null || v === undefined ? [] : [{ metric: {}, value: [1700000000, String(v)] }];
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -50,13 +52,13 @@ async function fakePrometheus(answers: () => Answer): Promise<{ url: string; que
 }
 
 const plan = new UpdatePlan(
-  { id: 'docker/recsys', name: 'recsys', model: 'recsys', image: 'r/m:1.0.0', policy: UpdatePolicy.semver('minor') },
+  { id: 'docker/recsys', name: 'recsys', model: 'recsys', image: 'r/m:1.0.0', policy: UpdatePolicy.semver('minor'), metricScope: ['instance=~".+:8080"'] },
   'r/m:1.0.0', 'r/m:1.1.0@sha256:' + 'a'.repeat(64), '1.0.0', '1.1.0', 'poll',
 );
 const slo = new Slo({ window: Duration.minutes(1), maxErrorRatio: 0.05, maxP99Latency: Duration.millis(500), minRequestRate: 1 });
 
-function check(url: string, clock: FakeClock, bakeWindowMs = 0): PrometheusSloCheck {
-  return new PrometheusSloCheck({ url, sloFor: () => slo, bakeWindowMs, queryIntervalMs: 1000, clock, timeoutMs: 2000 });
+function check(url: string, clock: FakeClock, bakeWindowMs = 0, more: Partial<PrometheusSloCheckOptions> = {}): PrometheusSloCheck {
+  return new PrometheusSloCheck({ url, sloFor: () => slo, bakeWindowMs, queryIntervalMs: 1000, clock, timeoutMs: 2000, ...more });
 }
 
 describe('PrometheusSloCheck', () => {
@@ -66,39 +68,77 @@ describe('PrometheusSloCheck', () => {
     prom = undefined;
   });
 
-  test('asks for the new version with the PromQL the Slo renders', async () => {
-    prom = await fakePrometheus(() => ({ rate: 5, errors: 0, p99: 0.1 }));
+  test('asks what the new version served, scoped to the workload, with the PromQL the Slo renders', async () => {
+    prom = await fakePrometheus(() => ({ n: 500, k: 0, p99: 0.1 }));
     await check(prom.url, new FakeClock()).check(plan);
-    expect(prom.queries.sort()).toEqual([
-      slo.metricErrorRatio({ model: 'recsys', version: '1.1.0' }),
-      slo.metricRequestRate({ model: 'recsys', version: '1.1.0' }),
-      slo.metricP99Latency({ model: 'recsys', version: '1.1.0' }),
-    ].sort());
-    expect(prom.queries.every((q) => q.includes('model="recsys",version="1.1.0"'))).toBe(true);
+    const sel = { model: 'recsys', version: '1.1.0', matchers: ['instance=~".+:8080"'] };
+    expect(prom.queries.sort()).toEqual([slo.metricServedRequests(sel), slo.metricServedErrors(sel), slo.metricServedP99(sel)].sort());
+    expect(prom.queries.every((q) => q.includes('model="recsys",version="1.1.0",instance=~".+:8080"'))).toBe(true);
+    // counters' own values: no range window that could reach back before the version served
+    expect(prom.queries.some((q) => /\[\d+[smh]\]/.test(q))).toBe(false);
   });
 
-  test.each<[string, string, Answer, string]>([
-    ['meets the SLO', 'Healthy', { rate: 5, errors: 0.01, p99: 0.2 }, 'error ratio 0.01 <= 0.05, p99 0.2s <= 0.5s at 5 req/s over 1m'],
-    ['errors above the ceiling', 'Unhealthy', { rate: 5, errors: 0.5, p99: 0.2 }, 'error ratio 0.5 > 0.05 over 1m'],
-    ['p99 above the ceiling', 'Unhealthy', { rate: 5, errors: 0, p99: 0.9 }, 'p99 latency 0.9s > 0.5s over 1m'],
-    ['too little traffic', 'Inconclusive', { rate: 0.2, errors: 0, p99: 0.1 }, 'no traffic to judge: request rate 0.2/s < 1/s over 1m for recsys 1.1.0'],
-    ['no series at all', 'Inconclusive', { rate: null, errors: null, p99: null }, 'no traffic to judge: request rate NaN/s < 1/s over 1m for recsys 1.1.0'],
-    ['traffic without latency data', 'Inconclusive', { rate: 5, errors: 0, p99: NaN }, 'no latency data over 1m for recsys 1.1.0'],
-    ['Prometheus answering an error', 'Inconclusive', { status: 503 }, 'prometheus unreachable: HTTP 503: query timed out'],
+  test('without scopeToWorkload the queries match model and version only', async () => {
+    prom = await fakePrometheus(() => ({ n: 500, k: 0, p99: 0.1 }));
+    await check(prom.url, new FakeClock(), 0, { scopeToWorkload: false }).check(plan);
+    expect(prom.queries.some((q) => q.includes('instance'))).toBe(false);
+  });
+
+  test.each<[string, string, Answer, RegExp]>([
+    ['meets the SLO', 'Healthy', { n: 1000, k: 10, p99: 0.2 }, /^10 error\(s\) in 1000 request\(s\) \(ratio 0\.01, 95% Wilson \[0\.00\d+, 0\.01\d+\]\) <= 0\.05, p99 0\.2s <= 0\.5s/],
+    ['errors far above the ceiling', 'Unhealthy', { n: 100, k: 50, p99: 0.2 }, /^error ratio above 0\.05: 50 error\(s\) in 100 request\(s\)/],
+    ['p99 above the ceiling', 'Unhealthy', { n: 100, k: 0, p99: 0.9 }, /^p99 latency 0\.9s > 0\.5s over 100 request\(s\)/],
+    ['no requests', 'Inconclusive', { n: 0, k: 0, p99: NaN }, /^no traffic to judge: 0 request\(s\) in 1s served/],
+    ['no series at all', 'Inconclusive', { n: null, k: null, p99: null }, /^no traffic to judge: 0 request\(s\)/],
+    ['traffic without latency data', 'Inconclusive', { n: 500, k: 0, p99: NaN }, /^no latency data for recsys 1\.1\.0 \{instance=~".\+:8080"\}/],
+    ['Prometheus answering an error', 'Inconclusive', { status: 503 }, /^prometheus unreachable: HTTP 503: query timed out$/],
   ])('%s → %s', async (_name, status, answer, reason) => {
     prom = await fakePrometheus(() => answer);
-    expect(await check(prom.url, new FakeClock()).check(plan)).toEqual({ status, reason });
+    const r = await check(prom.url, new FakeClock()).check(plan);
+    expect(r.status).toBe(status);
+    expect(r.reason).toMatch(reason);
   });
 
-  test('Prometheus unreachable is Inconclusive, not a crash', async () => {
-    const r = await check('http://127.0.0.1:1', new FakeClock()).check(plan);
-    expect(r.status).toBe('Inconclusive');
-    expect(r.reason).toMatch(/^prometheus unreachable: /);
+  // Borderline versions against a 5 % ceiling: decided only when the confidence bound lies on one side of it.
+  test.each<[string, string, number, number]>([
+    ['3 % errors, 100 requests: the bound straddles 5 %', 'Inconclusive', 100, 3],
+    ['3 % errors, 1000 requests: upper bound below 5 %', 'Healthy', 1000, 30],
+    ['7 % errors, 100 requests: lower bound below 5 %, not called broken', 'Inconclusive', 100, 7],
+    ['7 % errors, 1000 requests: lower bound above 5 %', 'Unhealthy', 1000, 70],
+    ['0 errors in 40 requests: too few to call healthy', 'Inconclusive', 40, 0],
+    ['0 errors in 100 requests', 'Healthy', 100, 0],
+  ])('%s → %s', async (_name, status, n, k) => {
+    prom = await fakePrometheus(() => ({ n, k, p99: 0.1 }));
+    const r = await check(prom.url, new FakeClock()).check(plan);
+    expect(r.status).toBe(status);
+    const { lower, upper, ceiling } = r.evidence as Record<string, number>;
+    expect(r.evidence).toMatchObject({ requests: n, errors: k, ceiling: 0.05 });
+    expect(lower).toBeLessThanOrEqual(k / n);
+    expect(upper).toBeGreaterThanOrEqual(k / n);
+    // the verdict is the side of the ceiling the whole interval lies on
+    const side = upper <= ceiling ? 'Healthy' : lower > ceiling ? 'Unhealthy' : 'Inconclusive';
+    expect(side).toBe(status);
   });
 
-  test('samples through the whole bake window and judges on the last sample', async () => {
-    let n = 0;
-    prom = await fakePrometheus(() => (++n <= 3 * 2 ? { rate: 0, errors: null, p99: null } : { rate: 5, errors: 0, p99: 0.1 }));
+  test('a higher confidence needs more evidence', async () => {
+    prom = await fakePrometheus(() => ({ n: 1000, k: 30, p99: 0.1 }));
+    expect((await check(prom.url, new FakeClock(), 0, { confidence: 0.999 }).check(plan)).status).toBe('Inconclusive');
+  });
+
+  test('the traffic floor reads the rate over the time served, not a window reaching back before it', async () => {
+    // 30 req/s from the moment the version served, a 25 s bake: n grows 30 per second of the fake clock
+    const clock = new FakeClock();
+    const t0 = clock.now().getTime();
+    prom = await fakePrometheus(() => ({ n: Math.round(((clock.now().getTime() - t0) / 1000) * 30), k: 0, p99: 0.1 }));
+    const floor = new Slo({ window: Duration.minutes(1), maxErrorRatio: 0.05, maxP99Latency: Duration.millis(500), minRequestRate: 15 });
+    const r = await check(prom.url, clock, 25_000, { sloFor: () => floor }).check(plan);
+    expect(r.status).toBe('Healthy');
+    expect(r.evidence?.requestRate).toBeCloseTo(30, 0);
+    expect(r.reason).toMatch(/at 30 req\/s over 25s served/);
+  });
+
+  test('samples through the whole bake window; Healthy only at its end', async () => {
+    prom = await fakePrometheus(() => ({ n: 1000, k: 0, p99: 0.1 }));
     const clock = new FakeClock();
     const r = await check(prom.url, clock, 3000).check(plan);
     expect(r.status).toBe('Healthy');
@@ -106,15 +146,15 @@ describe('PrometheusSloCheck', () => {
     expect(prom.queries).toHaveLength(4 * 3);
   });
 
-  test('stops at the first sample that breaks the SLO', async () => {
-    prom = await fakePrometheus(() => ({ rate: 5, errors: 0.3, p99: 0.1 }));
+  test('stops at the first sample that proves the SLO broken', async () => {
+    prom = await fakePrometheus(() => ({ n: 200, k: 60, p99: 0.1 }));
     const clock = new FakeClock();
     expect((await check(prom.url, clock, 60_000).check(plan)).status).toBe('Unhealthy');
     expect(clock.sleeps).toEqual([]);
   });
 
   test('an abort during the bake window is Inconclusive', async () => {
-    prom = await fakePrometheus(() => ({ rate: 5, errors: 0, p99: 0.1 }));
+    prom = await fakePrometheus(() => ({ n: 1000, k: 0, p99: 0.1 }));
     const ctl = new AbortController();
     const clock = new FakeClock();
     const sleep = clock.sleep.bind(clock);

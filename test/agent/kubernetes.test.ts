@@ -82,6 +82,8 @@ describe('discover', () => {
     expect(w).toEqual({
       id: 'k8s/ml/recsys', name: 'ml/recsys', model: 'recsys', image: V100,
       digest: 'sha256:1111111111111111111111111111111111111111111111111111111111111111', policy: UpdatePolicy.semver('minor'),
+      // the gate's scope: the series prometheus-operator labels with this namespace and this Deployment's pods
+      metricScope: ['namespace="ml"', 'pod=~"recsys-.+"'],
     });
     expect(fake.calls).toEqual([{ verb: 'list', group: 'apps', resource: 'deployments', namespace: 'ml' }]);
   });

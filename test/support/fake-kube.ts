@@ -359,6 +359,7 @@ export class FakeKube {
           spec: clone(rs.spec.template.spec),
           status: {
             phase: waiting ? 'Pending' : 'Running',
+            conditions: [{ type: 'Ready', status: waiting ? 'False' : 'True' }],
             containerStatuses: rs.spec.template.spec.containers.map((c: Json, idx: number) => ({
               name: c.name, image: c.image, imageID: '', ready: !waiting || idx > 0, restartCount: b === 'crashloop' && idx === 0 ? 3 : 0,
               state: waiting && idx === 0 ? { waiting } : { running: { startedAt: '2026-11-25T09:00:00Z' } },

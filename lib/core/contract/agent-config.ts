@@ -206,12 +206,30 @@ const healthSchema = z.strictObject({
   bakeWindow: duration().default(parseDuration('5m')),
   /** How often Prometheus is asked during the bake window. */
   queryInterval: duration({ ms: 100, text: '100ms' }).default(parseDuration('15s')),
+  /**
+   * The shortest time the new version must keep running after readiness (no exit, no restart, no OOM kill) before
+   * it may be promoted; the target's own state is watched for the longer of this and the bake window.
+   */
+  runningGrace: duration().default(parseDuration('10s')),
+  /** How often the target's state (containers, pods) is read during the bake window. */
+  watchInterval: duration({ ms: 100, text: '100ms' }).default(parseDuration('1s')),
+  /**
+   * Confidence of the error-ratio verdict: with k errors in n requests the version is judged broken only when the
+   * Wilson lower bound exceeds the ceiling, healthy only when the upper bound is below it; otherwise sampling goes on.
+   */
+  confidence: z.number({ error: 'must be a probability such as 0.95' }).min(0.5, { error: 'must be between 0.5 and 0.999' }).max(0.999, { error: 'must be between 0.5 and 0.999' }).default(0.95),
   /** Prometheus base URL; without it the SLO check is Inconclusive and `inconclusive` decides. */
   prometheus: z.strictObject({
     url: z.url({ error: "must be a URL such as 'http://prometheus:9090'" }),
     timeout: duration().default(parseDuration('10s')),
     /** Extra label matchers for the SLO queries, e.g. `{ namespace: 'ml' }`. */
     labels: z.record(z.string(), z.string(), { error: 'must be a map of label names to values' }).default({}),
+    /**
+     * Scope the SLO queries to the workload being judged with the labels the target knows (Kubernetes: namespace and
+     * pod; Docker: the `modelpilot.metrics.selector` label, else the scrape instance's port). Turn off only when
+     * your Prometheus has none of those labels.
+     */
+    scopeToWorkload: z.boolean({ error: 'must be true or false' }).default(true),
   }).optional(),
   /** The default SLO (per-image `slo` overrides it). */
   slo: sloSchema.default(Slo.DEFAULT),
@@ -228,6 +246,16 @@ const healthSchema = z.strictObject({
 const rollbackSchema = z.strictObject({
   /** Attempts to roll out one version (and to restore the previous one) before giving up. */
   maxAttempts: positiveInt('a number of attempts such as 3').default(3),
+  /**
+   * Cycles in which every apply of one version may fail (e.g. its pull always fails) before the version is
+   * quarantined; between those cycles it waits `backoff`, doubling per failed cycle.
+   */
+  failureBudget: positiveInt('a number of cycles such as 3').default(3),
+  /**
+   * Restarts of a dead current version (Docker) before it is treated as failing: rolled back to the version it
+   * replaced, when the audit log knows it, and quarantined.
+   */
+  maxRestarts: positiveInt('a number of restarts such as 3').default(3),
   /** Longest one attempt (apply + readiness) may take. */
   attemptTimeout: duration({ ms: 1000, text: '1s' }).default(parseDuration('30s')),
   backoff: z.strictObject({

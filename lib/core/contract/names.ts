@@ -44,6 +44,8 @@ export const DOCKER_LABELS = {
   policy: 'modelpilot.policy',
   readyUrl: 'modelpilot.ready.url',
   inFlight: 'modelpilot.inflight',
+  /** PromQL matchers that select this container's series, e.g. `instance="127.0.0.1:8080"` (the gate's scope). */
+  metricsSelector: 'modelpilot.metrics.selector',
 } as const;
 
 /** The alert label that asks the updater to roll a version back, and its value. */

@@ -1,0 +1,73 @@
+/**
+ * Watching the running version, not only updates: a current version found crashed (Workload.down) is started
+ * again, bounded (`rollback.maxRestarts`) with `rollback.backoff` between tries, counted and audited. A version
+ * that keeps crashing after that is failing: it is quarantined and, when the audit log knows the version it
+ * replaced, that version is restored the way an alert-driven rollback restores it (apply, readiness, promote).
+ */
+import { ImageRef, sameImage } from '../../lib/core/image-ref';
+import { backoffDelay } from '../retry';
+import { Target, UpdatePlan, Workload } from '../types';
+import type { LoopContext } from './context';
+import type { CycleReport, Fail } from './settings';
+import type { UpdateRunner } from './update';
+
+export class Reviver {
+  /** `<workload> <image>` → restarts so far and when the next may be tried. */
+  private readonly tries = new Map<string, { count: number; nextAt: number }>();
+
+  constructor(private readonly c: LoopContext, private readonly runner: UpdateRunner) {}
+
+  /** Forgets the restarts of a workload that runs again (or runs another image). */
+  public running(w: Workload): void {
+    for (const key of this.tries.keys()) if (key.startsWith(`${w.id} `) && key !== `${w.id} ${w.image}`) this.tries.delete(key);
+  }
+
+  public async handle(target: Target, w: Workload, report: CycleReport, fail: Fail): Promise<void> {
+    if (!target.revive || !w.down) return;
+    const key = `${w.id} ${w.image}`;
+    const now = this.c.o.clock.now().getTime();
+    const t = this.tries.get(key) ?? { count: 0, nextAt: 0 };
+    const budget = this.c.rollback.maxRestarts ?? 3;
+    if (t.count >= budget) {
+      this.tries.delete(key);
+      await this.giveUp(target, w, `${w.down}; it crashed again after ${t.count} restart(s)`, report, fail);
+      return;
+    }
+    if (now < t.nextAt) return;
+    const r = await this.c.bounded((s) => target.revive!(w, s));
+    t.count++;
+    t.nextAt = now + backoffDelay(t.count, this.c.rollback.backoff);
+    this.tries.set(key, t);
+    if (!r.ok) {
+      fail(`restart ${w.id}`, r.reason);
+      this.c.audit({ event: 'restart-failed', target: w.id, model: w.model, to: w.image, attempt: t.count, result: 'failed', reason: `${w.down}: ${r.reason}` });
+      return;
+    }
+    this.c.o.metrics.restarts.inc();
+    this.c.audit({ event: 'restarted', target: w.id, model: w.model, to: w.image, attempt: t.count, result: 'ok', reason: `${w.down}; ${r.value}` });
+    this.c.log.warn('restarted a crashed model container', { workload: w.id, image: w.image, restart: t.count, of: budget, was: w.down });
+    report.updates.push({ workload: w.id, plan: `${w.name} restart ${t.count}/${budget}`, result: 'restarted' });
+  }
+
+  /** The version keeps crashing: quarantine it, and go back to the one it replaced when that is known. */
+  private async giveUp(target: Target, w: Workload, reason: string, report: CycleReport, fail: Fail): Promise<void> {
+    const version = ImageRef.tryParse(w.image, { allowMutableTag: true })?.tag ?? w.image;
+    let previous: string | undefined;
+    try {
+      previous = this.c.o.audit.previousOf(w.id, (img) => sameImage(img, w.image));
+    } catch {
+      previous = undefined;
+    }
+    const plan = new UpdatePlan(w, w.image, previous ?? w.image, version, previous ? (ImageRef.tryParse(previous, { allowMutableTag: true })?.tag ?? previous) : version, 'restart-budget');
+    this.runner.quarantine(w, new UpdatePlan(w, w.image, w.image, version, version, 'restart-budget'), reason, 'restart-budget');
+    if (!previous) {
+      this.c.log.error('the current version keeps crashing and no earlier version is known; quarantined, left as it is', { workload: w.id, reason });
+      report.failures.push(`${w.id}: ${reason}; no earlier version known to go back to`);
+      return;
+    }
+    // The engine starts it once more so the update can move off it the usual way (the old one is kept until proven).
+    await this.c.bounded((s) => target.revive!(w, s));
+    const result = await this.runner.applyKnownGood(target, plan, `the current version keeps crashing: ${reason}`, fail);
+    report.updates.push({ workload: w.id, plan: plan.toString(), result });
+  }
+}

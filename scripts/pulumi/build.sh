@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the Pulumi engine used by the Pulumi tier, from the Go module proxy only: the `pulumi` CLI (tools/pulumi,
+# at the version of the pinned @pulumi/pulumi) and the pulumi-resource-kubernetes provider (tools/pulumi-kubernetes).
+# Cached outside the clone under $MODELPILOT_TOOLS_CACHE (default ~/.cache/modelpilot/tools), keyed by a hash of
+# tools/pulumi.env and the consumer modules' go.mod/go.sum. Prints the bin directory on the last line of stdout.
+# --check: build nothing; print the bin directory if every binary is cached, else say how to build and exit 1.
+#
+# Not built: pulumi-language-nodejs (the module proxy refuses every version of
+# github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3); the Pulumi tier runs the program through the
+# Automation API's in-process Node.js language runtime instead (docs/pulumi.md).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=/dev/null
+source "$ROOT/tools/pulumi.env"
+export PATH="/usr/local/go/bin:$PATH"
+CACHE="${MODELPILOT_TOOLS_CACHE:-$HOME/.cache/modelpilot/tools}"
+KEY=$(cat "$ROOT/tools/pulumi.env" "$ROOT"/tools/{pulumi,pulumi-kubernetes}/go.{mod,sum} | sha256sum | cut -c1-16)
+OUT="$CACHE/pulumi-$KEY"
+BINS=(pulumi pulumi-resource-kubernetes)
+log() { echo "[pulumi-build $(date +%H:%M:%S)] $*" >&2; }
+
+have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
+if have_all; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
+if [ "${1:-}" = "--check" ]; then
+  echo "the Pulumi binaries are not built for this tools/pulumi.env (looked in $OUT/bin); build them with: bash scripts/pulumi/build.sh (about 30 min cold on 2 cores)" >&2
+  exit 1
+fi
+
+mkdir -p "$OUT/bin.tmp"
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+wait_build() { # name, pid, start
+  local name=$1 pid=$2 t0=$3
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - t0) % 60)) -eq 0 ]; then log "  $name: still building ($((SECONDS - t0)) s)"; fi
+  done
+  wait "$pid"
+  log "$name: done in $((SECONDS - t0)) s ($(du -h "$OUT/bin.tmp/$name" | cut -f1))"
+}
+
+if [ ! -x "$OUT/bin.tmp/pulumi" ]; then
+  log "building pulumi $PULUMI_VERSION ..."
+  t0=$SECONDS
+  ( cd "$ROOT/tools/pulumi" && go build -trimpath -p 2 -tags osusergo,grpcnotrace \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+      -o "$OUT/bin.tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ) &
+  wait_build pulumi $! $t0
+fi
+
+if [ ! -x "$OUT/bin.tmp/pulumi-resource-kubernetes" ]; then
+  log "building pulumi-resource-kubernetes $PULUMI_KUBERNETES_PROVIDER ..."
+  t0=$SECONDS
+  SRC="$OUT/src-kubernetes"
+  rm -rf "$SRC"; mkdir -p "$SRC"
+  cp "$ROOT/tools/pulumi-kubernetes/go.mod" "$ROOT/tools/pulumi-kubernetes/go.sum" "$SRC/"
+  MOD=$(cd "$ROOT/tools/pulumi-kubernetes" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  cp "$MOD"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} "$SRC/"
+  chmod u+w "$SRC"/*
+  # what upstream's `go generate` does: stamp the version into schema-embed.json + terraform-mapping-embed.json
+  ( cd "$SRC" && VERSION="$PULUMI_KUBERNETES_PROVIDER_VERSION" go run generate.go )
+  ( cd "$SRC" && go build -trimpath -p 2 \
+      -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_PROVIDER_VERSION" \
+      -o "$OUT/bin.tmp/pulumi-resource-kubernetes" . ) &
+  wait_build pulumi-resource-kubernetes $! $t0
+fi
+rm -rf "$OUT/bin"; mv "$OUT/bin.tmp" "$OUT/bin"
+log "binaries in $OUT/bin"
+echo "$OUT/bin"

@@ -1,0 +1,160 @@
+/**
+ * The healer on fakes (fast tier): the gate watches the target beside the metrics, the running version is watched
+ * after promotion, workloads of different registries do not wait for each other, and an alert rollback does not
+ * wait for a poll. The same on the real registry + podman is in healer.integration.test.ts.
+ */
+import { TriggerEvent } from '../../agent/types';
+import { FakeRegistry, FakeTarget, REPO, harness, ref } from './fakes';
+
+const poll: TriggerEvent = { source: 'poll' };
+
+describe('the gate sees what users see: the target state beside the metrics', () => {
+  test('a version that is ready, then exits during the bake is rolled back at once and quarantined', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.target.behaviour.set('1.1.0', { runtime: [
+      { running: true, restarts: 0, oomKilled: false, detail: 'container recsys running, 0 restart(s)' },
+      { running: false, restarts: 0, oomKilled: false, detail: 'container recsys is exited (exit code 1, 0 restart(s))' },
+    ] });
+    // the metrics would keep the gate waiting for the whole bake: only the target's state can end it
+    h.slo.verdicts.set('1.1.0', 'wait-for-abort');
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['recsys 1.0.0 -> 1.1.0: rolled_back']);
+    expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+    const verify = h.audit.read().find((e) => e.event === 'verify')!;
+    expect(verify.result).toBe('rollback');
+    expect(verify.reason).toContain('runtime: Unhealthy (container recsys is exited (exit code 1');
+    expect(await h.metric('modelpilot_updater_rollbacks_total')).toBe(1);
+  });
+
+  test.each([
+    ['a restart', { running: true, restarts: 2, oomKilled: false, detail: 'container recsys running, 2 restart(s)' }, /2 restart\(s\) since it was ready/],
+    ['an OOM kill', { running: true, restarts: 0, oomKilled: true, detail: 'pod recsys-abc OOMKilled' }, /OOM-killed: pod recsys-abc OOMKilled/],
+  ])('%s during the bake is a rollback, whatever the metrics say', async (_name, later, reason) => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.target.behaviour.set('1.1.0', { runtime: [{ running: true, restarts: 0, oomKilled: false, detail: 'ok' }, later] });
+    h.slo.verdicts.set('1.1.0', 'wait-for-abort');
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(h.audit.read().find((e) => e.event === 'quarantined')?.reason).toMatch(reason);
+  });
+
+  test('a promote waits out the running grace and asks the target once more before it', async () => {
+    // the SLO says healthy at once; the container dies during the grace → no promote
+    const h = harness({ tags: ['1.0.0', '1.1.0'], gate: { runningGraceMs: 10_000 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.target.behaviour.set('1.1.0', { runtime: [
+      { running: true, restarts: 0, oomKilled: false, detail: 'running' },
+      { running: false, restarts: 0, oomKilled: false, detail: 'container recsys is exited (exit code 137)' },
+    ] });
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+  });
+
+  test('a version that keeps running is promoted as before', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'], gate: { runningGraceMs: 10_000 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => u.result)).toEqual(['promoted']);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+  });
+});
+
+describe('the running version is watched, not only updates', () => {
+  test('a crashed current version is started again, counted and audited, within one cycle', async () => {
+    const h = harness({ tags: ['1.0.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`).down = 'container recsys is exited (exit code 137)';
+    const report = await h.reconciler.runCycle([poll]);
+    expect(h.target.calls).toContain('revive recsys');
+    expect(h.target.get('recsys').down).toBeUndefined();
+    expect(report.updates).toEqual([{ workload: 'fake/recsys', plan: 'recsys restart 1/3', result: 'restarted' }]);
+    expect(await h.metric('modelpilot_updater_restarts_total')).toBe(1);
+    expect(h.audit.read().find((e) => e.event === 'restarted')?.reason).toContain('exit code 137');
+  });
+
+  test('restarts are bounded with backoff; a version that keeps crashing goes back to the one it replaced, quarantined', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'], rollback: { maxRestarts: 2 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    // 1.1.0 is promoted, then crashes on every start
+    await h.reconciler.runCycle([poll]);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+    h.target.behaviour.set('1.1.0', { crashesOnStart: true });
+    const results: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      if (h.target.get('recsys').image === ref('1.1.0')) h.target.get('recsys').down = 'container recsys is exited (exit code 1)';
+      const r = await h.reconciler.runCycle([poll]);
+      results.push(...r.updates.map((u) => `${u.plan}: ${u.result}`));
+      h.clock.advance(1000);
+    }
+    // two restarts (the second after its backoff), then back to 1.0.0
+    expect(results).toEqual(['recsys restart 1/2', 'recsys restart 2/2', 'recsys 1.1.0 -> 1.0.0: rolled_back'].map((x) => x.includes('->') ? x : `${x}: restarted`));
+    expect(h.target.revives).toBe(3); // 2 restarts + the start that lets the update move off it
+    expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+    expect(h.audit.read().find((e) => e.event === 'quarantined')?.reason).toMatch(/crashed again after 2 restart\(s\)/);
+  });
+});
+
+describe('isolation', () => {
+  /** A registry whose listTags of one repository hangs until released. */
+  class SlowRegistry extends FakeRegistry {
+    public release: () => void = () => undefined;
+    private readonly gate = new Promise<void>((r) => { this.release = r; });
+    public override async listTags(repo: { registry: string; repository: string }): Promise<string[]> {
+      if (repo.registry === 'slow.example:5000') await this.gate;
+      return super.listTags(repo);
+    }
+  }
+
+  test('one slow registry does not delay another registry\'s workload', async () => {
+    const registry = new SlowRegistry(REPO, ['1.0.0', '1.1.0']);
+    registry.tags.set('slow.example:5000/models/other', ['1.0.0', '1.1.0']);
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    const { Reconciler } = await import('../../agent/loop');
+    const target = new FakeTarget();
+    target.add('other', 'slow.example:5000/models/other:1.0.0', { model: 'other' });
+    target.add('recsys', `${REPO}:1.0.0`);
+    const reconciler = new Reconciler({
+      targets: [target], registry, gate: (h.reconciler as unknown as { o: { gate: never } }).o.gate, quarantine: h.quarantine, audit: h.audit,
+      metrics: h.metrics, clock: h.clock, pollIntervalMs: 60_000,
+    });
+    const cycle = reconciler.runCycle([poll]);
+    // the fast registry's workload is promoted while the slow registry still has not answered
+    for (let i = 0; i < 200 && target.get('recsys').image !== ref('1.1.0'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(target.get('recsys').image).toBe(ref('1.1.0'));
+    expect(target.get('other').image).toBe('slow.example:5000/models/other:1.0.0');
+    registry.release();
+    const report = await cycle;
+    expect(report.updates.map((u) => `${u.workload}: ${u.result}`).sort()).toEqual(['fake/other: promoted', 'fake/recsys: promoted']);
+  });
+
+  test('an Alertmanager rollback is carried out while a cycle is still busy with another registry', async () => {
+    const registry = new SlowRegistry(REPO, ['1.0.0', '1.1.0']);
+    registry.tags.set('slow.example:5000/models/other', ['1.0.0', '1.1.0']);
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    const { Reconciler } = await import('../../agent/loop');
+    const target = new FakeTarget();
+    target.add('other', 'slow.example:5000/models/other:1.0.0', { model: 'other' });
+    target.add('recsys', ref('1.1.0'));
+    h.audit.append({ event: 'promoted', target: 'fake/recsys', model: 'recsys', from: ref('1.0.0'), to: ref('1.1.0'), result: 'ok' });
+    const reconciler = new Reconciler({
+      targets: [target], registry, gate: (h.reconciler as unknown as { o: { gate: never } }).o.gate, quarantine: h.quarantine, audit: h.audit,
+      metrics: h.metrics, clock: h.clock, pollIntervalMs: 60_000,
+    });
+    const ctl = new AbortController();
+    let emit: (e: TriggerEvent) => void = () => undefined;
+    const running = reconciler.run([{ start: async (e) => { emit = e; } }], ctl.signal);
+    await new Promise((r) => setTimeout(r, 20)); // the startup cycle is now stuck on the slow registry
+    emit({ source: 'webhook:alertmanager', rollback: { model: 'recsys', version: '1.1.0', reason: 'ModelHighErrorRate firing' } });
+    for (let i = 0; i < 200 && target.get('recsys').image !== ref('1.0.0'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(target.get('recsys').image).toBe(ref('1.0.0'));
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+    expect(target.get('other').image).toBe('slow.example:5000/models/other:1.0.0'); // still waiting for its registry
+    registry.release();
+    ctl.abort();
+    await running;
+  });
+});
