@@ -5,7 +5,7 @@
  * ready), pushed to a test registry so the target pulls them like real ones.
  *
  * The server listens on 127.0.0.1:$PORT (host networking), answers `/health/ready` (503 when BROKEN=1) and `/`
- * with `{"version": $MODEL_VERSION, "extra": $EXTRA}`, and exits on SIGTERM.
+ * with `{"version": $MODEL_VERSION, "extra": $EXTRA}`, and exits on SIGTERM (and with code 1 after $EXIT_AFTER_MS, if set).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,6 +24,8 @@ const s = http.createServer((q, r) => {
 });
 s.listen(port, '127.0.0.1');
 process.on('SIGTERM', () => { s.close(); process.exit(0); });
+// a version that is ready at once and crashes a little later (a crash loop under a restart policy)
+if (Number(process.env.EXIT_AFTER_MS) > 0) setTimeout(() => process.exit(1), Number(process.env.EXIT_AFTER_MS));
 `;
 
 function nodeFiles(): string[] {
@@ -64,13 +66,14 @@ export async function importBaseImage(pod: TestPodman): Promise<string> {
 
 /** Commits `base` as `<registry>/<repository>:<version>` with MODEL_VERSION (and BROKEN) set, and pushes it. */
 export async function pushVersion(
-  pod: TestPodman, base: string, registry: string, repository: string, version: string, broken = false,
+  pod: TestPodman, base: string, registry: string, repository: string, version: string, broken = false, env: Record<string, string> = {},
 ): Promise<string> {
   const ref = `${registry}/${repository}:${version}`;
   const tmp = `mp-fixture-${version.replace(/\W/g, '-')}-${process.pid}`;
   await pod.podman(['create', '--name', tmp, base]);
   try {
-    await pod.podman(['commit', '-q', '--change', `ENV MODEL_VERSION=${version}`, '--change', `ENV BROKEN=${broken ? '1' : '0'}`, tmp, ref]);
+    const more = Object.entries(env).flatMap(([k, v]) => ['--change', `ENV ${k}=${v}`]);
+    await pod.podman(['commit', '-q', '--change', `ENV MODEL_VERSION=${version}`, '--change', `ENV BROKEN=${broken ? '1' : '0'}`, ...more, tmp, ref]);
   } finally {
     await pod.podman(['rm', '-f', tmp]);
   }

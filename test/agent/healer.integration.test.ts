@@ -1,0 +1,133 @@
+/**
+ * The healer's defects reproduced on the real distribution registry + podman's Docker API (runc, host networking,
+ * 127.0.0.1 only), with the real agent loop (Reconciler + DockerTarget + DistributionClient + HealthGate):
+ * - a version that is ready at once and exits 2 s later (restart policy on-failure:3) must not be promoted, must be
+ *   quarantined and must never be applied again — before the fix the probe passed in 0.4 s and it was promoted;
+ * - a model container killed on the host (restart policy no) must be started again within one cycle — before the
+ *   fix it stayed down and the agent reported healthy.
+ */
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { systemClock } from '../../agent/clock';
+import { HealthGate } from '../../agent/health/gate';
+import { SyntheticProbe } from '../../agent/health/probe';
+import { Reconciler } from '../../agent/loop';
+import { AgentMetrics } from '../../agent/metrics';
+import { DistributionClient } from '../../agent/registry';
+import { AuditLog } from '../../agent/state/audit';
+import { QuarantineStore } from '../../agent/state/quarantine';
+import { DOCKER_LABELS, DockerTarget } from '../../agent/targets/docker';
+import { startPodman, TestPodman } from '../support/podman';
+import { startRegistry, TestRegistry } from '../support/registry';
+import { freePort, waitFor } from '../support/tools';
+import { importBaseImage, pushVersion } from './docker-fixture';
+import { tmpDir } from './fakes';
+
+const REPO = 'test/healer';
+
+describe('the healer on the real registry + podman', () => {
+  let reg: TestRegistry;
+  let pod: TestPodman;
+  let docker: Docker;
+  const ref = (v: string): string => `${reg.host}/${REPO}:${v}`;
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    pod = await startPodman({ insecureRegistries: [reg.host] });
+    docker = new Docker({ socketPath: pod.socketPath });
+    const base = await importBaseImage(pod);
+    await pushVersion(pod, base, reg.host, REPO, '1.0.0');
+    // ready at once, exits with code 1 two seconds after every start
+    await pushVersion(pod, base, reg.host, REPO, '1.1.0', false, { EXIT_AFTER_MS: '2000' });
+  }, 300_000);
+
+  afterAll(async () => {
+    await pod?.stop();
+    await reg?.stop();
+  }, 120_000);
+
+  async function pull(image: string): Promise<void> {
+    const s = await docker.pull(image);
+    await new Promise((resolve, reject) => docker.modem.followProgress(s, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
+  }
+
+  async function served(port: number): Promise<string | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
+      return ((await res.json()) as { version: string }).version;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function run(name: string, scope: string, port: number, restart: Docker.HostRestartPolicy): Promise<void> {
+    await pull(ref('1.0.0'));
+    const c = await docker.createContainer({
+      name, Image: ref('1.0.0'), Env: [`PORT=${port}`],
+      Labels: {
+        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: 'healer', [DOCKER_LABELS.policy]: 'semver:minor',
+        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`, [DOCKER_LABELS.stopTimeout]: '2',
+      },
+      HostConfig: { NetworkMode: 'host', RestartPolicy: restart },
+    });
+    await c.start();
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: `${name} to serve 1.0.0`, timeoutMs: 30_000 });
+  }
+
+  function agent(scope: string, port: number): { reconciler: Reconciler; audit: AuditLog; quarantine: QuarantineStore; metrics: AgentMetrics } {
+    const dir = tmpDir();
+    const audit = new AuditLog(path.join(dir, 'audit.jsonl'));
+    const quarantine = new QuarantineStore(dir);
+    const metrics = new AgentMetrics();
+    const gate = new HealthGate({
+      readinessTimeoutMs: 15_000, inconclusive: 'probe', clock: systemClock, runningGraceMs: 5000, watchIntervalMs: 200,
+      // no Prometheus: the synthetic probe decides, and it passes while the crashing version is still up
+      probe: new SyntheticProbe({ url: `http://127.0.0.1:${port}/`, count: 4, intervalMs: 100, timeoutMs: 1000, maxFailureRatio: 0.05, clock: systemClock }),
+    });
+    const reconciler = new Reconciler({
+      targets: [new DockerTarget({ docker, scope, pollIntervalMs: 100 })], registry: new DistributionClient(), gate, quarantine, audit, metrics,
+      clock: systemClock, pollIntervalMs: 1000, rollback: { maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 200, maxMs: 1000, factor: 2 } },
+    });
+    return { reconciler, audit, quarantine, metrics };
+  }
+
+  test('a version that is ready and then crashes is rolled back, quarantined, and never applied again', async () => {
+    const port = await freePort();
+    await run('healer-crash', 'crash', port, { Name: 'on-failure', MaximumRetryCount: 3 });
+    const a = agent('crash', port);
+    const t0 = Date.now();
+    const first = await a.reconciler.runCycle([{ source: 'poll' }]);
+    const took = Date.now() - t0;
+    expect(first.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['healer-crash 1.0.0 -> 1.1.0: rolled_back']);
+    expect(a.quarantine.isQuarantined('healer', '1.1.0')).toBe(true);
+    expect(await served(port)).toBe('1.0.0');
+    const verify = a.audit.read().find((e) => e.event === 'verify');
+    expect(verify?.reason).toMatch(/runtime: Unhealthy \(.*(exited|restart)/);
+    // the next cycles leave it alone
+    for (let i = 0; i < 2; i++) expect((await a.reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
+    expect(a.audit.read().filter((e) => e.event === 'apply')).toHaveLength(1);
+    expect(await served(port)).toBe('1.0.0');
+    // eslint-disable-next-line no-console
+    console.log(`crash-looping version: rolled back and quarantined in ${took} ms after the poll, 1 apply in 3 cycles`);
+  }, 120_000);
+
+  test('a model container killed on the host is started again within one cycle', async () => {
+    const port = await freePort();
+    await run('healer-kill', 'kill', port, { Name: 'no' });
+    const a = agent('kill', port);
+    expect((await a.reconciler.runCycle([{ source: 'poll' }])).updates.map((u) => u.result)).not.toContain('restarted');
+    // 1.1.0 is quarantined here so the cycle only watches what runs
+    a.quarantine.add({ model: 'healer', version: '1.1.0', reason: 'test', since: new Date().toISOString(), source: 'test' });
+    await pod.podman(['kill', '-s', 'KILL', 'healer-kill']);
+    await waitFor(async () => !(await docker.getContainer('healer-kill').inspect()).State.Running, { what: 'the container to die', timeoutMs: 10_000 });
+    const t0 = Date.now();
+    const r = await a.reconciler.runCycle([{ source: 'poll' }]);
+    expect(r.updates).toEqual([{ workload: 'docker/healer-kill', plan: 'healer-kill restart 1/3', result: 'restarted' }]);
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-kill to serve again', timeoutMs: 15_000 });
+    const back = Date.now() - t0;
+    expect(a.audit.read().find((e) => e.event === 'restarted')?.reason).toMatch(/exit code 137/);
+    expect((await a.metrics.registry.getSingleMetric('modelpilot_updater_restarts_total')!.get()).values[0].value).toBe(1);
+    // eslint-disable-next-line no-console
+    console.log(`killed container serving again ${back} ms after the cycle started`);
+  }, 120_000);
+});
