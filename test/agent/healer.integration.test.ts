@@ -85,8 +85,8 @@ describe('the healer on the real registry + podman', () => {
       probe: new SyntheticProbe({ url: `http://127.0.0.1:${port}/`, count: 4, intervalMs: 100, timeoutMs: 1000, maxFailureRatio: 0.05, clock: systemClock }),
     });
     const reconciler = new Reconciler({
-      targets: [new DockerTarget({ docker, scope, pollIntervalMs: 100 })], registry: new DistributionClient(), gate, quarantine, audit, metrics,
-      clock: systemClock, pollIntervalMs: 1000, rollback: { maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 200, maxMs: 1000, factor: 2 } },
+      targets: [new DockerTarget({ docker, scope, pollIntervalMs: 100 })], registry: new DistributionClient(),
+      gate, quarantine, audit, metrics, clock: systemClock, pollIntervalMs: 1000, rollback: { maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 200, maxMs: 1000, factor: 2 } },
     });
     return { reconciler, audit, quarantine, metrics };
   }
@@ -107,7 +107,6 @@ describe('the healer on the real registry + podman', () => {
     for (let i = 0; i < 2; i++) expect((await a.reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
     expect(a.audit.read().filter((e) => e.event === 'apply')).toHaveLength(1);
     expect(await served(port)).toBe('1.0.0');
-    // eslint-disable-next-line no-console
     console.log(`crash-looping version: rolled back and quarantined in ${took} ms after the poll, 1 apply in 3 cycles`);
   }, 120_000);
 
@@ -127,7 +126,6 @@ describe('the healer on the real registry + podman', () => {
     const back = Date.now() - t0;
     expect(a.audit.read().find((e) => e.event === 'restarted')?.reason).toMatch(/exit code 137/);
     expect((await a.metrics.registry.getSingleMetric('modelpilot_updater_restarts_total')!.get()).values[0].value).toBe(1);
-    // eslint-disable-next-line no-console
     console.log(`killed container serving again ${back} ms after the cycle started`);
   }, 120_000);
 });
