@@ -86,7 +86,8 @@ describe('the healer on the real registry + podman', () => {
     });
     const reconciler = new Reconciler({
       targets: [new DockerTarget({ docker, scope, pollIntervalMs: 100 })], registry: new DistributionClient(),
-      gate, quarantine, audit, metrics, clock: systemClock, pollIntervalMs: 1000, rollback: { maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 200, maxMs: 1000, factor: 2 } },
+      gate, quarantine, audit, metrics, clock: systemClock, pollIntervalMs: 1000,
+      rollback: { maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 200, maxMs: 1000, factor: 2 } },
     });
     return { reconciler, audit, quarantine, metrics };
   }
