@@ -26,6 +26,10 @@ export const ALERT_NAMES = [
   'ModelRolloutStuck',
   'ModelVersionSkew',
   'ModelUpdaterFailing',
+  'ModelUpdaterRolledBack',
+  'ModelVersionQuarantined',
+  'ModelUpdaterDegraded',
+  'ModelUpdaterStalled',
 ] as const;
 export type AlertName = typeof ALERT_NAMES[number];
 
@@ -100,6 +104,11 @@ export interface ModelAlertsOptions {
    * @default Duration.minutes(15)
    */
   readonly updaterWindow?: Duration;
+  /**
+   * How long the updater may go without a cycle that finished without failures before `ModelUpdaterStalled` fires.
+   * @default Duration.minutes(15)
+   */
+  readonly updaterStalledAfter?: Duration;
   /**
    * Label matchers that pick the updater agent's series, e.g. `{ job: 'modelpilot-updater' }`.
    * @default {} (every series of the updater metrics)
@@ -176,6 +185,7 @@ export class ModelAlerts extends Construct {
   public readonly versionSkewLimit: Duration;
   public readonly updaterFailures: number;
   public readonly updaterWindow: Duration;
+  public readonly updaterStalledAfter: Duration;
   public readonly updaterSelector: Readonly<Record<string, string>>;
   public readonly runbookBaseUrl: string;
   /** Static labels on every alert: `model`, `namespace` and `extraLabels`. */
@@ -200,6 +210,7 @@ export class ModelAlerts extends Construct {
     this.versionSkewLimit = props.versionSkewLimit ?? Duration.minutes(30);
     this.updaterFailures = wholeAtLeast1('updaterFailures', props.updaterFailures ?? 3);
     this.updaterWindow = props.updaterWindow ?? Duration.minutes(15);
+    this.updaterStalledAfter = props.updaterStalledAfter ?? Duration.minutes(15);
     this.updaterSelector = { ...(props.updaterSelector ?? {}) };
     this.runbookBaseUrl = props.runbookBaseUrl ?? 'https://github.com/modelpilot/modelpilot/blob/main/docs/monitoring.md#';
     if (this.scrapeInterval.toMilliseconds() < 1000) {
@@ -335,6 +346,39 @@ export class ModelAlerts extends Construct {
         summary: `the modelpilot updater is failing; ${m.modelName} may not be updated or rolled back`,
         description: `The updater agent counted at least ${this.updaterFailures} failures in ${toPromDuration(this.updaterWindow)}; `
           + 'see its audit log (modelpilot history).',
+      },
+      // The updater's own decisions, so people hear about each one (routed by the same AlertRouting).
+      {
+        name: 'ModelUpdaterRolledBack', severity: Severity.WARNING, rollback: false, rollbackNeedsVersion: false,
+        expr: `sum(increase(modelpilot_updater_rollbacks_total{${updater}}[${toPromDuration(this.updaterWindow)}])) > 0`,
+        for: Duration.seconds(0),
+        summary: 'the modelpilot updater rolled a model version back',
+        description: `The updater agent rolled back at least one update in the last ${toPromDuration(this.updaterWindow)}; `
+          + 'the version is quarantined. See why in its audit log (modelpilot history).',
+      },
+      {
+        name: 'ModelVersionQuarantined', severity: Severity.WARNING, rollback: false, rollbackNeedsVersion: false,
+        expr: `max(delta(modelpilot_updater_quarantined_versions{${updater}}[${toPromDuration(this.updaterWindow)}])) > 0`,
+        for: Duration.seconds(0),
+        summary: 'the modelpilot updater quarantined a model version',
+        description: `The updater agent quarantined a version in the last ${toPromDuration(this.updaterWindow)}; it will not be rolled out `
+          + 'again until released (modelpilot quarantine list / release).',
+      },
+      {
+        name: 'ModelUpdaterDegraded', severity: Severity.CRITICAL, rollback: false, rollbackNeedsVersion: false,
+        expr: `max(modelpilot_updater_degraded{${updater}}) == 1`,
+        for: Duration.seconds(0),
+        summary: 'the modelpilot updater cannot persist its decisions and holds workloads',
+        description: 'The updater agent could not write its audit log or quarantine store; it keeps its decisions in memory and '
+          + 'leaves the workloads concerned alone. Its /healthz says what it could not write (disk full, read-only volume).',
+      },
+      {
+        name: 'ModelUpdaterStalled', severity: Severity.CRITICAL, rollback: false, rollbackNeedsVersion: false,
+        expr: `time() - max(modelpilot_updater_last_success_timestamp_seconds{${updater}}) > ${this.updaterStalledAfter.toMilliseconds() / 1000}`,
+        for: Duration.seconds(0),
+        summary: `the modelpilot updater has completed no cycle for ${toPromDuration(this.updaterStalledAfter)}`,
+        description: `The updater agent has not finished a cycle without failures for more than ${toPromDuration(this.updaterStalledAfter)}; `
+          + `${m.modelName} is neither updated nor watched. See its log and /healthz.`,
       },
     ];
     return defs.map((d) => {

@@ -65,6 +65,10 @@ export function generateRuleTests(alerts: ModelAlerts): GeneratedRuleTest[] {
     g.rolloutNoNewPod(true), g.rolloutNoNewPod(false), g.rolloutProgressDeadline(), g.rolloutPaused(),
     g.versionSkew(true), g.versionSkew(false),
     g.updaterFailing(true), g.updaterFailing(false),
+    g.updaterRolledBack(true), g.updaterRolledBack(false),
+    g.versionQuarantined(true), g.versionQuarantined(false),
+    g.updaterDegraded(true), g.updaterDegraded(false),
+    g.updaterStalled(true), g.updaterStalled(false),
   ];
 }
 
@@ -290,6 +294,38 @@ class Generator {
     const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
     return this.test('ModelUpdaterFailing', fire, `${failures} updater failures in ${toPromDuration(this.m.updaterWindow)}`, 3 * this.i, [
       { series: series('modelpilot_updater_failures_total', l), values: `0 0 ${failures} ${failures} ${failures}` },
+    ], [{}]);
+  }
+
+  public updaterRolledBack(fire: boolean): GeneratedRuleTest {
+    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    return this.test('ModelUpdaterRolledBack', fire, fire ? 'a rollback counted' : 'no rollback counted', 3 * this.i, [
+      { series: series('modelpilot_updater_rollbacks_total', l), values: fire ? '0 0 1 1 1' : '0 0 0 0 0' },
+    ], [{}]);
+  }
+
+  public versionQuarantined(fire: boolean): GeneratedRuleTest {
+    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    return this.test('ModelVersionQuarantined', fire, fire ? 'the quarantine grew' : 'a standing quarantine, unchanged', 3 * this.i, [
+      { series: series('modelpilot_updater_quarantined_versions', l), values: fire ? '0 0 1 1 1' : '1 1 1 1 1' },
+    ], [{}]);
+  }
+
+  public updaterDegraded(fire: boolean): GeneratedRuleTest {
+    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    return this.test('ModelUpdaterDegraded', fire, fire ? 'degraded' : 'not degraded', 3 * this.i, [
+      { series: series('modelpilot_updater_degraded', l), values: fire ? '0 0 1 1 1' : '0 0 0 0 0' },
+    ], [{}], fire ? 1 : undefined);
+  }
+
+  public updaterStalled(fire: boolean): GeneratedRuleTest {
+    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    const limit = this.m.updaterStalledAfter.toMilliseconds() / 1000;
+    const evalS = Math.ceil((limit + 2 * this.i) / this.i) * this.i;
+    const n = evalS / this.i;
+    // quiet: every sample is the time it was taken (a cycle completes each scrape); fire: stuck at the start
+    return this.test('ModelUpdaterStalled', fire, fire ? `no completed cycle for ${evalS}s` : 'a cycle completes every scrape', evalS, [
+      { series: series('modelpilot_updater_last_success_timestamp_seconds', l), values: fire ? `0x${n}` : `0+${this.i}x${n}` },
     ], [{}]);
   }
 

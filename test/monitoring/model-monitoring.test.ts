@@ -173,6 +173,19 @@ describe('ModelAlerts', () => {
     expect(rule(alerts, 'ModelUpdaterFailing').expr).toBe('sum(increase(modelpilot_updater_failures_total{job="updater"}[15m])) >= 5');
   });
 
+  test("the updater's own decisions have alerts: rollback, quarantine, degraded, stalled — none asks for a rollback", () => {
+    const alerts = setup({ alerts: { updaterSelector: { job: 'updater' }, updaterStalledAfter: Duration.minutes(20) } }).monitoring.alerts!;
+    expect(rule(alerts, 'ModelUpdaterRolledBack').expr).toBe('sum(increase(modelpilot_updater_rollbacks_total{job="updater"}[15m])) > 0');
+    expect(rule(alerts, 'ModelVersionQuarantined').expr).toBe('max(delta(modelpilot_updater_quarantined_versions{job="updater"}[15m])) > 0');
+    expect(rule(alerts, 'ModelUpdaterDegraded').expr).toBe('max(modelpilot_updater_degraded{job="updater"}) == 1');
+    expect(rule(alerts, 'ModelUpdaterStalled').expr).toBe('time() - max(modelpilot_updater_last_success_timestamp_seconds{job="updater"}) > 1200');
+    for (const name of ['ModelUpdaterRolledBack', 'ModelVersionQuarantined', 'ModelUpdaterDegraded', 'ModelUpdaterStalled'] as const) {
+      expect(rule(alerts, name).labels.modelpilot_action).toBeUndefined();
+      expect(rule(alerts, name).labels.model).toBeDefined();
+    }
+    expect(rule(alerts, 'ModelUpdaterDegraded').labels.severity).toBe('critical');
+  });
+
   test('extraLabels are added to every alert', () => {
     const alerts = setup({ alerts: { extraLabels: { team: 'ml-platform' } } }).monitoring.alerts!;
     expect(alerts.group.rules.every((r) => r.labels.team === 'ml-platform')).toBe(true);

@@ -111,6 +111,15 @@ describe('the generated tests fail when a threshold moves (each case can fail)',
     ['a drained version fires with a 1m limit', 'ModelVersionSkew', '30m', '1m', ['ModelVersionSkew stays quiet: 1.0.0 drained within the limit']],
     ['3 updater failures no longer fire at >= 4', 'ModelUpdaterFailing', '>= 3', '>= 4', ['ModelUpdaterFailing fires: 3 updater failures in 15m']],
     ['2 updater failures fire at >= 2', 'ModelUpdaterFailing', '>= 3', '>= 2', ['ModelUpdaterFailing stays quiet: 2 updater failures in 15m']],
+    ['a rollback no longer fires at > 1', 'ModelUpdaterRolledBack', ') > 0', ') > 1', ['ModelUpdaterRolledBack fires: a rollback counted']],
+    ['no rollback fires at >= 0', 'ModelUpdaterRolledBack', ') > 0', ') >= 0', ['ModelUpdaterRolledBack stays quiet: no rollback counted']],
+    ['a growing quarantine no longer fires at > 5', 'ModelVersionQuarantined', ') > 0', ') > 5', ['ModelVersionQuarantined fires: the quarantine grew']],
+    ['a standing quarantine fires when the gauge itself is read', 'ModelVersionQuarantined', 'max(delta(modelpilot_updater_quarantined_versions', 'max(max_over_time(modelpilot_updater_quarantined_versions',
+      ['ModelVersionQuarantined stays quiet: a standing quarantine, unchanged']],
+    ['degraded no longer fires at == 2', 'ModelUpdaterDegraded', '== 1', '== 2', ['ModelUpdaterDegraded fires: degraded']],
+    ['not degraded fires at >= 0', 'ModelUpdaterDegraded', '== 1', '>= 0', ['ModelUpdaterDegraded stays quiet: not degraded']],
+    ['a stall no longer fires with a doubled limit', 'ModelUpdaterStalled', '> 900', '> 1800', ['ModelUpdaterStalled fires: no completed cycle for 960s']],
+    ['completing cycles fire at > -1', 'ModelUpdaterStalled', '> 900', '> -1', ['ModelUpdaterStalled stays quiet: a cycle completes every scrape']],
   ])('%s', (_name, alert, from, to, failing) => {
     const result = promtoolTest(alerts(), swap(alert, from, to));
     expect(result.ok).toBe(false);
