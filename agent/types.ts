@@ -64,6 +64,8 @@ export interface Workload {
    * `namespace="ml"`, `pod=~"recsys-.+"` or `instance=~".+:8080"`; the gate scopes its queries with them.
    */
   readonly metricScope?: readonly string[];
+  /** Versions quarantined on the workload itself (see Target.recordQuarantine). */
+  readonly quarantined?: readonly WorkloadQuarantine[];
   /** Set when the current version is not running although it should (it crashed): why. The loop revives it. */
   readonly down?: string;
 }
@@ -122,8 +124,21 @@ export interface Target {
    * it every cycle for the current version.
    */
   observe?(workload: Workload, image: string, signal?: AbortSignal): Promise<RuntimeState>;
+  /**
+   * Records a quarantined version on the workload itself (Kubernetes: the `modelpilot.dev/quarantine` annotation),
+   * beside the state directory, so an agent that starts with an empty state directory never re-applies it.
+   */
+  recordQuarantine?(workload: Workload, entry: WorkloadQuarantine, signal?: AbortSignal): Promise<Outcome>;
   /** Starts the workload's current version again when it is not running (Docker); bounded and counted by the loop. */
   revive?(workload: Workload, signal?: AbortSignal): Promise<Outcome<string>>;
+}
+
+/** A quarantine as the workload carries it. */
+export interface WorkloadQuarantine {
+  readonly version: string;
+  readonly reason: string;
+  readonly since: string;
+  readonly source: string;
 }
 
 /** The runtime state of one version of a workload, from the target (container state, pod status). */

@@ -25,7 +25,7 @@ export class AlertRollbacks {
     if (w.inFlight && sameVersion(versionOfRef(w.inFlight.to), rb.version)) {
       const plan = planFromRecord(w, w.inFlight);
       const ok = await this.runner.restore(target, plan, reason, fail, true);
-      this.runner.quarantine(w, plan, reason, e.source);
+      await this.runner.quarantine(w, plan, reason, e.source, target);
       this.c.held.delete(w.id);
       report.updates.push({ workload: w.id, plan: plan.toString(), result: ok ? 'rolled_back' : 'rollback_failed' });
       return true;
@@ -34,7 +34,7 @@ export class AlertRollbacks {
     if (w.inFlight || !sameVersion(running, rb.version)) return false;
     // Promoted already: move forward to what ran before (from the audit log, else the highest lower version).
     const current = new UpdatePlan(w, w.image, w.image, running, running, e.source);
-    this.runner.quarantine(w, current, reason, e.source);
+    await this.runner.quarantine(w, current, reason, e.source, target);
     const previous = this.c.o.audit.previousOf(w.id, (img) => sameImage(img, w.image)) ?? await this.previousVersion(w);
     if (!previous) {
       fail(`alert rollback ${w.id}`, `no earlier version of ${rb.model} is known to go back to`);

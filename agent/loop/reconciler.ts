@@ -226,6 +226,17 @@ export class Reconciler {
           report.updates.push({ workload: workload.id, plan: `${workload.name} ${workload.inFlight.from} -> ${workload.inFlight.to}`, result });
           return;
         }
+        // A quarantine the workload carries (recorded by an earlier agent) holds even with an empty state directory.
+        for (const q of workload.quarantined ?? []) {
+          if (this.o.quarantine.isQuarantined(workload.model, q.version)) continue;
+          try {
+            this.o.quarantine.add({ model: workload.model, version: q.version, reason: q.reason, source: q.source, since: q.since });
+            this.c.audit({ event: 'quarantined', target: workload.id, model: workload.model, result: 'restored',
+              reason: `${q.version}: ${q.reason} (recorded on the workload ${q.since})` });
+          } catch (e) {
+            fail(`restore the quarantine of ${workload.id} ${q.version}`, e);
+          }
+        }
         if (workload.down) {
           await this.reviver.handle(target, workload, report, fail);
           return;

@@ -59,7 +59,7 @@ export class Reviver {
       previous = undefined;
     }
     const plan = new UpdatePlan(w, w.image, previous ?? w.image, version, previous ? (ImageRef.tryParse(previous, { allowMutableTag: true })?.tag ?? previous) : version, 'restart-budget');
-    this.runner.quarantine(w, new UpdatePlan(w, w.image, w.image, version, version, 'restart-budget'), reason, 'restart-budget');
+    await this.runner.quarantine(w, new UpdatePlan(w, w.image, w.image, version, version, 'restart-budget'), reason, 'restart-budget', target);
     if (!previous) {
       this.c.log.error('the current version keeps crashing and no earlier version is known; quarantined, left as it is', { workload: w.id, reason });
       report.failures.push(`${w.id}: ${reason}; no earlier version known to go back to`);

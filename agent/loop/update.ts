@@ -32,7 +32,7 @@ export class UpdateRunner {
       if (attempt.attempt >= this.c.rollback.maxAttempts || signal?.aborted) {
         this.c.o.metrics.updates.inc({ result: 'failed' });
         this.c.audit({ event: 'failed', target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: attempt.attempt, result: 'failed', reason: `gave up after ${attempt.attempt} attempt(s): ${r.reason}` });
-        if (!signal?.aborted) this.countFailedCycle(w, plan, r.reason);
+        if (!signal?.aborted) await this.countFailedCycle(w, plan, r.reason, target);
         return 'failed';
       }
       await this.c.o.clock.sleep(backoffDelay(attempt.attempt, this.c.rollback.backoff), signal);
@@ -68,7 +68,7 @@ export class UpdateRunner {
             this.c.audit({ ...base, event: 'failed', result: 'failed', reason });
             this.c.held.delete(w.id);
             const restored = await this.restore(target, plan, reason, fail, true);
-            this.quarantine(w, plan, reason, 'health-gate');
+            await this.quarantine(w, plan, reason, 'health-gate', target);
             return restored ? 'rolled_back' : 'rollback_failed';
           }
           this.c.audit({ ...base, event: 'failed', result: 'failed', reason: `promote failed: ${r.reason}` });
@@ -86,7 +86,7 @@ export class UpdateRunner {
       case 'rollback': {
         this.c.held.delete(w.id);
         const restored = await this.restore(target, plan, verdict.reason, fail, true);
-        this.quarantine(w, plan, verdict.reason, 'health-gate');
+        await this.quarantine(w, plan, verdict.reason, 'health-gate', target);
         return restored ? 'rolled_back' : 'rollback_failed';
       }
       case 'hold':
@@ -137,7 +137,7 @@ export class UpdateRunner {
    * Quarantines the plan's version. When the store cannot be written the decision still holds (in memory), the
    * agent reports degraded and leaves the workload alone until the store accepts the entry.
    */
-  public quarantine(w: Workload, plan: UpdatePlan, reason: string, source: string): void {
+  public async quarantine(w: Workload, plan: UpdatePlan, reason: string, source: string, target?: Target): Promise<void> {
     let added: boolean;
     try {
       added = this.c.o.quarantine.add({
@@ -157,6 +157,12 @@ export class UpdateRunner {
       this.c.audit({ event: 'quarantined', target: w.id, model: w.model, to: plan.to, trigger: plan.trigger, result: 'ok', reason: `${plan.toVersion}: ${reason}` });
     }
     this.c.o.metrics.quarantined.set(this.c.o.quarantine.list().length);
+    // Also on the workload itself (Kubernetes: an annotation), so a new agent with an empty state directory knows it.
+    if (target?.recordQuarantine) {
+      const entry = { version: plan.toVersion, reason, since: this.c.o.clock.now().toISOString(), source };
+      const r = await this.c.bounded((s) => target.recordQuarantine!(w, entry, s));
+      if (!r.ok) this.c.log.warn('could not record the quarantine on the workload; the state directory still holds it', { workload: w.id, reason: r.reason });
+    }
   }
 
   /** Finishes (verify → promote | rollback) or reverses an update found in flight on the target. */
@@ -177,7 +183,7 @@ export class UpdateRunner {
     }
     if (verdict) {
       const restored = await this.restore(target, plan, `${verdict} (verdict recorded before the agent restarted)`, fail, true);
-      this.quarantine(w, plan, verdict, 'health-gate');
+      await this.quarantine(w, plan, verdict, 'health-gate', target);
       return restored ? 'rolled_back' : 'rollback_failed';
     }
     if (!running) {
@@ -208,13 +214,13 @@ export class UpdateRunner {
    * A cycle in which every apply attempt failed: after `failureBudget` such cycles the version is quarantined with
    * the reason; until then it waits a backoff that doubles per failed cycle (the planner skips it meanwhile).
    */
-  private countFailedCycle(w: Workload, plan: UpdatePlan, reason: string): void {
+  private async countFailedCycle(w: Workload, plan: UpdatePlan, reason: string, target: Target): Promise<void> {
     const key = `${w.id} ${plan.toVersion}`;
     const count = (this.c.applyFailures.get(key)?.count ?? 0) + 1;
     const budget = this.c.rollback.failureBudget ?? 3;
     if (count >= budget) {
       this.c.applyFailures.delete(key);
-      this.quarantine(w, plan, `every apply failed in ${count} cycle(s): ${reason}`, 'apply-failures');
+      await this.quarantine(w, plan, `every apply failed in ${count} cycle(s): ${reason}`, 'apply-failures', target);
       return;
     }
     const retryAt = this.c.o.clock.now().getTime() + backoffDelay(count, this.c.rollback.backoff);

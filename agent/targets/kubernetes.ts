@@ -13,7 +13,9 @@ import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_E
 import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
-import { Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload } from '../types';
+import {
+  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload, WorkloadQuarantine,
+} from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
 export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;
@@ -427,7 +429,23 @@ export class KubernetesTarget implements Target {
       // prometheus-operator's ServiceMonitor/PodMonitor put these target labels on every scraped series
       metricScope: [`namespace="${this.namespace}"`, `pod=~"${name.replace(/[.\\]/g, (c) => `\\\\${c}`)}-.+"`],
       ...(inFlight ? { inFlight } : {}),
+      quarantined: readQuarantine(d),
     };
+  }
+
+  /** Adds `entry` to the Deployment's `modelpilot.dev/quarantine` annotation (newest 50 kept), guarded by resourceVersion. */
+  public async recordQuarantine(w: Workload, entry: WorkloadQuarantine, signal?: AbortSignal): Promise<Outcome> {
+    const name = w.id.slice(`k8s/${this.namespace}/`.length);
+    return this.withConflictRetry(name, 'patch', signal, async (d) => {
+      const list = readQuarantine(d).filter((q) => q.version !== entry.version);
+      list.push(entry);
+      const patch = {
+        metadata: { resourceVersion: d.metadata?.resourceVersion, annotations: { [K8S_ANNOTATIONS.quarantine]: JSON.stringify(list.slice(-50)) } },
+      };
+      await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
+      this.logger.info('quarantine.recorded', { deployment: w.name, version: entry.version });
+      return ok(undefined);
+    });
   }
 
   /** The pods of the Deployment whose model container runs `image`: all Ready, their restarts, OOM kills. */
@@ -580,4 +598,18 @@ function revisionOf(o: { metadata?: { annotations?: Record<string, string> } }):
 
 function errorReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The quarantine list a Deployment carries; a malformed annotation reads as empty (and is rewritten on the next add). */
+function readQuarantine(d: V1Deployment): WorkloadQuarantine[] {
+  const text = d.metadata?.annotations?.[K8S_ANNOTATIONS.quarantine];
+  if (!text) return [];
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v)) return [];
+    return v.filter((q): q is WorkloadQuarantine => typeof q === 'object' && q !== null && typeof (q as WorkloadQuarantine).version === 'string')
+      .map((q) => ({ version: q.version, reason: String(q.reason ?? ''), since: String(q.since ?? ''), source: String(q.source ?? 'workload') }));
+  } catch {
+    return [];
+  }
 }

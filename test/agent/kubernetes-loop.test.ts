@@ -50,7 +50,7 @@ interface World {
   readonly slo: FakeSlo;
   readonly dir: string;
   /** A fresh agent process on the same cluster and state dir (a restart). */
-  agent(options?: { wrap?: (t: Target) => Target; target?: Partial<KubernetesTargetOptions> }): Agent;
+  agent(options?: { wrap?: (t: Target) => Target; target?: Partial<KubernetesTargetOptions>; dir?: string }): Agent;
 }
 
 async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole()): Promise<World> {
@@ -66,9 +66,10 @@ async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRu
       const target = new KubernetesTarget({
         kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 50, ...options.target,
       });
-      const quarantine = new QuarantineStore(dir);
+      const state = options.dir ?? dir;
+      const quarantine = new QuarantineStore(state);
       const clock = new FakeClock();
-      const audit = new AuditLog(path.join(dir, 'audit.jsonl'), () => clock.now());
+      const audit = new AuditLog(path.join(state, 'audit.jsonl'), () => clock.now());
       const metrics = new AgentMetrics();
       const gate = new HealthGate({ readinessTimeoutMs: 20_000, slo, inconclusive: 'hold' });
       const reconciler = new Reconciler({
@@ -129,6 +130,27 @@ describe('the reconcile loop on a (fake) cluster', () => {
     const again = await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
     expect(again.updates).toEqual([]);
     expect(w.fake.patches).toHaveLength(patches);
+  });
+
+  test('the quarantine lives on the Deployment: an agent with an empty state directory never re-applies it', async () => {
+    const w = await world((img) => (img.includes(':1.2.0') ? 'crashloop' : 'ready'));
+    const first = w.agent();
+    await first.reconciler.runCycle([{ source: 'poll' }]);
+    w.registry.push(REPO, '1.2.0');
+    await first.reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    const recorded = JSON.parse(annotations(w.fake)[K8S_ANNOTATIONS.quarantine]) as Array<{ version: string; reason: string }>;
+    expect(recorded.map((q) => q.version)).toEqual(['1.2.0']);
+    expect(recorded[0].reason).toMatch(/CrashLoopBackOff/);
+
+    // the updater pod is rescheduled: a new agent, a fresh (emptyDir) state directory
+    const fresh = w.agent({ dir: tmpDir() });
+    expect(fresh.quarantine.list()).toEqual([]);
+    const patches = w.fake.patches.length;
+    const report = await fresh.reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    expect(report.updates).toEqual([]);
+    expect(w.fake.patches).toHaveLength(patches);
+    expect(fresh.quarantine.isQuarantined('recsys', '1.2.0')).toBe(true);
+    expect(fresh.audit.read().find((e) => e.event === 'quarantined')?.result).toBe('restored');
   });
 
   test('a version that becomes ready but breaks the SLO is rolled back and quarantined', async () => {

@@ -84,6 +84,7 @@ describe('discover', () => {
       digest: 'sha256:1111111111111111111111111111111111111111111111111111111111111111', policy: UpdatePolicy.semver('minor'),
       // the gate's scope: the series prometheus-operator labels with this namespace and this Deployment's pods
       metricScope: ['namespace="ml"', 'pod=~"recsys-.+"'],
+      quarantined: [],
     });
     expect(fake.calls).toEqual([{ verb: 'list', group: 'apps', resource: 'deployments', namespace: 'ml' }]);
   });

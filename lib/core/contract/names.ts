@@ -18,6 +18,8 @@ export const DEPLOYMENT_ANNOTATIONS = {
   attempt: 'modelpilot.dev/attempt',
   /** JSON of the whole pod template that ran before the update in flight: what rollback restores. */
   previousTemplate: 'modelpilot.dev/previous-template',
+  /** JSON list of versions quarantined for this Deployment ({version, reason, since, source}); survives the agent's state. */
+  quarantine: 'modelpilot.dev/quarantine',
   /** Why the Deployment changed, copied by Kubernetes to the ReplicaSet (`kubectl rollout history`). */
   changeCause: 'kubernetes.io/change-cause',
   /** Optional per-Deployment update policy, e.g. `semver:minor` (rendered by `ModelUpdater`). */
