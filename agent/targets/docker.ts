@@ -378,7 +378,12 @@ export class DockerTarget implements Target {
     const cred = this.options.credentials?.get(ref.registry);
     const opts: Record<string, unknown> = {};
     if (cred) opts.authconfig = { username: cred.username, password: cred.password, serveraddress: ref.registry };
-    const stream = await this.docker.pull(what, opts);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(what, opts);
+    } catch (e) {
+      throw new Error(`pull of ${what} failed: ${(e as Error).message}${trustHint((e as Error).message, ref.registry)}`);
+    }
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         (stream as unknown as { destroy?: () => void }).destroy?.();
@@ -388,7 +393,8 @@ export class DockerTarget implements Target {
       this.docker.modem.followProgress(stream, (err: Error | null, events: Array<{ error?: string }>) => {
         signal?.removeEventListener('abort', onAbort);
         const bad = events?.find((ev) => ev.error);
-        if (err || bad) reject(new Error(`pull of ${what} failed: ${err?.message ?? bad?.error}`));
+        const why = err?.message ?? bad?.error;
+        if (err || bad) reject(new Error(`pull of ${what} failed: ${why}${trustHint(String(why), ref.registry)}`));
         else resolve();
       });
     });
@@ -539,6 +545,17 @@ export class DockerTarget implements Target {
  * so the new image's own defaults apply — only what was overridden on the container carries over.
  * Host settings (ports, mounts, restart policy, network mode, …) carry over whole.
  */
+/**
+ * The fix for a pull the engine refused because it does not trust the registry: the agent's own
+ * `registries.insecure` covers only its registry client, not the engine's pull. Empty for other errors.
+ */
+export function trustHint(message: string, registry: string): string {
+  if (!/server gave HTTP response to HTTPS client|x509:|certificate signed by unknown authority|tls: /i.test(message)) return '';
+  return ` — the engine does not trust ${registry} (plain HTTP or an unknown certificate); the agent's registries.insecure covers only the agent's own`
+    + ` registry client. Fix it on the engine: Docker daemon.json "insecure-registries": ["${registry}"] (or install the CA in /etc/docker/certs.d/${registry}/);`
+    + ` podman registries.conf [[registry]] location="${registry}" insecure=true`;
+}
+
 /**
  * The PromQL matchers that select one container's series: its `modelpilot.metrics.selector` label, else the port
  * its model server listens on (`PORT` env, or the first published host port) as the scrape instance's port.

@@ -4,7 +4,10 @@
  * - a version that is ready at once and exits 2 s later (restart policy on-failure:3) must not be promoted, must be
  *   quarantined and must never be applied again — before the fix the probe passed in 0.4 s and it was promoted;
  * - a model container killed on the host (restart policy no) must be started again within one cycle — before the
- *   fix it stayed down and the agent reported healthy.
+ *   fix it stayed down and the agent reported healthy;
+ * - a pull the engine refuses (it does not trust a plain-HTTP registry) is a failed apply with the fix in its
+ *   reason, never "rolled-back ok", and the version is quarantined after the failure budget — before the fix each
+ *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever.
  */
 import * as path from 'node:path';
 import Docker from 'dockerode';
@@ -29,13 +32,14 @@ describe('the healer on the real registry + podman', () => {
   let reg: TestRegistry;
   let pod: TestPodman;
   let docker: Docker;
+  let base: string;
   const ref = (v: string): string => `${reg.host}/${REPO}:${v}`;
 
   beforeAll(async () => {
     reg = await startRegistry();
     pod = await startPodman({ insecureRegistries: [reg.host] });
     docker = new Docker({ socketPath: pod.socketPath });
-    const base = await importBaseImage(pod);
+    base = await importBaseImage(pod);
     await pushVersion(pod, base, reg.host, REPO, '1.0.0');
     // ready at once, exits with code 1 two seconds after every start
     await pushVersion(pod, base, reg.host, REPO, '1.1.0', false, { EXIT_AFTER_MS: '2000' });
@@ -129,4 +133,49 @@ describe('the healer on the real registry + podman', () => {
     expect((await a.metrics.registry.getSingleMetric('modelpilot_updater_restarts_total')!.get()).values[0].value).toBe(1);
     console.log(`killed container serving again ${back} ms after the cycle started`);
   }, 120_000);
+
+  test('a pull the engine refuses is a failed apply that says how to fix the engine, quarantined after the budget', async () => {
+    // a second registry, not in the podman service's insecure list; the test's own podman CLI pushes and pulls with
+    // --tls-verify=false, so only the engine's pull through the Docker API refuses it
+    const untrusted = await startRegistry();
+    try {
+      const repo = 'test/trust';
+      for (const v of ['1.0.0', '1.1.0']) {
+        const tmp = `mp-trust-${v.replace(/\W/g, '-')}-${process.pid}`;
+        await pod.podman(['create', '--name', tmp, base]);
+        await pod.podman(['commit', '-q', '--change', `ENV MODEL_VERSION=${v}`, tmp, `${untrusted.host}/${repo}:${v}`]);
+        await pod.podman(['rm', '-f', tmp]);
+        await pod.podman(['push', '--tls-verify=false', `${untrusted.host}/${repo}:${v}`], { timeoutMs: 180_000 });
+      }
+      await pod.podman(['rmi', `${untrusted.host}/${repo}:1.1.0`]);
+      const port = await freePort();
+      const c = await docker.createContainer({
+        name: 'healer-trust', Image: `${untrusted.host}/${repo}:1.0.0`, Env: [`PORT=${port}`],
+        Labels: {
+          [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: 'trust', [DOCKER_LABELS.model]: 'trust', [DOCKER_LABELS.policy]: 'semver:minor',
+          [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`,
+        },
+        HostConfig: { NetworkMode: 'host' },
+      });
+      await c.start();
+      await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-trust to serve 1.0.0', timeoutMs: 30_000 });
+      const a = agent('trust', port);
+      const results: string[] = [];
+      for (let i = 0; i < 8 && !a.quarantine.isQuarantined('trust', '1.1.0'); i++) {
+        results.push(...(await a.reconciler.runCycle([{ source: 'poll' }])).updates.map((u) => u.result));
+        await new Promise((r) => setTimeout(r, 500)); // past the cross-cycle backoff (200 ms doubling)
+      }
+      expect(a.quarantine.isQuarantined('trust', '1.1.0')).toBe(true);
+      expect(results).toEqual(['failed', 'failed', 'failed']);
+      const audit = a.audit.read();
+      expect(audit.filter((e) => e.event === 'rolled-back')).toEqual([]);
+      const failed = audit.find((e) => e.event === 'apply-failed')!;
+      expect(failed.reason).toContain(`the engine does not trust ${untrusted.host}`);
+      expect(failed.reason).toContain(`insecure=true`);
+      expect(audit.find((e) => e.event === 'quarantined')?.reason).toMatch(/every apply failed in 3 cycle\(s\)/);
+      expect(await served(port)).toBe('1.0.0');
+    } finally {
+      await untrusted.stop();
+    }
+  }, 180_000);
 });
