@@ -171,7 +171,7 @@ describe('the healer on the real registry + podman', () => {
       expect(audit.filter((e) => e.event === 'rolled-back')).toEqual([]);
       const failed = audit.find((e) => e.event === 'apply-failed')!;
       expect(failed.reason).toContain(`the engine does not trust ${untrusted.host}`);
-      expect(failed.reason).toContain(`insecure=true`);
+      expect(failed.reason).toContain('insecure=true');
       expect(audit.find((e) => e.event === 'quarantined')?.reason).toMatch(/every apply failed in 3 cycle\(s\)/);
       expect(await served(port)).toBe('1.0.0');
     } finally {
