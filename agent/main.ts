@@ -14,8 +14,9 @@ import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
 import { Reconciler } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
+import { AlertmanagerNotifier } from './notify/alertmanager';
 import { DistributionClient, loadDockerConfig } from './registry';
-import { AuditLog } from './state/audit';
+import { AuditEntry, AuditLog } from './state/audit';
 import { QuarantineStore } from './state/quarantine';
 import { DockerTarget } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
@@ -86,8 +87,14 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const quarantine = new QuarantineStore(config.stateDir);
   const audit = new AuditLog(config.auditLog, () => clock.now());
   metrics.quarantined.set(quarantine.list().length);
+  const am = config.notify.alertmanager;
+  const notifier = am && new AlertmanagerNotifier({
+    url: am.url, timeoutMs: ms(am.timeout), resolveAfterMs: ms(am.resolveAfter), logger,
+    onResult: (result) => metrics.notifications.inc({ result }),
+  });
   const reconciler = new Reconciler({
     targets, registry, gate, quarantine, audit, metrics, clock, logger, heartbeat,
+    ...(notifier ? { onAudit: (e: AuditEntry) => notifier.notify(e) } : {}),
     pollIntervalMs: ms(config.pollInterval),
     images: config.images.map((i) => ({ repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval) })),
     rollback: {

@@ -17,6 +17,7 @@ export class AgentMetrics {
   public readonly degraded: Gauge;
   public readonly stateWriteFailures: Counter<'store'>;
   public readonly restarts: Counter;
+  public readonly notifications: Counter<'result'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -41,6 +42,10 @@ export class AgentMetrics {
       name: 'modelpilot_updater_state_write_failures_total', help: 'Writes of the audit log or the quarantine store that failed, by store.', labelNames: ['store'], registers,
     });
     for (const store of ['audit', 'quarantine']) this.stateWriteFailures.inc({ store }, 0);
+    this.notifications = new Counter({
+      name: 'modelpilot_updater_notifications_total', help: 'Decisions posted to Alertmanager, by result (sent, failed, dropped).', labelNames: ['result'], registers,
+    });
+    for (const result of ['sent', 'failed', 'dropped']) this.notifications.inc({ result }, 0);
     this.restarts = new Counter({
       name: 'modelpilot_updater_restarts_total', help: 'Crashed current versions the agent started again (Docker).', registers,
     });

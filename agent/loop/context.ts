@@ -2,7 +2,7 @@
 import type { HealthGate } from '../health/gate';
 import type { AgentMetrics, Heartbeat } from '../metrics';
 import { retrying, withTimeout } from '../retry';
-import type { AuditInput, AuditLog } from '../state/audit';
+import type { AuditEntry, AuditInput, AuditLog } from '../state/audit';
 import type { QuarantineStore } from '../state/quarantine';
 import type { Clock, Logger, Outcome, RegistryClient, Target } from '../types';
 import type { ImageSettings, RollbackSettings } from './settings';
@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   readonly rollback?: RollbackSettings;
   readonly logger?: Logger;
   readonly heartbeat?: Heartbeat;
+  /** Called with every audit entry written (e.g. the Alertmanager notifier). Must not throw or block. */
+  readonly onAudit?: (e: AuditEntry) => void;
 }
 
 /** The loop's shared state, handed to the planner, the update state machine and the alert rollbacks. */
@@ -73,8 +75,14 @@ export class LoopContext {
 
   private write(e: AuditInput): void {
     try {
-      this.o.audit.append({ time: this.o.clock.now().toISOString(), ...e });
+      const entry = { time: this.o.clock.now().toISOString(), ...e };
+      this.o.audit.append(entry);
       if (this.degraded.delete('audit')) this.o.metrics.degraded.set(this.degraded.size > 0 ? 1 : 0);
+      try {
+        this.o.onAudit?.(entry);
+      } catch (err) {
+        this.log.warn('audit listener failed', { error: (err as Error).message });
+      }
     } catch (err) {
       const message = (err as Error).message;
       this.o.metrics.failures.inc();

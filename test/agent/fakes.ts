@@ -9,7 +9,7 @@ import * as path from 'path';
 import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
 import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
-import { AuditLog } from '../../agent/state/audit';
+import { AuditEntry, AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import {
   Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan, Workload,
@@ -262,6 +262,7 @@ export interface HarnessOptions {
   readonly images?: ImageSettings[];
   readonly pollIntervalMs?: number;
   readonly gate?: Partial<HealthGateOptions>;
+  readonly onAudit?: (e: AuditEntry) => void;
 }
 
 export function tmpDir(): string {
@@ -281,7 +282,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold', watchIntervalMs: 5, clock, ...options.gate });
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, audit, metrics, clock,
-    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images,
+    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

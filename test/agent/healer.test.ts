@@ -158,3 +158,21 @@ describe('isolation', () => {
     await running;
   });
 });
+
+describe('which decisions are posted to Alertmanager', () => {
+  test.each([
+    ['rolled-back', 'ok', true],
+    ['rolled-back', 'failed', false],
+    ['quarantined', 'ok', true],
+    ['failed', 'failed', true],
+    ['failed', 'backoff', false],
+    ['restarted', 'ok', true],
+    ['rollback-failed', 'failed', true],
+    ['apply', 'started', false],
+    ['verify', 'promote', false],
+    ['promoted', 'ok', false],
+  ])('%s (%s) → %s', async (event, result, notable) => {
+    const { AlertmanagerNotifier } = await import('../../agent/notify/alertmanager');
+    expect(AlertmanagerNotifier.notable({ time: '', event: event as never, target: 'docker/x', result })).toBe(notable);
+  });
+});

@@ -296,6 +296,16 @@ export const agentConfigSchema = z.strictObject({
   health: healthSchema.default(healthSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
   webhooks: webhooksSchema.default(webhooksSchema.parse({ enabled: false })),
+  /** Where the agent tells people about its decisions (rollbacks, quarantines, failed updates, restarts). */
+  notify: z.strictObject({
+    /** Alertmanager's base URL: each decision is posted to its v2 API, so AlertRouting's routes deliver it. */
+    alertmanager: z.strictObject({
+      url: z.url({ error: "must be a URL such as 'http://alertmanager:9093'" }),
+      timeout: duration().default(parseDuration('5s')),
+      /** How long each event alert stays firing before it resolves. */
+      resolveAfter: duration().default(parseDuration('15m')),
+    }).optional(),
+  }).default({}),
   /** Append-only JSONL audit log. */
   auditLog: nonEmpty("a file path such as '/var/lib/modelpilot/audit.jsonl'").optional(),
   /** Directory for persistent state (the quarantine store); also the default home of the audit log. */

@@ -1,0 +1,119 @@
+/**
+ * People hear about every decision: the agent posts its own events (a rollback, a quarantine, a failed update, a
+ * restart, a rollback that failed) to Alertmanager's v2 API (`POST /api/v2/alerts`), so the routes declared once in
+ * AlertRouting deliver them — on a single Docker host too, where no Prometheus rule watches the agent.
+ *
+ * Each event is one alert, `alertname="ModelpilotUpdater<Event>"` with `model`, `workload`, `version`, `severity`
+ * and `source="modelpilot-updater"`, resolved after `resolveAfterMs` (Alertmanager needs an end). Posting never
+ * blocks the loop: a bounded queue, one request at a time, each bounded by a timeout; what cannot be sent is
+ * counted and logged, never retried forever.
+ */
+import { ImageRef } from '../../lib/core/image-ref';
+import { HttpRequester, httpRequest } from '../http-client';
+import type { AuditEntry } from '../state/audit';
+import { Logger, nullLogger } from '../types';
+
+export interface AlertmanagerNotifierOptions {
+  /** Alertmanager base URL, e.g. `http://alertmanager:9093`. */
+  readonly url: string;
+  /** Per-request timeout. @default 5000 */
+  readonly timeoutMs?: number;
+  /** How long each event alert stays firing. @default 15 min */
+  readonly resolveAfterMs?: number;
+  /** Most events waiting to be sent; older ones are dropped (and counted) beyond it. @default 100 */
+  readonly maxQueue?: number;
+  readonly logger?: Logger;
+  /** Called with `sent` or `failed` for each event (the metric). */
+  readonly onResult?: (result: 'sent' | 'failed' | 'dropped') => void;
+  readonly request?: HttpRequester;
+  readonly now?: () => Date;
+}
+
+const EVENTS: Readonly<Record<string, { name: string; severity: string; summary: string }>> = {
+  'rolled-back': { name: 'ModelpilotUpdaterRolledBack', severity: 'warning', summary: 'the updater rolled a version back' },
+  quarantined: { name: 'ModelpilotUpdaterQuarantined', severity: 'warning', summary: 'the updater quarantined a version' },
+  failed: { name: 'ModelpilotUpdaterUpdateFailed', severity: 'warning', summary: 'an update failed' },
+  'rollback-failed': { name: 'ModelpilotUpdaterRollbackFailed', severity: 'critical', summary: 'a rollback failed; the in-flight record stays' },
+  restarted: { name: 'ModelpilotUpdaterRestarted', severity: 'warning', summary: 'a crashed model container was started again' },
+  'restart-failed': { name: 'ModelpilotUpdaterRestartFailed', severity: 'critical', summary: 'a crashed model container could not be started again' },
+};
+
+export class AlertmanagerNotifier {
+  private readonly queue: AuditEntry[] = [];
+  private sending = false;
+  private readonly send: HttpRequester;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: AlertmanagerNotifierOptions) {
+    this.send = o.request ?? httpRequest;
+  }
+
+  /** Whether an audit entry is one people must hear about. */
+  public static notable(e: AuditEntry): boolean {
+    if (!(e.event in EVENTS)) return false;
+    if (e.event === 'failed' && e.result === 'backoff') return false; // a budgeted retry, not yet a decision
+    if (e.event === 'rolled-back' && e.result !== 'ok') return false;
+    return true;
+  }
+
+  /** Queues the entry when it is notable; returns at once. */
+  public notify(e: AuditEntry): void {
+    if (!AlertmanagerNotifier.notable(e)) return;
+    const max = this.o.maxQueue ?? 100;
+    if (this.queue.length >= max) {
+      this.queue.shift();
+      this.o.onResult?.('dropped');
+    }
+    this.queue.push(e);
+    if (!this.sending) this.idle = this.drain();
+  }
+
+  /** Resolves when everything queued so far was sent or given up. */
+  public async flush(): Promise<void> {
+    await this.idle;
+  }
+
+  private async drain(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const e = this.queue.shift()!;
+        try {
+          const res = await this.send({
+            url: `${this.o.url.replace(/\/+$/, '')}/api/v2/alerts`, method: 'POST',
+            headers: { 'content-type': 'application/json' }, body: JSON.stringify([this.alertOf(e)]), timeoutMs: this.o.timeoutMs ?? 5000,
+          });
+          if (!res.ok) throw new Error(`HTTP ${res.status}: ${res.text().slice(0, 200)}`);
+          this.o.onResult?.('sent');
+        } catch (err) {
+          this.o.onResult?.('failed');
+          (this.o.logger ?? nullLogger).warn('alertmanager notification failed', { event: e.event, target: e.target, error: (err as Error).message });
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private alertOf(e: AuditEntry): object {
+    const kind = EVENTS[e.event];
+    const now = this.o.now?.() ?? new Date();
+    const image = e.event === 'rolled-back' ? e.from : e.to;
+    // a quarantine's reason starts with `<version>: `; otherwise the tag of the image concerned
+    const version = e.event === 'quarantined' && e.reason?.includes(': ') ? e.reason.split(': ')[0]
+      : image ? (ImageRef.tryParse(image, { allowMutableTag: true })?.tag ?? '') : '';
+    const labels: Record<string, string> = {
+      alertname: kind.name, severity: kind.severity, source: 'modelpilot-updater', workload: e.target,
+      ...(e.model ? { model: e.model } : {}), ...(version ? { version } : {}),
+    };
+    return {
+      labels,
+      annotations: {
+        summary: `${e.model ?? e.target}: ${kind.summary}`,
+        description: `${e.event} ${e.from ? `${e.from} -> ` : ''}${e.to ?? ''}: ${e.reason ?? e.result}`.trim(),
+      },
+      startsAt: e.time ?? now.toISOString(),
+      endsAt: new Date(now.getTime() + (this.o.resolveAfterMs ?? 15 * 60_000)).toISOString(),
+    };
+  }
+}
