@@ -6,7 +6,7 @@ import { startAgent } from '../../agent/main';
 import { loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
-const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check]
+const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check [--connect]]
 
 Runs the updater agent: watches registries, rolls out new model versions, verifies them (readiness, then the
 SLO bake window on Prometheus), rolls back and quarantines bad ones. Logs are JSON lines on stdout.
@@ -17,6 +17,8 @@ options:
                    run the Kubernetes target against this kubeconfig's current context (e.g. from a laptop)
                    instead of the in-cluster service account; overrides targets.kubernetes.kubeconfig
   --check          validate the config and exit (0 valid, 2 invalid)
+  --connect        with --check: also list each image's tags with the agent's registry client and ask the Docker
+                   engine whether it reaches and trusts each registry (exit 1 when a check fails)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -24,13 +26,15 @@ export async function run(argv: string[]): Promise<number> {
     config: { type: 'string', short: 'c', needs: "a file, e.g. '--config agent.yaml'" },
     kubeconfig: { type: 'string', needs: "a file, e.g. '--kubeconfig ~/.kube/config'" },
     check: { type: 'boolean' },
+    connect: { type: 'boolean' },
   });
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { config: file = 'agent.yaml', kubeconfig, check } = args.values;
+  const { config: file = 'agent.yaml', kubeconfig, check, connect } = args.values;
+  if (connect && !check) return usageError("'--connect' works only with '--check'; run 'modelpilot agent --config <file> --check --connect'");
   let config = loadAgentConfig('agent', file);
   if (!config) return 2;
   if (kubeconfig !== undefined) {
@@ -41,7 +45,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (check) {
     process.stdout.write(`${file} is valid\n`);
-    return 0;
+    if (!connect) return 0;
+    const { connectCheck } = await import('../../agent/connect-check');
+    const report = await connectCheck(config);
+    for (const line of report.lines) process.stdout.write(`${line}\n`);
+    return report.ok ? 0 : 1;
   }
   const agent = await startAgent(config);
   await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@
  *   reason, never "rolled-back ok", and the version is quarantined after the failure budget — before the fix each
  *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { systemClock } from '../../agent/clock';
@@ -20,11 +21,12 @@ import { DistributionClient } from '../../agent/registry';
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import { DOCKER_LABELS, DockerTarget } from '../../agent/targets/docker';
+import { run as runAgentCommand } from '../../bin/commands/agent';
 import { startPodman, TestPodman } from '../support/podman';
-import { startRegistry, TestRegistry } from '../support/registry';
+import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
 import { importBaseImage, pushVersion } from './docker-fixture';
-import { tmpDir } from './fakes';
+import { capture, tmpDir } from './fakes';
 
 const REPO = 'test/healer';
 
@@ -178,4 +180,27 @@ describe('the healer on the real registry + podman', () => {
       await untrusted.stop();
     }
   }, 180_000);
+
+  test('--check --connect tells whether the engine trusts each configured registry', async () => {
+    const untrusted = await startRegistry();
+    try {
+      await pushEmptyImage(untrusted, 'models/other', '1.0.0');
+      const dir = tmpDir();
+      const file = path.join(dir, 'agent.yaml');
+      fs.writeFileSync(file, [
+        'targets:', `  docker: { socket: ${pod.socketPath} }`,
+        'images:', `  - repository: ${reg.host}/${REPO}`, `  - repository: ${untrusted.host}/models/other`,
+        `stateDir: ${dir}`,
+      ].join('\n'));
+      const r = await capture(() => runAgentCommand(['--config', file, '--check', '--connect']));
+      expect(r.code).toBe(1);
+      const lines = r.out.split('\n');
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ok   agent -> registry ${reg.host}: ${REPO} lists 2 tag\\(s\\)$`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ok   agent -> registry ${untrusted.host}: models/other lists 1 tag\\(s\\)$`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ok   engine -> registry ${reg.host}: reached and trusted`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^FAIL engine -> registry ${untrusted.host}: refused — the engine does not trust ${untrusted.host}`)));
+    } finally {
+      await untrusted.stop();
+    }
+  }, 120_000);
 });
