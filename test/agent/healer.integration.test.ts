@@ -107,7 +107,8 @@ describe('the healer on the real registry + podman', () => {
     const took = Date.now() - t0;
     expect(first.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['healer-crash 1.0.0 -> 1.1.0: rolled_back']);
     expect(a.quarantine.isQuarantined('healer', '1.1.0')).toBe(true);
-    expect(await served(port)).toBe('1.0.0');
+    // the restored container is started; its server listens a moment later
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'the restored 1.0.0 to serve', timeoutMs: 15_000 });
     const verify = a.audit.read().find((e) => e.event === 'verify');
     expect(verify?.reason).toMatch(/runtime: Unhealthy \(.*(exited|restart)/);
     // the next cycles leave it alone

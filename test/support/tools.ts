@@ -38,16 +38,25 @@ function isExecutable(file: string): boolean {
 }
 
 /** Asks the kernel for a free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
+/**
+ * A free 127.0.0.1 port below Linux's ephemeral range (32768–60999). A port the kernel hands out for `listen(0)`
+ * comes from that range, where any client socket of a concurrently running test can take it before the test
+ * binds it (seen as EADDRINUSE); random ports in 20000–32767 are not used for client sockets.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let i = 0; i < 100; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('could not obtain a free port in 20000-32767 after 100 tries');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('could not obtain a free port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
