@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type Docker from 'dockerode';
 import type { TestPodman } from '../support/podman';
 
 const SERVER_JS = `
@@ -79,4 +80,10 @@ export async function pushVersion(
   }
   await pod.podman(['push', '--tls-verify=false', ref], { timeoutMs: 180_000 });
   return ref;
+}
+
+/** Pulls `image` through the Docker API and waits for the pull to finish. */
+export async function pullImage(docker: Docker, image: string): Promise<void> {
+  const s = await docker.pull(image);
+  await new Promise((resolve, reject) => docker.modem.followProgress(s, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
 }

@@ -10,7 +10,7 @@ import { UpdatePolicy } from '../../lib/core/update-policy';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
-import { importBaseImage, pushVersion } from './docker-fixture';
+import { importBaseImage, pullImage, pushVersion } from './docker-fixture';
 
 const REPO = 'test/srv';
 
@@ -40,10 +40,7 @@ describe('DockerTarget against podman', () => {
     await reg?.stop();
   }, 120_000);
 
-  async function pull(image: string): Promise<void> {
-    const s = await docker.pull(image);
-    await new Promise((resolve, reject) => docker.modem.followProgress(s, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
-  }
+  const pull = (image: string): Promise<void> => pullImage(docker, image);
 
   /** Starts a model container on host networking, listening on `port`. */
   async function run(

@@ -263,6 +263,8 @@ export interface HarnessOptions {
   readonly pollIntervalMs?: number;
   readonly gate?: Partial<HealthGateOptions>;
   readonly onAudit?: (e: AuditEntry) => void;
+  /** Replaces the harness's registry (e.g. one that answers slowly). */
+  readonly registry?: FakeRegistry;
 }
 
 export function tmpDir(): string {
@@ -272,7 +274,7 @@ export function tmpDir(): string {
 export function harness(options: HarnessOptions = {}): Harness {
   const dir = tmpDir();
   const clock = new FakeClock();
-  const registry = new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0']);
+  const registry = options.registry ?? new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0']);
   const target = new FakeTarget();
   const slo = new FakeSlo();
   const probe = new FakeProbe('Healthy');

@@ -25,7 +25,7 @@ import { run as runAgentCommand } from '../../bin/commands/agent';
 import { startPodman, TestPodman } from '../support/podman';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
-import { importBaseImage, pushVersion } from './docker-fixture';
+import { importBaseImage, pullImage, pushVersion } from './docker-fixture';
 import { capture, tmpDir } from './fakes';
 
 const REPO = 'test/healer';
@@ -52,10 +52,7 @@ describe('the healer on the real registry + podman', () => {
     await reg?.stop();
   }, 120_000);
 
-  async function pull(image: string): Promise<void> {
-    const s = await docker.pull(image);
-    await new Promise((resolve, reject) => docker.modem.followProgress(s, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
-  }
+  const pull = (image: string): Promise<void> => pullImage(docker, image);
 
   async function served(port: number): Promise<string | undefined> {
     try {

@@ -109,18 +109,19 @@ describe('isolation', () => {
     }
   }
 
-  test('one slow registry does not delay another registry\'s workload', async () => {
+  /** A harness whose registry answers `slow.example:5000` only when released, with a workload `other` there. */
+  function slowWorld(): { registry: SlowRegistry; target: FakeTarget; h: ReturnType<typeof harness> } {
     const registry = new SlowRegistry(REPO, ['1.0.0', '1.1.0']);
     registry.tags.set('slow.example:5000/models/other', ['1.0.0', '1.1.0']);
-    const h = harness({ tags: ['1.0.0', '1.1.0'] });
-    const { Reconciler } = await import('../../agent/loop');
     const target = new FakeTarget();
     target.add('other', 'slow.example:5000/models/other:1.0.0', { model: 'other' });
+    return { registry, target, h: harness({ registry, targets: [target] }) };
+  }
+
+  test('one slow registry does not delay another registry\'s workload', async () => {
+    const { registry, target, h } = slowWorld();
     target.add('recsys', `${REPO}:1.0.0`);
-    const reconciler = new Reconciler({
-      targets: [target], registry, gate: (h.reconciler as unknown as { o: { gate: never } }).o.gate, quarantine: h.quarantine, audit: h.audit,
-      metrics: h.metrics, clock: h.clock, pollIntervalMs: 60_000,
-    });
+    const { reconciler } = h;
     const cycle = reconciler.runCycle([poll]);
     // the fast registry's workload is promoted while the slow registry still has not answered
     for (let i = 0; i < 200 && target.get('recsys').image !== ref('1.1.0'); i++) await new Promise((r) => setTimeout(r, 5));
@@ -132,18 +133,10 @@ describe('isolation', () => {
   });
 
   test('an Alertmanager rollback is carried out while a cycle is still busy with another registry', async () => {
-    const registry = new SlowRegistry(REPO, ['1.0.0', '1.1.0']);
-    registry.tags.set('slow.example:5000/models/other', ['1.0.0', '1.1.0']);
-    const h = harness({ tags: ['1.0.0', '1.1.0'] });
-    const { Reconciler } = await import('../../agent/loop');
-    const target = new FakeTarget();
-    target.add('other', 'slow.example:5000/models/other:1.0.0', { model: 'other' });
+    const { registry, target, h } = slowWorld();
     target.add('recsys', ref('1.1.0'));
     h.audit.append({ event: 'promoted', target: 'fake/recsys', model: 'recsys', from: ref('1.0.0'), to: ref('1.1.0'), result: 'ok' });
-    const reconciler = new Reconciler({
-      targets: [target], registry, gate: (h.reconciler as unknown as { o: { gate: never } }).o.gate, quarantine: h.quarantine, audit: h.audit,
-      metrics: h.metrics, clock: h.clock, pollIntervalMs: 60_000,
-    });
+    const { reconciler } = h;
     const ctl = new AbortController();
     let emit: (e: TriggerEvent) => void = () => undefined;
     const running = reconciler.run([{ start: async (e) => { emit = e; } }], ctl.signal);
