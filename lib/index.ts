@@ -54,7 +54,8 @@ export type {
 } from './alerting/receiver';
 
 // The updater
-export { ModelUpdater, UpdaterDiscovery, UpdaterPeer } from './updater/model-updater';
+export { ModelUpdater, UpdaterDiscovery, UpdaterPeer, UpdaterState } from './updater/model-updater';
+export type { UpdaterStateClaimOptions } from './updater/updater-state';
 export type { IWebhookReceiver, ModelUpdaterOptions, ModelUpdaterProps, UpdatedModel, WebhookKind } from './updater/model-updater';
 
 // Validation

@@ -14,9 +14,10 @@ import { UpdatePolicy } from '../core/update-policy';
 import type { MonitoredModel } from '../monitoring/monitored-model';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
 import { UpdaterDiscovery, UpdaterPeer } from './peers';
+import { UpdaterState } from './updater-state';
 import { agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from './render';
 
-export { UpdaterDiscovery, UpdaterPeer };
+export { UpdaterDiscovery, UpdaterPeer, UpdaterState };
 
 /**
  * What the updater needs to know of a model it keeps up to date: what monitoring needs ({@link MonitoredModel})
@@ -139,8 +140,15 @@ export interface ModelUpdaterProps {
    */
   readonly maxAttempts?: number;
   /**
-   * PersistentVolumeClaim for the quarantine store and audit log, so they survive the pod.
-   * @default - an emptyDir: survives container restarts, not rescheduling
+   * Where the quarantine store, audit log and failure budgets live. `UpdaterState.emptyDir()` is an explicit
+   * choice: a rescheduled pod then starts with no history and no failure budgets (quarantines still hold: they are
+   * annotations on the Deployments).
+   * @default UpdaterState.persistentVolumeClaim() - a 1Gi ReadWriteOnce claim named `<name>-state`
+   */
+  readonly state?: UpdaterState;
+  /**
+   * An existing PersistentVolumeClaim for the state; the same as `state: UpdaterState.existingClaim(name)`.
+   * @default - see `state`
    */
   readonly stateClaimName?: string;
   /**
@@ -194,6 +202,10 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
   public readonly service: ApiObject;
   public readonly networkPolicy: ApiObject;
   public readonly podMonitor: ApiObject;
+  /** Where the state directory lives. */
+  public readonly state: UpdaterState;
+  /** The PersistentVolumeClaim created for the state (`UpdaterState.persistentVolumeClaim`), if any. */
+  public readonly stateClaim?: ApiObject;
 
   constructor(scope: Construct, id: string, props: ModelUpdaterProps) {
     super(scope, id);
@@ -202,6 +214,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
     this.namespace = p.namespace;
     this.image = p.image;
     this.port = p.port;
+    this.state = p.state;
     this.webhookBearerToken = p.webhookBearerToken;
     this.webhookHmacSecret = p.webhookHmacSecret;
     const names = props.models.map((m) => m.deploymentName);
@@ -252,7 +265,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
 
     const { volumes, mounts } = renderAgentVolumes({
       name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
-      stateClaimName: props.stateClaimName, registryCredentials: p.registryCredentials,
+      stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
+      registryCredentials: p.registryCredentials,
     });
     this.deployment = new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),
@@ -322,6 +336,17 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
         podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
       },
     });
+
+    if (this.state.kind === 'claim') {
+      this.stateClaim = new ApiObject(this, 'State', {
+        apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { ...meta(), name: `${this.name}-state` },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: this.state.storage } },
+          ...(this.state.storageClassName ? { storageClassName: this.state.storageClassName } : {}),
+        },
+      });
+    }
   }
 
   /** In-cluster URL of a webhook: `webhookUrl('alertmanager')` is `http://modelpilot-updater.ml.svc:8080/webhooks/alertmanager`. */
@@ -366,8 +391,12 @@ function resolveProps(props: ModelUpdaterProps) {
     throw new Error(`'maxAttempts' value ${maxAttempts} must be a whole number of at least 1`);
   }
   if (props.stateClaimName !== undefined) checkDnsName('stateClaimName', props.stateClaimName, 253);
+  if (props.stateClaimName !== undefined && props.state !== undefined) {
+    throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
+  }
+  const state = props.state ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
   return {
-    name, namespace, image, port, maxAttempts,
+    name, namespace, image, port, maxAttempts, state,
     discovery: props.discovery ?? UpdaterDiscovery.byName(),
     webhookBearerToken: props.webhookBearerToken ?? { name: webhookSecretName(name), key: WEBHOOK_SECRET_KEYS.bearerToken },
     webhookHmacSecret: props.webhookHmacSecret ?? { name: webhookSecretName(name), key: WEBHOOK_SECRET_KEYS.hmac },

@@ -1,7 +1,7 @@
-import { Chart, Duration, Testing } from 'cdk8s';
+import { Chart, Duration, Size, Testing } from 'cdk8s';
 import * as YAML from 'yaml';
 import { parseConfig } from '../../agent/config';
-import { ModelDeployment, ModelRegistry, ModelUpdater, ModelUpdaterProps, Slo, UpdatePolicy, UpdaterDiscovery, UpdaterPeer, validateManifests } from '../../lib';
+import { ModelDeployment, ModelRegistry, ModelUpdater, ModelUpdaterProps, Slo, UpdatePolicy, UpdaterDiscovery, UpdaterPeer, UpdaterState, validateManifests } from '../../lib';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
 type Obj = Record<string, any>;
@@ -33,10 +33,10 @@ describe('ModelUpdater', () => {
     const { objects } = build();
     // THEN
     expect(updaterObjects(objects).map((o) => o.kind)).toEqual(
-      ['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service', 'NetworkPolicy', 'PodMonitor']);
+      ['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service', 'NetworkPolicy', 'PodMonitor', 'PersistentVolumeClaim']);
     expect(validateManifests(objects).issues).toEqual([]);
     for (const o of updaterObjects(objects)) {
-      expect(o.metadata).toMatchObject({ name: 'modelpilot-updater', namespace: 'ml' });
+      expect(o.metadata).toMatchObject({ name: o.kind === 'PersistentVolumeClaim' ? 'modelpilot-updater-state' : 'modelpilot-updater', namespace: 'ml' });
       expect(o.metadata.labels).toEqual({
         'app.kubernetes.io/name': 'modelpilot-updater', 'app.kubernetes.io/instance': 'modelpilot-updater', 'app.kubernetes.io/version': '0.1.0',
         'app.kubernetes.io/component': 'updater', 'app.kubernetes.io/part-of': 'modelpilot', 'app.kubernetes.io/managed-by': 'modelpilot',
@@ -172,9 +172,49 @@ describe('ModelUpdater', () => {
     expect(model.spec.template.metadata.labels['modelpilot.dev/managed']).toBeUndefined();
   });
 
-  test('a persistent state claim replaces the emptyDir', () => {
-    const { objects } = build({ stateClaimName: 'updater-state' });
-    expect(byKind(objects, 'Deployment').spec.template.spec.volumes).toContainEqual({ name: 'state', persistentVolumeClaim: { claimName: 'updater-state' } });
+  describe('state', () => {
+    const stateVolume = (objects: Obj[]) => byKind(objects, 'Deployment').spec.template.spec.volumes.find((v: Obj) => v.name === 'state');
+    const claims = (objects: Obj[]) => updaterObjects(objects).filter((o) => o.kind === 'PersistentVolumeClaim');
+
+    test('durable by default: a 1Gi ReadWriteOnce claim beside a one-replica Recreate Deployment', () => {
+      const { objects, updater } = build();
+      expect(updater.state.durable).toBe(true);
+      expect(claims(objects)).toEqual([expect.objectContaining({
+        metadata: expect.objectContaining({ name: 'modelpilot-updater-state', namespace: 'ml' }),
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      })]);
+      expect(stateVolume(objects)).toEqual({ name: 'state', persistentVolumeClaim: { claimName: 'modelpilot-updater-state' } });
+      // a ReadWriteOnce volume and a rolling update would deadlock: the new pod waits for the old one's volume
+      expect(byKind(objects, 'Deployment').spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
+    });
+
+    test('claim size and StorageClass are given to the claim', () => {
+      const { objects } = build({ state: UpdaterState.persistentVolumeClaim({ size: Size.mebibytes(512), storageClassName: 'fast-ssd' }) });
+      expect(claims(objects)[0].spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '512Mi' } }, storageClassName: 'fast-ssd' });
+    });
+
+    test('an existing claim, by state or by stateClaimName, creates none', () => {
+      for (const props of [{ stateClaimName: 'updater-state' }, { state: UpdaterState.existingClaim('updater-state') }]) {
+        const { objects } = build(props);
+        expect(claims(objects)).toEqual([]);
+        expect(stateVolume(objects)).toEqual({ name: 'state', persistentVolumeClaim: { claimName: 'updater-state' } });
+      }
+    });
+
+    test('an emptyDir only when asked for', () => {
+      const { objects, updater } = build({ state: UpdaterState.emptyDir() });
+      expect(updater.state.durable).toBe(false);
+      expect(claims(objects)).toEqual([]);
+      expect(stateVolume(objects)).toEqual({ name: 'state', emptyDir: {} });
+    });
+
+    test('bad state input names the field and the fix', () => {
+      expect(() => build({ state: UpdaterState.emptyDir(), stateClaimName: 'x' }))
+        .toThrow("both 'state' and 'stateClaimName' ('x') are given; keep one, e.g. state: UpdaterState.existingClaim('x')");
+      expect(() => UpdaterState.existingClaim('Bad_Name')).toThrow("'UpdaterState.existingClaim claimName' value 'Bad_Name' is not a valid Kubernetes name");
+      expect(() => UpdaterState.persistentVolumeClaim({ size: Size.kibibytes(10) })).toThrow("'size' is");
+      expect(() => UpdaterState.persistentVolumeClaim({ storageClassName: 'Fast SSD' })).toThrow("storageClassName' value 'Fast SSD'");
+    });
   });
 
   describe('bad input', () => {
