@@ -24,6 +24,13 @@ export interface RegistryClient {
   listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]>;
   /** The manifest digest (`sha256:…`) a tag points at, from a HEAD request. A tag without a manifest throws an error whose `status` is 404. */
   resolveDigest(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string>;
+  /** Whether the registry serves the manifest `digest` (`sha256:…`): HEAD by digest, true on 200, false on 404; anything else throws. */
+  hasManifest(repo: RepositoryName, digest: string, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The image config digest (what an engine calls the image ID) of a tag's single-platform manifest, with that
+   * manifest's digest; undefined for an index (multi-platform) manifest. A tag without a manifest throws (status 404).
+   */
+  imageConfig(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<{ manifest: string; config: string } | undefined>;
 }
 
 /**
@@ -55,6 +62,8 @@ export interface Workload {
   readonly image: string;
   /** The digest it runs now, when known. */
   readonly digest?: string;
+  /** The engine's image ID (the image config digest, `sha256:…`) it runs, when the target knows it (Docker). */
+  readonly imageId?: string;
   /** The update policy that applies to it. */
   readonly policy: UpdatePolicy;
   /** An update that a previous agent started and did not finish, read from the target. */

@@ -6,11 +6,17 @@ import { RepositoryName, TriggerEvent, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
 import type { ImageSettings } from './settings';
 
+const MAX_REMEMBERED = 10_000;
+
 export class Planner {
   private readonly images = new Map<string, ImageSettings>();
   private readonly lastChecked = new Map<string, number>();
   /** `<workload> <digest>` → the tag it was rolled out under (engines may forget the tag). */
   private readonly promotedTags = new Map<string, string>();
+  /** `repo@digest` the registry was seen to serve (a digest's manifest does not change; bounded). */
+  private readonly servable = new Set<string>();
+  /** `<workload> <from> <to>` updates blocked because `from` cannot be pulled back; audited once each. */
+  private readonly blocked = new Set<string>();
 
   constructor(private readonly c: LoopContext) {
     for (const i of c.o.images ?? []) this.images.set(i.repository, i);
@@ -83,13 +89,56 @@ export class Planner {
     const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, deps, signal);
     const to = `${ref.name}:${chosen.tag}@${digest}`;
     const recovered = ref.toString() !== ImageRef.parse(w.image, { allowMutableTag: true }).toString();
-    const from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
+    let from = recovered ? ref.toString() : ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
+    const restorable = await this.restorable(w, repo, ref, signal);
+    if ('blocked' in restorable) {
+      const key = `${w.id} ${from} ${to}`;
+      this.c.log.warn('update blocked: the running image cannot be pulled back', { workload: w.id, from, to, reason: restorable.blocked });
+      if (!this.blocked.has(key)) {
+        if (this.blocked.size >= MAX_REMEMBERED) this.blocked.clear();
+        this.blocked.add(key);
+        this.c.audit({ event: 'blocked', target: w.id, model: w.model, from, to, trigger, result: 'failed', reason: restorable.blocked });
+      }
+      throw new Error(`update to ${to} blocked: ${restorable.blocked}`);
+    }
+    if (restorable.from) from = restorable.from;
+    for (const k of this.blocked) if (k.startsWith(`${w.id} `)) this.blocked.delete(k);
     const fromVersion = policy.kind === 'digest' ? `${ref.tag}@${current.digest ?? 'unknown'}` : ref.tag;
     const plan = new UpdatePlan(w, from, to, fromVersion, versionKey(chosen.tag, digest, policy.kind), trigger);
     this.c.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `policy ${policy.toString()} chose ${plan.toVersion}` });
     return plan;
   }
 
+
+  /**
+   * Whether the running image can be restored from the registry: a rollback that has to pull it (a rescheduled
+   * pod, a removed container) needs the registry to serve the recorded digest. An engine's local digest (podman
+   * records its own for an image it committed and pushed) is not one: then the registry's manifest of the same tag
+   * is used when its image config is the running image (same content), and otherwise the update is blocked.
+   */
+  private async restorable(w: Workload, repo: RepositoryName, ref: ImageRef, signal?: AbortSignal): Promise<{ from?: string } | { blocked: string }> {
+    const digest = ref.digest ?? w.digest;
+    if (!digest) return {};
+    const key = `${ref.name}@${digest}`;
+    if (this.servable.has(key)) return {};
+    const remember = (k: string) => {
+      if (this.servable.size >= MAX_REMEMBERED) this.servable.clear();
+      this.servable.add(k);
+    };
+    if (await this.c.o.registry.hasManifest(repo, digest, signal)) {
+      remember(key);
+      return {};
+    }
+    if (w.imageId && ref.tag) {
+      const same = await this.c.o.registry.imageConfig(repo, ref.tag, signal).catch(() => undefined);
+      if (same && same.config === w.imageId) {
+        this.c.log.info('the running digest is the engine\'s own; recorded the registry\'s digest of the same image', { workload: w.id, local: digest, registry: same.manifest });
+        return { from: `${ref.name}:${ref.tag}@${same.manifest}` };
+      }
+    }
+    return { blocked: `the running image ${key} is not in registry ${repo.registry} (404 on its manifest), so a rollback could not pull it back; `
+      + `push that image to ${repo.registry}/${repo.repository}${ref.tag ? ` as '${ref.tag}'` : ''}, or run a version the registry serves` };
+  }
 
   /** The tag a digest was rolled out under on this workload (from this agent's memory, else the audit log). */
   private tagOfDigest(workload: string, name: string, digest: string): string | undefined {

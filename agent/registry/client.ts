@@ -244,6 +244,35 @@ export class DistributionClient implements RegistryClient {
     return `sha256:${createHash('sha256').update(get.body).digest('hex')}`;
   }
 
+  public async hasManifest(repo: RepositoryName, digest: string, signal?: AbortSignal): Promise<boolean> {
+    if (!DIGEST_RE.test(digest)) throw new RegistryError(`'${digest}' is not a manifest digest; expected 'sha256:' and 64 hex characters`, repo.registry, 0);
+    const path = `/v2/${repo.repository}/manifests/${digest}`;
+    const head = await this.request(repo, 'HEAD', path, { Accept: MANIFEST_ACCEPT }, signal);
+    if (head.status === 404) return false;
+    if (head.status !== 200) throw await this.unexpected(repo, 'HEAD', path, head);
+    return true;
+  }
+
+  public async imageConfig(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<{ manifest: string; config: string } | undefined> {
+    const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(tag)}`;
+    const get = await this.request(repo, 'GET', path, { Accept: MANIFEST_ACCEPT }, signal);
+    if (get.status === 404) {
+      throw new RegistryError(`registry ${repo.registry} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
+    }
+    if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
+    let doc: { config?: { digest?: unknown } };
+    try {
+      doc = JSON.parse(get.body.toString('utf8')) as typeof doc;
+    } catch {
+      throw new RegistryError(`registry ${repo.registry} sent a manifest for ${repo.repository}:${tag} that is not JSON`, repo.registry, get.status);
+    }
+    const config = doc.config?.digest;
+    if (typeof config !== 'string' || !DIGEST_RE.test(config)) return undefined;
+    const sent = get.headers.get('docker-content-digest');
+    const manifest = sent !== null && DIGEST_RE.test(sent) ? sent : `sha256:${createHash('sha256').update(get.body).digest('hex')}`;
+    return { manifest, config };
+  }
+
   private nextPath(repo: RepositoryName, link: string | undefined): string | undefined {
     if (link === undefined) return undefined;
     if (/^https?:\/\//i.test(link)) {

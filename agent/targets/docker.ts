@@ -222,6 +222,7 @@ export class DockerTarget implements Target {
       model: labels[DOCKER_LABELS.model] ?? (ref ? ref.repository.split('/').pop() as string : name),
       image,
       digest: running ? await this.digestOf(running) : undefined,
+      ...(running ? { imageId: running.Image.startsWith('sha256:') ? running.Image : `sha256:${running.Image}` } : {}),
       policy,
       metricScope: metricScopeOf(base),
       ...(inFlight ? { inFlight } : {}),

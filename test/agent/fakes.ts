@@ -57,6 +57,8 @@ export class FakeRegistry implements RegistryClient {
   public readonly requests: string[] = [];
   /** `repo:tag` → how many more digest look-ups answer 404 although the tag is listed (a push in progress). */
   public readonly unlinked = new Map<string, number>();
+  /** `repo@digest` manifests the registry answers 404 for (e.g. an engine's local digest it never stored). */
+  public readonly unservable = new Set<string>();
   public down = false;
 
   constructor(repo = REPO, tags: string[] = []) {
@@ -84,6 +86,18 @@ export class FakeRegistry implements RegistryClient {
       throw Object.assign(new Error(`manifest unknown: ${name}:${tag}`), { status: 404 });
     }
     return this.digests.get(`${name}:${tag}`) ?? digestOf(tag);
+  }
+
+  public async hasManifest(repo: RepositoryName, digest: string): Promise<boolean> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`manifest ${name}@${digest}`);
+    if (this.down) throw new Error(`registry ${repo.registry} unreachable (ECONNREFUSED)`);
+    return !this.unservable.has(`${name}@${digest}`);
+  }
+
+  public async imageConfig(repo: RepositoryName, tag: string): Promise<{ manifest: string; config: string } | undefined> {
+    const manifest = await this.resolveDigest(repo, tag);
+    return { manifest, config: digestOf(tag, 'config') };
   }
 }
 
@@ -123,10 +137,11 @@ export class FakeTarget implements Target {
 
   constructor(public readonly kind = 'fake') {}
 
-  public add(name: string, image: string, options: { model?: string; policy?: string; inFlight?: InFlightRecord } = {}): FakeWorkload {
+  public add(name: string, image: string, options: { model?: string; policy?: string; inFlight?: InFlightRecord; imageId?: string } = {}): FakeWorkload {
     const w: FakeWorkload = {
       id: `${this.kind}/${name}`, name, model: options.model ?? 'recsys', image,
       policy: UpdatePolicy.parse(options.policy ?? 'semver:minor'), inFlight: options.inFlight,
+      ...(options.imageId ? { imageId: options.imageId } : {}),
     };
     this.workloads.set(w.id, w);
     return w;

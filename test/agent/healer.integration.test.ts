@@ -7,7 +7,10 @@
  *   fix it stayed down and the agent reported healthy;
  * - a pull the engine refuses (it does not trust a plain-HTTP registry) is a failed apply with the fix in its
  *   reason, never "rolled-back ok", and the version is quarantined after the failure budget — before the fix each
- *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever.
+ *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever;
+ * - the previous image recorded for a container started by hand is a digest the registry serves, and an update
+ *   whose running image the registry no longer serves (deleted by a retention job) is blocked, not rolled out —
+ *   before the fix the engine's local digest was recorded, which the registry answered with 404.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -110,8 +113,13 @@ describe('the healer on the real registry + podman', () => {
     expect(verify?.reason).toMatch(/runtime: Unhealthy \(.*(exited|restart)/);
     // the next cycles leave it alone
     for (let i = 0; i < 2; i++) expect((await a.reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
-    expect(a.audit.read().filter((e) => e.event === 'apply')).toHaveLength(1);
+    const apply = a.audit.read().filter((e) => e.event === 'apply');
+    expect(apply).toHaveLength(1);
     expect(await served(port)).toBe('1.0.0');
+    // the container was started by hand: what the agent recorded as the previous image is a digest the registry serves
+    const digest = apply[0].from!.split('@')[1];
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(await new DistributionClient().hasManifest({ registry: reg.host, repository: REPO }, digest)).toBe(true);
     console.log(`crash-looping version: rolled back and quarantined in ${took} ms after the poll, 1 apply in 3 cycles`);
   }, 120_000);
 
@@ -173,10 +181,61 @@ describe('the healer on the real registry + podman', () => {
       expect(failed.reason).toContain(`the engine does not trust ${untrusted.host}`);
       expect(failed.reason).toContain('insecure=true');
       expect(audit.find((e) => e.event === 'quarantined')?.reason).toMatch(/every apply failed in 3 cycle\(s\)/);
+      // this container runs an image podman committed and pushed itself: the engine's digest of it is its own (the
+      // registry answers 404), and the previous image recorded is the registry's digest of the same image
+      const repoName = { registry: untrusted.host, repository: repo };
+      const client = new DistributionClient();
+      const image = await docker.getImage((await c.inspect()).Image).inspect();
+      const engineDigest = (image.RepoDigests ?? []).map((d) => d.split('@')[1]).find((d) => d !== undefined)!;
+      expect(await client.hasManifest(repoName, engineDigest)).toBe(false);
+      const from = audit.find((e) => e.event === 'apply')!.from!;
+      expect(from).toBe(`${untrusted.host}/${repo}:1.0.0@${await client.resolveDigest(repoName, '1.0.0')}`);
+      expect(await client.hasManifest(repoName, from.split('@')[1])).toBe(true);
       expect(await served(port)).toBe('1.0.0');
     } finally {
       await untrusted.stop();
     }
+  }, 180_000);
+
+  test('an update whose running image the registry no longer serves is blocked until the image is pushed again', async () => {
+    const repo = 'test/retention';
+    const refOf = (v: string) => `${reg.host}/${repo}:${v}`;
+    for (const v of ['1.0.0', '1.1.0']) await pushVersion(pod, base, reg.host, repo, v);
+    const port = await freePort();
+    await pull(refOf('1.0.0'));
+    const c = await docker.createContainer({
+      name: 'healer-retention', Image: refOf('1.0.0'), Env: [`PORT=${port}`],
+      Labels: {
+        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: 'retention', [DOCKER_LABELS.model]: 'retention', [DOCKER_LABELS.policy]: 'semver:minor',
+        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`,
+      },
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await c.start();
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-retention to serve 1.0.0', timeoutMs: 30_000 });
+    // a retention job deletes the running version's manifest from the registry
+    const repoName = { registry: reg.host, repository: repo };
+    const client = new DistributionClient();
+    const running = await client.resolveDigest(repoName, '1.0.0');
+    const del = await fetch(`http://${reg.host}/v2/${repo}/manifests/${running}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    const a = agent('retention', port);
+    for (let i = 0; i < 3; i++) {
+      const r = await a.reconciler.runCycle([{ source: 'poll' }]);
+      expect(r.updates).toEqual([]);
+      expect(r.failures.join('\n')).toContain(`is not in registry ${reg.host} (404 on its manifest), so a rollback could not pull it back`);
+      await new Promise((res) => setTimeout(res, 1100)); // one poll interval
+    }
+    const audit = a.audit.read();
+    expect(audit.filter((e) => e.event === 'blocked')).toHaveLength(1);
+    expect(audit.filter((e) => e.event === 'apply')).toEqual([]);
+    expect((await docker.getContainer('healer-retention').inspect()).Config.Image).toBe(refOf('1.0.0'));
+    // pushed again (same content, same digest): the update goes ahead
+    await pod.podman(['push', '--tls-verify=false', refOf('1.0.0')], { timeoutMs: 180_000 });
+    expect(await client.hasManifest(repoName, running)).toBe(true);
+    const r = await a.reconciler.runCycle([{ source: 'poll' }]);
+    expect(r.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['healer-retention 1.0.0 -> 1.1.0: promoted']);
+    expect(a.audit.read().find((e) => e.event === 'apply')?.from).toContain(`@${running}`);
   }, 180_000);
 
   test('--check --connect tells whether the engine trusts each configured registry', async () => {

@@ -4,7 +4,7 @@
  * wait for a poll. The same on the real registry + podman is in healer.integration.test.ts.
  */
 import { TriggerEvent } from '../../agent/types';
-import { FakeRegistry, FakeTarget, REPO, harness, ref } from './fakes';
+import { FakeRegistry, FakeTarget, REPO, digestOf, harness, ref } from './fakes';
 
 const poll: TriggerEvent = { source: 'poll' };
 
@@ -95,6 +95,66 @@ describe('the running version is watched, not only updates', () => {
     expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
     expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
     expect(h.audit.read().find((e) => e.event === 'quarantined')?.reason).toMatch(/crashed again after 2 restart\(s\)/);
+  });
+});
+
+describe('the recorded previous image is one the registry can serve', () => {
+  const localDigest = digestOf('1.0.0', 'built-on-this-host');
+
+  test('a running digest the registry does not serve blocks the update (one audit entry), until it is pushed', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0@${localDigest}`);
+    h.registry.unservable.add(`${REPO}@${localDigest}`);
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(60_000);
+      const report = await h.reconciler.runCycle([poll]);
+      expect(report.updates).toEqual([]);
+      expect(report.failures.join('\n')).toContain(`update to ${ref('1.1.0')} blocked: the running image ${REPO}@${localDigest} is not in registry`);
+    }
+    expect(h.target.calls.filter((c) => c.startsWith('apply'))).toEqual([]);
+    const blocked = h.audit.read().filter((e) => e.event === 'blocked');
+    expect(blocked).toHaveLength(1);
+    expect(blocked[0]).toMatchObject({ target: 'fake/recsys', from: `${REPO}:1.0.0@${localDigest}`, to: ref('1.1.0'), result: 'failed' });
+    expect(blocked[0].reason).toContain(`push that image to ${REPO} as '1.0.0', or run a version the registry serves`);
+    // the user pushes the running image: the next cycle rolls out, recording that digest as the previous image
+    h.registry.unservable.clear();
+    h.clock.advance(60_000);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual([`recsys 1.0.0 -> 1.1.0: promoted`]);
+    expect(h.audit.read().find((e) => e.event === 'apply')?.from).toBe(`${REPO}:1.0.0@${localDigest}`);
+  });
+
+  test('an engine\'s own digest of the image the registry has under the same tag: the registry\'s digest is recorded', async () => {
+    // podman records its own digest for an image it committed and pushed; the registry's manifest of that tag
+    // names the same image config (the engine's image ID)
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0@${localDigest}`, { imageId: digestOf('1.0.0', 'config') });
+    h.registry.unservable.add(`${REPO}@${localDigest}`);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates.map((u) => u.result)).toEqual(['promoted']);
+    expect(h.audit.read().find((e) => e.event === 'apply')?.from).toBe(ref('1.0.0'));
+    expect(h.audit.read().filter((e) => e.event === 'blocked')).toEqual([]);
+  });
+
+  test('another image under the same tag (its config differs) is no substitute: blocked', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0@${localDigest}`, { imageId: digestOf('something-else', 'config') });
+    h.registry.unservable.add(`${REPO}@${localDigest}`);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.updates).toEqual([]);
+    expect(h.audit.read().map((e) => e.event)).toEqual(['blocked']);
+  });
+
+  test('a served digest is asked about once, not every cycle', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0@${digestOf('1.0.0')}`);
+    h.target.behaviour.set('1.1.0', { applyFails: 'always' });
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(3_600_000);
+      await h.reconciler.runCycle([poll]);
+    }
+    expect(h.target.calls.filter((c) => c.startsWith('apply')).length).toBeGreaterThanOrEqual(2);
+    expect(h.registry.requests.filter((r) => r.startsWith('manifest '))).toEqual([`manifest ${REPO}@${digestOf('1.0.0')}`]);
   });
 });
 

@@ -266,6 +266,33 @@ describe('DistributionClient', () => {
     expect(MANIFEST_ACCEPT.split(', ')).toHaveLength(4);
   });
 
+  test('hasManifest: HEAD by digest, true on 200, false on 404, an error otherwise', async () => {
+    const status: Record<string, number> = { [`/v2/m/manifests/${DIGEST}`]: 200, [`/v2/m/manifests/sha256:${'b'.repeat(64)}`]: 404 };
+    server = await serve((req, res) => res.writeHead(status[req.url ?? ''] ?? 500).end());
+    const client = new DistributionClient({ maxRetries: 0 });
+    const repo = { registry: server.host, repository: 'm' };
+    expect(await client.hasManifest(repo, DIGEST)).toBe(true);
+    expect(await client.hasManifest(repo, `sha256:${'b'.repeat(64)}`)).toBe(false);
+    expect(server.requests.map((r) => r.method)).toEqual(['HEAD', 'HEAD']);
+    await expect(client.hasManifest(repo, 'latest')).rejects.toThrow("'latest' is not a manifest digest; expected 'sha256:' and 64 hex characters");
+  });
+
+  test('imageConfig: the config digest of a single-platform manifest, none for an index', async () => {
+    const config = `sha256:${'c'.repeat(64)}`;
+    const image = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { digest: config, size: 1 }, layers: [] });
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    server = await serve((req, res) => {
+      if (req.url === '/v2/m/manifests/1.0.0') res.end(image);
+      else if (req.url === '/v2/m/manifests/multi') res.end(index);
+      else res.writeHead(404).end();
+    });
+    const client = new DistributionClient();
+    const repo = { registry: server.host, repository: 'm' };
+    expect(await client.imageConfig(repo, '1.0.0')).toEqual({ manifest: `sha256:${createHash('sha256').update(image).digest('hex')}`, config });
+    expect(await client.imageConfig(repo, 'multi')).toBeUndefined();
+    await expect(client.imageConfig(repo, 'gone')).rejects.toMatchObject({ status: 404 });
+  });
+
   test('throws if the registry sends a malformed digest', async () => {
     server = await serve((_req, res) => {
       res.setHeader('Docker-Content-Digest', 'sha256:not-hex');
