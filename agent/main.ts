@@ -15,6 +15,7 @@ import { jsonLogger } from './log';
 import { Reconciler } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
 import { AlertmanagerNotifier } from './notify/alertmanager';
+import { TargetEventRecorder } from './notify/target-events';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { AuditEntry, AuditLog } from './state/audit';
 import { QuarantineStore } from './state/quarantine';
@@ -92,9 +93,13 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     url: am.url, timeoutMs: ms(am.timeout), resolveAfterMs: ms(am.resolveAfter), logger,
     onResult: (result) => metrics.notifications.inc({ result }),
   });
+  const events = config.notify.kubernetesEvents
+    ? new TargetEventRecorder({ targets, logger, onResult: (result) => metrics.events.inc({ result }) })
+    : undefined;
+  const listeners = [...(notifier ? [(e: AuditEntry) => notifier.notify(e)] : []), ...(events?.active ? [(e: AuditEntry) => events.record(e)] : [])];
   const reconciler = new Reconciler({
     targets, registry, gate, quarantine, audit, metrics, clock, logger, heartbeat,
-    ...(notifier ? { onAudit: (e: AuditEntry) => notifier.notify(e) } : {}),
+    ...(listeners.length ? { onAudit: (e: AuditEntry) => listeners.forEach((l) => l(e)) } : {}),
     pollIntervalMs: ms(config.pollInterval),
     images: config.images.map((i) => ({ repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval) })),
     rollback: {
@@ -143,6 +148,8 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     async stop(): Promise<void> {
       ctl.abort();
       await done;
+      // what the last steps said still reaches people (each send is bounded by its own timeout)
+      await Promise.all([notifier?.flush(), events?.flush()]);
       await server.close();
       logger.info('agent stopped');
     },

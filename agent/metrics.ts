@@ -18,6 +18,7 @@ export class AgentMetrics {
   public readonly stateWriteFailures: Counter<'store'>;
   public readonly restarts: Counter;
   public readonly notifications: Counter<'result'>;
+  public readonly events: Counter<'result'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -46,6 +47,10 @@ export class AgentMetrics {
       name: 'modelpilot_updater_notifications_total', help: 'Decisions posted to Alertmanager, by result (sent, failed, dropped).', labelNames: ['result'], registers,
     });
     for (const result of ['sent', 'failed', 'dropped']) this.notifications.inc({ result }, 0);
+    this.events = new Counter({
+      name: 'modelpilot_updater_events_total', help: 'Audit entries recorded as Events on the workload (Kubernetes), by result (sent, failed, dropped).', labelNames: ['result'], registers,
+    });
+    for (const result of ['sent', 'failed', 'dropped']) this.events.inc({ result }, 0);
     this.restarts = new Counter({
       name: 'modelpilot_updater_restarts_total', help: 'Crashed current versions the agent started again (Docker).', registers,
     });

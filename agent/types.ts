@@ -140,6 +140,26 @@ export interface Target {
   recordQuarantine?(workload: Workload, entry: WorkloadQuarantine, signal?: AbortSignal): Promise<Outcome>;
   /** Starts the workload's current version again when it is not running (Docker); bounded and counted by the loop. */
   revive?(workload: Workload, signal?: AbortSignal): Promise<Outcome<string>>;
+  /**
+   * Tells the people who look at the workload about one audit entry, where they look (Kubernetes: an Event on the
+   * Deployment, so `kubectl describe` and `kubectl get events` show it). Called from a bounded queue; may throw.
+   * Returns false when the entry's workload is not this target's.
+   */
+  recordEvent?(entry: TargetEvent): Promise<boolean>;
+}
+
+/** An audit entry as a target's event: what {@link Target.recordEvent} is given. */
+export interface TargetEvent {
+  readonly time: string;
+  readonly event: string;
+  /** Workload id. */
+  readonly target: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly result: string;
+  readonly reason?: string;
+  readonly trigger?: string;
+  readonly attempt?: number;
 }
 
 /** A quarantine as the workload carries it. */

@@ -12,6 +12,7 @@ import { ImageRef } from '../../lib/core/image-ref';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { AuditEntry } from '../state/audit';
 import { Logger, nullLogger } from '../types';
+import { SendQueue, SendResult } from './queue';
 
 export interface AlertmanagerNotifierOptions {
   /** Alertmanager base URL, e.g. `http://alertmanager:9093`. */
@@ -24,7 +25,7 @@ export interface AlertmanagerNotifierOptions {
   readonly maxQueue?: number;
   readonly logger?: Logger;
   /** Called with `sent` or `failed` for each event (the metric). */
-  readonly onResult?: (result: 'sent' | 'failed' | 'dropped') => void;
+  readonly onResult?: (result: SendResult) => void;
   readonly request?: HttpRequester;
   readonly now?: () => Date;
 }
@@ -39,13 +40,14 @@ const EVENTS: Readonly<Record<string, { name: string; severity: string; summary:
 };
 
 export class AlertmanagerNotifier {
-  private readonly queue: AuditEntry[] = [];
-  private sending = false;
   private readonly send: HttpRequester;
-  private idle: Promise<void> = Promise.resolve();
+  private readonly queue: SendQueue<AuditEntry>;
 
   constructor(private readonly o: AlertmanagerNotifierOptions) {
     this.send = o.request ?? httpRequest;
+    this.queue = new SendQueue((e) => this.post(e),
+      (e, err) => (o.logger ?? nullLogger).warn('alertmanager notification failed', { event: e.event, target: e.target, error: err.message }),
+      o.maxQueue ?? 100, o.onResult);
   }
 
   /** Whether an audit entry is one people must hear about. */
@@ -58,41 +60,20 @@ export class AlertmanagerNotifier {
 
   /** Queues the entry when it is notable; returns at once. */
   public notify(e: AuditEntry): void {
-    if (!AlertmanagerNotifier.notable(e)) return;
-    const max = this.o.maxQueue ?? 100;
-    if (this.queue.length >= max) {
-      this.queue.shift();
-      this.o.onResult?.('dropped');
-    }
-    this.queue.push(e);
-    if (!this.sending) this.idle = this.drain();
+    if (AlertmanagerNotifier.notable(e)) this.queue.push(e);
   }
 
   /** Resolves when everything queued so far was sent or given up. */
   public async flush(): Promise<void> {
-    await this.idle;
+    await this.queue.flush();
   }
 
-  private async drain(): Promise<void> {
-    this.sending = true;
-    try {
-      while (this.queue.length > 0) {
-        const e = this.queue.shift()!;
-        try {
-          const res = await this.send({
-            url: `${this.o.url.replace(/\/+$/, '')}/api/v2/alerts`, method: 'POST',
-            headers: { 'content-type': 'application/json' }, body: JSON.stringify([this.alertOf(e)]), timeoutMs: this.o.timeoutMs ?? 5000,
-          });
-          if (!res.ok) throw new Error(`HTTP ${res.status}: ${res.text().slice(0, 200)}`);
-          this.o.onResult?.('sent');
-        } catch (err) {
-          this.o.onResult?.('failed');
-          (this.o.logger ?? nullLogger).warn('alertmanager notification failed', { event: e.event, target: e.target, error: (err as Error).message });
-        }
-      }
-    } finally {
-      this.sending = false;
-    }
+  private async post(e: AuditEntry): Promise<void> {
+    const res = await this.send({
+      url: `${this.o.url.replace(/\/+$/, '')}/api/v2/alerts`, method: 'POST',
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify([this.alertOf(e)]), timeoutMs: this.o.timeoutMs ?? 5000,
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${res.text().slice(0, 200)}`);
   }
 
   private alertOf(e: AuditEntry): object {

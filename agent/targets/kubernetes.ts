@@ -14,7 +14,7 @@ import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
 import {
-  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload, WorkloadQuarantine,
+  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, TargetEvent, UpdatePlan, Workload, WorkloadQuarantine,
 } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
@@ -44,6 +44,8 @@ export interface KubernetesDeploymentRef {
 export interface KubernetesTargetOptions {
   /** Where the API server is and how to authenticate (`loadFromCluster()` in a pod, `loadFromFile()` on a laptop). */
   readonly kubeConfig: KubeConfig;
+  /** `reportingInstance` of the Events it records. @default - $HOSTNAME (the pod name), else 'modelpilot-updater' */
+  readonly reportingInstance?: string;
   /** The namespace of the model Deployments. */
   readonly namespace: string;
   /**
@@ -79,7 +81,7 @@ class KubeCallError extends Error {
 }
 
 interface Call {
-  readonly verb: 'get' | 'list' | 'watch' | 'patch';
+  readonly verb: 'get' | 'list' | 'watch' | 'patch' | 'create';
   readonly resource: string;
   readonly name?: string;
 }
@@ -136,6 +138,10 @@ export class KubernetesTarget implements Target {
   private readonly labelSelector: string;
   private readonly explicit?: ReadonlyMap<string, KubernetesDeploymentRef>;
   private readonly logger: Logger;
+  /** Deployment name → uid, from discovery (an Event names the object it is about by uid). */
+  private readonly uids = new Map<string, string>();
+  private eventSeq = 0;
+  private readonly reportingInstance: string;
 
   constructor(options: KubernetesTargetOptions) {
     if (!options.namespace || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace)) {
@@ -161,6 +167,7 @@ export class KubernetesTarget implements Target {
       this.explicit = refs;
     }
     this.logger = options.logger ?? nullLogger;
+    this.reportingInstance = (options.reportingInstance ?? process.env.HOSTNAME ?? 'modelpilot-updater').slice(0, 128);
   }
 
   /** The Deployments this agent owns, each with the in-flight update a previous agent left, if any. */
@@ -410,6 +417,10 @@ export class KubernetesTarget implements Target {
 
   private toWorkload(d: V1Deployment): Workload {
     const name = d.metadata?.name ?? '';
+    if (d.metadata?.uid) {
+      if (this.uids.size >= 10_000) this.uids.clear();
+      this.uids.set(name, d.metadata.uid);
+    }
     const ref = this.explicit?.get(name);
     const container = this.modelContainer(d);
     const image = container.image ?? '';
@@ -534,6 +545,34 @@ export class KubernetesTarget implements Target {
     return template;
   }
 
+  /**
+   * One core/v1 Event on the Deployment per audit entry: reason `RolledBack`, `Quarantined`, …, type Warning for
+   * what went wrong, the images and the reason in the message. `kubectl describe deployment` lists them.
+   */
+  public async recordEvent(e: TargetEvent): Promise<boolean> {
+    const prefix = `k8s/${this.namespace}/`;
+    if (!e.target.startsWith(prefix)) return false;
+    const name = e.target.slice(prefix.length);
+    let uid = this.uids.get(name);
+    if (!uid) uid = (await this.get(name)).metadata?.uid;
+    const reason = e.event.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+    const images = e.from && e.to ? `${e.from} -> ${e.to}` : e.to ?? e.from ?? '';
+    const message = `${e.event}${images ? ` ${images}` : ''}${e.trigger ? ` (${e.trigger})` : ''}: ${e.result}${e.reason ? `: ${e.reason}` : ''}`;
+    const seq = (this.eventSeq = (this.eventSeq + 1) % 0x10000);
+    const body = {
+      apiVersion: 'v1', kind: 'Event',
+      metadata: { name: `${name.slice(0, 200)}.${Date.parse(e.time).toString(16)}${seq.toString(16).padStart(4, '0')}`, namespace: this.namespace },
+      involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: this.namespace, ...(uid ? { uid } : {}) },
+      reason, message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+      type: warningEvent(e) ? 'Warning' : 'Normal',
+      source: { component: 'modelpilot-updater' },
+      reportingComponent: 'modelpilot.dev/updater', reportingInstance: this.reportingInstance, action: reason,
+      firstTimestamp: new Date(e.time), lastTimestamp: new Date(e.time), count: 1,
+    };
+    await this.call({ verb: 'create', resource: 'events' }, () => this.core.createNamespacedEvent(this.namespace, body as never));
+    return true;
+  }
+
   private async get(name: string): Promise<V1Deployment> {
     return this.call({ verb: 'get', resource: 'deployments', name }, async () => (await this.apps.readNamespacedDeployment(name, this.namespace)).body);
   }
@@ -568,7 +607,7 @@ export class KubernetesTarget implements Target {
     } catch (err) {
       const e = err as { statusCode?: number; body?: { message?: string; reason?: string } };
       const code = e.statusCode;
-      const what = `${call.resource}${call.resource === 'pods' ? '' : '.apps'}${call.name ? ` '${call.name}'` : ''} in namespace '${this.namespace}'`;
+      const what = `${call.resource}${call.resource === 'pods' || call.resource === 'events' ? '' : '.apps'}${call.name ? ` '${call.name}'` : ''} in namespace '${this.namespace}'`;
       if (code === 403) {
         throw new KubeCallError(`forbidden: the agent may not '${call.verb}' ${what}; grant the '${call.verb}' verb on ${call.resource} in its Role (ModelUpdater does)`, 403);
       }
@@ -578,6 +617,12 @@ export class KubernetesTarget implements Target {
       throw new KubeCallError(`'${call.verb}' ${what} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+}
+
+/** Events of what went wrong are Warnings (`kubectl get events --field-selector type=Warning`). */
+function warningEvent(e: TargetEvent): boolean {
+  if (['apply-failed', 'rolled-back', 'rollback-failed', 'quarantined', 'failed', 'blocked', 'restarted', 'restart-failed', 'aborted', 'reverted'].includes(e.event)) return true;
+  return e.event === 'verify' && e.result !== 'promote';
 }
 
 function readInFlight(d: V1Deployment): InFlightRecord | undefined {

@@ -11,6 +11,7 @@ import { DEFAULT_ROLLBACK, Reconciler } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
 import { AuditLog, readAudit } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
+import { TargetEventRecorder } from '../../agent/notify/target-events';
 import { K8S_ANNOTATIONS, KubernetesTarget, KubernetesTargetOptions } from '../../agent/targets/kubernetes';
 import { Target } from '../../agent/types';
 import { ModelDeployment, ModelUpdater, UpdatePolicy, UpdaterDiscovery } from '../../lib';
@@ -42,6 +43,8 @@ interface Agent {
   readonly quarantine: QuarantineStore;
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
+  /** Records an Event on the Deployment per audit entry (the agent's default on Kubernetes). */
+  readonly events: TargetEventRecorder;
 }
 
 interface World {
@@ -72,11 +75,13 @@ async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRu
       const audit = new AuditLog(path.join(state, 'audit.jsonl'), () => clock.now());
       const metrics = new AgentMetrics();
       const gate = new HealthGate({ readinessTimeoutMs: 20_000, slo, inconclusive: 'hold' });
+      const events = new TargetEventRecorder({ targets: [target], onResult: (result) => metrics.events.inc({ result }) });
       const reconciler = new Reconciler({
         targets: [options.wrap ? options.wrap(target) : target], registry, gate, quarantine, audit, metrics, clock, pollIntervalMs: 60_000,
+        onAudit: (e) => events.record(e),
         rollback: { ...DEFAULT_ROLLBACK, attemptTimeoutMs: 20_000, backoff: { initialMs: 10, maxMs: 100, factor: 2 } },
       });
-      return { reconciler, target, quarantine, audit, metrics };
+      return { reconciler, target, quarantine, audit, metrics, events };
     },
   };
 }
@@ -108,6 +113,42 @@ describe('the reconcile loop on a (fake) cluster', () => {
     expect(w.fake.deployment('recsys').status).toMatchObject({ updatedReplicas: 2, availableReplicas: 2 });
     expect(w.slo.checked).toEqual(['1.1.0']);
     expect(readAudit(path.join(w.dir, 'audit.jsonl')).map((e) => e.event)).toEqual(['planned', 'apply', 'verify', 'promoted']);
+  });
+
+  test('every audit entry is an Event on the Deployment: kubectl describe shows the rollout, the rollback and the quarantine', async () => {
+    const w = await world((img) => (img.includes(':1.2.0') ? 'crashloop' : 'ready'));
+    const { reconciler, audit, events, metrics } = w.agent();
+    await reconciler.runCycle([{ source: 'poll' }]);
+    w.registry.push(REPO, '1.2.0');
+    await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    await events.flush();
+    const entries = audit.read();
+    expect(w.fake.events.map((e) => e.reason)).toEqual(entries.map((e) => e.event.split('-').map((p) => p[0].toUpperCase() + p.slice(1)).join('')));
+    const uid = w.fake.deployment('recsys').metadata.uid;
+    for (const e of w.fake.events) {
+      expect(e.involvedObject).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'recsys', namespace: 'ml', uid });
+      expect(e.source).toEqual({ component: 'modelpilot-updater' });
+      expect(e.metadata.name).toMatch(/^recsys\.[0-9a-f]+$/);
+    }
+    expect(new Set(w.fake.events.map((e) => e.metadata.name)).size).toBe(w.fake.events.length);
+    const byReason = (r: string) => w.fake.events.find((e) => e.reason === r)!;
+    expect(byReason('Promoted')).toMatchObject({ type: 'Normal', message: expect.stringContaining(`-> ${ref('1.1.0')} (poll): ok`) });
+    expect(byReason('RolledBack')).toMatchObject({ type: 'Warning', message: expect.stringContaining(`rolled-back ${ref('1.2.0')} -> `) });
+    expect(byReason('Quarantined')).toMatchObject({ type: 'Warning', message: expect.stringMatching(/1\.2\.0: not ready: .*CrashLoopBackOff/) });
+    expect((await metrics.registry.getSingleMetric('modelpilot_updater_events_total')!.get()).values.find((v) => v.labels.result === 'sent')?.value)
+      .toBe(entries.length);
+  });
+
+  test('an Event that cannot be recorded (forbidden) is counted and logged; the update goes on', async () => {
+    const w = await world(() => 'ready');
+    const { reconciler, events, metrics } = w.agent();
+    w.fake.failNext('create', 'events', 403, 100);
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+    await events.flush();
+    expect(report.updates.map((u) => u.result)).toEqual(['promoted']);
+    const values = (await metrics.registry.getSingleMetric('modelpilot_updater_events_total')!.get()).values;
+    expect(values.find((v) => v.labels.result === 'failed')?.value).toBe(4);
+    expect(w.fake.events).toEqual([]);
   });
 
   test('a version whose pods crash-loop is rolled back to the whole previous template and quarantined', async () => {
@@ -301,6 +342,10 @@ describe('RBAC', () => {
       expect(r.resources).not.toContain('*');
     }
     const writes = rules.filter((r) => r.verbs.some((v) => ['create', 'update', 'patch', 'delete', 'deletecollection'].includes(v)));
-    expect(writes).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'], resourceNames: ['recsys'] }]);
+    expect(writes).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'], resourceNames: ['recsys'] },
+      // Events are only created (never read, changed or deleted)
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
   });
 });

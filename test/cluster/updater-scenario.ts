@@ -56,6 +56,11 @@ export interface UpdaterScenarioResult {
   readonly canI: Record<string, boolean>;
   readonly agentRssKiB: number;
   readonly metrics: string;
+  /** The Events the updater created (core/v1, `source.component: modelpilot-updater`), oldest first. */
+  readonly events: Obj[];
+  /** `kubectl describe deployment recsys`: what a person sees. */
+  readonly describe: string;
+  readonly deploymentUid: string;
 }
 
 async function applyStack(cluster: TestCluster, registryHost: string, digest: string): Promise<Obj[]> {
@@ -184,14 +189,22 @@ export async function runUpdaterScenario(): Promise<UpdaterScenarioResult> {
     // What the real authorizer allows the ServiceAccount
     const canI: Record<string, boolean> = {};
     for (const q of ['get deployments/recsys', 'patch deployments/recsys', 'watch deployments/recsys', 'list replicasets', 'list pods',
-      'list deployments', 'patch deployments/other', 'delete deployments/recsys', 'get secrets', 'create pods', 'update deployments/recsys']) {
+      'create events', 'get events', 'delete events', 'list deployments', 'patch deployments/other', 'delete deployments/recsys', 'get secrets', 'create pods', 'update deployments/recsys']) {
       canI[q] = c.kubectlResult(['auth', 'can-i', ...q.split(' '), '-n', 'ml', `--as=${SA}`]).stdout.trim() === 'yes';
     }
     const all = auditCalls(c);
     // the audit log's timestamps have microsecond precision; a second of slack on each side of a phase
     const phase = (w: readonly [number, number]) => all.filter((x) => x.at >= w[0] - 1000 && x.at <= w[1] + 1000);
     const auditFile = path.join(dir, 'state', 'audit.jsonl');
+    // the agent's event queue is drained a moment after the last audit entry
+    const auditLines = () => fs.readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).length;
+    const updaterEvents = (): Obj[] => (JSON.parse(c.kubectl(['get', 'events', '-n', 'ml', '-o', 'json'])).items as Obj[])
+      .filter((e) => e.source?.component === 'modelpilot-updater')
+      .sort((a, b) => Date.parse(a.firstTimestamp) - Date.parse(b.firstTimestamp) || a.metadata.name.localeCompare(b.metadata.name));
+    await waitFor(() => updaterEvents().length >= auditLines(), { what: 'an Event per audit entry', timeoutMs: 15_000, diagnostics });
     return {
+      events: updaterEvents(), describe: c.kubectl(['describe', 'deployment', 'recsys', '-n', 'ml']),
+      deploymentUid: JSON.parse(c.kubectl(['get', 'deployment', 'recsys', '-n', 'ml', '-o', 'json'])).metadata.uid,
       startupMs: c.startupMs, controlPlaneRssKiB: c.rssKiB(), promoteMs, rollbackMs, resumeMs,
       images: { afterPromote, afterRollback, afterResume: image() }, digests, repository, inFlightAtKill,
       revisions: c.kubectl(['rollout', 'history', 'deployment/recsys', '-n', 'ml']),

@@ -34,10 +34,27 @@ describe('the updater on a real API server, as its synthesized ServiceAccount', 
     expect(run.metrics).toMatch(/^modelpilot_updater_updates_total\{result="promoted"\} 1$/m);
   });
 
+  test('every decision is an Event on the Deployment, and kubectl describe shows it', () => {
+    // one Event per audit entry, both agents' (the SIGKILLed one and the one that finished 1.3.0)
+    expect(run.events.length).toBeGreaterThanOrEqual(run.audit.length);
+    for (const e of run.events) {
+      expect(e.involvedObject).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'recsys', namespace: 'ml', uid: run.deploymentUid });
+    }
+    const reasons = run.events.map((e) => e.reason);
+    for (const r of ['Planned', 'Apply', 'Verify', 'Promoted', 'RolledBack', 'Quarantined', 'Recovered']) expect(reasons).toContain(r);
+    const rolledBack = run.events.find((e) => e.reason === 'RolledBack')!;
+    expect(rolledBack.type).toBe('Warning');
+    expect(rolledBack.message).toContain(`${run.repository}:1.2.0@${run.digests['1.2.0']} -> `);
+    expect(run.events.find((e) => e.reason === 'Promoted')!.type).toBe('Normal');
+    // what a person sees: the updater's decisions among the Deployment's events
+    expect(run.describe).toMatch(/Warning\s+Quarantined\s+.*modelpilot-updater\s+quarantined/);
+    expect(run.metrics).toMatch(/^modelpilot_updater_events_total\{result="failed"\} 0$/m);
+  });
+
   test('the real authorizer allows exactly the calls the target makes, by name, and denies the rest', () => {
     expect(run.canI).toEqual({
       'get deployments/recsys': true, 'patch deployments/recsys': true, 'watch deployments/recsys': true, 'list replicasets': true, 'list pods': true,
-      'list deployments': false, 'patch deployments/other': false, 'delete deployments/recsys': false, 'get secrets': false, 'create pods': false,
+      'create events': true, 'get events': false, 'delete events': false, 'list deployments': false, 'patch deployments/other': false, 'delete deployments/recsys': false, 'get secrets': false, 'create pods': false,
       'update deployments/recsys': false,
     });
     // every call the agent made was allowed (never 403), and each is in the permission list the Role is rendered from

@@ -139,6 +139,9 @@ export class FakeKube {
     return kc;
   }
 
+  /** Events created (core/v1), in order. */
+  public readonly events: Json[] = [];
+
   /** The stored Deployment (a copy). */
   public deployment(name: string, namespace = 'ml'): Json {
     const d = this.deployments.get(`${namespace}/${name}`);
@@ -228,6 +231,15 @@ export class FakeKube {
     }
     if (resource === 'pods' && group === '' && verb === 'list') {
       return send(res, 200, list('PodList', 'v1', this.select(this.pods(), namespace, url), this.resourceVersion));
+    }
+    if (resource === 'events' && group === '' && verb === 'create') {
+      const e = JSON.parse(body) as Json;
+      if (e.metadata?.namespace && e.metadata.namespace !== namespace) {
+        return send(res, 422, status(422, 'Invalid', `the namespace of the provided object does not match the namespace sent on the request`));
+      }
+      e.metadata = { ...e.metadata, namespace, uid: `event-${this.events.length + 1}`, resourceVersion: String(++this.resourceVersion) };
+      this.events.push(e);
+      return send(res, 201, e);
     }
     return send(res, 405, status(405, 'MethodNotAllowed', `fake-kube does not serve ${verb} ${resource}`));
   }

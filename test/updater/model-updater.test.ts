@@ -52,6 +52,7 @@ describe('ModelUpdater', () => {
       { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'], resourceNames: ['recsys'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ]);
     expect(byKind(objects, 'RoleBinding')).toMatchObject({
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'modelpilot-updater' },

@@ -305,7 +305,9 @@ export const agentConfigSchema = z.strictObject({
       /** How long each event alert stays firing before it resolves. */
       resolveAfter: duration().default(parseDuration('15m')),
     }).optional(),
-  }).default({}),
+    /** Kubernetes target: an Event on the Deployment for each audit entry (needs `create` on events; ModelUpdater grants it). */
+    kubernetesEvents: z.boolean({ error: 'must be true or false' }).default(true),
+  }).default({ kubernetesEvents: true }),
   /** Append-only JSONL audit log. */
   auditLog: nonEmpty("a file path such as '/var/lib/modelpilot/audit.jsonl'").optional(),
   /** Directory for persistent state (the quarantine store); also the default home of the audit log. */

@@ -27,4 +27,6 @@ export const KUBERNETES_TARGET_RBAC: readonly KubernetesTargetPermission[] = [
   { apiGroup: 'apps', resource: 'replicasets', verbs: ['list'], byName: false },
   // waitReady: why new pods are not ready (image pull errors, crash loops).
   { apiGroup: '', resource: 'pods', verbs: ['list'], byName: false },
+  // an Event on the Deployment per audit entry (names are generated: no resourceNames).
+  { apiGroup: '', resource: 'events', verbs: ['create'], byName: false },
 ];
