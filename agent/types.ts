@@ -62,6 +62,8 @@ export interface Workload {
   readonly image: string;
   /** The digest it runs now, when known. */
   readonly digest?: string;
+  /** The image the current one replaced, as the workload itself records it (Kubernetes annotation), when known. */
+  readonly previousImage?: string;
   /** The engine's image ID (the image config digest, `sha256:…`) it runs, when the target knows it (Docker). */
   readonly imageId?: string;
   /** The update policy that applies to it. */

@@ -1,12 +1,18 @@
 /**
  * Watching the running version, not only updates: a current version found crashed (Workload.down) is started
  * again, bounded (`rollback.maxRestarts`) with `rollback.backoff` between tries, counted and audited. A version
- * that keeps crashing after that is failing: it is quarantined and, when the audit log knows the version it
- * replaced, that version is restored the way an alert-driven rollback restores it (apply, readiness, promote).
+ * that keeps crashing after that is failing: it is quarantined and, when the audit log (or the workload itself)
+ * knows the version it replaced, that version is restored the way an alert-driven rollback restores it (apply,
+ * readiness, promote).
+ *
+ * A target that restarts by itself (Kubernetes: the kubelet) has no `revive`: there the loop asks the target about
+ * the current version's instances, and a version whose pods have restarted `rollback.maxRestarts` times (or were
+ * OOM-killed) while the workload is down is failing. Down for another reason (Pending pods on a full cluster) is
+ * logged and left alone: it is not the version's fault.
  */
 import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { backoffDelay } from '../retry';
-import { Target, UpdatePlan, Workload } from '../types';
+import { RuntimeState, Target, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
 import type { CycleReport, Fail } from './settings';
 import type { UpdateRunner } from './update';
@@ -23,7 +29,11 @@ export class Reviver {
   }
 
   public async handle(target: Target, w: Workload, report: CycleReport, fail: Fail): Promise<void> {
-    if (!target.revive || !w.down) return;
+    if (!w.down) return;
+    if (!target.revive) {
+      await this.judgeSelfRestarting(target, w, report, fail);
+      return;
+    }
     const key = `${w.id} ${w.image}`;
     const now = this.c.o.clock.now().getTime();
     const t = this.tries.get(key) ?? { count: 0, nextAt: 0 };
@@ -49,6 +59,23 @@ export class Reviver {
     report.updates.push({ workload: w.id, plan: `${w.name} restart ${t.count}/${budget}`, result: 'restarted' });
   }
 
+  private async judgeSelfRestarting(target: Target, w: Workload, report: CycleReport, fail: Fail): Promise<void> {
+    if (!target.observe) return;
+    const seen = await this.c.bounded<RuntimeState>(async (s) => ({ ok: true, value: await target.observe!(w, w.image, s) }));
+    if (!seen.ok) {
+      fail(`observe ${w.id}`, seen.reason);
+      return;
+    }
+    const state = seen.value;
+    const budget = this.c.rollback.maxRestarts ?? 3;
+    if (state.running || (state.restarts < budget && !state.oomKilled)) {
+      this.c.log.warn('the current version is down, not (yet) by its own fault; left alone', { workload: w.id, image: w.image, was: w.down, pods: state.detail });
+      return;
+    }
+    const why = state.oomKilled ? 'OOM-killed' : `${state.restarts} restart(s), budget ${budget}`;
+    await this.giveUp(target, w, `${w.down}; ${state.detail} (${why})`, report, fail);
+  }
+
   /** The version keeps crashing: quarantine it, and go back to the one it replaced when that is known. */
   private async giveUp(target: Target, w: Workload, reason: string, report: CycleReport, fail: Fail): Promise<void> {
     const version = ImageRef.tryParse(w.image, { allowMutableTag: true })?.tag ?? w.image;
@@ -58,6 +85,7 @@ export class Reviver {
     } catch {
       previous = undefined;
     }
+    previous ??= w.previousImage;
     const plan = new UpdatePlan(w, w.image, previous ?? w.image, version, previous ? (ImageRef.tryParse(previous, { allowMutableTag: true })?.tag ?? previous) : version, 'restart-budget');
     await this.runner.quarantine(w, new UpdatePlan(w, w.image, w.image, version, version, 'restart-budget'), reason, 'restart-budget', target);
     if (!previous) {
@@ -66,7 +94,7 @@ export class Reviver {
       return;
     }
     // The engine starts it once more so the update can move off it the usual way (the old one is kept until proven).
-    await this.c.bounded((s) => target.revive!(w, s));
+    if (target.revive) await this.c.bounded((s) => target.revive!(w, s));
     const result = await this.runner.applyKnownGood(target, plan, `the current version keeps crashing: ${reason}`, fail);
     report.updates.push({ workload: w.id, plan: plan.toString(), result });
   }

@@ -430,6 +430,14 @@ export class KubernetesTarget implements Target {
     const policy = ref?.policy ?? (policyText ? UpdatePolicy.parse(policyText, `${name}: annotation '${K8S_ANNOTATIONS.policy}'`) : this.defaultPolicy);
     const parsed = ImageRef.tryParse(image, { allowMutableTag: true });
     const inFlight = readInFlight(d);
+    // The promoted version no longer keeps the Deployment Available: the loop asks the pods whether the version is
+    // at fault (restarts, OOM kills) before it does anything (a Pending pod on a full cluster is not the version's).
+    const available = d.status?.conditions?.find((c) => c.type === 'Available');
+    const settled = (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0);
+    const down = !inFlight && settled && available?.status === 'False'
+      ? `Deployment ${this.namespace}/${name} is not Available (${available.reason ?? 'no reason'}: ${available.message ?? ''}; ${d.status?.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} replicas available)`
+      : undefined;
+    const previousImage = annotations[K8S_ANNOTATIONS.previousImage];
     return {
       id: `k8s/${this.namespace}/${name}`,
       name: `${this.namespace}/${name}`,
@@ -440,6 +448,8 @@ export class KubernetesTarget implements Target {
       // prometheus-operator's ServiceMonitor/PodMonitor put these target labels on every scraped series
       metricScope: [`namespace="${this.namespace}"`, `pod=~"${name.replace(/[.\\]/g, (c) => `\\\\${c}`)}-.+"`],
       ...(inFlight ? { inFlight } : {}),
+      ...(down ? { down } : {}),
+      ...(previousImage && !sameImage(previousImage, image) ? { previousImage } : {}),
       quarantined: readQuarantine(d),
     };
   }

@@ -278,6 +278,56 @@ describe('the reconcile loop on a (fake) cluster', () => {
     expect(w.fake.calls).toContainEqual({ verb: 'list', group: 'apps', resource: 'replicasets', namespace: 'ml' });
   });
 
+  describe('a promoted version that fails later', () => {
+    /** The kubelet's view after promotion: the version's pods now behave as `later` and the Deployment is not Available. */
+    function failLater(fake: FakeKube): void {
+      const d = fake.deployment('recsys');
+      d.status = {
+        ...d.status, availableReplicas: 0, unavailableReplicas: 2,
+        conditions: [...(d.status.conditions ?? []).filter((c: Json) => c.type !== 'Available'),
+          { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' }],
+      };
+      fake.replay([{ type: 'MODIFIED', object: d }]);
+    }
+
+    test.each([
+      ['the audit log', false],
+      ['the Deployment\'s own annotation (an agent with an empty state directory)', true],
+    ])('whose pods keep restarting is quarantined and the previous version restored, known from %s', async (_from, freshState) => {
+      let later: ImageBehaviour = 'ready';
+      const w = await world((img) => (img.includes(':1.1.0') ? later : 'ready'));
+      const first = w.agent();
+      expect((await first.reconciler.runCycle([{ source: 'poll' }])).updates.map((u) => u.result)).toEqual(['promoted']);
+      later = 'crashloop';
+      failLater(w.fake);
+      const { reconciler, quarantine, audit } = freshState ? w.agent({ dir: tmpDir() }) : first;
+      const report = await reconciler.runCycle([{ source: 'poll' }]);
+      expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.1.0 -> 1.0.0', result: 'rolled_back' }]);
+      expect(image(w.fake)).toBe(V100);
+      expect(quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+      const q = audit.read().find((e) => e.event === 'quarantined')!;
+      expect(q.reason).toMatch(/is not Available \(MinimumReplicasUnavailable.*CrashLoopBackOff.*6 restart\(s\), budget 3/);
+      // the quarantine is on the Deployment too, and the next cycle leaves 1.0.0 alone
+      expect(annotations(w.fake)[K8S_ANNOTATIONS.quarantine]).toContain('1.1.0');
+      expect((await reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
+    });
+
+    test('not Available for another reason (pods Pending, no restarts) is left alone', async () => {
+      let later: ImageBehaviour = 'ready';
+      const w = await world((img) => (img.includes(':1.1.0') ? later : 'ready'));
+      const { reconciler, quarantine } = w.agent();
+      await reconciler.runCycle([{ source: 'poll' }]);
+      later = 'hang';
+      failLater(w.fake);
+      const patches = w.fake.patches.length;
+      const report = await reconciler.runCycle([{ source: 'poll' }]);
+      expect(report.updates).toEqual([]);
+      expect(w.fake.patches.length).toBe(patches);
+      expect(quarantine.isQuarantined('recsys', '1.1.0')).toBe(false);
+      expect(image(w.fake)).toBe(ref('1.1.0'));
+    });
+  });
+
   test('an Alertmanager rollback of the promoted version goes back to the previous one', async () => {
     const w = await world(() => 'ready');
     const { reconciler, quarantine } = w.agent();
