@@ -14,7 +14,8 @@ import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
 import {
-  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, TargetEvent, UpdatePlan, Workload, WorkloadQuarantine,
+  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, TargetEvent, UpdatePlan, Workload,
+  WorkloadQuarantine,
 } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */

@@ -14,8 +14,8 @@ import { UpdatePolicy } from '../core/update-policy';
 import type { MonitoredModel } from '../monitoring/monitored-model';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
 import { UpdaterDiscovery, UpdaterPeer } from './peers';
-import { UpdaterState } from './updater-state';
 import { agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from './render';
+import { UpdaterState } from './updater-state';
 
 export { UpdaterDiscovery, UpdaterPeer, UpdaterState };
 
@@ -392,7 +392,8 @@ function resolveProps(props: ModelUpdaterProps) {
   }
   if (props.stateClaimName !== undefined) checkDnsName('stateClaimName', props.stateClaimName, 253);
   if (props.stateClaimName !== undefined && props.state !== undefined) {
-    throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
+    throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, `
+      + `e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
   }
   const state = props.state ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
   return {

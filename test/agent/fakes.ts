@@ -137,7 +137,9 @@ export class FakeTarget implements Target {
 
   constructor(public readonly kind = 'fake') {}
 
-  public add(name: string, image: string, options: { model?: string; policy?: string; inFlight?: InFlightRecord; imageId?: string } = {}): FakeWorkload {
+  public add(
+    name: string, image: string, options: { model?: string; policy?: string; inFlight?: InFlightRecord; imageId?: string } = {},
+  ): FakeWorkload {
     const w: FakeWorkload = {
       id: `${this.kind}/${name}`, name, model: options.model ?? 'recsys', image,
       policy: UpdatePolicy.parse(options.policy ?? 'semver:minor'), inFlight: options.inFlight,

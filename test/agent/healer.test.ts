@@ -120,7 +120,7 @@ describe('the recorded previous image is one the registry can serve', () => {
     h.registry.unservable.clear();
     h.clock.advance(60_000);
     const report = await h.reconciler.runCycle([poll]);
-    expect(report.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual([`recsys 1.0.0 -> 1.1.0: promoted`]);
+    expect(report.updates.map((u) => `${u.plan}: ${u.result}`)).toEqual(['recsys 1.0.0 -> 1.1.0: promoted']);
     expect(h.audit.read().find((e) => e.event === 'apply')?.from).toBe(`${REPO}:1.0.0@${localDigest}`);
   });
 

@@ -235,7 +235,7 @@ export class FakeKube {
     if (resource === 'events' && group === '' && verb === 'create') {
       const e = JSON.parse(body) as Json;
       if (e.metadata?.namespace && e.metadata.namespace !== namespace) {
-        return send(res, 422, status(422, 'Invalid', `the namespace of the provided object does not match the namespace sent on the request`));
+        return send(res, 422, status(422, 'Invalid', 'the namespace of the provided object does not match the namespace sent on the request'));
       }
       e.metadata = { ...e.metadata, namespace, uid: `event-${this.events.length + 1}`, resourceVersion: String(++this.resourceVersion) };
       this.events.push(e);
