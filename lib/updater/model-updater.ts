@@ -395,7 +395,8 @@ function resolveProps(props: ModelUpdaterProps) {
     throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, `
       + `e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
   }
-  const state = props.state ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
+  const state = props.state
+    ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
   return {
     name, namespace, image, port, maxAttempts, state,
     discovery: props.discovery ?? UpdaterDiscovery.byName(),
