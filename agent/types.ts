@@ -172,6 +172,27 @@ export interface WorkloadQuarantine {
   readonly source: string;
 }
 
+/** Most quarantines a workload carries (newest kept). */
+export const MAX_WORKLOAD_QUARANTINES = 50;
+
+/** Reads the JSON list a workload carries (annotation, label); what is not a list of entries is ignored. */
+export function parseWorkloadQuarantines(text: string | undefined): WorkloadQuarantine[] {
+  if (!text) return [];
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v)) return [];
+    return v.filter((q): q is WorkloadQuarantine => typeof q === 'object' && q !== null && typeof (q as WorkloadQuarantine).version === 'string')
+      .map((q) => ({ version: q.version, reason: String(q.reason ?? ''), since: String(q.since ?? ''), source: String(q.source ?? 'workload') }));
+  } catch {
+    return [];
+  }
+}
+
+/** `list` with `entry` added (replacing one of the same version), newest {@link MAX_WORKLOAD_QUARANTINES} kept. */
+export function withWorkloadQuarantine(list: readonly WorkloadQuarantine[], entry: WorkloadQuarantine): WorkloadQuarantine[] {
+  return [...list.filter((q) => q.version !== entry.version), entry].slice(-MAX_WORKLOAD_QUARANTINES);
+}
+
 /** The runtime state of one version of a workload, from the target (container state, pod status). */
 export interface RuntimeState {
   /** Every instance of the version runs (and, for pods, is Ready). */

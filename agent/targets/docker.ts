@@ -27,7 +27,10 @@ import { UpdatePolicy } from '../../lib/core/update-policy';
 import { sleep } from '../clock';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { CredentialStore } from '../registry/credentials';
-import { fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, UpdatePlan, Workload } from '../types';
+import {
+  fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, parseWorkloadQuarantines, RuntimeState, Target, UpdatePlan,
+  withWorkloadQuarantine, Workload, WorkloadQuarantine,
+} from '../types';
 
 /** Labels the Docker target reads and writes. */
 export const DOCKER_LABELS = {
@@ -38,7 +41,17 @@ export const DOCKER_LABELS = {
    * creates: an engine may store a pinned reference without its tag (podman keeps `repo@sha256:…`).
    */
   image: 'modelpilot.image',
+  /**
+   * On the quarantine marker of workload N (a container created, never started, named `N-modelpilot-quarantine`):
+   * N, and the versions quarantined on it (JSON list). Labels cannot change on a container, so each new quarantine
+   * replaces the marker; with it an agent with an empty state directory still never re-applies a quarantined version.
+   */
+  quarantineOf: 'modelpilot.quarantine.of',
+  quarantine: 'modelpilot.quarantine',
 } as const;
+
+/** Name suffix of a workload's quarantine marker container. */
+export const QUARANTINE_SUFFIX = '-modelpilot-quarantine';
 
 /** Name suffixes of the containers an update in flight leaves next to `N`. */
 export const SUFFIX = { next: '-modelpilot-next', prev: '-modelpilot-prev', failed: '-modelpilot-failed' } as const;
@@ -162,9 +175,19 @@ export class DockerTarget implements Target {
   // -------------------------------------------------------------------------------------------------------------
 
   public async discover(_signal?: AbortSignal): Promise<Workload[]> {
-    const filters: Record<string, string[]> = { label: [`${DOCKER_LABELS.enable}=true`] };
+    // One list: the workloads' containers (enable=true) and their quarantine markers (enable=false).
+    const filters: Record<string, string[]> = { label: [DOCKER_LABELS.enable] };
     if (this.options.scope) filters.label.push(`${DOCKER_LABELS.scope}=${this.options.scope}`);
-    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify(filters) });
+    const all = await this.docker.listContainers({ all: true, filters: JSON.stringify(filters) });
+    const quarantines = new Map<string, WorkloadQuarantine[]>();
+    for (const c of all) {
+      const of = c.Labels?.[DOCKER_LABELS.quarantineOf];
+      if (!of) continue;
+      let list = quarantines.get(of) ?? [];
+      for (const q of parseWorkloadQuarantines(c.Labels?.[DOCKER_LABELS.quarantine])) list = withWorkloadQuarantine(list, q);
+      quarantines.set(of, list);
+    }
+    const list = all.filter((c) => c.Labels?.[DOCKER_LABELS.enable] === 'true' && !c.Labels?.[DOCKER_LABELS.quarantineOf]);
     const groups = new Map<string, Docker.ContainerInfo[]>();
     for (const c of list) {
       const rec = parseRecord(c.Labels?.[DOCKER_LABELS.inFlight]);
@@ -175,7 +198,7 @@ export class DockerTarget implements Target {
     for (const [name, members] of groups) {
       try {
         const w = await this.workloadOf(name, members);
-        if (w) out.push(w);
+        if (w) out.push(quarantines.has(name) ? { ...w, quarantined: quarantines.get(name) } : w);
       } catch (e) {
         this.logger.warn('docker container skipped', { container: name, error: (e as Error).message });
       }
@@ -268,6 +291,35 @@ export class DockerTarget implements Target {
       return ok(`container ${w.name} started again (was ${c.State.Status}, exit code ${c.State.ExitCode})`);
     } catch (e) {
       return fail(`restart ${w.name} on docker: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Records a quarantine on the engine, beside the state file: the workload's marker container (created from the
+   * image it runs, never started, no network) is replaced by one whose label lists the version too. The new marker
+   * is created before the old one is removed, so a crash in between leaves two, which discovery merges.
+   */
+  public async recordQuarantine(w: Workload, entry: WorkloadQuarantine, _signal?: AbortSignal): Promise<Outcome> {
+    const name = `${w.name}${QUARANTINE_SUFFIX}`;
+    try {
+      const old = await this.docker.getContainer(name).inspect().catch(() => undefined);
+      const list = withWorkloadQuarantine(parseWorkloadQuarantines(old?.Config.Labels?.[DOCKER_LABELS.quarantine]), entry);
+      const current = await this.docker.getContainer(w.name).inspect();
+      const labels: Record<string, string> = {
+        [DOCKER_LABELS.enable]: 'false', [DOCKER_LABELS.quarantineOf]: w.name, [DOCKER_LABELS.quarantine]: JSON.stringify(list),
+        ...(current.Config.Labels?.[DOCKER_LABELS.scope] ? { [DOCKER_LABELS.scope]: current.Config.Labels[DOCKER_LABELS.scope] } : {}),
+      };
+      const temp = `${name}-${Date.now().toString(36)}`;
+      const created = await this.docker.createContainer({
+        name: temp, Image: current.Image, Labels: labels, Entrypoint: ['/modelpilot-quarantine-marker-never-started'],
+        HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'no' } },
+      });
+      if (old) await this.docker.getContainer(old.Id).remove({ force: true });
+      await created.rename({ name });
+      this.logger.info('docker: quarantine recorded on the marker container', { container: name, version: entry.version, versions: list.length });
+      return ok(undefined);
+    } catch (e) {
+      return fail(`record the quarantine of ${entry.version} on docker (${name}): ${(e as Error).message}`);
     }
   }
 

@@ -14,8 +14,8 @@ import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
 import {
-  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, RuntimeState, Target, TargetEvent, UpdatePlan, Workload,
-  WorkloadQuarantine,
+  Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, parseWorkloadQuarantines, RuntimeState, Target, TargetEvent,
+  UpdatePlan, withWorkloadQuarantine, Workload, WorkloadQuarantine,
 } from '../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
@@ -459,10 +459,9 @@ export class KubernetesTarget implements Target {
   public async recordQuarantine(w: Workload, entry: WorkloadQuarantine, signal?: AbortSignal): Promise<Outcome> {
     const name = w.id.slice(`k8s/${this.namespace}/`.length);
     return this.withConflictRetry(name, 'patch', signal, async (d) => {
-      const list = readQuarantine(d).filter((q) => q.version !== entry.version);
-      list.push(entry);
+      const list = withWorkloadQuarantine(readQuarantine(d), entry);
       const patch = {
-        metadata: { resourceVersion: d.metadata?.resourceVersion, annotations: { [K8S_ANNOTATIONS.quarantine]: JSON.stringify(list.slice(-50)) } },
+        metadata: { resourceVersion: d.metadata?.resourceVersion, annotations: { [K8S_ANNOTATIONS.quarantine]: JSON.stringify(list) } },
       };
       await this.patch(name, patch, PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH);
       this.logger.info('quarantine.recorded', { deployment: w.name, version: entry.version });
@@ -658,14 +657,5 @@ function errorReason(err: unknown): string {
 
 /** The quarantine list a Deployment carries; a malformed annotation reads as empty (and is rewritten on the next add). */
 function readQuarantine(d: V1Deployment): WorkloadQuarantine[] {
-  const text = d.metadata?.annotations?.[K8S_ANNOTATIONS.quarantine];
-  if (!text) return [];
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!Array.isArray(v)) return [];
-    return v.filter((q): q is WorkloadQuarantine => typeof q === 'object' && q !== null && typeof (q as WorkloadQuarantine).version === 'string')
-      .map((q) => ({ version: q.version, reason: String(q.reason ?? ''), since: String(q.since ?? ''), source: String(q.source ?? 'workload') }));
-  } catch {
-    return [];
-  }
+  return parseWorkloadQuarantines(d.metadata?.annotations?.[K8S_ANNOTATIONS.quarantine]);
 }

@@ -8,6 +8,8 @@
  * - a pull the engine refuses (it does not trust a plain-HTTP registry) is a failed apply with the fix in its
  *   reason, never "rolled-back ok", and the version is quarantined after the failure budget — before the fix each
  *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever;
+ * - a quarantine survives an empty state directory: it is also on the engine (a marker container's label) —
+ *   before, a new agent with a fresh state directory re-applied the quarantined version;
  * - the previous image recorded for a container started by hand is a digest the registry serves, and an update
  *   whose running image the registry no longer serves (deleted by a retention job) is blocked, not rolled out —
  *   before the fix the engine's local digest was recorded, which the registry answered with 404.
@@ -23,7 +25,7 @@ import { AgentMetrics } from '../../agent/metrics';
 import { DistributionClient } from '../../agent/registry';
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
-import { DOCKER_LABELS, DockerTarget } from '../../agent/targets/docker';
+import { DOCKER_LABELS, DockerTarget, QUARANTINE_SUFFIX } from '../../agent/targets/docker';
 import { run as runAgentCommand } from '../../bin/commands/agent';
 import { startPodman, TestPodman } from '../support/podman';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
@@ -120,6 +122,17 @@ describe('the healer on the real registry + podman', () => {
     const digest = apply[0].from!.split('@')[1];
     expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(await new DistributionClient().hasManifest({ registry: reg.host, repository: REPO }, digest)).toBe(true);
+    // the quarantine is also on the engine (a marker container): a new agent with an empty state directory keeps it
+    const marker = await docker.getContainer(`healer-crash${QUARANTINE_SUFFIX}`).inspect();
+    expect(marker.State.Status).toBe('created');
+    expect(JSON.parse(marker.Config.Labels[DOCKER_LABELS.quarantine]).map((q: { version: string }) => q.version)).toEqual(['1.1.0']);
+    const fresh = agent('crash', port);
+    expect(fresh.quarantine.list()).toEqual([]);
+    for (let i = 0; i < 2; i++) expect((await fresh.reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
+    expect(fresh.quarantine.isQuarantined('healer', '1.1.0')).toBe(true);
+    expect(fresh.audit.read().filter((e) => e.event === 'apply')).toEqual([]);
+    expect(fresh.audit.read().find((e) => e.event === 'quarantined')).toMatchObject({ result: 'restored' });
+    expect(await served(port)).toBe('1.0.0');
     console.log(`crash-looping version: rolled back and quarantined in ${took} ms after the poll, 1 apply in 3 cycles`);
   }, 120_000);
 
