@@ -229,6 +229,8 @@ export class Reconciler {
         // A quarantine the workload carries (recorded by an earlier agent) holds even with an empty state directory.
         for (const q of workload.quarantined ?? []) {
           if (this.o.quarantine.isQuarantined(workload.model, q.version)) continue;
+          // released by an operator (or superseded by a promotion) after the workload recorded it
+          if (this.o.quarantine.releasedSince(workload.model, q.version, q.since)) continue;
           try {
             this.o.quarantine.add({ model: workload.model, version: q.version, reason: q.reason, source: q.source, since: q.since });
             this.c.audit({ event: 'quarantined', target: workload.id, model: workload.model, result: 'restored',

@@ -29,10 +29,22 @@ export interface QuarantineEntry {
   readonly source: string;
 }
 
+/** A version an operator released (or a promotion superseded): a quarantine the workload still carries from before is not restored. */
+export interface ReleasedEntry {
+  readonly model: string;
+  readonly version: string;
+  /** ISO-8601 time of the release. */
+  readonly at: string;
+}
+
 interface StoreFile {
   readonly version: 1;
   readonly entries: QuarantineEntry[];
+  /** Newest {@link MAX_RELEASED} releases. */
+  readonly released?: ReleasedEntry[];
 }
+
+const MAX_RELEASED = 200;
 
 /** The quarantine store in `<stateDir>/quarantine.json`. */
 export class QuarantineStore {
@@ -40,6 +52,7 @@ export class QuarantineStore {
 
   public readonly file: string;
   private entries: QuarantineEntry[] = [];
+  private released: ReleasedEntry[] = [];
   /** Entries added while the file could not be written: kept (and re-merged on reload) until a save succeeds. */
   private unsaved: QuarantineEntry[] = [];
 
@@ -83,6 +96,21 @@ export class QuarantineStore {
       throw new Error(`quarantine store '${this.file}' has no 'entries' list; restore it from a backup or fix it by hand`);
     }
     this.entries = parsed.entries;
+    this.released = Array.isArray(parsed.released) ? parsed.released : [];
+  }
+
+  /**
+   * Whether `version` was released (or superseded) at or after `since`: a quarantine a workload carries from
+   * before that (a Deployment annotation, a Docker marker) is then not restored.
+   */
+  public releasedSince(model: string, version: string, since: string): boolean {
+    const t = Date.parse(since);
+    return this.released.some((r) => r.model === model && sameVersion(r.version, version) && (Number.isNaN(t) || Date.parse(r.at) >= t));
+  }
+
+  private remember(dropped: readonly QuarantineEntry[]): void {
+    const at = new Date().toISOString();
+    this.released = [...this.released, ...dropped.map((e) => ({ model: e.model, version: e.version, at }))].slice(-MAX_RELEASED);
   }
 
   public list(): readonly QuarantineEntry[] {
@@ -121,6 +149,7 @@ export class QuarantineStore {
     const found = this.entries.find((e) => e.model === model && sameVersion(e.version, version));
     if (!found) return undefined;
     this.entries = this.entries.filter((e) => e !== found);
+    this.remember([found]);
     this.save();
     return found;
   }
@@ -138,6 +167,7 @@ export class QuarantineStore {
     });
     if (dropped.length > 0) {
       this.entries = this.entries.filter((e) => !dropped.includes(e));
+      this.remember(dropped);
       this.save();
     }
     return dropped;
@@ -147,7 +177,7 @@ export class QuarantineStore {
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      const body: StoreFile = { version: 1, entries: this.entries };
+      const body: StoreFile = { version: 1, entries: this.entries, ...(this.released.length ? { released: this.released } : {}) };
       fs.writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n');
       const fd = fs.openSync(tmp, 'r');
       try {

@@ -194,6 +194,21 @@ describe('the reconcile loop on a (fake) cluster', () => {
     expect(fresh.audit.read().find((e) => e.event === 'quarantined')?.result).toBe('restored');
   });
 
+  test('an operator\'s release is not undone by the quarantine the Deployment still carries', async () => {
+    const w = await world((img) => (img.includes(':1.2.0') ? 'crashloop' : 'ready'));
+    const { reconciler, audit } = w.agent();
+    await reconciler.runCycle([{ source: 'poll' }]);
+    w.registry.push(REPO, '1.2.0');
+    await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    expect(annotations(w.fake)[K8S_ANNOTATIONS.quarantine]).toContain('1.2.0');
+    // what `modelpilot quarantine release recsys 1.2.0` does: the store in the same state directory
+    expect(new QuarantineStore(w.dir).release('recsys', '1.2.0')).toBeDefined();
+    const report = await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+    // released: it is tried again (and, still crash-looping, rolled back and quarantined anew)
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.1.0 -> 1.2.0', result: 'rolled_back' }]);
+    expect(audit.read().filter((e) => e.event === 'quarantined' && e.result === 'restored')).toEqual([]);
+  });
+
   test('a version that becomes ready but breaks the SLO is rolled back and quarantined', async () => {
     const w = await world(() => 'ready');
     w.slo.verdicts.set('1.1.0', 'Unhealthy');

@@ -18,6 +18,19 @@ describe('QuarantineStore', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'quarantine.json'), 'utf8'))).toEqual({ version: 1, entries: [entry('1.2.0')] });
   });
 
+  test('a release is remembered (persisted): a workload\'s older record of that quarantine is not restored, a newer one is', () => {
+    const dir = tmpDir();
+    const q = new QuarantineStore(dir);
+    q.add(entry('1.2.0'));
+    q.release('recsys', '1.2.0');
+    const again = new QuarantineStore(dir);
+    expect(again.releasedSince('recsys', '1.2.0', '2026-01-01T00:00:00.000Z')).toBe(true);
+    expect(again.releasedSince('recsys', 'v1.2.0', '2026-01-01T00:00:00.000Z')).toBe(true);
+    expect(again.releasedSince('recsys', '1.2.0', '2999-01-01T00:00:00.000Z')).toBe(false);
+    expect(again.releasedSince('other', '1.2.0', '2026-01-01T00:00:00.000Z')).toBe(false);
+    expect(again.releasedSince('recsys', '1.3.0', '2026-01-01T00:00:00.000Z')).toBe(false);
+  });
+
   test('adding twice keeps one entry', () => {
     const q = new QuarantineStore(tmpDir());
     q.add(entry('1.2.0'));
