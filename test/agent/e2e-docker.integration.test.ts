@@ -13,7 +13,8 @@ import * as path from 'path';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { readAudit } from '../../agent/state/audit';
-import { DOCKER_LABELS } from '../../agent/targets/docker';
+import { QuarantineStore } from '../../agent/state/quarantine';
+import { DOCKER_LABELS, QUARANTINE_SUFFIX } from '../../agent/targets/docker';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
@@ -105,10 +106,19 @@ async function served(port: number): Promise<string | undefined> {
   }
 }
 
+/** The workload's containers (its quarantine marker, a never-started record, is not one: see {@link quarantineMarker}). */
 async function containers(prefix: string): Promise<Array<{ name: string; image: string; state: string; id: string }>> {
   const list = await docker.listContainers({ all: true });
-  return list.map((c) => ({ name: c.Names[0].replace(/^\//, ''), image: c.Image, state: c.State, id: c.Id }))
+  return list.filter((c) => !c.Labels?.[DOCKER_LABELS.quarantineOf])
+    .map((c) => ({ name: c.Names[0].replace(/^\//, ''), image: c.Image, state: c.State, id: c.Id }))
     .filter((c) => c.name.startsWith(prefix)).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The versions on workload `name`'s quarantine marker container, and the marker's state. */
+async function quarantineMarker(name: string): Promise<{ state: string; versions: string[] } | undefined> {
+  const c = await docker.getContainer(`${name}${QUARANTINE_SUFFIX}`).inspect().catch(() => undefined);
+  if (!c) return undefined;
+  return { state: c.State.Status, versions: (JSON.parse(c.Config.Labels[DOCKER_LABELS.quarantine]) as Array<{ version: string }>).map((q) => q.version) };
 }
 
 interface AgentProcess {
@@ -246,6 +256,8 @@ test('a bad version (never ready) is rolled back to the previous one, which serv
   const q = JSON.parse(fs.readFileSync(path.join(agent.dir, 'quarantine.json'), 'utf8')) as { entries: Array<{ model: string; version: string; reason: string }> };
   expect(q.entries).toEqual([expect.objectContaining({ model: 'churn', version: '1.2.0' })]);
   expect(q.entries[0].reason).toMatch(/^not ready: /);
+  // and on the engine: the workload's marker container, created, never started
+  expect(await quarantineMarker('e2e-bad')).toEqual({ state: 'created', versions: ['1.2.0'] });
   // a few more polls: 1.2.0 is not tried again
   const cycles = await agent.metric('modelpilot_updater_cycles_total');
   await waitFor(async () => (await agent.metric('modelpilot_updater_cycles_total')) >= cycles + 3, { what: 'three more cycles', timeoutMs: 30_000 });
@@ -284,6 +296,35 @@ test('an agent SIGKILLed mid-update is finished by the next agent from the recor
   expect(audit.map((e) => e.event)).toEqual(expect.arrayContaining(['apply', 'recovered', 'promoted']));
   expect(audit.find((e) => e.event === 'recovered')).toMatchObject({ target: 'docker/e2e-kill', result: 'finishing', from: expect.stringContaining(from) });
   expect(await second.stop('SIGTERM')).toBe(0);
+});
+
+test('an agent SIGKILLed right after a rollback verdict: the next agent keeps the verdict (quarantined, never applied again)', async () => {
+  const port = await freePort();
+  const from = await push('models/killrb', '1.1.0');
+  await runModel('e2e-killrb', from, port, 'killrb');
+  const dir = tmp('killrb');
+  const auditFile = path.join(dir, 'audit.jsonl');
+  const health = { health: { ...probeOn(port), readinessTimeout: '5s' } };
+  const first = await startAgent('killrb', dir, health);
+  await push('models/killrb', '1.2.0');
+  await waitFor(() => fs.existsSync(auditFile) && readAudit(auditFile).some((e) => e.event === 'verify' && e.result === 'rollback'), {
+    what: 'the rollback verdict on 1.2.0', timeoutMs: 60_000, intervalMs: 10, diagnostics: () => first.output().slice(-4000),
+  });
+  expect(await first.stop('SIGKILL')).toBeNull();
+  const atKill = readAudit(auditFile).map((e) => e.event);
+  const second = await startAgent('killrb', dir, health);
+  await waitFor(async () => (await containers('e2e-killrb')).length === 1 && (await served(port)) === '1.1.0'
+    && new QuarantineStore(dir).isQuarantined('churn', '1.2.0'), {
+    what: 'the restarted agent to restore 1.1.0 and quarantine 1.2.0', timeoutMs: 60_000, diagnostics: () => second.output().slice(-4000),
+  });
+  const cycles = await second.metric('modelpilot_updater_cycles_total');
+  await waitFor(async () => (await second.metric('modelpilot_updater_cycles_total')) >= cycles + 3, { what: 'three more cycles', timeoutMs: 30_000 });
+  const audit = readAudit(auditFile);
+  expect(audit.filter((e) => e.event === 'apply')).toHaveLength(1);
+  expect(audit.filter((e) => e.event === 'quarantined').map((e) => e.reason)).toEqual([expect.stringMatching(/^1\.2\.0: /)]);
+  expect(await served(port)).toBe('1.1.0');
+  expect(await second.stop('SIGTERM')).toBe(0);
+  console.log(`killed after the rollback verdict (audit then: ${atKill.join(', ')}); the next agent kept the verdict: 1 apply, quarantined`);
 });
 
 test('registry down or answering 429: the agent backs off, keeps running and changes nothing', async () => {

@@ -10,6 +10,9 @@
  *   failed pull was audited `rolled-back … ok`, 3 tries per cycle, forever;
  * - a quarantine survives an empty state directory: it is also on the engine (a marker container's label) —
  *   before, a new agent with a fresh state directory re-applied the quarantined version;
+ * - a quarantine the state disk refuses holds the workload (one apply, degraded) — before, a never-ready version was
+ *   applied 7–8 times in about a minute;
+ * - a hold is one audit entry however long it lasts — before, ~3 entries a second at a 1 s poll;
  * - the previous image recorded for a container started by hand is a digest the registry serves, and an update
  *   whose running image the registry no longer serves (deleted by a retention job) is blocked, not rolled out —
  *   before the fix the engine's local digest was recorded, which the registry answered with 404.
@@ -82,16 +85,21 @@ describe('the healer on the real registry + podman', () => {
     await waitFor(async () => (await served(port)) === '1.0.0', { what: `${name} to serve 1.0.0`, timeoutMs: 30_000 });
   }
 
-  function agent(scope: string, port: number): { reconciler: Reconciler; audit: AuditLog; quarantine: QuarantineStore; metrics: AgentMetrics } {
-    const dir = tmpDir();
+  function agent(scope: string, port: number, options: { dir?: string; hold?: boolean } = {}): {
+    reconciler: Reconciler; audit: AuditLog; quarantine: QuarantineStore; metrics: AgentMetrics;
+  } {
+    const dir = options.dir ?? tmpDir();
     const audit = new AuditLog(path.join(dir, 'audit.jsonl'));
     const quarantine = new QuarantineStore(dir);
     const metrics = new AgentMetrics();
-    const gate = new HealthGate({
-      readinessTimeoutMs: 15_000, inconclusive: 'probe', clock: systemClock, runningGraceMs: 5000, watchIntervalMs: 200,
-      // no Prometheus: the synthetic probe decides, and it passes while the crashing version is still up
-      probe: new SyntheticProbe({ url: `http://127.0.0.1:${port}/`, count: 4, intervalMs: 100, timeoutMs: 1000, maxFailureRatio: 0.05, clock: systemClock }),
-    });
+    const gate = new HealthGate(options.hold
+      // no Prometheus and no probe: every verdict is inconclusive, and `hold` keeps the new version unpromoted
+      ? { readinessTimeoutMs: 15_000, inconclusive: 'hold', clock: systemClock, watchIntervalMs: 200 }
+      : {
+        readinessTimeoutMs: 15_000, inconclusive: 'probe', clock: systemClock, runningGraceMs: 5000, watchIntervalMs: 200,
+        // no Prometheus: the synthetic probe decides, and it passes while the crashing version is still up
+        probe: new SyntheticProbe({ url: `http://127.0.0.1:${port}/`, count: 4, intervalMs: 100, timeoutMs: 1000, maxFailureRatio: 0.05, clock: systemClock }),
+      });
     const reconciler = new Reconciler({
       targets: [new DockerTarget({ docker, scope, pollIntervalMs: 100 })], registry: new DistributionClient(),
       gate, quarantine, audit, metrics, clock: systemClock, pollIntervalMs: 1000,
@@ -134,6 +142,64 @@ describe('the healer on the real registry + podman', () => {
     expect(fresh.audit.read().find((e) => e.event === 'quarantined')).toMatchObject({ result: 'restored' });
     expect(await served(port)).toBe('1.0.0');
     console.log(`crash-looping version: rolled back and quarantined in ${took} ms after the poll, 1 apply in 3 cycles`);
+  }, 120_000);
+
+  test('a quarantine the state disk refuses holds the workload: one apply, degraded, the old version serving', async () => {
+    const port = await freePort();
+    await run('healer-full', 'full', port, { Name: 'on-failure', MaximumRetryCount: 3 });
+    const dir = tmpDir();
+    // the store's temp file cannot be created (as on a full disk: the write fails, nothing is saved)
+    const blocker = path.join(dir, `${QuarantineStore.FILE}.${process.pid}.tmp`);
+    fs.mkdirSync(blocker, { recursive: true });
+    fs.writeFileSync(path.join(blocker, 'x'), '');
+    const a = agent('full', port, { dir });
+    const results: string[] = [];
+    const t0 = Date.now();
+    for (let i = 0; i < 4; i++) {
+      const r = await a.reconciler.runCycle([{ source: 'poll' }]);
+      results.push(...r.updates.map((u) => u.result));
+      await new Promise((res) => setTimeout(res, 1100));
+    }
+    expect(results).toEqual(['rolled_back']);
+    expect(a.audit.read().filter((e) => e.event === 'apply')).toHaveLength(1);
+    expect(a.reconciler.degraded.get('quarantine')).toMatch(/cannot write the quarantine store .*\(EISDIR\)/);
+    expect((await a.metrics.registry.getSingleMetric('modelpilot_updater_degraded')!.get()).values[0].value).toBe(1);
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-full to serve 1.0.0', timeoutMs: 15_000 });
+    // the disk takes writes again: the quarantine is written, the agent is healthy, still one apply
+    fs.rmSync(blocker, { recursive: true });
+    await a.reconciler.runCycle([{ source: 'poll' }]);
+    expect(new QuarantineStore(dir).isQuarantined('healer', '1.1.0')).toBe(true);
+    expect(a.reconciler.degraded.size).toBe(0);
+    expect(a.audit.read().filter((e) => e.event === 'apply')).toHaveLength(1);
+    console.log(`state disk full: 1 apply in 4 cycles over ${Date.now() - t0} ms, held and degraded until the disk took the write`);
+  }, 120_000);
+
+  test('a hold is one audit entry, however many cycles it lasts', async () => {
+    const repo = 'test/hold';
+    const refOf = (v: string) => `${reg.host}/${repo}:${v}`;
+    for (const v of ['1.0.0', '1.1.0']) await pushVersion(pod, base, reg.host, repo, v);
+    const port = await freePort();
+    await pull(refOf('1.0.0'));
+    const c = await docker.createContainer({
+      name: 'healer-hold', Image: refOf('1.0.0'), Env: [`PORT=${port}`],
+      Labels: {
+        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: 'hold', [DOCKER_LABELS.model]: 'hold', [DOCKER_LABELS.policy]: 'semver:minor',
+        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`,
+      },
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await c.start();
+    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-hold to serve 1.0.0', timeoutMs: 30_000 });
+    const a = agent('hold', port, { hold: true });
+    const cycles = 8;
+    for (let i = 0; i < cycles; i++) await a.reconciler.runCycle([{ source: 'poll' }]);
+    const audit = a.audit.read();
+    const holds = audit.filter((e) => e.event === 'held' || (e.event === 'verify' && e.result === 'hold'));
+    expect(holds.length).toBeGreaterThan(0);
+    expect(holds.length).toBeLessThanOrEqual(2); // the verdict and the hold, once, not per cycle
+    expect(audit.filter((e) => e.event === 'apply')).toHaveLength(1);
+    expect(await served(port)).toBe('1.1.0'); // held: the new version serves, unpromoted, the old one kept
+    console.log(`hold: ${audit.length} audit entries in ${cycles} cycles (${holds.length} for the hold)`);
   }, 120_000);
 
   test('a model container killed on the host is started again within one cycle', async () => {
