@@ -118,7 +118,8 @@ async function containers(prefix: string): Promise<Array<{ name: string; image: 
 async function quarantineMarker(name: string): Promise<{ state: string; versions: string[] } | undefined> {
   const c = await docker.getContainer(`${name}${QUARANTINE_SUFFIX}`).inspect().catch(() => undefined);
   if (!c) return undefined;
-  return { state: c.State.Status, versions: (JSON.parse(c.Config.Labels[DOCKER_LABELS.quarantine]) as Array<{ version: string }>).map((q) => q.version) };
+  const listed = JSON.parse(c.Config.Labels[DOCKER_LABELS.quarantine]) as Array<{ version: string }>;
+  return { state: c.State.Status, versions: listed.map((q) => q.version) };
 }
 
 interface AgentProcess {
