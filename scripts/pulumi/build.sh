@@ -54,7 +54,13 @@ if [ ! -x "$OUT/bin.tmp/pulumi-resource-kubernetes" ]; then
   SRC="$OUT/src-kubernetes"
   rm -rf "$SRC"; mkdir -p "$SRC"
   cp "$ROOT/tools/pulumi-kubernetes/go.mod" "$ROOT/tools/pulumi-kubernetes/go.sum" "$SRC/"
+  # `go list -m -f {{.Dir}}` prints nothing for a module not yet in the module cache (a fresh machine): download first
+  ( cd "$ROOT/tools/pulumi-kubernetes" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4 )
   MOD=$(cd "$ROOT/tools/pulumi-kubernetes" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  if [ -z "$MOD" ] || [ ! -d "$MOD/cmd/pulumi-resource-kubernetes" ]; then
+    echo "pulumi-build: github.com/pulumi/pulumi-kubernetes/provider/v4 is not in the module cache after 'go mod download' (dir '$MOD')" >&2
+    exit 1
+  fi
   cp "$MOD"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} "$SRC/"
   chmod u+w "$SRC"/*
   # what upstream's `go generate` does: stamp the version into schema-embed.json + terraform-mapping-embed.json
