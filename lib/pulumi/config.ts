@@ -44,6 +44,11 @@ export interface StackConfig {
   readonly model: string;
   /** `modelpilot:version` — the semantic version to build, tag and deploy. */
   readonly version: string;
+  /**
+   * `modelpilot:imageDigest` — deploy the image of `version` that is already in the registry, by this digest,
+   * instead of building and pushing it (CI built it; or no Docker engine where `pulumi up` runs).
+   */
+  readonly imageDigest?: string;
   /** `modelpilot:replicas` — model server replicas. */
   readonly replicas: number;
   /** `modelpilot:namespace` — the Kubernetes namespace of everything. */
@@ -104,6 +109,10 @@ const KEYS = {
       error: "is not a semantic version; use a version such as '1.4.0' or '1.5.0-rc.1'",
     }),
     fix: 'pulumi config set modelpilot:version 1.4.0',
+  },
+  imageDigest: {
+    schema: z.string().regex(/^sha256:[a-f0-9]{64}$/, { error: "is not a manifest digest; give 'sha256:' and 64 lowercase hex characters" }).optional(),
+    fix: 'pulumi config set modelpilot:imageDigest sha256:<digest of registry/repository:version, from `crane digest` or the push>',
   },
   replicas: {
     schema: z.coerce.number({ error: 'is not a number' }).int({ error: 'is not a whole number' }).min(1, { error: 'is below 1' }).max(100, { error: 'is above 100' }),
@@ -209,6 +218,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
   const stackConfig: StackConfig = {
     model: read('model'),
     version: read('version'),
+    imageDigest: read('imageDigest'),
     replicas: read('replicas'),
     namespace: read('namespace'),
     kubeContext: read('kubeContext'),

@@ -126,7 +126,8 @@ export class ModelEnvironment extends pulumi.ComponentResource {
   /** The Kubernetes provider of this environment. */
   public readonly provider: k8s.Provider;
   /** The image build. */
-  public readonly image: docker.Image;
+  /** The image built and pushed by this stack; undefined with `modelpilot:imageDigest` (an image already pushed). */
+  public readonly image?: docker.Image;
   /** The objects of the synthesized stack in apply order (plain values: no secrets, image not yet pinned). */
   public readonly plan: readonly PlannedObject[];
   /** The Kubernetes resource of each planned object, by plan key. */
@@ -248,33 +249,37 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const early = this.plan.filter((p) => p.object.kind === 'CustomResourceDefinition' || p.section === 'registry');
     early.forEach((p) => applyObject(p, p.object));
 
-    const build: docker.types.input.DockerBuild = {
-      context: args.build.context,
-      dockerfile: args.build.dockerfile,
-      platform: args.build.platform,
-      // The reference Dockerfile (examples/model-server) turns these into its OCI labels
-      // (org.opencontainers.image.version, .source) and the MODEL_NAME / MODEL_VERSION env defaults.
-      args: {
-        MODEL_NAME: config.model,
-        VERSION: config.version,
-        SOURCE: config.gitRepository ?? '',
-      },
-    };
-    const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
-    this.image = new docker.Image(`${name}-image`, {
-      imageName: pushRef.toString(),
-      build,
-      registry: config.registry.username !== undefined
-        ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
-        : undefined,
-    }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
-
-    this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
+    if (config.imageDigest) {
+      // Already pushed (by CI, or where no Docker engine runs): deployed by the digest the config names.
+      this.imageRef = pulumi.output(deployImage.withDigest(config.imageDigest).toString());
+    } else {
+      const build: docker.types.input.DockerBuild = {
+        context: args.build.context,
+        dockerfile: args.build.dockerfile,
+        platform: args.build.platform,
+        // The reference Dockerfile (examples/model-server) turns these into its OCI labels
+        // (org.opencontainers.image.version, .source) and the MODEL_NAME / MODEL_VERSION env defaults.
+        args: {
+          MODEL_NAME: config.model,
+          VERSION: config.version,
+          SOURCE: config.gitRepository ?? '',
+        },
+      };
+      const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
+      this.image = new docker.Image(`${name}-image`, {
+        imageName: pushRef.toString(),
+        build,
+        registry: config.registry.username !== undefined
+          ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
+          : undefined,
+      }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
+      this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
+    }
     const placeholder = chart.model.image.toString();
     for (const p of this.plan) {
       if (objects[p.key]) continue;
       const pinned = replaceContainerImage(p.object, placeholder, this.imageRef);
-      applyObject(p, pinned, pinned === p.object ? [] : [this.image]);
+      applyObject(p, pinned, pinned === p.object || !this.image ? [] : [this.image]);
     }
     this.objects = objects;
 

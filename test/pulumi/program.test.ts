@@ -237,6 +237,22 @@ describe('bad config stops the program', () => {
     'modelpilot:registry': JSON.stringify({ repository: 'models/recsys', inCluster: true, ...registry }),
   });
 
+  test('modelpilot:imageDigest deploys the image already pushed, by that digest: nothing is built', async () => {
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const run = await runProgram('dev', { ...stackFileConfig('dev'), ...TEST_SECRETS, 'modelpilot:imageDigest': digest }, SECRET_KEYS);
+    expect(run.ofType('docker:index/image:Image')).toEqual([]);
+    const d = run.byName('recsys-model-deployment-recsys');
+    const image = String((at(d.inputs, 'spec', 'template', 'spec', 'containers') as Obj[])[0].image);
+    expect(image).toBe(`localhost:5000/models/recsys:1.4.0@${digest}`);
+    expect(run.outputs.imageRef).toBe(image);
+  }, 120_000);
+
+  test('throws if modelpilot:imageDigest is not a digest, naming the key and the fix', async () => {
+    await expect(runProgram('dev', { ...stackFileConfig('dev'), ...TEST_SECRETS, 'modelpilot:imageDigest': '1.4.0' }, SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:imageDigest' value '1.4.0' is not a manifest digest; give 'sha256:' and 64 lowercase hex characters; "
+      + 'set it with `pulumi config set modelpilot:imageDigest sha256:');
+  }, 120_000);
+
   test('throws if an in-cluster registry host is not the registry the stack runs', async () => {
     // GIVEN a host in another namespace than the stack's (ml-dev)
     await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-other.svc:5000' }), SECRET_KEYS)).rejects.toThrow(
