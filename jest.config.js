@@ -1,6 +1,7 @@
 /**
- * Three tiers: `unit` needs only Node; `integration` drives real Debian tools (scripts/install-test-tools.sh);
- * `cluster` runs a real Kubernetes control plane built from the Go module proxy (scripts/cluster/build.sh).
+ * Four tiers: `unit` needs only Node; `integration` drives real Debian tools (scripts/install-test-tools.sh);
+ * `cluster` runs a real Kubernetes control plane built from the Go module proxy (scripts/cluster/build.sh); `pulumi` runs
+ * the real Pulumi engine and Kubernetes provider (scripts/pulumi/build.sh) against it.
  */
 const tsJest = ['ts-jest', { isolatedModules: true }];
 module.exports = {
@@ -10,7 +11,7 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.integration\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.integration\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.pulumi\\.test\\.ts$'],
     },
     {
       displayName: 'integration',
@@ -24,6 +25,13 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/**/*.cluster.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/jest-integration-setup.ts'],
+    },
+    {
+      displayName: 'pulumi',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/test/**/*.pulumi.test.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/jest-integration-setup.ts'],
     },
   ],

@@ -119,7 +119,9 @@ export function objectKey(o: SectionedObject): string {
  * Returns a copy; `to` may be any value (for Pulumi, an Output).
  */
 export function replaceContainerImage<T>(object: KubeObject, from: string, to: T): KubeObject {
-  const copy = structuredClone(object) as Record<string, unknown>;
+  // a JSON copy, not structuredClone: that returns the main realm's arrays, which a vm context (jest) does not see as
+  // arrays, so the SDK would serialize them as objects ({0: …}) and the API server would refuse them
+  const copy = JSON.parse(JSON.stringify(object)) as Record<string, unknown>;
   let replaced = 0;
   const visitPodSpec = (pod: Record<string, unknown> | undefined) => {
     for (const field of ['containers', 'initContainers']) {

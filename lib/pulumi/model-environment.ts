@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
+import { MODEL_SERVER_ENV } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
@@ -242,8 +243,10 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const base = [...namespace, ...secretResources];
     const applyObject = (p: PlannedObject, object: KubeObject, extra: pulumi.Resource[] = []) => {
       const deps = [...base, ...p.dependsOn.map((k) => objects[k]), ...extra];
-      objects[p.key] = kubeResource(`${name}-${p.key}`, object, child(deps));
+      const ignoreChanges = chart.updater ? updaterOwnedPaths(p.object, placeholder) : [];
+      objects[p.key] = kubeResource(`${name}-${p.key}`, object, { ...child(deps), ...(ignoreChanges.length ? { ignoreChanges } : {}) });
     };
+    const placeholder = chart.model.image.toString();
 
     // Registry (and CRDs) first: with an in-cluster registry the push needs it to be up.
     const early = this.plan.filter((p) => p.object.kind === 'CustomResourceDefinition' || p.section === 'registry');
@@ -275,7 +278,6 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
       this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
     }
-    const placeholder = chart.model.image.toString();
     for (const p of this.plan) {
       if (objects[p.key]) continue;
       const pinned = replaceContainerImage(p.object, placeholder, this.imageRef);
@@ -345,6 +347,27 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
     return new k8s.apiextensions.CustomResource(name, { ...object } as k8s.apiextensions.CustomResourceArgs, opts);
   }
   throw new Error(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelEnvironment; add it to BUILTIN_KINDS in lib/pulumi/model-stack.ts`);
+}
+
+/**
+ * The fields of a model Deployment the updater owns once it runs: the model container's image and its
+ * `MODEL_VERSION` env value (the updater patches both, as field manager `modelpilot`). Pulumi sets them when it
+ * creates the Deployment and leaves them to the updater after that (`ignoreChanges`), so a later `pulumi up` or
+ * `pulumi up --refresh` neither puts the old version back nor fails on a server-side-apply conflict; a new
+ * `modelpilot:version` reaches the cluster through the registry and the updater's health gate.
+ */
+export function updaterOwnedPaths(object: KubeObject, modelImage: string): string[] {
+  if (object.kind !== 'Deployment') return [];
+  const containers = ((object.spec as { template?: { spec?: { containers?: Array<{ image?: string; env?: Array<{ name: string }> }> } } } | undefined)
+    ?.template?.spec?.containers) ?? [];
+  const paths: string[] = [];
+  containers.forEach((c, i) => {
+    if (c.image !== modelImage) return;
+    paths.push(`spec.template.spec.containers[${i}].image`);
+    const env = (c.env ?? []).findIndex((e) => e.name === MODEL_SERVER_ENV.version);
+    if (env >= 0) paths.push(`spec.template.spec.containers[${i}].env[${env}].value`);
+  });
+  return paths;
 }
 
 /** `deployImage` pinned to the digest that the push returned (`repo@sha256:…`). */

@@ -1,6 +1,7 @@
 // lib/pulumi/apply-plan.ts: how ModelEnvironment turns the synthesized cdk8s stack into ordered Kubernetes resources.
 import { App } from 'cdk8s';
 import { apiGroup, isBuiltinGroup, KubeObject, planApply, replaceContainerImage, SectionedObject, synthObjects } from '../../lib/pulumi/apply-plan';
+import { updaterOwnedPaths } from '../../lib/pulumi/model-environment';
 import { ModelRegistry } from '../../lib/registry/model-registry';
 import { SelfHealingModelStack } from '../../lib/stack';
 
@@ -117,5 +118,24 @@ describe('synthObjects', () => {
     expect(objects.every((o) => o.object.metadata.namespace === 'ml-dev')).toBe(true);
     expect(objects).toHaveLength((chart.toJson() as unknown[]).length);
     expect(summary.sort()).toMatchSnapshot();
+  });
+});
+
+describe('updaterOwnedPaths', () => {
+  const deployment = (containers: Array<Record<string, unknown>>) => ({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'recsys' }, spec: { template: { spec: { containers } } },
+  });
+
+  test('the model container\'s image and MODEL_VERSION value: what the updater patches', () => {
+    const d = deployment([
+      { name: 'sidecar', image: 'envoy:1.0', env: [{ name: 'MODEL_VERSION', value: 'x' }] },
+      { name: 'model', image: 'reg/models/recsys:1.4.0', env: [{ name: 'PORT', value: '8080' }, { name: 'MODEL_VERSION', value: '1.4.0' }] },
+    ]);
+    expect(updaterOwnedPaths(d, 'reg/models/recsys:1.4.0')).toEqual(['spec.template.spec.containers[1].image', 'spec.template.spec.containers[1].env[1].value']);
+  });
+
+  test('nothing for other kinds, or a Deployment that does not run the model image', () => {
+    expect(updaterOwnedPaths({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'recsys' } }, 'reg/m:1')).toEqual([]);
+    expect(updaterOwnedPaths(deployment([{ name: 'agent', image: 'updater:0.1.0' }]), 'reg/m:1')).toEqual([]);
   });
 });

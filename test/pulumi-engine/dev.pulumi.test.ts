@@ -1,0 +1,121 @@
+/**
+ * `pulumi up` for real (the Pulumi tier): the dev stack's program (what stacks/index.ts does, with
+ * Pulumi.dev.yaml's values) on the real Pulumi engine and Kubernetes provider, applied to a fresh real control
+ * plane. Pods are kwok's: Ready is kwok's stage, no container runs and no image is pulled; the model image is
+ * given by digest (`modelpilot:imageDigest`), so nothing is built.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ModelEnvironment, readStackConfig } from '../../lib/pulumi';
+import { stackFileConfig, TEST_SECRETS } from '../pulumi/harness';
+import { startCluster, TestCluster } from '../support/cluster';
+import { installCrds } from '../support/crds';
+import { configMap, testStack, TestStack } from './engine';
+
+jest.setTimeout(900_000);
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- Kubernetes JSON
+
+const DIGEST = `sha256:${'4'.repeat(64)}`;
+const UPDATED = `sha256:${'5'.repeat(64)}`;
+let cluster: TestCluster;
+let t: TestStack;
+const file = stackFileConfig('dev');
+const ns = file['modelpilot:namespace'];
+
+async function program(): Promise<Record<string, unknown>> {
+  const { config, secrets } = readStackConfig();
+  const env = new ModelEnvironment(config.model, { config, secrets, build: { context: 'examples/model-server', dockerfile: 'examples/model-server/Dockerfile' } });
+  return { serviceEndpoint: env.serviceEndpoint, modelVersion: env.modelVersion, imageRef: env.imageRef, updaterWebhookUrl: env.updaterWebhookUrl };
+}
+
+const get = (kind: string, name: string): Obj => JSON.parse(cluster.kubectl(['get', kind, name, '-n', ns, '-o', 'json']));
+const modelImage = (): string => get('deployment', 'recsys').spec.template.spec.containers[0].image;
+const changes = (summary: { resourceChanges?: Record<string, number> }): Record<string, number> =>
+  Object.fromEntries(Object.entries(summary.resourceChanges ?? {}).filter(([k]) => k !== 'same'));
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 2 });
+  installCrds(cluster.kubectl);
+  // no provisioner here: a volume for the updater's state claim (1Gi, no StorageClass) to bind to
+  cluster.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'updater-state' },
+    spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: path.join(cluster.dir, 'pv') } },
+  }));
+  t = await testStack('dev', program, { KUBECONFIG: cluster.kubeconfig });
+  await t.stack.setAllConfig(configMap({
+    ...file, ...TEST_SECRETS, 'modelpilot:kubeContext': 'test', 'modelpilot:imageDigest': DIGEST,
+  }, Object.keys(TEST_SECRETS)));
+});
+
+afterAll(async () => {
+  t?.remove();
+  await cluster?.stop();
+});
+
+describe('pulumi up for real: the dev stack on a real API server', () => {
+  let firstUpMs = 0;
+
+  test('preview shows the creates; up creates every object with the stack\'s values; Deployments Available', async () => {
+    const preview = await t.stack.preview();
+    expect(preview.changeSummary.create).toBeGreaterThan(10);
+    const t0 = Date.now();
+    const up = await t.stack.up();
+    firstUpMs = Date.now() - t0;
+    expect(up.summary.result).toBe('succeeded');
+    expect(up.summary.resourceChanges?.create).toBe(preview.changeSummary.create);
+    expect(modelImage()).toBe(`${JSON.parse(file['modelpilot:registry']).host}/models/recsys:${file['modelpilot:version']}@${DIGEST}`);
+    const d = get('deployment', 'recsys');
+    expect(d.spec.replicas).toBe(Number(file['modelpilot:replicas']));
+    expect(d.status.conditions.find((c: Obj) => c.type === 'Available').status).toBe('True');
+    expect(get('deployment', 'modelpilot-updater').status.availableReplicas).toBe(1);
+    expect(get('pvc', 'modelpilot-updater-state').status.phase).toBe('Bound');
+    expect(up.outputs.imageRef.value).toBe(modelImage());
+    console.log(`dev: first pulumi up ${firstUpMs} ms, ${up.summary.resourceChanges?.create} creates`);
+  });
+
+  test('a second up is a no-op', async () => {
+    const t0 = Date.now();
+    const up = await t.stack.up();
+    expect(changes(up.summary)).toEqual({});
+    console.log(`dev: no-op pulumi up ${Date.now() - t0} ms`);
+  });
+
+  test('secrets never appear in plain text in the state or the stack export', async () => {
+    const exported = JSON.stringify((await t.stack.exportStack()).deployment);
+    const state = fs.readdirSync(t.stateDir, { recursive: true }).map((f) => path.join(t.stateDir, String(f)))
+      .filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    for (const v of Object.values(TEST_SECRETS)) {
+      expect(exported).not.toContain(v);
+      expect(state).not.toContain(v);
+    }
+    // and the Secret holds it
+    expect(Buffer.from(get('secret', 'modelpilot-updater-webhook').data.hmac, 'base64').toString()).toBe(TEST_SECRETS['modelpilot:webhookHmacKey']);
+  });
+
+  test('the updater moves the image; pulumi up and up --refresh keep it', async () => {
+    const moved = `${JSON.parse(file['modelpilot:registry']).host}/models/recsys:1.5.0@${UPDATED}`;
+    // what the updater does: a strategic-merge patch of the model container's image and MODEL_VERSION, as field manager 'modelpilot'
+    cluster.kubectl(['patch', 'deployment', 'recsys', '-n', ns, '--field-manager=modelpilot', '--type=strategic', '-p', JSON.stringify({
+      spec: { template: { spec: { containers: [{ name: 'model', image: moved, env: [{ name: 'MODEL_VERSION', value: '1.5.0' }] }] } } },
+    })]);
+    expect(modelImage()).toBe(moved);
+    const up = await t.stack.up();
+    const afterUp = modelImage();
+    const refreshed = await t.stack.up({ refresh: true });
+    const afterRefresh = modelImage();
+    console.log(`updater-moved image: after up ${afterUp === moved ? 'kept' : `reverted to ${afterUp}`} (${JSON.stringify(changes(up.summary))}); `
+      + `after up --refresh ${afterRefresh === moved ? 'kept' : `reverted to ${afterRefresh}`} (${JSON.stringify(changes(refreshed.summary))})`);
+    expect(afterUp).toBe(moved);
+    expect(afterRefresh).toBe(moved);
+    expect(changes(up.summary)).toEqual({});
+    const env = get('deployment', 'recsys').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'MODEL_VERSION', value: '1.5.0' });
+  });
+
+  test('destroy removes everything it created', async () => {
+    const res = await t.stack.destroy();
+    expect(res.summary.result).toBe('succeeded');
+    expect(cluster.kubectlResult(['get', 'namespace', ns]).status).not.toBe(0);
+  });
+});
