@@ -1,8 +1,9 @@
 /**
- * `pulumi up` for real (the Pulumi tier): the dev stack's program (what stacks/index.ts does, with
- * Pulumi.dev.yaml's values) on the real Pulumi engine and Kubernetes provider, applied to a fresh real control
- * plane. Pods are kwok's: Ready is kwok's stage, no container runs and no image is pulled; the model image is
- * given by digest (`modelpilot:imageDigest`), so nothing is built.
+ * `pulumi up` for real (the Pulumi tier): each stack's program (what stacks/index.ts does, with Pulumi.<env>.yaml's
+ * values and the kube context pointed at the test cluster) on the real Pulumi engine and Kubernetes provider,
+ * applied to one fresh real control plane, one namespace per environment. Pods are kwok's: Ready is kwok's stage,
+ * no container runs and no image is pulled; the model image is given by digest (`modelpilot:imageDigest`), so
+ * nothing is built.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -16,12 +17,10 @@ jest.setTimeout(900_000);
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- Kubernetes JSON
 
+const ENVS = ['dev', 'staging', 'prod'];
 const DIGEST = `sha256:${'4'.repeat(64)}`;
 const UPDATED = `sha256:${'5'.repeat(64)}`;
 let cluster: TestCluster;
-let t: TestStack;
-const file = stackFileConfig('dev');
-const ns = file['modelpilot:namespace'];
 
 async function program(): Promise<Record<string, unknown>> {
   const { config, secrets } = readStackConfig();
@@ -29,32 +28,44 @@ async function program(): Promise<Record<string, unknown>> {
   return { serviceEndpoint: env.serviceEndpoint, modelVersion: env.modelVersion, imageRef: env.imageRef, updaterWebhookUrl: env.updaterWebhookUrl };
 }
 
-const get = (kind: string, name: string): Obj => JSON.parse(cluster.kubectl(['get', kind, name, '-n', ns, '-o', 'json']));
-const modelImage = (): string => get('deployment', 'recsys').spec.template.spec.containers[0].image;
 const changes = (summary: { resourceChanges?: Record<string, number> }): Record<string, number> =>
   Object.fromEntries(Object.entries(summary.resourceChanges ?? {}).filter(([k]) => k !== 'same'));
 
 beforeAll(async () => {
   cluster = await startCluster({ nodes: 2 });
   installCrds(cluster.kubectl);
-  // no provisioner here: a volume for the updater's state claim (1Gi, no StorageClass) to bind to
-  cluster.kubectl(['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'updater-state' },
-    spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: path.join(cluster.dir, 'pv') } },
-  }));
-  t = await testStack('dev', program, { KUBECONFIG: cluster.kubeconfig });
-  await t.stack.setAllConfig(configMap({
-    ...file, ...TEST_SECRETS, 'modelpilot:kubeContext': 'test', 'modelpilot:imageDigest': DIGEST,
-  }, Object.keys(TEST_SECRETS)));
+  // no provisioner here: a volume per environment for the updater's state claim (1Gi, no StorageClass) to bind to
+  for (const env of ENVS) {
+    cluster.kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `updater-state-${env}` },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: path.join(cluster.dir, `pv-${env}`) } },
+    }));
+  }
 });
 
 afterAll(async () => {
-  t?.remove();
   await cluster?.stop();
 });
 
-describe('pulumi up for real: the dev stack on a real API server', () => {
+describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (envName) => {
+  const file = stackFileConfig(envName);
+  const ns = file['modelpilot:namespace'];
+  const registryHost = JSON.parse(file['modelpilot:registry']).host as string;
+  const get = (kind: string, name: string): Obj => JSON.parse(cluster.kubectl(['get', kind, name, '-n', ns, '-o', 'json']));
+  const modelImage = (): string => get('deployment', 'recsys').spec.template.spec.containers[0].image;
+  let t: TestStack;
   let firstUpMs = 0;
+
+  beforeAll(async () => {
+    // a stack that does not create its namespace (prod) gets it from the platform team: here, the test
+    if (file['modelpilot:createNamespace'] === 'false') cluster.kubectl(['create', 'namespace', ns]);
+    t = await testStack(envName, program, { KUBECONFIG: cluster.kubeconfig });
+    await t.stack.setAllConfig(configMap({
+      ...file, ...TEST_SECRETS, 'modelpilot:kubeContext': 'test', 'modelpilot:imageDigest': DIGEST,
+    }, Object.keys(TEST_SECRETS)));
+  });
+
+  afterAll(() => t?.remove());
 
   test('preview shows the creates; up creates every object with the stack\'s values; Deployments Available', async () => {
     const preview = await t.stack.preview();
@@ -64,21 +75,21 @@ describe('pulumi up for real: the dev stack on a real API server', () => {
     firstUpMs = Date.now() - t0;
     expect(up.summary.result).toBe('succeeded');
     expect(up.summary.resourceChanges?.create).toBe(preview.changeSummary.create);
-    expect(modelImage()).toBe(`${JSON.parse(file['modelpilot:registry']).host}/models/recsys:${file['modelpilot:version']}@${DIGEST}`);
+    expect(modelImage()).toBe(`${registryHost}/models/recsys:${file['modelpilot:version']}@${DIGEST}`);
     const d = get('deployment', 'recsys');
     expect(d.spec.replicas).toBe(Number(file['modelpilot:replicas']));
     expect(d.status.conditions.find((c: Obj) => c.type === 'Available').status).toBe('True');
     expect(get('deployment', 'modelpilot-updater').status.availableReplicas).toBe(1);
     expect(get('pvc', 'modelpilot-updater-state').status.phase).toBe('Bound');
     expect(up.outputs.imageRef.value).toBe(modelImage());
-    console.log(`dev: first pulumi up ${firstUpMs} ms, ${up.summary.resourceChanges?.create} creates`);
+    console.log(`${envName}: first pulumi up ${firstUpMs} ms, ${up.summary.resourceChanges?.create} creates`);
   });
 
   test('a second up is a no-op', async () => {
     const t0 = Date.now();
     const up = await t.stack.up();
     expect(changes(up.summary)).toEqual({});
-    console.log(`dev: no-op pulumi up ${Date.now() - t0} ms`);
+    console.log(`${envName}: no-op pulumi up ${Date.now() - t0} ms`);
   });
 
   test('secrets never appear in plain text in the state or the stack export', async () => {
@@ -94,7 +105,7 @@ describe('pulumi up for real: the dev stack on a real API server', () => {
   });
 
   test('the updater moves the image; pulumi up and up --refresh keep it', async () => {
-    const moved = `${JSON.parse(file['modelpilot:registry']).host}/models/recsys:1.5.0@${UPDATED}`;
+    const moved = `${registryHost}/models/recsys:1.5.0@${UPDATED}`;
     // what the updater does: a strategic-merge patch of the model container's image and MODEL_VERSION, as field manager 'modelpilot'
     cluster.kubectl(['patch', 'deployment', 'recsys', '-n', ns, '--field-manager=modelpilot', '--type=strategic', '-p', JSON.stringify({
       spec: { template: { spec: { containers: [{ name: 'model', image: moved, env: [{ name: 'MODEL_VERSION', value: '1.5.0' }] }] } } },
@@ -104,7 +115,7 @@ describe('pulumi up for real: the dev stack on a real API server', () => {
     const afterUp = modelImage();
     const refreshed = await t.stack.up({ refresh: true });
     const afterRefresh = modelImage();
-    console.log(`updater-moved image: after up ${afterUp === moved ? 'kept' : `reverted to ${afterUp}`} (${JSON.stringify(changes(up.summary))}); `
+    console.log(`${envName}: updater-moved image: after up ${afterUp === moved ? 'kept' : `reverted to ${afterUp}`} (${JSON.stringify(changes(up.summary))}); `
       + `after up --refresh ${afterRefresh === moved ? 'kept' : `reverted to ${afterRefresh}`} (${JSON.stringify(changes(refreshed.summary))})`);
     expect(afterUp).toBe(moved);
     expect(afterRefresh).toBe(moved);
@@ -113,9 +124,14 @@ describe('pulumi up for real: the dev stack on a real API server', () => {
     expect(env).toContainEqual({ name: 'MODEL_VERSION', value: '1.5.0' });
   });
 
-  test('destroy removes everything it created', async () => {
+  test('destroy removes everything it created, and nothing else', async () => {
     const res = await t.stack.destroy();
     expect(res.summary.result).toBe('succeeded');
-    expect(cluster.kubectlResult(['get', 'namespace', ns]).status).not.toBe(0);
+    // a namespace the stack did not create (prod) stays, empty of what the stack made; its own goes with it
+    const ownsNamespace = file['modelpilot:createNamespace'] !== 'false';
+    expect(cluster.kubectlResult(['get', 'namespace', ns]).status === 0).toBe(!ownsNamespace);
+    const left = cluster.kubectlResult(['get', 'deployments,services,secrets,configmaps,pvc', '-n', ns, '-o', 'name',
+      '-l', 'app.kubernetes.io/managed-by=modelpilot']);
+    expect(left.stdout.trim()).toBe('');
   });
 });
