@@ -92,6 +92,21 @@ describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (en
     console.log(`${envName}: no-op pulumi up ${Date.now() - t0} ms`);
   });
 
+  test('a config change (replicas) gives exactly the expected updates and replaces nothing', async () => {
+    const replicas = Number(file['modelpilot:replicas']) + 1;
+    await t.stack.setConfig('modelpilot:replicas', { value: String(replicas) });
+    const preview = await t.stack.preview();
+    expect(preview.changeSummary.replace ?? 0).toBe(0);
+    expect(preview.changeSummary.create ?? 0).toBe(0);
+    expect(preview.changeSummary.delete ?? 0).toBe(0);
+    expect(preview.changeSummary.update).toBeGreaterThanOrEqual(1);
+    const claim = get('pvc', 'modelpilot-updater-state').metadata.uid;
+    const up = await t.stack.up();
+    expect(changes(up.summary)).toEqual({ update: preview.changeSummary.update });
+    expect(get('deployment', 'recsys').spec.replicas).toBe(replicas);
+    expect(get('pvc', 'modelpilot-updater-state').metadata.uid).toBe(claim); // the stateful claim kept, not replaced
+  });
+
   test('secrets never appear in plain text in the state or the stack export', async () => {
     const exported = JSON.stringify((await t.stack.exportStack()).deployment);
     const state = fs.readdirSync(t.stateDir, { recursive: true }).map((f) => path.join(t.stateDir, String(f)))
