@@ -71,15 +71,19 @@ describe('the healer on the real registry + podman', () => {
     }
   }
 
-  async function run(name: string, scope: string, port: number, restart: Docker.HostRestartPolicy): Promise<void> {
-    await pull(ref('1.0.0'));
+  /** Starts container `name` (1.0.0 of `image`, model `model`) by hand, labelled for the agent in `scope`, and waits for it to serve. */
+  async function run(
+    name: string, scope: string, port: number, restart?: Docker.HostRestartPolicy, options: { image?: string; model?: string } = {},
+  ): Promise<void> {
+    const image = options.image ?? ref('1.0.0');
+    await pull(image);
     const c = await docker.createContainer({
-      name, Image: ref('1.0.0'), Env: [`PORT=${port}`],
+      name, Image: image, Env: [`PORT=${port}`],
       Labels: {
-        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: 'healer', [DOCKER_LABELS.policy]: 'semver:minor',
-        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`, [DOCKER_LABELS.stopTimeout]: '2',
+        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: options.model ?? 'healer',
+        [DOCKER_LABELS.policy]: 'semver:minor', [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`, [DOCKER_LABELS.stopTimeout]: '2',
       },
-      HostConfig: { NetworkMode: 'host', RestartPolicy: restart },
+      HostConfig: { NetworkMode: 'host', ...(restart ? { RestartPolicy: restart } : {}) },
     });
     await c.start();
     await waitFor(async () => (await served(port)) === '1.0.0', { what: `${name} to serve 1.0.0`, timeoutMs: 30_000 });
@@ -179,17 +183,7 @@ describe('the healer on the real registry + podman', () => {
     const refOf = (v: string) => `${reg.host}/${repo}:${v}`;
     for (const v of ['1.0.0', '1.1.0']) await pushVersion(pod, base, reg.host, repo, v);
     const port = await freePort();
-    await pull(refOf('1.0.0'));
-    const c = await docker.createContainer({
-      name: 'healer-hold', Image: refOf('1.0.0'), Env: [`PORT=${port}`],
-      Labels: {
-        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: 'hold', [DOCKER_LABELS.model]: 'hold', [DOCKER_LABELS.policy]: 'semver:minor',
-        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`,
-      },
-      HostConfig: { NetworkMode: 'host' },
-    });
-    await c.start();
-    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-hold to serve 1.0.0', timeoutMs: 30_000 });
+    await run('healer-hold', 'hold', port, undefined, { image: refOf('1.0.0'), model: 'hold' });
     const a = agent('hold', port, { hold: true });
     const cycles = 8;
     for (let i = 0; i < cycles; i++) await a.reconciler.runCycle([{ source: 'poll' }]);
@@ -281,17 +275,7 @@ describe('the healer on the real registry + podman', () => {
     const refOf = (v: string) => `${reg.host}/${repo}:${v}`;
     for (const v of ['1.0.0', '1.1.0']) await pushVersion(pod, base, reg.host, repo, v);
     const port = await freePort();
-    await pull(refOf('1.0.0'));
-    const c = await docker.createContainer({
-      name: 'healer-retention', Image: refOf('1.0.0'), Env: [`PORT=${port}`],
-      Labels: {
-        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: 'retention', [DOCKER_LABELS.model]: 'retention', [DOCKER_LABELS.policy]: 'semver:minor',
-        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${port}/health/ready`,
-      },
-      HostConfig: { NetworkMode: 'host' },
-    });
-    await c.start();
-    await waitFor(async () => (await served(port)) === '1.0.0', { what: 'healer-retention to serve 1.0.0', timeoutMs: 30_000 });
+    await run('healer-retention', 'retention', port, undefined, { image: refOf('1.0.0'), model: 'retention' });
     // a retention job deletes the running version's manifest from the registry
     const repoName = { registry: reg.host, repository: repo };
     const client = new DistributionClient();
