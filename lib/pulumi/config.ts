@@ -190,7 +190,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
       try {
         value = JSON.parse(raw);
       } catch {
-        throw new Error(`'${fullKey}' value '${raw}' is not structured config; set it with \`${spec.fix}\``);
+        throw new pulumi.RunError(`'${fullKey}' value '${raw}' is not structured config; set it with \`${spec.fix}\``);
       }
     }
     const result = (spec.schema as z.ZodType).safeParse(value);
@@ -198,19 +198,19 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     const issue = result.error.issues[0];
     const where = formatKeyPath(issue.path, fullKey);
     if (value === undefined) {
-      throw new Error(`'${where}' is not set; set it with \`${spec.fix}\``);
+      throw new pulumi.RunError(`'${where}' is not set; set it with \`${spec.fix}\``);
     }
     if (issue.code === 'unrecognized_keys') {
       // Never echo the object: a misplaced key may hold a credential.
       const extra = issue.keys[0];
-      throw new Error(`'${where}' has an unknown key '${extra}'; remove it with \`pulumi config rm --path '${where}.${extra}'\``);
+      throw new pulumi.RunError(`'${where}' has an unknown key '${extra}'; remove it with \`pulumi config rm --path '${where}.${extra}'\``);
     }
     const shown = valueAt(value, issue.path);
     if (shown === undefined) {
-      throw new Error(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);
+      throw new pulumi.RunError(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);
     }
     const fix = issue.path.length === 0 ? spec.fix : `pulumi config set --path '${where}' <value>`;
-    throw new Error(`'${where}' value ${show(shown)} ${issue.message}; set it with \`${fix}\``);
+    throw new pulumi.RunError(`'${where}' value ${show(shown)} ${issue.message}; set it with \`${fix}\``);
   };
 
   const registry = read('registry');
@@ -236,15 +236,15 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     const raw = pulumi.runtime.getConfig(fullKey);
     if (raw === undefined) {
       if (!required) return undefined;
-      throw new Error(`'${fullKey}' is not set but ${why}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
+      throw new pulumi.RunError(`'${fullKey}' is not set but ${why}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
     }
     if (!isSecretKey(fullKey)) {
-      throw new Error(`'${fullKey}' is stored in plain text in the stack file; make it a secret with \`pulumi config set --secret ${fullKey} <value>\``);
+      throw new pulumi.RunError(`'${fullKey}' is stored in plain text in the stack file; make it a secret with \`pulumi config set --secret ${fullKey} <value>\``);
     }
     const problem = check?.(raw);
     if (problem) {
       // The value itself is never shown.
-      throw new Error(`'${fullKey}' (secret) ${problem}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
+      throw new pulumi.RunError(`'${fullKey}' (secret) ${problem}; set it with \`pulumi config set --secret ${fullKey} <value>\``);
     }
     return config.requireSecret(key);
   };

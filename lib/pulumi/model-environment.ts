@@ -147,7 +147,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       'app.kubernetes.io/managed-by': 'modelpilot',
     };
     if (config.registry.inCluster && config.registry.username !== undefined) {
-      throw new Error('\'modelpilot:registry.username\' is set but \'modelpilot:registry.inCluster\' is true; the in-cluster registry takes no '
+      throw new pulumi.RunError('\'modelpilot:registry.username\' is set but \'modelpilot:registry.inCluster\' is true; the in-cluster registry takes no '
         + 'credentials from config: remove the username, or point the registry at an external host');
     }
 
@@ -205,7 +205,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       // The host the in-cluster registry will have, from the construct itself (a throwaway chart, not synthesized).
       const expected = new ModelRegistry(new Chart(new App(), 'probe', { namespace: ns }), 'Registry', inClusterProps).host;
       if (expected !== config.registry.host) {
-        throw new Error(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${expected}'; `
+        throw new pulumi.RunError(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${expected}'; `
           + `set it with \`pulumi config set --path modelpilot:registry.host ${expected}\``);
       }
     }
@@ -320,7 +320,7 @@ export function alertingSection(
 ): AlertRoutingProps | undefined {
   if (receivers.length === 0) return programAlerting;
   if (programAlerting) {
-    throw new Error("'modelpilot:alertReceivers' and the program's own 'alerting' section are both set; keep one of them");
+    throw new pulumi.RunError("'modelpilot:alertReceivers' and the program's own 'alerting' section are both set; keep one of them");
   }
   const levels = [Severity.CRITICAL, Severity.WARNING, Severity.INFO];
   const built = receivers.map((r, i) => {
@@ -346,7 +346,7 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
   if (!isBuiltinGroup(apiGroup(object.apiVersion))) {
     return new k8s.apiextensions.CustomResource(name, { ...object } as k8s.apiextensions.CustomResourceArgs, opts);
   }
-  throw new Error(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelEnvironment; add it to BUILTIN_KINDS in lib/pulumi/model-stack.ts`);
+  throw new pulumi.RunError(`kind '${gvk}' of object '${object.metadata.name}' has no resource class in ModelEnvironment; add it to BUILTIN_KINDS in lib/pulumi/model-environment.ts`);
 }
 
 /**

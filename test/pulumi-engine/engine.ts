@@ -5,7 +5,7 @@
  * inline programs (`pulumi up --client`): the pulumi-language-nodejs host cannot be built here (the module proxy
  * refuses it), and the Automation API does not need it.
  */
-import { execFileSync } from 'child_process';
+import { execFile, execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -30,20 +30,74 @@ export interface TestStack {
   remove(): void;
 }
 
-/** A stack of project `modelpilot` on a fresh file backend, running `program` in-process. */
-export async function testStack(stackName: string, program: () => Promise<Record<string, unknown>>, env: Record<string, string>): Promise<TestStack> {
+/** The environment of an offline engine whose home and file-backend state live under `home`. */
+export function engineEnv(home: string, env: Record<string, string> = {}): { envVars: Record<string, string>; stateDir: string; bin: string } {
   const bin = pulumiBinDir();
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pulumi-'));
   const stateDir = path.join(home, 'state');
-  fs.mkdirSync(stateDir);
+  fs.mkdirSync(stateDir, { recursive: true });
   const envVars = {
     PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: 'modelpilot-test-passphrase', PULUMI_HOME: path.join(home, 'home'),
     PULUMI_SKIP_UPDATE_CHECK: 'true', PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true', PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: 'true',
     PATH: `${bin}:${process.env.PATH ?? ''}`, ...env,
   };
+  return { envVars, stateDir, bin };
+}
+
+/** A stack of project `modelpilot` on a fresh file backend, running `program` in-process. */
+export async function testStack(stackName: string, program: () => Promise<Record<string, unknown>>, env: Record<string, string>): Promise<TestStack> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pulumi-'));
+  const { envVars, stateDir, bin } = engineEnv(home, env);
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin), skipVersionCheck: true });
   const stack = await LocalWorkspace.createOrSelectStack({ stackName, projectName: 'modelpilot', program }, { pulumiCommand, envVars, workDir: home });
   return { stack, stateDir, remove: () => fs.rmSync(home, { recursive: true, force: true }) };
+}
+
+/** What one operation of {@link runProgram} gave. */
+export interface OpResult {
+  readonly op: 'preview' | 'up' | 'destroy';
+  readonly ok: boolean;
+  /** Resource changes other than `same`. */
+  readonly changes: Record<string, number>;
+  readonly outputs: Record<string, unknown>;
+  /** The engine's error output when `ok` is false. */
+  readonly error: string;
+  readonly ms: number;
+}
+
+export interface RunProgramOptions {
+  readonly stackName: string;
+  /** The program's entry module (a .ts file under this repository, or a compiled .js file of a user's project). */
+  readonly program: string;
+  readonly config: ConfigMap;
+  readonly ops: ReadonlyArray<OpResult['op']>;
+  /** Extra environment (e.g. KUBECONFIG). */
+  readonly env?: Record<string, string>;
+  /** The engine's home and state; a fresh temp dir when not given. */
+  readonly home?: string;
+  /** Project name (the config namespace stays 'modelpilot'). @default 'modelpilot' */
+  readonly projectName?: string;
+  /** Project settings (a parsed Pulumi.yaml: its typed `config` is checked by the engine before the program runs). */
+  readonly projectSettings?: Record<string, unknown>;
+}
+
+/**
+ * Runs a program module as `pulumi` would (its top level declares the resources, its exports are the stack outputs)
+ * in a child process, through the Automation API of the `@pulumi/pulumi` that the program itself resolves (so a
+ * user project's copy of the SDK, not this repository's). A failing program fails only its operation, not the test
+ * process.
+ */
+export function runProgram(opts: RunProgramOptions): Promise<{ results: OpResult[]; stateDir: string; home: string }> {
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pulumi-'));
+  const { envVars, stateDir, bin } = engineEnv(home, opts.env);
+  const spec = JSON.stringify({ ...opts, home, envVars, pulumiRoot: path.dirname(bin), projectName: opts.projectName ?? 'modelpilot' });
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner.ts'), spec],
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('MODELPILOT-RESULT '));
+        if (!line) { reject(new Error(`the program runner gave no result (${err?.message ?? 'exit 0'}):\n${stderr.slice(-4000)}`)); return; }
+        resolve({ results: JSON.parse(line.slice('MODELPILOT-RESULT '.length)) as OpResult[], stateDir, home });
+      });
+  });
 }
 
 /** Config as Automation API takes it: plain values, and the secret keys marked secret. */
