@@ -4,7 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
-import { MODEL_SERVER_ENV } from '../core/contract/names';
+import { MODEL_SERVER_ENV, VERSION_LABEL } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
@@ -245,6 +245,11 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       const deps = [...base, ...p.dependsOn.map((k) => objects[k]), ...extra];
       const ignoreChanges = chart.updater ? updaterOwnedPaths(p.object, placeholder) : [];
       objects[p.key] = kubeResource(`${name}-${p.key}`, object, { ...child(deps), ...(ignoreChanges.length ? { ignoreChanges } : {}) });
+      if (ignoreChanges.length) {
+        // said on every preview and up, so nobody waits for `pulumi up` to change the running version
+        void pulumi.log.info(`the model's image, MODEL_VERSION and version label belong to the updater once it runs (ignoreChanges: ${ignoreChanges.join(', ')}); `
+          + 'a new modelpilot:version is pushed to the registry and rolled out by the updater after its health gate, not by this update', objects[p.key]);
+      }
     };
     const placeholder = chart.model.image.toString();
 
@@ -350,23 +355,29 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
 }
 
 /**
- * The fields of a model Deployment the updater owns once it runs: the model container's image and its
- * `MODEL_VERSION` env value (the updater patches both, as field manager `modelpilot`). Pulumi sets them when it
+ * The fields of a model Deployment the updater owns once it runs: the model container's image, its `MODEL_VERSION`
+ * env value and the pod template's `app.kubernetes.io/version` label unless the selector uses it (the updater patches
+ * them, as field manager `modelpilot`: agent/targets/kubernetes.ts templatePatch). Pulumi sets them when it
  * creates the Deployment and leaves them to the updater after that (`ignoreChanges`), so a later `pulumi up` or
  * `pulumi up --refresh` neither puts the old version back nor fails on a server-side-apply conflict; a new
  * `modelpilot:version` reaches the cluster through the registry and the updater's health gate.
  */
 export function updaterOwnedPaths(object: KubeObject, modelImage: string): string[] {
   if (object.kind !== 'Deployment') return [];
-  const containers = ((object.spec as { template?: { spec?: { containers?: Array<{ image?: string; env?: Array<{ name: string }> }> } } } | undefined)
-    ?.template?.spec?.containers) ?? [];
+  const spec = object.spec as {
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Array<{ image?: string; env?: Array<{ name: string }> }> } };
+  } | undefined;
   const paths: string[] = [];
-  containers.forEach((c, i) => {
+  (spec?.template?.spec?.containers ?? []).forEach((c, i) => {
     if (c.image !== modelImage) return;
     paths.push(`spec.template.spec.containers[${i}].image`);
     const env = (c.env ?? []).findIndex((e) => e.name === MODEL_SERVER_ENV.version);
     if (env >= 0) paths.push(`spec.template.spec.containers[${i}].env[${env}].value`);
   });
+  if (paths.length > 0 && VERSION_LABEL in (spec?.template?.metadata?.labels ?? {}) && !(VERSION_LABEL in (spec?.selector?.matchLabels ?? {}))) {
+    paths.push(`spec.template.metadata.labels["${VERSION_LABEL}"]`);
+  }
   return paths;
 }
 

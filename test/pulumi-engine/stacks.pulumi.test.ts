@@ -121,9 +121,13 @@ describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (en
 
   test('the updater moves the image; pulumi up and up --refresh keep it', async () => {
     const moved = `${registryHost}/models/recsys:1.5.0@${UPDATED}`;
-    // what the updater does: a strategic-merge patch of the model container's image and MODEL_VERSION, as field manager 'modelpilot'
+    // what the updater does (agent/targets/kubernetes.ts templatePatch): a strategic-merge patch of the model container's
+    // image, its MODEL_VERSION and the pod template's version label, as field manager 'modelpilot'
     cluster.kubectl(['patch', 'deployment', 'recsys', '-n', ns, '--field-manager=modelpilot', '--type=strategic', '-p', JSON.stringify({
-      spec: { template: { spec: { containers: [{ name: 'model', image: moved, env: [{ name: 'MODEL_VERSION', value: '1.5.0' }] }] } } },
+      spec: { template: {
+        metadata: { labels: { 'app.kubernetes.io/version': '1.5.0' } },
+        spec: { containers: [{ name: 'model', image: moved, env: [{ name: 'MODEL_VERSION', value: '1.5.0' }] }] },
+      } },
     })]);
     expect(modelImage()).toBe(moved);
     const up = await t.stack.up();
@@ -137,6 +141,33 @@ describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (en
     expect(changes(up.summary)).toEqual({});
     const env = get('deployment', 'recsys').spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'MODEL_VERSION', value: '1.5.0' });
+  });
+
+  test('after the updater moved the image, a version and replicas change applies without a conflict and keeps the updater\'s version', async () => {
+    // GIVEN the updater's 1.5.0 is running (previous test); WHEN the stack's own version and replicas change
+    const replicas = Number(file['modelpilot:replicas']) + 2;
+    await t.stack.setConfig('modelpilot:replicas', { value: String(replicas) });
+    await t.stack.setConfig('modelpilot:version', { value: '1.6.0' });
+    const preview = await t.stack.preview();
+    expect(preview.changeSummary.replace ?? 0).toBe(0);
+    expect(preview.changeSummary.create ?? 0).toBe(0);
+    expect(preview.changeSummary.delete ?? 0).toBe(0);
+    // the preview says who moves the version
+    expect(preview.stdout).toContain("the model's image, MODEL_VERSION and version label belong to the updater once it runs");
+    const claim = get('pvc', 'modelpilot-updater-state').metadata.uid;
+    const up = await t.stack.up();
+    // THEN up succeeds (no server-side-apply conflict with the updater's fields) and changes only what it previewed
+    expect(up.summary.result).toBe('succeeded');
+    expect(changes(up.summary)).toEqual({ update: preview.changeSummary.update });
+    console.log(`${envName}: version 1.6.0 + replicas ${replicas} after the updater's move: ${JSON.stringify(changes(up.summary))}`);
+    const d = get('deployment', 'recsys');
+    expect(d.spec.replicas).toBe(replicas);
+    // AND the running version stays the updater's: 1.6.0 reaches the cluster through the registry and the gate
+    expect(modelImage()).toBe(`${registryHost}/models/recsys:1.5.0@${UPDATED}`);
+    expect(d.spec.template.metadata.labels['app.kubernetes.io/version']).toBe('1.5.0');
+    expect(d.spec.template.spec.containers[0].env).toContainEqual({ name: 'MODEL_VERSION', value: '1.5.0' });
+    expect(up.outputs.modelVersion.value).toBe('1.6.0');
+    expect(get('pvc', 'modelpilot-updater-state').metadata.uid).toBe(claim);
   });
 
   test('destroy removes everything it created, and nothing else', async () => {

@@ -134,6 +134,19 @@ describe('updaterOwnedPaths', () => {
     expect(updaterOwnedPaths(d, 'reg/models/recsys:1.4.0')).toEqual(['spec.template.spec.containers[1].image', 'spec.template.spec.containers[1].env[1].value']);
   });
 
+  test('the pod template\'s version label too, unless the selector uses it (then the updater leaves it alone)', () => {
+    const labelled = (selector: Record<string, string>) => ({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'recsys' }, spec: {
+        selector: { matchLabels: selector },
+        template: { metadata: { labels: { 'app.kubernetes.io/name': 'recsys', 'app.kubernetes.io/version': '1.4.0' } }, spec: { containers: [{ name: 'model', image: 'reg/m:1.4.0' }] } },
+      },
+    });
+    expect(updaterOwnedPaths(labelled({ 'app.kubernetes.io/name': 'recsys' }), 'reg/m:1.4.0'))
+      .toEqual(['spec.template.spec.containers[0].image', 'spec.template.metadata.labels["app.kubernetes.io/version"]']);
+    expect(updaterOwnedPaths(labelled({ 'app.kubernetes.io/version': '1.4.0' }), 'reg/m:1.4.0')).toEqual(['spec.template.spec.containers[0].image']);
+    expect(updaterOwnedPaths(labelled({}), 'reg/other:1')).toEqual([]);
+  });
+
   test('nothing for other kinds, or a Deployment that does not run the model image', () => {
     expect(updaterOwnedPaths({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'recsys' } }, 'reg/m:1')).toEqual([]);
     expect(updaterOwnedPaths(deployment([{ name: 'agent', image: 'updater:0.1.0' }]), 'reg/m:1')).toEqual([]);
