@@ -4,6 +4,7 @@
  * Argo CD and Argo Rollouts), plus a few checks the schemas cannot express (names, labels, selectors).
  */
 import { closestName } from '../core/closest-name';
+import { assertPeer } from '../core/peer';
 
 /** One problem found in one object. */
 export interface ValidationIssue {
@@ -247,7 +248,10 @@ let clientModels: ModelClasses | undefined;
 
 /** @kubernetes/client-node's generated models (loaded on first use): every core type with its fields. */
 function models(): ModelClasses {
-  clientModels ??= require('@kubernetes/client-node/dist/gen/model/models') as ModelClasses;
+  if (!clientModels) {
+    assertPeer('@kubernetes/client-node', "validating Kubernetes objects (synth, validate, the Pulumi component: the check of each core type's fields)");
+    clientModels = require('@kubernetes/client-node/dist/gen/model/models') as ModelClasses;
+  }
   return clientModels;
 }
 

@@ -5,7 +5,7 @@
  * inline programs (`pulumi up --client`): the pulumi-language-nodejs host cannot be built here (the module proxy
  * refuses it), and the Automation API does not need it.
  */
-import { execFile, execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -76,6 +76,8 @@ export interface RunProgramOptions {
   readonly home?: string;
   /** Project name (the config namespace stays 'modelpilot'). @default 'modelpilot' */
   readonly projectName?: string;
+  /** Kill the run after this long. @default 300_000 */
+  readonly timeoutMs?: number;
   /** Project settings (a parsed Pulumi.yaml: its typed `config` is checked by the engine before the program runs). */
   readonly projectSettings?: Record<string, unknown>;
 }
@@ -90,13 +92,26 @@ export function runProgram(opts: RunProgramOptions): Promise<{ results: OpResult
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pulumi-'));
   const { envVars, stateDir, bin } = engineEnv(home, opts.env);
   const spec = JSON.stringify({ ...opts, home, envVars, pulumiRoot: path.dirname(bin), projectName: opts.projectName ?? 'modelpilot' });
+  const timeoutMs = opts.timeoutMs ?? 300_000;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner.ts'), spec],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
-        const line = stdout.split('\n').find((l) => l.startsWith('MODELPILOT-RESULT '));
-        if (!line) { reject(new Error(`the program runner gave no result (${err?.message ?? 'exit 0'}):\n${stderr.slice(-4000)}`)); return; }
-        resolve({ results: JSON.parse(line.slice('MODELPILOT-RESULT '.length)) as OpResult[], stateDir, home });
-      });
+    // its own process group, so that a timeout stops the engine and the provider it started too
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner.ts'), spec],
+      { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-20_000); });
+    let killed = false;
+    const timer = setTimeout(() => { killed = true; try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('MODELPILOT-RESULT '));
+      if (!line) {
+        reject(new Error(`the program runner gave no result (${killed ? `killed after ${timeoutMs} ms` : `exit ${code}`}):\n${stderr.slice(-4000)}`));
+        return;
+      }
+      resolve({ results: JSON.parse(line.slice('MODELPILOT-RESULT '.length)) as OpResult[], stateDir, home });
+    });
   });
 }
 

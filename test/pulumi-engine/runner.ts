@@ -13,6 +13,9 @@ interface Spec {
 
 type Automation = typeof import('@pulumi/pulumi/automation');
 
+/** The engine's progress, on stderr: the parent shows its tail when a run fails or times out. */
+const progress = (s: string): void => { process.stderr.write(s); };
+
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2]) as Spec;
   const program = path.resolve(spec.program);
@@ -32,12 +35,12 @@ async function main(): Promise<void> {
     try {
       let summary: { resourceChanges?: Record<string, number> } | undefined;
       let outputs: Record<string, unknown> = {};
-      if (op === 'preview') summary = { resourceChanges: (await stack.preview()).changeSummary as Record<string, number> };
+      if (op === 'preview') summary = { resourceChanges: (await stack.preview({ onOutput: progress })).changeSummary as Record<string, number> };
       else if (op === 'up') {
-        const r = await stack.up();
+        const r = await stack.up({ onOutput: progress });
         summary = r.summary;
         outputs = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.secret ? '[secret]' : v.value]));
-      } else summary = (await stack.destroy()).summary;
+      } else summary = (await stack.destroy({ onOutput: progress })).summary;
       const changes = Object.fromEntries(Object.entries(summary?.resourceChanges ?? {}).filter(([k]) => k !== 'same'));
       results.push({ op, ok: true, changes, outputs, error: '', ms: Date.now() - t0 });
     } catch (e) {
