@@ -2,13 +2,17 @@
  * The agent's single HTTP server (node:http): `/healthz` and `/metrics` through callbacks the core passes in, and,
  * when webhooks are on, the webhook routes, which become `TriggerEvent`s through the {@link Trigger} returned by {@link AgentHttpServer.trigger}.
  *
- * Order of checks for a webhook: path (404) → method (405) → declared size (413) → read at most `maxBodyBytes`
- * (413) → authentication (401) → JSON and payload shape (400) → emit (202). Nothing is emitted on any 4xx.
+ * Order of checks for a webhook: path (404) → method (405) → declared size (413) → the sender's request rate (429)
+ * → credentials in the headers: a bearer token, or a well-formed signature with a fresh timestamp (401; no byte of
+ * the body is read before this) → room in the shared body budget (503) → read at most `maxBodyBytes` (413) → the
+ * signature over the body (401) → a delivery seen before (409) → JSON and payload shape (400) → a model no
+ * workload runs (404) → emit (202). Nothing is emitted on any 4xx or 5xx. Connections are capped
+ * (`maxConnections`); a refused request's connection is closed rather than drained.
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import {
-  authenticate, parseWebhook, validateWebhookAuth, WEBHOOK_ROUTES, WebhookAuthOptions, WebhookError, WebhookRoute,
+  authenticate, parseWebhook, preAuthenticate, validateWebhookAuth, WEBHOOK_ROUTES, WebhookAuthOptions, WebhookError, WebhookRoute,
 } from './triggers/webhooks';
 import { Logger, nullLogger, Trigger, TriggerEvent } from './types';
 
@@ -26,6 +30,18 @@ export interface AgentHttpServerOptions {
   readonly auth?: WebhookAuthOptions;
   /** Largest accepted webhook body. @default 1048576 (1 MiB) */
   readonly maxBodyBytes?: number;
+  /** Bytes of webhook bodies held in memory at once, over all requests; beyond it a request gets 503. @default 8 MiB */
+  readonly maxBufferedBytes?: number;
+  /** Open connections at once; more are closed on accept. @default 128 */
+  readonly maxConnections?: number;
+  /** Webhook requests per second per source address (a token bucket with twice that as burst); more get 429. @default 20 */
+  readonly requestsPerSecond?: number;
+  /**
+   * Whether a model is run by a workload the agent manages; a model webhook or alert for a model it does not
+   * know gets 404 and changes nothing. `undefined` (not discovered yet) accepts.
+   * @default - every model accepted
+   */
+  readonly knownModel?: (model: string) => boolean | undefined;
   /** `/metrics` body (Prometheus text), e.g. from prom-client's `register.metrics()`. @default - 404 */
   readonly metrics?: () => Promise<{ contentType: string; body: string }>;
   /** `/healthz`: healthy → 200, else 503; `detail` is sent as JSON. @default - always healthy */
@@ -37,8 +53,14 @@ export interface AgentHttpServerOptions {
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
+/** The largest `webhooks.bodyLimit` the server takes (the schema refuses more, naming this). */
+export const MAX_BODY_LIMIT = 16 * 1024 * 1024;
+const REPLAY_CACHE = 10_000;
+const RATE_SOURCES = 10_000;
 
 class BodyTooLarge extends Error {}
+class BudgetExceeded extends Error {}
+class ClientGone extends Error {}
 
 /** The agent's HTTP server. `listen()`, hand `trigger()` to the loop, `close()` on shutdown. */
 export class AgentHttpServer {
@@ -46,10 +68,19 @@ export class AgentHttpServer {
   private readonly maxBodyBytes: number;
   private readonly logger: Logger;
   private emit: ((e: TriggerEvent) => void) | undefined;
+  private readonly maxBufferedBytes: number;
+  private buffered = 0;
+  /** Signature fingerprints accepted, with when they stop mattering (the timestamp window has passed). */
+  private readonly seen = new Map<string, number>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(private readonly options: AgentHttpServerOptions) {
     if (options.auth) validateWebhookAuth(options.auth);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    if (!Number.isInteger(this.maxBodyBytes) || this.maxBodyBytes < 1 || this.maxBodyBytes > MAX_BODY_LIMIT) {
+      throw new Error(`'webhooks.bodyLimit' value ${this.maxBodyBytes} is out of range; give 1 byte to 16MiB (webhook payloads are a few KiB)`);
+    }
+    this.maxBufferedBytes = Math.max(options.maxBufferedBytes ?? 8 * 1024 * 1024, this.maxBodyBytes);
     this.logger = options.logger ?? nullLogger;
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
@@ -60,6 +91,7 @@ export class AgentHttpServer {
     });
     this.server.requestTimeout = 30_000;
     this.server.headersTimeout = 10_000;
+    this.server.maxConnections = options.maxConnections ?? 128;
   }
 
   /** Starts listening; resolves with the bound port. */
@@ -150,29 +182,49 @@ export class AgentHttpServer {
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > this.maxBodyBytes) {
       this.logger.warn('webhook refused', { route, status: 413, bytes: declared });
-      res.setHeader('Connection', 'close');
-      this.send(res, route, 413, { error: `body of ${declared} bytes exceeds the limit of ${this.maxBodyBytes}` });
-      req.destroy();
+      this.refuse(req, res, route, 413, `body of ${declared} bytes exceeds the limit of ${this.maxBodyBytes}`);
+      return undefined;
+    }
+    const now = (this.options.now ?? Date.now)();
+    if (!this.takeToken(req.socket.remoteAddress ?? '?', now)) {
+      this.logger.warn('webhook refused', { route, status: 429, source: req.socket.remoteAddress });
+      this.refuse(req, res, route, 429, `more than ${this.options.requestsPerSecond ?? 20} webhook requests per second from this address; slow down`, { 'Retry-After': '1' });
+      return undefined;
+    }
+    let pre;
+    try {
+      pre = preAuthenticate(route, req.headers, auth, now);
+    } catch (e) {
+      if (!(e instanceof WebhookError)) throw e;
+      this.logger.warn('webhook refused', { route, status: e.status, reason: e.message });
+      this.refuse(req, res, route, e.status, e.message, { 'WWW-Authenticate': 'Bearer' });
       return undefined;
     }
     let body: Buffer;
     try {
       body = await this.readBody(req);
     } catch (e) {
-      if (e instanceof BodyTooLarge) {
-        this.logger.warn('webhook refused', { route, status: 413 });
-        res.setHeader('Connection', 'close');
-        this.send(res, route, 413, { error: `body exceeds the limit of ${this.maxBodyBytes} bytes` });
-        req.destroy();
+      if (e instanceof BodyTooLarge || e instanceof BudgetExceeded) {
+        const status = e instanceof BodyTooLarge ? 413 : 503;
+        this.logger.warn('webhook refused', { route, status });
+        this.refuse(req, res, route, status, e instanceof BodyTooLarge
+          ? `body exceeds the limit of ${this.maxBodyBytes} bytes` : 'too many webhook bodies in flight; retry shortly', status === 503 ? { 'Retry-After': '1' } : {});
         return undefined;
       }
+      if (e instanceof ClientGone) return undefined; // nobody to answer
       throw e;
     }
     try {
-      const via = authenticate(route, req.headers, body, auth, (this.options.now ?? Date.now)());
+      const via = authenticate(route, req.headers, body, auth, now);
+      if (pre.kind === 'signed') this.checkReplay(pre.fingerprint, now);
       const result = parseWebhook(route, body, url.searchParams);
+      const unknown = this.unknownModels(result.events);
+      if (unknown.length) {
+        throw new WebhookError(404, `no workload this agent manages runs model ${unknown.map((m) => `'${m}'`).join(', ')}; check the model name (nothing was changed)`);
+      }
       const emit = this.emit;
       if (!emit) throw new WebhookError(503, 'the agent is not ready for webhooks yet; retry shortly');
+      if (pre.kind === 'signed') this.remember(pre.fingerprint, now);
       for (const e of result.events) emit(e);
       this.logger.info('webhook accepted', { route, auth: via, events: result.events.length, note: result.note });
       return this.send(res, route, result.events.length > 0 ? 202 : 200, { accepted: result.events.length, note: result.note });
@@ -185,34 +237,91 @@ export class AgentHttpServer {
     }
   }
 
+  /** Answers a refused request and closes its connection, without reading (or draining) its body. */
+  private refuse(req: http.IncomingMessage, res: http.ServerResponse, route: string, status: number, error: string, headers: Record<string, string> = {}): void {
+    res.setHeader('Connection', 'close');
+    this.send(res, route, status, { error }, headers);
+    res.on('finish', () => req.destroy());
+  }
+
+  /** A token bucket per source address; false when the sender is over its rate. */
+  private takeToken(source: string, now: number): boolean {
+    const rate = this.options.requestsPerSecond ?? 20;
+    const burst = rate * 2;
+    let b = this.buckets.get(source);
+    if (!b) {
+      if (this.buckets.size >= RATE_SOURCES) this.buckets.clear();
+      b = { tokens: burst, at: now };
+      this.buckets.set(source, b);
+    }
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private checkReplay(fingerprint: string, now: number): void {
+    const until = this.seen.get(fingerprint);
+    if (until !== undefined && until > now) throw new WebhookError(409, 'this signed delivery was already accepted; a replay changes nothing (sign a new delivery with the current time)');
+  }
+
+  private remember(fingerprint: string, now: number): void {
+    if (this.seen.size >= REPLAY_CACHE) {
+      for (const [k, until] of this.seen) if (until <= now) this.seen.delete(k);
+      // still full: all are inside the window; the oldest goes (its timestamp is the first to fall out of the window)
+      if (this.seen.size >= REPLAY_CACHE) this.seen.delete(this.seen.keys().next().value!);
+    }
+    // a timestamp is accepted up to the window either side of now: remember it for twice the window
+    this.seen.set(fingerprint, now + 2 * (this.options.auth?.maxSignatureAgeSeconds ?? 300) * 1000);
+  }
+
+  private unknownModels(events: readonly TriggerEvent[]): string[] {
+    const known = this.options.knownModel;
+    if (!known) return [];
+    const models = new Set(events.flatMap((e) => [...(e.models ?? []), ...(e.rollback ? [e.rollback.model] : [])]));
+    return [...models].filter((m) => known(m) === false);
+  }
+
   private readBody(req: http.IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let done = false;
+      const finish = (): void => {
+        done = true;
+        this.buffered -= size;
+        size = 0;
+      };
       req.on('data', (c: Buffer) => {
         if (done) return;
         size += c.length;
-        if (size > this.maxBodyBytes) {
-          done = true;
+        this.buffered += c.length;
+        if (size > this.maxBodyBytes || this.buffered > this.maxBufferedBytes) {
+          const tooLarge = size > this.maxBodyBytes;
+          finish();
+          chunks.length = 0;
           req.pause();
-          reject(new BodyTooLarge());
+          reject(tooLarge ? new BodyTooLarge() : new BudgetExceeded());
           return;
         }
         chunks.push(c);
       });
       req.on('end', () => {
         if (!done) {
-          done = true;
-          resolve(Buffer.concat(chunks));
+          const body = Buffer.concat(chunks);
+          finish();
+          resolve(body);
         }
       });
-      req.on('error', (e) => {
+      const fail = (e: Error): void => {
         if (!done) {
-          done = true;
+          finish();
           reject(e);
         }
-      });
+      };
+      req.on('error', fail);
+      req.on('close', () => fail(new ClientGone()));
     });
   }
 }

@@ -123,6 +123,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const triggers: Trigger[] = [new PollTrigger(reconciler.tickMs, clock)];
   const server = new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
+    knownModel: (model) => reconciler.knowsModel(model),
     auth: config.webhooks.enabled ? {
       bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
       hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,

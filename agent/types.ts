@@ -230,7 +230,8 @@ export interface TriggerEvent {
   readonly repositories?: readonly string[];
   readonly models?: readonly string[];
   /** For an Alertmanager trigger: roll this model's version back. */
-  readonly rollback?: { readonly model: string; readonly version: string; readonly reason: string };
+  /** `startsAt`: when the alert began firing (Alertmanager's `startsAt`); an operator's release after it wins over the alert. */
+  readonly rollback?: { readonly model: string; readonly version: string; readonly reason: string; readonly startsAt?: string };
 }
 
 /** A source of trigger events (poll timer, webhook server). */

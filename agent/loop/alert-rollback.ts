@@ -10,6 +10,7 @@ export class AlertRollbacks {
   constructor(private readonly c: LoopContext, private readonly runner: UpdateRunner) {}
 
   public async handle(e: TriggerEvent, found: ReadonlyArray<{ target: Target; workload: Workload }>, report: CycleReport, fail: Fail): Promise<void> {
+    if (this.releasedSinceAlert(e)) return;
     let acted = false;
     for (const { target, workload } of found) {
       if (await this.handleOne(e, target, workload, report, fail)) acted = true;
@@ -45,6 +46,27 @@ export class AlertRollbacks {
     report.updates.push({ workload: w.id, plan: plan.toString(), result });
     return true;
   }
+
+  /**
+   * An alert that began firing before an operator released its version is not acted on (the release is the newer
+   * decision; Alertmanager repeats a firing alert's notification, and anyone holding one can replay it). It is
+   * audited as `ignored` once per alert start. A new alert, firing after the release, acts as usual.
+   */
+  public releasedSinceAlert(e: TriggerEvent): boolean {
+    const rb = e.rollback!;
+    if (!rb.startsAt || !this.c.o.quarantine.releasedSince(rb.model, rb.version, rb.startsAt)) return false;
+    const key = `${rb.model}@${rb.version}@${rb.startsAt}`;
+    if (!this.ignored.has(key)) {
+      if (this.ignored.size >= 1000) this.ignored.clear();
+      this.ignored.add(key);
+      this.c.audit({ event: 'ignored', target: '-', model: rb.model, trigger: e.source, result: 'ok',
+        reason: `${rb.version}: alert: ${rb.reason}, firing since ${rb.startsAt}, began before an operator released this version; a new alert would act` });
+    }
+    this.c.log.info('alert ignored: the version was released after it began', { model: rb.model, version: rb.version, startsAt: rb.startsAt });
+    return true;
+  }
+
+  private readonly ignored = new Set<string>();
 
   /** No workload runs the alert's version: it is quarantined all the same, so it is never rolled out. */
   public quarantineUnrun(e: TriggerEvent): void {

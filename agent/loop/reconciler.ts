@@ -127,12 +127,28 @@ export class Reconciler {
     this.c.log.info('agent loop stopped');
   }
 
+  /**
+   * Whether a workload the agent manages runs `model`, as of the last discovery; `undefined` before the first one
+   * (the webhook server then accepts, and the cycle decides).
+   */
+  public knowsModel(model: string): boolean | undefined {
+    return this.models === undefined ? undefined : this.models.has(model);
+  }
+
+  private models: Set<string> | undefined;
+
   /** One Alertmanager rollback, outside the cycle: discover, then each workload of the model under its lock. */
   public async rollbackNow(e: TriggerEvent, signal?: AbortSignal): Promise<CycleReport> {
     const report: CycleReport = { sources: [e.source], workloads: 0, checked: 0, updates: [], failures: [] };
     const fail = this.failer(report);
     const rb = e.rollback!;
     let acted = false;
+    try {
+      this.o.quarantine.reload(); // the CLI may have released the version a moment ago
+    } catch (err) {
+      fail('quarantine store', err);
+    }
+    if (this.alerts.releasedSinceAlert(e)) return report;
     try {
       for (const target of this.o.targets) {
         let found: Workload[];
@@ -199,6 +215,8 @@ export class Reconciler {
       }
     }
     report.workloads = found.length;
+    if (report.failures.length === 0) this.models = new Set(found.map((f) => f.workload.model));
+    else for (const f of found) this.models?.add(f.workload.model); // a target that failed to answer may run others
     const tags = new Map<string, Promise<string[]>>();
 
     // Alertmanager: roll the named version back wherever it runs, and quarantine it.

@@ -21,6 +21,7 @@ export type AuditEvent =
   | 'restart-failed' // starting a crashed current version again failed
   | 'quarantined' // a version was excluded from automatic updates
   | 'released' // an operator released a quarantined version
+  | 'ignored' // an alert was not acted on (`reason` says why, e.g. an operator released the version after it began)
   | 'recovered' // an in-flight update left by a previous agent was found on start
   | 'aborted' // the agent shut down mid-update and reversed it
   | 'reverted' // what a failed apply left behind was undone (the version never ran)

@@ -26,11 +26,12 @@ export interface WebhookAuthOptions {
   /** Accept `Authorization: Bearer <token>`. The only way into `POST /v1/update` (as in Watchtower). */
   readonly bearerToken?: string;
   /**
-   * Accept `X-Modelpilot-Signature: sha256=<hex HMAC-SHA256 of the raw body>`; on `/webhooks/mlflow` also MLflow's
-   * own `X-MLflow-Signature: v1,<base64 HMAC of "<delivery-id>.<timestamp>.<body>">`.
+   * Accept `X-Modelpilot-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` with
+   * `X-Modelpilot-Timestamp: <unix seconds>`; on `/webhooks/mlflow` also MLflow's own
+   * `X-MLflow-Signature: v1,<base64 HMAC of "<delivery-id>.<timestamp>.<body>">`.
    */
   readonly hmacSecret?: string;
-  /** Oldest accepted `X-MLflow-Timestamp`, against replays. @default 300 */
+  /** Largest difference between a signed timestamp and now, against replays. @default 300 */
   readonly maxSignatureAgeSeconds?: number;
 }
 
@@ -76,36 +77,76 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** What the headers alone show about a request's credentials, before any of its body is read. */
+export type PreAuth =
+  | { readonly kind: 'bearer' }
+  /** An HMAC signature to verify against the body, and the fingerprint it is remembered by (against replays). */
+  | { readonly kind: 'signed'; readonly fingerprint: string };
+
+/**
+ * The check that needs no body: a valid bearer token, or a well-formed signature whose timestamp is inside the
+ * window. Anything else is refused here, so an unauthenticated sender never gets its body read.
+ * @throws WebhookError 401
+ */
+export function preAuthenticate(
+  route: WebhookRoute, headers: Record<string, string | string[] | undefined>, auth: WebhookAuthOptions, nowMs: number = Date.now(),
+): PreAuth {
+  const authorization = header(headers, 'authorization');
+  if (auth.bearerToken && authorization !== undefined) {
+    const m = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (m && safeEqual(m[1], auth.bearerToken)) return { kind: 'bearer' };
+  }
+  if (route === '/v1/update') {
+    throw new WebhookError(401, auth.bearerToken ? 'missing or wrong bearer token' : 'POST /v1/update needs a bearer token; set \'webhooks.bearerTokenFile\'');
+  }
+  const maxAge = auth.maxSignatureAgeSeconds ?? 300;
+  if (auth.hmacSecret) {
+    const sig = header(headers, 'x-modelpilot-signature');
+    if (sig !== undefined) {
+      if (!/^sha256=[0-9a-fA-F]{64}$/.test(sig.trim())) {
+        throw new WebhookError(401, 'X-Modelpilot-Signature is not \'sha256=<64 hex digits>\'');
+      }
+      checkTimestamp('X-Modelpilot-Timestamp', header(headers, 'x-modelpilot-timestamp'), maxAge, nowMs,
+        "sign '<timestamp>.<raw body>' and send the timestamp (unix seconds) as X-Modelpilot-Timestamp");
+      return { kind: 'signed', fingerprint: `modelpilot:${sig.trim().toLowerCase()}` };
+    }
+    if (route === '/webhooks/mlflow' && header(headers, 'x-mlflow-signature') !== undefined) {
+      const id = header(headers, 'x-mlflow-delivery-id');
+      if (!id) throw new WebhookError(401, 'MLflow signature needs X-MLflow-Delivery-Id and a numeric X-MLflow-Timestamp');
+      checkTimestamp('X-MLflow-Timestamp', header(headers, 'x-mlflow-timestamp'), maxAge, nowMs, 'MLflow signature needs X-MLflow-Delivery-Id and a numeric X-MLflow-Timestamp');
+      return { kind: 'signed', fingerprint: `mlflow:${id}` };
+    }
+  }
+  throw new WebhookError(401, 'missing or wrong credentials: send \'Authorization: Bearer <token>\' or \'X-Modelpilot-Signature: sha256=<hex>\' with \'X-Modelpilot-Timestamp\'');
+}
+
+function checkTimestamp(name: string, ts: string | undefined, maxAgeSeconds: number, nowMs: number, fix: string): void {
+  if (ts === undefined || !/^\d{1,12}$/.test(ts.trim())) throw new WebhookError(401, `${name} is ${ts === undefined ? 'missing' : `'${ts}', not unix seconds`}; ${fix}`);
+  if (Math.abs(nowMs / 1000 - Number(ts)) > maxAgeSeconds) {
+    throw new WebhookError(401, `${name} ${ts.trim()} is more than ${maxAgeSeconds}s from now; refusing a possible replay (re-sign with the current time)`);
+  }
+}
+
 /**
  * Checks a request's credentials. `/v1/update` takes only the bearer token; the other routes take the bearer token
- * or an HMAC signature of the raw body.
+ * or an HMAC signature of the timestamp and the raw body.
  * @throws WebhookError 401 when nothing valid is presented
  */
 export function authenticate(
   route: WebhookRoute, headers: Record<string, string | string[] | undefined>, body: Buffer, auth: WebhookAuthOptions, nowMs: number = Date.now(),
 ): string {
-  const authorization = header(headers, 'authorization');
-  if (auth.bearerToken && authorization !== undefined) {
-    const m = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    if (m && safeEqual(m[1], auth.bearerToken)) return 'bearer';
+  const pre = preAuthenticate(route, headers, auth, nowMs);
+  if (pre.kind === 'bearer') return 'bearer';
+  const secret = auth.hmacSecret!;
+  const sig = header(headers, 'x-modelpilot-signature');
+  if (sig !== undefined) {
+    const ts = header(headers, 'x-modelpilot-timestamp')!.trim();
+    const expected = createHmac('sha256', secret).update(`${ts}.`).update(body).digest();
+    if (timingSafeEqual(Buffer.from(sig.trim().slice(7).toLowerCase(), 'hex'), expected)) return 'hmac';
+    throw new WebhookError(401, 'X-Modelpilot-Signature does not match; sign \'<X-Modelpilot-Timestamp>.<exact raw body>\' with HMAC-SHA256 as \'sha256=<hex>\'');
   }
-  if (route === '/v1/update') {
-    throw new WebhookError(401, auth.bearerToken ? 'missing or wrong bearer token' : 'POST /v1/update needs a bearer token; set \'webhooks.bearerTokenFile\'');
-  }
-  if (auth.hmacSecret) {
-    const sig = header(headers, 'x-modelpilot-signature');
-    if (sig !== undefined) {
-      const m = /^sha256=([0-9a-fA-F]{64})$/.exec(sig.trim());
-      const expected = createHmac('sha256', auth.hmacSecret).update(body).digest();
-      if (m && timingSafeEqual(Buffer.from(m[1].toLowerCase(), 'hex'), expected)) return 'hmac';
-      throw new WebhookError(401, 'X-Modelpilot-Signature does not match the body; sign the exact raw body with HMAC-SHA256 as \'sha256=<hex>\'');
-    }
-    if (route === '/webhooks/mlflow' && header(headers, 'x-mlflow-signature') !== undefined) {
-      verifyMlflowSignature(headers, body, auth.hmacSecret, auth.maxSignatureAgeSeconds ?? 300, nowMs);
-      return 'mlflow-hmac';
-    }
-  }
-  throw new WebhookError(401, 'missing or wrong credentials: send \'Authorization: Bearer <token>\' or \'X-Modelpilot-Signature: sha256=<hex>\'');
+  verifyMlflowSignature(headers, body, secret, auth.maxSignatureAgeSeconds ?? 300, nowMs);
+  return 'mlflow-hmac';
 }
 
 function verifyMlflowSignature(
@@ -252,7 +293,8 @@ export function parseAlertmanager(json: unknown): WebhookResult {
     const annotations = isObject(alert.annotations) ? alert.annotations : {};
     const name = typeof labels.alertname === 'string' ? labels.alertname : 'alert';
     const summary = typeof annotations.summary === 'string' ? `: ${annotations.summary}` : '';
-    events.push({ source: WEBHOOK_ROUTES[route], models: [model], rollback: { model, version, reason: `${name} firing${summary}` } });
+    const startsAt = typeof alert.startsAt === 'string' && !Number.isNaN(Date.parse(alert.startsAt)) ? alert.startsAt : undefined;
+    events.push({ source: WEBHOOK_ROUTES[route], models: [model], rollback: { model, version, reason: `${name} firing${summary}`, ...(startsAt ? { startsAt } : {}) } });
   });
   if (events.length === 0) return { events: [], note: `no firing alert with ${ROLLBACK_LABEL}="${ROLLBACK_VALUE}"` };
   return { events };

@@ -220,7 +220,9 @@ test('webhook: forged and malformed webhooks get 4xx and change nothing; a regis
   const url = `http://127.0.0.1:${agent.port}/webhooks/registry`;
   const envelope = JSON.stringify({ events: [{ action: 'push', target: { repository: 'models/hook', tag: '1.1.0', mediaType: 'application/vnd.docker.distribution.manifest.v2+json' } }] });
   const forged = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer not-the-token-000000' }, body: envelope });
-  const badSig = await fetch(url, { method: 'POST', headers: { 'x-modelpilot-signature': `sha256=${createHmac('sha256', 'wrong').update(envelope).digest('hex')}` }, body: envelope });
+  const badSig = await fetch(url, { method: 'POST', headers: {
+    'x-modelpilot-timestamp': String(Math.floor(Date.now() / 1000)), 'x-modelpilot-signature': `sha256=${createHmac('sha256', 'wrong').update(envelope).digest('hex')}`,
+  }, body: envelope });
   const unsigned = await fetch(url, { method: 'POST', body: envelope });
   const malformed = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{"events": [' });
   const tooBig = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => ({ status: 413 }));

@@ -12,6 +12,12 @@ import { parseConfig } from '../../agent/config';
 import { AgentHandle, startAgent } from '../../agent/main';
 import { FakeRegistry, FakeTarget, REPO, ref, tmpDir } from './fakes';
 
+/** X-Modelpilot-Signature over '<timestamp>.<body>' with X-Modelpilot-Timestamp (docs/agent.md). */
+const signed = (body: string): Record<string, string> => {
+  const ts = String(Math.floor(Date.now() / 1000));
+  return { 'x-modelpilot-timestamp': ts, 'x-modelpilot-signature': `sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}` };
+};
+
 jest.setTimeout(60_000);
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -81,23 +87,21 @@ describe('startAgent', () => {
       });
       expect(forged.status).toBe(401);
       const badSig = await fetch(`${base}/webhooks/model`, {
-        method: 'POST', headers: { 'x-modelpilot-signature': `sha256=${'0'.repeat(64)}` },
+        method: 'POST', headers: { 'x-modelpilot-signature': `sha256=${'0'.repeat(64)}`, 'x-modelpilot-timestamp': String(Math.floor(Date.now() / 1000)) },
         body: JSON.stringify({ event: 'model.updated', model_name: 'recsys', version: '1.2.0' }),
       });
       expect(badSig.status).toBe(401);
       const malformedBody = '{"event": "model.updated", ';
       const malformed = await fetch(`${base}/webhooks/model`, {
-        method: 'POST', headers: { 'x-modelpilot-signature': `sha256=${createHmac('sha256', SECRET).update(malformedBody).digest('hex')}` }, body: malformedBody,
+        method: 'POST', headers: signed(malformedBody), body: malformedBody,
       });
       expect(malformed.status).toBe(400);
       await new Promise((r) => setTimeout(r, 300));
       expect(target.get('recsys').image).toBe(ref('1.1.0'));
 
       const body = JSON.stringify({ event: 'model.updated', model_name: 'recsys', version: '1.2.0' });
-      const signed = await fetch(`${base}/webhooks/model`, {
-        method: 'POST', headers: { 'x-modelpilot-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` }, body,
-      });
-      expect(signed.status).toBe(202);
+      const accepted = await fetch(`${base}/webhooks/model`, { method: 'POST', headers: signed(body), body });
+      expect(accepted.status).toBe(202);
       await until(() => target.get('recsys').image === ref('1.2.0') && !target.get('recsys').inFlight, 'the webhook to update 1.1.0 → 1.2.0');
 
       const health = await fetch(`${base}/healthz`);

@@ -103,7 +103,7 @@ describe('webhooks from the real senders', () => {
     await waitFor(() => events.some((e) => e.rollback), { what: 'the Alertmanager webhook', timeoutMs: 60_000, diagnostics: () => am.log() });
     expect(events.filter((e) => e.rollback)).toEqual([{
       source: 'webhook:alertmanager', models: ['recsys'],
-      rollback: { model: 'recsys', version: '1.2.0', reason: 'ModelErrorRateHigh firing: error ratio 0.3 > 0.05' },
+      rollback: { model: 'recsys', version: '1.2.0', reason: 'ModelErrorRateHigh firing: error ratio 0.3 > 0.05', startsAt: expect.any(String) },
     }]);
   });
 });

@@ -40,8 +40,10 @@ function send(
 }
 
 const bearer = { Authorization: `Bearer ${TOKEN}` };
-const sign = (body: string, secret = SECRET): Record<string, string> => ({
-  'X-Modelpilot-Signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+/** The documented scheme: HMAC-SHA256 of '<timestamp>.<raw body>', the timestamp (unix seconds) in its own header. */
+const sign = (body: string, secret = SECRET, ts = Math.floor(Date.now() / 1000)): Record<string, string> => ({
+  'X-Modelpilot-Timestamp': String(ts),
+  'X-Modelpilot-Signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
 });
 
 const registryPush = JSON.stringify({

@@ -76,6 +76,8 @@ export interface RunProgramOptions {
   readonly home?: string;
   /** Project name (the config namespace stays 'modelpilot'). @default 'modelpilot' */
   readonly projectName?: string;
+  /** Called with the runner's pid once it started (its process group holds the engine and the plugins). */
+  readonly onSpawn?: (pid: number) => void;
   /** Kill the run after this long. @default 300_000 */
   readonly timeoutMs?: number;
   /** Project settings (a parsed Pulumi.yaml: its typed `config` is checked by the engine before the program runs). */
@@ -91,12 +93,13 @@ export interface RunProgramOptions {
 export function runProgram(opts: RunProgramOptions): Promise<{ results: OpResult[]; stateDir: string; home: string }> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pulumi-'));
   const { envVars, stateDir, bin } = engineEnv(home, opts.env);
-  const spec = JSON.stringify({ ...opts, home, envVars, pulumiRoot: path.dirname(bin), projectName: opts.projectName ?? 'modelpilot' });
+  const spec = JSON.stringify({ ...opts, onSpawn: undefined, home, envVars, pulumiRoot: path.dirname(bin), projectName: opts.projectName ?? 'modelpilot' });
   const timeoutMs = opts.timeoutMs ?? 300_000;
   return new Promise((resolve, reject) => {
     // its own process group, so that a timeout stops the engine and the provider it started too
     const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner.ts'), spec],
       { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });

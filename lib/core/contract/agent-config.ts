@@ -64,7 +64,8 @@ const positiveInt = (what: string) => z.number({ error: `must be ${what}` }).int
   .min(1, { error: `must be at least 1; give ${what}` });
 
 const hostPort = z.string({ error: "must be a listen address such as '0.0.0.0:8080' or ':8080'" })
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, { error: "is not a listen address; write it like '0.0.0.0:8080', '127.0.0.1:9090' or ':8080'" });
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, { error: "is not a listen address; write it like '0.0.0.0:8080', '127.0.0.1:9090' or ':8080'" })
+  .refine((v) => !/:\d{1,5}$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { error: 'has a port above 65535; give a port from 0 to 65535' });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sections
@@ -277,7 +278,7 @@ const webhooksSchema = z.strictObject({
   /** File holding the HMAC-SHA256 secret (`X-Modelpilot-Signature: sha256=<hex>`). */
   hmacSecretFile: nonEmpty('a file path').optional(),
   /** Largest accepted request body. */
-  bodyLimit: size.default(1024 * 1024),
+  bodyLimit: size.refine((v) => v <= 16 * 1024 * 1024, { error: 'is above the maximum of 16MiB; webhook payloads are a few KiB, so keep the default 1MiB' }).default(1024 * 1024),
   /** Turn the webhook endpoints off (the server still serves /healthz and /metrics). */
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
 }).superRefine((w, ctx) => {
