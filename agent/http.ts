@@ -238,7 +238,9 @@ export class AgentHttpServer {
   }
 
   /** Answers a refused request and closes its connection, without reading (or draining) its body. */
-  private refuse(req: http.IncomingMessage, res: http.ServerResponse, route: string, status: number, error: string, headers: Record<string, string> = {}): void {
+  private refuse(
+    req: http.IncomingMessage, res: http.ServerResponse, route: string, status: number, error: string, headers: Record<string, string> = {},
+  ): void {
     res.setHeader('Connection', 'close');
     this.send(res, route, status, { error }, headers);
     res.on('finish', () => req.destroy());

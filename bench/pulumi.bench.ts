@@ -98,7 +98,8 @@ async function main(): Promise<void> {
         const [first, noop, destroy] = results;
         if (Object.keys(noop.changes).length) throw new Error(`${env}: the second up was not a no-op: ${JSON.stringify(noop.changes)}`);
         const run = {
-          run: i + 1, env, firstUpMs: first.ms, creates: first.changes.create, noopUpMs: noop.ms, destroyMs: destroy.ms, deletes: destroy.changes.delete, ...rss,
+          run: i + 1, env, firstUpMs: first.ms, creates: first.changes.create, noopUpMs: noop.ms,
+          destroyMs: destroy.ms, deletes: destroy.changes.delete, ...rss,
         };
         runs.push(run);
         process.stdout.write(`${JSON.stringify(run)}\n`);

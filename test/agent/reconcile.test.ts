@@ -477,6 +477,45 @@ describe('Alertmanager-triggered rollback', () => {
     expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
   });
 
+  test('an alert that began before an operator released its version is ignored (audited once); a new alert acts', async () => {
+    // GIVEN 1.1.0 was rolled back and quarantined by an alert, and an operator then released it
+    const h = harness({ tags: ['1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:1.1.0`);
+    const startsAt = new Date(Date.now() - 60_000).toISOString();
+    const alert = { source: 'webhook:alertmanager', rollback: { model: 'recsys', version: '1.1.0', reason: 'errors', startsAt } };
+    await h.reconciler.runCycle([alert]);
+    expect(h.target.get('recsys').image).toBe(ref('1.0.0'));
+    expect(h.quarantine.release('recsys', '1.1.0')).toBeDefined();
+    h.clock.advance(60_000);
+    await h.reconciler.runCycle([poll]);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+    const calls = h.target.calls.length;
+    // WHEN the same alert arrives again (Alertmanager's repeat, or a replay), twice, by either path
+    await h.reconciler.runCycle([alert]);
+    await h.reconciler.rollbackNow(alert);
+    // THEN nothing is touched, the release stands, and one 'ignored' entry says why
+    expect(h.target.calls.slice(calls).filter((c) => !c.startsWith('discover'))).toEqual([]);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(false);
+    const ignored = h.audit.read().filter((e) => e.event === 'ignored');
+    expect(ignored).toHaveLength(1);
+    expect(ignored[0].reason).toBe(`1.1.0: alert: errors, firing since ${startsAt}, began before an operator released this version; a new alert would act`);
+    // AND an alert that begins after the release acts as usual
+    await new Promise((r) => setTimeout(r, 5));
+    await h.reconciler.runCycle([{ ...alert, rollback: { ...alert.rollback, startsAt: new Date().toISOString() } }]);
+    expect(h.target.get('recsys').image).toBe(ref('1.0.0'));
+    expect(h.quarantine.isQuarantined('recsys', '1.1.0')).toBe(true);
+  });
+
+  test('knows which models its workloads run once it has discovered them (the webhook server refuses others)', async () => {
+    const h = harness({ tags: ['1.0.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    expect(h.reconciler.knowsModel('recsys')).toBeUndefined(); // nothing discovered yet: the server accepts
+    await h.reconciler.runCycle([poll]);
+    expect(h.reconciler.knowsModel('recsys')).toBe(true);
+    expect(h.reconciler.knowsModel('recsy')).toBe(false);
+  });
+
   test('an alert for a version nothing runs still quarantines it, and touches nothing', async () => {
     const h = harness({ tags: ['1.0.0', '1.1.0'] });
     h.target.add('recsys', `${REPO}:1.0.0`, { policy: 'pinned' });

@@ -66,7 +66,7 @@ describe('AgentHttpServer', () => {
 
   beforeAll(async () => {
     server = new AgentHttpServer({
-      port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN, hmacSecret: SECRET }, maxBodyBytes: 1024 * 1024,
+      port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN, hmacSecret: SECRET }, maxBodyBytes: 1024 * 1024, requestsPerSecond: 10_000,
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'modelpilot_updater_cycles_total 3\n' }),
       healthz: () => ({ healthy, detail: { lastCycle: 'x' } }),
     });
@@ -209,6 +209,151 @@ describe('AgentHttpServer', () => {
     expect((await send(port, 'POST', '/healthz')).status).toBe(405);
     expect((await send(port, 'POST', '/webhooks/nope', '{}', bearer)).status).toBe(404);
     expect(events).toEqual([]);
+  });
+});
+
+/** Headers, then part of the body, then nothing: `answer` resolves with what the server said without the rest. */
+function sendPartial(
+  port: number, path: string, headers: Record<string, string>, declared: number, sent: number,
+): { req: http.ClientRequest; answer: Promise<Sent> } {
+  let req!: http.ClientRequest;
+  const answer = new Promise<Sent>((resolve, reject) => {
+    req = http.request({ host: '127.0.0.1', port, method: 'POST', path, headers: { ...headers, 'Content-Length': String(declared) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(sent, 0x7b));
+    req.flushHeaders();
+  });
+  return { req, answer };
+}
+
+describe('AgentHttpServer against hostile or careless senders', () => {
+  const servers: AgentHttpServer[] = [];
+  const abort = new AbortController();
+  const start = async (extra: Partial<ConstructorParameters<typeof AgentHttpServer>[0]> = {}): Promise<{ port: number; events: TriggerEvent[] }> => {
+    const events: TriggerEvent[] = [];
+    const server = new AgentHttpServer({ port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN, hmacSecret: SECRET }, requestsPerSecond: 10_000, ...extra });
+    servers.push(server);
+    const port = await server.listen();
+    await server.trigger().start((e) => events.push(e), abort.signal);
+    return { port, events };
+  };
+  afterAll(async () => {
+    abort.abort();
+    await Promise.all(servers.map((s) => s.close()));
+  });
+
+  test('an unauthenticated sender is refused from its headers: 401 before its body is read', async () => {
+    const { port, events } = await start();
+    // 900 kB declared, 10 bytes sent, never the rest: the answer comes anyway, and the connection is closed
+    const r = await sendPartial(port, '/webhooks/model', {}, 900_000, 10).answer;
+    expect(r.status).toBe(401);
+    expect(r.headers.connection).toBe('close');
+    expect(JSON.parse(r.body).error).toBe("missing or wrong credentials: send 'Authorization: Bearer <token>' or 'X-Modelpilot-Signature: sha256=<hex>' with 'X-Modelpilot-Timestamp'");
+    const wrongToken = await sendPartial(port, '/webhooks/registry', { Authorization: 'Bearer not-the-token-000000' }, 900_000, 10).answer;
+    expect(wrongToken.status).toBe(401);
+    expect(events).toEqual([]);
+  });
+
+  test.each<[string, (body: string) => Record<string, string>, string]>([
+    ['no timestamp', (b) => ({ 'X-Modelpilot-Signature': sign(b)['X-Modelpilot-Signature'] }),
+      "X-Modelpilot-Timestamp is missing; sign '<timestamp>.<raw body>' and send the timestamp (unix seconds) as X-Modelpilot-Timestamp"],
+    ['a timestamp that is not unix seconds', (b) => ({ ...sign(b), 'X-Modelpilot-Timestamp': '2026-12-02T10:00:00Z' }),
+      "X-Modelpilot-Timestamp is '2026-12-02T10:00:00Z', not unix seconds; sign '<timestamp>.<raw body>' and send the timestamp (unix seconds) as X-Modelpilot-Timestamp"],
+    ['a timestamp an hour old, signed correctly', (b) => sign(b, SECRET, Math.floor(Date.now() / 1000) - 3600), 'is more than 300s from now; refusing a possible replay'],
+    ['a timestamp an hour ahead', (b) => sign(b, SECRET, Math.floor(Date.now() / 1000) + 3600), 'is more than 300s from now'],
+    ['the old scheme (HMAC of the body alone)', (b) => ({ ...sign(b), 'X-Modelpilot-Signature': `sha256=${createHmac('sha256', SECRET).update(b).digest('hex')}` }),
+      "X-Modelpilot-Signature does not match; sign '<X-Modelpilot-Timestamp>.<exact raw body>' with HMAC-SHA256 as 'sha256=<hex>'"],
+    ['a signature that is not hex', (b) => ({ ...sign(b), 'X-Modelpilot-Signature': 'sha256=zz' }), "X-Modelpilot-Signature is not 'sha256=<64 hex digits>'"],
+  ])('a signed webhook with %s is refused (401) and changes nothing', async (_name, headers, message) => {
+    const { port, events } = await start();
+    const body = JSON.stringify({ event: 'model.updated', model_name: 'recsys' });
+    const r = await send(port, 'POST', '/webhooks/model', body, headers(body));
+    expect(r.status).toBe(401);
+    expect(JSON.parse(r.body).error).toContain(message);
+    expect(events).toEqual([]);
+  });
+
+  test('a replayed signed delivery is refused (409): the first one acts, its copies do not', async () => {
+    const { port, events } = await start();
+    const body = amBody([alert('firing', { alertname: 'ModelErrorRateHigh', model: 'recsys', version: '1.1.0', modelpilot_action: 'rollback' })]);
+    const headers = sign(body);
+    const first = await send(port, 'POST', '/webhooks/alertmanager', body, headers);
+    const again = await send(port, 'POST', '/webhooks/alertmanager', body, headers);
+    const third = await send(port, 'POST', '/webhooks/alertmanager', body, headers);
+    expect([first.status, again.status, third.status]).toEqual([202, 409, 409]);
+    expect(JSON.parse(again.body).error).toBe('this signed delivery was already accepted; a replay changes nothing (sign a new delivery with the current time)');
+    expect(events).toHaveLength(1);
+    // the same MLflow delivery id twice: once
+    const ml = JSON.stringify({ entity: 'model_version', action: 'created', data: { name: 'fraud', version: '7' } });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const mlHeaders = { 'X-MLflow-Signature': `v1,${createHmac('sha256', SECRET).update(`d-9.${ts}.${ml}`).digest('base64')}`, 'X-MLflow-Delivery-Id': 'd-9', 'X-MLflow-Timestamp': ts };
+    expect((await send(port, 'POST', '/webhooks/mlflow', ml, mlHeaders)).status).toBe(202);
+    expect((await send(port, 'POST', '/webhooks/mlflow', ml, mlHeaders)).status).toBe(409);
+    expect(events).toHaveLength(2);
+  });
+
+  test('a refused signed delivery (bad payload) is not remembered: the corrected one with a new signature is accepted', async () => {
+    const { port, events } = await start();
+    const bad = '{"event": "model.updated"';
+    expect((await send(port, 'POST', '/webhooks/model', bad, sign(bad))).status).toBe(400);
+    const good = JSON.stringify({ event: 'model.updated', model_name: 'recsys' });
+    expect((await send(port, 'POST', '/webhooks/model', good, sign(good))).status).toBe(202);
+    expect(events).toEqual([{ source: 'webhook:model', models: ['recsys'] }]);
+  });
+
+  test('a sender over its rate gets 429 with Retry-After; others are not affected', async () => {
+    const { port, events } = await start({ requestsPerSecond: 2 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await send(port, 'POST', '/webhooks/registry', registryPush, bearer)).status);
+    // burst of 4 (twice the rate), then refused until tokens come back
+    expect(statuses.slice(0, 4)).toEqual([202, 202, 202, 202]);
+    expect(statuses.slice(4).filter((s) => s === 429).length).toBeGreaterThanOrEqual(3);
+    const r = await send(port, 'POST', '/webhooks/registry', registryPush, bearer);
+    expect(r.status).toBe(429);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(events.length).toBe(statuses.filter((s) => s === 202).length);
+    // /healthz and /metrics are not rate-limited (Prometheus and the kubelet probe them)
+    expect((await send(port, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  test('bodies in flight share a budget: past it, a request gets 503 and is not read further', async () => {
+    const { port, events } = await start({ maxBodyBytes: 600, maxBufferedBytes: 600 });
+    const body = JSON.stringify({ event: 'model.updated', model_name: 'recsys', pad: 'x'.repeat(480) }); // ~540 bytes, under the 600 limit
+    // one slow signed sender holds 400 bytes of the budget
+    const slow = sendPartial(port, '/webhooks/model', sign(body), body.length, 400);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await sendPartial(port, '/webhooks/model', sign(`${body} `), body.length + 1, 400).answer;
+    expect(second.status).toBe(503);
+    expect(JSON.parse(second.body).error).toBe('too many webhook bodies in flight; retry shortly');
+    slow.req.destroy();
+    slow.answer.catch(() => undefined);
+    expect(events).toEqual([]);
+  });
+
+  test('a webhook for a model no workload runs gets 404 and changes nothing; a known model is accepted', async () => {
+    const known = new Set(['recsys']);
+    const { port, events } = await start({ knownModel: (m) => known.has(m) });
+    const unknown = JSON.stringify({ event: 'model.updated', model_name: 'recsy' });
+    const r = await send(port, 'POST', '/webhooks/model', unknown, bearer);
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.body).error).toBe("no workload this agent manages runs model 'recsy'; check the model name (nothing was changed)");
+    const am = amBody([alert('firing', { alertname: 'ModelErrorRateHigh', model: 'fraud', version: '2.0.0', modelpilot_action: 'rollback' })]);
+    expect((await send(port, 'POST', '/webhooks/alertmanager', am, bearer)).status).toBe(404);
+    expect(events).toEqual([]);
+    const ok = JSON.stringify({ event: 'model.updated', model_name: 'recsys' });
+    expect((await send(port, 'POST', '/webhooks/model', ok, bearer)).status).toBe(202);
+    // a registry push names repositories, not models: a push the agent does not watch is still a 2xx (registries retry on errors)
+    expect((await send(port, 'POST', '/webhooks/registry', registryPush.replace('models/recsys', 'models/other'), bearer)).status).toBe(202);
+    expect(events).toHaveLength(2);
+  });
+
+  test('refuses a body limit above 16MiB, naming the key', () => {
+    expect(() => new AgentHttpServer({ auth: { bearerToken: TOKEN }, maxBodyBytes: 10_000_000_000 }))
+      .toThrow("'webhooks.bodyLimit' value 10000000000 is out of range; give 1 byte to 16MiB (webhook payloads are a few KiB)");
   });
 });
 

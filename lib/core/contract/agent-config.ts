@@ -275,7 +275,7 @@ const webhooksSchema = z.strictObject({
   listen: hostPort.default('0.0.0.0:8080'),
   /** File holding the bearer token (`Authorization: Bearer <token>`). */
   bearerTokenFile: nonEmpty('a file path').optional(),
-  /** File holding the HMAC-SHA256 secret (`X-Modelpilot-Signature: sha256=<hex>`). */
+  /** File holding the HMAC-SHA256 secret (`X-Modelpilot-Signature: sha256=<hex of "<X-Modelpilot-Timestamp>.<body>">`). */
   hmacSecretFile: nonEmpty('a file path').optional(),
   /** Largest accepted request body. */
   bodyLimit: size.refine((v) => v <= 16 * 1024 * 1024, { error: 'is above the maximum of 16MiB; webhook payloads are a few KiB, so keep the default 1MiB' }).default(1024 * 1024),
