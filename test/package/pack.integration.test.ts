@@ -18,7 +18,9 @@ function node(code: string): { status: number | null; stdout: string; stderr: st
 }
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  // The package's own build script, from a build without the CLI file: what `npm ci` (prepare) leaves on a fresh clone.
+  fs.rmSync(path.join(ROOT, 'build/bin/modelpilot.js'), { force: true });
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-pack-'));
   const tarball = packRepository(dir);
   copied = installPacked(tarball, path.join(dir, 'project'), CDK8S_PEERS);
@@ -28,6 +30,17 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
 
 describe('the packed package', () => {
+  test('the build leaves the CLI executable: `npx modelpilot` runs it as a program (sh -c), not through node', () => {
+    // npx links the project's own bin once in its cache (~/.npm/_npx) and marks it executable only then; a later
+    // clean clone at the same path is run through that link, so the build itself must set the mode.
+    const cli = path.join(ROOT, 'build/bin/modelpilot.js');
+    expect(fs.statSync(cli).mode & 0o111).toBe(0o111);
+    const r = spawnSync(cli, ['--help'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('synth');
+  });
+
   test('ships only the build of lib/, agent/, bin/, the demo app and docs: no sources, tests, benchmarks or maps', () => {
     const files = packedFiles();
     expect(files).toContain('build/lib/index.js');
