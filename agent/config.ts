@@ -3,6 +3,7 @@
  * `ConfigError` are the contract's (lib/core/contract/agent-config.ts), shared with the `ModelUpdater` construct.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import * as YAML from 'yaml';
 import { AgentConfig, ConfigError, parseConfig } from '../lib/core/contract/agent-config';
 
@@ -26,3 +27,68 @@ export function loadConfig(file: string): AgentConfig {
   return parseConfig(doc.toJS() ?? {}, file);
 }
 
+
+/** What a path is on disk, or why it cannot be looked at. */
+function kindOf(p: string): 'file' | 'directory' | 'socket' | 'other' | 'missing' | `unreadable (${string})` {
+  try {
+    const st = fs.statSync(p);
+    return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSocket() ? 'socket' : 'other';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : `unreadable (${code ?? (e as Error).message})`;
+  }
+}
+
+/**
+ * Checks what the agent reads and writes at run time, before it starts (and under `--check`): secret files exist
+ * and hold something, the docker config and kubeconfig exist, the state directory and the audit log are of the
+ * right kind. The Docker socket is not required here: an engine that is down at start is retried every cycle
+ * (`--check --connect` asks it). Returns one problem per line, in the `ConfigError` wording; empty when
+ * everything is in place. Nothing is created or changed.
+ */
+export function checkRuntimePaths(config: AgentConfig): string[] {
+  const problems: string[] = [];
+  const needFile = (key: string, file: string, fix: string, nonEmpty = false): void => {
+    const kind = kindOf(file);
+    if (kind === 'missing') problems.push(`'${key}' value '${file}' does not exist; ${fix}`);
+    else if (kind !== 'file') problems.push(`'${key}' value '${file}' is ${kind.startsWith('unreadable') ? kind : `a ${kind}, not a file`}; ${fix}`);
+    else {
+      try {
+        const text = fs.readFileSync(file, 'utf8');
+        if (nonEmpty && text.trim() === '') problems.push(`'${key}' value '${file}' is empty; ${fix}`);
+      } catch (e) {
+        problems.push(`'${key}' value '${file}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${fix}`);
+      }
+    }
+  };
+  if (config.webhooks.enabled) {
+    if (config.webhooks.bearerTokenFile !== undefined) {
+      needFile('webhooks.bearerTokenFile', config.webhooks.bearerTokenFile, 'point it at a file holding the bearer token (mount the Secret there)', true);
+    }
+    if (config.webhooks.hmacSecretFile !== undefined) {
+      needFile('webhooks.hmacSecretFile', config.webhooks.hmacSecretFile, 'point it at a file holding the HMAC secret (mount the Secret there)', true);
+    }
+  }
+  if (config.registries.dockerConfig !== undefined) {
+    needFile('registries.dockerConfig', config.registries.dockerConfig, "point it at a docker config.json with an 'auths' map");
+  }
+  const k = config.targets.kubernetes;
+  if (k && !k.inCluster && k.kubeconfig !== undefined) {
+    needFile('targets.kubernetes.kubeconfig', k.kubeconfig, 'give the path of a kubeconfig file, or remove it to use the in-cluster service account');
+  }
+  const stateKind = kindOf(config.stateDir);
+  if (stateKind !== 'directory' && stateKind !== 'missing') {
+    problems.push(`'stateDir' value '${config.stateDir}' is ${stateKind.startsWith('unreadable') ? stateKind : `a ${stateKind}, not a directory`}; give a directory (it is created when missing)`);
+  }
+  const auditKind = kindOf(config.auditLog);
+  if (auditKind !== 'file' && auditKind !== 'missing') {
+    problems.push(`'auditLog' value '${config.auditLog}' is ${auditKind.startsWith('unreadable') ? auditKind : `a ${auditKind}, not a file`}; give a file path such as '${config.stateDir}/audit.jsonl'`);
+  } else if (auditKind === 'missing') {
+    const dir = path.dirname(config.auditLog);
+    const dirKind = kindOf(dir);
+    if (dirKind !== 'directory' && !(dirKind === 'missing' && dir === config.stateDir)) {
+      problems.push(`'auditLog' value '${config.auditLog}' is in '${dir}', which is ${dirKind === 'missing' ? 'missing' : `a ${dirKind}`}; create that directory or put the log under stateDir`);
+    }
+  }
+  return problems;
+}

@@ -2,6 +2,7 @@
  * `modelpilot agent --config agent.yaml`: runs the updater agent until SIGTERM/SIGINT, then finishes or safely
  * reverses the step in progress and exits 0. Exit 2: the config is invalid (every problem is printed).
  */
+import { checkRuntimePaths, ConfigError } from '../../agent/config';
 import { startAgent } from '../../agent/main';
 import { loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
@@ -16,7 +17,7 @@ options:
   --kubeconfig <file>
                    run the Kubernetes target against this kubeconfig's current context (e.g. from a laptop)
                    instead of the in-cluster service account; overrides targets.kubernetes.kubeconfig
-  --check          validate the config and exit (0 valid, 2 invalid)
+  --check          validate the config and the files, socket and directories it names, then exit (0 valid, 2 invalid)
   --connect        with --check: also list each image's tags with the agent's registry client and ask the Docker
                    engine whether it reaches and trusts each registry (exit 1 when a check fails)
 `;
@@ -43,6 +44,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     config = { ...config, targets: { ...config.targets, kubernetes: { ...config.targets.kubernetes, kubeconfig, inCluster: false } } };
   }
+  // What the agent reads and writes at run time, checked the same way by --check and before a start.
+  const problems = checkRuntimePaths(config);
+  if (problems.length > 0) {
+    process.stderr.write(`modelpilot agent: ${new ConfigError(file, problems).message}\n`);
+    return 2;
+  }
   if (check) {
     process.stdout.write(`${file} is valid\n`);
     if (!connect) return 0;
@@ -51,7 +58,14 @@ export async function run(argv: string[]): Promise<number> {
     for (const line of report.lines) process.stdout.write(`${line}\n`);
     return report.ok ? 0 : 1;
   }
-  const agent = await startAgent(config);
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(config);
+  } catch (e) {
+    // a start-up failure (port taken, API unreachable) is one line naming what failed, not a stack trace
+    process.stderr.write(`modelpilot agent: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal }) + '\n');

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Chart } from 'cdk8s';
+import { ApiObject, App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
@@ -71,9 +71,31 @@ export async function synthesize(builder: AppBuilder): Promise<SynthesizedChart[
       const errors = c.node.validate();
       if (errors.length) throw new Error(`${c.node.path}: ${errors.join('; ')}`);
     }
+    checkCollisions(charts);
     return charts.map((c) => ({ id: c.node.id, objects: c.toJson() as Array<Record<string, unknown>> }));
   } finally {
     fs.rmSync(app.outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Two objects with the same group, kind, namespace and name — in one chart or across the app's charts — would
+ * overwrite each other on apply. Throws naming both construct paths and the fix.
+ */
+export function checkCollisions(charts: readonly Chart[]): void {
+  const seen = new Map<string, string>();
+  for (const chart of charts) {
+    for (const o of chart.node.findAll().filter((c): c is ApiObject => ApiObject.isApiObject(c))) {
+      const ns = o.metadata.namespace;
+      const id = `${o.kind} ${ns ? `${ns}/` : ''}${o.name}`;
+      const key = `${o.apiGroup}|${id}`;
+      const other = seen.get(key);
+      if (other !== undefined) {
+        throw new Error(`${id} is defined twice, by '${other}' and by '${o.node.path}'; each object must be unique per group, kind, namespace and name: `
+          + 'give the second one another name (the model, registry or updater name of its stack) or put that stack in another namespace');
+      }
+      seen.set(key, o.node.path);
+    }
   }
 }
 

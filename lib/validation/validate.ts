@@ -5,6 +5,7 @@
  */
 import { closestName } from '../core/closest-name';
 import { assertPeer } from '../core/peer';
+import { checkApiServerRules } from './api-rules';
 
 /** One problem found in one object. */
 export interface ValidationIssue {
@@ -151,6 +152,7 @@ export function validateManifest(obj: unknown, options: ValidateOptions = {}): V
     add('$.metadata.namespace', `'${String(meta.namespace)}' is not a valid namespace; use at most 63 lowercase letters, digits and '-'`);
   }
   checkLabels(meta.labels, '$.metadata.labels', add);
+  checkApiServerRules(o, add);
   const spec = o.spec as Record<string, unknown> | undefined;
   const template = spec?.template as Record<string, unknown> | undefined;
   const templateMeta = template?.metadata as Record<string, unknown> | undefined;

@@ -117,6 +117,18 @@ describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (en
     }
     // and the Secret holds it
     expect(Buffer.from(get('secret', 'modelpilot-updater-webhook').data.hmac, 'base64').toString()).toBe(TEST_SECRETS['modelpilot:webhookHmacKey']);
+    // no other object on the API server carries a secret value, plain or base64 (every listable namespaced kind)
+    const kinds = cluster.kubectl(['api-resources', '--namespaced', '--verbs=list', '-o', 'name']).split('\n').map((k) => k.trim())
+      .filter((k) => k && k !== 'secrets' && k !== 'events' && k !== 'events.events.k8s.io');
+    const items = (JSON.parse(cluster.kubectl(['get', kinds.join(','), '-n', ns, '-o', 'json'])) as { items: Obj[] }).items;
+    expect(items.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'ConfigMap', 'AlertmanagerConfig']));
+    for (const o of items) {
+      const text = JSON.stringify(o);
+      for (const v of Object.values(TEST_SECRETS)) {
+        expect({ object: `${o.kind}/${o.metadata.name}`, plain: text.includes(v), base64: text.includes(Buffer.from(v).toString('base64')) })
+          .toEqual({ object: `${o.kind}/${o.metadata.name}`, plain: false, base64: false });
+      }
+    }
   });
 
   test('the updater moves the image; pulumi up and up --refresh keep it', async () => {

@@ -22,7 +22,13 @@ import { AUDIT_LOG_FILE, DEFAULT_STATE_DIR } from './paths';
 // Building blocks
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A duration string such as `30s`, `5m`, `1h30m` or `250ms`, read into a `Duration`. */
+/**
+ * The longest delay a Node.js timer can hold (2^31 - 1 ms, about 24.8 days): a longer one fires at once, so a
+ * `pollInterval` of 25 days would become a busy loop. Every duration of the agent's config is bounded by it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration string such as `30s`, `5m`, `1h30m` or `250ms`, read into a `Duration`; at most {@link MAX_TIMER_MS}. */
 function duration(min?: { ms: number; text: string }) {
   return z.string({ error: "must be a duration string such as '30s', '5m' or '1h30m'" }).transform((text, ctx) => {
     let d: Duration;
@@ -33,7 +39,11 @@ function duration(min?: { ms: number; text: string }) {
       return z.NEVER;
     }
     if (min && d.toMilliseconds() < min.ms) {
-      ctx.issues.push({ code: 'custom', input: text, message: `is shorter than ${min.text}; give at least '${min.text}'` });
+      ctx.issues.push({ code: 'custom', input: text, message: min.ms === 1 ? "must be longer than 0; give for example '30s'" : `is shorter than ${min.text}; give at least '${min.text}'` });
+      return z.NEVER;
+    }
+    if (d.toMilliseconds() > MAX_TIMER_MS) {
+      ctx.issues.push({ code: 'custom', input: text, message: "is longer than the longest timer Node.js can set (about 24.8 days, which would fire at once); give at most '24d'" });
       return z.NEVER;
     }
     return d;
@@ -57,6 +67,25 @@ const size = z.union([z.number(), z.string()], { error: "must be a size such as 
     }
     return Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()];
   });
+
+/** A timeout: more than 0 (a 0s timeout fails every request). */
+const timeout = () => duration({ ms: 1, text: '1ms' });
+
+/** An http(s) URL; other schemes (ftp:, file:) and scheme-less 'host:port' (read as scheme 'host:') are refused. */
+const httpUrl = (example: string) => z.string({ error: `must be a URL such as '${example}'` }).superRefine((text, ctx) => {
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    // reported below
+  }
+  if (!u || !/^https?:$/.test(u.protocol) || !u.hostname) {
+    const fix = /^[A-Za-z0-9.-]+:\d+(\/|$)/.test(text) ? `add the scheme: 'http://${text}'` : `use an http:// or https:// URL such as '${example}'`;
+    ctx.issues.push({ code: 'custom', input: text, message: `is not an http(s) URL; ${fix}` });
+  } else if (u.username || u.password) {
+    ctx.issues.push({ code: 'custom', input: text, message: 'holds credentials; remove them from the URL (they would be logged)' });
+  }
+});
 
 const nonEmpty = (what: string) => z.string({ error: `must be ${what}` }).trim().min(1, { error: `must not be empty; give ${what}` });
 
@@ -181,12 +210,12 @@ const registriesSchema = z.strictObject({
   /** Most requests per second sent to any one registry. */
   rateLimit: z.number({ error: 'must be requests per second, such as 10' }).positive({ error: 'must be more than 0 requests per second' }).default(10),
   /** Longest a request may take. */
-  requestTimeout: duration().default(parseDuration('30s')),
+  requestTimeout: timeout().default(parseDuration('30s')),
 });
 
 const probeSchema = z.strictObject({
   /** URL of the synthetic request (on 127.0.0.1 or the service), e.g. `http://127.0.0.1:8080/v1/predict`. */
-  url: z.url({ error: "must be a URL such as 'http://127.0.0.1:8080/v1/predict'" }),
+  url: httpUrl('http://127.0.0.1:8080/v1/predict'),
   method: z.enum(['GET', 'POST', 'PUT'], { error: "must be one of 'GET', 'POST', 'PUT'" }).default('GET'),
   body: z.string({ error: 'must be a string (JSON text for a JSON API)' }).optional(),
   headers: z.record(z.string(), z.string(), { error: 'must be a map of header names to strings' }).default({}),
@@ -197,12 +226,12 @@ const probeSchema = z.strictObject({
   /** Most tolerated ratio of failed (non-2xx or timed-out) requests; default: the SLO's error ratio. */
   maxFailureRatio: z.number({ error: 'must be a ratio such as 0.05' }).min(0, { error: 'must be between 0 and 1' }).max(1, { error: 'must be between 0 and 1' }).optional(),
   /** Per-request timeout. */
-  timeout: duration().default(parseDuration('5s')),
+  timeout: timeout().default(parseDuration('5s')),
 });
 
 const healthSchema = z.strictObject({
   /** How long the new version may take to become ready (container health / rollout status). */
-  readinessTimeout: duration().default(parseDuration('2m')),
+  readinessTimeout: timeout().default(parseDuration('2m')),
   /** How long the SLO is watched after readiness before a verdict. `0s` skips the bake (readiness only). */
   bakeWindow: duration().default(parseDuration('5m')),
   /** How often Prometheus is asked during the bake window. */
@@ -221,8 +250,8 @@ const healthSchema = z.strictObject({
   confidence: z.number({ error: 'must be a probability such as 0.95' }).min(0.5, { error: 'must be between 0.5 and 0.999' }).max(0.999, { error: 'must be between 0.5 and 0.999' }).default(0.95),
   /** Prometheus base URL; without it the SLO check is Inconclusive and `inconclusive` decides. */
   prometheus: z.strictObject({
-    url: z.url({ error: "must be a URL such as 'http://prometheus:9090'" }),
-    timeout: duration().default(parseDuration('10s')),
+    url: httpUrl('http://prometheus:9090'),
+    timeout: timeout().default(parseDuration('10s')),
     /** Extra label matchers for the SLO queries, e.g. `{ namespace: 'ml' }`. */
     labels: z.record(z.string(), z.string(), { error: 'must be a map of label names to values' }).default({}),
     /**
@@ -301,8 +330,8 @@ export const agentConfigSchema = z.strictObject({
   notify: z.strictObject({
     /** Alertmanager's base URL: each decision is posted to its v2 API, so AlertRouting's routes deliver it. */
     alertmanager: z.strictObject({
-      url: z.url({ error: "must be a URL such as 'http://alertmanager:9093'" }),
-      timeout: duration().default(parseDuration('5s')),
+      url: httpUrl('http://alertmanager:9093'),
+      timeout: timeout().default(parseDuration('5s')),
       /** How long each event alert stays firing before it resolves. */
       resolveAfter: duration().default(parseDuration('15m')),
     }).optional(),
