@@ -61,6 +61,8 @@ export type { IWebhookReceiver, ModelUpdaterOptions, ModelUpdaterProps, UpdatedM
 // Validation
 export { assertValidManifests, formatIssue, ManifestValidationError, validateManifest, validateManifests } from './validation/validate';
 export type { ValidateOptions, ValidationIssue, ValidationResult } from './validation/validate';
+export { WARNING_METADATA_TYPE, warningsOf } from './validation/warnings';
+export type { SynthWarning } from './validation/warnings';
 
 // The stack
 export { SelfHealingModelStack } from './stack';

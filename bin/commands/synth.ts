@@ -13,6 +13,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
+import { SynthWarning, warningsOf } from '../../lib/validation/warnings';
 import { parseCommandArgs } from '../args';
 
 /** What an app module exports. */
@@ -29,13 +30,15 @@ export interface SynthesizedChart {
 /** The built-in demo app (resolves in the sources and in the compiled build/). */
 export const DEFAULT_APP = path.join(__dirname, '..', '..', 'examples', 'recommendation-model', 'app');
 
-const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>]
+const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>] [--strict]
 
 Synthesizes a modelpilot app into validated YAML, one file per chart (stack).
   app.ts        module whose default export (or export 'build') is a function (app: cdk8s.App) => void
                 that adds charts to the app; default: the built-in demo examples/recommendation-model
   --out <dir>   output directory (default: dist)
-Exit status: 0 when every object is valid and written, 1 on invalid objects or a failing app, 2 on usage errors.`;
+  --strict      treat warnings (legal but unsafe settings) as errors: print them, write nothing, exit 1
+Exit status: 0 when every object is valid and written, 1 on invalid objects, a failing app or (with --strict)
+a warning, 2 on usage errors.`;
 
 /** Loads an app module (a .ts file is compiled on the fly with ts-node, transpile-only) and returns its builder. */
 export function loadApp(file: string): AppBuilder {
@@ -57,8 +60,11 @@ export function loadApp(file: string): AppBuilder {
   return fn as AppBuilder;
 }
 
-/** Runs a builder on a fresh App and returns each chart's objects, in chart order. */
-export async function synthesize(builder: AppBuilder): Promise<SynthesizedChart[]> {
+/**
+ * Runs a builder on a fresh App and returns each chart's objects, in chart order. The constructs' warnings (legal
+ * but unsafe settings) are appended to `warnings` when it is given.
+ */
+export async function synthesize(builder: AppBuilder, warnings?: SynthWarning[]): Promise<SynthesizedChart[]> {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-synth-')) });
   try {
     await builder(app);
@@ -72,6 +78,7 @@ export async function synthesize(builder: AppBuilder): Promise<SynthesizedChart[
       if (errors.length) throw new Error(`${c.node.path}: ${errors.join('; ')}`);
     }
     checkCollisions(charts);
+    warnings?.push(...warningsOf(app));
     return charts.map((c) => ({ id: c.node.id, objects: c.toJson() as Array<Record<string, unknown>> }));
   } finally {
     fs.rmSync(app.outdir, { recursive: true, force: true });
@@ -105,20 +112,26 @@ export function toYaml(objects: readonly unknown[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, { out: { type: 'string', short: 'o', needs: 'a directory' } }, true);
+  const args = parseCommandArgs(argv, { out: { type: 'string', short: 'o', needs: 'a directory' }, strict: { type: 'boolean' } }, true);
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const { values: { out = 'dist' }, positionals: [appFile, ...more] } = args;
+  const { values: { out = 'dist', strict = false }, positionals: [appFile, ...more] } = args;
   if (more.length > 0) return usageError(`only one app may be given (got '${appFile}' and '${more[0]}')`);
 
   let charts: SynthesizedChart[];
+  const warnings: SynthWarning[] = [];
   try {
-    charts = await synthesize(loadApp(appFile ?? DEFAULT_APP));
+    charts = await synthesize(loadApp(appFile ?? DEFAULT_APP), warnings);
   } catch (e) {
     process.stderr.write(`modelpilot synth: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  for (const w of warnings) process.stderr.write(`modelpilot synth: ${strict ? 'error' : 'warning'}: ${w.path}: ${w.message}\n`);
+  if (strict && warnings.length > 0) {
+    process.stderr.write(`modelpilot synth: ${warnings.length} warning(s) and --strict; nothing written (fix them, or drop --strict to write anyway)\n`);
     return 1;
   }
 

@@ -63,6 +63,9 @@ export interface WebhookReceiverOptions extends ReceiverOptions {
   readonly bearerToken?: SecretKeySelector;
 }
 
+/** Query parameters that carry credentials (`?token=…`, `?api_key=…`, `?sig=…`). */
+const CREDENTIAL_PARAM = /^(token|access[-_]?token|auth|authorization|api[-_]?key|apikey|key|secret|password|passwd|pass|sig|signature|code)$/i;
+
 /**
  * One receiver's configs in one format: `secret` renders a Secret reference (a `*_file` path for the native
  * alertmanager.yml, a `{ name, key }` selector for the CRD). Returns the `<kind>_configs` entry.
@@ -141,6 +144,17 @@ export class Receiver {
     }
     if (!url || !['http:', 'https:'].includes(url.protocol)) {
       throw new Error(`receiver '${options.name}': 'url' value '${options.url}' is not an http(s) URL; write it like 'http://updater.ml.svc:8080/webhooks/alertmanager'`);
+    }
+    // The URL is rendered in plain text into the AlertmanagerConfig and alertmanager.yml: no credentials in it.
+    const shown = `${url.protocol}//${url.host}${url.pathname}`;
+    if (url.username || url.password) {
+      throw new Error(`receiver '${options.name}': 'url' value '${shown}' carries a user and password, which would be rendered in plain text; `
+        + "remove them from the URL and give the credential as 'bearerToken' (a Secret key)");
+    }
+    const secretParam = [...url.searchParams.keys()].find((k) => CREDENTIAL_PARAM.test(k));
+    if (secretParam !== undefined) {
+      throw new Error(`receiver '${options.name}': 'url' value '${shown}' carries the credential parameter '${secretParam}', which would be rendered in plain text; `
+        + "remove it from the URL and give the credential as 'bearerToken' (a Secret key)");
     }
     if (options.bearerToken) checkSecretRef(options.name, 'bearerToken', options.bearerToken);
     const o = options;

@@ -8,6 +8,7 @@ import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
+import { addWarning } from '../validation/warnings';
 import { Autoscaling } from './autoscaling';
 import { DisruptionBudget } from './disruption-budget';
 import { ModelCache } from './model-cache';
@@ -279,6 +280,16 @@ export class ModelDeployment extends Construct {
         + `use at most ${minReplicas - 1} or DisruptionBudget.maxUnavailable(1)`);
     }
 
+    if (typeof budget.value === 'string' && budget.value.endsWith('%')) {
+      // the API server rounds a percentage up: minAvailable '50%' of 1 pod is 1, so that pod can never be evicted
+      const pct = Number(budget.value.slice(0, -1));
+      const scaled = Math.ceil((pct * minReplicas) / 100);
+      if (budget.field === 'minAvailable' && scaled >= minReplicas) {
+        addWarning(this, `'disruptionBudget.minAvailable' value '${budget.value}' of ${minReplicas} replica(s) rounds up to ${scaled}, so no pod can ever be evicted `
+          + `and node drains hang; use DisruptionBudget.maxUnavailable(1) or run at least ${Math.max(2, minReplicas + 1)} replicas`);
+      }
+    }
+
     const strategy = props.strategy ?? RolloutStrategy.rollingUpdate();
     const resources = renderResources(props.resources ?? {});
     const gpus = props.resources?.gpus ?? 0;
@@ -297,6 +308,18 @@ export class ModelDeployment extends Construct {
 
     for (const s of props.imagePullSecrets ?? []) checkDnsName('imagePullSecrets', s, 253);
     const tolerations = props.tolerations ?? (gpus > 0 ? [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] : undefined);
+    if (props.tolerations && gpus > 0 && !props.tolerations.some((t) => t.key === 'nvidia.com/gpu' || (t.key === undefined && t.operator === 'Exists'))) {
+      addWarning(this, "'tolerations' replace the default 'nvidia.com/gpu' toleration and none of them tolerates that taint, so the pods cannot land on tainted GPU nodes; "
+        + "add { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' } to 'tolerations'");
+    }
+    for (const [what, size] of [['memory', props.resources?.memory?.limit]] as const) {
+      if (size !== undefined && size.toKibibytes() === 0) {
+        addWarning(this, `'resources.${what}.limit' value '0' means no limit at all, so one model can take the node's whole ${what}; give a real limit such as Size.gibibytes(2)`);
+      }
+    }
+    if (props.resources?.cpu?.limit !== undefined && /^0+(\.0*)?m?$/.test(String(props.resources.cpu.limit.amount))) {
+      addWarning(this, "'resources.cpu.limit' value '0' means no limit at all; give a real limit such as Cpu.units(2)");
+    }
 
     const container = {
       name: this.containerName,

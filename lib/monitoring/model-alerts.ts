@@ -4,6 +4,7 @@ import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { Slo } from '../core/slo';
 import { promMatchers } from '../core/slo';
+import { addWarning } from '../validation/warnings';
 import { MonitoredModel, objectLabels } from './monitored-model';
 
 /** Alert severities; routes match on them. */
@@ -202,6 +203,12 @@ export class ModelAlerts extends Construct {
     this.model = model;
     this.slo = props.slo ?? model.slo ?? Slo.DEFAULT;
     this.scrapeInterval = props.scrapeInterval ?? Duration.seconds(30);
+    if (this.scrapeInterval.toMilliseconds() * 2 > this.slo.window.toMilliseconds()) {
+      // rate() over the window needs two samples in it: with fewer, the error-ratio and latency alerts never fire
+      addWarning(this, `'scrapeInterval' '${toPromDuration(this.scrapeInterval)}' leaves fewer than two samples in the SLO window `
+        + `'${toPromDuration(this.slo.window)}', so the error-ratio and latency alerts can never fire; scrape at most every `
+        + `'${toPromDuration(Duration.millis(Math.floor(this.slo.window.toMilliseconds() / 2)))}' or widen slo.window`);
+    }
     this.evaluationInterval = props.evaluationInterval;
     this.sustainFor = props.sustainFor ?? Duration.minutes(1);
     this.maxRestarts = wholeAtLeast1('maxRestarts', props.maxRestarts ?? 3);

@@ -11,6 +11,7 @@ import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels } from '../core/labels';
 import { UpdatePolicy } from '../core/update-policy';
+import { addWarning } from '../validation/warnings';
 import type { MonitoredModel } from '../monitoring/monitored-model';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
 import { UpdaterDiscovery, UpdaterPeer } from './peers';
@@ -224,6 +225,10 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
 
     // Mark the model Deployments (metadata only: no rollout) so that label discovery and humans can tell.
     for (const m of props.models) {
+      if (m.image.tag === undefined) {
+        addWarning(this, `model '${m.modelName}' image '${m.image.toString()}' is pinned by digest alone, so the updater can never move it `
+          + "(it follows tags); give the tag too, e.g. 'repo/model:1.4.0@sha256:…', or leave this model out of the updater");
+      }
       m.deployment?.metadata.addLabel(MANAGED_LABEL, 'true');
       m.deployment?.metadata.addAnnotation(DEPLOYMENT_ANNOTATIONS.policy, m.updatePolicy.toString());
     }
