@@ -95,7 +95,15 @@ export class QuarantineStore {
     if (!parsed || !Array.isArray(parsed.entries)) {
       throw new Error(`quarantine store '${this.file}' has no 'entries' list; restore it from a backup or fix it by hand`);
     }
-    this.entries = parsed.entries;
+    const bad = parsed.entries.findIndex((e: unknown) => {
+      const o = e as Record<string, unknown> | null;
+      return o === null || typeof o !== 'object' || typeof o.model !== 'string' || typeof o.version !== 'string';
+    });
+    if (bad >= 0) {
+      throw new Error(`quarantine store '${this.file}' entries[${bad}] is ${JSON.stringify(parsed.entries[bad]).slice(0, 80)}, not an entry with a 'model' and a 'version'; `
+        + 'restore the file from a backup or fix that entry by hand');
+    }
+    this.entries = parsed.entries.map((e) => ({ ...e, reason: typeof e.reason === 'string' ? e.reason : '', since: typeof e.since === 'string' ? e.since : '', source: typeof e.source === 'string' ? e.source : '' }));
     this.released = Array.isArray(parsed.released) ? parsed.released : [];
   }
 

@@ -1,6 +1,7 @@
 /**
  * `modelpilot history`: prints the agent's audit log (append-only JSONL) as a readable timeline.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { formatTimeline, readAuditFile } from '../../agent/state/audit';
 import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
@@ -11,7 +12,8 @@ const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent
 
 Prints every decision and attempt of the agent, oldest first: time, workload, event, from -> to, trigger, result
 and reason. Default file: <stateDir>/audit.jsonl from --config, else /var/lib/modelpilot/audit.jsonl.
-Exit status: 0; 1 when some lines are not audit entries (each is named on stderr and skipped); 2 on usage errors.
+Exit status: 0; 1 when the file is missing or some lines are not audit entries (each is named on stderr with its line
+number and skipped); 2 on usage errors.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -32,6 +34,15 @@ export async function run(argv: string[]): Promise<number> {
     if (!file) return 2;
   }
   const auditFile = file ?? path.join(DEFAULT_STATE_DIR, AUDIT_LOG_FILE);
+  if (!fs.existsSync(auditFile)) {
+    // a mistyped --file or --state-dir must not look like an agent that did nothing
+    process.stderr.write(`modelpilot history: ${auditFile} does not exist; give the agent's audit log with --file <audit.jsonl> or --config <agent.yaml>\n`);
+    return 1;
+  }
+  if (fs.statSync(auditFile).isDirectory()) {
+    process.stderr.write(`modelpilot history: ${auditFile} is a directory; give the audit log file in it, e.g. --file ${path.join(auditFile, AUDIT_LOG_FILE)}\n`);
+    return 1;
+  }
   const { entries, unreadable } = readAuditFile(auditFile);
   for (const u of unreadable) {
     process.stderr.write(`modelpilot history: ${auditFile} line ${u.line} is not an audit entry (torn or corrupted), skipped: ${u.text}\n`);

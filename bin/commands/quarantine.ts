@@ -3,6 +3,7 @@
  * Reads the state dir from `--state-dir`, else from `--config agent.yaml`'s `stateDir`, else `/var/lib/modelpilot`.
  * A running agent picks a release up at its next cycle.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
@@ -32,7 +33,19 @@ export async function run(argv: string[]): Promise<number> {
     ({ stateDir, auditLog: auditFile } = c);
   }
   stateDir ??= DEFAULT_STATE_DIR;
-  const store = new QuarantineStore(stateDir);
+  if (!fs.existsSync(stateDir) || !fs.statSync(stateDir).isDirectory()) {
+    process.stderr.write(`modelpilot quarantine: state directory '${stateDir}' ${fs.existsSync(stateDir) ? 'is not a directory' : 'does not exist'}; `
+      + "give the agent's stateDir with --state-dir <dir> or --config <agent.yaml>\n");
+    return 1;
+  }
+  let store: QuarantineStore;
+  try {
+    store = new QuarantineStore(stateDir);
+    store.list();
+  } catch (e) {
+    process.stderr.write(`modelpilot quarantine: ${(e as Error).message}\n`);
+    return 1;
+  }
   const [verb, model, version] = positional;
   if (verb === 'list' && positional.length === 1) {
     const entries = store.list();

@@ -69,10 +69,42 @@ describe('modelpilot validate', () => {
   test('exits 1 on unreadable or unparsable files', async () => {
     const missing = await capture([path.join(dir, 'missing.yaml')]);
     expect(missing.code).toBe(1);
-    expect(missing.err).toBe(`${path.join(dir, 'missing.yaml')}: no such file\n`);
+    expect(missing.err).toBe(`${path.join(dir, 'missing.yaml')}: no such file or directory\n`);
     const broken = await capture([path.join(dir, 'broken.yaml')]);
     expect(broken.code).toBe(1);
-    expect(broken.err).toContain(`${path.join(dir, 'broken.yaml')}: YAML error:`);
+    expect(broken.err).toContain(`${path.join(dir, 'broken.yaml')}: document at line 1: YAML error:`);
+  });
+
+  test('a directory is searched for .yaml, .yml and .json files; one without any is an error', async () => {
+    const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-validate-dir-'));
+    try {
+      fs.mkdirSync(path.join(tree, 'sub'));
+      fs.writeFileSync(path.join(tree, 'a.yaml'), GOOD);
+      fs.writeFileSync(path.join(tree, 'sub', 'b.json'), JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'b', namespace: 'ml' } }));
+      fs.writeFileSync(path.join(tree, 'notes.txt'), 'not a manifest');
+      const r = await capture([tree]);
+      expect(r.code).toBe(0);
+      expect(r.out).toBe(`${path.join(tree, 'a.yaml')}: 2 objects valid\n${path.join(tree, 'sub', 'b.json')}: 1 objects valid\n`);
+      fs.mkdirSync(path.join(tree, 'empty'));
+      const empty = await capture([path.join(tree, 'empty')]);
+      expect(empty.code).toBe(1);
+      expect(empty.err).toBe(`${path.join(tree, 'empty')}: directory holds no .yaml, .yml or .json file\n`);
+    } finally {
+      fs.rmSync(tree, { recursive: true, force: true });
+    }
+  });
+
+  test('a broken document in a stream is named by the line it starts on; a duplicate across documents is found', async () => {
+    const file = path.join(dir, 'stream.yaml');
+    const cm = (n: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${n}, namespace: ml }\n`;
+    fs.writeFileSync(file, `${cm('a')}---\n${cm('b')}---\n${cm('a')}`);
+    const dup = await capture([file]);
+    expect(dup.code).toBe(1);
+    expect(dup.err).toBe(`${file}: 1 invalid field(s) in 3 objects:\n  ConfigMap ml/a: $: is defined twice (objects 1 and 3); names must be unique per kind and namespace\n`);
+    fs.writeFileSync(file, `${cm('a')}---\n${cm('b')}---\nkind: [1,\n`);
+    const broken = await capture([file]);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: document at line 9: YAML error: `));
   });
 
   test('exits 2 without files', async () => {
