@@ -208,9 +208,10 @@ export function checkApiServerRules(o: Obj, add: Add): void {
   const kind = String(o.kind);
   const meta = isObj(o.metadata) ? o.metadata : {};
   const name = meta.name;
-  if (typeof name === 'string' && name !== '') {
+  // (a name that is not even a DNS subdomain is reported by the generic name check)
+  if (typeof name === 'string' && name !== '' && name.length <= 253 && DNS1123_SUBDOMAIN.test(name)) {
     if (DNS1035_KINDS.has(kind) && (name.length > 63 || !DNS1035_LABEL.test(name))) {
-      add('$.metadata.name', `'${name}' is not a valid ${kind} name; a ${kind} name must start with a lowercase letter, then at most 62 lowercase letters, digits and '-' (DNS-1035)`);
+      add('$.metadata.name', `'${name}' is not a valid ${kind} name; a ${kind} name must start with a lowercase letter, then at most 62 lowercase letters, digits and '-' (DNS-1035: API servers before Kubernetes 1.36 refuse anything else)`);
     } else if (DNS1123_LABEL_KINDS.has(kind) && !DNS1035_KINDS.has(kind) && (name.length > 63 || !DNS1123_LABEL.test(name))) {
       add('$.metadata.name', `'${name}' is not a valid ${kind} name; use at most 63 lowercase letters, digits and '-'`);
     }
@@ -239,7 +240,8 @@ export function checkApiServerRules(o: Obj, add: Add): void {
     spec.ports.forEach((p, i) => {
       if (!isObj(p)) return;
       checkRange(add, `$.spec.ports[${i}].port`, p.port, 1, 65535, 'a port');
-      if (typeof p.targetPort === 'number') checkRange(add, `$.spec.ports[${i}].targetPort`, p.targetPort, 1, 65535, 'a port');
+      // targetPort 0 is defaulted to the port by the API server
+      if (typeof p.targetPort === 'number' && p.targetPort !== 0) checkRange(add, `$.spec.ports[${i}].targetPort`, p.targetPort, 1, 65535, 'a port');
       if (p.nodePort !== undefined) checkRange(add, `$.spec.ports[${i}].nodePort`, p.nodePort, 1, 65535, 'a port');
     });
   }

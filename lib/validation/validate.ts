@@ -152,7 +152,12 @@ export function validateManifest(obj: unknown, options: ValidateOptions = {}): V
     add('$.metadata.namespace', `'${String(meta.namespace)}' is not a valid namespace; use at most 63 lowercase letters, digits and '-'`);
   }
   checkLabels(meta.labels, '$.metadata.labels', add);
-  checkApiServerRules(o, add);
+  // The API server's own rules; where one names a field, its message replaces the schema's terser ones there.
+  const ruled: ValidationIssue[] = [];
+  checkApiServerRules(o, (path, message) => ruled.push({ object: id, path, message }));
+  const ruledPaths = new Set(ruled.map((i) => i.path));
+  for (let i = issues.length - 1; i >= 0; i--) if (ruledPaths.has(issues[i].path.replace(/\.(\w+)$/, "['$1']")) || ruledPaths.has(issues[i].path)) issues.splice(i, 1);
+  issues.push(...ruled);
   const spec = o.spec as Record<string, unknown> | undefined;
   const template = spec?.template as Record<string, unknown> | undefined;
   const templateMeta = template?.metadata as Record<string, unknown> | undefined;
