@@ -148,7 +148,7 @@ export class Receiver {
     // The URL is rendered in plain text into the AlertmanagerConfig and alertmanager.yml: no credentials in it.
     const shown = `${url.protocol}//${url.host}${url.pathname}`;
     if (url.username || url.password) {
-      throw new Error(`receiver '${options.name}': 'url' value '${shown}' carries a user and password, which would be rendered in plain text; `
+      throw new Error(`receiver '${options.name}': 'url' value '${shown}' carries ${url.password ? 'a user and password' : 'a user name'}, which would be rendered in plain text; `
         + "remove them from the URL and give the credential as 'bearerToken' (a Secret key)");
     }
     const secretParam = [...url.searchParams.keys()].find((k) => CREDENTIAL_PARAM.test(k));

@@ -35,6 +35,13 @@ export function checkPositive(field: string, d: Duration): number {
   return ms;
 }
 
+/** @internal Throws if a construct was given no props object (JavaScript callers, `undefined as any`). */
+export function checkProps(construct: string, props: unknown, example: string): void {
+  if (props === null || typeof props !== 'object' || Array.isArray(props)) {
+    throw new Error(`${construct} needs a props object, got ${props === null ? 'null' : Array.isArray(props) ? 'an array' : typeof props}; give for example ${example}`);
+  }
+}
+
 /** @internal Shows a prop value in an error: numbers bare, strings in single quotes. */
 export function show(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : String(value);

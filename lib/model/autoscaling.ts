@@ -72,7 +72,10 @@ function bounds(options: AutoscalingBounds): [number, number] {
   if (!Number.isInteger(min) || min < 1) {
     throw new Error(`'autoscaling.minReplicas' value ${min} must be a whole number of at least 1`);
   }
-  if (!Number.isInteger(max) || max < min) {
+  if (!Number.isInteger(max)) {
+    throw new Error(`'autoscaling.maxReplicas' value ${max} is not a whole number; give a number of pods such as ${Math.max(min, 4)}`);
+  }
+  if (max < min) {
     throw new Error(`'autoscaling.maxReplicas' value ${max} is below minReplicas ${min}; set maxReplicas to at least ${min}`);
   }
   return [min, max];

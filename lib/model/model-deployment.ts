@@ -1,7 +1,7 @@
 import { ApiObject, Chart, Lazy } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { checkDnsName } from '../core/checks';
+import { checkDnsName, checkProps } from '../core/checks';
 import { MODEL_SERVER_ENV } from '../core/contract/names';
 import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
@@ -226,6 +226,7 @@ export class ModelDeployment extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelDeploymentProps) {
     super(scope, id);
+    checkProps('ModelDeployment', props, "{ name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0' }");
     checkDnsName('name', props.name);
     this.modelName = props.name;
     this.namespace = props.namespace ?? Chart.of(this).namespace ?? 'default';

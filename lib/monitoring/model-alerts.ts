@@ -1,5 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
+import { checkProps } from '../core/checks';
 import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { Slo } from '../core/slo';
@@ -198,6 +199,7 @@ export class ModelAlerts extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelAlertsProps) {
     super(scope, id);
+    checkProps('ModelAlerts', props, '{ model } (a ModelDeployment)');
     Object.defineProperty(this, IS_MODEL_ALERTS, { value: true });
     const model = props.model;
     this.model = model;

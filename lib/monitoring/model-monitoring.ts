@@ -1,5 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
+import { checkProps } from '../core/checks';
 import { VERSION_LABEL } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { ModelAlerts, ModelAlertsOptions } from './model-alerts';
@@ -67,6 +68,7 @@ export class ModelMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelMonitoringProps) {
     super(scope, id);
+    checkProps('ModelMonitoring', props, '{ model } (a ModelDeployment)');
     const model = props.model;
     this.target = props.target ?? ScrapeTarget.SERVICE;
     this.scrapeInterval = props.scrapeInterval ?? Duration.seconds(30);

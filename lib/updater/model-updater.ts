@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
-import { checkDnsName, DNS_LABEL_RE } from '../core/checks';
+import { checkDnsName, checkProps, DNS_LABEL_RE } from '../core/checks';
 import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
 import { CONFIG_HASH_ANNOTATION, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
 import { AGENT_PATHS } from '../core/contract/paths';
@@ -210,6 +210,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
 
   constructor(scope: Construct, id: string, props: ModelUpdaterProps) {
     super(scope, id);
+    checkProps('ModelUpdater', props, '{ models: [model] } (ModelDeployments)');
     const p = resolveProps(props);
     this.name = p.name;
     this.namespace = p.namespace;

@@ -417,7 +417,8 @@ function friendly(issue: Issue): string {
 }
 
 function formatValue(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
+  // a password typed into a URL is not echoed back into logs
+  if (typeof v === 'string') return `'${v.replace(/(\/\/[^/:@\s]*:)[^@/\s]*@/, '$1***@')}'`;
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
