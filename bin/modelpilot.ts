@@ -13,6 +13,7 @@ const COMMANDS: Record<string, string> = {
   agent: 'run the updater agent (watch, roll out, verify, roll back)',
   quarantine: 'list or release quarantined model versions',
   history: 'print the agent audit log as a timeline',
+  'registry-credentials': "generate the in-cluster registry's credentials (htpasswd and pull Secrets)",
 };
 
 interface Command {

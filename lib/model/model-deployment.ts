@@ -8,6 +8,7 @@ import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
+import { UpdaterPeer } from '../updater/peers';
 import { addWarning } from '../validation/warnings';
 import { Autoscaling } from './autoscaling';
 import { DisruptionBudget } from './disruption-budget';
@@ -136,6 +137,22 @@ export interface ModelDeploymentProps {
    * @default - none (with GPUs: the `nvidia.com/gpu` NoSchedule taint)
    */
   readonly tolerations?: kplus.k8s.Toleration[];
+  /**
+   * Who may call the model (a NetworkPolicy on its pods, on the container port), beside the pods of its own
+   * namespace and Prometheus: e.g. the ingress controller's `UpdaterPeer.namespace('ingress-nginx')`.
+   * @default - only pods in the model's namespace and Prometheus
+   */
+  readonly ingressFrom?: UpdaterPeer[];
+  /**
+   * Prometheus' pods, which scrape `/metrics` through the model's NetworkPolicy.
+   * @default UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring')
+   */
+  readonly prometheusPeer?: UpdaterPeer;
+  /**
+   * Render the NetworkPolicy on the model's pods (`ingressFrom`). Turn it off only where another policy owns them.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
   /**
    * Names of Secrets used to pull the image.
    * @default - none
@@ -400,6 +417,25 @@ export class ModelDeployment extends Construct {
         [budget.field]: typeof budget.value === 'number' ? k8s.IntOrString.fromNumber(budget.value) : k8s.IntOrString.fromString(budget.value),
       },
     });
+
+    if (props.networkPolicy !== false) {
+      // Ingress only from the model's own namespace, Prometheus and what is declared; the port is the container's.
+      const from = [
+        { podSelector: {} },
+        (props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring')).peer,
+        ...(props.ingressFrom ?? []).map((p) => p.peer),
+      ];
+      new ApiObject(this, 'NetworkPolicy', {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta(this.deploymentName),
+        spec: {
+          podSelector: { matchLabels: { ...this.selectorLabels } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: from.map((f) => ({ ...f })), ports: [{ protocol: 'TCP', port: this.port }] }],
+        },
+      });
+    }
 
     if (props.autoscaling) {
       this.autoscaler = new ApiObject(this, 'Autoscaler', {

@@ -7,6 +7,8 @@ import type { SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { sizeQuantity } from '../model/resources';
+import { UpdaterPeer } from '../updater/peers';
+import { addWarning } from '../validation/warnings';
 
 const k8s = kplus.k8s;
 
@@ -108,10 +110,35 @@ export interface ModelRegistryProps {
    */
   readonly storageClassName?: string;
   /**
-   * Existing Secret holding an htpasswd file under the key `htpasswd`; turns on basic auth.
-   * @default - no authentication (restrict access with a NetworkPolicy)
+   * Secret holding an htpasswd file (bcrypt) under the key `htpasswd`: pushes and pulls need its credentials.
+   * Create it and the pull Secret with `npx modelpilot registry-credentials` (docs/registry.md).
+   * @default - `<name>-htpasswd`, unless `anonymousPush` is true
    */
   readonly htpasswdSecret?: string;
+  /**
+   * Turn authentication off: anyone who reaches the registry can push a model version, which the updater then rolls
+   * out on the registry's own push notification. Synthesis warns. Prefer credentials.
+   * @default false
+   */
+  readonly anonymousPush?: boolean;
+  /**
+   * Who may reach the registry to push, beside the updater (which only reads): e.g. the CI runners'
+   * `UpdaterPeer.namespace('ci')`. The NetworkPolicy cannot tell a push from a pull, so credentials are what
+   * restrict pushes; this narrows who may try.
+   * @default - none
+   */
+  readonly pushFrom?: UpdaterPeer[];
+  /**
+   * Where pulls come from: the nodes' addresses, since the kubelet pulls. Narrow it to your node CIDR, e.g.
+   * `[UpdaterPeer.cidr('10.0.0.0/16')]`.
+   * @default [UpdaterPeer.cidr('0.0.0.0/0')]
+   */
+  readonly pullFrom?: UpdaterPeer[];
+  /**
+   * A NetworkPolicy on the registry's pods: ingress on its port only from the updater, `pushFrom` and `pullFrom`.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
   /**
    * Notification endpoint (e.g. the updater's registry webhook).
    * @default - no notifications
@@ -123,8 +150,8 @@ export interface ModelRegistryProps {
    */
   readonly port?: number;
   /**
-   * Pull Secret that nodes use for this registry (needed when htpasswd is on).
-   * @default - none
+   * Pull Secret (type `kubernetes.io/dockerconfigjson`) that the kubelet and the updater use for this registry.
+   * @default - `<name>-pull`, unless `anonymousPush` is true
    */
   readonly pullSecret?: string;
 }
@@ -192,6 +219,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   public readonly labels: Readonly<Record<string, string>>;
   /** The stable subset of labels that selects the registry's pods (no version). */
   public readonly selectorLabels: Readonly<Record<string, string>>;
+  /** The htpasswd Secret (`undefined` with anonymousPush). */
+  public readonly htpasswdSecretName?: string;
   private notificationsSpec?: RegistryNotifications;
   private readonly htpasswd: boolean;
 
@@ -207,15 +236,25 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     }
     this.host = `${this.name}.${this.namespace}.svc:${this.port}`;
     if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
-    this.pullSecretName = props.pullSecret;
+    if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
+    if (props.anonymousPush === true && props.htpasswdSecret !== undefined) {
+      throw new Error(`'registry.anonymousPush' is true but 'registry.htpasswdSecret' ('${props.htpasswdSecret}') turns authentication on; keep one of them`);
+    }
+    // Secure by default: credentials unless anonymous pushes are asked for.
+    const htpasswdSecret = props.anonymousPush === true ? undefined : (props.htpasswdSecret ?? `${this.name}-htpasswd`);
+    this.htpasswdSecretName = htpasswdSecret;
+    this.pullSecretName = props.pullSecret ?? (htpasswdSecret ? `${this.name}-pull` : undefined);
+    if (props.anonymousPush === true) {
+      addWarning(this, `'registry.anonymousPush' is true: anyone who can reach ${this.name}.${this.namespace}.svc:${this.port} can push a model version, `
+        + 'and the updater rolls it out on the push notification; drop anonymousPush and create the credentials with `npx modelpilot registry-credentials`');
+    }
     const image = ImageRef.parse(props.image ?? 'docker.io/library/registry:2.8.3', { field: 'registry.image' });
     const version = versionLabel(image);
     const storageMi = (props.storage ?? Size.gibibytes(50)).toMebibytes();
     if (!(storageMi > 0)) {
       throw new Error(`'registry.storage' size ${storageMi}Mi must be positive; give for example Size.gibibytes(50)`);
     }
-    if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
-    this.htpasswd = props.htpasswdSecret !== undefined;
+    this.htpasswd = htpasswdSecret !== undefined;
 
     const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
     this.selectorLabels = selector;
@@ -252,7 +291,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
           metadata: { labels: { ...this.labels } },
           spec: Lazy.any({
             produce: () => renderRegistryPodSpec({
-              name: this.name, image, port: this.port, htpasswdSecret: props.htpasswdSecret, bearerToken: this.notificationsSpec?.bearerToken,
+              name: this.name, image, port: this.port, htpasswdSecret, bearerToken: this.notificationsSpec?.bearerToken,
             }),
           }),
         },
@@ -265,6 +304,24 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       metadata: meta(),
       spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
     });
+
+    if (props.networkPolicy !== false) {
+      const from = [
+        UpdaterPeer.pods({ 'app.kubernetes.io/name': 'modelpilot-updater' }),
+        ...(props.pushFrom ?? []),
+        ...(props.pullFrom ?? [UpdaterPeer.cidr('0.0.0.0/0')]),
+      ];
+      new ApiObject(this, 'NetworkPolicy', {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta(),
+        spec: {
+          podSelector: { matchLabels: { ...selector } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: from.map((p) => ({ ...p.peer })), ports: [{ protocol: 'TCP', port: this.port }] }],
+        },
+      });
+    }
   }
 
   /** Where push events go, if anywhere: the `notifications` prop, or what {@link notify} set. */

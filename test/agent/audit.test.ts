@@ -88,8 +88,10 @@ describe('timeline', () => {
     expect(json.out.trim().split('\n').map((l) => JSON.parse(l).event)).toEqual(['apply', 'promoted', 'rolled-back']);
   });
 
-  test('modelpilot history on an empty log says so', async () => {
-    expect((await capture(() => run(['--file', path.join(tmpDir(), 'none.jsonl')]))).out).toBe('no audit entries\n');
+  test('modelpilot history on an empty log says so (a missing log is an error: test/bad-input/corpus.test.ts)', async () => {
+    const file = path.join(tmpDir(), 'empty.jsonl');
+    fs.writeFileSync(file, '');
+    expect(await capture(() => run(['--file', file]))).toEqual({ code: 0, out: 'no audit entries\n', err: '' });
   });
 
   test('modelpilot history exits 2 on a bad --last', async () => {

@@ -26,14 +26,14 @@ describe('modelpilot synth', () => {
     expect(fs.readdirSync(out)).toEqual(['recommendation-model.yaml']);
     const file = path.join(out, 'recommendation-model.yaml');
     const objects = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS());
-    expect(objects).toHaveLength(21);
+    expect(objects).toHaveLength(23);
     expect(validateManifests(objects).ok).toBe(true);
-    expect(stdout).toContain(`${file}: 21 objects (2 ConfigMap, 2 PersistentVolumeClaim, 3 Deployment, 3 Service, 1 PodDisruptionBudget, `
-      + '1 HorizontalPodAutoscaler, 1 ServiceMonitor, 1 PrometheusRule, 1 ServiceAccount, 1 Role, 1 RoleBinding, 1 NetworkPolicy, 1 PodMonitor, '
+    expect(stdout).toContain(`${file}: 23 objects (2 ConfigMap, 2 PersistentVolumeClaim, 3 Deployment, 3 Service, 3 NetworkPolicy, 1 PodDisruptionBudget, `
+      + '1 HorizontalPodAutoscaler, 1 ServiceMonitor, 1 PrometheusRule, 1 ServiceAccount, 1 Role, 1 RoleBinding, 1 PodMonitor, '
       + '1 AlertmanagerConfig, 1 Secret)');
     expect(stdout).toContain('  Deployment ml/recsys\n');
     expect(stdout).toContain('  Deployment ml/modelpilot-updater\n');
-    expect(stdout).toContain('wrote 1 file(s), 21 valid objects');
+    expect(stdout).toContain('wrote 1 file(s), 23 valid objects');
   });
 
   test('loads a user app.ts (ts-node, transpile-only) and writes one file per chart', async () => {

@@ -93,8 +93,8 @@ describe('example llm-gpu', () => {
     expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(90);
   });
 
-  test('no registry objects for an external registry', () => {
-    expect(objects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
+  test('no registry objects for an external registry; the model pods get their NetworkPolicy', () => {
+    expect(objects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy']);
   });
 
   test('snapshot', () => {

@@ -1,7 +1,7 @@
 import { Chart, Size, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import {
-  Autoscaling, DisruptionBudget, DrainHook, Duration, ModelCache, ModelDeployment, ModelDeploymentProps, ModelUpdateStrategy, Slo,
+  Autoscaling, DisruptionBudget, DrainHook, Duration, ModelCache, ModelDeployment, ModelDeploymentProps, ModelUpdateStrategy, Slo, UpdaterPeer,
   validateManifests,
 } from '../../lib';
 
@@ -23,11 +23,11 @@ const podSpec = (objects: Obj[]): Obj => byKind(objects, 'Deployment').spec.temp
 const container = (objects: Obj[]): Obj => podSpec(objects).containers[0];
 
 describe('ModelDeployment', () => {
-  test('defaults: Deployment, Service and PodDisruptionBudget, all valid, no autoscaler', () => {
+  test('defaults: Deployment, Service, PodDisruptionBudget and NetworkPolicy, all valid, no autoscaler', () => {
     // WHEN
     const { objects } = synth();
     // THEN
-    expect(objects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
+    expect(objects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy']);
     expect(validateManifests(objects).issues).toEqual([]);
     const deployment = byKind(objects, 'Deployment');
     expect(deployment.metadata).toMatchObject({ name: 'recsys', namespace: 'default' });
@@ -232,5 +232,34 @@ describe('ModelDeployment', () => {
     expect(model.addPodAnnotation('example.com/checksum', 'abc')).toBe(model);
     const deployment = (Testing.synth(chart) as Obj[]).find((o) => o.kind === 'Deployment')!;
     expect(deployment.spec.template.metadata.annotations).toEqual({ 'example.com/checksum': 'abc' });
+  });
+});
+
+describe('ModelDeployment NetworkPolicy', () => {
+  test('lets in only the own namespace, Prometheus and ingressFrom, on the container port', () => {
+    const chart = Testing.chart();
+    new ModelDeployment(chart, 'Model', {
+      name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0', port: 9000, ingressFrom: [UpdaterPeer.namespace('ingress-nginx')],
+    });
+    const policy = (Testing.synth(chart) as Array<Record<string, any>>).find((o) => o.kind === 'NetworkPolicy')!; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(policy.metadata.name).toBe('recsys');
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'recsys', 'app.kubernetes.io/instance': 'recsys' } },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: [
+          { podSelector: {} },
+          { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 9000 }],
+      }],
+    });
+  });
+
+  test('networkPolicy: false renders none', () => {
+    const chart = Testing.chart();
+    new ModelDeployment(chart, 'Model', { name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0', networkPolicy: false });
+    expect((Testing.synth(chart) as Array<{ kind: string }>).map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
   });
 });

@@ -1,6 +1,6 @@
 import { Size, Testing } from 'cdk8s';
 import * as YAML from 'yaml';
-import { ModelRegistry, validateManifests } from '../../lib';
+import { ModelRegistry, UpdaterPeer, validateManifests, warningsOf } from '../../lib';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
 type Obj = Record<string, any>;
@@ -8,14 +8,14 @@ type Obj = Record<string, any>;
 const of = (objects: Obj[], kind: string): Obj => objects.find((o) => o.kind === kind)!;
 
 describe('ModelRegistry (in-cluster)', () => {
-  test('defaults: ConfigMap, PVC, Deployment and Service of registry:2, all valid; snapshot', () => {
+  test('defaults: ConfigMap, PVC, Deployment, Service and NetworkPolicy of registry:2, all valid; snapshot', () => {
     // GIVEN
     const chart = Testing.chart();
     // WHEN
     const registry = new ModelRegistry(chart, 'Registry', { namespace: 'ml' });
     const objects = Testing.synth(chart) as Obj[];
     // THEN
-    expect(objects.map((o) => o.kind)).toEqual(['ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service']);
+    expect(objects.map((o) => o.kind)).toEqual(['ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service', 'NetworkPolicy']);
     expect(validateManifests(objects).issues).toEqual([]);
     expect(registry.host).toBe('model-registry.ml.svc:5000');
     expect(registry.inCluster).toBe(true);
@@ -85,14 +85,58 @@ describe('ModelRegistry (in-cluster)', () => {
     })).toThrow(new Error("'registry.notifications.headers' sets Authorization and 'bearerToken' is given too; keep only 'bearerToken'"));
   });
 
-  test('no auth and no notifications by default', () => {
+  test('authentication by default: htpasswd from <name>-htpasswd, pulls with <name>-pull; no notifications', () => {
     const chart = Testing.chart();
-    new ModelRegistry(chart, 'Registry');
-    const config = YAML.parse(of(Testing.synth(chart) as Obj[], 'ConfigMap').data['config.yml']);
-    expect(config.auth).toBeUndefined();
+    const registry = new ModelRegistry(chart, 'Registry');
+    const objects = Testing.synth(chart) as Obj[];
+    const config = YAML.parse(of(objects, 'ConfigMap').data['config.yml']);
+    expect(config.auth).toEqual({ htpasswd: { realm: 'modelpilot', path: '/auth/htpasswd' } });
     expect(config.notifications).toBeUndefined();
     expect(config.storage.filesystem).toEqual({ rootdirectory: '/var/lib/registry' });
-    expect(of(Testing.synth(chart) as Obj[], 'Deployment').spec.template.spec.initContainers).toBeUndefined();
+    const pod = of(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'auth', secret: { secretName: 'model-registry-htpasswd', items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
+    expect(pod.initContainers).toBeUndefined();
+    expect(registry.pullSecretName).toBe('model-registry-pull');
+    expect(registry.htpasswdSecretName).toBe('model-registry-htpasswd');
+    expect(warningsOf(chart)).toEqual([]);
+  });
+
+  test('anonymousPush: true turns authentication off, with a warning naming the cost', () => {
+    const chart = Testing.chart();
+    const registry = new ModelRegistry(chart, 'Registry', { anonymousPush: true });
+    expect(YAML.parse(of(Testing.synth(chart) as Obj[], 'ConfigMap').data['config.yml']).auth).toBeUndefined();
+    expect(registry.pullSecretName).toBeUndefined();
+    expect(warningsOf(chart)).toEqual([{
+      path: 'test/Registry',
+      message: "'registry.anonymousPush' is true: anyone who can reach model-registry.default.svc:5000 can push a model version, and the updater rolls it "
+        + 'out on the push notification; drop anonymousPush and create the credentials with `npx modelpilot registry-credentials`',
+    }]);
+  });
+
+  test('throws if anonymousPush is combined with an htpasswd Secret', () => {
+    expect(() => new ModelRegistry(Testing.chart(), 'Registry', { anonymousPush: true, htpasswdSecret: 'creds' }))
+      .toThrow(new Error("'registry.anonymousPush' is true but 'registry.htpasswdSecret' ('creds') turns authentication on; keep one of them"));
+  });
+
+  test('a NetworkPolicy lets in only the updater, pushFrom and pullFrom, on the registry port', () => {
+    const chart = Testing.chart();
+    new ModelRegistry(chart, 'Registry', { port: 5001, pushFrom: [UpdaterPeer.namespace('ci')], pullFrom: [UpdaterPeer.cidr('10.0.0.0/16')] });
+    const policy = of(Testing.synth(chart) as Obj[], 'NetworkPolicy');
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': 'model-registry' } },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: [
+          { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'modelpilot-updater' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } },
+          { ipBlock: { cidr: '10.0.0.0/16' } },
+        ],
+        ports: [{ protocol: 'TCP', port: 5001 }],
+      }],
+    });
+    const none = Testing.chart();
+    new ModelRegistry(none, 'Registry', { networkPolicy: false });
+    expect((Testing.synth(none) as Obj[]).map((o) => o.kind)).not.toContain('NetworkPolicy');
   });
 });
 

@@ -17,9 +17,12 @@ describe('SelfHealingModelStack', () => {
     const objects = stack.toJson() as Obj[];
     // THEN
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      'ConfigMap/model-registry', 'PersistentVolumeClaim/model-registry', 'Deployment/model-registry', 'Service/model-registry',
-      'Deployment/recsys', 'Service/recsys', 'PodDisruptionBudget/recsys',
+      'ConfigMap/model-registry', 'PersistentVolumeClaim/model-registry', 'Deployment/model-registry', 'Service/model-registry', 'NetworkPolicy/model-registry',
+      'Deployment/recsys', 'Service/recsys', 'PodDisruptionBudget/recsys', 'NetworkPolicy/recsys',
     ]);
+    // the registry needs credentials by default: the model pulls with its pull Secret
+    const model = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'recsys')!;
+    expect(model.spec.template.spec.imagePullSecrets).toEqual([{ name: 'model-registry-pull' }]);
     for (const o of objects) expect(o.metadata.namespace).toBe('ml');
     expect(stack.model.namespace).toBe('ml');
     expect(stack.registry?.host).toBe('model-registry.ml.svc:5000');
@@ -40,7 +43,7 @@ describe('SelfHealingModelStack', () => {
     const stack = new SelfHealingModelStack(Testing.app(), 's', { model: { name: 'recsys', image: 'ghcr.io/acme/recsys:v2.0.0' } });
     expect(stack.registry).toBeUndefined();
     expect(stack.model.namespace).toBe('default');
-    expect((stack.toJson() as Obj[]).map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
+    expect((stack.toJson() as Obj[]).map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy']);
   });
 
   test('throws if the model section is missing', () => {
