@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { checkRuntimePaths } from '../../agent/config';
 import { run as history } from '../../bin/commands/history';
 import { run as quarantine } from '../../bin/commands/quarantine';
+import { run as registryCredentials } from '../../bin/commands/registry-credentials';
 import { run as synth, synthesize } from '../../bin/commands/synth';
 import {
   Autoscaling, DisruptionBudget, Duration, ModelDeployment, ModelMonitoring, ModelRegistry, ModelUpdater, Receiver, SelfHealingModelStack, Slo,
@@ -366,5 +367,18 @@ describe('CLI: a missing or malformed file is an error, named with the fix', () 
     const r = await capture(() => quarantine(['list', '--state-dir', dir]));
     expect(r.code).toBe(1);
     expect(r.err).toBe(`modelpilot quarantine: quarantine store '${dir}/quarantine.json' ${message}\n`);
+  });
+
+  test.each([
+    [[], "'--namespace' is missing; give the stack's namespace, e.g. '--namespace ml'"],
+    [['--namespace', 'ML'], "'--namespace' value 'ML' is not a Kubernetes name; use lowercase letters, digits and '-'"],
+    [['--namespace', 'ml', '--port', '99999'], "'--port' value '99999' is out of range; give 1..65535, e.g. 5000"],
+    [['--namespace', 'ml', '--user', 'a:b'], "'--user' value 'a:b' is not a user name; use letters, digits, '.', '_' and '-'"],
+    [['--namespace', 'ml', '--host', 'https://r.example.com'], "'--host' value 'https://r.example.com' is not a host[:port]; give it without scheme, e.g. 'localhost:30500'"],
+  ])('registry-credentials %j exits 2 naming the flag', async (argv, message) => {
+    const r = await capture(() => registryCredentials(argv));
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe(`modelpilot registry-credentials: ${message}`);
+    expect(r.out).toBe('');
   });
 });

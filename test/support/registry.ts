@@ -36,6 +36,8 @@ export interface RegistryNotifications {
 export interface RegistryOptions {
   /** Require basic auth with this single user (stored bcrypt-hashed in an htpasswd file). @default - no auth */
   readonly htpasswd?: { readonly username: string; readonly password: string };
+  /** Require basic auth against this htpasswd file content as it is (e.g. what `modelpilot registry-credentials` made). @default - none */
+  readonly htpasswdContent?: string;
   /** Send registry events to a webhook. @default - no notifications */
   readonly notifications?: RegistryNotifications;
   /** Allow `DELETE /v2/<name>/manifests/<digest>`. @default true */
@@ -113,6 +115,11 @@ async function startOnce(binary: string, opts: RegistryOptions): Promise<TestReg
     fs.writeFileSync(file, `${username}:${bcrypt.hashSync(password, 10)}\n`, { mode: 0o600 });
     config.auth = { htpasswd: { realm: 'modelpilot-test', path: file } };
     authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+  if (opts.htpasswdContent !== undefined) {
+    const file = path.join(dir, 'htpasswd');
+    fs.writeFileSync(file, opts.htpasswdContent, { mode: 0o600 });
+    config.auth = { htpasswd: { realm: 'modelpilot-test', path: file } };
   }
   if (opts.notifications) {
     const n = opts.notifications;
