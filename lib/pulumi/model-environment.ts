@@ -1,6 +1,8 @@
+import { createHash } from 'crypto';
 import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import * as bcrypt from 'bcryptjs';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
@@ -146,9 +148,9 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       'app.kubernetes.io/part-of': config.model,
       'app.kubernetes.io/managed-by': 'modelpilot',
     };
-    if (config.registry.inCluster && config.registry.username !== undefined) {
-      throw new pulumi.RunError('\'modelpilot:registry.username\' is set but \'modelpilot:registry.inCluster\' is true; the in-cluster registry takes no '
-        + 'credentials from config: remove the username, or point the registry at an external host');
+    if (config.registry.inCluster && config.registry.username === undefined) {
+      throw new pulumi.RunError('\'modelpilot:registry.username\' is not set but the in-cluster registry requires credentials for pushes and pulls; '
+        + 'set it with `pulumi config set --path modelpilot:registry.username ci` and the password with `pulumi config set --secret modelpilot:registryPassword <password>`');
     }
 
     this.provider = new k8s.Provider(`${name}-provider`, {
@@ -165,12 +167,23 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const secretResources: k8s.core.v1.Secret[] = [];
     const pushHost = config.registry.pushHost ?? config.registry.host;
     let registryPullSecret: SecretRefs['registryPullSecret'];
+    let registryHtpasswdSecret: string | undefined;
     if (config.registry.username !== undefined && secrets.registryPassword) {
-      const secretName = `${config.model}-registry-credentials`;
+      // in the cluster: the names ModelRegistry.inCluster() expects, and the htpasswd file its registry checks
+      const regName = hostName(config.registry.host);
+      const secretName = config.registry.inCluster ? `${regName}-pull` : `${config.model}-registry-credentials`;
       const username = config.registry.username;
       const dockerConfig = secrets.registryPassword.apply((password) => JSON.stringify({
         auths: { [config.registry.host]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } },
       }));
+      if (config.registry.inCluster) {
+        registryHtpasswdSecret = `${regName}-htpasswd`;
+        secretResources.push(new k8s.core.v1.Secret(`${name}-registry-htpasswd`, {
+          metadata: { name: registryHtpasswdSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'model-registry' } },
+          type: 'Opaque',
+          stringData: { htpasswd: pulumi.secret(secrets.registryPassword.apply((password) => htpasswdLine(username, password))) },
+        }, child(namespace)));
+      }
       secretResources.push(new k8s.core.v1.Secret(`${name}-registry-credentials`, {
         metadata: { name: secretName, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'model-registry' } },
         type: 'kubernetes.io/dockerconfigjson',
@@ -210,7 +223,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       }
     }
     const registry: ModelRegistrySource = config.registry.inCluster
-      ? ModelRegistry.inCluster(inClusterProps)
+      ? ModelRegistry.inCluster({ ...inClusterProps, htpasswdSecret: registryHtpasswdSecret, pullSecret: registryPullSecret?.name })
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
     const updater = config.updater ? {
@@ -411,3 +424,12 @@ export const ModelStack = ModelEnvironment;
 export type ModelStack = ModelEnvironment;
 /** @deprecated use `ModelEnvironmentArgs`. */
 export type ModelStackArgs = ModelEnvironmentArgs;
+
+/**
+ * @internal The htpasswd line of the in-cluster registry: bcrypt (what distribution accepts) with a salt derived from
+ * the user and password, so the same password gives the same line and a second `pulumi up` changes nothing.
+ */
+export function htpasswdLine(username: string, password: string): string {
+  const seed = createHash('sha256').update(`modelpilot-registry-htpasswd\0${username}\0${password}`).digest();
+  return `${username}:${bcrypt.hashSync(password, `$2b$10$${bcrypt.encodeBase64(seed.subarray(0, 16), 16)}`)}\n`;
+}

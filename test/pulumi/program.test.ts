@@ -1,8 +1,9 @@
 // The Pulumi program (stacks/index.ts) per environment, against pulumi.runtime.setMocks: each Pulumi.<env>.yaml is
 // read and fed as the stack's config, the program is imported in an isolated module registry, and every registered
 // resource is recorded with its inputs, provider and dependencies.
+import * as bcrypt from 'bcryptjs';
 import { ImageRef } from '../../lib/core/image-ref';
-import { pinnedReference } from '../../lib/pulumi/model-environment';
+import { htpasswdLine, pinnedReference } from '../../lib/pulumi/model-environment';
 import { validateManifests } from '../../lib/validation/validate';
 import { isSecretValue, mockDigest, plainStrings, ProgramRun, RecordedResource, runProgram, stackFileConfig, TEST_SECRETS, unwrapSecret } from './harness';
 
@@ -181,7 +182,7 @@ describe('stack with an in-cluster registry', () => {
   beforeAll(async () => {
     // GIVEN dev, but with the registry in the cluster, pushed to through a port-forward on localhost:5000
     const file = stackFileConfig('dev');
-    const registry = { host: 'model-registry.ml-dev.svc:5000', repository: 'models/recsys', inCluster: true, pushHost: 'localhost:5000' };
+    const registry = { host: 'model-registry.ml-dev.svc:5000', repository: 'models/recsys', inCluster: true, pushHost: 'localhost:5000', username: 'ci' };
     run = await runProgram('dev', { ...file, 'modelpilot:registry': JSON.stringify(registry), ...TEST_SECRETS }, SECRET_KEYS);
   }, 120_000);
 
@@ -191,6 +192,22 @@ describe('stack with an in-cluster registry', () => {
     const names = registryObjects.map((r) => r.name);
     expect(run.byName('recsys-image').dependsOn).toEqual(expect.arrayContaining(names));
     expect(run.byName('recsys-model-deployment-recsys').dependsOn).toEqual(expect.arrayContaining(names));
+  });
+
+  test('the registry requires credentials: an htpasswd Secret (bcrypt of the config password) and the pull Secret it names', () => {
+    const htpasswd = run.byName('recsys-registry-htpasswd');
+    expect(htpasswd.inputs.metadata).toMatchObject({ name: 'model-registry-htpasswd', namespace: 'ml-dev' });
+    const line = String((unwrapSecret(at(htpasswd.inputs, 'stringData')) as Obj).htpasswd); // a secret: encrypted in state, masked in output
+    expect(line).toMatch(/^ci:\$2b\$10\$.{53}\n$/);
+    expect(bcrypt.compareSync(TEST_SECRETS['modelpilot:registryPassword'], line.trim().slice('ci:'.length))).toBe(true);
+    expect(htpasswdLine('ci', TEST_SECRETS['modelpilot:registryPassword'])).toBe(line); // the same line at every up: no diff
+    expect(htpasswdLine('ci', 'another-password')).not.toBe(line);
+    const deployment = run.resources.find((r) => r.type === 'kubernetes:apps/v1:Deployment' && at(r.inputs, 'metadata', 'name') === 'model-registry')!;
+    expect(at(deployment.inputs, 'spec', 'template', 'spec', 'volumes')).toContainEqual(
+      { name: 'auth', secret: { secretName: 'model-registry-htpasswd', items: [{ key: 'htpasswd', path: 'htpasswd' }] } });
+    expect(run.byName('recsys-registry-credentials').inputs.metadata).toMatchObject({ name: 'model-registry-pull' });
+    const model = run.byName('recsys-model-deployment-recsys');
+    expect(at(model.inputs, 'spec', 'template', 'spec', 'imagePullSecrets')).toEqual([{ name: 'model-registry-pull' }]);
   });
 
   test('pushes to the push host and pins the in-cluster reference to the pushed digest', () => {
@@ -255,16 +272,16 @@ describe('bad config stops the program', () => {
 
   test('throws if an in-cluster registry host is not the registry the stack runs', async () => {
     // GIVEN a host in another namespace than the stack's (ml-dev)
-    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-other.svc:5000' }), SECRET_KEYS)).rejects.toThrow(
+    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-other.svc:5000', username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
       "'modelpilot:registry.host' value 'model-registry.ml-other.svc:5000' is not the in-cluster registry's host 'model-registry.ml-dev.svc:5000'; "
       + 'set it with `pulumi config set --path modelpilot:registry.host model-registry.ml-dev.svc:5000`',
     );
   }, 120_000);
 
-  test('throws if an in-cluster registry is given a username', async () => {
-    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-dev.svc:5000', username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
-      "'modelpilot:registry.username' is set but 'modelpilot:registry.inCluster' is true; the in-cluster registry takes no credentials from config: "
-      + 'remove the username, or point the registry at an external host',
+  test('throws if an in-cluster registry has no username (it requires credentials)', async () => {
+    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-dev.svc:5000' }), SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:registry.username' is not set but the in-cluster registry requires credentials for pushes and pulls; "
+      + 'set it with `pulumi config set --path modelpilot:registry.username ci` and the password with `pulumi config set --secret modelpilot:registryPassword <password>`',
     );
   }, 120_000);
 
