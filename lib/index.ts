@@ -58,6 +58,10 @@ export { ModelUpdater, UpdaterDiscovery, UpdaterPeer, UpdaterState } from './upd
 export type { UpdaterStateClaimOptions } from './updater/updater-state';
 export type { IWebhookReceiver, ModelUpdaterOptions, ModelUpdaterProps, UpdatedModel, WebhookKind } from './updater/model-updater';
 
+// GitOps (Argo CD)
+export { GitOpsApplication, SYNC_WAVE_ANNOTATION } from './gitops/gitops-application';
+export type { GitOpsApplicationProps, GitOpsDestination, GitOpsRetry } from './gitops/gitops-application';
+
 // Validation
 export { assertValidManifests, formatIssue, ManifestValidationError, validateManifest, validateManifests } from './validation/validate';
 export type { ValidateOptions, ValidationIssue, ValidationResult } from './validation/validate';

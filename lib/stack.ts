@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
 import { ImageRef } from './core/image-ref';
+import { annotateSyncWaves, GitOpsApplication, GitOpsApplicationProps } from './gitops/gitops-application';
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
 import { ModelMonitoring, ModelMonitoringOptions } from './monitoring/model-monitoring';
 import { IModelRegistry, ModelRegistry, ModelRegistrySource } from './registry/model-registry';
@@ -20,6 +21,7 @@ import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
  * | `monitoring` | ServiceMonitor / PrometheusRule (lib/monitoring)     |
  * | `alerting`   | AlertmanagerConfig (lib/alerting)                    |
  * | `updater`    | the updater agent Deployment + RBAC (lib/updater)    |
+ * | `gitops`     | an Argo CD Application, in its own chart (lib/gitops)|
  *
  * To add a section: declare `readonly <section>?: <Area>Props` here, add a `public readonly <section>?: <Construct>`
  * field to the stack, and one `if (props.<section>) this.<section> = new <Construct>(this, '<Section>', { model: this.model,
@@ -55,6 +57,14 @@ export interface SelfHealingModelStackProps {
    * @default - no updater agent
    */
   readonly updater?: ModelUpdaterOptions;
+  /**
+   * Deliver the stack with Argo CD: an Application (and optionally an AppProject) in a chart of its own,
+   * `<stack id>-gitops` (one more YAML file, applied once to Argo CD's namespace), syncing the stack's YAML from
+   * `repoURL` + `path`. With an updater, the model image is ignored by Argo CD's diff and sync. The stack's objects
+   * get sync waves: registry -2, monitoring and alerting -1, model 0, updater 1.
+   * @default - no Argo CD objects
+   */
+  readonly gitops?: Omit<GitOpsApplicationProps, 'namespace' | 'updaterOwned'>;
 }
 
 /**
@@ -72,6 +82,8 @@ export class SelfHealingModelStack extends Chart {
   public readonly alerting?: AlertRouting;
   /** The updater agent, when the `updater` section is set. */
   public readonly updater?: ModelUpdater;
+  /** The Argo CD Application (in the sibling chart `<id>-gitops`), when the `gitops` section is set. */
+  public readonly gitops?: GitOpsApplication;
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
     super(scope, id, { namespace: props?.namespace ?? 'default', disableResourceNameHashes: true });
@@ -104,6 +116,19 @@ export class SelfHealingModelStack extends Chart {
         url: u.webhookUrl('alertmanager'), bearerToken: u.webhookBearerToken, ...props.alerting.updater,
       } : props.alerting.updater;
       this.alerting = new AlertRouting(this, 'Alerting', { name: this.model.modelName, ...props.alerting, updater: route });
+    }
+    if (props.gitops) {
+      // Argo CD reads the Application from its own namespace, not from the path it syncs: a chart of its own.
+      const chart = new Chart(scope, `${id}-gitops`, { disableResourceNameHashes: true });
+      this.gitops = new GitOpsApplication(chart, 'Application', {
+        name: this.model.modelName, ...props.gitops, namespace: this.model.namespace,
+        updaterOwned: this.updater ? [{ deploymentName: this.model.deploymentName, containerName: this.model.containerName }] : [],
+      });
+      annotateSyncWaves(this, [
+        { scope: this.registry instanceof ModelRegistry ? this.registry : undefined, wave: -2 },
+        { scope: this.monitoring, wave: -1 }, { scope: this.alerting, wave: -1 },
+        { scope: this.model, wave: 0 }, { scope: this.updater, wave: 1 },
+      ]);
     }
   }
 }

@@ -9,7 +9,7 @@
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
 import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
-import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, VERSION_LABEL } from '../../lib/core/contract/names';
+import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../lib/core/contract/names';
 import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { systemClock } from '../clock';
@@ -155,7 +155,7 @@ export class KubernetesTarget implements Target {
     this.clock = options.clock ?? systemClock;
     this.pollIntervalMs = options.pollIntervalMs ?? 2000;
     this.maxConflictRetries = options.maxConflictRetries ?? 5;
-    this.fieldManager = options.fieldManager ?? 'modelpilot';
+    this.fieldManager = options.fieldManager ?? UPDATER_FIELD_MANAGER;
     this.defaultPolicy = options.defaultPolicy ?? UpdatePolicy.semver('minor');
     this.labelSelector = options.labelSelector ?? MANAGED_SELECTOR;
     if (options.deployments) {

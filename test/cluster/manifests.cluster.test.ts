@@ -34,6 +34,7 @@ function testStacks(app: App): void {
     },
     monitoring: { target: ScrapeTarget.POD },
     updater: { discovery: UpdaterDiscovery.byLabel(), inconclusive: 'rollback', allowWebhooksFrom: [UpdaterPeer.cidr('10.0.0.0/8')], stateClaimName: 'updater-state' },
+    gitops: { repoURL: 'https://github.com/acme/ml-platform.git', path: 'dist/serving', targetRevision: 'main', createProject: true },
   });
   new SelfHealingModelStack(app, 'in-cluster-htpasswd', {
     namespace: 'registry-auth',
@@ -89,7 +90,7 @@ describe('synthesized manifests on a real API server', () => {
   });
 
   test('every chart passes strict server-side validation, applies, and is idempotent', async () => {
-    expect(charts.map((c) => c.id)).toEqual(['recommendation-model', 'llm-gpu', 'external-registry', 'in-cluster-htpasswd']);
+    expect(charts.map((c) => c.id)).toEqual(['recommendation-model', 'llm-gpu', 'external-registry', 'external-registry-gitops', 'in-cluster-htpasswd']);
     const namespaces = new Set(charts.flatMap((c) => c.objects.map((o) => o.metadata?.namespace).filter(Boolean)));
     for (const ns of namespaces) cluster.kubectlResult(['create', 'namespace', ns]);
     // What a user provides: the claim named by stateClaimName, and volumes to bind claims to (no provisioner here)
@@ -125,6 +126,18 @@ describe('synthesized manifests on a real API server', () => {
     const g1 = generations();
     for (const chart of charts) cluster.kubectl(['apply', '--server-side', '--field-manager=modelpilot', '-f', '-'], toYaml(chart.objects));
     expect(generations()).toBe(g1);
+  });
+
+  test('the Argo CD Application and AppProject are stored as synthesized: the updater-owned image ignored, retry and sync options kept', () => {
+    const app = JSON.parse(cluster.kubectl(['get', 'application', 'churn', '-n', 'argocd', '-o', 'json']));
+    expect(app.spec.project).toBe('churn-models');
+    expect(app.spec.syncPolicy.syncOptions).toEqual(['CreateNamespace=true', 'ServerSideApply=true', 'RespectIgnoreDifferences=true']);
+    expect(app.spec.syncPolicy.retry).toEqual({ limit: 5, backoff: { duration: '5s', factor: 2, maxDuration: '3m' } });
+    expect(app.spec.ignoreDifferences).toEqual([expect.objectContaining({ kind: 'Deployment', name: 'churn', namespace: 'serving', managedFieldsManagers: ['modelpilot'] })]);
+    const project = JSON.parse(cluster.kubectl(['get', 'appproject', 'churn-models', '-n', 'argocd', '-o', 'json']));
+    expect(project.spec.destinations).toEqual([{ namespace: 'serving', server: 'https://kubernetes.default.svc' }]);
+    const wave = cluster.kubectl(['get', 'deployment', 'churn', '-n', 'serving', '-o', "jsonpath={.metadata.annotations['argocd\\.argoproj\\.io/sync-wave']}"]);
+    expect(wave).toBe('0');
   });
 
   test('every Deployment becomes Available and every Service with a selector gets ready endpoints', async () => {

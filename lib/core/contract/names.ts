@@ -38,6 +38,9 @@ export const VERSION_LABEL = 'app.kubernetes.io/version';
 /** The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
 export const MANAGED_BY = 'modelpilot';
 
+/** The server-side-apply field manager of every patch the updater makes (the model image, MODEL_VERSION, the version label). */
+export const UPDATER_FIELD_MANAGER = 'modelpilot';
+
 /** Labels of a container on the Docker target (the Docker equivalent of the annotations above). */
 export const DOCKER_LABELS = {
   enable: 'modelpilot.enable',

@@ -1,0 +1,195 @@
+import { ApiObject, Chart } from 'cdk8s';
+import { Construct, IConstruct } from 'constructs';
+import { checkDnsName, checkProps } from '../core/checks';
+import { UPDATER_FIELD_MANAGER } from '../core/contract/names';
+import { Duration, toPromDuration } from '../core/duration';
+
+/** Where Argo CD deploys the stack. */
+export interface GitOpsDestination {
+  /**
+   * The cluster's API server URL. Give this or `name`.
+   * @default 'https://kubernetes.default.svc' (the cluster Argo CD runs in)
+   */
+  readonly server?: string;
+  /**
+   * The cluster's name in Argo CD, instead of `server`.
+   * @default - use `server`
+   */
+  readonly name?: string;
+}
+
+/** Retry of a failed sync, with exponential backoff. */
+export interface GitOpsRetry {
+  /** Attempts. @default 5 */
+  readonly limit?: number;
+  /** First wait. @default Duration.seconds(5) */
+  readonly duration?: Duration;
+  /** Growth of the wait per attempt. @default 2 */
+  readonly factor?: number;
+  /** Longest wait. @default Duration.minutes(3) */
+  readonly maxDuration?: Duration;
+}
+
+/** Properties of {@link GitOpsApplication}. */
+export interface GitOpsApplicationProps {
+  /**
+   * The Application's name.
+   * @default - the model's name
+   */
+  readonly name?: string;
+  /** The Git repository that holds the synthesized YAML, e.g. `https://github.com/acme/ml-platform.git`. */
+  readonly repoURL: string;
+  /** The folder of the synthesized YAML in the repository, e.g. `dist/prod`. */
+  readonly path: string;
+  /** Branch, tag or commit. @default 'HEAD' */
+  readonly targetRevision?: string;
+  /** The namespace the stack runs in (its objects carry it too). */
+  readonly namespace: string;
+  /** Where Argo CD itself runs (the Application lives there). @default 'argocd' */
+  readonly argoCdNamespace?: string;
+  /** @default - the cluster Argo CD runs in */
+  readonly destination?: GitOpsDestination;
+  /**
+   * Create an AppProject scoped to this repository and the stack's namespace, and put the Application in it.
+   * @default false: the Application is in the `project` given (or `default`)
+   */
+  readonly createProject?: boolean;
+  /** The AppProject, when `createProject` is false. @default 'default' */
+  readonly project?: string;
+  /** Delete objects that left Git. @default true */
+  readonly prune?: boolean;
+  /** Undo changes made on the cluster outside Git (the updater's image excepted, see below). @default true */
+  readonly selfHeal?: boolean;
+  /** @default - 5 attempts, 5s doubling up to 3m */
+  readonly retry?: GitOpsRetry;
+  /** Sync options added to `CreateNamespace=true`, `ServerSideApply=true` and `RespectIgnoreDifferences=true`. @default - none */
+  readonly syncOptions?: string[];
+  /**
+   * The model Deployments whose image the updater owns (set by `SelfHealingModelStack` when it has an updater):
+   * their container image, `MODEL_VERSION` and version label are ignored by diff and by sync, so self-heal does not
+   * put the previous version back after every promotion.
+   * @default - none
+   */
+  readonly updaterOwned?: ReadonlyArray<{ readonly deploymentName: string; readonly containerName: string }>;
+}
+
+/** The sync waves of a stack's objects: what the model needs syncs first, the updater last. */
+export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
+
+/**
+ * An Argo CD Application (and optionally its AppProject) that syncs a stack's synthesized YAML from Git: automated
+ * sync with prune and self-heal, retry with backoff, server-side apply, and — when the updater runs — the model
+ * image left to the updater (`ignoreDifferences` with `RespectIgnoreDifferences=true`). Put it in its own chart
+ * (`SelfHealingModelStack`'s `gitops` section does): Argo CD reads it from its own namespace, not from the path
+ * it syncs.
+ */
+export class GitOpsApplication extends Construct {
+  /** The Application's name. */
+  public readonly name: string;
+  /** The Application object. */
+  public readonly application: ApiObject;
+  /** The AppProject, when `createProject` is true. */
+  public readonly appProject?: ApiObject;
+
+  constructor(scope: Construct, id: string, props: GitOpsApplicationProps) {
+    super(scope, id);
+    checkProps('GitOpsApplication', props, "{ repoURL: 'https://github.com/acme/ml-platform.git', path: 'dist/prod', namespace: 'ml' }");
+    let url: URL | undefined;
+    try {
+      url = new URL(props.repoURL);
+    } catch {
+      url = undefined;
+    }
+    const scp = /^[\w.-]+@[\w.-]+:[\w./-]+$/.test(props.repoURL ?? '');
+    if (!scp && (!url || !['https:', 'http:', 'ssh:', 'git:'].includes(url.protocol))) {
+      throw new Error(`'gitops.repoURL' value '${props.repoURL}' is not a Git URL; give e.g. 'https://github.com/acme/ml-platform.git' or 'git@github.com:acme/ml-platform.git'`);
+    }
+    if (url && (url.password || url.username && url.protocol.startsWith('http'))) {
+      throw new Error('\'gitops.repoURL\' carries credentials; give the URL without them and register the repository\'s credentials in Argo CD (a repository Secret)');
+    }
+    if (typeof props.path !== 'string' || props.path === '' || props.path.startsWith('/') || props.path.split('/').includes('..')) {
+      throw new Error(`'gitops.path' value '${props.path}' is not a folder inside the repository; give a relative path such as 'dist/prod'`);
+    }
+    this.name = props.name ?? 'model';
+    checkDnsName('gitops.name', this.name, 253);
+    checkDnsName('gitops.namespace', props.namespace);
+    const argoNs = props.argoCdNamespace ?? 'argocd';
+    checkDnsName('gitops.argoCdNamespace', argoNs);
+    if (props.destination?.server !== undefined && props.destination?.name !== undefined) {
+      throw new Error(`'gitops.destination' gives both server '${props.destination.server}' and name '${props.destination.name}'; give one of them`);
+    }
+    if (props.createProject && props.project !== undefined) {
+      throw new Error(`'gitops.project' ('${props.project}') and 'gitops.createProject' are both given; keep one of them`);
+    }
+    const retry = props.retry ?? {};
+    const limit = retry.limit ?? 5;
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`'gitops.retry.limit' value ${limit} must be a whole number of at least 1; give for example 5`);
+    const factor = retry.factor ?? 2;
+    if (!Number.isInteger(factor) || factor < 1) throw new Error(`'gitops.retry.factor' value ${factor} must be a whole number of at least 1 (Argo CD takes an integer); give for example 2`);
+    const first = retry.duration ?? Duration.seconds(5);
+    const max = retry.maxDuration ?? Duration.minutes(3);
+    if (max.toMilliseconds() < first.toMilliseconds()) {
+      throw new Error(`'gitops.retry.maxDuration' value '${toPromDuration(max)}' is shorter than 'gitops.retry.duration' '${toPromDuration(first)}'; make it at least as long`);
+    }
+
+    const labels = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/managed-by': 'modelpilot', 'app.kubernetes.io/component': 'gitops' };
+    const projectName = props.createProject ? `${this.name}-models` : (props.project ?? 'default');
+    const destination = props.destination?.name !== undefined
+      ? { name: props.destination.name, namespace: props.namespace }
+      : { server: props.destination?.server ?? 'https://kubernetes.default.svc', namespace: props.namespace };
+
+    if (props.createProject) {
+      this.appProject = new ApiObject(this, 'Project', {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'AppProject',
+        metadata: { name: projectName, namespace: argoNs, labels },
+        spec: {
+          description: `modelpilot stack '${this.name}': ${props.repoURL} → namespace ${props.namespace}`,
+          sourceRepos: [props.repoURL],
+          destinations: [{ ...destination }],
+          // namespaced objects only: the stack creates no cluster-scoped objects except its Namespace
+          clusterResourceWhitelist: [{ group: '', kind: 'Namespace' }],
+        },
+      });
+    }
+
+    const owned = props.updaterOwned ?? [];
+    this.application = new ApiObject(this, 'Resource', {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: this.name, namespace: argoNs, labels, finalizers: ['resources-finalizer.argocd.argoproj.io'] },
+      spec: {
+        project: projectName,
+        source: { repoURL: props.repoURL, path: props.path, targetRevision: props.targetRevision ?? 'HEAD' },
+        destination,
+        syncPolicy: {
+          automated: { prune: props.prune ?? true, selfHeal: props.selfHeal ?? true },
+          syncOptions: [...new Set(['CreateNamespace=true', 'ServerSideApply=true', ...(owned.length ? ['RespectIgnoreDifferences=true'] : []), ...(props.syncOptions ?? [])])],
+          retry: { limit, backoff: { duration: toPromDuration(first), factor, maxDuration: toPromDuration(max) } },
+        },
+        ...(owned.length ? {
+          // The updater's fields: what it patches (agent/targets/kubernetes.ts) under its field manager.
+          ignoreDifferences: owned.map((d) => ({
+            group: 'apps', kind: 'Deployment', name: d.deploymentName, namespace: props.namespace,
+            managedFieldsManagers: [UPDATER_FIELD_MANAGER],
+            jqPathExpressions: [
+              `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .image`,
+              `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .env[]? | select(.name == "MODEL_VERSION") | .value`,
+              '.spec.template.metadata.labels["app.kubernetes.io/version"]',
+            ],
+          })),
+        } : {}),
+      },
+    });
+  }
+}
+
+/** @internal The sync wave of each object of a stack: registry -2, monitoring and alerting -1, model 0, updater 1. */
+export function annotateSyncWaves(stack: Chart, waves: ReadonlyArray<{ readonly scope: IConstruct | undefined; readonly wave: number }>): void {
+  for (const { scope, wave } of waves) {
+    if (!scope) continue;
+    for (const o of scope.node.findAll().filter((c): c is ApiObject => ApiObject.isApiObject(c))) {
+      if (Chart.of(o) === stack) o.metadata.addAnnotation(SYNC_WAVE_ANNOTATION, String(wave));
+    }
+  }
+}
