@@ -157,7 +157,8 @@ export class GitOpsApplication extends Construct {
     this.application = new ApiObject(this, 'Resource', {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
-      metadata: { name: this.name, namespace: argoNs, labels, finalizers: ['resources-finalizer.argocd.argoproj.io'] },
+      // cascading (foreground) deletion of what it synced; the path-qualified name, which the API server does not warn about
+      metadata: { name: this.name, namespace: argoNs, labels, finalizers: ['resources-finalizer.argocd.argoproj.io/foreground'] },
       spec: {
         project: projectName,
         source: { repoURL: props.repoURL, path: props.path, targetRevision: props.targetRevision ?? 'HEAD' },

@@ -24,6 +24,7 @@ describe('SelfHealingModelStack gitops section', () => {
     // THEN the Application is in the sibling chart, in Argo CD's namespace, syncing the stack's namespace
     expect(gitops.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['Application argocd/recsys']);
     const app = gitops[0];
+    expect(app.metadata.finalizers).toEqual(['resources-finalizer.argocd.argoproj.io/foreground']); // deleting it deletes what it synced
     expect(app.spec.source).toEqual({ repoURL: REPO, path: 'dist/prod', targetRevision: 'HEAD' });
     expect(app.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'ml' });
     expect(app.spec.syncPolicy).toEqual({
