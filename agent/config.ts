@@ -27,7 +27,6 @@ export function loadConfig(file: string): AgentConfig {
   return parseConfig(doc.toJS() ?? {}, file);
 }
 
-
 /** What a path is on disk, or why it cannot be looked at. */
 function kindOf(p: string): 'file' | 'directory' | 'socket' | 'other' | 'missing' | `unreadable (${string})` {
   try {
@@ -48,14 +47,17 @@ function kindOf(p: string): 'file' | 'directory' | 'socket' | 'other' | 'missing
  */
 export function checkRuntimePaths(config: AgentConfig): string[] {
   const problems: string[] = [];
+  /** `is a directory, not a file` or `is unreadable (EACCES)`. */
+  const isNot = (kind: ReturnType<typeof kindOf>, expected: string): string => `is ${kind.startsWith('unreadable') ? kind : `a ${kind}, not a ${expected}`}`;
   const needFile = (key: string, file: string, fix: string, nonEmpty = false): void => {
     const kind = kindOf(file);
     if (kind === 'missing') problems.push(`'${key}' value '${file}' does not exist; ${fix}`);
-    else if (kind !== 'file') problems.push(`'${key}' value '${file}' is ${kind.startsWith('unreadable') ? kind : `a ${kind}, not a file`}; ${fix}`);
+    else if (kind !== 'file') problems.push(`'${key}' value '${file}' ${isNot(kind, 'file')}; ${fix}`);
     else {
       try {
-        const text = fs.readFileSync(file, 'utf8');
-        if (nonEmpty && text.trim() === '') problems.push(`'${key}' value '${file}' is empty; ${fix}`);
+        // a secret must hold something; other files need only be readable (a kubeconfig is not read twice)
+        if (nonEmpty && fs.readFileSync(file, 'utf8').trim() === '') problems.push(`'${key}' value '${file}' is empty; ${fix}`);
+        else if (!nonEmpty) fs.accessSync(file, fs.constants.R_OK);
       } catch (e) {
         problems.push(`'${key}' value '${file}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${fix}`);
       }
@@ -78,11 +80,11 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
   }
   const stateKind = kindOf(config.stateDir);
   if (stateKind !== 'directory' && stateKind !== 'missing') {
-    problems.push(`'stateDir' value '${config.stateDir}' is ${stateKind.startsWith('unreadable') ? stateKind : `a ${stateKind}, not a directory`}; give a directory (it is created when missing)`);
+    problems.push(`'stateDir' value '${config.stateDir}' ${isNot(stateKind, 'directory')}; give a directory (it is created when missing)`);
   }
   const auditKind = kindOf(config.auditLog);
   if (auditKind !== 'file' && auditKind !== 'missing') {
-    problems.push(`'auditLog' value '${config.auditLog}' is ${auditKind.startsWith('unreadable') ? auditKind : `a ${auditKind}, not a file`}; give a file path such as '${config.stateDir}/audit.jsonl'`);
+    problems.push(`'auditLog' value '${config.auditLog}' ${isNot(auditKind, 'file')}; give a file path such as '${config.stateDir}/audit.jsonl'`);
   } else if (auditKind === 'missing') {
     const dir = path.dirname(config.auditLog);
     const dirKind = kindOf(dir);

@@ -34,12 +34,13 @@ export async function run(argv: string[]): Promise<number> {
     if (!file) return 2;
   }
   const auditFile = file ?? path.join(DEFAULT_STATE_DIR, AUDIT_LOG_FILE);
-  if (!fs.existsSync(auditFile)) {
+  const stat = fs.statSync(auditFile, { throwIfNoEntry: false });
+  if (!stat) {
     // a mistyped --file or --state-dir must not look like an agent that did nothing
     process.stderr.write(`modelpilot history: ${auditFile} does not exist; give the agent's audit log with --file <audit.jsonl> or --config <agent.yaml>\n`);
     return 1;
   }
-  if (fs.statSync(auditFile).isDirectory()) {
+  if (stat.isDirectory()) {
     process.stderr.write(`modelpilot history: ${auditFile} is a directory; give the audit log file in it, e.g. --file ${path.join(auditFile, AUDIT_LOG_FILE)}\n`);
     return 1;
   }

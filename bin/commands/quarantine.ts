@@ -33,15 +33,15 @@ export async function run(argv: string[]): Promise<number> {
     ({ stateDir, auditLog: auditFile } = c);
   }
   stateDir ??= DEFAULT_STATE_DIR;
-  if (!fs.existsSync(stateDir) || !fs.statSync(stateDir).isDirectory()) {
-    process.stderr.write(`modelpilot quarantine: state directory '${stateDir}' ${fs.existsSync(stateDir) ? 'is not a directory' : 'does not exist'}; `
+  const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
+  if (!stat?.isDirectory()) {
+    process.stderr.write(`modelpilot quarantine: state directory '${stateDir}' ${stat ? 'is not a directory' : 'does not exist'}; `
       + "give the agent's stateDir with --state-dir <dir> or --config <agent.yaml>\n");
     return 1;
   }
   let store: QuarantineStore;
   try {
-    store = new QuarantineStore(stateDir);
-    store.list();
+    store = new QuarantineStore(stateDir); // reads and checks quarantine.json
   } catch (e) {
     process.stderr.write(`modelpilot quarantine: ${(e as Error).message}\n`);
     return 1;

@@ -49,6 +49,7 @@ export async function* streamManifests(file: string): AsyncGenerator<unknown> {
     yield* toObjects(await fs.promises.readFile(file, 'utf8'), 1);
     return;
   }
+  const hasContent = (text: readonly string[]): boolean => text.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
   const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let doc: string[] = [];
   let start = 1;
@@ -56,14 +57,14 @@ export async function* streamManifests(file: string): AsyncGenerator<unknown> {
   for await (const line of lines) {
     n++;
     if (/^---(\s|$)/.test(line) || /^\.\.\.\s*$/.test(line)) {
-      if (doc.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))) yield* toObjects(doc.join('\n'), start);
+      if (hasContent(doc)) yield* toObjects(doc.join('\n'), start);
       doc = /^---\s+\S/.test(line) ? [line.replace(/^---\s+/, '')] : [];
       start = n + 1;
       continue;
     }
     doc.push(line);
   }
-  if (doc.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))) yield* toObjects(doc.join('\n'), start);
+  if (hasContent(doc)) yield* toObjects(doc.join('\n'), start);
 }
 
 /** The manifest files named by the arguments: files as given, directories searched (recursively) for .yaml/.yml/.json. */

@@ -8,7 +8,7 @@ import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
-import { UpdaterPeer } from '../updater/peers';
+import { ingressPolicySpec, UpdaterPeer } from '../updater/peers';
 import { addWarning } from '../validation/warnings';
 import { Autoscaling } from './autoscaling';
 import { DisruptionBudget } from './disruption-budget';
@@ -330,10 +330,8 @@ export class ModelDeployment extends Construct {
       addWarning(this, "'tolerations' replace the default 'nvidia.com/gpu' toleration and none of them tolerates that taint, so the pods cannot land on tainted GPU nodes; "
         + "add { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' } to 'tolerations'");
     }
-    for (const [what, size] of [['memory', props.resources?.memory?.limit]] as const) {
-      if (size !== undefined && size.toKibibytes() === 0) {
-        addWarning(this, `'resources.${what}.limit' value '0' means no limit at all, so one model can take the node's whole ${what}; give a real limit such as Size.gibibytes(2)`);
-      }
+    if (props.resources?.memory?.limit?.toKibibytes() === 0) {
+      addWarning(this, "'resources.memory.limit' value '0' means no limit at all, so one model can take the node's whole memory; give a real limit such as Size.gibibytes(2)");
     }
     if (props.resources?.cpu?.limit !== undefined && /^0+(\.0*)?m?$/.test(String(props.resources.cpu.limit.amount))) {
       addWarning(this, "'resources.cpu.limit' value '0' means no limit at all; give a real limit such as Cpu.units(2)");
@@ -429,11 +427,7 @@ export class ModelDeployment extends Construct {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: meta(this.deploymentName),
-        spec: {
-          podSelector: { matchLabels: { ...this.selectorLabels } },
-          policyTypes: ['Ingress'],
-          ingress: [{ from: from.map((f) => ({ ...f })), ports: [{ protocol: 'TCP', port: this.port }] }],
-        },
+        spec: ingressPolicySpec(this.selectorLabels, from, this.port),
       });
     }
 

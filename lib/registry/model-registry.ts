@@ -7,7 +7,7 @@ import type { SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { sizeQuantity } from '../model/resources';
-import { UpdaterPeer } from '../updater/peers';
+import { ingressPolicySpec, UpdaterPeer } from '../updater/peers';
 import { addWarning } from '../validation/warnings';
 
 const k8s = kplus.k8s;
@@ -315,11 +315,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: meta(),
-        spec: {
-          podSelector: { matchLabels: { ...selector } },
-          policyTypes: ['Ingress'],
-          ingress: [{ from: from.map((p) => ({ ...p.peer })), ports: [{ protocol: 'TCP', port: this.port }] }],
-        },
+        spec: ingressPolicySpec(selector, from.map((p) => p.peer), this.port),
       });
     }
   }

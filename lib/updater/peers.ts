@@ -67,3 +67,17 @@ export class UpdaterDiscovery {
     public readonly labelSelector: string | undefined,
   ) {}
 }
+
+/**
+ * @internal The spec of an ingress-only NetworkPolicy: the pods `selector` matches admit `from` on one TCP port
+ * (the registry's and the model's policies).
+ */
+export function ingressPolicySpec(
+  selector: Readonly<Record<string, string>>, from: ReadonlyArray<Record<string, unknown>>, port: number,
+): Record<string, unknown> {
+  return {
+    podSelector: { matchLabels: { ...selector } },
+    policyTypes: ['Ingress'],
+    ingress: [{ from: from.map((f) => ({ ...f })), ports: [{ protocol: 'TCP', port }] }],
+  };
+}
