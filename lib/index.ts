@@ -24,11 +24,17 @@ export type { ProbeOptions } from './model/probes';
 export { ModelUpdateStrategy, RolloutStrategy } from './model/rollout-strategy';
 export type { RollingUpdateOptions } from './model/rollout-strategy';
 export { DisruptionBudget } from './model/disruption-budget';
-export { Autoscaling } from './model/autoscaling';
-export type { AutoscalingBounds, CpuAutoscalingOptions, PodsMetricAutoscalingOptions } from './model/autoscaling';
+export { Autoscaling, KedaMetric } from './model/autoscaling';
+export type { AutoscalingBounds, CpuAutoscalingOptions, KedaAutoscalingOptions, KedaSettings, PodsMetricAutoscalingOptions } from './model/autoscaling';
 export { ModelCache } from './model/model-cache';
 export type { ModelCacheOptions } from './model/model-cache';
 export type { ModelEnvVar, ModelResources } from './model/resources';
+
+// Progressive delivery (Argo Rollouts)
+export { CanaryStep, Delivery } from './delivery/delivery';
+export type { AnalysisOptions, BlueGreenOptions, CanaryOptions, ResolvedAnalysis } from './delivery/delivery';
+export { ProgressiveDelivery, renderAnalysisSpec, ROLLOUT_HASH_LABEL } from './delivery/progressive-delivery';
+export type { DeliveredModel, ProgressiveDeliveryProps } from './delivery/progressive-delivery';
 
 // The registry
 export { ModelRegistry, ModelRegistrySource } from './registry/model-registry';

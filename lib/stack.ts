@@ -1,10 +1,13 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
+import { Duration } from './core/duration';
 import { ImageRef } from './core/image-ref';
+import { Delivery } from './delivery/delivery';
+import { DEFAULT_PROMETHEUS_URL, ProgressiveDelivery, ROLLOUT_HASH_LABEL } from './delivery/progressive-delivery';
 import { annotateSyncWaves, GitOpsApplication, GitOpsApplicationProps } from './gitops/gitops-application';
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
-import { ModelMonitoring, ModelMonitoringOptions } from './monitoring/model-monitoring';
+import { ModelMonitoring, ModelMonitoringOptions, ScrapeTarget } from './monitoring/model-monitoring';
 import { IModelRegistry, ModelRegistry, ModelRegistrySource } from './registry/model-registry';
 import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
 
@@ -21,6 +24,7 @@ import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
  * | `monitoring` | ServiceMonitor / PrometheusRule (lib/monitoring)     |
  * | `alerting`   | AlertmanagerConfig (lib/alerting)                    |
  * | `updater`    | the updater agent Deployment + RBAC (lib/updater)    |
+ * | `delivery`   | Argo Rollouts Rollout + AnalysisTemplate (lib/delivery), for canary / blue-green |
  * | `gitops`     | an Argo CD Application, in its own chart (lib/gitops)|
  *
  * To add a section: declare `readonly <section>?: <Area>Props` here, add a `public readonly <section>?: <Construct>`
@@ -58,6 +62,15 @@ export interface SelfHealingModelStackProps {
    */
   readonly updater?: ModelUpdaterOptions;
   /**
+   * How a new version reaches production: `Delivery.rollingUpdate()` or `Delivery.recreate()` (the Deployment's own
+   * strategies), or `Delivery.canary({...})` / `Delivery.blueGreen({...})`: an Argo Rollouts Rollout takes over the
+   * model Deployment's pods (`workloadRef`), gated by an AnalysisTemplate generated from `model.slo`; a failed
+   * analysis aborts back to the stable version. The updater keeps setting the image on the Deployment and follows
+   * the Rollout's verdict. Replaces `model.strategy`.
+   * @default - model.strategy (a rolling update)
+   */
+  readonly delivery?: Delivery;
+  /**
    * Deliver the stack with Argo CD: an Application (and optionally an AppProject) in a chart of its own,
    * `<stack id>-gitops` (one more YAML file, applied once to Argo CD's namespace), syncing the stack's YAML from
    * `repoURL` + `path`. With an updater, the model image is ignored by Argo CD's diff and sync. The stack's objects
@@ -82,6 +95,8 @@ export class SelfHealingModelStack extends Chart {
   public readonly alerting?: AlertRouting;
   /** The updater agent, when the `updater` section is set. */
   public readonly updater?: ModelUpdater;
+  /** The Rollout and AnalysisTemplate, when `delivery` is a canary or blue-green. */
+  public readonly delivery?: ProgressiveDelivery;
   /** The Argo CD Application (in the sibling chart `<id>-gitops`), when the `gitops` section is set. */
   public readonly gitops?: GitOpsApplication;
 
@@ -102,10 +117,44 @@ export class SelfHealingModelStack extends Chart {
         pullSecrets = [...(pullSecrets ?? []), this.registry.pullSecretName];
       }
     }
-    this.model = new ModelDeployment(this, 'Model', { ...props.model, image, imagePullSecrets: pullSecrets });
-    if (props.monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...props.monitoring });
+    const delivery = props.delivery;
+    if (delivery !== undefined && !(delivery instanceof Delivery)) {
+      throw new Error('\'delivery\' is not a Delivery; give Delivery.rollingUpdate(), Delivery.recreate(), Delivery.canary({...}) or Delivery.blueGreen({...})');
+    }
+    if (delivery && props.model.strategy) {
+      throw new Error(`'model.strategy' and 'delivery' (Delivery.${delivery.kind}()) are both given; keep 'delivery' (Delivery.rollingUpdate() takes the same options)`);
+    }
+    const rolloutRef = delivery?.progressive ? { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: props.model.name } : undefined;
+    this.model = new ModelDeployment(this, 'Model', {
+      ...props.model, image, imagePullSecrets: pullSecrets, strategy: delivery?.strategy ?? props.model.strategy, deliveredBy: rolloutRef,
+    });
+    let monitoring = props.monitoring;
+    if (monitoring && delivery?.progressive) {
+      if (delivery.kind === 'blueGreen' && monitoring.target === ScrapeTarget.SERVICE) {
+        throw new Error('\'monitoring.target\' ScrapeTarget.SERVICE with Delivery.blueGreen() scrapes only the pods the active Service selects, so the '
+          + 'preview is never measured (and after promotion both Services count the same pods twice); use ScrapeTarget.POD (the default with blue-green)');
+      }
+      monitoring = {
+        ...monitoring,
+        target: monitoring.target ?? (delivery.kind === 'blueGreen' ? ScrapeTarget.POD : undefined),
+        podTargetLabels: [...new Set([...(monitoring.podTargetLabels ?? []), ROLLOUT_HASH_LABEL])],
+      };
+    }
+    if (monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...monitoring });
+    if (delivery?.progressive) {
+      this.delivery = new ProgressiveDelivery(this, 'Delivery', {
+        model: this.model, delivery,
+        replicas: props.model.autoscaling ? undefined : props.model.replicas ?? 2,
+        revisionHistoryLimit: props.model.revisionHistoryLimit,
+        prometheusUrl: props.updater?.prometheusUrl ?? DEFAULT_PROMETHEUS_URL,
+      });
+    }
     if (props.updater) {
-      this.updater = new ModelUpdater(this, 'Updater', { ...props.updater, models: [this.model], registry: this.registry });
+      // With a canary or blue-green, the updater waits for the Rollout's verdict: its readiness timeout covers the
+      // steps and analyses (unless given).
+      const readinessTimeout = props.updater.readinessTimeout ?? (delivery?.progressive
+        ? Duration.seconds(this.model.startupBudgetSeconds + 120 + delivery.budgetSeconds(this.model.startupBudgetSeconds)) : undefined);
+      this.updater = new ModelUpdater(this, 'Updater', { ...props.updater, readinessTimeout, models: [this.model], registry: this.registry });
       // An in-cluster registry notifies the updater's webhook of every push (token from the updater's Secret),
       // unless its own props name another endpoint.
       if (this.registry instanceof ModelRegistry && this.registry.notifications === undefined) this.registry.notify(this.updater);
@@ -123,11 +172,12 @@ export class SelfHealingModelStack extends Chart {
       this.gitops = new GitOpsApplication(chart, 'Application', {
         name: this.model.modelName, ...props.gitops, namespace: this.model.namespace,
         updaterOwned: this.updater ? [{ deploymentName: this.model.deploymentName, containerName: this.model.containerName }] : [],
+        rolloutServices: this.delivery?.previewServiceName ? [this.model.serviceName, this.delivery.previewServiceName] : [],
       });
       annotateSyncWaves(this, [
         { scope: this.registry instanceof ModelRegistry ? this.registry : undefined, wave: -2 },
         { scope: this.monitoring, wave: -1 }, { scope: this.alerting, wave: -1 },
-        { scope: this.model, wave: 0 }, { scope: this.updater, wave: 1 },
+        { scope: this.model, wave: 0 }, { scope: this.delivery, wave: 0 }, { scope: this.updater, wave: 1 },
       ]);
     }
   }

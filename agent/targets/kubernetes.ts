@@ -8,7 +8,7 @@
  * - pods: `list` (why a rollout is stuck: image pull errors, crash loops);
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
-import { AppsV1Api, CoreV1Api, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
 import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../lib/core/contract/names';
 import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
@@ -119,6 +119,55 @@ export function rolloutStatus(d: V1Deployment): RolloutStatus {
   return { done: true, message: `rollout complete: ${updated} of ${want} replicas updated and available` };
 }
 
+/** The part of an Argo Rollouts Rollout's status the target reads. */
+export interface ArgoRolloutStatus {
+  readonly phase?: string;
+  readonly message?: string;
+  readonly abort?: boolean;
+  readonly stableRS?: string;
+  readonly currentPodHash?: string;
+  readonly currentStepIndex?: number;
+  readonly workloadObservedGeneration?: string;
+  readonly canary?: { readonly currentStepAnalysisRunStatus?: ArgoAnalysisRunStatus };
+  readonly blueGreen?: { readonly prePromotionAnalysisRunStatus?: ArgoAnalysisRunStatus; readonly postPromotionAnalysisRunStatus?: ArgoAnalysisRunStatus };
+}
+
+/** An analysis run as a Rollout's status names it. */
+export interface ArgoAnalysisRunStatus {
+  readonly name?: string;
+  readonly status?: string;
+  readonly message?: string;
+}
+
+/** The analysis run a Rollout's status names now (canary step, blue-green pre- or post-promotion), as one line. */
+export function describeAnalysis(s: ArgoRolloutStatus): string | undefined {
+  const a = s.canary?.currentStepAnalysisRunStatus ?? s.blueGreen?.postPromotionAnalysisRunStatus ?? s.blueGreen?.prePromotionAnalysisRunStatus;
+  if (!a?.name) return undefined;
+  return `analysis ${a.name} ${a.status ?? 'Pending'}${a.message ? `: ${a.message}` : ''}`;
+}
+
+/**
+ * Whether the Argo Rollout `name` that runs a Deployment's pods (workloadRef) finished with the Deployment's
+ * template of `generation`: done when it has observed that template and is Healthy on it (stable = current pod
+ * hash); failed when it aborted (a failed analysis) or is Degraded.
+ */
+export function argoRolloutStatus(name: string, s: ArgoRolloutStatus, generation: number): RolloutStatus {
+  const observed = Number(s.workloadObservedGeneration ?? 0);
+  const analysis = describeAnalysis(s);
+  const tail = analysis ? ` (${analysis})` : '';
+  if (observed < generation) {
+    return { done: false, message: `waiting for Rollout ${name} to observe the Deployment's template (generation ${generation}, observed ${observed})` };
+  }
+  if (s.abort || s.phase === 'Degraded') {
+    return { done: false, failed: `Rollout ${name} ${s.abort ? 'aborted' : 'degraded'}: ${s.message || 'no message'}${tail}`, message: 'rollout aborted' };
+  }
+  if (s.phase === 'Healthy' && s.stableRS && s.stableRS === s.currentPodHash) {
+    return { done: true, message: `Rollout ${name} promoted pod template ${s.stableRS}${tail}` };
+  }
+  const step = s.currentStepIndex !== undefined ? ` at step ${s.currentStepIndex}` : '';
+  return { done: false, message: `Rollout ${name} ${s.phase ?? 'pending'}${step}${s.message ? `: ${s.message}` : ''}${tail}` };
+}
+
 /**
  * The Kubernetes target. Apply is a strategic-merge patch of the model container's image (digest-pinned), with the
  * previous image, the previous pod template, the attempt and the in-flight record written in the same patch;
@@ -130,6 +179,7 @@ export class KubernetesTarget implements Target {
   public readonly namespace: string;
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
   private readonly watcher: Watch;
   private readonly clock: Clock;
   private readonly pollIntervalMs: number;
@@ -151,6 +201,7 @@ export class KubernetesTarget implements Target {
     this.namespace = options.namespace;
     this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.watcher = new Watch(options.kubeConfig);
     this.clock = options.clock ?? systemClock;
     this.pollIntervalMs = options.pollIntervalMs ?? 2000;
@@ -293,6 +344,7 @@ export class KubernetesTarget implements Target {
     };
     try {
       let status: RolloutStatus = { done: false, message: 'not read yet' };
+      let lastAnalysis: string | undefined;
       let first = true;
       for (;;) {
         if (signal?.aborted) return { status: 'Inconclusive', reason: `aborted while ${status.message}` };
@@ -311,7 +363,25 @@ export class KubernetesTarget implements Target {
         if (image !== plan.to) {
           return { status: 'Unhealthy', reason: `${plan.workload.name} runs '${image}', not '${plan.to}': something else changed the Deployment` };
         }
-        status = rolloutStatus(d);
+        const rolloutName = d.metadata?.annotations?.[DEPLOYMENT_ANNOTATIONS.rollout];
+        if (rolloutName) {
+          // The Rollout runs the pods (the Deployment is scaled down): its canary steps / blue-green switch and its
+          // SLO analysis decide. The last analysis seen is kept: a promoted Rollout no longer names it.
+          try {
+            const r = await this.getRollout(rolloutName);
+            status = argoRolloutStatus(rolloutName, r, d.metadata?.generation ?? 0);
+            const a = describeAnalysis(r);
+            if (a && a !== lastAnalysis) {
+              lastAnalysis = a;
+              this.logger.info('rollout.analysis', { deployment: plan.workload.name, rollout: rolloutName, analysis: a });
+            }
+            if (status.done && lastAnalysis && !status.message.includes(lastAnalysis)) status = { ...status, message: `${status.message} (last ${lastAnalysis})` };
+          } catch (err) {
+            status = { done: false, message: `cannot read Rollout ${rolloutName}: ${errorReason(err)}` };
+          }
+        } else {
+          status = rolloutStatus(d);
+        }
         if (status.failed) return { status: 'Unhealthy', reason: `${plan.workload.name}: ${status.failed}` };
         if (status.done) return { status: 'Healthy', reason: `${plan.workload.name}: ${status.message}` };
         const stuck = await this.stuckPods(d, plan.to);
@@ -581,6 +651,13 @@ export class KubernetesTarget implements Target {
     };
     await this.call({ verb: 'create', resource: 'events' }, () => this.core.createNamespacedEvent(this.namespace, body as never));
     return true;
+  }
+
+  private async getRollout(name: string): Promise<ArgoRolloutStatus> {
+    return this.call({ verb: 'get', resource: 'rollouts', name }, async () => {
+      const r = (await this.custom.getNamespacedCustomObject('argoproj.io', 'v1alpha1', this.namespace, 'rollouts', name)).body as { status?: ArgoRolloutStatus };
+      return r.status ?? {};
+    });
   }
 
   private async get(name: string): Promise<V1Deployment> {

@@ -42,6 +42,11 @@ export interface SloProps {
    */
   readonly minRequestRate?: number;
   /**
+   * Requests a new version must have served before the delivery analysis judges it (an idle canary never passes).
+   * @default - minRequestRate × window, at least 1 (30 with the defaults)
+   */
+  readonly minSamples?: number;
+  /**
    * Metric names.
    * @default - the model-server contract: `model_request_total`, `model_inference_seconds`
    */
@@ -73,6 +78,7 @@ export class Slo {
   public readonly maxP99Latency: Duration;
   public readonly maxFailedScrapes: number;
   public readonly minRequestRate: number;
+  public readonly minSamples: number;
   public readonly requestTotalMetric: string;
   public readonly inferenceSecondsMetric: string;
 
@@ -82,6 +88,7 @@ export class Slo {
     this.maxP99Latency = props.maxP99Latency ?? Duration.seconds(1);
     this.maxFailedScrapes = props.maxFailedScrapes ?? 3;
     this.minRequestRate = props.minRequestRate ?? 0.1;
+    this.minSamples = props.minSamples ?? Math.max(1, Math.ceil(this.minRequestRate * this.window.toMilliseconds() / 1000));
     this.requestTotalMetric = props.metrics?.requestTotal ?? 'model_request_total';
     this.inferenceSecondsMetric = props.metrics?.inferenceSeconds ?? 'model_inference_seconds';
 
@@ -99,6 +106,9 @@ export class Slo {
     }
     if (!(this.minRequestRate >= 0) || !Number.isFinite(this.minRequestRate)) {
       throw new Error(`'slo.minRequestRate' value ${this.minRequestRate} must be a non-negative number of requests per second`);
+    }
+    if (!Number.isInteger(this.minSamples) || this.minSamples < 1) {
+      throw new Error(`'slo.minSamples' value ${this.minSamples} must be a whole number of requests, at least 1; use for example 30`);
     }
     for (const [key, name] of [['requestTotal', this.requestTotalMetric], ['inferenceSeconds', this.inferenceSecondsMetric]]) {
       if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
@@ -140,6 +150,11 @@ export class Slo {
   /** PromQL: 5xx responses served so far by the selected processes (see {@link metricServedRequests}). */
   public metricServedErrors(sel: SloSelector): string {
     return `sum(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}})`;
+  }
+
+  /** PromQL: ratio of 5xx responses to all responses served so far by the selected processes (NaN or empty when none). */
+  public metricServedErrorRatio(sel: SloSelector): string {
+    return `(${this.metricServedErrors(sel)} or ${this.metricServedRequests(sel)} * 0) / ${this.metricServedRequests(sel)}`;
   }
 
   /** PromQL: p99 inference latency over everything the selected processes served so far. */

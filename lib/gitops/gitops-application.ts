@@ -71,6 +71,13 @@ export interface GitOpsApplicationProps {
    * @default - none
    */
   readonly updaterOwned?: ReadonlyArray<{ readonly deploymentName: string; readonly containerName: string }>;
+  /**
+   * Services whose selector Argo Rollouts rewrites (a blue-green's active and preview Services get the pod-template
+   * hash): that selector key is ignored by diff and sync, so self-heal does not undo a switch (set by
+   * `SelfHealingModelStack` with `Delivery.blueGreen()`).
+   * @default - none
+   */
+  readonly rolloutServices?: readonly string[];
 }
 
 /** The sync waves of a stack's objects: what the model needs syncs first, the updater last. */
@@ -154,6 +161,22 @@ export class GitOpsApplication extends Construct {
     }
 
     const owned = props.updaterOwned ?? [];
+    const services = props.rolloutServices ?? [];
+    const ignore = [
+      // The updater's fields: what it patches (agent/targets/kubernetes.ts) under its field manager.
+      ...owned.map((d) => ({
+        group: 'apps', kind: 'Deployment', name: d.deploymentName, namespace: props.namespace,
+        managedFieldsManagers: [UPDATER_FIELD_MANAGER],
+        jqPathExpressions: [
+          `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .image`,
+          `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .env[]? | select(.name == "MODEL_VERSION") | .value`,
+          '.spec.template.metadata.labels["app.kubernetes.io/version"]',
+        ],
+      })),
+      ...services.map((name) => ({
+        group: '', kind: 'Service', name, namespace: props.namespace, jqPathExpressions: ['.spec.selector["rollouts-pod-template-hash"]'],
+      })),
+    ];
     this.application = new ApiObject(this, 'Resource', {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
@@ -165,21 +188,10 @@ export class GitOpsApplication extends Construct {
         destination,
         syncPolicy: {
           automated: { prune: props.prune ?? true, selfHeal: props.selfHeal ?? true },
-          syncOptions: [...new Set(['CreateNamespace=true', 'ServerSideApply=true', ...(owned.length ? ['RespectIgnoreDifferences=true'] : []), ...(props.syncOptions ?? [])])],
+          syncOptions: [...new Set(['CreateNamespace=true', 'ServerSideApply=true', ...(ignore.length ? ['RespectIgnoreDifferences=true'] : []), ...(props.syncOptions ?? [])])],
           retry: { limit, backoff: { duration: toPromDuration(first), factor, maxDuration: toPromDuration(max) } },
         },
-        ...(owned.length ? {
-          // The updater's fields: what it patches (agent/targets/kubernetes.ts) under its field manager.
-          ignoreDifferences: owned.map((d) => ({
-            group: 'apps', kind: 'Deployment', name: d.deploymentName, namespace: props.namespace,
-            managedFieldsManagers: [UPDATER_FIELD_MANAGER],
-            jqPathExpressions: [
-              `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .image`,
-              `.spec.template.spec.containers[] | select(.name == "${d.containerName}") | .env[]? | select(.name == "MODEL_VERSION") | .value`,
-              '.spec.template.metadata.labels["app.kubernetes.io/version"]',
-            ],
-          })),
-        } : {}),
+        ...(ignore.length ? { ignoreDifferences: ignore } : {}),
       },
     });
   }

@@ -118,10 +118,17 @@ export interface ModelDeploymentProps {
    */
   readonly disruptionBudget?: DisruptionBudget;
   /**
-   * A HorizontalPodAutoscaler; when set, the Deployment leaves `replicas` to it.
+   * A HorizontalPodAutoscaler or a KEDA ScaledObject; when set, the Deployment leaves `replicas` to it.
    * @default - no autoscaling, `replicas` pods
    */
   readonly autoscaling?: Autoscaling;
+  /**
+   * An object that runs the pods from this Deployment's template in its place — an Argo Rollouts `Rollout` with a
+   * `workloadRef` (set by `SelfHealingModelStack`'s `delivery` section). The autoscaler targets it, and the
+   * Deployment's replica count is left to it (the Rollout scales the Deployment down).
+   * @default - the Deployment runs its pods
+   */
+  readonly deliveredBy?: { readonly apiVersion: string; readonly kind: string; readonly name: string };
   /**
    * CPU, memory and GPUs.
    * @default - cpu 500m/2, memory 1Gi/2Gi, no GPU
@@ -236,7 +243,7 @@ export class ModelDeployment extends Construct {
   public readonly service: ApiObject;
   /** The PodDisruptionBudget. */
   public readonly podDisruptionBudget: ApiObject;
-  /** The HorizontalPodAutoscaler, when autoscaling is set. */
+  /** The HorizontalPodAutoscaler or KEDA ScaledObject, when autoscaling is set. */
   public readonly autoscaler?: ApiObject;
 
   private readonly podAnnotations: Record<string, string> = {};
@@ -366,7 +373,7 @@ export class ModelDeployment extends Construct {
       kind: 'Deployment',
       metadata: meta(this.deploymentName),
       spec: {
-        replicas: props.autoscaling ? undefined : replicas,
+        replicas: props.autoscaling || props.deliveredBy ? undefined : replicas,
         revisionHistoryLimit,
         selector: { matchLabels: { ...this.selectorLabels } },
         strategy: strategy.type === 'Recreate' ? { type: 'Recreate' }
@@ -431,18 +438,46 @@ export class ModelDeployment extends Construct {
       });
     }
 
-    if (props.autoscaling) {
+    const scaleTarget = props.deliveredBy ? { ...props.deliveredBy } : { apiVersion: 'apps/v1', kind: 'Deployment', name: this.deploymentName };
+    const keda = props.autoscaling?.keda;
+    if (props.autoscaling && !keda) {
       this.autoscaler = new ApiObject(this, 'Autoscaler', {
         apiVersion: 'autoscaling/v2',
         kind: 'HorizontalPodAutoscaler',
         metadata: meta(this.deploymentName),
         spec: {
-          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.deploymentName },
+          scaleTargetRef: scaleTarget,
           minReplicas: props.autoscaling.minReplicas,
           maxReplicas: props.autoscaling.maxReplicas,
           metrics: [props.autoscaling.metricSpec],
         },
       });
+    } else if (props.autoscaling && keda) {
+      const query = keda.metric.promql ?? `sum(rate(${this.slo.requestTotalMetric}{model="${this.modelName}"}[2m]))`;
+      this.autoscaler = new ApiObject(this, 'ScaledObject', {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: meta(this.deploymentName),
+        spec: {
+          scaleTargetRef: scaleTarget,
+          pollingInterval: keda.pollingIntervalSeconds,
+          cooldownPeriod: keda.cooldownPeriodSeconds,
+          ...(keda.scaleToZero ? { idleReplicaCount: 0 } : {}),
+          minReplicaCount: props.autoscaling.minReplicas,
+          maxReplicaCount: props.autoscaling.maxReplicas,
+          triggers: [{
+            type: 'prometheus',
+            metadata: {
+              serverAddress: keda.prometheusUrl,
+              query,
+              threshold: String(keda.metric.perReplica),
+              ...(keda.scaleToZero ? { activationThreshold: String(keda.activationThreshold) } : {}),
+            },
+          }],
+        },
+      });
+      // KEDA makes its own HPA for the target: any other HPA on it would fight over the replica count.
+      this.node.addValidation({ validate: () => hpaConflicts(this, scaleTarget) });
     }
   }
 
@@ -456,4 +491,17 @@ export class ModelDeployment extends Construct {
   public get sloSelector(): { model: string } {
     return { model: this.modelName };
   }
+}
+
+/** HPAs in the app (other than KEDA's own) on the same target as a ScaledObject, as validation errors. */
+function hpaConflicts(model: ModelDeployment, target: { kind: string; name: string }): string[] {
+  const ns = model.namespace;
+  return model.node.root.node.findAll()
+    .filter((c): c is ApiObject => ApiObject.isApiObject(c) && c.kind === 'HorizontalPodAutoscaler' && (c.metadata.namespace ?? ns) === ns)
+    .filter((h) => {
+      const ref = (h.toJson() as { spec?: { scaleTargetRef?: { kind?: string; name?: string } } }).spec?.scaleTargetRef;
+      return ref?.kind === target.kind && ref?.name === target.name;
+    })
+    .map((h) => `HorizontalPodAutoscaler '${h.name}' (${h.node.path}) scales ${target.kind} '${target.name}', which the KEDA ScaledObject `
+      + `'${model.deploymentName}' scales too; the two would fight over the replicas: remove the HPA (KEDA creates its own) or use Autoscaling.cpu() instead of keda()`);
 }

@@ -42,6 +42,13 @@ export interface ModelMonitoringOptions {
    * @default - a ModelAlerts with its defaults and this scrape interval
    */
   readonly alerts?: ModelAlertsOptions | false;
+  /**
+   * Pod labels copied onto every series of the model, under their Prometheus names (`-` and `.` become `_`). The
+   * stack adds `rollouts-pod-template-hash` with a canary or blue-green delivery, so the analysis can tell the new
+   * pods' series from the stable ones'.
+   * @default - none
+   */
+  readonly podTargetLabels?: string[];
 }
 
 /** Properties of {@link ModelMonitoring}. */
@@ -91,6 +98,13 @@ export class ModelMonitoring extends Construct {
         { action: 'replace', targetLabel: 'model', replacement: model.modelName },
         // the pod's version label becomes the `version` target label, so `up` (and ModelTargetDown) names the version
         { action: 'replace', sourceLabels: [`__meta_kubernetes_pod_label_${VERSION_LABEL.replace(/[^a-zA-Z0-9_]/g, '_')}`], targetLabel: 'version' },
+        ...(props.podTargetLabels ?? []).map((l) => {
+          if (typeof l !== 'string' || !/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(l)) {
+            throw new Error(`'podTargetLabels' value '${l}' is not a Kubernetes label key; use for example 'rollouts-pod-template-hash'`);
+          }
+          const name = l.replace(/[^a-zA-Z0-9_]/g, '_');
+          return { action: 'replace', sourceLabels: [`__meta_kubernetes_pod_label_${name}`], targetLabel: name };
+        }),
       ],
     };
     const isService = this.target === ScrapeTarget.SERVICE;

@@ -72,6 +72,7 @@ interface AjvLikeError {
 const CRD_PACKAGES: Record<string, readonly string[]> = {
   'monitoring.coreos.com': ['@kubernetes-models/prometheus-operator'],
   'argoproj.io': ['@kubernetes-models/argo-cd', '@kubernetes-models/argo-rollouts'],
+  'keda.sh': ['@kubernetes-models/keda'],
 };
 
 const modelCache = new Map<string, SchemaModel | null>();

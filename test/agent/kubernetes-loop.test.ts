@@ -15,7 +15,7 @@ import { QuarantineStore } from '../../agent/state/quarantine';
 import { K8S_ANNOTATIONS, KubernetesTarget, KubernetesTargetOptions } from '../../agent/targets/kubernetes';
 import { Target } from '../../agent/types';
 import { ModelDeployment, ModelUpdater, UpdatePolicy, UpdaterDiscovery } from '../../lib';
-import { FakeKube, ImageBehaviour, Json, RecordedCall, RoleRule } from '../support/fake-kube';
+import { FakeKube, FakeKubeOptions, fixture, ImageBehaviour, Json, RecordedCall, RoleRule } from '../support/fake-kube';
 import { digestOf, FakeClock, FakeRegistry, FakeSlo, tmpDir } from './fakes';
 
 const REPO = 'registry.ml.svc:5000/models/recsys';
@@ -56,8 +56,8 @@ interface World {
   agent(options?: { wrap?: (t: Target) => Target; target?: Partial<KubernetesTargetOptions>; dir?: string }): Agent;
 }
 
-async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole()): Promise<World> {
-  const fake = await FakeKube.start({ behaviour, rules });
+async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole(), extra: Partial<FakeKubeOptions> = {}): Promise<World> {
+  const fake = await FakeKube.start({ behaviour, rules, ...extra });
   fakes.push(fake);
   const registry = new FakeRegistry(REPO, ['1.0.0', '1.1.0']);
   registry.digests.set(`${REPO}:1.0.0`, `sha256:${'1'.repeat(64)}`);
@@ -372,6 +372,56 @@ describe('the reconcile loop on a (fake) cluster', () => {
     const report = await reconciler.runCycle([{ source: 'poll' }]);
     expect(report.updates.map((u) => u.result)).toEqual(['promoted']);
     expect(w.fake.calls).toContainEqual({ verb: 'list', group: 'apps', resource: 'deployments', namespace: 'ml' });
+  });
+});
+
+describe('a Deployment delivered by an Argo Rollout (canary / blue-green)', () => {
+  /** The recorded Deployment with the annotation the stack's delivery section writes, and its Rollout. */
+  const delivered = (): Partial<FakeKubeOptions> => {
+    const d = fixture<Json>('deployment-recsys.json');
+    d.metadata.annotations = { ...d.metadata.annotations, 'modelpilot.dev/rollout': 'recsys' };
+    return {
+      deployments: [d],
+      rollouts: [{
+        apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'recsys', namespace: 'ml', generation: 1 },
+        status: { phase: 'Healthy', stableRS: '5f6d7c8b9a', currentPodHash: '5f6d7c8b9a', workloadObservedGeneration: '1' },
+      }],
+    };
+  };
+
+  test('the updater hands the version to the Rollout and promotes on its verdict; the analysis is in the audit log', async () => {
+    const w = await world(() => 'ready', synthesizedRole(), delivered());
+    const { reconciler, audit } = w.agent();
+
+    const report = await reconciler.runCycle([{ source: 'poll' }]);
+
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.0.0 -> 1.1.0', result: 'promoted' }]);
+    expect(image(w.fake)).toBe(ref('1.1.0'));
+    expect(w.fake.calls.some((c) => c.group === 'argoproj.io' && c.resource === 'rollouts' && c.verb === 'get' && c.name === 'recsys')).toBe(true);
+    const verify = audit.read().find((e) => e.event === 'verify')!;
+    expect(verify.reason).toMatch(/Rollout recsys promoted pod template [0-9a-f]+ \(analysis recsys-[0-9a-f]+-2-1 Successful\)/);
+  });
+
+  test('an aborted Rollout (failed analysis) is a failed update: template restored, version quarantined with the analysis reason', async () => {
+    const w = await world((img) => (img.includes(':1.2.0') ? 'analysis-fails' : 'ready'), synthesizedRole(), delivered());
+    const { reconciler, quarantine, audit } = w.agent();
+    await reconciler.runCycle([{ source: 'poll' }]);
+    const stable = w.fake.rollout('recsys').status.stableRS;
+    w.registry.push(REPO, '1.2.0');
+
+    const report = await reconciler.runCycle([{ source: 'webhook:registry', repositories: [REPO] }]);
+
+    expect(report.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.1.0 -> 1.2.0', result: 'rolled_back' }]);
+    expect(image(w.fake)).toBe(ref('1.1.0'));
+    // the stable template back on the Deployment: the Rollout is Healthy on the stable pods again (once the fake
+    // controller has seen the rollback patch: at most 50 × 20 ms)
+    for (let i = 0; i < 50 && w.fake.rollout('recsys').status.phase !== 'Healthy'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(w.fake.rollout('recsys').status).toMatchObject({ phase: 'Healthy', stableRS: stable, currentPodHash: stable });
+    const q = quarantine.list().find((e) => e.version === '1.2.0')!;
+    expect(q.reason).toContain('Rollout recsys aborted: RolloutAborted');
+    expect(q.reason).toContain('Metric "error-ratio" assessed Failed');
+    expect(audit.read().filter((e) => e.to === ref('1.2.0') || e.from === ref('1.2.0')).map((e) => e.event)).toEqual(
+      expect.arrayContaining(['apply', 'verify', 'rolled-back', 'quarantined']));
   });
 });
 

@@ -53,7 +53,11 @@ export interface RoleRule {
 }
 
 /** What the fake controller does with pods of an image. */
-export type ImageBehaviour = 'ready' | 'crashloop' | 'imagepull' | 'deadline' | 'hang';
+/**
+ * How pods of an image behave. `analysis-fails`: under an Argo Rollout, the pods start but the SLO analysis fails
+ * and the Rollout aborts back to its stable pod template (without a Rollout it behaves like `ready`).
+ */
+export type ImageBehaviour = 'ready' | 'crashloop' | 'imagepull' | 'deadline' | 'hang' | 'analysis-fails';
 
 export interface FakeKubeOptions {
   /** Deployments to start with. @default - the recorded `recsys` Deployment in namespace `ml` */
@@ -66,6 +70,12 @@ export interface FakeKubeOptions {
   readonly controllerDelayMs?: number;
   /** Enforce these Role rules (403 for anything else). @default - everything allowed */
   readonly rules?: readonly RoleRule[];
+  /**
+   * Argo Rollouts Rollouts (argoproj.io/v1alpha1) that run a Deployment's pods by `workloadRef`; the fake controller
+   * keeps their status as Argo Rollouts' would (observed workload generation, stable and current pod hash, abort).
+   * @default - none
+   */
+  readonly rollouts?: Json[];
 }
 
 interface Watcher {
@@ -95,6 +105,7 @@ export class FakeKube {
   private readonly sockets = new Set<import('net').Socket>();
   private readonly deployments = new Map<string, Json>();
   private readonly replicaSets = new Map<string, Json>();
+  private readonly rollouts = new Map<string, Json>();
   private readonly watchers = new Set<Watcher>();
   private readonly injected: Array<{ verb: string; resource: string; status: number; count: number }> = [];
   private readonly afterHooks: Array<{ verb: string; resource: string; fn: () => void }> = [];
@@ -105,6 +116,7 @@ export class FakeKube {
   private constructor(options: FakeKubeOptions) {
     for (const d of options.deployments ?? [fixture('deployment-recsys.json')]) this.deployments.set(key(d), clone(d));
     for (const rs of options.replicaSets ?? fixture<Json>('replicaset-list.json').items) this.replicaSets.set(key(rs), clone(rs));
+    for (const r of options.rollouts ?? []) this.rollouts.set(key(r), clone(r));
     this.behaviour = options.behaviour ?? (() => 'ready');
     this.controllerDelayMs = options.controllerDelayMs ?? 30;
     this.rules = options.rules;
@@ -197,9 +209,10 @@ export class FakeKube {
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
-    const m = /^\/(?:api\/v1|apis\/(apps)\/v1)\/namespaces\/([^/]+)\/([a-z]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    const m = /^\/(?:api\/v1|apis\/(apps)\/v1|apis\/(argoproj\.io)\/v1alpha1)\/namespaces\/([^/]+)\/([a-z]+)(?:\/([^/]+))?$/.exec(url.pathname);
     if (!m) return send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`));
-    const [, group = '', namespace, resource, name] = m;
+    const [, apps, argo, namespace, resource, name] = m;
+    const group = apps ?? argo ?? '';
     const isWatch = url.searchParams.get('watch') === 'true';
     const verb: RecordedCall['verb'] = req.method === 'PATCH' ? 'patch' : req.method === 'PUT' ? 'update' : req.method === 'POST' ? 'create'
       : req.method === 'DELETE' ? 'delete' : isWatch ? 'watch' : name ? 'get' : 'list';
@@ -225,6 +238,10 @@ export class FakeKube {
       if (!d) return send(res, 404, this.notFound(call));
       if (verb === 'get') return send(res, 200, d);
       if (verb === 'patch') return this.patch(d, req.headers['content-type'] ?? '', body, res);
+    }
+    if (resource === 'rollouts' && group === 'argoproj.io' && verb === 'get') {
+      const r = this.rollouts.get(`${namespace}/${name}`);
+      return r ? send(res, 200, r) : send(res, 404, this.notFound(call));
     }
     if (resource === 'replicasets' && group === 'apps' && verb === 'list') {
       return send(res, 200, list('ReplicaSetList', 'apps/v1', this.select(this.replicaSets, namespace, url), this.resourceVersion));
@@ -326,7 +343,7 @@ export class FakeKube {
     const progressing = (s: string, reason: string, message: string): Json =>
       ({ type: 'Progressing', status: s, lastUpdateTime: now, lastTransitionTime: now, reason, message });
     const available = { type: 'Available', status: 'True', lastUpdateTime: now, lastTransitionTime: now, reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' };
-    if (behaviour === 'ready') {
+    if (behaviour === 'ready' || behaviour === 'analysis-fails') {
       cur.spec.replicas = want;
       for (const rs of olds) rs.spec.replicas = 0;
       d.status = {
@@ -349,10 +366,43 @@ export class FakeKube {
       rs.status = { replicas: rs.spec.replicas, observedGeneration: 1 };
       this.replicaSets.set(key(rs), rs);
     }
+    this.controlRollout(d, cur, behaviour);
     d.metadata.resourceVersion = String(++this.resourceVersion);
     this.deployments.set(id, d);
     this.controlledAt.set(id, Date.now());
     this.notify(d, 'MODIFIED');
+  }
+
+  /** The stored Rollout (a copy). */
+  public rollout(name: string, namespace = 'ml'): Json {
+    return clone(this.rollouts.get(`${namespace}/${name}`));
+  }
+
+  /**
+   * Argo Rollouts' controller, reduced to the status the target reads: the Rollout observes the Deployment's
+   * template; a good version becomes stable after a successful step analysis, a bad one aborts (stable stays), and
+   * the stable template back on the Deployment makes the Rollout Healthy again.
+   */
+  private controlRollout(d: Json, cur: Json, behaviour: ImageBehaviour): void {
+    const name = d.metadata.annotations?.['modelpilot.dev/rollout'];
+    const r = name ? this.rollouts.get(`${d.metadata.namespace}/${name}`) : undefined;
+    if (!r) return;
+    const hash = cur.metadata.labels['pod-template-hash'];
+    const prev = r.status ?? {};
+    const run = { name: `${name}-${hash}-2-1`, status: behaviour === 'analysis-fails' ? 'Failed' : 'Successful',
+      ...(behaviour === 'analysis-fails' ? { message: 'Metric "error-ratio" assessed Failed due to failed (1) > failureLimit (0)' } : {}) };
+    const base = { workloadObservedGeneration: String(d.metadata.generation ?? 1), currentPodHash: hash, observedGeneration: String(r.metadata.generation ?? 1) };
+    if (hash === prev.stableRS || !prev.stableRS && behaviour === 'ready') {
+      r.status = { ...base, phase: 'Healthy', stableRS: hash, currentStepIndex: 4 };
+    } else if (behaviour === 'analysis-fails') {
+      r.status = { ...base, phase: 'Degraded', abort: true, stableRS: prev.stableRS, currentStepIndex: 0,
+        message: `RolloutAborted: Rollout aborted update to revision 2: ${run.message}`, canary: { currentStepAnalysisRunStatus: run } };
+    } else if (behaviour === 'ready') {
+      r.status = { ...base, phase: 'Healthy', stableRS: hash, currentStepIndex: 4, canary: { currentStepAnalysisRunStatus: run } };
+    } else {
+      r.status = { ...base, phase: 'Progressing', stableRS: prev.stableRS, currentStepIndex: 0, message: 'more replicas need to be updated' };
+    }
+    this.rollouts.set(key(r), r);
   }
 
   /** Pods derived from the ReplicaSets: ready, or waiting with the reason the image's behaviour gives. */
@@ -365,7 +415,7 @@ export class FakeKube {
         const name = `${rs.metadata.name}-${String.fromCharCode(97 + i)}x${i}q`;
         const waiting = b === 'crashloop' ? { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=model' }
           : b === 'imagepull' ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` }
-            : b === 'ready' ? undefined : { reason: 'ContainerCreating' };
+            : b === 'ready' || b === 'analysis-fails' ? undefined : { reason: 'ContainerCreating' };
         pods.set(`${rs.metadata.namespace}/${name}`, {
           metadata: { name, namespace: rs.metadata.namespace, labels: { ...rs.spec.template.metadata.labels } },
           spec: clone(rs.spec.template.spec),

@@ -52,6 +52,8 @@ describe('ModelUpdater', () => {
       { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'], resourceNames: ['recsys'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      // a canary / blue-green model: the Rollout of the same name, read only
+      { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['get'], resourceNames: ['recsys'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ]);
     expect(byKind(objects, 'RoleBinding')).toMatchObject({

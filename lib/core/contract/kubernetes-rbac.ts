@@ -27,6 +27,8 @@ export const KUBERNETES_TARGET_RBAC: readonly KubernetesTargetPermission[] = [
   { apiGroup: 'apps', resource: 'replicasets', verbs: ['list'], byName: false },
   // waitReady: why new pods are not ready (image pull errors, crash loops).
   { apiGroup: '', resource: 'pods', verbs: ['list'], byName: false },
+  // waitReady of a Deployment delivered by an Argo Rollout (same name as the Deployment): the Rollout's verdict.
+  { apiGroup: 'argoproj.io', resource: 'rollouts', verbs: ['get'], byName: true },
   // an Event on the Deployment per audit entry (names are generated: no resourceNames).
   { apiGroup: '', resource: 'events', verbs: ['create'], byName: false },
 ];

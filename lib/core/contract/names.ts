@@ -26,6 +26,11 @@ export const DEPLOYMENT_ANNOTATIONS = {
   policy: 'modelpilot.dev/policy',
   /** Optional name of the model container when the pod has several. */
   container: 'modelpilot.dev/container',
+  /**
+   * Name of the Argo Rollouts Rollout that runs this Deployment's pods (`workloadRef`; set by the stack's canary or
+   * blue-green delivery): the Kubernetes target waits for the Rollout's verdict instead of the Deployment's status.
+   */
+  rollout: 'modelpilot.dev/rollout',
   /** Kubernetes' own revision counter on Deployments and ReplicaSets. */
   revision: 'deployment.kubernetes.io/revision',
 } as const;
