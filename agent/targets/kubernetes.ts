@@ -129,7 +129,10 @@ export interface ArgoRolloutStatus {
   readonly currentStepIndex?: number;
   readonly workloadObservedGeneration?: string;
   readonly canary?: { readonly currentStepAnalysisRunStatus?: ArgoAnalysisRunStatus };
-  readonly blueGreen?: { readonly prePromotionAnalysisRunStatus?: ArgoAnalysisRunStatus; readonly postPromotionAnalysisRunStatus?: ArgoAnalysisRunStatus };
+  readonly blueGreen?: {
+    readonly prePromotionAnalysisRunStatus?: ArgoAnalysisRunStatus;
+    readonly postPromotionAnalysisRunStatus?: ArgoAnalysisRunStatus;
+  };
 }
 
 /** An analysis run as a Rollout's status names it. */
@@ -139,11 +142,38 @@ export interface ArgoAnalysisRunStatus {
   readonly message?: string;
 }
 
+/** The analysis run a Rollout's status names now: the canary step's, else blue-green's post- or pre-promotion one. */
+function currentAnalysis(s: ArgoRolloutStatus): ArgoAnalysisRunStatus | undefined {
+  return s.canary?.currentStepAnalysisRunStatus ?? s.blueGreen?.postPromotionAnalysisRunStatus ?? s.blueGreen?.prePromotionAnalysisRunStatus;
+}
+
 /** The analysis run a Rollout's status names now (canary step, blue-green pre- or post-promotion), as one line. */
 export function describeAnalysis(s: ArgoRolloutStatus): string | undefined {
-  const a = s.canary?.currentStepAnalysisRunStatus ?? s.blueGreen?.postPromotionAnalysisRunStatus ?? s.blueGreen?.prePromotionAnalysisRunStatus;
+  const a = currentAnalysis(s);
   if (!a?.name) return undefined;
   return `analysis ${a.name} ${a.status ?? 'Pending'}${a.message ? `: ${a.message}` : ''}`;
+}
+
+/** The part of an AnalysisRun the target reads. */
+export interface ArgoAnalysisRun {
+  readonly metadata?: { readonly name?: string };
+  readonly status?: {
+    readonly phase?: string;
+    readonly message?: string;
+    readonly metricResults?: ReadonlyArray<{
+      readonly name: string; readonly phase?: string; readonly count?: number; readonly failed?: number; readonly inconclusive?: number;
+      readonly measurements?: ReadonlyArray<{ readonly value?: string }>;
+    }>;
+  };
+}
+
+/** An AnalysisRun's outcome as one line: its phase and each metric's phase, measurements, failures and last value. */
+export function describeAnalysisRun(a: ArgoAnalysisRun): string {
+  const metrics = (a.status?.metricResults ?? []).map((m) => {
+    const last = m.measurements?.[m.measurements.length - 1]?.value;
+    return `${m.name} ${m.phase ?? 'Pending'} (${m.count ?? 0} measured, ${m.failed ?? 0} failed${last !== undefined ? `, last ${last}` : ''})`;
+  });
+  return `analysis ${a.metadata?.name ?? '?'} ${a.status?.phase ?? 'Pending'}${a.status?.message ? `: ${a.status.message}` : ''}${metrics.length ? ` — ${metrics.join(', ')}` : ''}`;
 }
 
 /**
@@ -345,6 +375,7 @@ export class KubernetesTarget implements Target {
     try {
       let status: RolloutStatus = { done: false, message: 'not read yet' };
       let lastAnalysis: string | undefined;
+      let lastRun: string | undefined;
       let first = true;
       for (;;) {
         if (signal?.aborted) return { status: 'Inconclusive', reason: `aborted while ${status.message}` };
@@ -371,11 +402,18 @@ export class KubernetesTarget implements Target {
             const r = await this.getRollout(rolloutName);
             status = argoRolloutStatus(rolloutName, r, d.metadata?.generation ?? 0);
             const a = describeAnalysis(r);
+            const runName = currentAnalysis(r)?.name;
+            if (runName) lastRun = runName;
             if (a && a !== lastAnalysis) {
               lastAnalysis = a;
               this.logger.info('rollout.analysis', { deployment: plan.workload.name, rollout: rolloutName, analysis: a });
             }
-            if (status.done && lastAnalysis && !status.message.includes(lastAnalysis)) status = { ...status, message: `${status.message} (last ${lastAnalysis})` };
+            if ((status.done || status.failed) && lastRun) {
+              // The verdict's evidence for the audit log: the analysis run's outcome, metric by metric.
+              const outcome = await this.analysisOutcome(lastRun);
+              if (status.failed) status = { ...status, failed: `${status.failed}; ${outcome}` };
+              else status = { ...status, message: `${status.message}; ${outcome}` };
+            }
           } catch (err) {
             status = { done: false, message: `cannot read Rollout ${rolloutName}: ${errorReason(err)}` };
           }
@@ -658,6 +696,17 @@ export class KubernetesTarget implements Target {
       const r = (await this.custom.getNamespacedCustomObject('argoproj.io', 'v1alpha1', this.namespace, 'rollouts', name)).body as { status?: ArgoRolloutStatus };
       return r.status ?? {};
     });
+  }
+
+  /** The named AnalysisRun's outcome as one line; what went wrong reading it, when it cannot be read. */
+  private async analysisOutcome(name: string): Promise<string> {
+    try {
+      const run = await this.call({ verb: 'get', resource: 'analysisruns', name }, async () =>
+        (await this.custom.getNamespacedCustomObject('argoproj.io', 'v1alpha1', this.namespace, 'analysisruns', name)).body as ArgoAnalysisRun);
+      return describeAnalysisRun(run);
+    } catch (err) {
+      return `analysis ${name}: cannot be read (${errorReason(err)})`;
+    }
   }
 
   private async get(name: string): Promise<V1Deployment> {

@@ -174,7 +174,8 @@ export class Delivery {
         + `would have no previous version to switch back to; use at least Duration.seconds(${durationS + 30})`);
     }
     return new Delivery('blueGreen', undefined, analysis, undefined, {
-      autoPromotion: options.autoPromotion ?? true, previewService: options.previewService, analyzeBeforePromotion: before, scaleDownDelaySeconds: delayS,
+      autoPromotion: options.autoPromotion ?? true, previewService: options.previewService,
+      analyzeBeforePromotion: before, scaleDownDelaySeconds: delayS,
     });
   }
 
@@ -186,10 +187,13 @@ export class Delivery {
     /** The analysis, for `canary` and `blueGreen`. */
     public readonly analysis?: ResolvedAnalysis,
     /** The canary's steps and surge. */
-    public readonly canary?: { readonly steps: ReadonlyArray<Readonly<Record<string, unknown>>>; readonly maxSurge: number | string; readonly maxUnavailable: number | string },
+    public readonly canary?: {
+      readonly steps: ReadonlyArray<Readonly<Record<string, unknown>>>; readonly maxSurge: number | string; readonly maxUnavailable: number | string;
+    },
     /** The blue-green settings. */
     public readonly blueGreen?: {
-      readonly autoPromotion: boolean; readonly previewService?: string; readonly analyzeBeforePromotion: boolean; readonly scaleDownDelaySeconds: number;
+      readonly autoPromotion: boolean; readonly previewService?: string;
+      readonly analyzeBeforePromotion: boolean; readonly scaleDownDelaySeconds: number;
     },
   ) {}
 

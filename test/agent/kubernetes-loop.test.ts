@@ -56,7 +56,8 @@ interface World {
   agent(options?: { wrap?: (t: Target) => Target; target?: Partial<KubernetesTargetOptions>; dir?: string }): Agent;
 }
 
-async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole(), extra: Partial<FakeKubeOptions> = {}): Promise<World> {
+async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRule[] = synthesizedRole(),
+  extra: Partial<FakeKubeOptions> = {}): Promise<World> {
   const fake = await FakeKube.start({ behaviour, rules, ...extra });
   fakes.push(fake);
   const registry = new FakeRegistry(REPO, ['1.0.0', '1.1.0']);
@@ -399,7 +400,7 @@ describe('a Deployment delivered by an Argo Rollout (canary / blue-green)', () =
     expect(image(w.fake)).toBe(ref('1.1.0'));
     expect(w.fake.calls.some((c) => c.group === 'argoproj.io' && c.resource === 'rollouts' && c.verb === 'get' && c.name === 'recsys')).toBe(true);
     const verify = audit.read().find((e) => e.event === 'verify')!;
-    expect(verify.reason).toMatch(/Rollout recsys promoted pod template [0-9a-f]+ \(analysis recsys-[0-9a-f]+-2-1 Successful\)/);
+    expect(verify.reason).toMatch(/Rollout recsys promoted pod template [0-9a-f]+ \(analysis recsys-[0-9a-f]+-2-1 Successful\); analysis recsys-[0-9a-f]+-2-1 Successful — served-requests Successful \(1 measured, 0 failed, last \[40\]\), error-ratio Successful/);
   });
 
   test('an aborted Rollout (failed analysis) is a failed update: template restored, version quarantined with the analysis reason', async () => {
@@ -420,6 +421,7 @@ describe('a Deployment delivered by an Argo Rollout (canary / blue-green)', () =
     const q = quarantine.list().find((e) => e.version === '1.2.0')!;
     expect(q.reason).toContain('Rollout recsys aborted: RolloutAborted');
     expect(q.reason).toContain('Metric "error-ratio" assessed Failed');
+    expect(q.reason).toContain('error-ratio Failed (1 measured, 1 failed, last [0.4])');
     expect(audit.read().filter((e) => e.to === ref('1.2.0') || e.from === ref('1.2.0')).map((e) => e.event)).toEqual(
       expect.arrayContaining(['apply', 'verify', 'rolled-back', 'quarantined']));
   });

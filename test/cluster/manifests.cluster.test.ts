@@ -62,6 +62,7 @@ async function allCharts(): Promise<Array<{ id: string; objects: Obj[] }>> {
   const charts = [
     ...await synthesize(loadApp(DEFAULT_APP)),
     ...await synthesize(loadApp(`${__dirname}/../../examples/llm-gpu/app.ts`)),
+    ...await synthesize(loadApp(`${__dirname}/../../examples/canary-gitops/app.ts`)),
     ...await synthesize(testStacks),
   ];
   return charts.map((c) => ({ id: c.id, objects: c.objects as Obj[] }));
@@ -81,16 +82,18 @@ describe('synthesized manifests on a real API server', () => {
 
   test('the CRDs of prometheus-operator, Argo Rollouts and Argo CD install server-side and become Established', () => {
     const files = installCrds(cluster.kubectl);
-    expect(files.map((f) => f.project)).toEqual(expect.arrayContaining(['prometheus-operator', 'argo-rollouts', 'argo-cd']));
+    expect(files.map((f) => f.project)).toEqual(expect.arrayContaining(['prometheus-operator', 'argo-rollouts', 'argo-cd', 'keda']));
     const names = cluster.kubectl(['get', 'crd', '-o', 'jsonpath={.items[*].metadata.name}']).split(' ');
     expect(names).toEqual(expect.arrayContaining([
       'servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com',
       'alertmanagerconfigs.monitoring.coreos.com', 'rollouts.argoproj.io', 'analysistemplates.argoproj.io', 'applications.argoproj.io',
+      'scaledobjects.keda.sh',
     ]));
   });
 
   test('every chart passes strict server-side validation, applies, and is idempotent', async () => {
-    expect(charts.map((c) => c.id)).toEqual(['recommendation-model', 'llm-gpu', 'external-registry', 'external-registry-gitops', 'in-cluster-htpasswd']);
+    expect(charts.map((c) => c.id)).toEqual(['recommendation-model', 'llm-gpu', 'fraud-canary', 'fraud-canary-gitops', 'fraud-bluegreen', 'fraud-bluegreen-gitops',
+      'external-registry', 'external-registry-gitops', 'in-cluster-htpasswd']);
     const namespaces = new Set(charts.flatMap((c) => c.objects.map((o) => o.metadata?.namespace).filter(Boolean)));
     for (const ns of namespaces) cluster.kubectlResult(['create', 'namespace', ns]);
     // What a user provides: the claim named by stateClaimName, and volumes to bind claims to (no provisioner here)
@@ -138,6 +141,25 @@ describe('synthesized manifests on a real API server', () => {
     expect(project.spec.destinations).toEqual([{ namespace: 'serving', server: 'https://kubernetes.default.svc' }]);
     const wave = cluster.kubectl(['get', 'deployment', 'churn', '-n', 'serving', '-o', "jsonpath={.metadata.annotations['argocd\\.argoproj\\.io/sync-wave']}"]);
     expect(wave).toBe('0');
+  });
+
+  test('the canary-gitops example is stored as synthesized: a Rollout over the Deployment, its AnalysisTemplate from the Slo, a ScaledObject on the Rollout', () => {
+    const get = (kind: string, name: string, ns: string) => JSON.parse(cluster.kubectl(['get', kind, name, '-n', ns, '-o', 'json']));
+    const rollout = get('rollouts.argoproj.io', 'fraud', 'fraud');
+    expect(rollout.spec.workloadRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'fraud', scaleDown: 'progressively' });
+    expect(rollout.spec.strategy.canary.steps.map((s: Obj) => Object.keys(s)[0])).toEqual(['setWeight', 'analysis', 'setWeight', 'analysis']);
+    const template = get('analysistemplates.argoproj.io', 'fraud-slo', 'fraud');
+    expect(template.spec.metrics.map((m: Obj) => m.name)).toEqual(['served-requests', 'error-ratio', 'p99-latency']);
+    expect(template.spec.metrics[0].successCondition).toBe('len(result) > 0 && result[0] >= 50');
+    expect(template.spec.metrics[0].failureLimit).toBe(3);
+    const scaled = get('scaledobjects.keda.sh', 'fraud', 'fraud');
+    expect(scaled.spec.scaleTargetRef).toEqual({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'fraud' });
+    expect(scaled.spec.triggers[0]).toMatchObject({ type: 'prometheus', metadata: { threshold: '50' } });
+    // blue-green: the preview Service, and the Application ignores the selector hash Argo Rollouts writes on both Services
+    expect(get('rollouts.argoproj.io', 'fraud', 'fraud-shadow').spec.strategy.blueGreen).toMatchObject({ activeService: 'fraud', previewService: 'fraud-preview' });
+    const app = get('application', 'fraud-shadow', 'argocd');
+    expect(app.spec.ignoreDifferences.filter((d: Obj) => d.kind === 'Service').map((d: Obj) => d.name)).toEqual(['fraud', 'fraud-preview']);
+    expect(get('deployment', 'fraud', 'fraud').metadata.annotations['modelpilot.dev/rollout']).toBe('fraud');
   });
 
   test('every Deployment becomes Available and every Service with a selector gets ready endpoints', async () => {

@@ -33,6 +33,7 @@ export function crdFiles(): Array<{ project: string; file: string }> {
     { project: 'prometheus-operator', mod: 'github.com/prometheus-operator/prometheus-operator', version: v.PROMETHEUS_OPERATOR_VERSION, dir: 'example/prometheus-operator-crd', match: /^monitoring\.coreos\.com_.*\.yaml$/ },
     { project: 'argo-rollouts', mod: 'github.com/argoproj/argo-rollouts', version: v.ARGO_ROLLOUTS_VERSION, dir: 'manifests/crds', match: /-crd\.yaml$/ },
     { project: 'argo-cd', mod: 'github.com/argoproj/argo-cd/v3', version: v.ARGO_CD_VERSION, dir: 'manifests/crds', match: /-crd\.yaml$/ },
+    { project: 'keda', mod: 'github.com/kedacore/keda/v2', version: v.KEDA_VERSION, dir: 'config/crd/bases', match: /^keda\.sh_.*\.yaml$/ },
   ];
   return sources.flatMap((s) => {
     const dir = path.join(moduleDir(s.mod, s.version), s.dir);

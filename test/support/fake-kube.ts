@@ -106,6 +106,7 @@ export class FakeKube {
   private readonly deployments = new Map<string, Json>();
   private readonly replicaSets = new Map<string, Json>();
   private readonly rollouts = new Map<string, Json>();
+  private readonly analysisRuns = new Map<string, Json>();
   private readonly watchers = new Set<Watcher>();
   private readonly injected: Array<{ verb: string; resource: string; status: number; count: number }> = [];
   private readonly afterHooks: Array<{ verb: string; resource: string; fn: () => void }> = [];
@@ -242,6 +243,10 @@ export class FakeKube {
     if (resource === 'rollouts' && group === 'argoproj.io' && verb === 'get') {
       const r = this.rollouts.get(`${namespace}/${name}`);
       return r ? send(res, 200, r) : send(res, 404, this.notFound(call));
+    }
+    if (resource === 'analysisruns' && group === 'argoproj.io' && verb === 'get') {
+      const a = this.analysisRuns.get(`${namespace}/${name}`);
+      return a ? send(res, 200, a) : send(res, 404, this.notFound(call));
     }
     if (resource === 'replicasets' && group === 'apps' && verb === 'list') {
       return send(res, 200, list('ReplicaSetList', 'apps/v1', this.select(this.replicaSets, namespace, url), this.resourceVersion));
@@ -391,7 +396,20 @@ export class FakeKube {
     const prev = r.status ?? {};
     const run = { name: `${name}-${hash}-2-1`, status: behaviour === 'analysis-fails' ? 'Failed' : 'Successful',
       ...(behaviour === 'analysis-fails' ? { message: 'Metric "error-ratio" assessed Failed due to failed (1) > failureLimit (0)' } : {}) };
-    const base = { workloadObservedGeneration: String(d.metadata.generation ?? 1), currentPodHash: hash, observedGeneration: String(r.metadata.generation ?? 1) };
+    const failed = behaviour === 'analysis-fails';
+    this.analysisRuns.set(`${d.metadata.namespace}/${run.name}`, {
+      apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisRun', metadata: { name: run.name, namespace: d.metadata.namespace },
+      status: {
+        phase: run.status, ...(failed ? { message: run.message } : {}),
+        metricResults: [
+          { name: 'served-requests', phase: 'Successful', count: 1, failed: 0, measurements: [{ value: '[40]' }] },
+          { name: 'error-ratio', phase: failed ? 'Failed' : 'Successful', count: 1, failed: failed ? 1 : 0, measurements: [{ value: failed ? '[0.4]' : '[0]' }] },
+        ],
+      },
+    });
+    const base = {
+      workloadObservedGeneration: String(d.metadata.generation ?? 1), currentPodHash: hash, observedGeneration: String(r.metadata.generation ?? 1),
+    };
     if (hash === prev.stableRS || !prev.stableRS && behaviour === 'ready') {
       r.status = { ...base, phase: 'Healthy', stableRS: hash, currentStepIndex: 4 };
     } else if (behaviour === 'analysis-fails') {

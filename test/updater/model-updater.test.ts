@@ -54,6 +54,7 @@ describe('ModelUpdater', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       // a canary / blue-green model: the Rollout of the same name, read only
       { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['get'], resourceNames: ['recsys'] },
+      { apiGroups: ['argoproj.io'], resources: ['analysisruns'], verbs: ['get'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ]);
     expect(byKind(objects, 'RoleBinding')).toMatchObject({

@@ -29,6 +29,8 @@ export const KUBERNETES_TARGET_RBAC: readonly KubernetesTargetPermission[] = [
   { apiGroup: '', resource: 'pods', verbs: ['list'], byName: false },
   // waitReady of a Deployment delivered by an Argo Rollout (same name as the Deployment): the Rollout's verdict.
   { apiGroup: 'argoproj.io', resource: 'rollouts', verbs: ['get'], byName: true },
+  // ... and the outcome of the analysis run it names, for the audit log (names are generated: no resourceNames).
+  { apiGroup: 'argoproj.io', resource: 'analysisruns', verbs: ['get'], byName: false },
   // an Event on the Deployment per audit entry (names are generated: no resourceNames).
   { apiGroup: '', resource: 'events', verbs: ['create'], byName: false },
 ];
