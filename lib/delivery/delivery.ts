@@ -64,8 +64,9 @@ export class CanaryStep {
 
   /** Waits `duration` before the next step. */
   public static pause(duration: Duration): CanaryStep {
-    const s = Math.ceil(duration.toMilliseconds() / 1000);
-    if (!(s >= 1)) throw new Error(`'delivery.steps' pause value '${toPromDuration(duration)}' is shorter than 1s; use at least Duration.seconds(1)`);
+    const ms = duration.toMilliseconds();
+    const s = Math.ceil(ms / 1000);
+    if (!(ms >= 1000)) throw new Error(`'delivery.steps' pause value '${toPromDuration(duration)}' is shorter than 1s; use at least Duration.seconds(1)`);
     return new CanaryStep({ pause: { duration: `${s}s` } });
   }
 
