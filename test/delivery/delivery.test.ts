@@ -86,7 +86,8 @@ describe('Delivery.canary: a Rollout over the model Deployment and an AnalysisTe
     const objs = synth({
       delivery: Delivery.canary({
         steps: [
-          CanaryStep.setWeight(10), CanaryStep.pause(Duration.minutes(2)), CanaryStep.analysis(), CanaryStep.setWeight(60), CanaryStep.pauseUntilPromoted(),
+          CanaryStep.setWeight(10), CanaryStep.pause(Duration.minutes(2)), CanaryStep.analysis(),
+          CanaryStep.setWeight(60), CanaryStep.pauseUntilPromoted(),
         ],
         analysis: {
           prometheusUrl: 'http://prom.monitoring.svc:9090', interval: Duration.seconds(30), measurements: 6, failureLimit: 1, maxIdle: Duration.seconds(90), minSamples: 100,
