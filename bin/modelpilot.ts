@@ -14,6 +14,7 @@ const COMMANDS: Record<string, string> = {
   quarantine: 'list or release quarantined model versions',
   history: 'print the agent audit log as a timeline',
   'registry-credentials': "generate the in-cluster registry's credentials (htpasswd and pull Secrets)",
+  pipeline: 'write a CI release pipeline for a model image (github | gitlab)',
 };
 
 interface Command {

@@ -36,6 +36,10 @@ export type { AnalysisOptions, BlueGreenOptions, CanaryOptions, ResolvedAnalysis
 export { ProgressiveDelivery, renderAnalysisSpec, ROLLOUT_HASH_LABEL } from './delivery/progressive-delivery';
 export type { DeliveredModel, ProgressiveDeliveryProps } from './delivery/progressive-delivery';
 
+// Release pipelines (`modelpilot pipeline github|gitlab`)
+export { BUILD_SCRIPT, githubReleaseWorkflow, gitlabReleasePipeline, NOTIFY_SCRIPT, PIPELINE_SECRETS, VERSION_SCRIPT } from './pipeline/release-pipeline';
+export type { ReleasePipelineOptions } from './pipeline/release-pipeline';
+
 // The registry
 export { ModelRegistry, ModelRegistrySource } from './registry/model-registry';
 export type {

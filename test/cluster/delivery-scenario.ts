@@ -12,7 +12,7 @@
  * creates, healthy for 1.1.0, 30 % errors for 1.2.0 and nothing (an idle canary) for 1.3.0. The registry is the
  * in-memory fake and the gate's own Prometheus check is the fake SLO (the analysis is what is under test here).
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -31,21 +31,15 @@ import { CanaryStep, Delivery, Duration, SelfHealingModelStack, Slo, UpdatePolic
 import { digestOf, FakeClock, FakeRegistry, FakeSlo } from '../agent/fakes';
 import { startCluster, TestCluster } from '../support/cluster';
 import { installCrds } from '../support/crds';
+import { deliveryBinDir } from '../support/delivery-tools';
 import { startPrometheus, TestPrometheus } from '../support/prometheus';
 import { freePort, stopChild, tailFile, waitFor } from '../support/tools';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kubernetes JSON
 type Obj = Record<string, any>;
 
-const ROOT = path.resolve(__dirname, '../..');
 const REPO = '127.0.0.1:5000/models/recsys';
 const ref = (tag: string): string => `${REPO}:${tag}@${digestOf(tag)}`;
-
-function deliveryBinDir(): string {
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts/delivery/build.sh'), '--check'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr.trim().split('\n').pop() ?? 'scripts/delivery/build.sh --check failed');
-  return r.stdout.trim().split('\n').pop()!;
-}
 
 /** What the synthetic exporter serves for the pods of one ReplicaSet. */
 type Traffic = 'healthy' | 'errors' | 'idle';

@@ -57,7 +57,7 @@ describe('Delivery.canary: a Rollout over the model Deployment and an AnalysisTe
     expect(byName['error-ratio'].successCondition).toBe('len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05');
     expect(byName['p99-latency'].successCondition).toBe('len(result) == 0 || isNaN(result[0]) || result[0] <= 1');
     // 5 measurements a minute apart; idle tolerated for 4 of them (maxIdle = interval × (measurements − 1)); no SLO breach tolerated
-    for (const m of Object.values(byName)) expect([m.interval, m.count]).toEqual(['60s', 5]);
+    for (const m of Object.values(byName) as Obj[]) expect([m.interval, m.count]).toEqual(['60s', 5]);
     expect(byName['served-requests'].failureLimit).toBe(4);
     expect(byName['error-ratio'].failureLimit).toBe(0);
   });
