@@ -1,4 +1,5 @@
 import { synthesize, SynthesizedChart } from '../../bin/commands/synth';
+import buildCanaryGitops from '../../examples/canary-gitops/app';
 import buildLlm from '../../examples/llm-gpu/app';
 import buildRecommendation from '../../examples/recommendation-model/app';
 import { validateManifests } from '../../lib';
@@ -99,5 +100,48 @@ describe('example llm-gpu', () => {
 
   test('snapshot', () => {
     expect(objects).toMatchSnapshot();
+  });
+});
+
+describe('example canary-gitops', () => {
+  let charts: SynthesizedChart[];
+  beforeAll(async () => {
+    charts = await synthesize(buildCanaryGitops);
+  });
+  const objects = (id: string): Obj[] => charts.find((c) => c.id === id)!.objects;
+
+  test('four charts: two stacks and their Argo CD Applications; every object schema-valid', () => {
+    expect(charts.map((c) => c.id)).toEqual(['fraud-canary', 'fraud-canary-gitops', 'fraud-bluegreen', 'fraud-bluegreen-gitops']);
+    for (const c of charts) expect(validateManifests(c.objects).issues).toEqual([]);
+  });
+
+  test('the Application leaves the updater-owned image to the updater', () => {
+    const app = of(objects('fraud-canary-gitops'), 'Application', 'fraud');
+    expect(app.spec.ignoreDifferences[0]).toMatchObject({ kind: 'Deployment', name: 'fraud', managedFieldsManagers: ['modelpilot'] });
+    expect(app.spec.ignoreDifferences[0].jqPathExpressions[0]).toBe('.spec.template.spec.containers[] | select(.name == "model") | .image');
+  });
+
+  test('a canary Rollout with an AnalysisTemplate from the Slo (50 requests, 2 % errors, p99 300 ms; idle at most 3 of 5 minutes)', () => {
+    const o = objects('fraud-canary');
+    expect(of(o, 'Rollout', 'fraud').spec.workloadRef.name).toBe('fraud');
+    const metrics = Object.fromEntries((of(o, 'AnalysisTemplate', 'fraud-slo').spec.metrics as Obj[]).map((m) => [m.name, m]));
+    expect(metrics['served-requests']).toMatchObject({ successCondition: 'len(result) > 0 && result[0] >= 50', failureLimit: 3, count: 5, interval: '60s' });
+    expect(metrics['error-ratio']).toMatchObject({ successCondition: 'len(result) == 0 || isNaN(result[0]) || result[0] <= 0.02', failureLimit: 1 });
+    expect(metrics['p99-latency'].successCondition).toBe('len(result) == 0 || isNaN(result[0]) || result[0] <= 0.3');
+  });
+
+  test('KEDA scales the Rollout on requests per second; no HPA', () => {
+    const o = objects('fraud-canary');
+    expect(of(o, 'ScaledObject', 'fraud').spec).toMatchObject({
+      scaleTargetRef: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'fraud' }, minReplicaCount: 2, maxReplicaCount: 20,
+    });
+    expect(o.some((x) => x.kind === 'HorizontalPodAutoscaler')).toBe(false);
+  });
+
+  test('blue-green: the preview Service, a PodMonitor, post-promotion analysis', () => {
+    const o = objects('fraud-bluegreen');
+    expect(of(o, 'Rollout', 'fraud').spec.strategy.blueGreen).toMatchObject({ activeService: 'fraud', previewService: 'fraud-preview', scaleDownDelaySeconds: 210 });
+    expect(of(o, 'Service', 'fraud-preview')).toBeDefined();
+    expect(of(o, 'PodMonitor', 'fraud')).toBeDefined();
   });
 });
