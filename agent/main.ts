@@ -101,7 +101,11 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     targets, registry, gate, quarantine, audit, metrics, clock, logger, heartbeat,
     ...(listeners.length ? { onAudit: (e: AuditEntry) => listeners.forEach((l) => l(e)) } : {}),
     pollIntervalMs: ms(config.pollInterval),
-    images: config.images.map((i) => ({ repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval) })),
+    images: config.images.map((i) => ({
+      repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval),
+      minImageAgeMs: i.minImageAge && ms(i.minImageAge),
+    })),
+    minImageAgeMs: ms(config.minImageAge),
     rollback: {
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
       backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },

@@ -19,6 +19,7 @@ export class AgentMetrics {
   public readonly restarts: Counter;
   public readonly notifications: Counter<'result'>;
   public readonly events: Counter<'result'>;
+  public readonly waiting: Gauge<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -53,6 +54,9 @@ export class AgentMetrics {
     for (const result of ['sent', 'failed', 'dropped']) this.events.inc({ result }, 0);
     this.restarts = new Counter({
       name: 'modelpilot_updater_restarts_total', help: 'Crashed current versions the agent started again (Docker).', registers,
+    });
+    this.waiting = new Gauge({
+      name: 'modelpilot_updater_waiting_versions', help: 'Versions the policy chose that wait, by reason (min_image_age, hold).', labelNames: ['reason'], registers,
     });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -31,6 +31,11 @@ export interface RegistryClient {
    * manifest's digest; undefined for an index (multi-platform) manifest. A tag without a manifest throws (status 404).
    */
   imageConfig(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<{ manifest: string; config: string } | undefined>;
+  /**
+   * When the tag's image was built: the `created` of its image config (a single-platform manifest), or undefined when
+   * the registry does not say (an index, no `created`). Used by `minImageAge`.
+   */
+  imageCreated?(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<Date | undefined>;
 }
 
 /**

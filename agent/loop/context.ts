@@ -18,6 +18,8 @@ export interface ReconcilerOptions {
   /** Default poll interval of every repository. */
   readonly pollIntervalMs: number;
   readonly images?: readonly ImageSettings[];
+  /** Default minimum age of a version before it is rolled out (ms). @default 0 */
+  readonly minImageAgeMs?: number;
   readonly rollback?: RollbackSettings;
   readonly logger?: Logger;
   readonly heartbeat?: Heartbeat;

@@ -17,6 +17,10 @@ export class Planner {
   private readonly servable = new Set<string>();
   /** `<workload> <from> <to>` updates blocked because `from` cannot be pulled back; audited once each. */
   private readonly blocked = new Set<string>();
+  /** `repo:tag` → when the agent first saw it (the age of a version whose image config has no `created`). */
+  private readonly firstSeen = new Map<string, number>();
+  /** `<workload> <version>` versions waiting for their minimum age; audited once each. */
+  private readonly waiting = new Map<string, number>();
 
   constructor(private readonly c: LoopContext) {
     for (const i of c.o.images ?? []) this.images.set(i.repository, i);
@@ -78,7 +82,21 @@ export class Planner {
       }
       candidates = (await list).map((tag) => ({ tag }));
     }
-    const chosen = policy.select(current, candidates, (c) => this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind)));
+    const minAgeMs = this.images.get(ref.name)?.minImageAgeMs ?? this.c.o.minImageAgeMs ?? 0;
+    const young = new Set<string>();
+    let chosen: Candidate | undefined;
+    for (;;) {
+      const excluded = (c: Candidate) => young.has(c.tag) || this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind));
+      chosen = policy.select(current, candidates, excluded);
+      if (!chosen || minAgeMs <= 0 || policy.kind === 'digest') break;
+      // A version younger than minImageAge waits; an older one the policy also accepts may go meanwhile.
+      const { createdMs, source } = await this.createdAt(ref.name, repo, chosen.tag, signal);
+      const until = createdMs + minAgeMs;
+      if (until <= this.c.o.clock.now().getTime()) break;
+      young.add(chosen.tag);
+      this.wait(w, chosen.tag, until, minAgeMs, source);
+    }
+    this.c.o.metrics.waiting.set({ reason: 'min_image_age' }, this.waitingCount());
     if (!chosen) return undefined;
     const failures = this.c.applyFailures.get(`${w.id} ${versionKey(chosen.tag, chosen.digest, policy.kind)}`);
     if (failures && this.c.o.clock.now().getTime() < failures.retryAt) {
@@ -109,6 +127,47 @@ export class Planner {
     return plan;
   }
 
+
+  /**
+   * When a version was made: its image config's `created`, else (no `created`, an index, a registry without the
+   * call) the first time this agent saw the tag.
+   */
+  private async createdAt(name: string, repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<{ createdMs: number; source: string }> {
+    const key = `${name}:${tag}`;
+    const created = await this.c.o.registry.imageCreated?.(repo, tag, signal).catch((e: unknown) => {
+      this.c.log.warn('image config unreadable; the version\'s age counts from when it was first seen', { image: key, error: (e as Error).message });
+      return undefined;
+    });
+    if (created) return { createdMs: created.getTime(), source: `created ${created.toISOString()}` };
+    let seen = this.firstSeen.get(key);
+    if (seen === undefined) {
+      if (this.firstSeen.size >= MAX_REMEMBERED) this.firstSeen.clear();
+      seen = this.c.o.clock.now().getTime();
+      this.firstSeen.set(key, seen);
+    }
+    return { createdMs: seen, source: `first seen ${new Date(seen).toISOString()} (no 'created' in its image config)` };
+  }
+
+  /** Records (and audits once) a version that waits for its minimum age. */
+  private wait(w: Workload, tag: string, until: number, minAgeMs: number, source: string): void {
+    const key = `${w.id} ${tag}`;
+    const now = this.c.o.clock.now().getTime();
+    for (const [k, t] of this.waiting) if (t <= now) this.waiting.delete(k);
+    if (this.waiting.has(key)) return;
+    if (this.waiting.size >= MAX_REMEMBERED) this.waiting.clear();
+    this.waiting.set(key, until);
+    const reason = `${tag} is younger than minImageAge ${Math.round(minAgeMs / 1000)}s (${source}); it waits until ${new Date(until).toISOString()}`;
+    this.c.log.info('version waits for its minimum age', { workload: w.id, version: tag, until: new Date(until).toISOString() });
+    this.c.audit({ event: 'waiting', target: w.id, model: w.model, result: 'min-image-age', reason });
+  }
+
+  /** Versions waiting for their minimum age now. */
+  private waitingCount(): number {
+    const now = this.c.o.clock.now().getTime();
+    let n = 0;
+    for (const t of this.waiting.values()) if (t > now) n++;
+    return n;
+  }
 
   /**
    * Whether the running image can be restored from the registry: a rollback that has to pull it (a rescheduled

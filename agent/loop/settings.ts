@@ -10,6 +10,8 @@ export interface ImageSettings {
   readonly policy?: UpdatePolicy;
   /** Overrides the default poll interval. */
   readonly pollIntervalMs?: number;
+  /** Overrides the default minimum image age (`minImageAgeMs` of the loop). */
+  readonly minImageAgeMs?: number;
 }
 
 /** Rollback policy: bounded attempts, each with a timeout, exponential backoff between them. */

@@ -273,6 +273,21 @@ export class DistributionClient implements RegistryClient {
     return { manifest, config };
   }
 
+  public async imageCreated(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<Date | undefined> {
+    const found = await this.imageConfig(repo, tag, signal);
+    if (!found) return undefined;
+    const path = `/v2/${repo.repository}/blobs/${found.config}`;
+    const get = await this.request(repo, 'GET', path, {}, signal);
+    if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
+    try {
+      const created = (JSON.parse(get.body.toString('utf8')) as { created?: unknown }).created;
+      const t = typeof created === 'string' ? new Date(created) : undefined;
+      return t && !Number.isNaN(t.getTime()) ? t : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private nextPath(repo: RepositoryName, link: string | undefined): string | undefined {
     if (link === undefined) return undefined;
     if (/^https?:\/\//i.test(link)) {

@@ -9,6 +9,7 @@ import * as path from 'path';
 /** What happened. */
 export type AuditEvent =
   | 'planned' // a newer version was chosen
+  | 'waiting' // the chosen version is younger than minImageAge (`reason` says until when)
   | 'blocked' // a newer version was not rolled out: the running one could not be restored (`reason` says why)
   | 'apply' // an attempt to switch the workload started (the previous image is `from`)
   | 'apply-failed' // the switch did not complete (pull failed, timeout, …)

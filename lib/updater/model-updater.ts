@@ -121,6 +121,13 @@ export interface ModelUpdaterProps {
    */
   readonly pollInterval?: Duration;
   /**
+   * A version younger than this is not rolled out yet (its image config's `created`, else when the agent first saw
+   * it): a freshly pushed, possibly compromised image waits, and the audit log and
+   * `modelpilot_updater_waiting_versions` say until when. An older version the policy also accepts goes meanwhile.
+   * @default - no minimum: a version is rolled out as soon as it is seen
+   */
+  readonly minImageAge?: Duration;
+  /**
    * How long a new version may take to roll out.
    * @default - the slowest model's startup budget plus 2 minutes
    */
@@ -237,7 +244,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
     // The config, validated with the schema the agent itself applies at start.
     this.config = renderAgentConfig({
       namespace: this.namespace, models: props.models, labelSelector: p.discovery.labelSelector,
-      pollInterval: props.pollInterval ?? Duration.minutes(5), readinessTimeout: p.readinessTimeout,
+      pollInterval: props.pollInterval ?? Duration.minutes(5), minImageAge: props.minImageAge, readinessTimeout: p.readinessTimeout,
       bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
       maxAttempts: p.maxAttempts, port: this.port,
       insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,

@@ -30,6 +30,7 @@ export interface AgentConfigSpec {
   /** Label selector of label discovery; undefined: by name. */
   readonly labelSelector?: string;
   readonly pollInterval: Duration;
+  readonly minImageAge?: Duration;
   readonly readinessTimeout: Duration;
   readonly bakeWindow: Duration;
   readonly prometheusUrl: string;
@@ -60,6 +61,7 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
       slo: (m.slo ?? Slo.DEFAULT).toJSON(),
     })),
     pollInterval: toPromDuration(spec.pollInterval),
+    ...(spec.minImageAge ? { minImageAge: toPromDuration(spec.minImageAge) } : {}),
     registries: {
       insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
       ...(spec.registryCredentials ? { dockerConfig: `${AGENT_PATHS.registry}/config.json` } : {}),

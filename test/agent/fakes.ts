@@ -59,6 +59,8 @@ export class FakeRegistry implements RegistryClient {
   public readonly unlinked = new Map<string, number>();
   /** `repo@digest` manifests the registry answers 404 for (e.g. an engine's local digest it never stored). */
   public readonly unservable = new Set<string>();
+  /** `repo:tag` → the image config's `created` (unset: the config has none). */
+  public readonly created = new Map<string, Date>();
   public down = false;
 
   constructor(repo = REPO, tags: string[] = []) {
@@ -98,6 +100,12 @@ export class FakeRegistry implements RegistryClient {
   public async imageConfig(repo: RepositoryName, tag: string): Promise<{ manifest: string; config: string } | undefined> {
     const manifest = await this.resolveDigest(repo, tag);
     return { manifest, config: digestOf(tag, 'config') };
+  }
+
+  public async imageCreated(repo: RepositoryName, tag: string): Promise<Date | undefined> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`created ${name}:${tag}`);
+    return this.created.get(`${name}:${tag}`);
   }
 }
 
@@ -282,6 +290,8 @@ export interface HarnessOptions {
   readonly onAudit?: (e: AuditEntry) => void;
   /** Replaces the harness's registry (e.g. one that answers slowly). */
   readonly registry?: FakeRegistry;
+  /** The loop's default minimum image age. */
+  readonly minImageAgeMs?: number;
 }
 
 export function tmpDir(): string {
@@ -301,7 +311,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold', watchIntervalMs: 5, clock, ...options.gate });
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, audit, metrics, clock,
-    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit,
+    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

@@ -200,10 +200,13 @@ export function httpStatus(url: string, headers: Record<string, string> = {}): P
 
 /**
  * Pushes a minimal OCI image (a config blob, no layers) under `repository:tag` and returns the manifest digest.
- * Enough for everything that only reads tags and digests (the agent, kwok's pods); not runnable.
+ * Enough for everything that only reads tags and digests (the agent, kwok's pods); not runnable. `created` sets
+ * the image config's build time (none by default).
  */
-export async function pushEmptyImage(reg: TestRegistry, repository: string, tag: string): Promise<string> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] } }));
+export async function pushEmptyImage(reg: TestRegistry, repository: string, tag: string, created?: Date): Promise<string> {
+  const config = Buffer.from(JSON.stringify({
+    ...(created ? { created: created.toISOString() } : {}), architecture: 'amd64', os: 'linux', config: { Labels: { tag } }, rootfs: { type: 'layers', diff_ids: [] },
+  }));
   const configDigest = `sha256:${crypto.createHash('sha256').update(config).digest('hex')}`;
   const headers: Record<string, string> = reg.authorization ? { Authorization: reg.authorization } : {};
   const start = await fetch(`${reg.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });

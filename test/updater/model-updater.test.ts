@@ -94,7 +94,9 @@ describe('ModelUpdater', () => {
 
   test('renders the config from typed props and the model, valid under the schema the agent loads', () => {
     const slo = new Slo({ maxErrorRatio: 0.02, maxP99Latency: Duration.millis(300) });
-    const { objects } = build({ pollInterval: Duration.seconds(30), bakeWindow: Duration.minutes(10), maxAttempts: 2, inconclusive: 'rollback' }, { slo });
+    const { objects } = build({
+      pollInterval: Duration.seconds(30), bakeWindow: Duration.minutes(10), maxAttempts: 2, inconclusive: 'rollback', minImageAge: Duration.hours(2),
+    }, { slo });
     const raw = agentConfig(objects);
     const config = parseConfig(raw, 'agent.yaml');
     expect(config.targets.kubernetes).toEqual({ namespace: 'ml', deployments: ['recsys'], container: 'model', inCluster: true });
@@ -104,6 +106,8 @@ describe('ModelUpdater', () => {
     expect(config.images[0].slo).toMatchObject({ maxErrorRatio: 0.02, maxFailedScrapes: 3 });
     expect(config.images[0].slo?.maxP99Latency.toMilliseconds()).toBe(300);
     expect(config.pollInterval.toSeconds()).toBe(30);
+    expect(config.minImageAge.toHours()).toBe(2);
+    expect(raw.minImageAge).toBe('2h');
     expect(config.health.bakeWindow.toMinutes()).toBe(10);
     expect(config.health.inconclusive).toBe('rollback');
     expect(config.health.prometheus?.url).toBe('http://prometheus-operated.monitoring.svc:9090');

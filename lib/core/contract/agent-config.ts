@@ -190,6 +190,11 @@ const imageSchema = z.strictObject({
   }).optional(),
   /** How often the registry is asked for new tags; default: the top-level `pollInterval`. */
   pollInterval: duration({ ms: 1000, text: '1s' }).optional(),
+  /**
+   * A version younger than this waits (from its image config's `created`, else the time the agent first saw it):
+   * a freshly pushed — possibly compromised — image is not rolled out at once. Default: the top-level `minImageAge`.
+   */
+  minImageAge: duration().optional(),
   /** Consider pre-release versions (`1.3.0-rc.1`). */
   prerelease: z.boolean({ error: 'must be true or false' }).default(false),
   /** This model's SLO for the health gate; default: `health.slo`. */
@@ -322,6 +327,8 @@ export const agentConfigSchema = z.strictObject({
   images: z.array(imageSchema, { error: 'must be a list of images' }).default([]),
   /** Default poll interval of every image. */
   pollInterval: duration({ ms: 1000, text: '1s' }).default(parseDuration('5m')),
+  /** Default minimum image age of every image (0: a version is taken as soon as it is seen). */
+  minImageAge: duration().default(parseDuration('0s')),
   registries: registriesSchema.default(registriesSchema.parse({})),
   health: healthSchema.default(healthSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
