@@ -18,6 +18,7 @@ import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { AuditEntry, AuditLog } from './state/audit';
+import { OverrideStore } from './state/overrides';
 import { QuarantineStore } from './state/quarantine';
 import { DockerTarget } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
@@ -86,6 +87,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     }),
   });
   const quarantine = new QuarantineStore(config.stateDir);
+  const overrides = new OverrideStore(config.stateDir);
   const audit = new AuditLog(config.auditLog, () => clock.now());
   metrics.quarantined.set(quarantine.list().length);
   const am = config.notify.alertmanager;
@@ -98,7 +100,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     : undefined;
   const listeners = [...(notifier ? [(e: AuditEntry) => notifier.notify(e)] : []), ...(events?.active ? [(e: AuditEntry) => events.record(e)] : [])];
   const reconciler = new Reconciler({
-    targets, registry, gate, quarantine, audit, metrics, clock, logger, heartbeat,
+    targets, registry, gate, quarantine, overrides, audit, metrics, clock, logger, heartbeat,
     ...(listeners.length ? { onAudit: (e: AuditEntry) => listeners.forEach((l) => l(e)) } : {}),
     pollIntervalMs: ms(config.pollInterval),
     images: config.images.map((i) => ({

@@ -84,6 +84,10 @@ export interface Workload {
   readonly quarantined?: readonly WorkloadQuarantine[];
   /** Set when the current version is not running although it should (it crashed): why. The loop revives it. */
   readonly down?: string;
+  /** A hold the workload itself carries (Kubernetes: the `modelpilot.dev/hold` annotation): no automatic update. */
+  readonly hold?: { readonly until?: string; readonly reason: string };
+  /** A version the workload itself is pinned to (Kubernetes: the `modelpilot.dev/pin` annotation). */
+  readonly pin?: string;
 }
 
 /** An immutable plan: move one workload from one image to another. */

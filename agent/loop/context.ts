@@ -3,6 +3,7 @@ import type { HealthGate } from '../health/gate';
 import type { AgentMetrics, Heartbeat } from '../metrics';
 import { retrying, withTimeout } from '../retry';
 import type { AuditEntry, AuditInput, AuditLog } from '../state/audit';
+import type { OverrideStore } from '../state/overrides';
 import type { QuarantineStore } from '../state/quarantine';
 import type { Clock, Logger, Outcome, RegistryClient, Target } from '../types';
 import type { ImageSettings, RollbackSettings } from './settings';
@@ -12,6 +13,8 @@ export interface ReconcilerOptions {
   readonly registry: RegistryClient;
   readonly gate: HealthGate;
   readonly quarantine: QuarantineStore;
+  /** Holds and pins set by operators (`modelpilot hold|pin`); without it, only the workloads' own annotations count. */
+  readonly overrides?: OverrideStore;
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
   readonly clock: Clock;

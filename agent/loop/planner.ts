@@ -129,6 +129,24 @@ export class Planner {
 
 
   /**
+   * A plan to exactly `version` (a pin), whatever the policy says: the tag's digest from the registry, the running
+   * image as `from` (restorable, as for any update).
+   */
+  public async planTo(w: Workload, version: string, trigger: string, signal?: AbortSignal): Promise<UpdatePlan> {
+    const ref = ImageRef.parse(w.image, { field: `${w.id} image`, allowMutableTag: true });
+    const repo: RepositoryName = { registry: ref.registry, repository: ref.repository };
+    const digest = await resolveListedTag(this.c.o.registry, repo, version, { clock: this.c.o.clock, logger: this.c.log }, signal);
+    const to = `${ref.name}:${version}@${digest}`;
+    let from = ref.digest || !w.digest ? w.image : `${w.image}@${w.digest}`;
+    const restorable = await this.restorable(w, repo, ref, signal);
+    if ('blocked' in restorable) throw new Error(`pin to ${to} blocked: ${restorable.blocked}`);
+    if (restorable.from) from = restorable.from;
+    const plan = new UpdatePlan(w, from, to, ref.tag ?? ref.digest ?? w.image, version, trigger);
+    this.c.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `pinned to ${version}` });
+    return plan;
+  }
+
+  /**
    * When a version was made: its image config's `created`, else (no `created`, an index, a registry without the
    * call) the first time this agent saw the tag.
    */

@@ -21,6 +21,7 @@ import { ImageRef } from '../../lib/core/image-ref';
 import { nullLogger, Target, Trigger, TriggerEvent, Workload } from '../types';
 import { AlertRollbacks } from './alert-rollback';
 import { LoopContext, ReconcilerOptions } from './context';
+import { Overrides } from './overrides';
 import { Planner } from './planner';
 import { Reviver } from './revive';
 import { DEFAULT_ROLLBACK } from './settings';
@@ -36,6 +37,7 @@ export class Reconciler {
   private readonly runner: UpdateRunner;
   private readonly alerts: AlertRollbacks;
   private readonly reviver: Reviver;
+  private readonly overrides: Overrides;
   /** Workload id → the work on it in progress; whoever comes next waits for it. */
   private readonly locks = new Map<string, Promise<void>>();
   /** Alert-driven rollbacks in progress beside the cycle. */
@@ -52,6 +54,7 @@ export class Reconciler {
     this.runner = new UpdateRunner(this.c);
     this.alerts = new AlertRollbacks(this.c, this.runner);
     this.reviver = new Reviver(this.c, this.runner);
+    this.overrides = new Overrides(this.c, o.overrides, this.planner, this.runner);
   }
 
   /** Runs `fn` once every earlier work on workload `id` has finished. */
@@ -230,6 +233,7 @@ export class Reconciler {
     }
 
     const now = this.o.clock.now().getTime();
+    this.overrides.startCycle(fail);
     const one = async (target: Target, workload: Workload): Promise<void> => {
       if (signal?.aborted) return;
       const frozen = this.c.frozen.get(workload.id);
@@ -262,6 +266,8 @@ export class Reconciler {
           return;
         }
         this.reviver.running(workload);
+        // a hold, a pin or a manual rollback: the operator decides, not the policy
+        if (await this.overrides.handle(target, workload, report, signal, fail)) return;
         const trigger = this.planner.triggerFor(workload, events, now);
         if (!trigger) return;
         report.checked++;
@@ -300,6 +306,7 @@ export class Reconciler {
     }
     const finish = (): CycleReport => {
       this.o.metrics.quarantined.set(this.o.quarantine.list().length);
+      this.o.metrics.waiting.set({ reason: 'hold' }, this.overrides.held);
       if (report.failures.length === 0) this.o.metrics.lastSuccess.set(this.o.clock.now().getTime() / 1000);
       this.c.beat();
       this.c.log.info('cycle done', {

@@ -547,6 +547,11 @@ export class KubernetesTarget implements Target {
       ? `Deployment ${this.namespace}/${name} is not Available (${available.reason ?? 'no reason'}: ${available.message ?? ''}; ${d.status?.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} replicas available)`
       : undefined;
     const previousImage = annotations[K8S_ANNOTATIONS.previousImage];
+    const holdText = annotations[K8S_ANNOTATIONS.hold];
+    const holdUntil = holdText !== undefined && /^\d{4}-\d\d-\d\dT/.test(holdText) && !Number.isNaN(Date.parse(holdText)) ? new Date(holdText).toISOString() : undefined;
+    const hold = holdText === undefined ? undefined
+      : { ...(holdUntil ? { until: holdUntil } : {}), reason: `annotation ${K8S_ANNOTATIONS.hold}=${JSON.stringify(holdText).slice(0, 200)}` };
+    const pin = annotations[K8S_ANNOTATIONS.pin]?.trim();
     return {
       id: `k8s/${this.namespace}/${name}`,
       name: `${this.namespace}/${name}`,
@@ -560,6 +565,8 @@ export class KubernetesTarget implements Target {
       ...(down ? { down } : {}),
       ...(previousImage && !sameImage(previousImage, image) ? { previousImage } : {}),
       quarantined: readQuarantine(d),
+      ...(hold ? { hold } : {}),
+      ...(pin ? { pin } : {}),
     };
   }
 

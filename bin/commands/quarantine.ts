@@ -3,42 +3,32 @@
  * Reads the state dir from `--state-dir`, else from `--config agent.yaml`'s `stateDir`, else `/var/lib/modelpilot`.
  * A running agent picks a release up at its next cycle.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
-import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
+import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot quarantine list [--json] [--state-dir <dir> | --config <agent.yaml>]
        modelpilot quarantine release <model> <version> [--state-dir <dir> | --config <agent.yaml>]
+       modelpilot quarantine add <model> <version> --reason <text> [--state-dir <dir> | --config <agent.yaml>]
 
-A quarantined version failed its health gate (or an alert named it) and is never applied again automatically,
-until it is released here or a newer version is promoted past it.
+A quarantined version failed its health gate (or an alert named it, or an operator added it) and is never applied
+again automatically, until it is released here or a newer version is promoted past it.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, { 'state-dir': { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const args = parseCommandArgs(argv, {
+    'state-dir': { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, reason: { type: 'string', needs: 'a reason' },
+  }, true);
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { positionals: positional, values: { config: configFile, json } } = args;
-  let stateDir = args.values['state-dir'];
-  let auditFile: string | undefined;
-  if (!stateDir && configFile) {
-    const c = loadAgentConfig('quarantine', configFile);
-    if (!c) return 2;
-    ({ stateDir, auditLog: auditFile } = c);
-  }
-  stateDir ??= DEFAULT_STATE_DIR;
-  const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
-  if (!stat?.isDirectory()) {
-    process.stderr.write(`modelpilot quarantine: state directory '${stateDir}' ${stat ? 'is not a directory' : 'does not exist'}; `
-      + "give the agent's stateDir with --state-dir <dir> or --config <agent.yaml>\n");
-    return 1;
-  }
+  const { positionals: positional, values: { json } } = args;
+  const state = resolveState('quarantine', args.values);
+  if (typeof state === 'number') return state;
+  const { stateDir, auditFile } = state;
   let store: QuarantineStore;
   try {
     store = new QuarantineStore(stateDir); // reads and checks quarantine.json
@@ -67,10 +57,23 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`modelpilot quarantine: '${model} ${version}' is not quarantined in ${store.file}; ${known.length ? `quarantined: ${known.join(', ')}` : 'nothing is quarantined'}\n`);
       return 1;
     }
-    new AuditLog(auditFile ?? path.join(stateDir, 'audit.jsonl')).append({
+    new AuditLog(auditFile).append({
       event: 'released', target: '-', model, result: 'ok', reason: `${version} released by an operator (was: ${released.reason})`,
     });
     process.stdout.write(`released ${model} ${version}; the agent may apply it again at its next cycle\n`);
+    return 0;
+  }
+  if (verb === 'add' && positional.length === 3) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
+    const reason = args.values.reason;
+    if (!reason) return usageError(`'--reason' is missing; say why ${model} ${version} must not be applied (it is shown in list and in the audit log)`);
+    const added = store.add({ model, version, reason, since: new Date().toISOString(), source: 'operator' });
+    if (!added) {
+      process.stderr.write(`modelpilot quarantine: '${model} ${version}' is already quarantined in ${store.file}\n`);
+      return 1;
+    }
+    new AuditLog(auditFile).append({ event: 'quarantined', target: '-', model, result: 'operator', reason: `${version}: ${reason}` });
+    process.stdout.write(`quarantined ${model} ${version}; the agent does not apply it from its next cycle (a running agent leaves a workload already on it alone)\n`);
     return 0;
   }
   return usageError(verb === undefined ? 'missing command' : `'${positional.join(' ')}' is not a quarantine command`);

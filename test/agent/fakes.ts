@@ -10,6 +10,7 @@ import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/hea
 import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
 import { AuditEntry, AuditLog } from '../../agent/state/audit';
+import { OverrideStore } from '../../agent/state/overrides';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import {
   Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan, Workload,
@@ -273,6 +274,7 @@ export interface Harness {
   readonly slo: FakeSlo;
   readonly probe: FakeProbe;
   readonly quarantine: QuarantineStore;
+  readonly overrides: OverrideStore;
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
   readonly reconciler: Reconciler;
@@ -292,6 +294,8 @@ export interface HarnessOptions {
   readonly registry?: FakeRegistry;
   /** The loop's default minimum image age. */
   readonly minImageAgeMs?: number;
+  /** The state directory (a restarted agent: the same one). @default - a new temp dir */
+  readonly dir?: string;
 }
 
 export function tmpDir(): string {
@@ -299,18 +303,19 @@ export function tmpDir(): string {
 }
 
 export function harness(options: HarnessOptions = {}): Harness {
-  const dir = tmpDir();
+  const dir = options.dir ?? tmpDir();
   const clock = new FakeClock();
   const registry = options.registry ?? new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0']);
   const target = new FakeTarget();
   const slo = new FakeSlo();
   const probe = new FakeProbe('Healthy');
   const quarantine = new QuarantineStore(dir);
+  const overrides = new OverrideStore(dir);
   const audit = new AuditLog(path.join(dir, 'audit.jsonl'), () => clock.now());
   const metrics = new AgentMetrics();
   const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold', watchIntervalMs: 5, clock, ...options.gate });
   const reconciler = new Reconciler({
-    targets: options.targets ?? [target], registry, gate, quarantine, audit, metrics, clock,
+    targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
@@ -319,7 +324,7 @@ export function harness(options: HarnessOptions = {}): Harness {
     const v = m.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
     return v?.value ?? 0;
   };
-  return { dir, clock, registry, target, slo, probe, quarantine, audit, metrics, reconciler, metric };
+  return { dir, clock, registry, target, slo, probe, quarantine, overrides, audit, metrics, reconciler, metric };
 }
 
 /** `ref(1.1.0)` → the digest-pinned reference the agent plans for that tag. */

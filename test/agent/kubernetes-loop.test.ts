@@ -376,6 +376,28 @@ describe('the reconcile loop on a (fake) cluster', () => {
   });
 });
 
+describe('operator overrides as annotations on the Deployment (kubectl annotate)', () => {
+  test('modelpilot.dev/hold stops updates; removed, the update goes; modelpilot.dev/pin moves the Deployment to exactly that version', async () => {
+    const w = await world(() => 'ready');
+    const { reconciler, audit } = w.agent();
+    w.fake.externalChange('recsys', { metadata: { annotations: { 'modelpilot.dev/hold': 'incident 4711' } } });
+    expect((await reconciler.runCycle([{ source: 'poll' }])).updates).toEqual([]);
+    expect(image(w.fake)).toBe(V100);
+    expect(audit.read().filter((e) => e.event === 'hold').map((e) => e.reason))
+      .toEqual(['automatic updates of recsys are held until released (kubernetes-annotation): annotation modelpilot.dev/hold="incident 4711"']);
+    // an expired end time is no hold
+    w.fake.externalChange('recsys', { metadata: { annotations: { 'modelpilot.dev/hold': '2020-01-01T00:00:00Z' } } });
+    expect((await reconciler.runCycle([{ source: 'webhook:registry' }])).updates.map((u) => u.result)).toEqual(['promoted']);
+    expect(image(w.fake)).toBe(ref('1.1.0'));
+    // pinned back to 1.0.0 (a rollback that sticks)
+    w.registry.digests.set(`${REPO}:1.0.0`, `sha256:${'1'.repeat(64)}`);
+    w.fake.externalChange('recsys', { metadata: { annotations: { 'modelpilot.dev/pin': '1.0.0' } } });
+    const pinned = await reconciler.runCycle([{ source: 'poll' }]);
+    expect(pinned.updates).toEqual([{ workload: 'k8s/ml/recsys', plan: 'ml/recsys 1.1.0 -> 1.0.0', result: 'promoted' }]);
+    expect(image(w.fake)).toBe(V100);
+  });
+});
+
 describe('a Deployment delivered by an Argo Rollout (canary / blue-green)', () => {
   /** The recorded Deployment with the annotation the stack's delivery section writes, and its Rollout. */
   const delivered = (): Partial<FakeKubeOptions> => {

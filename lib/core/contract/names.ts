@@ -31,6 +31,13 @@ export const DEPLOYMENT_ANNOTATIONS = {
    * blue-green delivery): the Kubernetes target waits for the Rollout's verdict instead of the Deployment's status.
    */
   rollout: 'modelpilot.dev/rollout',
+  /**
+   * An operator's hold (`kubectl annotate deploy/<name> modelpilot.dev/hold=…`): no automatic update while it is
+   * set. The value is an ISO-8601 end time, or anything else (e.g. `true`, a reason) for a hold until removed.
+   */
+  hold: 'modelpilot.dev/hold',
+  /** An operator's pin (`kubectl annotate deploy/<name> modelpilot.dev/pin=1.3.0`): the model runs exactly this version. */
+  pin: 'modelpilot.dev/pin',
   /** Kubernetes' own revision counter on Deployments and ReplicaSets. */
   revision: 'deployment.kubernetes.io/revision',
 } as const;
