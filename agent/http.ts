@@ -11,6 +11,7 @@
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { OPERATOR_ROUTES } from './operator-api';
 import {
   authenticate, parseWebhook, preAuthenticate, validateWebhookAuth, WEBHOOK_ROUTES, WebhookAuthOptions, WebhookError, WebhookRoute,
 } from './triggers/webhooks';
@@ -46,6 +47,12 @@ export interface AgentHttpServerOptions {
   readonly metrics?: () => Promise<{ contentType: string; body: string }>;
   /** `/healthz`: healthy → 200, else 503; `detail` is sent as JSON. @default - always healthy */
   readonly healthz?: () => { healthy: boolean; detail?: Record<string, unknown> };
+  /**
+   * The operator API (`/v1/overrides`, `/v1/hold`, `/v1/pin`, `/v1/quarantine`; bearer token only): holds, pins and
+   * quarantines, as `modelpilot hold|pin|quarantine` (agent/operator-api.ts).
+   * @default - off (404)
+   */
+  readonly operator?: (method: string, path: string, query: URLSearchParams, body: Buffer) => { status: number; body: unknown };
   /** Called after each request (for counters): route or 'other', HTTP status. */
   readonly onRequest?: (route: string, status: number) => void;
   readonly logger?: Logger;
@@ -170,6 +177,7 @@ export class AgentHttpServer {
       req.resume();
       return this.send(res, 'other', 404, { error: `no route ${req.method} ${path}; webhooks are disabled` });
     }
+    if (this.options.operator && (OPERATOR_ROUTES as readonly string[]).includes(path)) return this.operatorRequest(req, res, path, url, auth);
     if (!(path in WEBHOOK_ROUTES)) {
       req.resume();
       return this.send(res, 'other', 404, { error: `no route ${path}` });
@@ -235,6 +243,39 @@ export class AgentHttpServer {
       }
       throw e;
     }
+  }
+
+  /** An operator API request: rate limit, bearer token (as `/v1/update`), a bounded body, then the handler. */
+  private async operatorRequest(
+    req: http.IncomingMessage, res: http.ServerResponse, path: string, url: URL, auth: WebhookAuthOptions,
+  ): Promise<void> {
+    const now = (this.options.now ?? Date.now)();
+    if (!this.takeToken(req.socket.remoteAddress ?? '?', now)) {
+      this.refuse(req, res, path, 429, `more than ${this.options.requestsPerSecond ?? 20} requests per second from this address; slow down`, { 'Retry-After': '1' });
+      return;
+    }
+    try {
+      preAuthenticate('/v1/update', req.headers, auth, now);
+    } catch (e) {
+      if (!(e instanceof WebhookError)) throw e;
+      this.logger.warn('operator request refused', { path, status: e.status });
+      this.refuse(req, res, path, 401, 'the operator API takes the bearer token only (Authorization: Bearer <webhooks.bearerTokenFile>)', { 'WWW-Authenticate': 'Bearer' });
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await this.readBody(req);
+    } catch (e) {
+      if (e instanceof BodyTooLarge || e instanceof BudgetExceeded) {
+        this.refuse(req, res, path, e instanceof BodyTooLarge ? 413 : 503, 'body too large or too many in flight');
+        return;
+      }
+      if (e instanceof ClientGone) return;
+      throw e;
+    }
+    const answer = this.options.operator!(req.method ?? 'GET', path, url.searchParams, body);
+    this.logger.info('operator request', { method: req.method, path, status: answer.status });
+    this.send(res, path, answer.status, answer.body);
   }
 
   /** Answers a refused request and closes its connection, without reading (or draining) its body. */

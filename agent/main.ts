@@ -16,6 +16,7 @@ import { Reconciler } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
 import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
+import { OperatorApi } from './operator-api';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { AuditEntry, AuditLog } from './state/audit';
 import { OverrideStore } from './state/overrides';
@@ -89,6 +90,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const quarantine = new QuarantineStore(config.stateDir);
   const overrides = new OverrideStore(config.stateDir);
   const audit = new AuditLog(config.auditLog, () => clock.now());
+  const operatorApi = new OperatorApi(overrides, quarantine, audit, clock);
   metrics.quarantined.set(quarantine.list().length);
   const am = config.notify.alertmanager;
   const notifier = am && new AlertmanagerNotifier({
@@ -130,6 +132,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const server = new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
     knownModel: (model) => reconciler.knowsModel(model),
+    operator: (method, path, query, body) => operatorApi.handle(method, path, query, body),
     auth: config.webhooks.enabled ? {
       bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
       hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
