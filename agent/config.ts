@@ -71,6 +71,11 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
       needFile('webhooks.hmacSecretFile', config.webhooks.hmacSecretFile, 'point it at a file holding the HMAC secret (mount the Secret there)', true);
     }
   }
+  const keyFix = "point it at the PEM public key 'cosign generate-key-pair' wrote (cosign.pub)";
+  for (const [i, f] of (config.requireSignature?.publicKeyFiles ?? []).entries()) needFile(`requireSignature.publicKeyFiles[${i}]`, f, keyFix, true);
+  for (const [n, img] of config.images.entries()) {
+    for (const [i, f] of (img.requireSignature?.publicKeyFiles ?? []).entries()) needFile(`images[${n}].requireSignature.publicKeyFiles[${i}]`, f, keyFix, true);
+  }
   if (config.registries.dockerConfig !== undefined) {
     needFile('registries.dockerConfig', config.registries.dockerConfig, "point it at a docker config.json with an 'auths' map");
   }

@@ -1,9 +1,10 @@
+import * as fs from 'fs';
+import type { KeyObject } from 'node:crypto';
 /**
  * Wiring only: validated config → registry client, targets, health gate, quarantine store, audit log, metrics,
  * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
-import * as fs from 'fs';
 import { assertPeer } from '../lib/core/peer';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
@@ -18,6 +19,7 @@ import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { OperatorApi } from './operator-api';
 import { DistributionClient, loadDockerConfig } from './registry';
+import { loadPublicKeys } from './registry/cosign';
 import { AuditEntry, AuditLog } from './state/audit';
 import { OverrideStore } from './state/overrides';
 import { QuarantineStore } from './state/quarantine';
@@ -108,8 +110,10 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     images: config.images.map((i) => ({
       repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval),
       minImageAgeMs: i.minImageAge && ms(i.minImageAge),
+      signatureKeys: i.requireSignature && keysOf(i.requireSignature.publicKeyFiles),
     })),
     minImageAgeMs: ms(config.minImageAge),
+    signatureKeys: config.requireSignature && keysOf(config.requireSignature.publicKeyFiles),
     rollback: {
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
       backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },
@@ -211,3 +215,8 @@ function splitListen(listen: string): [string, string] {
 }
 
 /** `/healthz` and `/metrics` alone, when webhooks are disabled. */
+
+/** The PEM public keys of `requireSignature` (checked readable and non-empty at start). */
+function keysOf(files: readonly string[]): KeyObject[] {
+  return loadPublicKeys(files.map((f) => ({ name: f, pem: fs.readFileSync(f, 'utf8') })));
+}

@@ -20,6 +20,7 @@ export class AgentMetrics {
   public readonly notifications: Counter<'result'>;
   public readonly events: Counter<'result'>;
   public readonly waiting: Gauge<'reason'>;
+  public readonly refused: Counter<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -57,6 +58,9 @@ export class AgentMetrics {
     });
     this.waiting = new Gauge({
       name: 'modelpilot_updater_waiting_versions', help: 'Versions the policy chose that wait, by reason (min_image_age, hold).', labelNames: ['reason'], registers,
+    });
+    this.refused = new Counter({
+      name: 'modelpilot_updater_refused_versions_total', help: 'Versions the policy chose that were refused and never applied, by reason (signature).', labelNames: ['reason'], registers,
     });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

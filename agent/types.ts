@@ -36,6 +36,10 @@ export interface RegistryClient {
    * the registry does not say (an index, no `created`). Used by `minImageAge`.
    */
   imageCreated?(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<Date | undefined>;
+  /** A manifest by tag or digest, parsed JSON; undefined on 404 (cosign signatures live under `sha256-<hex>.sig`). */
+  fetchManifest?(repo: RepositoryName, reference: string, signal?: AbortSignal): Promise<unknown | undefined>;
+  /** A blob's bytes, checked against its digest. */
+  fetchBlob?(repo: RepositoryName, digest: string, signal?: AbortSignal): Promise<Buffer>;
 }
 
 /**

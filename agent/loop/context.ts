@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 /** What the loop's parts share: the injected dependencies, the settings, and the agent's own bookkeeping. */
 import type { HealthGate } from '../health/gate';
 import type { AgentMetrics, Heartbeat } from '../metrics';
@@ -23,6 +24,8 @@ export interface ReconcilerOptions {
   readonly images?: readonly ImageSettings[];
   /** Default minimum age of a version before it is rolled out (ms). @default 0 */
   readonly minImageAgeMs?: number;
+  /** Default trusted signature keys: with them, only versions with a valid cosign signature are rolled out. @default - none */
+  readonly signatureKeys?: readonly KeyObject[];
   readonly rollback?: RollbackSettings;
   readonly logger?: Logger;
   readonly heartbeat?: Heartbeat;

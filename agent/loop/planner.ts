@@ -1,6 +1,7 @@
 /** Planning: which workloads to look at now, and which version each moves to (registry + policy + quarantine). */
 import { ImageRef, versionKey } from '../../lib/core/image-ref';
 import type { Candidate } from '../../lib/core/update-policy';
+import { verifyCosignSignature } from '../registry/cosign';
 import { resolveListedTag } from '../registry/listed-tag';
 import { RepositoryName, TriggerEvent, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
@@ -19,6 +20,8 @@ export class Planner {
   private readonly blocked = new Set<string>();
   /** `repo:tag` → when the agent first saw it (the age of a version whose image config has no `created`). */
   private readonly firstSeen = new Map<string, number>();
+  /** `<workload> <image>` versions refused for their signature; audited once each. */
+  private readonly refused = new Set<string>();
   /** `<workload> <version>` versions waiting for their minimum age; audited once each. */
   private readonly waiting = new Map<string, number>();
 
@@ -83,18 +86,42 @@ export class Planner {
       candidates = (await list).map((tag) => ({ tag }));
     }
     const minAgeMs = this.images.get(ref.name)?.minImageAgeMs ?? this.c.o.minImageAgeMs ?? 0;
-    const young = new Set<string>();
+    const keys = this.images.get(ref.name)?.signatureKeys ?? this.c.o.signatureKeys;
+    const passedOver = new Set<string>();
     let chosen: Candidate | undefined;
     for (;;) {
-      const excluded = (c: Candidate) => young.has(c.tag) || this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind));
+      const excluded = (c: Candidate) => passedOver.has(c.tag)
+        || this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind));
       chosen = policy.select(current, candidates, excluded);
-      if (!chosen || minAgeMs <= 0 || policy.kind === 'digest') break;
+      if (!chosen) break;
       // A version younger than minImageAge waits; an older one the policy also accepts may go meanwhile.
-      const { createdMs, source } = await this.createdAt(ref.name, repo, chosen.tag, signal);
-      const until = createdMs + minAgeMs;
-      if (until <= this.c.o.clock.now().getTime()) break;
-      young.add(chosen.tag);
-      this.wait(w, chosen.tag, until, minAgeMs, source);
+      if (minAgeMs > 0 && policy.kind !== 'digest') {
+        const { createdMs, source } = await this.createdAt(ref.name, repo, chosen.tag, signal);
+        const until = createdMs + minAgeMs;
+        if (until > this.c.o.clock.now().getTime()) {
+          passedOver.add(chosen.tag);
+          this.wait(w, chosen.tag, until, minAgeMs, source);
+          continue;
+        }
+      }
+      // Signed or refused: the digest verified is the digest planned (a tag moved after the check is not followed).
+      if (keys?.length) {
+        const deps = { clock: this.c.o.clock, logger: this.c.log };
+        const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, deps, signal);
+        const verdict = await verifyCosignSignature(this.c.o.registry, repo, digest, keys, signal);
+        if (!verdict.signed) {
+          if (policy.kind === 'digest') {
+            this.refuse(w, `${ref.name}:${chosen.tag}@${digest}`, verdict.reason);
+            chosen = undefined;
+            break;
+          }
+          passedOver.add(chosen.tag);
+          this.refuse(w, `${ref.name}:${chosen.tag}@${digest}`, verdict.reason);
+          continue;
+        }
+        chosen = { ...chosen, digest };
+      }
+      break;
     }
     this.c.o.metrics.waiting.set({ reason: 'min_image_age' }, this.waitingCount());
     if (!chosen) return undefined;
@@ -177,6 +204,17 @@ export class Planner {
     const reason = `${tag} is younger than minImageAge ${Math.round(minAgeMs / 1000)}s (${source}); it waits until ${new Date(until).toISOString()}`;
     this.c.log.info('version waits for its minimum age', { workload: w.id, version: tag, until: new Date(until).toISOString() });
     this.c.audit({ event: 'waiting', target: w.id, model: w.model, result: 'min-image-age', reason });
+  }
+
+  /** Audits (once per image), counts and logs a version refused for its signature: it is never applied. */
+  private refuse(w: Workload, image: string, reason: string): void {
+    const key = `${w.id} ${image}`;
+    if (this.refused.has(key)) return;
+    if (this.refused.size >= MAX_REMEMBERED) this.refused.clear();
+    this.refused.add(key);
+    this.c.o.metrics.refused.inc({ reason: 'signature' });
+    this.c.log.warn('version refused: no valid signature', { workload: w.id, image, reason });
+    this.c.audit({ event: 'refused', target: w.id, model: w.model, to: image, result: 'signature', reason: `not signed by a trusted key: ${reason}` });
   }
 
   /** Versions waiting for their minimum age now. */

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 /** The loop's settings and results: what agent.yaml configures, what a cycle reports. */
 import type { UpdatePolicy } from '../../lib/core/update-policy';
 import type { BackoffSettings } from '../retry';
@@ -12,6 +13,8 @@ export interface ImageSettings {
   readonly pollIntervalMs?: number;
   /** Overrides the default minimum image age (`minImageAgeMs` of the loop). */
   readonly minImageAgeMs?: number;
+  /** Overrides the default signature keys: a version goes only with a valid cosign signature by one of them. */
+  readonly signatureKeys?: readonly KeyObject[];
 }
 
 /** Rollback policy: bounded attempts, each with a timeout, exponential backoff between them. */

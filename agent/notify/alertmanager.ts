@@ -36,6 +36,7 @@ const EVENTS: Readonly<Record<string, { name: string; severity: string; summary:
   failed: { name: 'ModelpilotUpdaterUpdateFailed', severity: 'warning', summary: 'an update failed' },
   'rollback-failed': { name: 'ModelpilotUpdaterRollbackFailed', severity: 'critical', summary: 'a rollback failed; the in-flight record stays' },
   restarted: { name: 'ModelpilotUpdaterRestarted', severity: 'warning', summary: 'a crashed model container was started again' },
+  refused: { name: 'ModelpilotUpdaterVersionRefused', severity: 'critical', summary: 'a version was refused (no valid signature): never applied' },
   'restart-failed': { name: 'ModelpilotUpdaterRestartFailed', severity: 'critical', summary: 'a crashed model container could not be started again' },
 };
 

@@ -273,6 +273,27 @@ export class DistributionClient implements RegistryClient {
     return { manifest, config };
   }
 
+  /** A manifest by tag or digest, parsed; undefined on 404. */
+  public async fetchManifest(repo: RepositoryName, reference: string, signal?: AbortSignal): Promise<unknown | undefined> {
+    const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(reference)}`;
+    const get = await this.request(repo, 'GET', path, { Accept: MANIFEST_ACCEPT }, signal);
+    if (get.status === 404) return undefined;
+    if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
+    return parseJsonOr(get.body.toString('utf8'), undefined);
+  }
+
+  /** A blob's bytes (at most what the HTTP client reads), checked against its digest. */
+  public async fetchBlob(repo: RepositoryName, digest: string, signal?: AbortSignal): Promise<Buffer> {
+    if (!DIGEST_RE.test(digest)) throw new RegistryError(`'${digest}' is not a sha256 digest`, repo.registry, 0);
+    const path = `/v2/${repo.repository}/blobs/${digest}`;
+    const get = await this.request(repo, 'GET', path, {}, signal);
+    if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
+    if (`sha256:${createHash('sha256').update(get.body).digest('hex')}` !== digest) {
+      throw new RegistryError(`registry ${repo.registry} sent a blob for ${digest} whose content does not match that digest`, repo.registry, get.status);
+    }
+    return get.body;
+  }
+
   public async imageCreated(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<Date | undefined> {
     const found = await this.imageConfig(repo, tag, signal);
     if (!found) return undefined;

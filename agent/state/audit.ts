@@ -10,6 +10,7 @@ import * as path from 'path';
 export type AuditEvent =
   | 'planned' // a newer version was chosen
   | 'waiting' // the chosen version is younger than minImageAge (`reason` says until when)
+  | 'refused' // a version was refused and never applied (`result`: signature) — `reason` says why
   | 'hold' // automatic updates of the workload are held (`result`: who: operator, kubernetes-annotation, manual-rollback)
   | 'pinned' // the workload is pinned to a version (it runs it, or was moved there)
   | 'blocked' // a newer version was not rolled out: the running one could not be restored (`reason` says why)

@@ -110,7 +110,7 @@ describe('agent config: errors name the key path, the value and the fix', () => 
     ['a selector and a list', { targets: { kubernetes: { labelSelector: 'a=b', deployments: ['x'] } } },
       "'targets.kubernetes.deployments' value [\"x\"] cannot be combined with labelSelector; give one of them"],
     ['a misspelt key', { ...minimal, helth: {} },
-      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, minImageAge, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
+      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
     ['a misspelt nested key', { targets: { docker: { socktet: '/x' } } },
       "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, stopTimeout)"],
     ['not a map', 'hello', "the config value 'hello' must be a map of settings (see docs/agent.md)"],

@@ -1,9 +1,10 @@
+import * as fs from 'fs';
+import type { KeyObject } from 'node:crypto';
 /**
  * In-memory fakes of the agent's seams (RegistryClient, Target, HealthCheck, Clock) for the unit tests of the
  * reconcile loop. They behave like the real ones where the loop can tell: the fake target records the in-flight
  * update on the workload before switching it and restores from that record on rollback.
  */
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
@@ -101,6 +102,22 @@ export class FakeRegistry implements RegistryClient {
   public async imageConfig(repo: RepositoryName, tag: string): Promise<{ manifest: string; config: string } | undefined> {
     const manifest = await this.resolveDigest(repo, tag);
     return { manifest, config: digestOf(tag, 'config') };
+  }
+
+  /** `repo:reference` → manifest JSON, and `digest` → blob, for what `fetchManifest`/`fetchBlob` serve (signatures). */
+  public readonly manifests = new Map<string, unknown>();
+  public readonly blobs = new Map<string, Buffer>();
+
+  public async fetchManifest(repo: RepositoryName, reference: string): Promise<unknown | undefined> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`manifest ${name}:${reference}`);
+    return this.manifests.get(`${name}:${reference}`);
+  }
+
+  public async fetchBlob(_repo: RepositoryName, digest: string): Promise<Buffer> {
+    const b = this.blobs.get(digest);
+    if (!b) throw new Error(`blob ${digest} unknown (404)`);
+    return b;
   }
 
   public async imageCreated(repo: RepositoryName, tag: string): Promise<Date | undefined> {
@@ -294,6 +311,8 @@ export interface HarnessOptions {
   readonly registry?: FakeRegistry;
   /** The loop's default minimum image age. */
   readonly minImageAgeMs?: number;
+  /** The loop's default trusted signature keys. */
+  readonly signatureKeys?: readonly KeyObject[];
   /** The state directory (a restarted agent: the same one). @default - a new temp dir */
   readonly dir?: string;
 }
@@ -317,6 +336,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
+    signatureKeys: options.signatureKeys,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

@@ -167,6 +167,13 @@ const sloSchema = z.strictObject({
   }
 });
 
+/** Signature verification of the versions to roll out (cosign, key-based). */
+const signatureSchema = z.strictObject({
+  /** PEM public keys (the `cosign.pub` of `cosign generate-key-pair`); a version goes only when one of them signed its digest. */
+  publicKeyFiles: z.array(nonEmpty("a path such as '/etc/modelpilot/cosign.pub'"), { error: "must be a list of PEM public key files such as ['/etc/modelpilot/cosign.pub']" })
+    .min(1, { error: "needs at least one public key file, e.g. ['/etc/modelpilot/cosign.pub']" }),
+});
+
 const imageSchema = z.strictObject({
   /** `registry/repository`, without tag, e.g. `127.0.0.1:5000/models/recsys`. */
   repository: nonEmpty("a repository such as '127.0.0.1:5000/models/recsys'").transform((text, ctx) => {
@@ -195,6 +202,8 @@ const imageSchema = z.strictObject({
    * a freshly pushed — possibly compromised — image is not rolled out at once. Default: the top-level `minImageAge`.
    */
   minImageAge: duration().optional(),
+  /** Roll out only versions signed by one of these keys; default: the top-level `requireSignature`. */
+  requireSignature: signatureSchema.optional(),
   /** Consider pre-release versions (`1.3.0-rc.1`). */
   prerelease: z.boolean({ error: 'must be true or false' }).default(false),
   /** This model's SLO for the health gate; default: `health.slo`. */
@@ -329,6 +338,8 @@ export const agentConfigSchema = z.strictObject({
   pollInterval: duration({ ms: 1000, text: '1s' }).default(parseDuration('5m')),
   /** Default minimum image age of every image (0: a version is taken as soon as it is seen). */
   minImageAge: duration().default(parseDuration('0s')),
+  /** Every image: roll out only versions with a valid cosign signature by one of these keys (unsigned: refused, audited, alerted). */
+  requireSignature: signatureSchema.optional(),
   registries: registriesSchema.default(registriesSchema.parse({})),
   health: healthSchema.default(healthSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
