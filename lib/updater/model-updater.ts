@@ -128,6 +128,13 @@ export interface ModelUpdaterProps {
    */
   readonly minImageAge?: Duration;
   /**
+   * Roll out only versions whose digest carries a valid cosign signature (key-based, stored in the registry as
+   * cosign pushes it) by this public key: the Secret key holding the PEM `cosign.pub`. Unsigned or badly signed
+   * versions are refused, audited, counted and alerted, never applied.
+   * @default - no signature check
+   */
+  readonly requireSignature?: { readonly publicKey: SecretKeySelector };
+  /**
    * How long a new version may take to roll out.
    * @default - the slowest model's startup budget plus 2 minutes
    */
@@ -248,6 +255,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
       maxAttempts: p.maxAttempts, port: this.port,
       insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,
+      requireSignature: props.requireSignature !== undefined,
     });
     try {
       parseConfig(this.config, `ModelUpdater '${this.node.path}' config`);
@@ -279,7 +287,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
     const { volumes, mounts } = renderAgentVolumes({
       name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
       stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
-      registryCredentials: p.registryCredentials,
+      registryCredentials: p.registryCredentials, signingKey: props.requireSignature?.publicKey,
     });
     this.deployment = new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),

@@ -41,6 +41,8 @@ export interface AgentConfigSpec {
   readonly insecureRegistry?: string;
   /** Registry credentials are mounted. */
   readonly registryCredentials: boolean;
+  /** A cosign public key is mounted: only signed versions go. */
+  readonly requireSignature?: boolean;
 }
 
 /** The agent.yaml of an in-cluster updater (Kubernetes target), in the agent's own input format. */
@@ -62,6 +64,7 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
     })),
     pollInterval: toPromDuration(spec.pollInterval),
     ...(spec.minImageAge ? { minImageAge: toPromDuration(spec.minImageAge) } : {}),
+    ...(spec.requireSignature ? { requireSignature: { publicKeyFiles: [`${AGENT_PATHS.signing}/cosign.pub`] } } : {}),
     registries: {
       insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
       ...(spec.registryCredentials ? { dockerConfig: `${AGENT_PATHS.registry}/config.json` } : {}),
@@ -160,6 +163,8 @@ export interface AgentVolumesInput {
   readonly stateClaimName?: string;
   /** A `kubernetes.io/dockerconfigjson` Secret for the registry. */
   readonly registryCredentials?: string;
+  /** The cosign public key (`requireSignature`). */
+  readonly signingKey?: SecretKeySelector;
 }
 
 /** The agent pod's volumes and the container's mounts: config, webhook credentials, state, /tmp, registry credentials. */
@@ -182,6 +187,10 @@ export function renderAgentVolumes(v: AgentVolumesInput): { volumes: Array<Recor
   if (v.registryCredentials) {
     volumes.push({ name: 'registry-credentials', secret: { secretName: v.registryCredentials, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } });
     mounts.push({ name: 'registry-credentials', mountPath: AGENT_PATHS.registry, readOnly: true });
+  }
+  if (v.signingKey) {
+    volumes.push({ name: 'signing-key', ...secretItem(v.signingKey, 'cosign.pub') });
+    mounts.push({ name: 'signing-key', mountPath: AGENT_PATHS.signing, readOnly: true });
   }
   return { volumes, mounts };
 }

@@ -46,6 +46,14 @@ describe('ModelUpdater', () => {
     expect(updaterObjects(objects)).toMatchSnapshot();
   });
 
+  test('requireSignature mounts the cosign public key from its Secret and points agent.yaml at it', () => {
+    const { objects } = build({ requireSignature: { publicKey: { name: 'cosign', key: 'cosign.pub' } } });
+    expect(agentConfig(objects).requireSignature).toEqual({ publicKeyFiles: ['/var/run/secrets/modelpilot/signing/cosign.pub'] });
+    const pod = byKind(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'signing-key', secret: { secretName: 'cosign', items: [{ key: 'cosign.pub', path: 'cosign.pub' }] } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'signing-key', mountPath: '/var/run/secrets/modelpilot/signing', readOnly: true });
+  });
+
   test('the Role is limited by resourceNames to the model Deployments (least privilege by default)', () => {
     const { objects } = build();
     expect(byKind(objects, 'Role').rules).toEqual([
@@ -108,6 +116,7 @@ describe('ModelUpdater', () => {
     expect(config.pollInterval.toSeconds()).toBe(30);
     expect(config.minImageAge.toHours()).toBe(2);
     expect(raw.minImageAge).toBe('2h');
+    expect(raw.requireSignature).toBeUndefined();
     expect(config.health.bakeWindow.toMinutes()).toBe(10);
     expect(config.health.inconclusive).toBe('rollback');
     expect(config.health.prometheus?.url).toBe('http://prometheus-operated.monitoring.svc:9090');

@@ -6,6 +6,8 @@ export const AGENT_PATHS = {
   webhook: '/var/run/secrets/modelpilot/webhook',
   /** Registry credentials (a docker `config.json`). */
   registry: '/var/run/secrets/modelpilot/registry',
+  /** Public keys of `requireSignature` (`cosign.pub`). */
+  signing: '/var/run/secrets/modelpilot/signing',
   /** Persistent state: quarantine store, audit log. */
   state: '/var/lib/modelpilot',
 } as const;
