@@ -52,7 +52,7 @@ beforeAll(async () => {
   const put = await fetch(`${reg.url}/v2/models/signed/manifests/${digests['1.4.0'].replace(':', '-')}.sig`, {
     method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: sig110,
   });
-  expect(put.status).toBe(201);
+  if (put.status !== 201) throw new Error(`copying the signature manifest failed: ${put.status} ${await put.text()}`);
   // 1.5.0: signed, then the tag moved to other content
   sign(`${repo}@${digests['1.5.0']}`, path.join(dir, 'trusted/cosign.key'));
   digests['1.5.0-moved'] = await pushEmptyImage(reg, 'models/signed', '1.5.0', new Date('2026-01-01T00:00:00Z'));
@@ -64,8 +64,12 @@ afterAll(async () => {
 
 const keys = () => loadPublicKeys([{ name: 'trusted/cosign.pub', pem: fs.readFileSync(path.join(dir, 'trusted/cosign.pub'), 'utf8') }]);
 
-test.each<[string, string, RegExp | undefined]>([
-  ['signed by the trusted key', '1.1.0', undefined],
+test('cosign → verifier: signed by the trusted key', async () => {
+  const verdict = await verifyCosignSignature(new DistributionClient(), { registry: reg.host, repository: 'models/signed' }, digests['1.1.0'], keys());
+  expect(verdict).toEqual({ signed: true, by: 0 });
+});
+
+test.each<[string, string, RegExp]>([
   ['signed by another key', '1.2.0', /does not verify with any trusted public key/],
   ['unsigned', '1.3.0', /no cosign signature: .*:sha256-[0-9a-f]{64}\.sig does not exist/],
   ['a signature for another digest', '1.4.0', /a signature is for sha256:[0-9a-f]{64}, not for sha256:/],
@@ -73,7 +77,7 @@ test.each<[string, string, RegExp | undefined]>([
 ])('cosign → verifier: %s', async (_n, version, refused) => {
   const client = new DistributionClient();
   const verdict = await verifyCosignSignature(client, { registry: reg.host, repository: 'models/signed' }, digests[version], keys());
-  expect(verdict).toEqual(refused ? { signed: false, reason: expect.stringMatching(refused) } : { signed: true, by: 0 });
+  expect(verdict).toEqual({ signed: false, reason: expect.stringMatching(refused) });
 });
 
 test.each([
