@@ -76,6 +76,14 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
   for (const [n, img] of config.images.entries()) {
     for (const [i, f] of (img.requireSignature?.publicKeyFiles ?? []).entries()) needFile(`images[${n}].requireSignature.publicKeyFiles[${i}]`, f, keyFix, true);
   }
+  const trustFix = "point it at the PEM public key of that environment's agent (the public half of its attest.privateKeyFile)";
+  for (const [env, t] of Object.entries(config.trustedEnvironments)) {
+    for (const [i, f] of t.publicKeyFiles.entries()) needFile(`trustedEnvironments.${env}.publicKeyFiles[${i}]`, f, trustFix, true);
+  }
+  if (config.attest) {
+    needFile('attest.privateKeyFile', config.attest.privateKeyFile,
+      "point it at the PEM private key this agent signs its attestations with (mount the Secret there; 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256' makes one)", true);
+  }
   if (config.registries.dockerConfig !== undefined) {
     needFile('registries.dockerConfig', config.registries.dockerConfig, "point it at a docker config.json with an 'auths' map");
   }

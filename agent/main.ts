@@ -13,12 +13,13 @@ import { SyntheticProbe } from './health/probe';
 import { PrometheusSloCheck } from './health/prometheus';
 import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
-import { Reconciler } from './loop';
+import { Reconciler, VerifiedInRequirement } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
 import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { OperatorApi } from './operator-api';
 import { DistributionClient, loadDockerConfig } from './registry';
+import { loadPrivateKey } from './registry/attestation';
 import { loadPublicKeys } from './registry/cosign';
 import { AuditEntry, AuditLog } from './state/audit';
 import { OverrideStore } from './state/overrides';
@@ -111,9 +112,15 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval),
       minImageAgeMs: i.minImageAge && ms(i.minImageAge),
       signatureKeys: i.requireSignature && keysOf(i.requireSignature.publicKeyFiles),
+      verifiedIn: i.requireVerifiedIn && verifiedIn(config, i.requireVerifiedIn),
     })),
     minImageAgeMs: ms(config.minImageAge),
     signatureKeys: config.requireSignature && keysOf(config.requireSignature.publicKeyFiles),
+    verifiedIn: config.requireVerifiedIn && verifiedIn(config, config.requireVerifiedIn),
+    attest: config.attest && {
+      environment: config.attest.environment,
+      key: loadPrivateKey(config.attest.privateKeyFile, fs.readFileSync(config.attest.privateKeyFile, 'utf8')),
+    },
     rollback: {
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
       backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },
@@ -215,6 +222,11 @@ function splitListen(listen: string): [string, string] {
 }
 
 /** `/healthz` and `/metrics` alone, when webhooks are disabled. */
+
+/** Each environment of `requireVerifiedIn` with the keys `trustedEnvironments` gives it (the schema checked both). */
+function verifiedIn(config: AgentConfig, envs: readonly string[]): VerifiedInRequirement[] {
+  return envs.map((environment) => ({ environment, keys: keysOf(config.trustedEnvironments[environment].publicKeyFiles) }));
+}
 
 /** The PEM public keys of `requireSignature` (checked readable and non-empty at start). */
 function keysOf(files: readonly string[]): KeyObject[] {

@@ -21,6 +21,7 @@ export class AgentMetrics {
   public readonly events: Counter<'result'>;
   public readonly waiting: Gauge<'reason'>;
   public readonly refused: Counter<'reason'>;
+  public readonly attestations: Counter<'result'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -60,8 +61,12 @@ export class AgentMetrics {
       name: 'modelpilot_updater_waiting_versions', help: 'Versions the policy chose that wait, by reason (min_image_age, hold).', labelNames: ['reason'], registers,
     });
     this.refused = new Counter({
-      name: 'modelpilot_updater_refused_versions_total', help: 'Versions the policy chose that were refused and never applied, by reason (signature).', labelNames: ['reason'], registers,
+      name: 'modelpilot_updater_refused_versions_total', help: 'Versions the policy chose that were refused and never applied, by reason (signature, unverified).', labelNames: ['reason'], registers,
     });
+    this.attestations = new Counter({
+      name: 'modelpilot_updater_attestations_total', help: 'Proofs of promotion written to the registry (attest), by result (written, failed).', labelNames: ['result'], registers,
+    });
+    for (const result of ['written', 'failed']) this.attestations.inc({ result }, 0);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

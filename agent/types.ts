@@ -40,6 +40,10 @@ export interface RegistryClient {
   fetchManifest?(repo: RepositoryName, reference: string, signal?: AbortSignal): Promise<unknown | undefined>;
   /** A blob's bytes, checked against its digest. */
   fetchBlob?(repo: RepositoryName, digest: string, signal?: AbortSignal): Promise<Buffer>;
+  /** Uploads a blob; returns its digest (attestations are written with it). */
+  pushBlob?(repo: RepositoryName, bytes: Buffer, signal?: AbortSignal): Promise<string>;
+  /** Stores a manifest under a tag; returns its digest. */
+  pushManifest?(repo: RepositoryName, tag: string, manifest: Buffer, mediaType: string, signal?: AbortSignal): Promise<string>;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { AuditEntry, AuditInput, AuditLog } from '../state/audit';
 import type { OverrideStore } from '../state/overrides';
 import type { QuarantineStore } from '../state/quarantine';
 import type { Clock, Logger, Outcome, RegistryClient, Target } from '../types';
-import type { ImageSettings, RollbackSettings } from './settings';
+import type { AttestSettings, ImageSettings, RollbackSettings, VerifiedInRequirement } from './settings';
 
 export interface ReconcilerOptions {
   readonly targets: readonly Target[];
@@ -26,6 +26,14 @@ export interface ReconcilerOptions {
   readonly minImageAgeMs?: number;
   /** Default trusted signature keys: with them, only versions with a valid cosign signature are rolled out. @default - none */
   readonly signatureKeys?: readonly KeyObject[];
+  /**
+   * Default environments whose proof a version needs (`requireVerifiedIn`): a version goes only when the registry
+   * holds an attestation, signed by one of that environment's keys, that its agent promoted this digest.
+   * @default - none
+   */
+  readonly verifiedIn?: readonly VerifiedInRequirement[];
+  /** After each promotion, record signed proof in the registry that this environment's gate passed (`attest`). @default - none */
+  readonly attest?: AttestSettings;
   readonly rollback?: RollbackSettings;
   readonly logger?: Logger;
   readonly heartbeat?: Heartbeat;

@@ -2,5 +2,5 @@
 export { Reconciler } from './reconciler';
 export type { ReconcilerOptions } from './context';
 export { DEFAULT_ROLLBACK } from './settings';
-export type { CycleReport, ImageSettings, RollbackSettings, UpdateOutcome } from './settings';
+export type { AttestSettings, CycleReport, ImageSettings, RollbackSettings, UpdateOutcome, VerifiedInRequirement } from './settings';
 export { planFromRecord } from './records';

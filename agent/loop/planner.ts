@@ -1,11 +1,13 @@
 /** Planning: which workloads to look at now, and which version each moves to (registry + policy + quarantine). */
+import type { KeyObject } from 'node:crypto';
 import { ImageRef, versionKey } from '../../lib/core/image-ref';
 import type { Candidate } from '../../lib/core/update-policy';
+import { verifyVerifiedIn } from '../registry/attestation';
 import { verifyCosignSignature } from '../registry/cosign';
 import { resolveListedTag } from '../registry/listed-tag';
 import { RepositoryName, TriggerEvent, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
-import type { ImageSettings } from './settings';
+import type { ImageSettings, VerifiedInRequirement } from './settings';
 
 const MAX_REMEMBERED = 10_000;
 
@@ -20,7 +22,7 @@ export class Planner {
   private readonly blocked = new Set<string>();
   /** `repo:tag` → when the agent first saw it (the age of a version whose image config has no `created`). */
   private readonly firstSeen = new Map<string, number>();
-  /** `<workload> <image>` versions refused for their signature; audited once each. */
+  /** `<workload> <image> <kind>` versions refused (signature, unverified); audited once each. */
   private readonly refused = new Set<string>();
   /** `<workload> <version>` versions waiting for their minimum age; audited once each. */
   private readonly waiting = new Map<string, number>();
@@ -87,6 +89,7 @@ export class Planner {
     }
     const minAgeMs = this.images.get(ref.name)?.minImageAgeMs ?? this.c.o.minImageAgeMs ?? 0;
     const keys = this.images.get(ref.name)?.signatureKeys ?? this.c.o.signatureKeys;
+    const verifiedIn = this.images.get(ref.name)?.verifiedIn ?? this.c.o.verifiedIn;
     const passedOver = new Set<string>();
     let chosen: Candidate | undefined;
     for (;;) {
@@ -104,19 +107,19 @@ export class Planner {
           continue;
         }
       }
-      // Signed or refused: the digest verified is the digest planned (a tag moved after the check is not followed).
-      if (keys?.length) {
+      // Signed (and proven where required) or refused: the digest checked is the digest planned (a tag moved after
+      // the check is not followed).
+      if (keys?.length || verifiedIn?.length) {
         const deps = { clock: this.c.o.clock, logger: this.c.log };
         const digest = chosen.digest ?? await resolveListedTag(this.c.o.registry, repo, chosen.tag, deps, signal);
-        const verdict = await verifyCosignSignature(this.c.o.registry, repo, digest, keys, signal);
-        if (!verdict.signed) {
+        const refusal = await this.refusal(repo, digest, keys, verifiedIn, signal);
+        if (refusal) {
+          this.refuse(w, `${ref.name}:${chosen.tag}@${digest}`, refusal.kind, refusal.reason);
           if (policy.kind === 'digest') {
-            this.refuse(w, `${ref.name}:${chosen.tag}@${digest}`, verdict.reason);
             chosen = undefined;
             break;
           }
           passedOver.add(chosen.tag);
-          this.refuse(w, `${ref.name}:${chosen.tag}@${digest}`, verdict.reason);
           continue;
         }
         chosen = { ...chosen, digest };
@@ -206,15 +209,30 @@ export class Planner {
     this.c.audit({ event: 'waiting', target: w.id, model: w.model, result: 'min-image-age', reason });
   }
 
-  /** Audits (once per image), counts and logs a version refused for its signature: it is never applied. */
-  private refuse(w: Workload, image: string, reason: string): void {
-    const key = `${w.id} ${image}`;
+  /** Why a digest may not go: no valid signature by a trusted key, or no proof from an environment it must pass first. */
+  private async refusal(repo: RepositoryName, digest: string, keys: readonly KeyObject[] | undefined,
+    verifiedIn: readonly VerifiedInRequirement[] | undefined, signal?: AbortSignal): Promise<{ kind: 'signature' | 'unverified'; reason: string } | undefined> {
+    if (keys?.length) {
+      const verdict = await verifyCosignSignature(this.c.o.registry, repo, digest, keys, signal);
+      if (!verdict.signed) return { kind: 'signature', reason: `not signed by a trusted key: ${verdict.reason}` };
+    }
+    for (const req of verifiedIn ?? []) {
+      const verdict = await verifyVerifiedIn(this.c.o.registry, repo, digest, req.environment, req.keys, signal);
+      if (!verdict.verified) return { kind: 'unverified', reason: `not verified in '${req.environment}': ${verdict.reason}` };
+    }
+    return undefined;
+  }
+
+  /** Audits (once per image), counts and logs a refused version: it is never applied. */
+  private refuse(w: Workload, image: string, kind: 'signature' | 'unverified', reason: string): void {
+    const key = `${w.id} ${image} ${kind}`;
     if (this.refused.has(key)) return;
     if (this.refused.size >= MAX_REMEMBERED) this.refused.clear();
     this.refused.add(key);
-    this.c.o.metrics.refused.inc({ reason: 'signature' });
-    this.c.log.warn('version refused: no valid signature', { workload: w.id, image, reason });
-    this.c.audit({ event: 'refused', target: w.id, model: w.model, to: image, result: 'signature', reason: `not signed by a trusted key: ${reason}` });
+    this.c.o.metrics.refused.inc({ reason: kind });
+    this.c.log.warn(kind === 'signature' ? 'version refused: no valid signature' : 'version refused: not verified where it must pass first',
+      { workload: w.id, image, reason });
+    this.c.audit({ event: 'refused', target: w.id, model: w.model, to: image, result: kind, reason });
   }
 
   /** Versions waiting for their minimum age now. */

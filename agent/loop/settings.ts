@@ -15,6 +15,20 @@ export interface ImageSettings {
   readonly minImageAgeMs?: number;
   /** Overrides the default signature keys: a version goes only with a valid cosign signature by one of them. */
   readonly signatureKeys?: readonly KeyObject[];
+  /** Overrides the default `verifiedIn`: environments whose signed proof of promotion a version needs. */
+  readonly verifiedIn?: readonly VerifiedInRequirement[];
+}
+
+/** An environment whose agent must have promoted a digest (its attestation, signed by one of `keys`). */
+export interface VerifiedInRequirement {
+  readonly environment: string;
+  readonly keys: readonly KeyObject[];
+}
+
+/** This agent's proof of promotion: the environment it names and the key it signs with. */
+export interface AttestSettings {
+  readonly environment: string;
+  readonly key: KeyObject;
 }
 
 /** Rollback policy: bounded attempts, each with a timeout, exponential backoff between them. */

@@ -4,6 +4,7 @@
  */
 import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import type { Verdict } from '../health/gate';
+import { pushVerifiedAttestation, VerifiedPredicate } from '../registry/attestation';
 import { backoffDelay } from '../retry';
 import { InFlightRecord, Target, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
@@ -81,6 +82,7 @@ export class UpdateRunner {
         for (const dropped of this.c.o.quarantine.supersede(w.model, plan.toVersion)) {
           this.c.audit({ event: 'released', target: w.id, model: w.model, result: 'superseded', reason: `${dropped.version} superseded by ${plan.toVersion}` });
         }
+        if (this.c.o.attest) await this.attest(plan, verdict.reason, evidence);
         return 'promoted';
       }
       case 'rollback': {
@@ -99,6 +101,42 @@ export class UpdateRunner {
         this.c.audit({ ...base, event: 'aborted', result: restored ? 'ok' : 'failed', reason: 'agent shutting down; the previous version was restored' });
         return restored ? 'aborted' : 'rollback_failed';
       }
+    }
+  }
+
+  /**
+   * Records signed proof in the registry that this environment promoted the version (`attest`), with the gate's
+   * values. Retried with backoff; a failure does not undo the promotion (the version is healthy here), it is audited,
+   * counted and alerted: environments that require this proof will not take the version until it is written.
+   */
+  private async attest(plan: UpdatePlan, reason: string, evidence: Record<string, number>): Promise<void> {
+    const a = this.c.o.attest!;
+    const w = plan.workload;
+    const ref = ImageRef.parse(plan.to, { allowMutableTag: true });
+    const base = { target: w.id, model: w.model, to: plan.to, trigger: plan.trigger };
+    if (!ref.digest) {
+      this.c.o.metrics.attestations.inc({ result: 'failed' });
+      this.c.audit({ ...base, event: 'attested', result: 'failed', reason: `${plan.to} has no digest to attest` });
+      return;
+    }
+    const predicate: VerifiedPredicate = {
+      environment: a.environment, workload: w.id, model: w.model, version: plan.toVersion, image: plan.to,
+      verifiedAt: this.c.o.clock.now().toISOString(), gate: { decision: 'promote', reason, evidence }, agent: 'modelpilot-updater',
+    };
+    const repo = { registry: ref.registry, repository: ref.repository };
+    let tag = '';
+    const r = await this.c.retrying((s) => pushVerifiedAttestation(this.c.o.registry, repo, ref.digest!, predicate, a.key, s)
+      .then((written) => {
+        tag = written.tag;
+        return { ok: true as const, value: undefined };
+      }, (e: unknown) => ({ ok: false as const, reason: (e as Error).message })));
+    if (r.ok) {
+      this.c.o.metrics.attestations.inc({ result: 'written' });
+      this.c.audit({ ...base, event: 'attested', result: 'ok', reason: `verified in '${a.environment}': ${ref.name}:${tag}` });
+    } else {
+      this.c.o.metrics.attestations.inc({ result: 'failed' });
+      this.c.log.warn('proof of promotion could not be written', { plan: plan.toString(), reason: r.reason });
+      this.c.audit({ ...base, event: 'attested', result: 'failed', reason: `proof for '${a.environment}' not written: ${r.reason}` });
     }
   }
 

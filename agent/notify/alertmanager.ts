@@ -36,7 +36,14 @@ const EVENTS: Readonly<Record<string, { name: string; severity: string; summary:
   failed: { name: 'ModelpilotUpdaterUpdateFailed', severity: 'warning', summary: 'an update failed' },
   'rollback-failed': { name: 'ModelpilotUpdaterRollbackFailed', severity: 'critical', summary: 'a rollback failed; the in-flight record stays' },
   restarted: { name: 'ModelpilotUpdaterRestarted', severity: 'warning', summary: 'a crashed model container was started again' },
-  refused: { name: 'ModelpilotUpdaterVersionRefused', severity: 'critical', summary: 'a version was refused (no valid signature): never applied' },
+  refused: {
+    name: 'ModelpilotUpdaterVersionRefused', severity: 'critical',
+    summary: 'a version was refused (no valid signature, or no proof from the environments it must pass first): never applied',
+  },
+  attested: {
+    name: 'ModelpilotUpdaterAttestationFailed', severity: 'warning',
+    summary: 'proof of a promotion could not be written to the registry; environments that require it will not take this version',
+  },
   'restart-failed': { name: 'ModelpilotUpdaterRestartFailed', severity: 'critical', summary: 'a crashed model container could not be started again' },
 };
 
@@ -56,6 +63,7 @@ export class AlertmanagerNotifier {
     if (!(e.event in EVENTS)) return false;
     if (e.event === 'failed' && e.result === 'backoff') return false; // a budgeted retry, not yet a decision
     if (e.event === 'rolled-back' && e.result !== 'ok') return false;
+    if (e.event === 'attested' && e.result === 'ok') return false; // only a failure is news
     return true;
   }
 

@@ -15,6 +15,9 @@ export const MANIFEST_ACCEPT = [
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
+/** What a request needs from a token service: reads, or reads and writes (attestations). */
+type Access = 'pull' | 'pull,push';
+
 /** Redirects followed per request (registries send blobs and manifests to storage or a CDN). */
 const MAX_REDIRECTS = 5;
 
@@ -309,6 +312,40 @@ export class DistributionClient implements RegistryClient {
     }
   }
 
+  /**
+   * Uploads a blob (monolithic: POST an upload, PUT it with the digest); a blob the registry already has is not sent
+   * again. Returns its digest.
+   */
+  public async pushBlob(repo: RepositoryName, bytes: Buffer, signal?: AbortSignal): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const blobPath = `/v2/${repo.repository}/blobs/${digest}`;
+    const head = await this.request(repo, 'HEAD', blobPath, {}, signal, undefined, 'pull,push');
+    if (head.status === 200) return digest;
+    const startPath = `/v2/${repo.repository}/blobs/uploads/`;
+    const start = await this.request(repo, 'POST', startPath, { 'Content-Length': '0' }, signal, undefined, 'pull,push');
+    if (start.status !== 202) throw await this.unexpected(repo, 'POST', startPath, start);
+    const location = start.headers.get('location');
+    if (!location) throw new RegistryError(`registry ${repo.registry} started an upload without a Location`, repo.registry, start.status);
+    const u = new URL(location, this.baseUrl(repo.registry));
+    if (u.origin !== new URL(this.baseUrl(repo.registry)).origin) {
+      throw new RegistryError(`registry ${repo.registry} sent an upload Location on another origin (${u.origin}); not followed`, repo.registry, start.status);
+    }
+    u.searchParams.set('digest', digest);
+    const putPath = `${u.pathname}${u.search}`;
+    const put = await this.request(repo, 'PUT', putPath, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) },
+      signal, bytes, 'pull,push');
+    if (put.status !== 201) throw await this.unexpected(repo, 'PUT', `/v2/${repo.repository}/blobs/uploads/…`, put);
+    return digest;
+  }
+
+  /** Stores a manifest under a tag; returns its digest. */
+  public async pushManifest(repo: RepositoryName, tag: string, manifest: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+    const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(tag)}`;
+    const put = await this.request(repo, 'PUT', path, { 'Content-Type': mediaType, 'Content-Length': String(manifest.length) }, signal, manifest, 'pull,push');
+    if (put.status !== 201) throw await this.unexpected(repo, 'PUT', path, put);
+    return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  }
+
   private nextPath(repo: RepositoryName, link: string | undefined): string | undefined {
     if (link === undefined) return undefined;
     if (/^https?:\/\//i.test(link)) {
@@ -343,8 +380,8 @@ export class DistributionClient implements RegistryClient {
     return this.options.credentials?.get(registry.toLowerCase());
   }
 
-  private authHeader(repo: RepositoryName): string | undefined {
-    const scope = `repository:${repo.repository}:pull`;
+  private authHeader(repo: RepositoryName, access: Access): string | undefined {
+    const scope = `repository:${repo.repository}:${access}`;
     const tok = this.tokens.get(`${repo.registry}|${scope}`);
     if (tok && tok.expiresAt > this.now()) return `Bearer ${tok.token}`;
     if (this.basicRegistries.has(repo.registry)) {
@@ -361,27 +398,28 @@ export class DistributionClient implements RegistryClient {
   /** One logical request: rate limit, auth (one challenge round), retries with backoff. */
   private async request(
     repo: RepositoryName, method: string, path: string, headers: Record<string, string>, signal?: AbortSignal,
+    body?: Buffer, access: Access = 'pull',
   ): Promise<HttpResponse> {
     const url = `${this.baseUrl(repo.registry)}${path}`;
     let challenged = false;
     for (let attempt = 0; ; attempt++) {
       await this.bucket(repo.registry).take(signal);
       const h: Record<string, string> = { ...headers };
-      const auth = this.authHeader(repo);
+      const auth = this.authHeader(repo, access);
       if (auth) h.Authorization = auth;
       this.count(repo.registry);
       let res: HttpResponse | undefined;
       let networkError: Error | undefined;
       try {
         // a registry may redirect (blobs, manifests on a CDN): followed, bounded, Authorization dropped off-origin
-        res = await this.send({ url, method, headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS });
+        res = await this.send({ url, method, headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS, ...(body ? { body } : {}) });
       } catch (e) {
         if (signal?.aborted) throw e;
         networkError = e as Error;
       }
       if (res && res.status === 401 && !challenged) {
         challenged = true;
-        await this.answerChallenge(repo, res.headers.get('www-authenticate'), signal);
+        await this.answerChallenge(repo, res.headers.get('www-authenticate'), access, signal);
         attempt--; // the challenge round is not a retry
         continue;
       }
@@ -408,7 +446,7 @@ export class DistributionClient implements RegistryClient {
     }
   }
 
-  private async answerChallenge(repo: RepositoryName, header: string | null, signal?: AbortSignal): Promise<void> {
+  private async answerChallenge(repo: RepositoryName, header: string | null, access: Access, signal?: AbortSignal): Promise<void> {
     const ch = header ? parseChallenge(header) : undefined;
     const cred = this.credential(repo.registry);
     if (ch?.scheme === 'basic' || (ch === undefined && cred)) {
@@ -421,10 +459,10 @@ export class DistributionClient implements RegistryClient {
     if (ch?.scheme !== 'bearer' || !ch.params.realm) {
       throw new RegistryError(`registry ${repo.registry} sent an unusable WWW-Authenticate '${header ?? ''}'`, repo.registry, 401);
     }
-    const scope = `repository:${repo.repository}:pull`;
+    const scope = `repository:${repo.repository}:${access}`;
     const u = new URL(ch.params.realm);
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
-    u.searchParams.set('scope', ch.params.scope ?? scope);
+    u.searchParams.set('scope', access === 'pull' ? ch.params.scope ?? scope : scope);
     const h: Record<string, string> = { Accept: 'application/json' };
     if (cred) h.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     this.counts.tokenFetches++;

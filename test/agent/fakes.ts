@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 /**
  * In-memory fakes of the agent's seams (RegistryClient, Target, HealthCheck, Clock) for the unit tests of the
  * reconcile loop. They behave like the real ones where the loop can tell: the fake target records the in-flight
@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import * as os from 'os';
 import * as path from 'path';
 import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
-import { DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings } from '../../agent/loop';
+import { AttestSettings, DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings, VerifiedInRequirement } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
 import { AuditEntry, AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
@@ -118,6 +118,25 @@ export class FakeRegistry implements RegistryClient {
     const b = this.blobs.get(digest);
     if (!b) throw new Error(`blob ${digest} unknown (404)`);
     return b;
+  }
+
+  /** Fails every push while set (a read-only registry, a token without push scope). */
+  public pushRefused?: string;
+
+  public async pushBlob(repo: RepositoryName, bytes: Buffer): Promise<string> {
+    this.requests.push(`push blob ${repo.registry}/${repo.repository}`);
+    if (this.pushRefused) throw new Error(this.pushRefused);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    this.blobs.set(digest, bytes);
+    return digest;
+  }
+
+  public async pushManifest(repo: RepositoryName, tag: string, manifest: Buffer): Promise<string> {
+    const name = `${repo.registry}/${repo.repository}`;
+    this.requests.push(`push manifest ${name}:${tag}`);
+    if (this.pushRefused) throw new Error(this.pushRefused);
+    this.manifests.set(`${name}:${tag}`, JSON.parse(manifest.toString('utf8')));
+    return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
   }
 
   public async imageCreated(repo: RepositoryName, tag: string): Promise<Date | undefined> {
@@ -255,6 +274,8 @@ export class FakeSlo implements HealthCheck {
   public readonly verdicts = new Map<string, HealthResult['status'] | 'wait-for-abort'>();
   public readonly checked: string[] = [];
   public fallback: HealthResult['status'] = 'Healthy';
+  /** The values a healthy verdict reports (what the real check measured). */
+  public evidence?: Record<string, number>;
 
   public async check(plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
     const v = plan.toVersion.split('@')[0];
@@ -268,7 +289,7 @@ export class FakeSlo implements HealthCheck {
       return { status: 'Inconclusive', reason: 'bake window interrupted' };
     }
     const reason = { Healthy: 'error ratio 0 <= 0.05', Unhealthy: 'error ratio 0.5 > 0.05 over 1m', Inconclusive: 'no traffic to judge' }[verdict];
-    return { status: verdict, reason };
+    return { status: verdict, reason, ...(this.evidence ? { evidence: this.evidence } : {}) };
   }
 }
 
@@ -313,6 +334,10 @@ export interface HarnessOptions {
   readonly minImageAgeMs?: number;
   /** The loop's default trusted signature keys. */
   readonly signatureKeys?: readonly KeyObject[];
+  /** The loop's default `requireVerifiedIn` environments with their keys. */
+  readonly verifiedIn?: readonly VerifiedInRequirement[];
+  /** This agent's attestations after each promotion. */
+  readonly attest?: AttestSettings;
   /** The state directory (a restarted agent: the same one). @default - a new temp dir */
   readonly dir?: string;
 }
@@ -336,7 +361,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
-    signatureKeys: options.signatureKeys,
+    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

@@ -174,6 +174,31 @@ const signatureSchema = z.strictObject({
     .min(1, { error: "needs at least one public key file, e.g. ['/etc/modelpilot/cosign.pub']" }),
 });
 
+/** An environment name as the attestations carry it (`staging`, `prod-eu`). */
+const environmentName = (what: string) => z.string({ error: `must be ${what}` })
+  .regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, { error: "is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'" });
+
+/** Environments whose signed proof of promotion a version needs before this agent takes it. */
+const requireVerifiedInSchema = z.array(environmentName("an environment such as 'staging'"), {
+  error: "must be a list of environments such as ['staging']",
+}).min(1, { error: "names no environment; give one such as ['staging'], or remove it" });
+
+/** This agent's proof of promotion: after each promotion it writes a signed attestation of it to the registry. */
+const attestSchema = z.strictObject({
+  /** The environment this agent serves, named in its attestations (what `requireVerifiedIn` asks for). */
+  environment: environmentName("this agent's environment, such as 'staging'"),
+  /** PEM private key (EC P-256, Ed25519 or RSA; unencrypted) the attestations are signed with. */
+  privateKeyFile: nonEmpty("a path such as '/etc/modelpilot/attest/attest.key'"),
+});
+
+/** Per environment, the public keys of its agent's attestations. */
+const trustedEnvironmentsSchema = z.record(environmentName("an environment such as 'staging'"), z.strictObject({
+  /** PEM public keys of that environment's agent (`attest.privateKeyFile`'s public half). */
+  publicKeyFiles: z.array(nonEmpty("a path such as '/etc/modelpilot/trust/staging.pub'"), {
+    error: "must be a list of PEM public key files such as ['/etc/modelpilot/trust/staging.pub']",
+  }).min(1, { error: "needs at least one public key file, e.g. ['/etc/modelpilot/trust/staging.pub']" }),
+}), { error: "must map environments to their keys, e.g. { staging: { publicKeyFiles: ['/etc/modelpilot/trust/staging.pub'] } }" });
+
 const imageSchema = z.strictObject({
   /** `registry/repository`, without tag, e.g. `127.0.0.1:5000/models/recsys`. */
   repository: nonEmpty("a repository such as '127.0.0.1:5000/models/recsys'").transform((text, ctx) => {
@@ -204,6 +229,8 @@ const imageSchema = z.strictObject({
   minImageAge: duration().optional(),
   /** Roll out only versions signed by one of these keys; default: the top-level `requireSignature`. */
   requireSignature: signatureSchema.optional(),
+  /** Roll out only digests these environments' agents promoted (signed proof); default: the top-level `requireVerifiedIn`. */
+  requireVerifiedIn: requireVerifiedInSchema.optional(),
   /** Consider pre-release versions (`1.3.0-rc.1`). */
   prerelease: z.boolean({ error: 'must be true or false' }).default(false),
   /** This model's SLO for the health gate; default: `health.slo`. */
@@ -340,6 +367,15 @@ export const agentConfigSchema = z.strictObject({
   minImageAge: duration().default(parseDuration('0s')),
   /** Every image: roll out only versions with a valid cosign signature by one of these keys (unsigned: refused, audited, alerted). */
   requireSignature: signatureSchema.optional(),
+  /**
+   * Every image: roll out only digests that these environments' agents promoted — an attestation in the registry
+   * signed by a key of `trustedEnvironments.<environment>` (a production agent: `['staging']`).
+   */
+  requireVerifiedIn: requireVerifiedInSchema.optional(),
+  /** The keys of each environment whose proof `requireVerifiedIn` asks for. */
+  trustedEnvironments: trustedEnvironmentsSchema.default({}),
+  /** After each promotion, write signed proof of it (environment, version, the gate's SLO values) to the registry. */
+  attest: attestSchema.optional(),
   registries: registriesSchema.default(registriesSchema.parse({})),
   health: healthSchema.default(healthSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
@@ -371,6 +407,23 @@ export const agentConfigSchema = z.strictObject({
     }
     seen.add(img.repository);
   });
+  const needKeys = (envs: readonly string[] | undefined, at: Array<string | number>) => envs?.forEach((env, i) => {
+    if (!(env in c.trustedEnvironments)) {
+      ctx.issues.push({
+        code: 'custom', input: env, path: [...at, i],
+        message: `has no keys; add trustedEnvironments.${env}.publicKeyFiles with the public key of the ${env} agent's attest.privateKeyFile`,
+      });
+    }
+  });
+  needKeys(c.requireVerifiedIn, ['requireVerifiedIn']);
+  c.images.forEach((img, n) => needKeys(img.requireVerifiedIn, ['images', n, 'requireVerifiedIn']));
+  if (c.attest && (c.requireVerifiedIn ?? []).includes(c.attest.environment)) {
+    ctx.issues.push({
+      code: 'custom', input: c.attest.environment, path: ['attest', 'environment'],
+      message: 'is also in requireVerifiedIn: an environment cannot require its own proof (nothing would ever be promoted); '
+        + 'name the environment this agent serves here and the ones before it in requireVerifiedIn',
+    });
+  }
 }).transform((c) => ({ ...c, auditLog: c.auditLog ?? path.posix.join(c.stateDir, AUDIT_LOG_FILE) }));
 
 /** The agent.yaml as written (what the `ModelUpdater` construct renders). */
