@@ -412,7 +412,9 @@ export class DistributionClient implements RegistryClient {
       let networkError: Error | undefined;
       try {
         // a registry may redirect (blobs, manifests on a CDN): followed, bounded, Authorization dropped off-origin
-        res = await this.send({ url, method, headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS, ...(body ? { body } : {}) });
+        res = await this.send({
+          url, method, headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS, ...(body ? { body } : {}),
+        });
       } catch (e) {
         if (signal?.aborted) throw e;
         networkError = e as Error;

@@ -110,10 +110,22 @@ describe('agent config: errors name the key path, the value and the fix', () => 
     ['a selector and a list', { targets: { kubernetes: { labelSelector: 'a=b', deployments: ['x'] } } },
       "'targets.kubernetes.deployments' value [\"x\"] cannot be combined with labelSelector; give one of them"],
     ['a misspelt key', { ...minimal, helth: {} },
-      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
+      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
     ['a misspelt nested key', { targets: { docker: { socktet: '/x' } } },
       "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, stopTimeout)"],
     ['not a map', 'hello', "the config value 'hello' must be a map of settings (see docs/agent.md)"],
+    ['requireVerifiedIn naming an environment without keys', { ...minimal, requireVerifiedIn: ['staging'] },
+      "'requireVerifiedIn[0]' value 'staging' has no keys; add trustedEnvironments.staging.publicKeyFiles with the public key of the staging agent's attest.privateKeyFile"],
+    ['an image requiring an environment without keys', { ...minimal, images: [{ repository: '127.0.0.1:5000/models/a', requireVerifiedIn: ['qa'] }] },
+      "'images[0].requireVerifiedIn[0]' value 'qa' has no keys; add trustedEnvironments.qa.publicKeyFiles with the public key of the qa agent's attest.privateKeyFile"],
+    ['an empty requireVerifiedIn', { ...minimal, requireVerifiedIn: [] },
+      "'requireVerifiedIn' value [] names no environment; give one such as ['staging'], or remove it"],
+    ['an environment name with capitals', { ...minimal, attest: { environment: 'Staging', privateKeyFile: '/k' } },
+      "'attest.environment' value 'Staging' is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'"],
+    ['an agent requiring its own proof', {
+      ...minimal, attest: { environment: 'prod', privateKeyFile: '/k' }, requireVerifiedIn: ['prod'], trustedEnvironments: { prod: { publicKeyFiles: ['/p'] } },
+    }, "'attest.environment' value 'prod' is also in requireVerifiedIn: an environment cannot require its own proof (nothing would ever be promoted); "
+      + 'name the environment this agent serves here and the ones before it in requireVerifiedIn'],
   ])('throws if %s', (_name, obj, message) => {
     expect(problems(obj)).toEqual([message]);
   });

@@ -109,7 +109,7 @@ describe('agent.yaml: every bad value names the key, the value and the fix', () 
   ['log level trace', {'log': {'level': 'trace'}},
     ["'log.level' value 'trace' must be one of 'debug', 'info', 'warn', 'error'"]],
   ['typo key', {'pollIntreval': '1m'},
-    ["'pollIntreval' is not a known key; did you mean 'pollInterval'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"]],
+    ["'pollIntreval' is not a known key; did you mean 'pollInterval'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"]],
   ['image repository with tag', {'images': [{'repository': '127.0.0.1:5000/models/recsys:1.0.0'}]},
     ["'images[0].repository' value '127.0.0.1:5000/models/recsys:1.0.0' is not a repository; write 'registry/repository' without tag or digest, e.g. '127.0.0.1:5000/models/recsys'"]],
   ['image policy bad', {'images': [{'repository': '127.0.0.1:5000/models/recsys', 'policy': 'newest'}]},
@@ -187,6 +187,16 @@ describe('agent --check: the files and directories the agent will use', () => {
   test('throws if the docker config is missing', () => {
     expect(checkRuntimePaths(config({ registries: { dockerConfig: `${dir}/config.json` } }))).toEqual([
       `'registries.dockerConfig' value '${dir}/config.json' does not exist; point it at a docker config.json with an 'auths' map`,
+    ]);
+  });
+  test('throws if the attest private key or a trusted environment key is missing or empty', () => {
+    fs.writeFileSync(`${dir}/staging.pub`, '');
+    expect(checkRuntimePaths(config({
+      attest: { environment: 'prod', privateKeyFile: `${dir}/attest.key` },
+      requireVerifiedIn: ['staging'], trustedEnvironments: { staging: { publicKeyFiles: [`${dir}/staging.pub`] } },
+    }))).toEqual([
+      `'trustedEnvironments.staging.publicKeyFiles[0]' value '${dir}/staging.pub' is empty; point it at the PEM public key of that environment's agent (the public half of its attest.privateKeyFile)`,
+      `'attest.privateKeyFile' value '${dir}/attest.key' does not exist; point it at the PEM private key this agent signs its attestations with (mount the Secret there; 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256' makes one)`,
     ]);
   });
   test('a state dir that does not exist yet, with the audit log in it, is fine (the agent creates it)', () => {
