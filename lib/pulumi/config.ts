@@ -38,6 +38,22 @@ export type AlertReceiverConfig =
   | { readonly type: 'slack'; readonly channel: string; readonly severity: 'critical' | 'warning' | 'info' }
   | { readonly type: 'webhook'; readonly url: string; readonly severity: 'critical' | 'warning' | 'info' };
 
+/**
+ * `modelpilot:promotion` — what the updater of this environment takes, and the proof it writes.
+ * Public keys are PEM text in the stack file (they are not secrets); the attest private key is the secret
+ * `modelpilot:attestPrivateKey`.
+ */
+export interface PromotionConfig {
+  /** A version younger than this waits (Prometheus duration text, e.g. `1h`). */
+  readonly minImageAge?: string;
+  /** Roll out only versions with a valid cosign signature by this PEM public key (`cosign.pub`). */
+  readonly signaturePublicKey?: string;
+  /** Per environment whose proof a version needs, its agent's PEM public key (`{ staging: '-----BEGIN PUBLIC KEY-----…' }`). */
+  readonly requireVerifiedIn: Readonly<Record<string, string>>;
+  /** This environment's name in the proof its updater writes after each promotion; needs `modelpilot:attestPrivateKey`. */
+  readonly attestAs?: string;
+}
+
 /** The validated configuration of one stack (environment). */
 export interface StackConfig {
   /** `modelpilot:model` — the model's name (DNS label). */
@@ -69,6 +85,8 @@ export interface StackConfig {
   readonly monitoring: boolean;
   /** `modelpilot:updater` — run the updater agent next to the model (default true). */
   readonly updater: boolean;
+  /** `modelpilot:promotion` (default: no minimum age, no signature, no proof). */
+  readonly promotion: PromotionConfig;
 }
 
 /** Secret config values, each an Output marked secret. */
@@ -81,11 +99,18 @@ export interface StackSecrets {
   readonly webhookHmacKey: pulumi.Output<string>;
   /** `modelpilot:webhookToken`: the bearer token of the updater's webhooks (Alertmanager and `/v1/update` send it). */
   readonly webhookToken: pulumi.Output<string>;
+  /** `modelpilot:attestPrivateKey`, present when `modelpilot:promotion.attestAs` is set: the PEM key the updater signs its proof with. */
+  readonly attestPrivateKey?: pulumi.Output<string>;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/;
+const ENVIRONMENT = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+const publicKey = z.string({ error: 'is not PEM text' }).regex(PEM_PUBLIC_KEY, {
+  error: "is not a PEM public key; paste the whole '-----BEGIN PUBLIC KEY-----' … '-----END PUBLIC KEY-----' text",
+});
 const SEVERITY = z.enum(['critical', 'warning', 'info'], { error: "is not a severity; use 'critical', 'warning' or 'info'" });
 
 const dnsLabel = (what: string) => z.string({ error: `is not a string; give ${what}` })
@@ -158,6 +183,24 @@ const KEYS = {
     }, { error: 'is not an object' }).strict(),
     fix: 'pulumi config set --path modelpilot:registry.host registry.example.com',
   },
+  promotion: {
+    json: true,
+    schema: z.object({
+      minImageAge: z.string({ error: 'is not a duration' }).regex(/^(\d+(ms|s|m|h|d))+$/, { error: "is not a duration; write it like '30m', '1h' or '2d'" }).optional(),
+      signaturePublicKey: publicKey.optional(),
+      requireVerifiedIn: z.record(z.string(), publicKey, { error: 'is not a map of environment to public key' }).superRefine((m, ctx) => {
+        for (const env of Object.keys(m).filter((e) => !ENVIRONMENT.test(e))) {
+          ctx.addIssue({
+            code: 'custom', path: [env], input: env, params: { key: true },
+            message: "is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'",
+          });
+        }
+      }).default({}),
+      attestAs: z.string({ error: 'is not a string' })
+        .regex(ENVIRONMENT, { error: "is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'" }).optional(),
+    }, { error: 'is not an object' }).strict().default({ requireVerifiedIn: {} }),
+    fix: "pulumi config set --path 'modelpilot:promotion.minImageAge' 1h",
+  },
   alertReceivers: {
     json: true,
     schema: z.array(z.discriminatedUnion('type', [
@@ -169,7 +212,7 @@ const KEYS = {
 } as const;
 
 /** The secret keys: each must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey', 'webhookToken'] as const;
+export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey', 'webhookToken', 'attestPrivateKey'] as const;
 
 type Key = keyof typeof KEYS;
 
@@ -205,7 +248,9 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
       const extra = issue.keys[0];
       throw new pulumi.RunError(`'${where}' has an unknown key '${extra}'; remove it with \`pulumi config rm --path '${where}.${extra}'\``);
     }
-    const shown = valueAt(value, issue.path);
+    // an issue about a map's key (an environment name) shows the key, not the value under it
+    const aboutKey = issue.code === 'custom' && (issue.params as { key?: unknown } | undefined)?.key === true;
+    const shown = aboutKey ? issue.path[issue.path.length - 1] : valueAt(value, issue.path);
     if (shown === undefined) {
       throw new pulumi.RunError(`'${where}' is not set; set it with \`pulumi config set --path '${where}' <value>\``);
     }
@@ -229,7 +274,14 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     alertReceivers,
     monitoring: read('monitoring'),
     updater: read('updater'),
+    promotion: read('promotion') as PromotionConfig,
   };
+  const { attestAs, requireVerifiedIn } = stackConfig.promotion;
+  if (attestAs !== undefined && attestAs in requireVerifiedIn) {
+    throw new pulumi.RunError(`'${CONFIG_NAMESPACE}:promotion.attestAs' value '${attestAs}' is also in promotion.requireVerifiedIn: `
+      + 'an environment cannot require its own proof; set attestAs to this environment and requireVerifiedIn to the ones before it, '
+      + `e.g. \`pulumi config rm --path '${CONFIG_NAMESPACE}:promotion.requireVerifiedIn.${attestAs}'\``);
+  }
 
   const secret = (key: (typeof SECRET_KEYS)[number], required: boolean, why: string, check?: (v: string) => string | undefined) => {
     const fullKey = `${CONFIG_NAMESPACE}:${key}`;
@@ -255,6 +307,9 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
       (v) => (/^https:\/\/\S+$/.test(v) ? undefined : 'is not an https URL')),
     webhookHmacKey: secret('webhookHmacKey', true, "the updater's webhooks verify signed callers with it", longEnough) as pulumi.Output<string>,
     webhookToken: secret('webhookToken', true, "the updater's webhooks verify Alertmanager's bearer token with it", longEnough) as pulumi.Output<string>,
+    attestPrivateKey: secret('attestPrivateKey', attestAs !== undefined, `'${CONFIG_NAMESPACE}:promotion.attestAs' is '${attestAs}' and the updater signs its proof with it`,
+      (v) => (/-----BEGIN (EC |RSA )?PRIVATE KEY-----/.test(v) && !v.includes('ENCRYPTED')
+        ? undefined : "is not an unencrypted PEM private key (make one with 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256')")),
   };
   return { config: stackConfig, secrets };
 }

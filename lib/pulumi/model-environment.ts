@@ -9,6 +9,7 @@ import { Receiver } from '../alerting/receiver';
 import { MODEL_SERVER_ENV, VERSION_LABEL } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
+import { parseDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
 import { RolloutStrategy } from '../model/rollout-strategy';
@@ -210,6 +211,36 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     }, child(namespace)));
     this.secretRefs = { registryPullSecret, slackWebhookUrl, webhookHmacKey, webhookToken };
 
+    // modelpilot:promotion → the updater's minImageAge, requireSignature, requireVerifiedIn and attest; the public
+    // keys in one Secret (`<model>-promotion-keys`), the attest private key (a config secret) in another.
+    const p = config.promotion;
+    const keyData: Record<string, string> = {
+      ...(p.signaturePublicKey ? { 'cosign.pub': p.signaturePublicKey } : {}),
+      ...Object.fromEntries(Object.entries(p.requireVerifiedIn).map(([env, pem]) => [`${env}.pub`, pem])),
+    };
+    const keysSecret = `${config.model}-promotion-keys`;
+    if (config.updater && Object.keys(keyData).length > 0) {
+      secretResources.push(new k8s.core.v1.Secret(`${name}-promotion-keys`, {
+        metadata: { name: keysSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
+        type: 'Opaque', stringData: keyData,
+      }, child(namespace)));
+    }
+    const attestSecret = `${config.model}-attest-key`;
+    if (config.updater && p.attestAs && secrets.attestPrivateKey) {
+      secretResources.push(new k8s.core.v1.Secret(`${name}-attest-key`, {
+        metadata: { name: attestSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
+        type: 'Opaque', stringData: { 'attest.key': pulumi.secret(secrets.attestPrivateKey) },
+      }, child(namespace)));
+    }
+    const promotion = {
+      ...(p.minImageAge ? { minImageAge: parseDuration(p.minImageAge, 'modelpilot:promotion.minImageAge') } : {}),
+      ...(p.signaturePublicKey ? { requireSignature: { publicKey: { name: keysSecret, key: 'cosign.pub' } } } : {}),
+      ...(Object.keys(p.requireVerifiedIn).length
+        ? { requireVerifiedIn: Object.keys(p.requireVerifiedIn).map((environment) => ({ environment, publicKey: { name: keysSecret, key: `${environment}.pub` } })) }
+        : {}),
+      ...(p.attestAs ? { attest: { environment: p.attestAs, privateKey: { name: attestSecret, key: 'attest.key' } } } : {}),
+    };
+
     // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
     // only known after the push and is put in below.
     const deployImage = ImageRef.parse(`${config.registry.host}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
@@ -229,6 +260,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const updater = config.updater ? {
       webhookHmacSecret: webhookHmacKey,
       webhookBearerToken: webhookToken,
+      ...promotion,
       ...sections.updater,
     } : sections.updater;
     const app = new App();

@@ -135,6 +135,21 @@ export interface ModelUpdaterProps {
    */
   readonly requireSignature?: { readonly publicKey: SecretKeySelector };
   /**
+   * Roll out only digests that these environments' agents promoted: the registry must hold an attestation next to
+   * the digest, signed by that environment's key (its `attest` private key's public half, from a Secret), naming
+   * the environment. A production updater: `[{ environment: 'staging', publicKey: { name: 'staging-attest', key: 'attest.pub' } }]`.
+   * A version staging never promoted (or rolled back) is refused, audited, counted and alerted.
+   * @default - no proof required
+   */
+  readonly requireVerifiedIn?: ReadonlyArray<{ readonly environment: string; readonly publicKey: SecretKeySelector }>;
+  /**
+   * After each promotion, write signed proof of it to the registry (environment, version, the gate's SLO values),
+   * for the environments after this one (`requireVerifiedIn`). The private key (PEM, EC P-256, Ed25519 or RSA,
+   * unencrypted) comes from a Secret; the registry credentials need push on the model repositories.
+   * @default - no proof written
+   */
+  readonly attest?: { readonly environment: string; readonly privateKey: SecretKeySelector };
+  /**
    * How long a new version may take to roll out.
    * @default - the slowest model's startup budget plus 2 minutes
    */
@@ -256,6 +271,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       maxAttempts: p.maxAttempts, port: this.port,
       insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,
       requireSignature: props.requireSignature !== undefined,
+      requireVerifiedIn: props.requireVerifiedIn?.map((r) => r.environment), attestEnvironment: props.attest?.environment,
     });
     try {
       parseConfig(this.config, `ModelUpdater '${this.node.path}' config`);
@@ -288,6 +304,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
       stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
       registryCredentials: p.registryCredentials, signingKey: props.requireSignature?.publicKey,
+      attestKey: props.attest?.privateKey, trustedKeys: props.requireVerifiedIn,
     });
     this.deployment = new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),
@@ -415,6 +432,13 @@ function resolveProps(props: ModelUpdaterProps) {
   if (props.stateClaimName !== undefined && props.state !== undefined) {
     throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, `
       + `e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
+  }
+  const envs = (props.requireVerifiedIn ?? []).map((r) => r.environment);
+  const dupEnv = envs.find((e, i) => envs.indexOf(e) !== i);
+  if (dupEnv) throw new Error(`'requireVerifiedIn' lists environment '${dupEnv}' twice; give each environment once, with its agent's public key`);
+  if (props.attest && envs.includes(props.attest.environment)) {
+    throw new Error(`'attest.environment' value '${props.attest.environment}' is also in 'requireVerifiedIn': an environment cannot require its own proof; `
+      + 'name the environment this updater serves in attest and the ones before it in requireVerifiedIn');
   }
   const state = props.state
     ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());

@@ -43,6 +43,10 @@ export interface AgentConfigSpec {
   readonly registryCredentials: boolean;
   /** A cosign public key is mounted: only signed versions go. */
   readonly requireSignature?: boolean;
+  /** Environments whose proof a version needs (their public keys are mounted as `<environment>.pub`). */
+  readonly requireVerifiedIn?: readonly string[];
+  /** This agent's environment, when it writes proof of its promotions (its private key is mounted). */
+  readonly attestEnvironment?: string;
 }
 
 /** The agent.yaml of an in-cluster updater (Kubernetes target), in the agent's own input format. */
@@ -65,6 +69,11 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
     pollInterval: toPromDuration(spec.pollInterval),
     ...(spec.minImageAge ? { minImageAge: toPromDuration(spec.minImageAge) } : {}),
     ...(spec.requireSignature ? { requireSignature: { publicKeyFiles: [`${AGENT_PATHS.signing}/cosign.pub`] } } : {}),
+    ...(spec.requireVerifiedIn?.length ? {
+      requireVerifiedIn: [...spec.requireVerifiedIn],
+      trustedEnvironments: Object.fromEntries(spec.requireVerifiedIn.map((env) => [env, { publicKeyFiles: [`${AGENT_PATHS.trust}/${env}.pub`] }])),
+    } : {}),
+    ...(spec.attestEnvironment ? { attest: { environment: spec.attestEnvironment, privateKeyFile: `${AGENT_PATHS.attest}/attest.key` } } : {}),
     registries: {
       insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
       ...(spec.registryCredentials ? { dockerConfig: `${AGENT_PATHS.registry}/config.json` } : {}),
@@ -165,6 +174,10 @@ export interface AgentVolumesInput {
   readonly registryCredentials?: string;
   /** The cosign public key (`requireSignature`). */
   readonly signingKey?: SecretKeySelector;
+  /** The private key of `attest`. */
+  readonly attestKey?: SecretKeySelector;
+  /** Per environment of `requireVerifiedIn`, its agent's public key. */
+  readonly trustedKeys?: ReadonlyArray<{ readonly environment: string; readonly publicKey: SecretKeySelector }>;
 }
 
 /** The agent pod's volumes and the container's mounts: config, webhook credentials, state, /tmp, registry credentials. */
@@ -191,6 +204,17 @@ export function renderAgentVolumes(v: AgentVolumesInput): { volumes: Array<Recor
   if (v.signingKey) {
     volumes.push({ name: 'signing-key', ...secretItem(v.signingKey, 'cosign.pub') });
     mounts.push({ name: 'signing-key', mountPath: AGENT_PATHS.signing, readOnly: true });
+  }
+  if (v.attestKey) {
+    volumes.push({ name: 'attest-key', secret: { secretName: v.attestKey.name, items: [{ key: v.attestKey.key, path: 'attest.key' }], defaultMode: 0o400 } });
+    mounts.push({ name: 'attest-key', mountPath: AGENT_PATHS.attest, readOnly: true });
+  }
+  if (v.trustedKeys?.length) {
+    volumes.push({
+      name: 'trusted-keys',
+      projected: { sources: v.trustedKeys.map((t) => ({ secret: { name: t.publicKey.name, items: [{ key: t.publicKey.key, path: `${t.environment}.pub` }] } })) },
+    });
+    mounts.push({ name: 'trusted-keys', mountPath: AGENT_PATHS.trust, readOnly: true });
   }
   return { volumes, mounts };
 }

@@ -1,9 +1,14 @@
 // lib/pulumi/config.ts: every key of the stack config is read and validated in one place; a bad value stops the
 // program with an error naming the key, the value and the `pulumi config set` command that fixes it.
+import { generateKeyPairSync } from 'crypto';
 import { readConfigError, stackFileConfig, TEST_SECRETS } from './harness';
 
 const SECRET_KEYS = Object.keys(TEST_SECRETS);
 const staging = (): Record<string, string> => ({ ...stackFileConfig('staging'), ...TEST_SECRETS });
+const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const PUB = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const KEY = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const promotion = (p: Record<string, unknown>) => ({ 'modelpilot:promotion': JSON.stringify(p) });
 const registry = (patch: Record<string, unknown>) => JSON.stringify({ host: 'registry.example.com', repository: 'models/recsys', username: 'ci', ...patch });
 
 describe('readStackConfig', () => {
@@ -65,6 +70,50 @@ describe('readStackConfig', () => {
     }
     // WHEN it is read THEN the error names the key, the value and the fix
     expect(await readConfigError(config, SECRET_KEYS)).toBe(message);
+  });
+
+  describe('modelpilot:promotion', () => {
+    test('accepts a minimum age, a signature key, the environments to require and the attest private key', async () => {
+      const config = { ...staging(), ...promotion({ minImageAge: '1h', signaturePublicKey: PUB, requireVerifiedIn: { qa: PUB }, attestAs: 'staging' }),
+        'modelpilot:attestPrivateKey': KEY };
+      expect(await readConfigError(config, [...SECRET_KEYS, 'modelpilot:attestPrivateKey'])).toBe('ok');
+    });
+
+    test.each<[string, Record<string, unknown>, string]>([
+      ['a minimum age that is not a duration', { minImageAge: 'an hour' },
+        "'modelpilot:promotion.minImageAge' value 'an hour' is not a duration; write it like '30m', '1h' or '2d'; set it with `pulumi config set --path 'modelpilot:promotion.minImageAge' <value>`"],
+      ['a signature key that is not PEM', { signaturePublicKey: 'cosign.pub' },
+        "'modelpilot:promotion.signaturePublicKey' value 'cosign.pub' is not a PEM public key; paste the whole '-----BEGIN PUBLIC KEY-----' … '-----END PUBLIC KEY-----' text; "
+        + "set it with `pulumi config set --path 'modelpilot:promotion.signaturePublicKey' <value>`"],
+      ['an environment name with capitals', { requireVerifiedIn: { Staging: PUB } },
+        "'modelpilot:promotion.requireVerifiedIn.Staging' value 'Staging' is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'; "
+        + "set it with `pulumi config set --path 'modelpilot:promotion.requireVerifiedIn.Staging' <value>`"],
+      ['an unknown key', { requireSignature: true },
+        "'modelpilot:promotion' has an unknown key 'requireSignature'; remove it with `pulumi config rm --path 'modelpilot:promotion.requireSignature'`"],
+    ])('throws if %s', async (_n, p, message) => {
+      expect(await readConfigError({ ...staging(), ...promotion(p) }, SECRET_KEYS)).toBe(message);
+    });
+
+    test('throws if an environment requires its own proof', async () => {
+      const config = { ...staging(), ...promotion({ requireVerifiedIn: { staging: PUB }, attestAs: 'staging' }), 'modelpilot:attestPrivateKey': KEY };
+      expect(await readConfigError(config, [...SECRET_KEYS, 'modelpilot:attestPrivateKey'])).toBe(
+        "'modelpilot:promotion.attestAs' value 'staging' is also in promotion.requireVerifiedIn: an environment cannot require its own proof; "
+        + "set attestAs to this environment and requireVerifiedIn to the ones before it, e.g. `pulumi config rm --path 'modelpilot:promotion.requireVerifiedIn.staging'`");
+    });
+
+    test('throws if attestAs is set without the private key secret', async () => {
+      expect(await readConfigError({ ...staging(), ...promotion({ attestAs: 'staging' }) }, SECRET_KEYS)).toBe(
+        "'modelpilot:attestPrivateKey' is not set but 'modelpilot:promotion.attestAs' is 'staging' and the updater signs its proof with it; "
+        + 'set it with `pulumi config set --secret modelpilot:attestPrivateKey <value>`');
+    });
+
+    test('throws if the attest key is encrypted or not a private key, without showing it', async () => {
+      const message = await readConfigError({ ...staging(), ...promotion({ attestAs: 'staging' }), 'modelpilot:attestPrivateKey': PUB },
+        [...SECRET_KEYS, 'modelpilot:attestPrivateKey']);
+      expect(message).toBe("'modelpilot:attestPrivateKey' (secret) is not an unencrypted PEM private key (make one with 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256'); "
+        + 'set it with `pulumi config set --secret modelpilot:attestPrivateKey <value>`');
+      expect(message).not.toContain('BEGIN PUBLIC KEY');
+    });
   });
 
   describe('secrets', () => {

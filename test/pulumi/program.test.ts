@@ -1,7 +1,9 @@
 // The Pulumi program (stacks/index.ts) per environment, against pulumi.runtime.setMocks: each Pulumi.<env>.yaml is
 // read and fed as the stack's config, the program is imported in an isolated module registry, and every registered
 // resource is recorded with its inputs, provider and dependencies.
+import { generateKeyPairSync } from 'crypto';
 import * as bcrypt from 'bcryptjs';
+import * as YAML from 'yaml';
 import { ImageRef } from '../../lib/core/image-ref';
 import { htpasswdLine, pinnedReference } from '../../lib/pulumi/model-environment';
 import { validateManifests } from '../../lib/validation/validate';
@@ -214,6 +216,46 @@ describe('stack with an in-cluster registry', () => {
     expect(run.byName('recsys-image').inputs.imageName).toBe('localhost:5000/models/recsys:1.4.0');
     expect(run.outputs.imageRef).toBe(`model-registry.ml-dev.svc:5000/models/recsys:1.4.0@${mockDigest('localhost:5000/models/recsys:1.4.0')}`);
   });
+});
+
+describe('stacks with promotion settings (modelpilot:promotion)', () => {
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const key = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const agentYaml = (run: ProgramRun) => YAML.parse(String(at(run.byName('recsys-updater-configmap-modelpilot-updater').inputs, 'data', 'agent.yaml')));
+  const volumes = (run: ProgramRun) => at(run.byName('recsys-updater-deployment-modelpilot-updater').inputs, 'spec', 'template', 'spec', 'volumes') as Obj[];
+
+  test('staging attests: the private key (a config secret) becomes a Secret whose data stays secret, mounted for attest', async () => {
+    const run = await runProgram('staging', {
+      ...stackFileConfig('staging'), ...TEST_SECRETS, 'modelpilot:promotion': JSON.stringify({ attestAs: 'staging' }), 'modelpilot:attestPrivateKey': key,
+    }, [...SECRET_KEYS, 'modelpilot:attestPrivateKey']);
+    const secret = run.byName('recsys-attest-key');
+    expect(at(secret.inputs, 'metadata', 'name')).toBe('recsys-attest-key');
+    expect(isSecretValue(at(secret.inputs, 'stringData'))).toBe(true);
+    expect(unwrapSecret(at(secret.inputs, 'stringData'))).toEqual({ 'attest.key': key });
+    expect(agentYaml(run).attest).toEqual({ environment: 'staging', privateKeyFile: '/var/run/secrets/modelpilot/attest/attest.key' });
+    expect(volumes(run)).toContainEqual(expect.objectContaining({ name: 'attest-key', secret: expect.objectContaining({ secretName: 'recsys-attest-key' }) }));
+    expect(run.byName('recsys-updater-deployment-modelpilot-updater').dependsOn).toContain('recsys-attest-key');
+    expect(plainStrings(run.resources.map((r) => r.inputs)).some((v) => v.includes('PRIVATE KEY'))).toBe(false);
+  }, 120_000);
+
+  test('prod requires staging\'s proof, a signature and a minimum age: the public keys in one Secret, agent.yaml pointing at them', async () => {
+    const run = await runProgram('prod', {
+      ...stackFileConfig('prod'), ...TEST_SECRETS,
+      'modelpilot:promotion': JSON.stringify({ minImageAge: '1h', signaturePublicKey: pub, requireVerifiedIn: { staging: pub } }),
+    }, SECRET_KEYS);
+    expect(unwrapSecret(at(run.byName('recsys-promotion-keys').inputs, 'stringData'))).toEqual({ 'cosign.pub': pub, 'staging.pub': pub });
+    expect(agentYaml(run)).toMatchObject({
+      minImageAge: '1h',
+      requireSignature: { publicKeyFiles: ['/var/run/secrets/modelpilot/signing/cosign.pub'] },
+      requireVerifiedIn: ['staging'],
+      trustedEnvironments: { staging: { publicKeyFiles: ['/var/run/secrets/modelpilot/trust/staging.pub'] } },
+    });
+    expect(agentYaml(run).attest).toBeUndefined();
+    expect(volumes(run)).toContainEqual({ name: 'trusted-keys', projected: { sources: [
+      { secret: { name: 'recsys-promotion-keys', items: [{ key: 'staging.pub', path: 'staging.pub' }] } },
+    ] } });
+  }, 120_000);
 });
 
 describe('pulumi preview', () => {

@@ -54,6 +54,49 @@ describe('ModelUpdater', () => {
     expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'signing-key', mountPath: '/var/run/secrets/modelpilot/signing', readOnly: true });
   });
 
+  test('attest and requireVerifiedIn mount the private key and each environment\'s public key, and agent.yaml points at them', () => {
+    const { objects } = build({
+      attest: { environment: 'prod', privateKey: { name: 'prod-attest', key: 'key.pem' } },
+      requireVerifiedIn: [
+        { environment: 'staging', publicKey: { name: 'staging-attest', key: 'attest.pub' } },
+        { environment: 'qa', publicKey: { name: 'qa-attest', key: 'pub.pem' } },
+      ],
+    });
+    const config = agentConfig(objects);
+    expect(config).toMatchObject({
+      attest: { environment: 'prod', privateKeyFile: '/var/run/secrets/modelpilot/attest/attest.key' },
+      requireVerifiedIn: ['staging', 'qa'],
+      trustedEnvironments: {
+        staging: { publicKeyFiles: ['/var/run/secrets/modelpilot/trust/staging.pub'] }, qa: { publicKeyFiles: ['/var/run/secrets/modelpilot/trust/qa.pub'] },
+      },
+    });
+    expect(parseConfig(config).requireVerifiedIn).toEqual(['staging', 'qa']);
+    const pod = byKind(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'attest-key', secret: { secretName: 'prod-attest', items: [{ key: 'key.pem', path: 'attest.key' }], defaultMode: 0o400 } });
+    expect(pod.volumes).toContainEqual({ name: 'trusted-keys', projected: { sources: [
+      { secret: { name: 'staging-attest', items: [{ key: 'attest.pub', path: 'staging.pub' }] } },
+      { secret: { name: 'qa-attest', items: [{ key: 'pub.pem', path: 'qa.pub' }] } },
+    ] } });
+    expect(pod.containers[0].volumeMounts).toEqual(expect.arrayContaining([
+      { name: 'attest-key', mountPath: '/var/run/secrets/modelpilot/attest', readOnly: true },
+      { name: 'trusted-keys', mountPath: '/var/run/secrets/modelpilot/trust', readOnly: true },
+    ]));
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
+  test.each<[string, Partial<ModelUpdaterProps>, string]>([
+    ['an environment listed twice', { requireVerifiedIn: [
+      { environment: 'staging', publicKey: { name: 'a', key: 'k' } }, { environment: 'staging', publicKey: { name: 'b', key: 'k' } }] },
+    "'requireVerifiedIn' lists environment 'staging' twice; give each environment once, with its agent's public key"],
+    ['an updater requiring its own proof', {
+      attest: { environment: 'staging', privateKey: { name: 'a', key: 'k' } }, requireVerifiedIn: [{ environment: 'staging', publicKey: { name: 'b', key: 'k' } }],
+    }, "'attest.environment' value 'staging' is also in 'requireVerifiedIn'"],
+    ['an environment name the agent refuses', { attest: { environment: 'Prod EU', privateKey: { name: 'a', key: 'k' } } },
+      "'attest.environment' value 'Prod EU' is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'"],
+  ])('throws if %s', (_n, props, message) => {
+    expect(() => build(props)).toThrow(message);
+  });
+
   test('the Role is limited by resourceNames to the model Deployments (least privilege by default)', () => {
     const { objects } = build();
     expect(byKind(objects, 'Role').rules).toEqual([

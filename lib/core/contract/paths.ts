@@ -8,6 +8,10 @@ export const AGENT_PATHS = {
   registry: '/var/run/secrets/modelpilot/registry',
   /** Public keys of `requireSignature` (`cosign.pub`). */
   signing: '/var/run/secrets/modelpilot/signing',
+  /** The private key the agent signs its attestations with (`attest.key`). */
+  attest: '/var/run/secrets/modelpilot/attest',
+  /** Public keys of the environments `requireVerifiedIn` names (`<environment>.pub`). */
+  trust: '/var/run/secrets/modelpilot/trust',
   /** Persistent state: quarantine store, audit log. */
   state: '/var/lib/modelpilot',
 } as const;
