@@ -80,6 +80,9 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
   for (const [env, t] of Object.entries(config.trustedEnvironments)) {
     for (const [i, f] of t.publicKeyFiles.entries()) needFile(`trustedEnvironments.${env}.publicKeyFiles[${i}]`, f, trustFix, true);
   }
+  if (config.mlflow?.tokenFile !== undefined) {
+    needFile('mlflow.tokenFile', config.mlflow.tokenFile, 'point it at a file holding the MLflow token (mount the Secret there)', true);
+  }
   if (config.attest) {
     needFile('attest.privateKeyFile', config.attest.privateKeyFile,
       "point it at the PEM private key this agent signs its attestations with (mount the Secret there; 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256' makes one)", true);

@@ -15,6 +15,7 @@ import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
 import { Reconciler, VerifiedInRequirement } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
+import { MlflowClient } from './mlflow/client';
 import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { OperatorApi } from './operator-api';
@@ -113,7 +114,15 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       minImageAgeMs: i.minImageAge && ms(i.minImageAge),
       signatureKeys: i.requireSignature && keysOf(i.requireSignature.publicKeyFiles),
       verifiedIn: i.requireVerifiedIn && verifiedIn(config, i.requireVerifiedIn),
+      mlflow: i.mlflow,
     })),
+    mlflow: config.mlflow && {
+      client: new MlflowClient({
+        url: config.mlflow.url, timeoutMs: ms(config.mlflow.timeout),
+        ...(config.mlflow.tokenFile ? { token: readSecret(config.mlflow.tokenFile, 'mlflow.tokenFile') } : {}),
+      }),
+      tagPrefix: config.mlflow.tagPrefix,
+    },
     minImageAgeMs: ms(config.minImageAge),
     signatureKeys: config.requireSignature && keysOf(config.requireSignature.publicKeyFiles),
     verifiedIn: config.requireVerifiedIn && verifiedIn(config, config.requireVerifiedIn),

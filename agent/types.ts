@@ -249,6 +249,8 @@ export interface TriggerEvent {
   /** For an Alertmanager trigger: roll this model's version back. */
   /** `startsAt`: when the alert began firing (Alertmanager's `startsAt`); an operator's release after it wins over the alert. */
   readonly rollback?: { readonly model: string; readonly version: string; readonly reason: string; readonly startsAt?: string };
+  /** For an MLflow webhook: the registered model, the version it names and, for an alias event, the alias. */
+  readonly mlflow?: { readonly registeredModel: string; readonly version?: string; readonly alias?: string };
 }
 
 /** A source of trigger events (poll timer, webhook server). */

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 /** What the loop's parts share: the injected dependencies, the settings, and the agent's own bookkeeping. */
 import type { HealthGate } from '../health/gate';
 import type { AgentMetrics, Heartbeat } from '../metrics';
+import type { MlflowApi } from '../mlflow/client';
 import { retrying, withTimeout } from '../retry';
 import type { AuditEntry, AuditInput, AuditLog } from '../state/audit';
 import type { OverrideStore } from '../state/overrides';
@@ -32,6 +33,8 @@ export interface ReconcilerOptions {
    * @default - none
    */
   readonly verifiedIn?: readonly VerifiedInRequirement[];
+  /** MLflow's API for the images that follow a registered model, and the prefix of the tags written back. @default - none */
+  readonly mlflow?: { readonly client: MlflowApi; readonly tagPrefix: string };
   /** After each promotion, record signed proof in the registry that this environment's gate passed (`attest`). @default - none */
   readonly attest?: AttestSettings;
   readonly rollback?: RollbackSettings;

@@ -162,7 +162,7 @@ export class Planner {
    * A plan to exactly `version` (a pin), whatever the policy says: the tag's digest from the registry, the running
    * image as `from` (restorable, as for any update).
    */
-  public async planTo(w: Workload, version: string, trigger: string, signal?: AbortSignal): Promise<UpdatePlan> {
+  public async planTo(w: Workload, version: string, trigger: string, signal?: AbortSignal, why = `pinned to ${version}`): Promise<UpdatePlan> {
     const ref = ImageRef.parse(w.image, { field: `${w.id} image`, allowMutableTag: true });
     const repo: RepositoryName = { registry: ref.registry, repository: ref.repository };
     const digest = await resolveListedTag(this.c.o.registry, repo, version, { clock: this.c.o.clock, logger: this.c.log }, signal);
@@ -172,7 +172,7 @@ export class Planner {
     if ('blocked' in restorable) throw new Error(`pin to ${to} blocked: ${restorable.blocked}`);
     if (restorable.from) from = restorable.from;
     const plan = new UpdatePlan(w, from, to, ref.tag ?? ref.digest ?? w.image, version, trigger);
-    this.c.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: `pinned to ${version}` });
+    this.c.audit({ event: 'planned', target: w.id, model: w.model, from, to, trigger, result: 'ok', reason: why });
     return plan;
   }
 
@@ -207,6 +207,20 @@ export class Planner {
     const reason = `${tag} is younger than minImageAge ${Math.round(minAgeMs / 1000)}s (${source}); it waits until ${new Date(until).toISOString()}`;
     this.c.log.info('version waits for its minimum age', { workload: w.id, version: tag, until: new Date(until).toISOString() });
     this.c.audit({ event: 'waiting', target: w.id, model: w.model, result: 'min-image-age', reason });
+  }
+
+  /**
+   * The signature and `requireVerifiedIn` guards on a plan chosen outside the policy (MLflow): the refusal's reason
+   * (audited once, counted), or undefined when the plan may go.
+   */
+  public async guard(w: Workload, plan: UpdatePlan, signal?: AbortSignal): Promise<string | undefined> {
+    const ref = ImageRef.parse(plan.to, { allowMutableTag: true });
+    const keys = this.images.get(ref.name)?.signatureKeys ?? this.c.o.signatureKeys;
+    const verifiedIn = this.images.get(ref.name)?.verifiedIn ?? this.c.o.verifiedIn;
+    if (!ref.digest || (!keys?.length && !verifiedIn?.length)) return undefined;
+    const refusal = await this.refusal({ registry: ref.registry, repository: ref.repository }, ref.digest, keys, verifiedIn, signal);
+    if (refusal) this.refuse(w, plan.to, refusal.kind, refusal.reason);
+    return refusal?.reason;
   }
 
   /** Why a digest may not go: no valid signature by a trusted key, or no proof from an environment it must pass first. */

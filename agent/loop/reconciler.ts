@@ -21,6 +21,7 @@ import { ImageRef } from '../../lib/core/image-ref';
 import { nullLogger, Target, Trigger, TriggerEvent, Workload } from '../types';
 import { AlertRollbacks } from './alert-rollback';
 import { LoopContext, ReconcilerOptions } from './context';
+import { MlflowFollower } from './mlflow';
 import { Overrides } from './overrides';
 import { Planner } from './planner';
 import { Reviver } from './revive';
@@ -38,6 +39,7 @@ export class Reconciler {
   private readonly alerts: AlertRollbacks;
   private readonly reviver: Reviver;
   private readonly overrides: Overrides;
+  private readonly mlflow: MlflowFollower;
   /** Workload id → the work on it in progress; whoever comes next waits for it. */
   private readonly locks = new Map<string, Promise<void>>();
   /** Alert-driven rollbacks in progress beside the cycle. */
@@ -55,6 +57,7 @@ export class Reconciler {
     this.alerts = new AlertRollbacks(this.c, this.runner);
     this.reviver = new Reviver(this.c, this.runner);
     this.overrides = new Overrides(this.c, o.overrides, this.planner, this.runner);
+    this.mlflow = new MlflowFollower(this.c, this.planner, this.runner);
   }
 
   /** Runs `fn` once every earlier work on workload `id` has finished. */
@@ -268,6 +271,8 @@ export class Reconciler {
         this.reviver.running(workload);
         // a hold, a pin or a manual rollback: the operator decides, not the policy
         if (await this.overrides.handle(target, workload, report, signal, fail)) return;
+        // MLflow decides the version of an image that follows a registered model
+        if (await this.mlflow.handle(target, workload, events, now, report, signal, fail)) return;
         const trigger = this.planner.triggerFor(workload, events, now);
         if (!trigger) return;
         report.checked++;

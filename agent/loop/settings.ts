@@ -17,6 +17,19 @@ export interface ImageSettings {
   readonly signatureKeys?: readonly KeyObject[];
   /** Overrides the default `verifiedIn`: environments whose signed proof of promotion a version needs. */
   readonly verifiedIn?: readonly VerifiedInRequirement[];
+  /** Follow this model in MLflow (its alias or latest version) instead of the newest tag. */
+  readonly mlflow?: ImageMlflowSettings;
+}
+
+/** How an image follows a model in MLflow's Model Registry. */
+export interface ImageMlflowSettings {
+  readonly registeredModel: string;
+  /** Follow this alias; undefined: the latest version. */
+  readonly alias?: string;
+  /** Tag template: `{version}` and `{name}` replaced. */
+  readonly imageTag: string;
+  /** A model-version tag holding the image digest the registry must serve for the tag. */
+  readonly digestTag?: string;
 }
 
 /** An environment whose agent must have promoted a digest (its attestation, signed by one of `keys`). */

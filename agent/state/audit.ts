@@ -10,7 +10,7 @@ import * as path from 'path';
 export type AuditEvent =
   | 'planned' // a newer version was chosen
   | 'waiting' // the chosen version is younger than minImageAge (`reason` says until when)
-  | 'refused' // a version was refused and never applied (`result`: signature, unverified) — `reason` says why
+  | 'refused' // a version was refused and never applied (`result`: signature, unverified, mlflow) — `reason` says why
   | 'hold' // automatic updates of the workload are held (`result`: who: operator, kubernetes-annotation, manual-rollback)
   | 'pinned' // the workload is pinned to a version (it runs it, or was moved there)
   | 'blocked' // a newer version was not rolled out: the running one could not be restored (`reason` says why)
@@ -18,6 +18,7 @@ export type AuditEvent =
   | 'apply-failed' // the switch did not complete (pull failed, timeout, …)
   | 'verify' // a health verdict
   | 'promoted' // the new version is proven healthy and kept
+  | 'reported' // an outcome was written back to MLflow as model-version tags (`result`: ok, failed)
   | 'attested' // proof of the promotion was written to the registry (`result`: ok, failed; `reason`: the attestation's tag)
   | 'rolled-back' // the previous version runs again
   | 'rollback-failed' // restoring the previous version failed (will be retried)

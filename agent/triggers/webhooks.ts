@@ -251,14 +251,28 @@ export function parseMlflowEvent(json: unknown): WebhookResult {
     if (!MLFLOW_OSS_EVENTS.has(kind)) return { events: [], note: `MLflow event '${kind}' does not change what runs` };
     if (!isObject(json.data)) throw new WebhookError(400, `${route}: MLflow event '${kind}' has no 'data' object`);
     const model = requireString(json.data, 'name', `${route} data`);
-    return { events: [{ source: WEBHOOK_ROUTES[route], models: [model] }] };
+    const version = optionalVersion(json.data.version, `${route} data`);
+    const alias = kind === 'model_version_alias.created' ? requireString(json.data, 'alias', `${route} data`) : undefined;
+    const mlflow = { registeredModel: model, ...(version ? { version } : {}), ...(alias ? { alias } : {}) };
+    return { events: [{ source: WEBHOOK_ROUTES[route], models: [model], mlflow }] };
   }
   if (typeof json.event === 'string') {
     if (!MLFLOW_DATABRICKS_EVENTS.has(json.event)) return { events: [], note: `MLflow event '${json.event}' does not change what runs` };
     const model = requireString(json, 'model_name', route);
-    return { events: [{ source: WEBHOOK_ROUTES[route], models: [model] }] };
+    const version = optionalVersion(json.version, route);
+    return { events: [{ source: WEBHOOK_ROUTES[route], models: [model], mlflow: { registeredModel: model, ...(version ? { version } : {}) } }] };
   }
   throw new WebhookError(400, `${route}: not an MLflow webhook; expected 'entity' + 'action' (MLflow) or 'event' (Databricks registry webhooks)`);
+}
+
+/** An MLflow model version number (a string or a number in the payload), or undefined when absent. */
+function optionalVersion(v: unknown, where: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  const text = String(v);
+  if ((typeof v !== 'string' && typeof v !== 'number') || !/^\d{1,9}$/.test(text)) {
+    throw new WebhookError(400, `${where}: field 'version' is ${JSON.stringify(v)}; MLflow model versions are whole numbers such as '3'`);
+  }
+  return text;
 }
 
 /**

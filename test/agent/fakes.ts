@@ -8,7 +8,9 @@ import { createHash, type KeyObject } from 'node:crypto';
 import * as os from 'os';
 import * as path from 'path';
 import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
-import { AttestSettings, DEFAULT_ROLLBACK, ImageSettings, Reconciler, RollbackSettings, VerifiedInRequirement } from '../../agent/loop';
+import {
+  AttestSettings, DEFAULT_ROLLBACK, ImageSettings, Reconciler, ReconcilerOptions, RollbackSettings, VerifiedInRequirement,
+} from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
 import { AuditEntry, AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
@@ -338,6 +340,8 @@ export interface HarnessOptions {
   readonly verifiedIn?: readonly VerifiedInRequirement[];
   /** This agent's attestations after each promotion. */
   readonly attest?: AttestSettings;
+  /** MLflow's API for the images that follow a registered model. */
+  readonly mlflow?: ReconcilerOptions['mlflow'];
   /** The state directory (a restarted agent: the same one). @default - a new temp dir */
   readonly dir?: string;
 }
@@ -361,7 +365,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
-    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest,
+    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

@@ -120,7 +120,7 @@ describe('AgentHttpServer', () => {
     const sig = createHmac('sha256', SECRET).update(`d-1.${ts}.${body}`).digest('base64');
     const r = await send(port, 'POST', '/webhooks/mlflow', body, { 'X-MLflow-Signature': `v1,${sig}`, 'X-MLflow-Delivery-Id': 'd-1', 'X-MLflow-Timestamp': ts });
     expect(r.status).toBe(202);
-    expect(events).toEqual([{ source: 'webhook:mlflow', models: ['fraud'] }]);
+    expect(events).toEqual([{ source: 'webhook:mlflow', models: ['fraud'], mlflow: { registeredModel: 'fraud', version: '7' } }]);
   });
 
   test('an MLflow signature older than 5 minutes is refused as a replay', async () => {
@@ -427,6 +427,22 @@ describe('webhook parsers', () => {
   ])('MLflow %j emits models %j', (body, models) => {
     const r = parseMlflowEvent(body);
     expect(r.events.flatMap((e) => e.models ?? [])).toEqual(models);
+  });
+
+  test.each<[unknown, unknown]>([
+    [{ event: 'MODEL_VERSION_CREATED', model_name: 'churn', version: 3 }, { registeredModel: 'churn', version: '3' }],
+    [{ entity: 'model_version_alias', action: 'created', data: { name: 'churn', alias: 'champion', version: '4' } },
+      { registeredModel: 'churn', version: '4', alias: 'champion' }],
+    [{ entity: 'model_version', action: 'created', data: { name: 'churn' } }, { registeredModel: 'churn' }],
+  ])('MLflow %j names the version (and alias) it is about', (body, mlflow) => {
+    expect(parseMlflowEvent(body).events).toEqual([expect.objectContaining({ mlflow })]);
+  });
+
+  test.each<[unknown, string]>([
+    [{ entity: 'model_version', action: 'created', data: { name: 'churn', version: 'v3' } }, "field 'version' is \"v3\"; MLflow model versions are whole numbers such as '3'"],
+    [{ entity: 'model_version_alias', action: 'created', data: { name: 'churn', version: '3' } }, "'alias'"],
+  ])('throws if an MLflow event is malformed: %j', (body, message) => {
+    expect(() => parseMlflowEvent(body)).toThrow(message);
   });
 
   test('throws if the Alertmanager webhook version is not 4', () => {

@@ -199,6 +199,29 @@ const trustedEnvironmentsSchema = z.record(environmentName("an environment such 
   }).min(1, { error: "needs at least one public key file, e.g. ['/etc/modelpilot/trust/staging.pub']" }),
 }), { error: "must map environments to their keys, e.g. { staging: { publicKeyFiles: ['/etc/modelpilot/trust/staging.pub'] } }" });
 
+/** How an image follows a model in MLflow's Model Registry. */
+const imageMlflowSchema = z.strictObject({
+  /** The registered model's name in MLflow. */
+  registeredModel: nonEmpty("a registered model name such as 'recsys'"),
+  /** Follow this alias (e.g. `champion`): the version it points at runs. Without it, the latest version runs. */
+  alias: z.string({ error: "must be an alias such as 'champion'" }).regex(/^[A-Za-z0-9_-]{1,255}$/, {
+    error: "is not an MLflow alias; use letters, digits, '_' and '-', such as 'champion'",
+  }).optional(),
+  /** The image tag of a model version: `{version}` and `{name}` are replaced (`{version}.0.0` → `3.0.0`). */
+  imageTag: z.string({ error: "must be a tag template such as '{version}'" }).default('{version}').superRefine((t, ctx) => {
+    if (!t.includes('{version}')) {
+      ctx.issues.push({ code: 'custom', input: t, message: "has no '{version}'; every model version needs its own tag, e.g. '{version}' or 'v{version}'" });
+    } else if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t.replace(/\{(version|name)\}/g, 'x'))) {
+      ctx.issues.push({ code: 'custom', input: t, message: "does not make a valid image tag; use letters, digits, '_', '.', '-' and '{version}' / '{name}'" });
+    }
+  }),
+  /**
+   * A model-version tag holding the image digest (`sha256:…`): the registry's digest for the tag must equal it, so
+   * MLflow names exactly what runs. Without it, the registry's digest for the tag is taken.
+   */
+  digestTag: nonEmpty("a model-version tag key such as 'image_digest'").optional(),
+});
+
 const imageSchema = z.strictObject({
   /** `registry/repository`, without tag, e.g. `127.0.0.1:5000/models/recsys`. */
   repository: nonEmpty("a repository such as '127.0.0.1:5000/models/recsys'").transform((text, ctx) => {
@@ -231,6 +254,8 @@ const imageSchema = z.strictObject({
   requireSignature: signatureSchema.optional(),
   /** Roll out only digests these environments' agents promoted (signed proof); default: the top-level `requireVerifiedIn`. */
   requireVerifiedIn: requireVerifiedInSchema.optional(),
+  /** Follow a model in MLflow's Model Registry (its alias or latest version) instead of the newest tag; needs the top-level `mlflow`. */
+  mlflow: imageMlflowSchema.optional(),
   /** Consider pre-release versions (`1.3.0-rc.1`). */
   prerelease: z.boolean({ error: 'must be true or false' }).default(false),
   /** This model's SLO for the health gate; default: `health.slo`. */
@@ -376,6 +401,17 @@ export const agentConfigSchema = z.strictObject({
   trustedEnvironments: trustedEnvironmentsSchema.default({}),
   /** After each promotion, write signed proof of it (environment, version, the gate's SLO values) to the registry. */
   attest: attestSchema.optional(),
+  /** The MLflow tracking server the images with an `mlflow` section follow; outcomes are written back as model-version tags. */
+  mlflow: z.strictObject({
+    url: httpUrl('http://mlflow:5000'),
+    /** File holding a bearer token (`MLFLOW_TRACKING_TOKEN`). */
+    tokenFile: nonEmpty('a file path').optional(),
+    timeout: timeout().default(parseDuration('10s')),
+    /** Prefix of the model-version tags written back (`<prefix>.status`, `.reason`, `.workload`, `.image`, `.time`). */
+    tagPrefix: z.string({ error: "must be a tag prefix such as 'modelpilot'" }).regex(/^[A-Za-z0-9_.-]{1,100}$/, {
+      error: "is not a tag prefix; use letters, digits, '_', '.' and '-', such as 'modelpilot.prod'",
+    }).default('modelpilot'),
+  }).optional(),
   registries: registriesSchema.default(registriesSchema.parse({})),
   health: healthSchema.default(healthSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
@@ -416,6 +452,11 @@ export const agentConfigSchema = z.strictObject({
     }
   });
   needKeys(c.requireVerifiedIn, ['requireVerifiedIn']);
+  c.images.forEach((img, n) => {
+    if (img.mlflow && !c.mlflow) {
+      ctx.issues.push({ code: 'custom', input: img.mlflow, path: ['images', n, 'mlflow'], message: "needs the top-level 'mlflow' section; add mlflow: { url: 'http://mlflow:5000' }" });
+    }
+  });
   c.images.forEach((img, n) => needKeys(img.requireVerifiedIn, ['images', n, 'requireVerifiedIn']));
   if (c.attest && (c.requireVerifiedIn ?? []).includes(c.attest.environment)) {
     ctx.issues.push({
