@@ -54,6 +54,17 @@ export interface PromotionConfig {
   readonly attestAs?: string;
 }
 
+/** `modelpilot:mlflow` — the model's version comes from MLflow's Model Registry (its alias, or the latest version). */
+export interface MlflowConfig {
+  readonly url: string;
+  readonly registeredModel?: string;
+  readonly alias?: string;
+  readonly imageTag?: string;
+  readonly digestTag?: string;
+  /** Prefix of the tags written back, e.g. `modelpilot.prod`. */
+  readonly tagPrefix?: string;
+}
+
 /** The validated configuration of one stack (environment). */
 export interface StackConfig {
   /** `modelpilot:model` — the model's name (DNS label). */
@@ -87,6 +98,8 @@ export interface StackConfig {
   readonly updater: boolean;
   /** `modelpilot:promotion` (default: no minimum age, no signature, no proof). */
   readonly promotion: PromotionConfig;
+  /** `modelpilot:mlflow` (default: the update policy decides, not MLflow). */
+  readonly mlflow?: MlflowConfig;
 }
 
 /** Secret config values, each an Output marked secret. */
@@ -101,6 +114,8 @@ export interface StackSecrets {
   readonly webhookToken: pulumi.Output<string>;
   /** `modelpilot:attestPrivateKey`, present when `modelpilot:promotion.attestAs` is set: the PEM key the updater signs its proof with. */
   readonly attestPrivateKey?: pulumi.Output<string>;
+  /** `modelpilot:mlflowToken`, optional: the bearer token the updater reads MLflow with. */
+  readonly mlflowToken?: pulumi.Output<string>;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -201,6 +216,18 @@ const KEYS = {
     }, { error: 'is not an object' }).strict().default({ requireVerifiedIn: {} }),
     fix: "pulumi config set --path 'modelpilot:promotion.minImageAge' 1h",
   },
+  mlflow: {
+    json: true,
+    schema: z.object({
+      url: z.string({ error: 'is missing' }).regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { error: "is not an http(s) URL such as 'http://mlflow.mlflow.svc:5000'" }),
+      registeredModel: z.string().min(1, { error: 'is empty' }).optional(),
+      alias: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "is not an MLflow alias such as 'champion'" }).optional(),
+      imageTag: z.string().regex(/\{version\}/, { error: "has no '{version}'; e.g. '{version}' or 'v{version}'" }).optional(),
+      digestTag: z.string().min(1, { error: 'is empty' }).optional(),
+      tagPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: "is not a tag prefix such as 'modelpilot.prod'" }).optional(),
+    }, { error: 'is not an object' }).strict().optional(),
+    fix: "pulumi config set --path 'modelpilot:mlflow.url' http://mlflow.mlflow.svc:5000",
+  },
   alertReceivers: {
     json: true,
     schema: z.array(z.discriminatedUnion('type', [
@@ -212,7 +239,7 @@ const KEYS = {
 } as const;
 
 /** The secret keys: each must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey', 'webhookToken', 'attestPrivateKey'] as const;
+export const SECRET_KEYS = ['registryPassword', 'slackWebhookUrl', 'webhookHmacKey', 'webhookToken', 'attestPrivateKey', 'mlflowToken'] as const;
 
 type Key = keyof typeof KEYS;
 
@@ -275,6 +302,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     monitoring: read('monitoring'),
     updater: read('updater'),
     promotion: read('promotion') as PromotionConfig,
+    mlflow: read('mlflow'),
   };
   const { attestAs, requireVerifiedIn } = stackConfig.promotion;
   if (attestAs !== undefined && attestAs in requireVerifiedIn) {
@@ -310,6 +338,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     attestPrivateKey: secret('attestPrivateKey', attestAs !== undefined, `'${CONFIG_NAMESPACE}:promotion.attestAs' is '${attestAs}' and the updater signs its proof with it`,
       (v) => (/-----BEGIN (EC |RSA )?PRIVATE KEY-----/.test(v) && !v.includes('ENCRYPTED')
         ? undefined : "is not an unencrypted PEM private key (make one with 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256')")),
+    mlflowToken: secret('mlflowToken', false, 'the updater reads MLflow with it'),
   };
   return { config: stackConfig, secrets };
 }

@@ -232,7 +232,19 @@ export class ModelEnvironment extends pulumi.ComponentResource {
         type: 'Opaque', stringData: { 'attest.key': pulumi.secret(secrets.attestPrivateKey) },
       }, child(namespace)));
     }
+    const mlflowTokenSecret = `${config.model}-mlflow-token`;
+    if (config.updater && config.mlflow && secrets.mlflowToken) {
+      secretResources.push(new k8s.core.v1.Secret(`${name}-mlflow-token`, {
+        metadata: { name: mlflowTokenSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
+        type: 'Opaque', stringData: { token: pulumi.secret(secrets.mlflowToken) },
+      }, child(namespace)));
+    }
+    const { url: mlflowUrl, tagPrefix, ...follow } = config.mlflow ?? { url: '' };
     const promotion = {
+      ...(config.mlflow ? { mlflow: {
+        url: mlflowUrl, ...(tagPrefix ? { tagPrefix } : {}), ...(secrets.mlflowToken ? { token: { name: mlflowTokenSecret, key: 'token' } } : {}),
+        models: { [config.model]: follow },
+      } } : {}),
       ...(p.minImageAge ? { minImageAge: parseDuration(p.minImageAge, 'modelpilot:promotion.minImageAge') } : {}),
       ...(p.signaturePublicKey ? { requireSignature: { publicKey: { name: keysSecret, key: 'cosign.pub' } } } : {}),
       ...(Object.keys(p.requireVerifiedIn).length

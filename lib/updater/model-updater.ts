@@ -150,6 +150,14 @@ export interface ModelUpdaterProps {
    */
   readonly attest?: { readonly environment: string; readonly privateKey: SecretKeySelector };
   /**
+   * Models whose version MLflow's Model Registry decides: per model name, the registered model and the alias to
+   * follow (`champion`; without it the latest version), the image tag template (`{version}`) and optionally the
+   * model-version tag holding the image digest. The outcome is written back as model-version tags. The
+   * NetworkPolicy lets the agent reach `url` (on `peer`).
+   * @default - no model follows MLflow
+   */
+  readonly mlflow?: UpdaterMlflowOptions;
+  /**
    * How long a new version may take to roll out.
    * @default - the slowest model's startup budget plus 2 minutes
    */
@@ -202,6 +210,29 @@ export interface IWebhookReceiver {
 }
 
 /** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
+/** {@link ModelUpdaterProps.mlflow}. */
+export interface UpdaterMlflowOptions {
+  /** The tracking server, e.g. `http://mlflow.mlflow.svc:5000`. */
+  readonly url: string;
+  /** A bearer token from a Secret (`MLFLOW_TRACKING_TOKEN`). @default - anonymous */
+  readonly token?: SecretKeySelector;
+  /** Where the server is, for the NetworkPolicy. @default UpdaterPeer.cidr('0.0.0.0/0') */
+  readonly peer?: UpdaterPeer;
+  /** Prefix of the tags written back (one per environment, e.g. `modelpilot.prod`). @default 'modelpilot' */
+  readonly tagPrefix?: string;
+  /** Per model name (the ModelDeployment's `name`). */
+  readonly models: Readonly<Record<string, {
+    /** @default - the model name */
+    readonly registeredModel?: string;
+    /** @default - the latest version */
+    readonly alias?: string;
+    /** @default '{version}' */
+    readonly imageTag?: string;
+    /** @default - the registry's digest for the tag */
+    readonly digestTag?: string;
+  }>>;
+}
+
 export type ModelUpdaterOptions = Omit<ModelUpdaterProps, 'models' | 'registry' | 'namespace'>;
 
 /**
@@ -265,13 +296,21 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
 
     // The config, validated with the schema the agent itself applies at start.
     this.config = renderAgentConfig({
-      namespace: this.namespace, models: props.models, labelSelector: p.discovery.labelSelector,
+      namespace: this.namespace, labelSelector: p.discovery.labelSelector,
+      models: props.models.map((m) => {
+        const follow = props.mlflow?.models[m.modelName];
+        return {
+          deploymentName: m.deploymentName, containerName: m.containerName, modelName: m.modelName, image: m.image, updatePolicy: m.updatePolicy, slo: m.slo,
+          ...(follow ? { mlflow: { registeredModel: follow.registeredModel ?? m.modelName, ...follow } } : {}),
+        };
+      }),
       pollInterval: props.pollInterval ?? Duration.minutes(5), minImageAge: props.minImageAge, readinessTimeout: p.readinessTimeout,
       bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
       maxAttempts: p.maxAttempts, port: this.port,
       insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,
       requireSignature: props.requireSignature !== undefined,
       requireVerifiedIn: props.requireVerifiedIn?.map((r) => r.environment), attestEnvironment: props.attest?.environment,
+      ...(props.mlflow ? { mlflow: { url: props.mlflow.url, token: props.mlflow.token !== undefined, tagPrefix: props.mlflow.tagPrefix } } : {}),
     });
     try {
       parseConfig(this.config, `ModelUpdater '${this.node.path}' config`);
@@ -304,7 +343,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
       stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
       registryCredentials: p.registryCredentials, signingKey: props.requireSignature?.publicKey,
-      attestKey: props.attest?.privateKey, trustedKeys: props.requireVerifiedIn,
+      attestKey: props.attest?.privateKey, trustedKeys: props.requireVerifiedIn, mlflowToken: props.mlflow?.token,
     });
     this.deployment = new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),
@@ -364,6 +403,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
         allowWebhooksFrom: props.allowWebhooksFrom ?? [],
         apiServer: props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0'),
         anywhere: UpdaterPeer.cidr('0.0.0.0/0'),
+        ...(props.mlflow ? { mlflow: { peer: props.mlflow.peer ?? UpdaterPeer.cidr('0.0.0.0/0'), port: urlPort(props.mlflow.url, 'mlflow.url') } } : {}),
       }),
     });
 
@@ -432,6 +472,12 @@ function resolveProps(props: ModelUpdaterProps) {
   if (props.stateClaimName !== undefined && props.state !== undefined) {
     throw new Error(`both 'state' and 'stateClaimName' ('${props.stateClaimName}') are given; keep one, `
       + `e.g. state: UpdaterState.existingClaim('${props.stateClaimName}')`);
+  }
+  for (const name of Object.keys(props.mlflow?.models ?? {})) {
+    if (!props.models.some((m) => m.modelName === name)) {
+      throw new Error(`'mlflow.models' names model '${name}', which this updater does not keep up to date; `
+        + `use one of ${props.models.map((m) => `'${m.modelName}'`).join(', ')}`);
+    }
   }
   const envs = (props.requireVerifiedIn ?? []).map((r) => r.environment);
   const dupEnv = envs.find((e, i) => envs.indexOf(e) !== i);

@@ -21,6 +21,8 @@ export interface RenderedModel {
   readonly image: ImageRef;
   readonly updatePolicy: UpdatePolicy;
   readonly slo?: Slo;
+  /** How the model's image follows MLflow (`images[].mlflow`). */
+  readonly mlflow?: { readonly registeredModel: string; readonly alias?: string; readonly imageTag?: string; readonly digestTag?: string };
 }
 
 /** Inputs of {@link renderAgentConfig}. */
@@ -47,6 +49,8 @@ export interface AgentConfigSpec {
   readonly requireVerifiedIn?: readonly string[];
   /** This agent's environment, when it writes proof of its promotions (its private key is mounted). */
   readonly attestEnvironment?: string;
+  /** The MLflow tracking server (its token mounted when `token`). */
+  readonly mlflow?: { readonly url: string; readonly token: boolean; readonly tagPrefix?: string };
 }
 
 /** The agent.yaml of an in-cluster updater (Kubernetes target), in the agent's own input format. */
@@ -65,6 +69,7 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
       model: m.modelName,
       policy: m.updatePolicy.toString(),
       slo: (m.slo ?? Slo.DEFAULT).toJSON(),
+      ...(m.mlflow ? { mlflow: { ...m.mlflow } } : {}),
     })),
     pollInterval: toPromDuration(spec.pollInterval),
     ...(spec.minImageAge ? { minImageAge: toPromDuration(spec.minImageAge) } : {}),
@@ -73,6 +78,10 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
       requireVerifiedIn: [...spec.requireVerifiedIn],
       trustedEnvironments: Object.fromEntries(spec.requireVerifiedIn.map((env) => [env, { publicKeyFiles: [`${AGENT_PATHS.trust}/${env}.pub`] }])),
     } : {}),
+    ...(spec.mlflow ? { mlflow: {
+      url: spec.mlflow.url, ...(spec.mlflow.token ? { tokenFile: `${AGENT_PATHS.mlflow}/token` } : {}),
+      ...(spec.mlflow.tagPrefix ? { tagPrefix: spec.mlflow.tagPrefix } : {}),
+    } } : {}),
     ...(spec.attestEnvironment ? { attest: { environment: spec.attestEnvironment, privateKeyFile: `${AGENT_PATHS.attest}/attest.key` } } : {}),
     registries: {
       insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
@@ -137,6 +146,8 @@ export interface NetworkPolicySpecInput {
   readonly apiServer: UpdaterPeer;
   /** Where everything else (an external registry) is: `0.0.0.0/0`. */
   readonly anywhere: UpdaterPeer;
+  /** The MLflow tracking server, when images follow it. */
+  readonly mlflow?: { readonly peer: UpdaterPeer; readonly port: number };
 }
 
 /**
@@ -154,6 +165,7 @@ export function renderNetworkPolicySpec(n: NetworkPolicySpecInput): Record<strin
       { to: [{ ...n.apiServer.peer }], ports: [tcp(443), tcp(6443)] },
       { to: [{ ...(n.registry ?? n.anywhere).peer }], ports: [tcp(n.registryPort)] },
       { to: [{ ...n.prometheus.peer }], ports: [tcp(n.prometheusPort)] },
+      ...(n.mlflow ? [{ to: [{ ...n.mlflow.peer.peer }], ports: [tcp(n.mlflow.port)] }] : []),
       {
         to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
         ports: [{ protocol: 'UDP', port: 53 }, tcp(53)],
@@ -176,6 +188,8 @@ export interface AgentVolumesInput {
   readonly signingKey?: SecretKeySelector;
   /** The private key of `attest`. */
   readonly attestKey?: SecretKeySelector;
+  /** The MLflow token. */
+  readonly mlflowToken?: SecretKeySelector;
   /** Per environment of `requireVerifiedIn`, its agent's public key. */
   readonly trustedKeys?: ReadonlyArray<{ readonly environment: string; readonly publicKey: SecretKeySelector }>;
 }
@@ -204,6 +218,10 @@ export function renderAgentVolumes(v: AgentVolumesInput): { volumes: Array<Recor
   if (v.signingKey) {
     volumes.push({ name: 'signing-key', ...secretItem(v.signingKey, 'cosign.pub') });
     mounts.push({ name: 'signing-key', mountPath: AGENT_PATHS.signing, readOnly: true });
+  }
+  if (v.mlflowToken) {
+    volumes.push({ name: 'mlflow-token', ...secretItem(v.mlflowToken, 'token') });
+    mounts.push({ name: 'mlflow-token', mountPath: AGENT_PATHS.mlflow, readOnly: true });
   }
   if (v.attestKey) {
     volumes.push({ name: 'attest-key', secret: { secretName: v.attestKey.name, items: [{ key: v.attestKey.key, path: 'attest.key' }], defaultMode: 0o400 } });

@@ -116,6 +116,15 @@ describe('readStackConfig', () => {
     });
   });
 
+  test.each<[string, Record<string, unknown>, string]>([
+    ['an MLflow URL without scheme', { url: 'mlflow:5000' },
+      "'modelpilot:mlflow.url' value 'mlflow:5000' is not an http(s) URL such as 'http://mlflow.mlflow.svc:5000'; set it with `pulumi config set --path 'modelpilot:mlflow.url' <value>`"],
+    ['an MLflow tag template without {version}', { url: 'http://mlflow:5000', imageTag: 'stable' },
+      "'modelpilot:mlflow.imageTag' value 'stable' has no '{version}'; e.g. '{version}' or 'v{version}'; set it with `pulumi config set --path 'modelpilot:mlflow.imageTag' <value>`"],
+  ])('modelpilot:mlflow: throws if %s', async (_n, m, message) => {
+    expect(await readConfigError({ ...staging(), 'modelpilot:mlflow': JSON.stringify(m) }, SECRET_KEYS)).toBe(message);
+  });
+
   describe('secrets', () => {
     test('throws if the HMAC key is missing', async () => {
       const config = staging();

@@ -258,6 +258,20 @@ describe('stacks with promotion settings (modelpilot:promotion)', () => {
   }, 120_000);
 });
 
+describe('a stack whose model follows MLflow (modelpilot:mlflow)', () => {
+  test('the updater follows the alias; the token (a config secret) becomes a Secret mounted for it', async () => {
+    const run = await runProgram('prod', {
+      ...stackFileConfig('prod'), ...TEST_SECRETS, 'modelpilot:mlflowToken': 'mlflow-token-6a2f',
+      'modelpilot:mlflow': JSON.stringify({ url: 'http://mlflow.mlflow.svc:5000', alias: 'champion', imageTag: '{version}.0.0', tagPrefix: 'modelpilot.prod' }),
+    }, [...SECRET_KEYS, 'modelpilot:mlflowToken']);
+    const config = YAML.parse(String(at(run.byName('recsys-updater-configmap-modelpilot-updater').inputs, 'data', 'agent.yaml')));
+    expect(config.mlflow).toEqual({ url: 'http://mlflow.mlflow.svc:5000', tokenFile: '/var/run/secrets/modelpilot/mlflow/token', tagPrefix: 'modelpilot.prod' });
+    expect(config.images[0].mlflow).toEqual({ registeredModel: 'recsys', alias: 'champion', imageTag: '{version}.0.0' });
+    expect(unwrapSecret(at(run.byName('recsys-mlflow-token').inputs, 'stringData'))).toEqual({ token: 'mlflow-token-6a2f' });
+    expect(plainStrings(run.resources.map((r) => r.inputs)).some((v) => v.includes('mlflow-token-6a2f'))).toBe(false);
+  }, 120_000);
+});
+
 describe('pulumi preview', () => {
   test('plans every resource without building: the image reference stays unknown until the push', async () => {
     // GIVEN prod WHEN previewed (the docker provider returns no digest on preview)

@@ -84,7 +84,28 @@ describe('ModelUpdater', () => {
     expect(validateManifests(objects).issues).toEqual([]);
   });
 
+  test('mlflow: the model follows its MLflow alias; the token is mounted and the NetworkPolicy lets the agent reach MLflow', () => {
+    const { objects } = build({
+      mlflow: {
+        url: 'http://mlflow.mlflow.svc:5000', token: { name: 'mlflow', key: 'token' }, tagPrefix: 'modelpilot.prod', peer: UpdaterPeer.cidr('10.1.2.3/32'),
+        models: { recsys: { alias: 'champion', imageTag: 'v{version}', digestTag: 'image_digest' } },
+      },
+    });
+    const config = agentConfig(objects);
+    expect(config.mlflow).toEqual({ url: 'http://mlflow.mlflow.svc:5000', tokenFile: '/var/run/secrets/modelpilot/mlflow/token', tagPrefix: 'modelpilot.prod' });
+    expect(config.images[0].mlflow).toEqual({ registeredModel: 'recsys', alias: 'champion', imageTag: 'v{version}', digestTag: 'image_digest' });
+    expect(parseConfig(config).images[0].mlflow).toEqual({ registeredModel: 'recsys', alias: 'champion', imageTag: 'v{version}', digestTag: 'image_digest' });
+    const pod = byKind(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'mlflow-token', secret: { secretName: 'mlflow', items: [{ key: 'token', path: 'token' }] } });
+    expect(byKind(objects, 'NetworkPolicy').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '10.1.2.3/32' } }], ports: [{ protocol: 'TCP', port: 5000 }] });
+    expect(validateManifests(objects).issues).toEqual([]);
+  });
+
   test.each<[string, Partial<ModelUpdaterProps>, string]>([
+    ['mlflow names a model the updater does not keep', { mlflow: { url: 'http://mlflow:5000', models: { fraud: {} } } },
+      "'mlflow.models' names model 'fraud', which this updater does not keep up to date; use one of 'recsys'"],
+    ['an MLflow tag template without {version}', { mlflow: { url: 'http://mlflow:5000', models: { recsys: { imageTag: 'stable' } } } },
+      "'images[0].mlflow.imageTag' value 'stable' has no '{version}'"],
     ['an environment listed twice', { requireVerifiedIn: [
       { environment: 'staging', publicKey: { name: 'a', key: 'k' } }, { environment: 'staging', publicKey: { name: 'b', key: 'k' } }] },
     "'requireVerifiedIn' lists environment 'staging' twice; give each environment once, with its agent's public key"],

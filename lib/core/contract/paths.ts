@@ -12,6 +12,8 @@ export const AGENT_PATHS = {
   attest: '/var/run/secrets/modelpilot/attest',
   /** Public keys of the environments `requireVerifiedIn` names (`<environment>.pub`). */
   trust: '/var/run/secrets/modelpilot/trust',
+  /** The MLflow token (`token`). */
+  mlflow: '/var/run/secrets/modelpilot/mlflow',
   /** Persistent state: quarantine store, audit log. */
   state: '/var/lib/modelpilot',
 } as const;
