@@ -300,7 +300,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       models: props.models.map((m) => {
         const follow = props.mlflow?.models[m.modelName];
         return {
-          deploymentName: m.deploymentName, containerName: m.containerName, modelName: m.modelName, image: m.image, updatePolicy: m.updatePolicy, slo: m.slo,
+          deploymentName: m.deploymentName, containerName: m.containerName, modelName: m.modelName,
+          image: m.image, updatePolicy: m.updatePolicy, slo: m.slo,
           ...(follow ? { mlflow: { registeredModel: follow.registeredModel ?? m.modelName, ...follow } } : {}),
         };
       }),
