@@ -11,6 +11,7 @@
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { OPERATOR_ROUTES } from './operator-api';
 import {
   authenticate, parseWebhook, preAuthenticate, validateWebhookAuth, WEBHOOK_ROUTES, WebhookAuthOptions, WebhookError, WebhookRoute,
@@ -149,9 +150,7 @@ export class AgentHttpServer {
   }
 
   private send(res: http.ServerResponse, route: string, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-    res.end(text);
+    writeCompressible(res, status, 'application/json', JSON.stringify(body), headers);
     this.options.onRequest?.(route, status);
   }
 
@@ -167,8 +166,7 @@ export class AgentHttpServer {
       if (req.method !== 'GET') return this.send(res, path, 405, { error: 'use GET' }, { Allow: 'GET' });
       if (!this.options.metrics) return this.send(res, path, 404, { error: 'metrics are not enabled' });
       const m = await this.options.metrics();
-      res.writeHead(200, { 'Content-Type': m.contentType });
-      res.end(m.body);
+      writeCompressible(res, 200, m.contentType, m.body);
       this.options.onRequest?.(path, 200);
       return undefined;
     }
@@ -367,4 +365,29 @@ export class AgentHttpServer {
       req.on('close', () => fail(new ClientGone()));
     });
   }
+}
+
+/** Responses smaller than this are sent as they are: gzip would not pay for its header. */
+const GZIP_MIN_BYTES = 1024;
+
+/** Whether the request's `Accept-Encoding` takes gzip (and does not refuse it with `q=0`). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const text = Array.isArray(header) ? header.join(',') : header ?? '';
+  return text.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';').map((x) => x.trim());
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** Writes a text response, gzip-compressed when the client asks for it (`Accept-Encoding`) and it is worth it. */
+function writeCompressible(res: http.ServerResponse, status: number, contentType: string, text: string, headers: Record<string, string> = {}): void {
+  const raw = Buffer.from(text, 'utf8');
+  const gzip = raw.length >= GZIP_MIN_BYTES && acceptsGzip(res.req?.headers['accept-encoding']);
+  const body = gzip ? gzipSync(raw) : raw;
+  res.writeHead(status, {
+    'Content-Type': contentType, 'Content-Length': body.length, Vary: 'Accept-Encoding', ...(gzip ? { 'Content-Encoding': 'gzip' } : {}), ...headers,
+  });
+  res.end(body);
 }

@@ -60,6 +60,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     insecureRegistries: config.registries.insecure,
     rateLimit: { requestsPerSecond: config.registries.rateLimit, burst: Math.max(1, Math.ceil(config.registries.rateLimit * 2)) },
     requestTimeoutMs: ms(config.registries.requestTimeout),
+    tagsCacheTtlMs: ms(config.registries.tagsCacheTtl),
     logger,
   });
   const targets = options.targets ?? buildTargets(config, logger, clock);

@@ -22,6 +22,8 @@ export interface RepositoryName {
 export interface RegistryClient {
   /** All tags of the repository (every page). */
   listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]>;
+  /** Forgets how fresh a cached tag list is (a webhook announced a push): the next `listTags` asks the registry. */
+  expireTags?(repo: RepositoryName): void;
   /** The manifest digest (`sha256:…`) a tag points at, from a HEAD request. A tag without a manifest throws an error whose `status` is 404. */
   resolveDigest(repo: RepositoryName, tag: string, signal?: AbortSignal): Promise<string>;
   /** Whether the registry serves the manifest `digest` (`sha256:…`): HEAD by digest, true on 200, false on 404; anything else throws. */

@@ -82,6 +82,8 @@ export class Planner {
     } else {
       let list = tags.get(ref.name);
       if (!list) {
+        // a webhook announced something new: a cached tag list (registries.tagsCacheTtl) is not trusted for it
+        if (trigger !== 'poll') this.c.o.registry.expireTags?.(repo);
         list = this.c.o.registry.listTags(repo, signal);
         tags.set(ref.name, list);
       }

@@ -179,6 +179,13 @@ export class DistributionClient implements RegistryClient {
     return { ...this.counts, requests: { ...this.counts.requests } };
   }
 
+  /** Makes the next `listTags` of `repo` ask the registry (conditionally, with the ETag kept) whatever the TTL says. */
+  public expireTags(repo: RepositoryName): void {
+    const key = `${repo.registry}/${repo.repository}`;
+    const cached = this.tagCache.get(key);
+    if (cached) this.tagCache.set(key, { ...cached, at: Number.NEGATIVE_INFINITY });
+  }
+
   public async listTags(repo: RepositoryName, signal?: AbortSignal): Promise<string[]> {
     const key = `${repo.registry}/${repo.repository}`;
     const cached = this.tagCache.get(key);

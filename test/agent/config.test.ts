@@ -35,6 +35,12 @@ describe('agent config: defaults', () => {
     expect(c.stateDir).toBe('/var/lib/modelpilot');
     expect(c.auditLog).toBe('/var/lib/modelpilot/audit.jsonl');
     expect(c.registries).toMatchObject({ insecure: [], rateLimit: 10 });
+    expect(c.registries.tagsCacheTtl.toMilliseconds()).toBe(0);
+  });
+
+  test('registries.tagsCacheTtl is a duration', () => {
+    expect(parseConfig({ ...minimal, registries: { tagsCacheTtl: '30s' } }).registries.tagsCacheTtl.toMilliseconds()).toBe(30_000);
+    expect(() => parseConfig({ ...minimal, registries: { tagsCacheTtl: 'soon' } })).toThrow("'registries.tagsCacheTtl' value 'soon' is not a duration");
   });
 
   test('a full config is read into typed values', () => {

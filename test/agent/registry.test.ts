@@ -384,6 +384,19 @@ describe('DistributionClient', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  test('expireTags makes the next list ask the registry within the TTL (a webhook announced a push)', async () => {
+    let tags = ['1.0.0'];
+    server = await serve((_req, res) => res.end(JSON.stringify({ tags })));
+    const client = new DistributionClient({ tagsCacheTtlMs: 60_000, now: () => 1_000_000 });
+    const repo = { registry: server.host, repository: 'm' };
+    expect(await client.listTags(repo)).toEqual(['1.0.0']);
+    tags = ['1.0.0', '1.1.0'];
+    expect(await client.listTags(repo)).toEqual(['1.0.0']);
+    client.expireTags(repo);
+    expect(await client.listTags(repo)).toEqual(['1.0.0', '1.1.0']);
+    expect(server.requests).toHaveLength(2);
+  });
+
   test('throws if the tag list is not JSON', async () => {
     server = await serve((_req, res) => res.end('<html>'));
     const client = new DistributionClient();

@@ -3,6 +3,7 @@
  */
 import { createHmac } from 'node:crypto';
 import * as http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { AgentHttpServer } from '../../agent/http';
 import { parseAlertmanager, parseMlflowEvent, parseRegistryNotification, validateWebhookAuth } from '../../agent/triggers/webhooks';
 import { TriggerEvent } from '../../agent/types';
@@ -62,12 +63,13 @@ describe('AgentHttpServer', () => {
   let port: number;
   let events: TriggerEvent[];
   let healthy = true;
+  let metricsBody = 'modelpilot_updater_cycles_total 3\n';
   const abort = new AbortController();
 
   beforeAll(async () => {
     server = new AgentHttpServer({
       port: 0, host: '127.0.0.1', auth: { bearerToken: TOKEN, hmacSecret: SECRET }, maxBodyBytes: 1024 * 1024, requestsPerSecond: 10_000,
-      metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'modelpilot_updater_cycles_total 3\n' }),
+      metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: metricsBody }),
       healthz: () => ({ healthy, detail: { lastCycle: 'x' } }),
     });
     port = await server.listen();
@@ -80,6 +82,7 @@ describe('AgentHttpServer', () => {
   beforeEach(() => {
     events = [];
     healthy = true;
+    metricsBody = 'modelpilot_updater_cycles_total 3\n';
   });
 
   test('serves /healthz (200 healthy, 503 not) and /metrics from the callbacks', async () => {
@@ -92,6 +95,29 @@ describe('AgentHttpServer', () => {
     expect(m.status).toBe(200);
     expect(m.headers['content-type']).toBe('text/plain; version=0.0.4');
     expect(m.body).toContain('modelpilot_updater_cycles_total 3');
+  });
+
+  test('gzip: /metrics and JSON answers are compressed when asked (Accept-Encoding), small ones and q=0 are not', async () => {
+    const big = `${'modelpilot_updater_cycles_total 3\n'.repeat(200)}`;
+    const raw = (headers: Record<string, string>) => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/metrics', headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    metricsBody = big;
+    const zipped = await raw({ 'Accept-Encoding': 'br, gzip;q=0.8' });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.headers.vary).toBe('Accept-Encoding');
+    expect(gunzipSync(zipped.body).toString()).toBe(big);
+    expect(zipped.body.length).toBeLessThan(big.length / 10);
+    const plain = await raw({});
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.toString()).toBe(big);
+    expect((await raw({ 'Accept-Encoding': 'gzip;q=0' })).headers['content-encoding']).toBeUndefined();
+    metricsBody = 'small 1\n';
+    expect((await raw({ 'Accept-Encoding': 'gzip' })).headers['content-encoding']).toBeUndefined();
   });
 
   test('a registry push notification (bearer) emits its repository', async () => {

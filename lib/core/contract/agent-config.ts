@@ -277,6 +277,12 @@ const registriesSchema = z.strictObject({
   rateLimit: z.number({ error: 'must be requests per second, such as 10' }).positive({ error: 'must be more than 0 requests per second' }).default(10),
   /** Longest a request may take. */
   requestTimeout: timeout().default(parseDuration('30s')),
+  /**
+   * How long a repository's tag list is reused without asking the registry (0: ask every poll, conditionally with
+   * `If-None-Match` where the registry sends an ETag). A webhook-triggered check always asks the registry, so a
+   * push announced by a webhook is seen at once; only polls reuse the list.
+   */
+  tagsCacheTtl: duration().default(parseDuration('0s')),
 });
 
 const probeSchema = z.strictObject({
