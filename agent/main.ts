@@ -13,7 +13,7 @@ import { SyntheticProbe } from './health/probe';
 import { PrometheusSloCheck } from './health/prometheus';
 import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
-import { Reconciler, VerifiedInRequirement } from './loop';
+import { CycleReport, Reconciler, VerifiedInRequirement } from './loop';
 import { AgentMetrics, Heartbeat } from './metrics';
 import { MlflowClient } from './mlflow/client';
 import { AlertmanagerNotifier } from './notify/alertmanager';
@@ -28,6 +28,7 @@ import { QuarantineStore } from './state/quarantine';
 import { DockerTarget } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
 import { PollTrigger } from './triggers/poll';
+import { ScheduleTrigger } from './triggers/schedule';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
 
 /** Seams `startAgent` lets a test replace (everything else comes from the config). */
@@ -45,6 +46,8 @@ export interface AgentHandle {
   readonly reconciler: Reconciler;
   /** Resolves when the loop has stopped. */
   readonly done: Promise<void>;
+  /** With `runOnce`: the report of the one cycle (then `done` resolves too). */
+  readonly once?: Promise<CycleReport>;
   /** Aborts the loop, waits for the current step to finish safely, closes the server. */
   stop(): Promise<void>;
 }
@@ -125,6 +128,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       tagPrefix: config.mlflow.tagPrefix,
     },
     minImageAgeMs: ms(config.minImageAge),
+    monitorOnly: config.monitorOnly,
     signatureKeys: config.requireSignature && keysOf(config.requireSignature.publicKeyFiles),
     verifiedIn: config.requireVerifiedIn && verifiedIn(config, config.requireVerifiedIn),
     attest: config.attest && {
@@ -149,7 +153,8 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     };
   };
   const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
-  const triggers: Trigger[] = [new PollTrigger(reconciler.tickMs, clock)];
+  // Watchtower's schedule replaces the poll interval's ticks
+  const triggers: Trigger[] = [config.schedule ? new ScheduleTrigger(config.schedule, clock) : new PollTrigger(reconciler.tickMs, clock)];
   const server = new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
     knownModel: (model) => reconciler.knowsModel(model),
@@ -171,11 +176,13 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     logger.warn("no 'health.prometheus' and 'health.inconclusive: hold': every update will be applied and held unpromoted; "
       + "configure Prometheus, or choose 'inconclusive: probe' with a 'health.probe'");
   }
-  const done = reconciler.run(triggers, ctl.signal).catch((e: unknown) => {
+  // runOnce: one cycle over everything, then the caller stops the agent
+  const once = config.runOnce ? reconciler.runCycle([{ source: 'startup' }], ctl.signal) : undefined;
+  const done = (once ? once.then(() => undefined) : reconciler.run(triggers, ctl.signal)).catch((e: unknown) => {
     logger.error('agent loop crashed', { error: (e as Error).message });
   });
   return {
-    port: server.port, metrics, reconciler, done,
+    port: server.port, metrics, reconciler, done, ...(once ? { once } : {}),
     async stop(): Promise<void> {
       ctl.abort();
       await done;
@@ -195,7 +202,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
     const Docker = loadDockerode();
     targets.push(new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
-      stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), logger,
+      stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), cleanup: d.cleanup, logger,
       credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
     }));
   }

@@ -33,6 +33,8 @@ export interface ReconcilerOptions {
    * @default - none
    */
   readonly verifiedIn?: readonly VerifiedInRequirement[];
+  /** Watchtower's monitorOnly: newer versions are audited and alerted (`available`), nothing is changed. @default false */
+  readonly monitorOnly?: boolean;
   /** MLflow's API for the images that follow a registered model, and the prefix of the tags written back. @default - none */
   readonly mlflow?: { readonly client: MlflowApi; readonly tagPrefix: string };
   /** After each promotion, record signed proof in the registry that this environment's gate passed (`attest`). @default - none */

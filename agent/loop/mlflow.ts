@@ -18,7 +18,7 @@ const MAX_REMEMBERED = 10_000;
 
 /** What is written back to MLflow for each outcome. */
 const STATUS: Readonly<Record<UpdateOutcome, string | undefined>> = {
-  promoted: 'deployed', rolled_back: 'rolled-back', failed: 'failed', rollback_failed: 'rollback-failed', held: 'held', aborted: undefined, restarted: undefined,
+  promoted: 'deployed', rolled_back: 'rolled-back', failed: 'failed', rollback_failed: 'rollback-failed', held: 'held', aborted: undefined, restarted: undefined, available: 'available',
 };
 
 export class MlflowFollower {

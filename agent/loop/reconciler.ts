@@ -149,6 +149,10 @@ export class Reconciler {
     const fail = this.failer(report);
     const rb = e.rollback!;
     let acted = false;
+    if (this.o.monitorOnly) {
+      this.c.audit({ event: 'ignored', target: '-', model: rb.model, result: 'monitor-only', reason: `${rb.reason}: ${rb.version} was not rolled back (monitorOnly)` });
+      return report;
+    }
     try {
       this.o.quarantine.reload(); // the CLI may have released the version a moment ago
     } catch (err) {
@@ -228,6 +232,11 @@ export class Reconciler {
     // Alertmanager: roll the named version back wherever it runs, and quarantine it.
     for (const e of events) {
       if (!e.rollback || signal?.aborted) continue;
+      if (this.o.monitorOnly) {
+        this.c.audit({ event: 'ignored', target: '-', model: e.rollback.model, result: 'monitor-only',
+          reason: `${e.rollback.reason}: ${e.rollback.version} was not rolled back (monitorOnly)` });
+        continue;
+      }
       try {
         await this.alerts.handle(e, found, report, fail);
       } catch (err) {
@@ -265,6 +274,10 @@ export class Reconciler {
           }
         }
         if (workload.down) {
+          if (this.o.monitorOnly) {
+            this.c.log.warn('monitorOnly: a crashed model container is not started again', { workload: workload.id, reason: workload.down });
+            return;
+          }
           await this.reviver.handle(target, workload, report, fail);
           return;
         }

@@ -81,7 +81,9 @@ export interface CycleReport {
 }
 
 /** How an update ended. `held`: inconclusive, kept unpromoted; `aborted`: reversed because the agent stopped. */
-export type UpdateOutcome = 'promoted' | 'rolled_back' | 'failed' | 'held' | 'aborted' | 'rollback_failed' | 'restarted';
+export type UpdateOutcome = 'promoted' | 'rolled_back' | 'failed' | 'held' | 'aborted' | 'rollback_failed' | 'restarted'
+  /** monitorOnly: a newer version is there; nothing was changed. */
+  | 'available';
 
 /** Records one failure of the cycle. */
 export type Fail = (what: string, e: unknown) => void;

@@ -12,10 +12,24 @@ import { planFromRecord } from './records';
 import type { Fail, UpdateOutcome } from './settings';
 
 export class UpdateRunner {
+  /** `<workload> <image>` versions reported as available (monitorOnly); audited once each. */
+  private readonly available = new Set<string>();
+
   constructor(private readonly c: LoopContext) {}
 
   public async execute(target: Target, plan: UpdatePlan, signal: AbortSignal | undefined, fail: Fail): Promise<UpdateOutcome> {
     const w = plan.workload;
+    if (this.c.o.monitorOnly) {
+      // report, alert, change nothing (audited once per version)
+      const key = `${w.id} ${plan.to}`;
+      if (!this.available.has(key)) {
+        if (this.available.size >= 10_000) this.available.clear();
+        this.available.add(key);
+        this.c.audit({ event: 'available', target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, result: 'monitor-only',
+          reason: `${plan.toVersion} is available; monitorOnly: nothing was changed` });
+      }
+      return 'available';
+    }
     let applied: UpdatePlan | undefined;
     let attempt = plan;
     for (;;) {

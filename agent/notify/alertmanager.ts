@@ -40,6 +40,7 @@ const EVENTS: Readonly<Record<string, { name: string; severity: string; summary:
     name: 'ModelpilotUpdaterVersionRefused', severity: 'critical',
     summary: 'a version was refused (no valid signature, or no proof from the environments it must pass first): never applied',
   },
+  available: { name: 'ModelpilotUpdaterUpdateAvailable', severity: 'info', summary: 'a newer version is available (monitorOnly: nothing was changed)' },
   attested: {
     name: 'ModelpilotUpdaterAttestationFailed', severity: 'warning',
     summary: 'proof of a promotion could not be written to the registry; environments that require it will not take this version',

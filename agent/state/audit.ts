@@ -9,6 +9,7 @@ import * as path from 'path';
 /** What happened. */
 export type AuditEvent =
   | 'planned' // a newer version was chosen
+  | 'available' // monitorOnly: a newer version is there and nothing was changed
   | 'waiting' // the chosen version is younger than minImageAge (`reason` says until when)
   | 'refused' // a version was refused and never applied (`result`: signature, unverified, mlflow) — `reason` says why
   | 'hold' // automatic updates of the workload are held (`result`: who: operator, kubernetes-annotation, manual-rollback)

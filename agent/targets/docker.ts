@@ -50,6 +50,27 @@ export const DOCKER_LABELS = {
   quarantine: 'modelpilot.quarantine',
 } as const;
 
+/** Watchtower's labels, honoured as it honours them: a container opted in with either set is watched. */
+export const WATCHTOWER_LABELS = {
+  enable: 'com.centurylinklabs.watchtower.enable',
+  scope: 'com.centurylinklabs.watchtower.scope',
+} as const;
+
+/**
+ * Whether a container is watched: `modelpilot.enable=true`, or Watchtower's `com.centurylinklabs.watchtower.enable=true`
+ * when modelpilot's own label is absent (modelpilot's label wins, so `modelpilot.enable=false` opts a Watchtower
+ * container out).
+ */
+export function watched(labels: Readonly<Record<string, string>> | undefined): boolean {
+  const own = labels?.[DOCKER_LABELS.enable];
+  return own !== undefined ? own === 'true' : labels?.[WATCHTOWER_LABELS.enable] === 'true';
+}
+
+/** The container's scope: `modelpilot.scope`, else Watchtower's scope label. */
+export function scopeOf(labels: Readonly<Record<string, string>> | undefined): string | undefined {
+  return labels?.[DOCKER_LABELS.scope] ?? labels?.[WATCHTOWER_LABELS.scope];
+}
+
 /** Name suffix of a workload's quarantine marker container. */
 export const QUARANTINE_SUFFIX = '-modelpilot-quarantine';
 
@@ -70,8 +91,17 @@ export interface DockerInFlightRecord extends InFlightRecord {
 export interface DockerTargetOptions {
   /** A dockerode client, e.g. `new Docker({ socketPath: '/var/run/docker.sock' })`. */
   readonly docker: Docker;
-  /** Watch only containers labelled `modelpilot.scope=<scope>`. @default - every `modelpilot.enable=true` container */
+  /**
+   * Watch only containers labelled `modelpilot.scope=<scope>` (or Watchtower's `com.centurylinklabs.watchtower.scope`).
+   * @default - every watched container
+   */
   readonly scope?: string;
+  /**
+   * Remove the replaced image once the new version is promoted (Watchtower's `cleanup`): multi-GB model images fill
+   * disks. Never an image another container still uses; the previous version is pulled again if a rollback needs it.
+   * @default false
+   */
+  readonly cleanup?: boolean;
   /** Also manage containers that are restarting. @default false */
   readonly includeRestarting?: boolean;
   /** Seconds a container gets to stop before it is killed (a container's own StopTimeout or label wins). @default 10 */
@@ -176,9 +206,12 @@ export class DockerTarget implements Target {
 
   public async discover(_signal?: AbortSignal): Promise<Workload[]> {
     // One list: the workloads' containers (enable=true) and their quarantine markers (enable=false).
-    const filters: Record<string, string[]> = { label: [DOCKER_LABELS.enable] };
-    if (this.options.scope) filters.label.push(`${DOCKER_LABELS.scope}=${this.options.scope}`);
-    const all = await this.docker.listContainers({ all: true, filters: JSON.stringify(filters) });
+    // Two lists (a label filter is an AND): modelpilot's label, and Watchtower's; the scope is matched here.
+    const lists = await Promise.all([DOCKER_LABELS.enable, WATCHTOWER_LABELS.enable]
+      .map((label) => this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })));
+    const byId = new Map<string, Docker.ContainerInfo>();
+    for (const c of lists.flat()) byId.set(c.Id, c);
+    const all = [...byId.values()].filter((c) => !this.options.scope || scopeOf(c.Labels) === this.options.scope);
     const quarantines = new Map<string, WorkloadQuarantine[]>();
     for (const c of all) {
       const of = c.Labels?.[DOCKER_LABELS.quarantineOf];
@@ -187,7 +220,7 @@ export class DockerTarget implements Target {
       for (const q of parseWorkloadQuarantines(c.Labels?.[DOCKER_LABELS.quarantine])) list = withWorkloadQuarantine(list, q);
       quarantines.set(of, list);
     }
-    const list = all.filter((c) => c.Labels?.[DOCKER_LABELS.enable] === 'true' && !c.Labels?.[DOCKER_LABELS.quarantineOf]);
+    const list = all.filter((c) => watched(c.Labels) && !c.Labels?.[DOCKER_LABELS.quarantineOf]);
     const groups = new Map<string, Docker.ContainerInfo[]>();
     for (const c of list) {
       const rec = parseRecord(c.Labels?.[DOCKER_LABELS.inFlight]);
@@ -307,7 +340,7 @@ export class DockerTarget implements Target {
       const current = await this.docker.getContainer(w.name).inspect();
       const labels: Record<string, string> = {
         [DOCKER_LABELS.enable]: 'false', [DOCKER_LABELS.quarantineOf]: w.name, [DOCKER_LABELS.quarantine]: JSON.stringify(list),
-        ...(current.Config.Labels?.[DOCKER_LABELS.scope] ? { [DOCKER_LABELS.scope]: current.Config.Labels[DOCKER_LABELS.scope] } : {}),
+        ...(scopeOf(current.Config.Labels) ? { [DOCKER_LABELS.scope]: scopeOf(current.Config.Labels)! } : {}),
       };
       const temp = `${name}-${Date.now().toString(36)}`;
       const created = await this.docker.createContainer({
@@ -550,11 +583,31 @@ export class DockerTarget implements Target {
         if (loc.previous.State.Running) return fail(`previous container ${nameOf(loc.previous)} is running; refusing to remove it`);
         await this.docker.getContainer(loc.previous.Id).remove({ force: false });
         this.logger.info('docker: promoted; previous container removed', { target: plan.workload.id, to: plan.to, removed: nameOf(loc.previous) });
+        if (this.options.cleanup && loc.previous.Image !== loc.named.Image) await this.removeImage(loc.previous.Image, plan);
       }
       await this.removeByName(`${name}${SUFFIX.failed}`, true);
       return ok(undefined);
     } catch (e) {
       return fail(`promote ${plan.toString()} on docker: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * `cleanup`: removes the replaced image unless a container (running or not: another model, a parked version, a
+   * quarantine marker) still uses it. A failure is logged, never fails the promotion.
+   */
+  private async removeImage(imageId: string, plan: UpdatePlan): Promise<void> {
+    try {
+      const users = await this.docker.listContainers({ all: true, filters: JSON.stringify({ ancestor: [imageId] }) });
+      const stillUsed = users.filter((c) => c.ImageID === imageId || c.Image === imageId);
+      if (stillUsed.length > 0) {
+        this.logger.info('docker: cleanup kept the replaced image; a container still uses it', { image: imageId, containers: stillUsed.map((c) => c.Names[0]) });
+        return;
+      }
+      await this.docker.getImage(imageId).remove();
+      this.logger.info('docker: cleanup removed the replaced image', { target: plan.workload.id, image: imageId });
+    } catch (e) {
+      this.logger.warn('docker: cleanup could not remove the replaced image', { image: imageId, error: (e as Error).message });
     }
   }
 

@@ -7,7 +7,7 @@ import { startAgent } from '../../agent/main';
 import { loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
-const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check [--connect]]
+const USAGE = `usage: modelpilot agent --config <agent.yaml> [--kubeconfig <file>] [--check [--connect]] [--run-once]
 
 Runs the updater agent: watches registries, rolls out new model versions, verifies them (readiness, then the
 SLO bake window on Prometheus), rolls back and quarantines bad ones. Logs are JSON lines on stdout.
@@ -20,6 +20,8 @@ options:
   --check          validate the config and the files, socket and directories it names, then exit (0 valid, 2 invalid)
   --connect        with --check: also list each image's tags with the agent's registry client and ask the Docker
                    engine whether it reaches and trusts each registry (exit 1 when a check fails)
+  --run-once       one cycle over every workload, a one-line JSON summary, then exit (0 without failures, 1 with);
+                   as Watchtower's --run-once and agent.yaml's runOnce: true
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -28,13 +30,14 @@ export async function run(argv: string[]): Promise<number> {
     kubeconfig: { type: 'string', needs: "a file, e.g. '--kubeconfig ~/.kube/config'" },
     check: { type: 'boolean' },
     connect: { type: 'boolean' },
+    'run-once': { type: 'boolean' },
   });
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { config: file = 'agent.yaml', kubeconfig, check, connect } = args.values;
+  const { config: file = 'agent.yaml', kubeconfig, check, connect, 'run-once': runOnce } = args.values;
   if (connect && !check) return usageError("'--connect' works only with '--check'; run 'modelpilot agent --config <file> --check --connect'");
   let config = loadAgentConfig('agent', file);
   if (!config) return 2;
@@ -58,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const line of report.lines) process.stdout.write(`${line}\n`);
     return report.ok ? 0 : 1;
   }
+  if (runOnce) config = { ...config, runOnce: true };
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
     agent = await startAgent(config);
@@ -65,6 +69,13 @@ export async function run(argv: string[]): Promise<number> {
     // a start-up failure (port taken, API unreachable) is one line naming what failed, not a stack trace
     process.stderr.write(`modelpilot agent: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
+  }
+  if (agent.once) {
+    // Watchtower's --run-once: one cycle, a one-line summary, exit 0 when it had no failures
+    const report = await agent.once;
+    await agent.stop();
+    process.stdout.write(`${JSON.stringify({ runOnce: true, workloads: report.workloads, updates: report.updates, failures: report.failures })}\n`);
+    return report.failures.length === 0 ? 0 : 1;
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

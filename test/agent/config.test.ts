@@ -38,6 +38,14 @@ describe('agent config: defaults', () => {
     expect(c.registries.tagsCacheTtl.toMilliseconds()).toBe(0);
   });
 
+  test('Watchtower options: schedule (6 fields, seconds first), monitorOnly, runOnce, targets.docker.cleanup', () => {
+    const c = parseConfig({ targets: { docker: { cleanup: true } }, schedule: '0 0 4 * * *', monitorOnly: true, runOnce: true });
+    expect([c.schedule, c.monitorOnly, c.runOnce, c.targets.docker?.cleanup]).toEqual(['0 0 4 * * *', true, true, true]);
+    expect(() => parseConfig({ ...minimal, schedule: '0 4 * * *' }))
+      .toThrow("'schedule' value '0 4 * * *' has 5 field(s); write 6, seconds first, as Watchtower does: '0 0 4 * * *' is 04:00 every day");
+    expect(() => parseConfig({ ...minimal, schedule: '0 0 25 * * *' })).toThrow("'schedule' value '0 0 25 * * *' is not a cron expression");
+  });
+
   test('registries.tagsCacheTtl is a duration', () => {
     expect(parseConfig({ ...minimal, registries: { tagsCacheTtl: '30s' } }).registries.tagsCacheTtl.toMilliseconds()).toBe(30_000);
     expect(() => parseConfig({ ...minimal, registries: { tagsCacheTtl: 'soon' } })).toThrow("'registries.tagsCacheTtl' value 'soon' is not a duration");
@@ -116,9 +124,9 @@ describe('agent config: errors name the key path, the value and the fix', () => 
     ['a selector and a list', { targets: { kubernetes: { labelSelector: 'a=b', deployments: ['x'] } } },
       "'targets.kubernetes.deployments' value [\"x\"] cannot be combined with labelSelector; give one of them"],
     ['a misspelt key', { ...minimal, helth: {} },
-      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, mlflow, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
+      "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, schedule, monitorOnly, runOnce, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, mlflow, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
     ['a misspelt nested key', { targets: { docker: { socktet: '/x' } } },
-      "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, stopTimeout)"],
+      "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, cleanup, stopTimeout)"],
     ['not a map', 'hello', "the config value 'hello' must be a map of settings (see docs/agent.md)"],
     ['requireVerifiedIn naming an environment without keys', { ...minimal, requireVerifiedIn: ['staging'] },
       "'requireVerifiedIn[0]' value 'staging' has no keys; add trustedEnvironments.staging.publicKeyFiles with the public key of the staging agent's attest.privateKeyFile"],

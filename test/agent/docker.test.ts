@@ -3,7 +3,7 @@
  * engine is in docker.integration.test.ts.
  */
 import type Docker from 'dockerode';
-import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec } from '../../agent/targets/docker';
+import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec, scopeOf, watched } from '../../agent/targets/docker';
 
 const record: DockerInFlightRecord = {
   from: 'r/m:1.0.0', to: 'r/m:1.1.0', attempt: 1, startedAt: '2026-11-25T09:00:00.000Z', trigger: 'poll', name: 'm', previousId: 'abc', previousName: 'm-modelpilot-prev',
@@ -128,6 +128,25 @@ describe('discover', () => {
     // THEN both report the digest, the container is inspected each cycle, the image only once
     expect(first.map((w) => w.digest)).toEqual([`sha256:${'a'.repeat(64)}`]);
     expect(second).toEqual(first);
-    expect(calls).toEqual({ listContainers: 2, inspectContainer: 2, inspectImage: 1 });
+    // two lists per discover (modelpilot's label, Watchtower's), the image inspected once
+    expect(calls).toEqual({ listContainers: 4, inspectContainer: 2, inspectImage: 1 });
+  });
+});
+
+describe('Watchtower labels', () => {
+  test.each<[Record<string, string>, boolean]>([
+    [{ 'modelpilot.enable': 'true' }, true],
+    [{ 'com.centurylinklabs.watchtower.enable': 'true' }, true],
+    [{ 'com.centurylinklabs.watchtower.enable': 'false' }, false],
+    [{ 'modelpilot.enable': 'false', 'com.centurylinklabs.watchtower.enable': 'true' }, false],
+    [{}, false],
+  ])('%j is watched: %s', (labels, expected) => {
+    expect(watched(labels)).toBe(expected);
+  });
+
+  test('the scope is modelpilot\'s label, else Watchtower\'s', () => {
+    expect(scopeOf({ 'com.centurylinklabs.watchtower.scope': 'prod' })).toBe('prod');
+    expect(scopeOf({ 'modelpilot.scope': 'dev', 'com.centurylinklabs.watchtower.scope': 'prod' })).toBe('dev');
+    expect(scopeOf({})).toBeUndefined();
   });
 });

@@ -340,6 +340,8 @@ export interface HarnessOptions {
   readonly verifiedIn?: readonly VerifiedInRequirement[];
   /** This agent's attestations after each promotion. */
   readonly attest?: AttestSettings;
+  /** Watchtower's monitorOnly. */
+  readonly monitorOnly?: boolean;
   /** MLflow's API for the images that follow a registered model. */
   readonly mlflow?: ReconcilerOptions['mlflow'];
   /** The state directory (a restarted agent: the same one). @default - a new temp dir */
@@ -365,7 +367,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
-    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow,
+    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow, monitorOnly: options.monitorOnly,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {

@@ -109,7 +109,7 @@ describe('agent.yaml: every bad value names the key, the value and the fix', () 
   ['log level trace', {'log': {'level': 'trace'}},
     ["'log.level' value 'trace' must be one of 'debug', 'info', 'warn', 'error'"]],
   ['typo key', {'pollIntreval': '1m'},
-    ["'pollIntreval' is not a known key; did you mean 'pollInterval'? (known keys: targets, images, pollInterval, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, mlflow, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"]],
+    ["'pollIntreval' is not a known key; did you mean 'pollInterval'? (known keys: targets, images, pollInterval, schedule, monitorOnly, runOnce, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, mlflow, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"]],
   ['image repository with tag', {'images': [{'repository': '127.0.0.1:5000/models/recsys:1.0.0'}]},
     ["'images[0].repository' value '127.0.0.1:5000/models/recsys:1.0.0' is not a repository; write 'registry/repository' without tag or digest, e.g. '127.0.0.1:5000/models/recsys'"]],
   ['image policy bad', {'images': [{'repository': '127.0.0.1:5000/models/recsys', 'policy': 'newest'}]},

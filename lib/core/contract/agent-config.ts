@@ -13,6 +13,7 @@ import { closestName } from '../closest-name';
 import { Duration, parseDuration } from '../duration';
 import { ImageRef } from '../image-ref';
 import { formatKeyPath, valueAt } from '../key-path';
+import { scheduleProblem } from '../schedule';
 import { Slo } from '../slo';
 import { UpdatePolicy } from '../update-policy';
 import { INCONCLUSIVE_MODES, MANAGED_SELECTOR } from './names';
@@ -107,6 +108,8 @@ const dockerTargetSchema = z.strictObject({
   scope: nonEmpty('a scope name such as \'prod\'').optional(),
   /** Also update containers that are restarting. */
   includeRestarting: z.boolean({ error: 'must be true or false' }).default(false),
+  /** Watchtower's `cleanup`: remove the replaced image once the new version is promoted (never one still in use). */
+  cleanup: z.boolean({ error: 'must be true or false' }).default(false),
   /** How long a container gets to stop before it is killed. */
   stopTimeout: duration().default(parseDuration('10s')),
 });
@@ -394,6 +397,18 @@ export const agentConfigSchema = z.strictObject({
   images: z.array(imageSchema, { error: 'must be a list of images' }).default([]),
   /** Default poll interval of every image. */
   pollInterval: duration({ ms: 1000, text: '1s' }).default(parseDuration('5m')),
+  /**
+   * Watchtower's `schedule`: a 6-field cron expression (seconds first) at which every image is checked, instead of
+   * the poll interval's ticks (webhooks still act at once).
+   */
+  schedule: z.string({ error: "must be a cron expression such as '0 0 4 * * *'" }).superRefine((expr, ctx) => {
+    const problem = scheduleProblem(expr);
+    if (problem) ctx.issues.push({ code: 'custom', input: expr, message: problem });
+  }).optional(),
+  /** Watchtower's `monitorOnly`: find newer versions, audit and alert them, change nothing. */
+  monitorOnly: z.boolean({ error: 'must be true or false' }).default(false),
+  /** Watchtower's `runOnce`: one cycle, then exit (0 when it had no failures); also `modelpilot agent --run-once`. */
+  runOnce: z.boolean({ error: 'must be true or false' }).default(false),
   /** Default minimum image age of every image (0: a version is taken as soon as it is seen). */
   minImageAge: duration().default(parseDuration('0s')),
   /** Every image: roll out only versions with a valid cosign signature by one of these keys (unsigned: refused, audited, alerted). */
