@@ -367,7 +367,8 @@ export function harness(options: HarnessOptions = {}): Harness {
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
     pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
-    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow, monitorOnly: options.monitorOnly,
+    signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow,
+    monitorOnly: options.monitorOnly,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
