@@ -206,12 +206,7 @@ export class DockerTarget implements Target {
 
   public async discover(_signal?: AbortSignal): Promise<Workload[]> {
     // One list: the workloads' containers (enable=true) and their quarantine markers (enable=false).
-    // Two lists (a label filter is an AND): modelpilot's label, and Watchtower's; the scope is matched here.
-    const lists = await Promise.all([DOCKER_LABELS.enable, WATCHTOWER_LABELS.enable]
-      .map((label) => this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })));
-    const byId = new Map<string, Docker.ContainerInfo>();
-    for (const c of lists.flat()) byId.set(c.Id, c);
-    const all = [...byId.values()].filter((c) => !this.options.scope || scopeOf(c.Labels) === this.options.scope);
+    const all = (await this.labelled()).filter((c) => !this.options.scope || scopeOf(c.Labels) === this.options.scope);
     const quarantines = new Map<string, WorkloadQuarantine[]>();
     for (const c of all) {
       const of = c.Labels?.[DOCKER_LABELS.quarantineOf];
@@ -382,9 +377,21 @@ export class DockerTarget implements Target {
   }
 
   /** Finds the containers of workload `name`: under its own name, the newest in-flight one, and the previous one. */
+  /**
+   * Every container with modelpilot's or Watchtower's enable label (either value; quarantine markers too). Two lists,
+   * since a label filter is an AND.
+   */
+  private async labelled(): Promise<Docker.ContainerInfo[]> {
+    const lists = await Promise.all([DOCKER_LABELS.enable, WATCHTOWER_LABELS.enable]
+      .map((label) => this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })));
+    const byId = new Map<string, Docker.ContainerInfo>();
+    for (const c of lists.flat()) byId.set(c.Id, c);
+    return [...byId.values()];
+  }
+
   private async locate(name: string, members?: Docker.ContainerInfo[]): Promise<Located> {
     if (!members) {
-      const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${DOCKER_LABELS.enable}=true`] }) });
+      const list = (await this.labelled()).filter((c) => watched(c.Labels));
       members = list.filter((c) => (parseRecord(c.Labels?.[DOCKER_LABELS.inFlight])?.name ?? logicalName(nameOf(c))) === name);
     }
     const inspected: Docker.ContainerInspectInfo[] = [];
@@ -598,8 +605,9 @@ export class DockerTarget implements Target {
    */
   private async removeImage(imageId: string, plan: UpdatePlan): Promise<void> {
     try {
-      const users = await this.docker.listContainers({ all: true, filters: JSON.stringify({ ancestor: [imageId] }) });
-      const stillUsed = users.filter((c) => c.ImageID === imageId || c.Image === imageId);
+      // every container, compared by image id (engines differ on `ancestor` filters and on the `sha256:` prefix)
+      const bare = (id: string | undefined) => (id ?? '').replace(/^sha256:/, '');
+      const stillUsed = (await this.docker.listContainers({ all: true })).filter((c) => bare(c.ImageID) === bare(imageId));
       if (stillUsed.length > 0) {
         this.logger.info('docker: cleanup kept the replaced image; a container still uses it', { image: imageId, containers: stillUsed.map((c) => c.Names[0]) });
         return;
