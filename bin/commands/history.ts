@@ -4,26 +4,30 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { formatTimeline, readAuditFile } from '../../agent/state/audit';
+import { renderTimelineHtml } from '../../agent/state/timeline-html';
 import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
-const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json]
+const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json | --html <out.html>]
 
 Prints every decision and attempt of the agent, oldest first: time, workload, event, from -> to, trigger, result
 and reason. Default file: <stateDir>/audit.jsonl from --config, else /var/lib/modelpilot/audit.jsonl.
+--html writes one self-contained page (no network requests): per workload a time axis of the versions served with
+rollbacks, quarantines and holds marked, every entry with its gate verdict and SLO values, filters.
 Exit status: 0; 1 when the file is missing or some lines are not audit entries (each is named on stderr with its line
 number and skipped); 2 on usage errors.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, { file: { type: 'string' }, config: { type: 'string' }, target: { type: 'string' }, last: { type: 'string' }, json: { type: 'boolean' } });
+  const args = parseCommandArgs(argv, { file: { type: 'string' }, config: { type: 'string' }, target: { type: 'string' }, last: { type: 'string' }, json: { type: 'boolean' }, html: { type: 'string' } });
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { config: configFile, target: filter, json } = args.values;
+  const { config: configFile, target: filter, json, html } = args.values;
+  if (json && html !== undefined) return usageError("'--json' and '--html' are both given; choose one");
   let file = args.values.file;
   const last = args.values.last === undefined ? undefined : Number(args.values.last);
   if (last !== undefined && (!Number.isInteger(last) || last < 1)) {
@@ -48,7 +52,17 @@ export async function run(argv: string[]): Promise<number> {
   for (const u of unreadable) {
     process.stderr.write(`modelpilot history: ${auditFile} line ${u.line} is not an audit entry (torn or corrupted), skipped: ${u.text}\n`);
   }
-  if (json) {
+  if (html !== undefined) {
+    let list = entries.filter((e) => !filter || e.target === filter || e.model === filter);
+    if (last !== undefined) list = list.slice(-last);
+    try {
+      fs.writeFileSync(html, renderTimelineHtml(list, { source: auditFile }));
+    } catch (e) {
+      process.stderr.write(`modelpilot history: '--html' value '${html}' cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a writable file path\n`);
+      return 1;
+    }
+    process.stdout.write(`${html}: ${list.length} entries\n`);
+  } else if (json) {
     let list = entries.filter((e) => !filter || e.target === filter || e.model === filter);
     if (last !== undefined) list = list.slice(-last);
     process.stdout.write(list.map((e) => JSON.stringify(e)).join('\n') + (list.length ? '\n' : ''));

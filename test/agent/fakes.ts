@@ -276,7 +276,7 @@ export class FakeSlo implements HealthCheck {
   public readonly verdicts = new Map<string, HealthResult['status'] | 'wait-for-abort'>();
   public readonly checked: string[] = [];
   public fallback: HealthResult['status'] = 'Healthy';
-  /** The values a healthy verdict reports (what the real check measured). */
+  /** The values a healthy verdict reports (what the real check measured); an unhealthy one reports none. */
   public evidence?: Record<string, number>;
 
   public async check(plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
@@ -291,7 +291,7 @@ export class FakeSlo implements HealthCheck {
       return { status: 'Inconclusive', reason: 'bake window interrupted' };
     }
     const reason = { Healthy: 'error ratio 0 <= 0.05', Unhealthy: 'error ratio 0.5 > 0.05 over 1m', Inconclusive: 'no traffic to judge' }[verdict];
-    return { status: verdict, reason, ...(this.evidence ? { evidence: this.evidence } : {}) };
+    return { status: verdict, reason, ...(this.evidence && verdict === 'Healthy' ? { evidence: this.evidence } : {}) };
   }
 }
 
