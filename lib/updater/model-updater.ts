@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { checkDnsName, checkProps, DNS_LABEL_RE } from '../core/checks';
 import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
-import { CONFIG_HASH_ANNOTATION, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
+import { CONFIG_HASH_ANNOTATION, DEFAULT_UPDATER_IMAGE, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
 import { AGENT_PATHS } from '../core/contract/paths';
 import { DEFAULT_UPDATER_NAME, SecretKeySelector, WEBHOOK_SECRET_KEYS, webhookSecretName } from '../core/contract/secrets';
 import { Duration } from '../core/duration';
@@ -61,7 +61,8 @@ export interface ModelUpdaterProps {
   readonly namespace?: string;
   /**
    * The agent image (built from agent/Dockerfile); a semver tag or a digest.
-   * @default 'ghcr.io/modelpilot/modelpilot-updater:0.1.0'
+   * @default 'ghcr.io/modelpilot/modelpilot-updater:0.1.0' — what .github/workflows/release.yml publishes for this
+   * version (DEFAULT_UPDATER_IMAGE); give your own build (`podman build -f agent/Dockerfile .`) from your registry
    */
   readonly image?: string | ImageRef;
   /**
@@ -459,7 +460,7 @@ function resolveProps(props: ModelUpdaterProps) {
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`'models' lists Deployment '${dup}' twice; give each model once`);
   const image = typeof props.image === 'string' || props.image === undefined
-    ? ImageRef.parse(props.image ?? 'ghcr.io/modelpilot/modelpilot-updater:0.1.0', { field: 'image' })
+    ? ImageRef.parse(props.image ?? DEFAULT_UPDATER_IMAGE, { field: 'image' })
     : props.image;
   const port = props.port ?? 8080;
   if (!Number.isInteger(port) || port < 1024 || port > 65535) {

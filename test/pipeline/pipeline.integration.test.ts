@@ -193,4 +193,14 @@ describe('actionlint', () => {
     expect(flagged.status).toBe(1);
     expect(flagged.stdout).toContain('potentially untrusted');
   });
+
+  test('finds nothing to report in the repository\'s own updater release workflow', () => {
+    const actionlint = path.join(deliveryBinDir(), 'actionlint');
+    const repo = path.join(dir, 'own');
+    fs.mkdirSync(path.join(repo, '.github/workflows'), { recursive: true });
+    spawnSync('git', ['init', '-q'], { cwd: repo });
+    fs.copyFileSync(path.resolve(__dirname, '../../.github/workflows/release.yml'), path.join(repo, '.github/workflows/release.yml'));
+    const r = spawnSync(actionlint, ['-color=false'], { cwd: repo, encoding: 'utf8' });
+    expect([r.status, r.stdout + r.stderr]).toEqual([0, '']);
+  });
 });

@@ -87,3 +87,10 @@ export const MODEL_METRICS = {
 export const INCONCLUSIVE_MODES = ['hold', 'probe', 'rollback'] as const;
 /** One of {@link INCONCLUSIVE_MODES}. */
 export type InconclusiveMode = typeof INCONCLUSIVE_MODES[number];
+
+/** This package's version (equal to package.json's; test/updater/release-workflow.test.ts checks it). */
+export const MODELPILOT_VERSION = '0.1.0';
+/** Where .github/workflows/release.yml publishes the updater image for the modelpilot org. */
+export const UPDATER_IMAGE_REPOSITORY = 'ghcr.io/modelpilot/modelpilot-updater';
+/** ModelUpdater's default image: what the release workflow publishes for this version. */
+export const DEFAULT_UPDATER_IMAGE = `${UPDATER_IMAGE_REPOSITORY}:${MODELPILOT_VERSION}`;
