@@ -8,6 +8,8 @@ const stack = new ModelEnvironment(config.model, {
   config,
   secrets,
   build: { context: 'examples/model-server', dockerfile: 'examples/model-server/Dockerfile' },
+  // the updater image too, from this checkout (unless modelpilot:updaterImage or modelpilot:imageDigest is set)
+  updaterBuild: { context: '.', dockerfile: 'agent/Dockerfile' },
 });
 
 /** Where the model serves inside the cluster. */

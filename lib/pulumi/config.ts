@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { parseVersionTag } from '../core/image-ref';
+import { ImageRef, parseVersionTag } from '../core/image-ref';
 import { formatKeyPath, valueAt } from '../core/key-path';
 
 /** The Pulumi config namespace of every key the program reads (the project name in Pulumi.yaml). */
@@ -100,6 +100,11 @@ export interface StackConfig {
   readonly promotion: PromotionConfig;
   /** `modelpilot:mlflow` (default: the update policy decides, not MLflow). */
   readonly mlflow?: MlflowConfig;
+  /**
+   * `modelpilot:updaterImage` — the updater image to run (your registry's copy). Unset: built from agent/Dockerfile
+   * and pushed beside the model when the program builds images, else the published default.
+   */
+  readonly updaterImage?: string;
 }
 
 /** Secret config values, each an Output marked secret. */
@@ -216,6 +221,12 @@ const KEYS = {
     }, { error: 'is not an object' }).strict().default({ requireVerifiedIn: {} }),
     fix: "pulumi config set --path 'modelpilot:promotion.minImageAge' 1h",
   },
+  updaterImage: {
+    schema: z.string().refine((v) => ImageRef.tryParse(v) !== undefined, {
+      error: "is not a pinned image reference; give 'registry/repository:1.2.3' or '…@sha256:<digest>' (not 'latest')",
+    }).optional(),
+    fix: 'pulumi config set modelpilot:updaterImage registry.example.com/platform/modelpilot-updater:0.1.0',
+  },
   mlflow: {
     json: true,
     schema: z.object({
@@ -303,6 +314,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     updater: read('updater'),
     promotion: read('promotion') as PromotionConfig,
     mlflow: read('mlflow'),
+    updaterImage: read('updaterImage'),
   };
   const { attestAs, requireVerifiedIn } = stackConfig.promotion;
   if (attestAs !== undefined && attestAs in requireVerifiedIn) {

@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import * as path from 'path';
 import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -6,7 +7,7 @@ import * as bcrypt from 'bcryptjs';
 import { App, Chart } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
-import { MODEL_SERVER_ENV, VERSION_LABEL } from '../core/contract/names';
+import { MODEL_SERVER_ENV, MODELPILOT_VERSION, VERSION_LABEL } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { parseDuration } from '../core/duration';
@@ -62,6 +63,13 @@ export interface ModelEnvironmentArgs {
   readonly secrets: StackSecrets;
   /** How to build the model server image. */
   readonly build: ImageBuildArgs;
+  /**
+   * How to build the updater image (agent/Dockerfile from a modelpilot checkout). When given, and neither
+   * `modelpilot:updaterImage` nor `modelpilot:imageDigest` is set, it is built and pushed beside the model as
+   * `<registry>/<repository's parent>/modelpilot-updater:<modelpilot version>` and the updater runs it by digest.
+   * @default - the updater runs `modelpilot:updaterImage`, else the published default image
+   */
+  readonly updaterBuild?: ImageBuildArgs;
   /**
    * Extra model props (resources, autoscaling, …); name, image, replicas, namespace and strategy come from config.
    * @default - none
@@ -132,6 +140,8 @@ export class ModelEnvironment extends pulumi.ComponentResource {
   /** The image build. */
   /** The image built and pushed by this stack; undefined with `modelpilot:imageDigest` (an image already pushed). */
   public readonly image?: docker.Image;
+  /** The updater image, when this program builds it (`updaterBuild`). */
+  public readonly updaterImage?: docker.Image;
   /** The objects of the synthesized stack in apply order (plain values: no secrets, image not yet pinned). */
   public readonly plan: readonly PlannedObject[];
   /** The Kubernetes resource of each planned object, by plan key. */
@@ -269,7 +279,16 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       ? ModelRegistry.inCluster({ ...inClusterProps, htpasswdSecret: registryHtpasswdSecret, pullSecret: registryPullSecret?.name })
       : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
+    // The updater image: given, built here (a checkout, images built), or the published default.
+    const updaterRepo = (host: string) => {
+      const parent = path.posix.dirname(config.registry.repository);
+      return `${host}/${parent === '.' ? '' : `${parent}/`}modelpilot-updater:${MODELPILOT_VERSION}`;
+    };
+    const buildUpdater = config.updater && !config.updaterImage && !config.imageDigest && args.updaterBuild !== undefined;
+    const updaterPlaceholder = buildUpdater ? updaterRepo(config.registry.host) : undefined;
+    const updaterImage = config.updaterImage ?? updaterPlaceholder;
     const updater = config.updater ? {
+      ...(updaterImage ? { image: updaterImage } : {}),
       webhookHmacSecret: webhookHmacKey,
       webhookBearerToken: webhookToken,
       ...promotion,
@@ -340,10 +359,30 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
       this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
     }
+    if (buildUpdater && updaterPlaceholder) {
+      this.updaterImage = new docker.Image(`${name}-updater-image`, {
+        imageName: updaterRepo(pushHost),
+        build: {
+          context: args.updaterBuild!.context, dockerfile: args.updaterBuild!.dockerfile, platform: args.updaterBuild!.platform,
+          args: { VERSION: MODELPILOT_VERSION },
+        },
+        registry: config.registry.username !== undefined
+          ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
+          : undefined,
+      }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
+    }
+    const updaterRef = this.updaterImage && updaterPlaceholder
+      ? this.updaterImage.repoDigest.apply((d: string | undefined) => pinnedReference(ImageRef.parse(updaterPlaceholder), d))
+      : undefined;
     for (const p of this.plan) {
       if (objects[p.key]) continue;
-      const pinned = replaceContainerImage(p.object, placeholder, this.imageRef);
-      applyObject(p, pinned, pinned === p.object || !this.image ? [] : [this.image]);
+      let pinned = replaceContainerImage(p.object, placeholder, this.imageRef);
+      let built: pulumi.Resource | undefined = pinned === p.object ? undefined : this.image;
+      if (pinned === p.object && updaterRef && updaterPlaceholder) {
+        pinned = replaceContainerImage(p.object, updaterPlaceholder, updaterRef);
+        built = pinned === p.object ? undefined : this.updaterImage;
+      }
+      applyObject(p, pinned, built ? [built] : []);
     }
     this.objects = objects;
 

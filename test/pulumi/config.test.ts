@@ -125,6 +125,12 @@ describe('readStackConfig', () => {
     expect(await readConfigError({ ...staging(), 'modelpilot:mlflow': JSON.stringify(m) }, SECRET_KEYS)).toBe(message);
   });
 
+  test('throws if modelpilot:updaterImage is a moving tag', async () => {
+    expect(await readConfigError({ ...staging(), 'modelpilot:updaterImage': 'ghcr.io/modelpilot/modelpilot-updater:latest' }, SECRET_KEYS)).toBe(
+      "'modelpilot:updaterImage' value 'ghcr.io/modelpilot/modelpilot-updater:latest' is not a pinned image reference; give 'registry/repository:1.2.3' or '…@sha256:<digest>' (not 'latest'); "
+      + 'set it with `pulumi config set modelpilot:updaterImage registry.example.com/platform/modelpilot-updater:0.1.0`');
+  });
+
   describe('secrets', () => {
     test('throws if the HMAC key is missing', async () => {
       const config = staging();

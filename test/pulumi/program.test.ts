@@ -51,8 +51,8 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
   });
 
   test('builds the model server image with a semver tag and OCI build args, and pushes it with the registry credentials', () => {
-    const [image] = run.ofType('docker:index/image:Image');
-    expect(image.name).toBe(`${model}-image`);
+    const image = run.byName(`${model}-image`);
+    expect(run.ofType('docker:index/image:Image').map((r) => r.name).sort()).toEqual([`${model}-image`, `${model}-updater-image`]);
     expect(image.inputs.imageName).toBe(`${registry.host}/${registry.repository}:${version}`);
     expect(image.inputs.build).toEqual({
       context: 'examples/model-server',
@@ -65,6 +65,18 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
     expect(creds).toEqual(registry.username === undefined ? undefined : {
       server: registry.host, username: registry.username, password: TEST_SECRETS['modelpilot:registryPassword'],
     });
+  });
+
+  test('builds the updater image from agent/Dockerfile beside the model, and runs the updater on its digest, after the push', () => {
+    const image = run.byName(`${model}-updater-image`);
+    const parent = registry.repository.split('/').slice(0, -1).join('/');
+    const name = `${registry.host}/${parent ? `${parent}/` : ''}modelpilot-updater:0.1.0`;
+    expect(image.inputs.imageName).toBe(name);
+    expect(image.inputs.build).toEqual({ context: '.', dockerfile: 'agent/Dockerfile', args: { VERSION: '0.1.0' } });
+    const agent = run.byName(`${model}-updater-deployment-modelpilot-updater`);
+    const containers = at(agent.inputs, 'spec', 'template', 'spec', 'containers') as Obj[];
+    expect(containers[0].image).toBe(`${name}@${mockDigest(name)}`);
+    expect(agent.dependsOn).toContain(`${model}-updater-image`);
   });
 
   test('runs the model Deployment on the pushed image\'s digest-pinned reference, after the push', () => {
@@ -255,6 +267,17 @@ describe('stacks with promotion settings (modelpilot:promotion)', () => {
     expect(volumes(run)).toContainEqual({ name: 'trusted-keys', projected: { sources: [
       { secret: { name: 'recsys-promotion-keys', items: [{ key: 'staging.pub', path: 'staging.pub' }] } },
     ] } });
+  }, 120_000);
+});
+
+describe('modelpilot:updaterImage', () => {
+  test('runs the given updater image and builds none', async () => {
+    const run = await runProgram('prod', {
+      ...stackFileConfig('prod'), ...TEST_SECRETS, 'modelpilot:updaterImage': 'registry.example.com/platform/modelpilot-updater:0.1.0',
+    }, SECRET_KEYS);
+    expect(run.ofType('docker:index/image:Image').map((r) => r.name)).toEqual(['recsys-image']);
+    const containers = at(run.byName('recsys-updater-deployment-modelpilot-updater').inputs, 'spec', 'template', 'spec', 'containers') as Obj[];
+    expect(containers[0].image).toBe('registry.example.com/platform/modelpilot-updater:0.1.0');
   }, 120_000);
 });
 
