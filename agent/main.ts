@@ -61,6 +61,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const registry = options.registry ?? new DistributionClient({
     credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
     insecureRegistries: config.registries.insecure,
+    mirrors: config.registries.mirrors,
     rateLimit: { requestsPerSecond: config.registries.rateLimit, burst: Math.max(1, Math.ceil(config.registries.rateLimit * 2)) },
     requestTimeoutMs: ms(config.registries.requestTimeout),
     tagsCacheTtlMs: ms(config.registries.tagsCacheTtl),

@@ -30,10 +30,10 @@ function modelpilotApp(n: number): App {
   for (let i = 0; i < n; i++) {
     new SelfHealingModelStack(app, `stack-${i}`, {
       namespace: `ns-${i}`,
-      registry: ModelRegistry.inCluster({ notifications: { url: `http://modelpilot-updater.ns-${i}.svc:8080/webhooks/registry` } }),
+      registry: ModelRegistry.inCluster({ nodePort: 30000 + i, notifications: { url: `http://modelpilot-updater.ns-${i}.svc:8080/webhooks/registry` } }),
       model: {
         name: 'recsys',
-        image: `model-registry.ns-${i}.svc:5000/models/recsys:1.4.0`,
+        image: `localhost:${30000 + i}/models/recsys:1.4.0`,
         partOf: 'recommendations',
         modelLoadTimeout: Duration.minutes(2),
         resources: {

@@ -108,6 +108,7 @@ export class SelfHealingModelStack extends Chart {
     if (props.registry) this.registry = props.registry.bind(this, 'Registry');
     let pullSecrets = props.model.imagePullSecrets;
     const image = typeof props.model.image === 'string' ? ImageRef.parse(props.model.image, { field: 'model.image' }) : props.model.image;
+    refuseClusterOnlyHost(image, this.registry);
     if (this.registry) {
       if (image.registry !== this.registry.host) {
         throw new Error(`'model.image' registry '${image.registry}' is not the stack's registry '${this.registry.host}'; `
@@ -181,4 +182,21 @@ export class SelfHealingModelStack extends Chart {
       ]);
     }
   }
+}
+
+/**
+ * The kubelet pulls through the node's container runtime, which resolves names on the node: a cluster DNS name
+ * (`*.svc`, `*.svc.cluster.local`) cannot be pulled from on most clusters. Refused, with the pattern that works.
+ */
+function refuseClusterOnlyHost(image: ImageRef, registry: IModelRegistry | undefined): void {
+  const host = image.registry;
+  if (!/\.svc(\.cluster\.local)?(:\d+)?$/.test(host)) return;
+  const port = 30500;
+  const inCluster = registry?.inCluster === true;
+  throw new Error(`'model.image' host '${host}' is a cluster DNS name, which the nodes cannot pull from: the kubelet's container runtime `
+    + 'resolves names and connects on the node, not in the cluster network. '
+    + (inCluster
+      ? `Expose the in-cluster registry on a NodePort — ModelRegistry.inCluster({ nodePort: ${port} }) — and reference the model as `
+        + `'localhost:${port}/${image.repository}${image.tag ? `:${image.tag}` : ''}'; give each node's containerd a hosts.toml for localhost:${port} (docs/registry.md)`
+      : 'Use a registry host the nodes resolve (a public name with TLS, or an in-cluster registry on a NodePort: docs/registry.md)'));
 }

@@ -38,6 +38,8 @@ export interface DistributionClientOptions {
    * @default []
    */
   readonly insecureRegistries?: readonly string[];
+  /** Image registry host → the host actually spoken to (`registries.mirrors`). @default - none */
+  readonly mirrors?: Readonly<Record<string, string>>;
   /** Retries after a 429, a 5xx or a network error, before giving up. @default 4 */
   readonly maxRetries?: number;
   /** First backoff delay; doubles each retry. @default 500 */
@@ -366,7 +368,7 @@ export class DistributionClient implements RegistryClient {
   }
 
   private baseUrl(registry: string): string {
-    const host = registry.toLowerCase();
+    const host = (this.options.mirrors?.[registry.toLowerCase()] ?? this.options.mirrors?.[registry] ?? registry).toLowerCase();
     const name = host.replace(/:\d+$/, '');
     const plain = this.insecure.has(host) || this.insecure.has(name) || name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
     const real = host === 'docker.io' ? 'registry-1.docker.io' : host;

@@ -16,10 +16,10 @@ import { Autoscaling, Duration, ModelRegistry, Receiver, SelfHealingModelStack, 
 export default function build(app: App): void {
   new SelfHealingModelStack(app, 'recommendation-model', {
     namespace: 'ml',
-    registry: ModelRegistry.inCluster(),
+    registry: ModelRegistry.inCluster({ nodePort: 30500 }),
     model: {
       name: 'recsys',
-      image: 'model-registry.ml.svc:5000/models/recsys:1.4.0',
+      image: 'localhost:30500/models/recsys:1.4.0',
       partOf: 'recommendations',
       modelLoadTimeout: Duration.minutes(2),
       resources: {

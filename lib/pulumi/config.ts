@@ -26,6 +26,11 @@ export interface RegistryConfig {
    */
   readonly inCluster: boolean;
   /**
+   * With `inCluster`: the NodePort (30000–32767) the nodes pull through; `host` is then `localhost:<nodePort>`
+   * (docs/registry.md: each node's containerd needs a hosts.toml for it).
+   */
+  readonly nodePort?: number;
+  /**
    * Host[:port] the image is pushed to when it differs from `host` (for example `localhost:5000` through a
    * port-forward to an in-cluster registry).
    * @default - `host`
@@ -199,6 +204,8 @@ const KEYS = {
         .regex(REPOSITORY, { error: "is not a repository path; use lowercase path components such as 'models/recsys'" }),
       username: z.string().min(1, { error: 'is empty' }).optional(),
       inCluster: z.boolean({ error: 'is not true or false' }).default(false),
+      nodePort: z.number({ error: 'is not a number' }).int({ error: 'is not a whole number' })
+        .min(30000, { error: 'is below 30000, the NodePort range' }).max(32767, { error: 'is above 32767, the NodePort range' }).optional(),
       pushHost: z.string().regex(HOST, { error: "is not a host[:port], e.g. 'localhost:5000'" }).optional(),
     }, { error: 'is not an object' }).strict(),
     fix: 'pulumi config set --path modelpilot:registry.host registry.example.com',

@@ -181,7 +181,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     let registryHtpasswdSecret: string | undefined;
     if (config.registry.username !== undefined && secrets.registryPassword) {
       // in the cluster: the names ModelRegistry.inCluster() expects, and the htpasswd file its registry checks
-      const regName = hostName(config.registry.host);
+      const regName = config.registry.inCluster ? 'model-registry' : hostName(config.registry.host);
       const secretName = config.registry.inCluster ? `${regName}-pull` : `${config.model}-registry-credentials`;
       const username = config.registry.username;
       const dockerConfig = secrets.registryPassword.apply((password) => JSON.stringify({
@@ -266,7 +266,12 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
     // only known after the push and is put in below.
     const deployImage = ImageRef.parse(`${config.registry.host}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
-    const inClusterProps = { name: hostName(config.registry.host), port: hostPort(config.registry.host) };
+    const inClusterProps = { nodePort: config.registry.nodePort };
+    if (config.registry.inCluster && config.registry.nodePort === undefined) {
+      throw new pulumi.RunError("'modelpilot:registry.nodePort' is not set but the nodes pull the model from the in-cluster registry through a NodePort; "
+        + 'set it with `pulumi config set --path modelpilot:registry.nodePort 30500` and the host with `pulumi config set --path modelpilot:registry.host localhost:30500` '
+        + '(docs/registry.md: containerd on each node needs a hosts.toml for localhost:30500)');
+    }
     if (config.registry.inCluster) {
       // The host the in-cluster registry will have, from the construct itself (a throwaway chart, not synthesized).
       const expected = new ModelRegistry(new Chart(new App(), 'probe', { namespace: ns }), 'Registry', inClusterProps).host;
@@ -488,10 +493,6 @@ export function pinnedReference(deployImage: ImageRef, repoDigest: string | unde
 }
 
 /** `5001` of `model-registry.ml.svc:5001`; undefined (the registry's default) without a port. */
-function hostPort(host: string): number | undefined {
-  const port = host.split(':')[1];
-  return port === undefined ? undefined : Number(port);
-}
 
 /** `model-registry` of `model-registry.ml.svc:5000`. */
 function hostName(host: string): string {

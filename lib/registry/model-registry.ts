@@ -14,8 +14,13 @@ const k8s = kplus.k8s;
 
 /** What a model stack needs to know about the registry its images come from. */
 export interface IModelRegistry {
-  /** Registry host[:port] that image references start with, e.g. `registry.example.com` or `model-registry.ml.svc:5000`. */
+  /** Registry host[:port] that image references start with, e.g. `registry.example.com` or `localhost:30500`. */
   readonly host: string;
+  /**
+   * Where pods in the cluster reach the registry's API when that differs from `host` (an in-cluster registry on a
+   * NodePort: images say `localhost:30500`, the updater talks to `model-registry.ml.svc:5000`).
+   */
+  readonly serviceHost?: string;
   /** Secret (type kubernetes.io/dockerconfigjson) the kubelet uses to pull, if the registry needs credentials. */
   readonly pullSecretName?: string;
   /** True when modelpilot runs the registry in the cluster. */
@@ -84,6 +89,15 @@ export const RENDER_CONFIG_SCRIPT = [
 
 /** Properties of an in-cluster {@link ModelRegistry}. */
 export interface ModelRegistryProps {
+  /**
+   * Expose the registry on this NodePort (30000–32767) and reference images as `localhost:<nodePort>/…`: the pattern
+   * of kind's local-registry guide. The kubelet pulls through the node's container runtime, which resolves names and
+   * connects on the node — it can reach `localhost:<nodePort>` (kube-proxy forwards it to the registry) but neither
+   * resolves `model-registry.<ns>.svc` nor pulls plain HTTP from an unknown host; containerd needs a `hosts.toml`
+   * for `localhost:<nodePort>` (docs/registry.md). Without it the stack refuses to synthesize.
+   * @default - a ClusterIP Service only (images could not be pulled by the nodes)
+   */
+  readonly nodePort?: number;
   /**
    * Name of the Deployment, Service, PVC and ConfigMap.
    * @default 'model-registry'
@@ -206,8 +220,12 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   }
 
   public readonly inCluster = true;
-  /** `<name>.<namespace>.svc:<port>`. */
+  /** What image references start with: `localhost:<nodePort>`, or `<name>.<namespace>.svc:<port>` without a NodePort. */
   public readonly host: string;
+  /** `<name>.<namespace>.svc:<port>`: where pods reach the registry's API. */
+  public readonly serviceHost: string;
+  /** The NodePort the nodes pull through, if any. */
+  public readonly nodePort?: number;
   public readonly pullSecretName?: string;
   /** Name of the Deployment, Service, PVC and ConfigMap. */
   public readonly name: string;
@@ -234,7 +252,12 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
       throw new Error(`'registry.port' value ${this.port} is out of range; use a whole number in 1..65535 such as 5000`);
     }
-    this.host = `${this.name}.${this.namespace}.svc:${this.port}`;
+    this.serviceHost = `${this.name}.${this.namespace}.svc:${this.port}`;
+    if (props.nodePort !== undefined && (!Number.isInteger(props.nodePort) || props.nodePort < 30000 || props.nodePort > 32767)) {
+      throw new Error(`'registry.nodePort' value ${props.nodePort} is outside Kubernetes' NodePort range; use a whole number in 30000..32767 such as 30500`);
+    }
+    this.nodePort = props.nodePort;
+    this.host = this.nodePort !== undefined ? `localhost:${this.nodePort}` : this.serviceHost;
     if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
     if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
     if (props.anonymousPush === true && props.htpasswdSecret !== undefined) {
@@ -302,7 +325,9 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: meta(),
-      spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
+      spec: this.nodePort !== undefined
+        ? { type: 'NodePort', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP', nodePort: this.nodePort }] }
+        : { type: 'ClusterIP', selector, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
     });
 
     if (props.networkPolicy !== false) {

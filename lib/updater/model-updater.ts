@@ -309,7 +309,10 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       pollInterval: props.pollInterval ?? Duration.minutes(5), minImageAge: props.minImageAge, readinessTimeout: p.readinessTimeout,
       bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
       maxAttempts: p.maxAttempts, port: this.port,
-      insecureRegistry: props.registry?.inCluster ? props.registry.host : undefined, registryCredentials: p.registryCredentials !== undefined,
+      insecureRegistry: props.registry?.inCluster ? props.registry.serviceHost ?? props.registry.host : undefined,
+      registryMirror: props.registry?.serviceHost && props.registry.serviceHost !== props.registry.host
+        ? { from: props.registry.host, to: props.registry.serviceHost } : undefined,
+      registryCredentials: p.registryCredentials !== undefined,
       requireSignature: props.requireSignature !== undefined,
       requireVerifiedIn: props.requireVerifiedIn?.map((r) => r.environment), attestEnvironment: props.attest?.environment,
       ...(props.mlflow ? { mlflow: { url: props.mlflow.url, token: props.mlflow.token !== undefined, tagPrefix: props.mlflow.tagPrefix } } : {}),
@@ -401,7 +404,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
         selector, port: this.port, prometheus, prometheusPort: urlPort(p.prometheusUrl, 'prometheusUrl'),
         alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring'),
         registry: props.registry instanceof ModelRegistry ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined,
-        registryPort: props.registry ? Number(/:(\d+)$/.exec(props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,
+        registryPort: props.registry
+          ? Number(/:(\d+)$/.exec(props.registry.serviceHost ?? props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,
         allowWebhooksFrom: props.allowWebhooksFrom ?? [],
         apiServer: props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0'),
         anywhere: UpdaterPeer.cidr('0.0.0.0/0'),

@@ -41,6 +41,8 @@ export interface AgentConfigSpec {
   readonly port: number;
   /** Registry host reached over plain HTTP (an in-cluster registry). */
   readonly insecureRegistry?: string;
+  /** Images say `from` (what the nodes pull), the agent talks to `to` (the in-cluster Service). */
+  readonly registryMirror?: { readonly from: string; readonly to: string };
   /** Registry credentials are mounted. */
   readonly registryCredentials: boolean;
   /** A cosign public key is mounted: only signed versions go. */
@@ -85,6 +87,7 @@ export function renderAgentConfig(spec: AgentConfigSpec): AgentConfigInput {
     ...(spec.attestEnvironment ? { attest: { environment: spec.attestEnvironment, privateKeyFile: `${AGENT_PATHS.attest}/attest.key` } } : {}),
     registries: {
       insecure: spec.insecureRegistry ? [spec.insecureRegistry] : [],
+      ...(spec.registryMirror ? { mirrors: { [spec.registryMirror.from]: spec.registryMirror.to } } : {}),
       ...(spec.registryCredentials ? { dockerConfig: `${AGENT_PATHS.registry}/config.json` } : {}),
     },
     health: {

@@ -384,6 +384,13 @@ describe('DistributionClient', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  test('registries.mirrors: an image host the nodes pull (localhost:30500) is reached at the Service the agent can reach', async () => {
+    server = await serve((_req, res) => res.end(JSON.stringify({ tags: ['1.4.0'] })));
+    const client = new DistributionClient({ mirrors: { 'localhost:30500': server.host } });
+    expect(await client.listTags({ registry: 'localhost:30500', repository: 'models/recsys' })).toEqual(['1.4.0']);
+    expect(server.requests).toHaveLength(1);
+  });
+
   test('expireTags makes the next list ask the registry within the TTL (a webhook announced a push)', async () => {
     let tags = ['1.0.0'];
     server = await serve((_req, res) => res.end(JSON.stringify({ tags })));

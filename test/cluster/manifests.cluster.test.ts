@@ -38,9 +38,9 @@ function testStacks(app: App): void {
   });
   new SelfHealingModelStack(app, 'in-cluster-htpasswd', {
     namespace: 'registry-auth',
-    registry: ModelRegistry.inCluster({ htpasswdSecret: 'registry-htpasswd', pullSecret: 'registry-pull', port: 5001 }),
+    registry: ModelRegistry.inCluster({ htpasswdSecret: 'registry-htpasswd', pullSecret: 'registry-pull', port: 5001, nodePort: 30501 }),
     model: {
-      name: 'ranker', image: 'model-registry.registry-auth.svc:5001/models/ranker:0.9.1', partOf: 'search',
+      name: 'ranker', image: 'localhost:30501/models/ranker:0.9.1', partOf: 'search',
       autoscaling: Autoscaling.cpu({ minReplicas: 2, maxReplicas: 4, targetUtilizationPercent: 60 }),
       resources: {
         cpu: { request: kplus.Cpu.millis(250), limit: kplus.Cpu.units(1) }, memory: { request: Size.mebibytes(512), limit: Size.gibibytes(1) },

@@ -31,7 +31,7 @@ describe('example recommendation-model', () => {
     expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } });
     const c = of(objects, 'Deployment', 'recsys').spec.template.spec.containers[0];
     expect(c.resources.limits['nvidia.com/gpu']).toBeUndefined();
-    expect(c.image).toBe('model-registry.ml.svc:5000/models/recsys:1.4.0');
+    expect(c.image).toBe('localhost:30500/models/recsys:1.4.0'); // the NodePort pattern: what the nodes pull
   });
 
   test('in-cluster registry notifies the updater webhook', () => {

@@ -5,8 +5,8 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 const REPO = 'https://github.com/acme/ml-platform.git';
 const stackProps = {
-  namespace: 'ml', registry: ModelRegistry.inCluster(), monitoring: {},
-  model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+  namespace: 'ml', registry: ModelRegistry.inCluster({ nodePort: 30500 }), monitoring: {},
+  model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
   gitops: { repoURL: REPO, path: 'dist/prod' },
 };
 

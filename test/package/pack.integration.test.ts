@@ -63,8 +63,8 @@ describe('the packed package', () => {
       const { SelfHealingModelStack, ModelRegistry } = require('modelpilot');
       const app = new App();
       new SelfHealingModelStack(app, 'recsys', {
-        namespace: 'ml', registry: ModelRegistry.inCluster(), monitoring: {}, updater: {},
-        model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+        namespace: 'ml', registry: ModelRegistry.inCluster({ nodePort: 30500 }), monitoring: {}, updater: {},
+        model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
       });
       const kinds = app.charts[0].toJson().map((o) => o.kind);
       const loaded = Object.keys(require.cache).map((k) => k.slice(k.lastIndexOf('node_modules/') + 13));
@@ -118,8 +118,8 @@ describe('the packed package', () => {
       "import { App, Duration as CdkDuration } from 'cdk8s';",
       "import { Duration, ModelRegistry, SelfHealingModelStack, Slo, UpdatePolicy } from 'modelpilot';",
       'const app = new App();',
-      "new SelfHealingModelStack(app, 'm', { model: { name: 'm', image: 'model-registry.ml.svc:5000/models/m:1.0.0', updatePolicy: UpdatePolicy.semver('minor'),",
-      '  slo: new Slo({ window: CdkDuration.minutes(10), maxP99Latency: Duration.millis(500) }) }, namespace: \'ml\', registry: ModelRegistry.inCluster(), updater: {} });',
+      "new SelfHealingModelStack(app, 'm', { model: { name: 'm', image: 'localhost:30500/models/m:1.0.0', updatePolicy: UpdatePolicy.semver('minor'),",
+      '  slo: new Slo({ window: CdkDuration.minutes(10), maxP99Latency: Duration.millis(500) }) }, namespace: \'ml\', registry: ModelRegistry.inCluster({ nodePort: 30500 }), updater: {} });',
     ].join('\n'));
     fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', target: 'ES2022', noEmit: true, skipLibCheck: false, types: [] },

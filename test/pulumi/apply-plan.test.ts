@@ -105,8 +105,8 @@ describe('synthObjects', () => {
     const app = new App();
     const chart = new SelfHealingModelStack(app, 'recsys', {
       namespace: 'ml-dev',
-      registry: ModelRegistry.inCluster(),
-      model: { name: 'recsys', image: 'model-registry.ml-dev.svc:5000/models/recsys:1.4.0' },
+      registry: ModelRegistry.inCluster({ nodePort: 30500 }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
     });
     // WHEN
     const objects = synthObjects(chart);

@@ -194,9 +194,10 @@ describe.each(['dev', 'staging', 'prod'])('stack %s', (env) => {
 describe('stack with an in-cluster registry', () => {
   let run: ProgramRun;
   beforeAll(async () => {
-    // GIVEN dev, but with the registry in the cluster, pushed to through a port-forward on localhost:5000
+    // GIVEN dev, but with the registry in the cluster on NodePort 30500 (what the nodes pull), pushed to through a
+    // port-forward on localhost:5000
     const file = stackFileConfig('dev');
-    const registry = { host: 'model-registry.ml-dev.svc:5000', repository: 'models/recsys', inCluster: true, pushHost: 'localhost:5000', username: 'ci' };
+    const registry = { host: 'localhost:30500', nodePort: 30500, repository: 'models/recsys', inCluster: true, pushHost: 'localhost:5000', username: 'ci' };
     run = await runProgram('dev', { ...file, 'modelpilot:registry': JSON.stringify(registry), ...TEST_SECRETS }, SECRET_KEYS);
   }, 120_000);
 
@@ -226,7 +227,7 @@ describe('stack with an in-cluster registry', () => {
 
   test('pushes to the push host and pins the in-cluster reference to the pushed digest', () => {
     expect(run.byName('recsys-image').inputs.imageName).toBe('localhost:5000/models/recsys:1.4.0');
-    expect(run.outputs.imageRef).toBe(`model-registry.ml-dev.svc:5000/models/recsys:1.4.0@${mockDigest('localhost:5000/models/recsys:1.4.0')}`);
+    expect(run.outputs.imageRef).toBe(`localhost:30500/models/recsys:1.4.0@${mockDigest('localhost:5000/models/recsys:1.4.0')}`);
   });
 });
 
@@ -350,15 +351,22 @@ describe('bad config stops the program', () => {
   }, 120_000);
 
   test('throws if an in-cluster registry host is not the registry the stack runs', async () => {
-    // GIVEN a host in another namespace than the stack's (ml-dev)
-    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-other.svc:5000', username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
-      "'modelpilot:registry.host' value 'model-registry.ml-other.svc:5000' is not the in-cluster registry's host 'model-registry.ml-dev.svc:5000'; "
-      + 'set it with `pulumi config set --path modelpilot:registry.host model-registry.ml-dev.svc:5000`',
+    // GIVEN the Service's name instead of the host the nodes pull (localhost:<nodePort>)
+    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-dev.svc:5000', nodePort: 30500, username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:registry.host' value 'model-registry.ml-dev.svc:5000' is not the in-cluster registry's host 'localhost:30500'; "
+      + 'set it with `pulumi config set --path modelpilot:registry.host localhost:30500`',
+    );
+  }, 120_000);
+
+  test('throws if an in-cluster registry has no NodePort (the nodes could not pull from it)', async () => {
+    await expect(runProgram('dev', inCluster({ host: 'localhost:30500', username: 'ci' }), SECRET_KEYS)).rejects.toThrow(
+      "'modelpilot:registry.nodePort' is not set but the nodes pull the model from the in-cluster registry through a NodePort; "
+      + 'set it with `pulumi config set --path modelpilot:registry.nodePort 30500`',
     );
   }, 120_000);
 
   test('throws if an in-cluster registry has no username (it requires credentials)', async () => {
-    await expect(runProgram('dev', inCluster({ host: 'model-registry.ml-dev.svc:5000' }), SECRET_KEYS)).rejects.toThrow(
+    await expect(runProgram('dev', inCluster({ host: 'localhost:30500', nodePort: 30500 }), SECRET_KEYS)).rejects.toThrow(
       "'modelpilot:registry.username' is not set but the in-cluster registry requires credentials for pushes and pulls; "
       + 'set it with `pulumi config set --path modelpilot:registry.username ci` and the password with `pulumi config set --secret modelpilot:registryPassword <password>`',
     );

@@ -4,6 +4,29 @@ import { ModelRegistry, SelfHealingModelStack, validateManifests } from '../../l
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are untyped JSON
 type Obj = Record<string, any>;
 
+describe('images the nodes can pull (#17: the NodePort pattern)', () => {
+  test.each<[string, () => SelfHealingModelStack, RegExp]>([
+    ['an in-cluster registry without a NodePort', () => new SelfHealingModelStack(Testing.app(), 's', {
+      namespace: 'ml', registry: ModelRegistry.inCluster(), model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+    }), /^'model\.image' host 'model-registry\.ml\.svc:5000' is a cluster DNS name, which the nodes cannot pull from: .*ModelRegistry\.inCluster\(\{ nodePort: 30500 \}\).*'localhost:30500\/models\/recsys:1\.4\.0'.*hosts\.toml/],
+    ['an external registry named by cluster DNS', () => new SelfHealingModelStack(Testing.app(), 's', {
+      namespace: 'ml', registry: ModelRegistry.external({ host: 'harbor.registry.svc.cluster.local' }),
+      model: { name: 'recsys', image: 'harbor.registry.svc.cluster.local/models/recsys:1.4.0' },
+    }), /is a cluster DNS name, which the nodes cannot pull from: .*Use a registry host the nodes resolve/],
+    ['no registry section, a cluster DNS image', () => new SelfHealingModelStack(Testing.app(), 's', {
+      namespace: 'ml', model: { name: 'recsys', image: 'zot.infra.svc:5000/models/recsys:1.4.0' },
+    }), /'model\.image' host 'zot\.infra\.svc:5000' is a cluster DNS name/],
+  ])('throws if %s', (_n, make, message) => {
+    expect(make).toThrow(message);
+  });
+
+  test.each([[29999], [32768], [30500.5]])('throws if the NodePort %s is outside 30000..32767', (nodePort) => {
+    expect(() => new SelfHealingModelStack(Testing.app(), 's', {
+      namespace: 'ml', registry: ModelRegistry.inCluster({ nodePort }), model: { name: 'recsys', image: `localhost:${nodePort}/models/recsys:1.4.0` },
+    })).toThrow(`'registry.nodePort' value ${nodePort} is outside Kubernetes' NodePort range; use a whole number in 30000..32767 such as 30500`);
+  });
+});
+
 describe('SelfHealingModelStack', () => {
   test('composes an in-cluster registry and the model in the stack namespace; snapshot', () => {
     // GIVEN
@@ -11,8 +34,8 @@ describe('SelfHealingModelStack', () => {
     // WHEN
     const stack = new SelfHealingModelStack(app, 'recsys-prod', {
       namespace: 'ml',
-      registry: ModelRegistry.inCluster(),
-      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      registry: ModelRegistry.inCluster({ nodePort: 30500 }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
     });
     const objects = stack.toJson() as Obj[];
     // THEN
@@ -25,7 +48,10 @@ describe('SelfHealingModelStack', () => {
     expect(model.spec.template.spec.imagePullSecrets).toEqual([{ name: 'model-registry-pull' }]);
     for (const o of objects) expect(o.metadata.namespace).toBe('ml');
     expect(stack.model.namespace).toBe('ml');
-    expect(stack.registry?.host).toBe('model-registry.ml.svc:5000');
+    expect(stack.registry?.host).toBe('localhost:30500');
+    expect(stack.registry?.serviceHost).toBe('model-registry.ml.svc:5000');
+    const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'model-registry')!;
+    expect(svc.spec).toMatchObject({ type: 'NodePort', ports: [{ name: 'http', port: 5000, targetPort: 'http', protocol: 'TCP', nodePort: 30500 }] });
     expect(validateManifests(objects).issues).toEqual([]);
     expect(objects).toMatchSnapshot();
   });

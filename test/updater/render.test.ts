@@ -105,12 +105,12 @@ describe('ModelRegistry.notify', () => {
 
   test('the stack wires its registry to its updater; a registry with its own endpoint keeps it', () => {
     const own = new SelfHealingModelStack(Testing.app(), 'own', {
-      namespace: 'ml', registry: ModelRegistry.inCluster({ notifications: { url: 'http://ci.ml.svc/hook' } }),
-      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' }, updater: {},
+      namespace: 'ml', registry: ModelRegistry.inCluster({ nodePort: 30500, notifications: { url: 'http://ci.ml.svc/hook' } }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' }, updater: {},
     });
     expect((own.registry as ModelRegistry).notifications?.url).toBe('http://ci.ml.svc/hook');
     const wired = new SelfHealingModelStack(Testing.app(), 'wired', {
-      namespace: 'ml', registry: ModelRegistry.inCluster(), model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' }, updater: {},
+      namespace: 'ml', registry: ModelRegistry.inCluster({ nodePort: 30500 }), model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' }, updater: {},
     });
     expect((wired.registry as ModelRegistry).notifications).toEqual({
       url: 'http://modelpilot-updater.ml.svc:8080/webhooks/registry', bearerToken: { name: 'modelpilot-updater-webhook', key: 'token' },

@@ -39,12 +39,15 @@ describe('SelfHealingModelStack updater section', () => {
 
   test('with an in-cluster registry: plain HTTP to it, its pull Secret as credentials, its pods let through', () => {
     const { objects } = synth({
-      registry: ModelRegistry.inCluster({ pullSecret: 'registry-pull' }),
-      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      registry: ModelRegistry.inCluster({ nodePort: 30500, pullSecret: 'registry-pull' }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
       updater: {},
     });
     const config = YAML.parse(updaterObject(objects, 'ConfigMap').data['agent.yaml']);
-    expect(config.registries).toEqual({ insecure: ['model-registry.ml.svc:5000'], dockerConfig: '/var/run/secrets/modelpilot/registry/config.json' });
+    // images say localhost:30500 (what the nodes pull); the agent reaches the registry at its Service
+    expect(config.registries).toEqual({
+      insecure: ['model-registry.ml.svc:5000'], mirrors: { 'localhost:30500': 'model-registry.ml.svc:5000' }, dockerConfig: '/var/run/secrets/modelpilot/registry/config.json',
+    });
     const np = updaterObject(objects, 'NetworkPolicy').spec;
     expect(np.ingress[0].from).toContainEqual({
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': 'model-registry' } },
@@ -75,8 +78,8 @@ describe('SelfHealingModelStack updater section', () => {
 describe('SelfHealingModelStack updater section and the in-cluster registry', () => {
   test('the registry notifies the updater\'s registry webhook of every push, with the updater\'s token Secret', () => {
     const { objects } = synth({
-      registry: ModelRegistry.inCluster({}),
-      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      registry: ModelRegistry.inCluster({ nodePort: 30500 }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
       updater: { name: 'agent', port: 9000 },
     });
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
@@ -89,8 +92,8 @@ describe('SelfHealingModelStack updater section and the in-cluster registry', ()
 
   test('the registry keeps its own notifications when it has some', () => {
     const { objects } = synth({
-      registry: ModelRegistry.inCluster({ notifications: { url: 'http://elsewhere.ml.svc:8080/hook' } }),
-      model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' },
+      registry: ModelRegistry.inCluster({ nodePort: 30500, notifications: { url: 'http://elsewhere.ml.svc:8080/hook' } }),
+      model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' },
       updater: {},
     });
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
@@ -99,7 +102,7 @@ describe('SelfHealingModelStack updater section and the in-cluster registry', ()
   });
 
   test('without an updater the registry sends no notifications', () => {
-    const { objects } = synth({ registry: ModelRegistry.inCluster({}), model: { name: 'recsys', image: 'model-registry.ml.svc:5000/models/recsys:1.4.0' } });
+    const { objects } = synth({ registry: ModelRegistry.inCluster({ nodePort: 30500 }), model: { name: 'recsys', image: 'localhost:30500/models/recsys:1.4.0' } });
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'model-registry') as Obj;
     expect(YAML.parse(Object.values(cm.data as Record<string, string>)[0]).notifications).toBeUndefined();
   });

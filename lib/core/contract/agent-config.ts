@@ -276,6 +276,17 @@ const registriesSchema = z.strictObject({
   insecure: z.array(nonEmpty("a registry host such as '127.0.0.1:5000'"), { error: "must be a list of registry hosts such as ['127.0.0.1:5000']" }).default([]),
   /** A docker `config.json` holding basic-auth credentials (`auths`). */
   dockerConfig: nonEmpty("a path such as '/root/.docker/config.json'").optional(),
+  /**
+   * Registry hosts the agent reaches at another address: images say `localhost:30500` (what the nodes pull through a
+   * NodePort), the agent in its pod talks to `model-registry.ml.svc:5000`. Credentials stay keyed by the image's host.
+   */
+  mirrors: z.record(
+    nonEmpty("a registry host such as 'localhost:30500'"),
+    z.string({ error: "must be a registry host such as 'model-registry.ml.svc:5000'" }).regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, {
+      error: "is not a host[:port]; give it without scheme or path, such as 'model-registry.ml.svc:5000'",
+    }),
+    { error: "must map image hosts to the hosts the agent reaches, e.g. { 'localhost:30500': 'model-registry.ml.svc:5000' }" },
+  ).default({}),
   /** Most requests per second sent to any one registry. */
   rateLimit: z.number({ error: 'must be requests per second, such as 10' }).positive({ error: 'must be more than 0 requests per second' }).default(10),
   /** Longest a request may take. */
