@@ -65,6 +65,18 @@ describe('DistributionClient against the real distribution registry', () => {
     await expect(wrong.listTags(repo)).rejects.toThrow('the credentials in the docker config were rejected');
   });
 
+  test('registries.mirrors: images say localhost:30500 (the NodePort the nodes pull), the agent reaches the registry at its Service, with the credentials of the image host', async () => {
+    reg = await startRegistry({ htpasswd: { username: 'ci', password: 'pa55word' } });
+    const digest = await pushTag(reg, 'models/recsys', '1.4.0');
+    const repo = { registry: 'localhost:30500', repository: 'models/recsys' };
+    const credentials = parseDockerConfig({ auths: { 'localhost:30500': { auth: Buffer.from('ci:pa55word').toString('base64') } } });
+    const client = new DistributionClient({ credentials, mirrors: { 'localhost:30500': reg.host } });
+    expect(await client.listTags(repo)).toEqual(['1.4.0']);
+    expect(await client.resolveDigest(repo, '1.4.0')).toBe(digest);
+    // without the mirror, localhost:30500 is nobody (in the agent's pod: the pod itself)
+    await expect(new DistributionClient({ credentials, maxRetries: 0 }).listTags(repo)).rejects.toThrow(/registry localhost:30500 failed GET/);
+  });
+
   test('a stopped registry gives a RegistryError after bounded retries, not a crash', async () => {
     reg = await startRegistry();
     await pushTag(reg, 'm', '1.0.0');
