@@ -16,18 +16,14 @@ import { DistributionClient } from '../../agent/registry';
 import { loadPrivateKey, VERIFIED_PREDICATE_TYPE, verifyVerifiedIn } from '../../agent/registry/attestation';
 import { loadPublicKeys } from '../../agent/registry/cosign';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { FakeRegistry, harness, HarnessOptions } from './fakes';
+import { signingBinDir } from '../support/signing-tools';
+import { harness, HarnessOptions, realRegistry } from './fakes';
 
 let reg: TestRegistry;
 let dir: string;
 let cosign: string;
 const digests: Record<string, string> = {};
 
-function signingBinDir(): string {
-  const r = spawnSync('bash', [path.resolve(__dirname, '../../scripts/signing/build.sh'), '--check'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr.trim().split('\n').pop() ?? 'scripts/signing/build.sh --check failed');
-  return r.stdout.trim().split('\n').pop()!;
-}
 
 const cosignRun = (args: string[], cwd = dir) => spawnSync(cosign, args, {
   cwd, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: dir, COSIGN_PASSWORD: '' }, timeout: 120_000,
@@ -72,12 +68,7 @@ afterAll(async () => {
 
 /** A harness whose registry is the real one, through the agent's own client. */
 function agent(options: HarnessOptions) {
-  const real = new DistributionClient();
-  const registry = Object.assign(new FakeRegistry(), {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real), fetchManifest: real.fetchManifest.bind(real), fetchBlob: real.fetchBlob.bind(real),
-    pushBlob: real.pushBlob.bind(real), pushManifest: real.pushManifest.bind(real), imageCreated: real.imageCreated.bind(real),
-  });
+  const registry = realRegistry();
   return harness({ ...options, registry });
 }
 const stagingKeys = () => loadPublicKeys([pem('staging.pub')]);

@@ -12,6 +12,7 @@ import {
   AttestSettings, DEFAULT_ROLLBACK, ImageSettings, Reconciler, ReconcilerOptions, RollbackSettings, VerifiedInRequirement,
 } from '../../agent/loop';
 import { AgentMetrics } from '../../agent/metrics';
+import { DistributionClient } from '../../agent/registry';
 import { AuditEntry, AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
 import { QuarantineStore } from '../../agent/state/quarantine';
@@ -146,6 +147,19 @@ export class FakeRegistry implements RegistryClient {
     this.requests.push(`created ${name}:${tag}`);
     return this.created.get(`${name}:${tag}`);
   }
+}
+
+/**
+ * The harness's fake registry with every RegistryClient call going to a real registry through the agent's own
+ * client (`DistributionClient`): integration tests run the loop's fakes for targets and health, the real registry.
+ */
+export function realRegistry(): FakeRegistry {
+  const real = new DistributionClient();
+  return Object.assign(new FakeRegistry(REPO, []), {
+    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
+    imageConfig: real.imageConfig.bind(real), imageCreated: real.imageCreated.bind(real), fetchManifest: real.fetchManifest.bind(real),
+    fetchBlob: real.fetchBlob.bind(real), pushBlob: real.pushBlob.bind(real), pushManifest: real.pushManifest.bind(real),
+  });
 }
 
 interface FakeWorkload {

@@ -5,7 +5,7 @@
  */
 import { DistributionClient } from '../../agent/registry';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { FakeRegistry, harness } from './fakes';
+import { harness, realRegistry } from './fakes';
 
 let reg: TestRegistry;
 beforeAll(async () => {
@@ -35,12 +35,7 @@ test.each([
   await pushEmptyImage(reg, repoName, '1.0.0', new Date(now - 30 * 24 * HOUR));
   await pushEmptyImage(reg, repoName, '1.1.0', new Date(now - 2 * HOUR));
   await pushEmptyImage(reg, repoName, '1.2.0', new Date(now - 5 * 60_000));
-  const real = new DistributionClient();
-  // the harness's fake registry, with the real client behind every call
-  const registry = Object.assign(new FakeRegistry(repository, []), {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real), imageCreated: real.imageCreated.bind(real),
-  });
+  const registry = realRegistry(); // the harness's fake registry, with the real client behind every call
   const h = harness({ registry, minImageAgeMs });
   h.target.add('model', `${repository}:1.0.0`);
   const report = await h.reconciler.runCycle([{ source: 'poll' }]);

@@ -7,12 +7,11 @@
  */
 import { AgentHttpServer } from '../../agent/http';
 import { MlflowClient } from '../../agent/mlflow/client';
-import { DistributionClient } from '../../agent/registry';
 import { TriggerEvent } from '../../agent/types';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { MlflowStandIn } from '../support/mlflow-standin';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { FakeRegistry, harness } from './fakes';
+import { harness, realRegistry } from './fakes';
 
 const SECRET = 'mlflow-webhook-secret-0123456789';
 let reg: TestRegistry;
@@ -47,11 +46,7 @@ const post = async (path: string, body: unknown) => {
 };
 
 function agent(followMlflow: boolean) {
-  const real = new DistributionClient();
-  const registry = Object.assign(new FakeRegistry(), {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real), fetchManifest: real.fetchManifest.bind(real), fetchBlob: real.fetchBlob.bind(real),
-  });
+  const registry = realRegistry();
   const repository = `${reg.host}/models/fraud`;
   const h = harness({
     registry, mlflow: { client: new MlflowClient({ url: mlflow.url }), tagPrefix: 'modelpilot.prod' },

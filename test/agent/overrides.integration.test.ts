@@ -2,9 +2,8 @@
  * Operator overrides against the real distribution registry (the agent's own registry client; fake target and clock):
  * each guard, and the same run without it, which the guard exists to prevent.
  */
-import { DistributionClient } from '../../agent/registry';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { FakeRegistry, harness, tmpDir } from './fakes';
+import { harness, tmpDir, realRegistry } from './fakes';
 
 let reg: TestRegistry;
 const digests: Record<string, string> = {};
@@ -16,11 +15,7 @@ afterAll(async () => reg?.stop());
 
 /** A harness whose registry calls go to the real registry. */
 function agent(dir = tmpDir()) {
-  const real = new DistributionClient();
-  const registry = Object.assign(new FakeRegistry(`${reg.host}/models/ops`, []), {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real),
-  });
+  const registry = realRegistry();
   return harness({ registry, dir });
 }
 const image = (v: string) => `${reg.host}/models/ops:${v}@${digests[v]}`;

@@ -12,18 +12,14 @@ import * as path from 'path';
 import { DistributionClient } from '../../agent/registry';
 import { loadPublicKeys, verifyCosignSignature } from '../../agent/registry/cosign';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { harness } from './fakes';
+import { signingBinDir } from '../support/signing-tools';
+import { harness, realRegistry } from './fakes';
 
 let reg: TestRegistry;
 let dir: string;
 let cosign: string;
 const digests: Record<string, string> = {};
 
-function signingBinDir(): string {
-  const r = spawnSync('bash', [path.resolve(__dirname, '../../scripts/signing/build.sh'), '--check'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr.trim().split('\n').pop() ?? 'scripts/signing/build.sh --check failed');
-  return r.stdout.trim().split('\n').pop()!;
-}
 
 const run = (args: string[], cwd = dir) => {
   const r = spawnSync(cosign, args, { cwd, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: dir, COSIGN_PASSWORD: '' }, timeout: 120_000 });
@@ -85,12 +81,7 @@ test.each([
   ['without the guard: the newest tag, unsigned 1.5.0, goes', false, '1.5.0'],
 ])('%s', async (_n, guard, expected) => {
   const repository = `${reg.host}/models/signed`;
-  const real = new DistributionClient();
-  const h0 = harness({ tags: [] });
-  const registry = Object.assign(h0.registry, {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real), fetchManifest: real.fetchManifest.bind(real), fetchBlob: real.fetchBlob.bind(real),
-  });
+  const registry = realRegistry();
   const h = harness({ registry, signatureKeys: guard ? keys() : undefined });
   h.target.add('signed', `${repository}:1.0.0@${digests['1.0.0']}`, { policy: 'semver:minor' });
   const report = await h.reconciler.runCycle([{ source: 'poll' }]);

@@ -9,11 +9,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { chromium } from 'playwright-core';
-import { DistributionClient } from '../../agent/registry';
 import { run as history } from '../../bin/commands/history';
 import { capture } from '../support/cli';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
-import { FakeRegistry, harness } from './fakes';
+import { harness, realRegistry } from './fakes';
 
 const CHROMIUM = process.env.MODELPILOT_CHROMIUM ?? '/usr/bin/chromium';
 let reg: TestRegistry;
@@ -33,11 +32,7 @@ afterAll(async () => {
 
 /** A real run: the agent loop on the real registry (fake workload target), leaving its audit log in `dir`. */
 async function realRun(): Promise<string> {
-  const real = new DistributionClient();
-  const registry = Object.assign(new FakeRegistry(), {
-    listTags: real.listTags.bind(real), resolveDigest: real.resolveDigest.bind(real), hasManifest: real.hasManifest.bind(real),
-    imageConfig: real.imageConfig.bind(real),
-  });
+  const registry = realRegistry();
   const h = harness({ registry, dir });
   const image = `${reg.host}/models/timeline`;
   h.target.add('recsys', `${image}:1.0.0@${digests['1.0.0']}`, { policy: 'semver:minor' });
