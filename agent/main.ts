@@ -19,6 +19,7 @@ import { MlflowClient } from './mlflow/client';
 import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { OperatorApi } from './operator-api';
+import { HaproxyRuntime } from './proxy/haproxy';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { loadPrivateKey } from './registry/attestation';
 import { loadPublicKeys } from './registry/cosign';
@@ -204,6 +205,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
     targets.push(new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
       stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), cleanup: d.cleanup, logger,
+      ...(d.proxy ? { proxy: new HaproxyRuntime(d.proxy.haproxy), drainTimeoutMs: ms(d.proxy.drainTimeout) } : {}),
       credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
     }));
   }

@@ -81,3 +81,9 @@ export type { SynthWarning } from './validation/warnings';
 // The stack
 export { SelfHealingModelStack } from './stack';
 export type { SelfHealingModelStackProps } from './stack';
+
+// One Docker host: the compose bundle and the HAProxy switch
+export { haproxyConfig } from './compose/haproxy';
+export type { HaproxyConfigOptions } from './compose/haproxy';
+export { SINGLE_HOST_IMAGES, singleHostBundle } from './compose/single-host';
+export type { SingleHostOptions, SingleHostService } from './compose/single-host';

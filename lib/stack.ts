@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
+import type { SingleHostOptions } from './compose/single-host';
 import { Duration } from './core/duration';
 import { ImageRef } from './core/image-ref';
 import { Delivery } from './delivery/delivery';
@@ -78,7 +79,16 @@ export interface SelfHealingModelStackProps {
    * @default - no Argo CD objects
    */
   readonly gitops?: Omit<GitOpsApplicationProps, 'namespace' | 'updaterOwned'>;
+  /**
+   * Where the single-host bundle's services listen (`npx modelpilot synth app.ts --target compose`): the proxy's
+   * public address, the model's two blue/green ports, the ports of Prometheus, Alertmanager and the agent, and the
+   * images of the supporting services. Read only by the compose target; Kubernetes output does not change.
+   * @default - the defaults of {@link SingleHostOptions}
+   */
+  readonly singleHost?: SingleHostOptions;
 }
+
+const IS_STACK = Symbol.for('modelpilot.SelfHealingModelStack');
 
 /**
  * The top-level construct: one chart (one YAML file) holding a model, its registry and, through the optional
@@ -99,12 +109,21 @@ export class SelfHealingModelStack extends Chart {
   public readonly delivery?: ProgressiveDelivery;
   /** The Argo CD Application (in the sibling chart `<id>-gitops`), when the `gitops` section is set. */
   public readonly gitops?: GitOpsApplication;
+  /** The single-host options (`singleHost`), read by `synth --target compose`. */
+  public readonly singleHost?: SingleHostOptions;
+
+  /** Whether `x` is a stack (also across copies of this package). */
+  public static isStack(x: unknown): x is SelfHealingModelStack {
+    return x instanceof SelfHealingModelStack || (typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[IS_STACK] === true);
+  }
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {
     super(scope, id, { namespace: props?.namespace ?? 'default', disableResourceNameHashes: true });
     if (!props || !props.model) {
       throw new Error(`'model' is missing from stack '${id}'; give at least { model: { name, image } }`);
     }
+    Object.defineProperty(this, IS_STACK, { value: true });
+    this.singleHost = props.singleHost;
     if (props.registry) this.registry = props.registry.bind(this, 'Registry');
     let pullSecrets = props.model.imagePullSecrets;
     const image = typeof props.model.image === 'string' ? ImageRef.parse(props.model.image, { field: 'model.image' }) : props.model.image;

@@ -26,6 +26,7 @@ import { ImageRef, sameImage } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 import { sleep } from '../clock';
 import { HttpRequester, httpRequest } from '../http-client';
+import type { ProxyServer, TrafficProxy } from '../proxy/haproxy';
 import type { CredentialStore } from '../registry/credentials';
 import {
   fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, parseWorkloadQuarantines, RuntimeState, Target, UpdatePlan,
@@ -85,7 +86,14 @@ export interface DockerInFlightRecord extends InFlightRecord {
   readonly previousId: string;
   /** Name the old container is parked under while the new one is verified. */
   readonly previousName: string;
+  /**
+   * Blue/green behind the proxy: the backend, the port the new version listens on and the old one's. The old
+   * container keeps its name and keeps serving until the new one is in rotation and proven.
+   */
+  readonly blueGreen?: { readonly backend: string; readonly port: number; readonly previousPort: number };
 }
+
+type BlueGreenRecord = DockerInFlightRecord & { blueGreen: NonNullable<DockerInFlightRecord['blueGreen']> };
 
 /** Options of {@link DockerTarget}. */
 export interface DockerTargetOptions {
@@ -102,6 +110,19 @@ export interface DockerTargetOptions {
    * @default false
    */
   readonly cleanup?: boolean;
+  /**
+   * The reverse proxy in front of the model containers (HAProxy's runtime API, agent/proxy/haproxy.ts). Containers
+   * labelled `modelpilot.proxy.backend` + `modelpilot.proxy.ports` are then updated blue/green: the new version
+   * starts on the other port beside the old one, joins the rotation once ready (its 5xx answers retried on the old
+   * one by HAProxy's `retry-on`), and the old one is drained, stopped and removed only at promote; a rollback takes
+   * the new one out of rotation. Without it such containers are updated stop-then-start (a gap of the model's load time).
+   * @default - no proxy: stop-then-start
+   */
+  readonly proxy?: TrafficProxy;
+  /** Longest wait for requests in progress on a version leaving the rotation. @default 30000 */
+  readonly drainTimeoutMs?: number;
+  /** Longest wait for HAProxy's health check to see a version that joins the rotation. @default 30000 */
+  readonly admitTimeoutMs?: number;
   /** Also manage containers that are restarting. @default false */
   readonly includeRestarting?: boolean;
   /** Seconds a container gets to stop before it is killed (a container's own StopTimeout or label wins). @default 10 */
@@ -245,6 +266,7 @@ export class DockerTarget implements Target {
     if (!inFlight) {
       const c = loc.named;
       if (!c) return undefined;
+      if (this.options.proxy) await this.syncProxy(c);
       if (c.State.Restarting && !this.options.includeRestarting) return undefined;
       if (!c.State.Running && !c.State.Restarting) {
         // Stopped by a person (exit 0 after SIGTERM) is left alone; crashed or killed (non-zero, OOM) is reported.
@@ -293,6 +315,11 @@ export class DockerTarget implements Target {
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode === 404) return { running: false, restarts: 0, oomKilled: false, detail: `container ${name} is gone` };
       throw e;
+    }
+    if (!sameImage(imageOf(c), image)) {
+      // Blue/green: during the bake the new version runs beside the old one.
+      const beside = await this.docker.getContainer(`${name}${SUFFIX.next}`).inspect().catch(() => undefined);
+      if (beside && sameImage(imageOf(beside), image)) c = beside;
     }
     const st = c.State;
     const restarts = c.RestartCount ?? 0;
@@ -437,11 +464,13 @@ export class DockerTarget implements Target {
       if (!old.State.Running && !(this.options.includeRestarting && old.State.Restarting)) {
         return fail(`container ${name} is ${old.State.Status}, not running; the agent updates only running containers`);
       }
+      const slot = this.slotOf(old);
       // 1. Pull first: a failed pull leaves everything as it was.
       await this.pull(plan.to, signal);
       signal?.throwIfAborted();
       // A never-started leftover from an interrupted apply is removed (it holds the -next name).
       await this.removeByName(`${name}${SUFFIX.next}`, false);
+      if (slot) return await this.applyBlueGreen(plan, old, slot, log);
       // 2. Create the new container, carrying the record, before the old one is touched.
       const record: DockerInFlightRecord = {
         from: plan.from, to: plan.to, attempt: plan.attempt, startedAt: this.now().toISOString(), trigger: plan.trigger,
@@ -461,6 +490,157 @@ export class DockerTarget implements Target {
     } catch (e) {
       this.logger.error('docker: apply failed', { ...log, error: (e as Error).message });
       return fail(`apply ${plan.toString()} on docker: ${(e as Error).message}`);
+    }
+  }
+
+
+  // -------------------------------------------------------------------------------------------------------------
+  // blue/green behind the proxy
+  // -------------------------------------------------------------------------------------------------------------
+
+  /**
+   * The container's blue/green slot: its proxy backend, the model's two ports and the one it listens on; undefined
+   * without the labels. Labels without a configured proxy, or a port outside the list, are an error naming the fix.
+   */
+  private slotOf(c: Docker.ContainerInspectInfo): { backend: string; ports: [number, number]; port: number } | undefined {
+    const labels = c.Config.Labels ?? {};
+    const backend = labels[DOCKER_LABELS.proxyBackend];
+    if (!backend) return undefined;
+    const name = nameOf(c);
+    if (!this.options.proxy) {
+      this.logger.warn('container is labelled for blue/green but the agent has no proxy; updating it stop-then-start',
+        { container: name, fix: "set targets.docker.proxy.haproxy in agent.yaml (e.g. '127.0.0.1:9999')" });
+      return undefined;
+    }
+    const ports = parsePorts(labels[DOCKER_LABELS.proxyPorts]);
+    if (!ports) {
+      throw new Error(`container ${name} label '${DOCKER_LABELS.proxyPorts}' is '${labels[DOCKER_LABELS.proxyPorts] ?? ''}'; `
+        + `give the model's two ports, one HAProxy server each, e.g. '${DOCKER_LABELS.proxyPorts}=9001,9002'`);
+    }
+    const port = listenPort(c);
+    if (port === undefined || !ports.includes(port)) {
+      throw new Error(`container ${name} listens on ${port ?? 'no known port'} (env ${MODEL_SERVER_ENV.port} or its published port), `
+        + `which is not one of '${DOCKER_LABELS.proxyPorts}=${ports.join(',')}'; start it on ${ports[0]}`);
+    }
+    return { backend, ports, port };
+  }
+
+  /** The proxy server of `port` in `backend`; an error names the haproxy.cfg fix when there is none. */
+  private async serverOn(backend: string, port: number, signal?: AbortSignal): Promise<ProxyServer> {
+    const servers = await this.options.proxy!.servers(backend, signal);
+    const s = servers.find((x) => x.port === port);
+    if (!s) {
+      throw new Error(`${this.options.proxy!.describe} backend '${backend}' has no server on port ${port} (servers: `
+        + `${servers.map((x) => `${x.name}:${x.port}`).join(', ') || 'none'}); haproxy.cfg needs one server per port of '${DOCKER_LABELS.proxyPorts}'`);
+    }
+    return s;
+  }
+
+  /** Puts `port` into rotation and waits until the proxy sends it requests (its health check passes). */
+  private async admit(backend: string, port: number, signal?: AbortSignal): Promise<void> {
+    const proxy = this.options.proxy!;
+    let s = await this.serverOn(backend, port, signal);
+    if (s.admin !== 'ready') await proxy.setState(backend, s.name, 'ready', signal);
+    const deadline = this.now().getTime() + (this.options.admitTimeoutMs ?? 30_000);
+    while (!(s = await this.serverOn(backend, port, signal)).up) {
+      if (this.now().getTime() > deadline) throw new Error(`${proxy.describe}: ${backend}/${s.name} (port ${port}) did not come UP within its health checks`);
+      await this.sleep(100, signal);
+    }
+    this.logger.info('proxy: in rotation', { backend, server: s.name, port });
+  }
+
+  /** Takes `port` out of rotation: no new requests; waits (bounded) for those in progress, then maintenance. */
+  private async drain(backend: string, port: number, signal?: AbortSignal): Promise<void> {
+    const proxy = this.options.proxy!;
+    let s = await this.serverOn(backend, port, signal);
+    if (s.admin === 'maint') return;
+    if (s.admin !== 'drain') await proxy.setState(backend, s.name, 'drain', signal);
+    const deadline = this.now().getTime() + (this.options.drainTimeoutMs ?? 30_000);
+    while ((s = await this.serverOn(backend, port, signal)).current > 0 && this.now().getTime() < deadline) await this.sleep(50, signal);
+    if (s.current > 0) this.logger.warn('proxy: drain timed out; requests still in progress', { backend, server: s.name, port, current: s.current });
+    await proxy.setState(backend, s.name, 'maint', signal);
+    this.logger.info('proxy: out of rotation', { backend, server: s.name, port });
+  }
+
+  /** apply, blue/green: the new version starts on the other port, out of rotation; the old one keeps serving. */
+  private async applyBlueGreen(plan: UpdatePlan, old: Docker.ContainerInspectInfo, slot: { backend: string; ports: [number, number]; port: number },
+    log: Record<string, unknown>): Promise<Outcome> {
+    const name = plan.workload.name;
+    const port = slot.ports[0] === slot.port ? slot.ports[1] : slot.ports[0];
+    // Nothing may reach the new port before the gate has seen it ready (a health check alone would admit it).
+    const server = await this.serverOn(slot.backend, port);
+    if (server.admin !== 'maint') await this.options.proxy!.setState(slot.backend, server.name, 'maint');
+    const record: DockerInFlightRecord = {
+      from: plan.from, to: plan.to, attempt: plan.attempt, startedAt: this.now().toISOString(), trigger: plan.trigger,
+      name, previousId: old.Id, previousName: name, blueGreen: { backend: slot.backend, port, previousPort: slot.port },
+    };
+    const image = await this.docker.getImage(old.Image).inspect().catch(() => undefined);
+    const spec = retarget(recreateSpec(old, image, plan.to, record), slot.port, port);
+    const created = await this.docker.createContainer({ ...spec, name: `${name}${SUFFIX.next}` });
+    await created.start();
+    this.logger.info('docker: new version started beside the old one (blue/green)', { ...log, container: `${name}${SUFFIX.next}`, port, serving: slot.port });
+    return ok(undefined);
+  }
+
+  /** promote, blue/green: new in rotation, old drained (stop timeout honoured), names swapped, old removed. */
+  private async promoteBlueGreen(plan: UpdatePlan, loc: Located, rec: BlueGreenRecord): Promise<Outcome> {
+    const name = plan.workload.name;
+    const fresh = loc.next!;
+    const old = loc.previous;
+    if (!fresh.State.Running) return fail(`container ${nameOf(fresh)} (${plan.to}) does not run; refusing to take the previous one out of rotation`);
+    const { backend, port, previousPort } = rec.blueGreen;
+    await this.admit(backend, port);
+    if (old) {
+      await this.drain(backend, previousPort);
+      if (nameOf(old) === name) await this.docker.getContainer(old.Id).rename({ name: `${name}${SUFFIX.prev}` });
+    }
+    if (nameOf(fresh) !== name) await this.docker.getContainer(fresh.Id).rename({ name });
+    if (old) {
+      await this.stop(old);
+      await this.docker.getContainer(old.Id).remove({ force: false });
+      this.logger.info('docker: promoted behind the proxy; previous container drained and removed', { target: plan.workload.id, to: plan.to, port, removed: old.Id.slice(0, 12) });
+      if (this.options.cleanup && old.Image !== fresh.Image) await this.removeImage(old.Image, plan);
+    }
+    await this.removeByName(`${name}${SUFFIX.failed}`, true);
+    return ok(undefined);
+  }
+
+  /** rollback, blue/green: the old one (started again if needed) back in rotation first, then the new one out and gone. */
+  private async rollbackBlueGreen(plan: UpdatePlan, loc: Located): Promise<Outcome> {
+    const name = plan.workload.name;
+    const rec = loc.record!;
+    const { backend, port, previousPort } = rec.blueGreen!;
+    const fresh = loc.next!;
+    const old = loc.previous!;
+    if (!old.State.Running) {
+      await this.docker.getContainer(old.Id).start();
+      this.logger.info('docker: previous container started again', { target: plan.workload.id, container: nameOf(old) });
+    }
+    await this.admit(backend, previousPort);
+    await this.drain(backend, port);
+    await this.stop(fresh);
+    if (nameOf(fresh) === name) await this.docker.getContainer(fresh.Id).rename({ name: `${name}${SUFFIX.failed}` });
+    if (nameOf(old) !== name) await this.docker.getContainer(old.Id).rename({ name });
+    await this.docker.getContainer(fresh.Id).remove({ force: true });
+    this.logger.info('docker: rolled back behind the proxy; the new version never left the other port', { target: plan.workload.id, from: plan.to, serving: previousPort });
+    return ok(undefined);
+  }
+
+  /**
+   * After an HAProxy restart (or a person's `set server`) the running version's server may be out of rotation:
+   * with no update in flight, the port of the container that runs is put back.
+   */
+  private async syncProxy(c: Docker.ContainerInspectInfo): Promise<void> {
+    try {
+      const slot = this.slotOf(c);
+      if (!slot || !c.State.Running) return;
+      const s = await this.serverOn(slot.backend, slot.port);
+      if (s.admin !== 'ready') {
+        await this.options.proxy!.setState(slot.backend, s.name, 'ready');
+        this.logger.warn('proxy: the running version was out of rotation; put back', { container: nameOf(c), backend: slot.backend, server: s.name, port: slot.port, was: s.admin });
+      }
+    } catch (e) {
+      this.logger.warn('proxy: could not check the rotation', { container: nameOf(c), error: (e as Error).message });
     }
   }
 
@@ -526,7 +706,16 @@ export class DockerTarget implements Target {
   // -------------------------------------------------------------------------------------------------------------
 
   public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
-    const name = plan.workload.name;
+    // Blue/green: the new version runs beside the old one as N-modelpilot-next until promote.
+    const beside = await this.docker.getContainer(`${plan.workload.name}${SUFFIX.next}`).inspect().catch(() => undefined);
+    const bgRec = beside ? parseRecord(beside.Config.Labels?.[DOCKER_LABELS.inFlight]) : undefined;
+    const bg = bgRec?.blueGreen && bgRec.to === plan.to && this.options.proxy ? bgRec.blueGreen : undefined;
+    const name = bg ? `${plan.workload.name}${SUFFIX.next}` : plan.workload.name;
+    const healthy = async (reason: string): Promise<HealthResult> => {
+      if (!bg) return { status: 'Healthy', reason };
+      await this.admit(bg.backend, bg.port, signal);
+      return { status: 'Healthy', reason: `${reason}; in rotation on port ${bg.port} beside the previous version on ${bg.previousPort}` };
+    };
     const deadline = this.now().getTime() + timeoutMs;
     let last = 'not checked yet';
     for (;;) {
@@ -545,14 +734,14 @@ export class DockerTarget implements Target {
           const health = (st as { Health?: { Status?: string } }).Health?.Status;
           if (url) {
             const r = await this.probe(url, signal);
-            if (r === true) return { status: 'Healthy', reason: `${url} answered 2xx` };
+            if (r === true) return await healthy(`${url} answered 2xx`);
             last = `${url}: ${r}`;
           } else if (health && health !== 'none') {
-            if (health === 'healthy') return { status: 'Healthy', reason: `container ${name} HEALTHCHECK is healthy` };
+            if (health === 'healthy') return await healthy(`container ${name} HEALTHCHECK is healthy`);
             if (health === 'unhealthy') return { status: 'Unhealthy', reason: `container ${name} HEALTHCHECK is unhealthy` };
             last = `container ${name} HEALTHCHECK is ${health}`;
           } else {
-            return { status: 'Healthy', reason: `container ${name} is running (no HEALTHCHECK and no '${DOCKER_LABELS.readyUrl}' label to probe)` };
+            return await healthy(`container ${name} is running (no HEALTHCHECK and no '${DOCKER_LABELS.readyUrl}' label to probe)`);
           }
         }
       } catch (e) {
@@ -583,6 +772,9 @@ export class DockerTarget implements Target {
     try {
       const loc = await this.locate(name);
       if (!loc.record || loc.record.to !== plan.to) return fail(`container ${name} has no update to ${plan.to} in flight`);
+      if (loc.record.blueGreen && loc.next && this.options.proxy) {
+        return await this.promoteBlueGreen(plan, loc, loc.record as BlueGreenRecord);
+      }
       if (!loc.named || loc.named.Id !== loc.next?.Id || !loc.named.State.Running) {
         return fail(`container ${name} does not run ${plan.to}; refusing to remove the previous container`);
       }
@@ -635,6 +827,7 @@ export class DockerTarget implements Target {
         }
         return fail(`container ${name}: no previous container to roll back to (record ${rec ? `names ${rec.previousId.slice(0, 12)}, which is gone` : 'missing'})`);
       }
+      if (rec.blueGreen && this.options.proxy) return await this.rollbackBlueGreen(plan, loc);
       // 1. Stop the new one (it keeps running until the old one is about to take the name back).
       await this.stop(fresh);
       // 2. Move it out of the way, 3. give the old one its name back, 4. start it.
@@ -677,6 +870,9 @@ export function trustHint(message: string, registry: string): string {
 export function metricScopeOf(c: Docker.ContainerInspectInfo): string[] {
   const label = c.Config.Labels?.[DOCKER_LABELS.metricsSelector];
   if (label) return label.split(/,(?=\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=))/).map((m) => m.trim()).filter(Boolean);
+  // Blue/green: a version may listen on either port; the gate's queries also select the version.
+  const ports = parsePorts(c.Config.Labels?.[DOCKER_LABELS.proxyPorts]);
+  if (ports && c.Config.Labels?.[DOCKER_LABELS.proxyBackend]) return [`instance=~".+:(${ports.join('|')})"`];
   const env = (c.Config.Env ?? []).find((e) => e.startsWith(`${MODEL_SERVER_ENV.port}=`));
   let port = env?.slice(MODEL_SERVER_ENV.port.length + 1);
   const bindings = c.HostConfig?.PortBindings as Record<string, Array<{ HostPort?: string }> | undefined> | undefined;
@@ -692,7 +888,11 @@ export function recreateSpec(
   const ic = (oldImage?.Config ?? {}) as Partial<Docker.ContainerInspectInfo['Config']>;
   const imageEnv = new Set(ic.Env ?? []);
   // HOSTNAME is set by the engine (podman writes it into Env), never by the user: let the engine set it again.
-  const env = (c.Env ?? []).filter((e) => !imageEnv.has(e) && !e.startsWith('HOSTNAME='));
+  // A MODEL_VERSION set on the container to the old version (the metrics' version label) follows the new version.
+  const fromTag = ImageRef.tryParse(record.from, { allowMutableTag: true })?.tag;
+  const toTag = ImageRef.tryParse(image, { allowMutableTag: true })?.tag;
+  const env = (c.Env ?? []).filter((e) => !imageEnv.has(e) && !e.startsWith('HOSTNAME='))
+    .map((e) => (fromTag && toTag && e === `${MODEL_SERVER_ENV.version}=${fromTag}` ? `${MODEL_SERVER_ENV.version}=${toTag}` : e));
   const imageLabels = ic.Labels ?? {};
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.Labels ?? {})) {
@@ -739,4 +939,42 @@ export function recreateSpec(
     spec.NetworkingConfig = { EndpointsConfig: endpoints };
   }
   return spec;
+}
+
+/** The two ports of `modelpilot.proxy.ports` (`9001,9002`), or undefined when the label is not that. */
+export function parsePorts(text: string | undefined): [number, number] | undefined {
+  const parts = (text ?? '').split(',').map((p) => p.trim());
+  if (parts.length !== 2 || !parts.every((p) => /^\d{1,5}$/.test(p))) return undefined;
+  const [a, b] = parts.map(Number);
+  if (a === b || a < 1 || b < 1 || a > 65535 || b > 65535) return undefined;
+  return [a, b];
+}
+
+/** The port the model server in a container listens on: its published host port, else its `PORT` env. */
+export function listenPort(c: Docker.ContainerInspectInfo): number | undefined {
+  const bindings = c.HostConfig?.PortBindings as Record<string, Array<{ HostPort?: string }> | undefined> | undefined;
+  const published = Object.values(bindings ?? {}).flatMap((b) => b ?? []).find((b) => b.HostPort)?.HostPort;
+  if (c.HostConfig?.NetworkMode !== 'host' && published) return Number(published);
+  const env = (c.Config.Env ?? []).find((e) => e.startsWith(`${MODEL_SERVER_ENV.port}=`));
+  return env ? Number(env.slice(MODEL_SERVER_ENV.port.length + 1)) : undefined;
+}
+
+/**
+ * The create spec moved from port `from` to port `to`: the `PORT` env (host networking) or the published host
+ * port, and the ready URL and metrics selector labels that name the port.
+ */
+export function retarget(spec: Docker.ContainerCreateOptions, from: number, to: number): Docker.ContainerCreateOptions {
+  const swap = (text: string): string => text.replace(new RegExp(`:${from}(?=[/"\\s|)]|$)`, 'g'), `:${to}`);
+  const labels = { ...spec.Labels };
+  for (const k of [DOCKER_LABELS.readyUrl, DOCKER_LABELS.metricsSelector]) if (labels[k]) labels[k] = swap(labels[k]);
+  const host = { ...spec.HostConfig };
+  const bindings = host.PortBindings as Record<string, Array<{ HostIp?: string; HostPort?: string }>> | undefined;
+  const published = host.NetworkMode !== 'host' && bindings && Object.values(bindings).some((b) => b?.some((x) => x.HostPort === String(from)));
+  if (published) {
+    host.PortBindings = Object.fromEntries(Object.entries(bindings).map(([k, list]) =>
+      [k, (list ?? []).map((x) => (x.HostPort === String(from) ? { ...x, HostPort: String(to) } : x))]));
+    return { ...spec, Labels: labels, HostConfig: host };
+  }
+  const env = [...(spec.Env ?? []).filter((e) => !e.startsWith(`${MODEL_SERVER_ENV.port}=`)), `${MODEL_SERVER_ENV.port}=${to}`];
+  return { ...spec, Env: env, Labels: labels };
 }

@@ -11,7 +11,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { ApiObject, App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
+import { SINGLE_HOST_IMAGES, singleHostBundle, SingleHostService } from '../../lib/compose/single-host';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
+import { SelfHealingModelStack } from '../../lib/stack';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
 import { SynthWarning, warningsOf } from '../../lib/validation/warnings';
 import { parseCommandArgs } from '../args';
@@ -25,18 +27,25 @@ export interface SynthesizedChart {
   readonly id: string;
   /** Every object of the chart, as JSON. */
   readonly objects: Array<Record<string, unknown>>;
+  /** The stack, when the chart is a SelfHealingModelStack (the compose target renders from it). */
+  readonly stack?: SelfHealingModelStack;
 }
 
 /** The built-in demo app (resolves in the sources and in the compiled build/). */
 export const DEFAULT_APP = path.join(__dirname, '..', '..', 'examples', 'recommendation-model', 'app');
 
-const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>] [--strict]
+const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>] [--strict] [--target kubernetes|compose] [--image <service>=<ref>]...
 
 Synthesizes a modelpilot app into validated YAML, one file per chart (stack).
   app.ts        module whose default export (or export 'build') is a function (app: cdk8s.App) => void
                 that adds charts to the app; default: the built-in demo examples/recommendation-model
   --out <dir>   output directory (default: dist)
   --strict      treat warnings (legal but unsafe settings) as errors: print them, write nothing, exit 1
+  --target      kubernetes (default): <out>/<stack>.yaml; compose: one Docker host, <out>/<stack>/compose.yaml,
+                haproxy.cfg, prometheus.yml, rules.yml, alertmanager.yml, agent.yaml (and registry.yml, SECRETS.md)
+                for each SelfHealingModelStack — the same declaration, blue/green behind HAProxy
+  --image       compose only: the image of a supporting service (${Object.keys(SINGLE_HOST_IMAGES).join(', ')}),
+                e.g. --image proxy=registry.internal/haproxy:2.6 (repeatable; defaults: the upstream images)
 Exit status: 0 when every object is valid and written, 1 on invalid objects, a failing app or (with --strict)
 a warning, 2 on usage errors.`;
 
@@ -79,7 +88,9 @@ export async function synthesize(builder: AppBuilder, warnings?: SynthWarning[])
     }
     checkCollisions(charts);
     warnings?.push(...warningsOf(app));
-    return charts.map((c) => ({ id: c.node.id, objects: c.toJson() as Array<Record<string, unknown>> }));
+    return charts.map((c) => ({
+      id: c.node.id, objects: c.toJson() as Array<Record<string, unknown>>, ...(SelfHealingModelStack.isStack(c) ? { stack: c } : {}),
+    }));
   } finally {
     fs.rmSync(app.outdir, { recursive: true, force: true });
   }
@@ -112,14 +123,27 @@ export function toYaml(objects: readonly unknown[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, { out: { type: 'string', short: 'o', needs: 'a directory' }, strict: { type: 'boolean' } }, true);
+  const args = parseCommandArgs(argv, {
+    out: { type: 'string', short: 'o', needs: 'a directory' }, strict: { type: 'boolean' },
+    target: { type: 'string', needs: "'kubernetes' or 'compose'" }, image: { type: 'string', multiple: true, needs: '<service>=<image reference>' },
+  }, true);
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const { values: { out = 'dist', strict = false }, positionals: [appFile, ...more] } = args;
+  const { values: { out = 'dist', strict = false, target = 'kubernetes', image = [] }, positionals: [appFile, ...more] } = args;
   if (more.length > 0) return usageError(`only one app may be given (got '${appFile}' and '${more[0]}')`);
+  if (target !== 'kubernetes' && target !== 'compose') return usageError(`'--target' is '${target}'; give 'kubernetes' (the default) or 'compose' (one Docker host)`);
+  const images: Partial<Record<SingleHostService, string>> = {};
+  for (const i of image) {
+    const m = /^([a-z]+)=(\S+)$/.exec(i);
+    if (!m || !(m[1] in SINGLE_HOST_IMAGES)) {
+      return usageError(`'--image ${i}' is not <service>=<ref> with a service of ${Object.keys(SINGLE_HOST_IMAGES).join(', ')}; e.g. --image proxy=haproxy:2.6`);
+    }
+    images[m[1] as SingleHostService] = m[2];
+  }
+  if (image.length > 0 && target !== 'compose') return usageError("'--image' applies to '--target compose' only");
 
   let charts: SynthesizedChart[];
   const warnings: SynthWarning[] = [];
@@ -142,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   fs.mkdirSync(out, { recursive: true });
+  if (target === 'compose') return writeCompose(charts, out, images);
   let total = 0;
   for (const c of charts) {
     const file = path.join(out, `${c.id}.yaml`);
@@ -153,6 +178,32 @@ export async function run(argv: string[]): Promise<number> {
     for (const o of c.objects) process.stdout.write(`  ${describeObject(o)}\n`);
   }
   process.stdout.write(`wrote ${charts.length} file(s), ${total} valid objects\n`);
+  return 0;
+}
+
+/** `--target compose`: each stack's single-host bundle in `<out>/<stack id>/`. */
+function writeCompose(charts: readonly SynthesizedChart[], out: string, images: Partial<Record<SingleHostService, string>>): number {
+  const stacks = charts.filter((c) => c.stack);
+  if (stacks.length === 0) {
+    process.stderr.write('modelpilot synth: --target compose renders SelfHealingModelStack charts, and the app adds none\n');
+    return 1;
+  }
+  for (const c of stacks) {
+    let files: Record<string, string>;
+    try {
+      files = singleHostBundle(c.stack!, { ...c.stack!.singleHost, images: { ...c.stack!.singleHost?.images, ...images } });
+    } catch (e) {
+      process.stderr.write(`modelpilot synth: stack '${c.id}': ${(e as Error).message}\n`);
+      return 1;
+    }
+    const dir = path.join(out, c.id);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    process.stdout.write(`${dir}/: ${Object.keys(files).join(', ')}\n`);
+  }
+  const skipped = charts.filter((c) => !c.stack).map((c) => c.id);
+  if (skipped.length) process.stdout.write(`not for one host (Kubernetes only): ${skipped.join(', ')}\n`);
+  process.stdout.write(`wrote ${stacks.length} single-host bundle(s)\n`);
   return 0;
 }
 

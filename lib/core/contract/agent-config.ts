@@ -112,6 +112,19 @@ const dockerTargetSchema = z.strictObject({
   cleanup: z.boolean({ error: 'must be true or false' }).default(false),
   /** How long a container gets to stop before it is killed. */
   stopTimeout: duration().default(parseDuration('10s')),
+  /**
+   * Zero-downtime blue/green for containers labelled `modelpilot.proxy.backend` and `modelpilot.proxy.ports`: the
+   * new version starts on the other port beside the old one and traffic moves through HAProxy's runtime API.
+   */
+  proxy: z.strictObject({
+    /** HAProxy's runtime API: `host:port` or a unix socket path (`stats socket … level admin` in haproxy.cfg). */
+    haproxy: nonEmpty("the runtime API address such as '127.0.0.1:9999' or '/run/haproxy/admin.sock'").refine(
+      (a) => a.startsWith('/') || /^\[?[^\]\s]+\]?:\d{1,5}$/.test(a),
+      { error: "must be host:port such as '127.0.0.1:9999' or an absolute unix socket path such as '/run/haproxy/admin.sock'" },
+    ),
+    /** Longest wait for the requests in progress on the old version after it leaves rotation (then it is stopped). */
+    drainTimeout: duration().default(parseDuration('30s')),
+  }, { error: "must be a map such as { haproxy: '127.0.0.1:9999' }" }).optional(),
 });
 
 const kubernetesTargetSchema = z.strictObject({

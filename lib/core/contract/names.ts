@@ -63,6 +63,14 @@ export const DOCKER_LABELS = {
   inFlight: 'modelpilot.inflight',
   /** PromQL matchers that select this container's series, e.g. `instance="127.0.0.1:8080"` (the gate's scope). */
   metricsSelector: 'modelpilot.metrics.selector',
+  /**
+   * Blue/green behind HAProxy: the haproxy.cfg backend that serves this model. With it, an update starts the new
+   * version on the other port of {@link DOCKER_LABELS.proxyPorts} beside the old one and switches traffic through
+   * HAProxy's runtime API (agent.yaml `targets.docker.proxy.haproxy`).
+   */
+  proxyBackend: 'modelpilot.proxy.backend',
+  /** The model's two ports, e.g. `9001,9002` (one HAProxy server each); versions alternate between them. */
+  proxyPorts: 'modelpilot.proxy.ports',
 } as const;
 
 /** The alert label that asks the updater to roll a version back, and its value. */

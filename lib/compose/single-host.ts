@@ -1,0 +1,250 @@
+/**
+ * The single-host bundle of a {@link SelfHealingModelStack}: the same typed declaration rendered for one Docker
+ * (or Podman) host instead of Kubernetes — `npx modelpilot synth app.ts --target compose`.
+ *
+ * | file                | from the stack                                                                    |
+ * |---------------------|-----------------------------------------------------------------------------------|
+ * | `compose.yaml`      | model server (blue/green labels), HAProxy, Prometheus, Alertmanager, the agent, the registry when in-cluster |
+ * | `haproxy.cfg`       | the zero-downtime switch ({@link haproxyConfig})                                   |
+ * | `prometheus.yml`    | Docker service discovery of the model's containers + the agent, the rule file, Alertmanager |
+ * | `rules.yml`         | the PrometheusRule's rule groups, unchanged                                        |
+ * | `alertmanager.yml`  | the same routes and receivers; the updater route points at the agent on the host   |
+ * | `agent.yaml`        | the updater's config with the Docker target (blue/green through HAProxy)            |
+ * | `registry.yml`      | the in-cluster registry's config, listening on the host (only with `ModelRegistry.inCluster`) |
+ * | `SECRETS.md`        | the secret files to create next to compose.yaml before `compose up`                |
+ *
+ * Every service uses host networking: the proxy is the only listener meant for users (`listen`); Prometheus,
+ * Alertmanager, the agent and the model's two ports bind 127.0.0.1.
+ */
+import { stringify } from 'yaml';
+import { DEFAULT_UPDATER_IMAGE, DOCKER_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
+import type { SelfHealingModelStack } from '../stack';
+import { haproxyConfig } from './haproxy';
+
+/** Where the single-host services listen; every field has a default. */
+export interface SingleHostOptions {
+  /** Where users reach the model through HAProxy. @default '0.0.0.0:<model servicePort>' */
+  readonly listen?: string;
+  /** The model's two ports on 127.0.0.1 (blue/green slots). @default [9001, 9002] */
+  readonly modelPorts?: readonly [number, number];
+  /** HAProxy's runtime API. @default '127.0.0.1:9999' */
+  readonly proxyAdmin?: string;
+  /** @default 9090 */
+  readonly prometheusPort?: number;
+  /** @default 9093 */
+  readonly alertmanagerPort?: number;
+  /** The agent's webhooks, operator API and /metrics. @default 8081 */
+  readonly agentPort?: number;
+  /** The Docker API socket on the host (mounted into the agent and Prometheus). @default '/var/run/docker.sock' */
+  readonly dockerSocket?: string;
+  /** Images of the supporting services (pin them; air-gapped hosts point them at their own registry). */
+  readonly images?: Partial<Record<SingleHostService, string>>;
+}
+
+/** The supporting services whose image can be replaced. */
+export type SingleHostService = 'proxy' | 'prometheus' | 'alertmanager' | 'registry' | 'modelpilot';
+
+/** Default images: the upstream images of the versions these files were tested with. */
+export const SINGLE_HOST_IMAGES: Readonly<Record<SingleHostService, string>> = {
+  proxy: 'docker.io/library/haproxy:2.6',
+  prometheus: 'docker.io/prom/prometheus:v2.42.0',
+  alertmanager: 'docker.io/prom/alertmanager:v0.25.0',
+  registry: 'docker.io/library/registry:2.8.3',
+  modelpilot: DEFAULT_UPDATER_IMAGE,
+};
+
+/** The secret files the bundle mounts: where the stack's config reads them. */
+const AGENT_SECRETS = '/var/run/secrets/modelpilot';
+
+/** Renders the bundle: file name → content. */
+export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHostOptions = {}): Record<string, string> {
+  const model = stack.model;
+  const name = model.modelName;
+  const [blue, green] = options.modelPorts ?? [9001, 9002];
+  checkPort('modelPorts[0]', blue);
+  checkPort('modelPorts[1]', green);
+  if (blue === green) throw new Error(`'singleHost.modelPorts' is [${blue}, ${green}]; give two different ports, e.g. [9001, 9002]`);
+  const listen = options.listen ?? `0.0.0.0:${model.servicePort}`;
+  const admin = options.proxyAdmin ?? '127.0.0.1:9999';
+  const promPort = options.prometheusPort ?? 9090;
+  const amPort = options.alertmanagerPort ?? 9093;
+  const agentPort = options.agentPort ?? 8081;
+  for (const [k, v] of [['prometheusPort', promPort], ['alertmanagerPort', amPort], ['agentPort', agentPort]] as const) checkPort(k, v);
+  const socket = options.dockerSocket ?? '/var/run/docker.sock';
+  const img = { ...SINGLE_HOST_IMAGES, ...options.images };
+  const container = modelContainer(stack);
+  const readyPath = container.readyPath;
+  const scope = stack.node.id;
+  const files: Record<string, string> = {};
+  const secrets: string[] = [];
+
+  files['haproxy.cfg'] = haproxyConfig({ backend: name, listen, ports: [blue, green], readyPath, runtimeApi: admin });
+
+  const services: Record<string, Record<string, unknown>> = {};
+  const volumes: Record<string, Record<string, never>> = {};
+  const stopSeconds = container.graceSeconds;
+  services[name] = {
+    image: model.image.toString(),
+    container_name: name,
+    network_mode: 'host',
+    restart: 'unless-stopped',
+    stop_grace_period: `${stopSeconds}s`,
+    // MODEL_VERSION is left to the image (the agent replaces the image, and the version with it).
+    environment: { ...withoutKey(container.env, MODEL_SERVER_ENV.version), [MODEL_SERVER_ENV.port]: String(blue), HOST: '127.0.0.1', [MODEL_SERVER_ENV.name]: name },
+    labels: {
+      [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: name,
+      [DOCKER_LABELS.policy]: model.updatePolicy.toString(),
+      [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${blue}${readyPath}`,
+      [DOCKER_LABELS.proxyBackend]: name, [DOCKER_LABELS.proxyPorts]: `${blue},${green}`,
+      'modelpilot.stop-timeout': String(stopSeconds),
+    },
+  };
+  services.proxy = {
+    image: img.proxy, network_mode: 'host', restart: 'unless-stopped',
+    volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'],
+    command: ['haproxy', '-db', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
+  };
+
+  // --- registry (in-cluster → on the host, at the port its image references use)
+  const registry = stack.registry;
+  let registryHost: string | undefined;
+  if (registry?.inCluster) {
+    registryHost = registry.host;
+    const port = Number(/:(\d+)$/.exec(registry.host)?.[1] ?? 5000);
+    const config = { ...(registry as unknown as { config: Record<string, unknown> }).config };
+    delete config.notifications; // the agent polls; a webhook would need the token in this file
+    const http = { ...(config.http as Record<string, unknown>), addr: `127.0.0.1:${port}` };
+    files['registry.yml'] = stringify({ ...config, http });
+    const htpasswd = ((config.auth as { htpasswd?: { path?: string } } | undefined)?.htpasswd?.path);
+    services.registry = {
+      image: img.registry, network_mode: 'host', restart: 'unless-stopped',
+      volumes: ['./registry.yml:/etc/docker/registry/config.yml:ro', 'registry-data:/var/lib/registry',
+        ...(htpasswd ? [`./secrets/registry/${htpasswd.split('/').pop()}:${htpasswd}:ro`] : [])],
+    };
+    volumes['registry-data'] = {};
+    if (htpasswd) secrets.push(`registry/${htpasswd.split('/').pop()} (the registry's htpasswd file, mounted at ${htpasswd})`);
+  }
+
+  // --- monitoring
+  const alerts = stack.monitoring?.alerts;
+  const scrapeInterval = stack.monitoring?.scrapeInterval;
+  const prometheus: Record<string, unknown> = {
+    global: { scrape_interval: scrapeInterval ? promDuration(scrapeInterval.toSeconds()) : '15s', evaluation_interval: '15s' },
+    ...(alerts ? { rule_files: ['/etc/prometheus/rules.yml'] } : {}),
+    ...(stack.alerting ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] } } : {}),
+    scrape_configs: [
+      {
+        // Every running container of the model (both slots during an update), found through the Docker API.
+        job_name: name,
+        metrics_path: model.metricsPath,
+        docker_sd_configs: [{
+          host: 'unix:///var/run/docker.sock', host_networking_host: '127.0.0.1', refresh_interval: '5s',
+          filters: [{ name: 'label', values: [`${DOCKER_LABELS.model}=${name}`] }],
+        }],
+        relabel_configs: [
+          { source_labels: [`__meta_docker_container_label_${DOCKER_LABELS.readyUrl.replace(/\W/g, '_')}`], regex: 'https?://([^/]+)/.*', target_label: '__address__', replacement: '$1' },
+          { target_label: 'model', replacement: name },
+          { target_label: 'namespace', replacement: model.namespace },
+          { source_labels: ['__meta_docker_container_name'], regex: '/?(.*)', target_label: 'container_name', replacement: '$1' },
+        ],
+      },
+      { job_name: 'modelpilot-updater', static_configs: [{ targets: [`127.0.0.1:${agentPort}`] }] },
+    ],
+  };
+  files['prometheus.yml'] = stringify(prometheus);
+  if (alerts) files['rules.yml'] = stringify({ groups: [alerts.group] });
+  services.prometheus = {
+    image: img.prometheus, network_mode: 'host', restart: 'unless-stopped',
+    command: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', `--web.listen-address=127.0.0.1:${promPort}`],
+    volumes: ['./prometheus.yml:/etc/prometheus/prometheus.yml:ro', ...(alerts ? ['./rules.yml:/etc/prometheus/rules.yml:ro'] : []),
+      `${socket}:/var/run/docker.sock:ro`, 'prometheus-data:/prometheus'],
+  };
+  volumes['prometheus-data'] = {};
+
+  // --- alerting
+  const updater = stack.updater;
+  if (stack.alerting) {
+    const am = stack.alerting.toAlertmanagerConfig();
+    const text = stringify(am).replace(updater ? new RegExp(escape(updater.webhookUrl('alertmanager')), 'g') : /$^/, `http://127.0.0.1:${agentPort}/webhooks/alertmanager`);
+    files['alertmanager.yml'] = text;
+    const mount = stack.alerting.secretsMountPath;
+    for (const f of new Set([...text.matchAll(new RegExp(`${escape(mount)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))) {
+      secrets.push(`alertmanager/${f} (read by Alertmanager at ${mount}/${f})`);
+    }
+    services.alertmanager = {
+      image: img.alertmanager, network_mode: 'host', restart: 'unless-stopped',
+      command: ['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager', `--web.listen-address=127.0.0.1:${amPort}`,
+        '--cluster.listen-address='],
+      volumes: ['./alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro', `./secrets/alertmanager:${mount}:ro`, 'alertmanager-data:/alertmanager'],
+    };
+    volumes['alertmanager-data'] = {};
+  }
+
+  // --- the agent
+  if (updater) {
+    const config = JSON.parse(JSON.stringify(updater.config)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    config.targets = {
+      docker: { socket: '/var/run/docker.sock', scope, stopTimeout: `${stopSeconds}s`, proxy: { haproxy: admin, drainTimeout: `${stopSeconds}s` } },
+    };
+    config.registries = { ...config.registries };
+    delete config.registries.mirrors;
+    if (registryHost) {
+      config.registries.insecure = [registryHost];
+      if (!secrets.some((s) => s.startsWith('registry/'))) delete config.registries.dockerConfig;
+    }
+    config.health = { ...config.health, ...(config.health?.prometheus ? { prometheus: { ...config.health.prometheus, url: `http://127.0.0.1:${promPort}` } } : {}) };
+    config.webhooks = { ...config.webhooks, listen: `127.0.0.1:${agentPort}` };
+    const agentYaml = stringify(config);
+    files['agent.yaml'] = agentYaml;
+    for (const f of new Set([...agentYaml.matchAll(new RegExp(`${escape(AGENT_SECRETS)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))) {
+      secrets.push(`modelpilot/${f} (read by the agent at ${AGENT_SECRETS}/${f})`);
+    }
+    services.modelpilot = {
+      image: img.modelpilot, network_mode: 'host', restart: 'unless-stopped',
+      command: ['agent', '--config', '/etc/modelpilot/agent.yaml'],
+      volumes: [`${socket}:/var/run/docker.sock`, './agent.yaml:/etc/modelpilot/agent.yaml:ro', `./secrets/modelpilot:${AGENT_SECRETS}:ro`,
+        'modelpilot-state:/var/lib/modelpilot'],
+      depends_on: ['proxy', 'prometheus'],
+    };
+    volumes['modelpilot-state'] = {};
+  }
+
+  files['compose.yaml'] = `# Generated by modelpilot from stack '${scope}' (npx modelpilot synth --target compose).\n`
+    + '# Host networking throughout: users reach the model through the proxy only; the rest binds 127.0.0.1.\n'
+    + stringify({ name: scope, services, volumes });
+  files['SECRETS.md'] = `# Secret files for stack '${scope}'\n\nCreate these next to compose.yaml before \`docker compose up -d\` `
+    + '(they are mounted read-only; keep them out of Git):\n\n'
+    + (secrets.length ? secrets.map((s) => `- \`secrets/${s.replace(/ \(/, '` (')}`).join('\n') : '- none') + '\n';
+  return files;
+}
+
+function withoutKey(o: Record<string, string>, key: string): Record<string, string> {
+  const { [key]: _drop, ...rest } = o;
+  return rest;
+}
+
+function checkPort(field: string, port: number): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`'singleHost.${field}' is ${port}; give a port between 1 and 65535`);
+  }
+}
+
+function promDuration(seconds: number): string {
+  return Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** The model container as rendered: plain env values, the readiness path, the termination grace. */
+function modelContainer(stack: SelfHealingModelStack): { env: Record<string, string>; readyPath: string; graceSeconds: number } {
+  interface RenderedContainer { name: string; env?: Array<{ name: string; value?: string }>; readinessProbe?: { httpGet?: { path?: string } } }
+  interface RenderedPod { terminationGracePeriodSeconds?: number; containers: RenderedContainer[] }
+  const d = stack.model.deployment.toJson() as { spec: { template: { spec: RenderedPod } } };
+  const pod = d.spec.template.spec;
+  const c = pod.containers.find((x) => x.name === stack.model.containerName) ?? pod.containers[0];
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
+  return { env, readyPath: c.readinessProbe?.httpGet?.path ?? '/health/ready', graceSeconds: pod.terminationGracePeriodSeconds ?? 30 };
+}
