@@ -188,6 +188,10 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
     };
     config.registries = { ...config.registries };
     delete config.registries.mirrors;
+    // A registry on this host answers plain HTTP (Docker also trusts 127.0.0.0/8 without TLS).
+    const local = /^(localhost|127\.\d+\.\d+\.\d+)(:\d+)?$/.test(model.image.registry) ? [model.image.registry] : [];
+    config.registries.insecure = [...new Set([...(config.registries.insecure ?? []), ...local])];
+    if (config.registries.insecure.length === 0) delete config.registries.insecure;
     if (registryHost) {
       config.registries.insecure = [registryHost];
       if (!secrets.some((s) => s.startsWith('registry/'))) delete config.registries.dockerConfig;

@@ -55,7 +55,7 @@ export async function startHaproxy(opts: { backend: string; ports: [number, numb
   child.stderr!.on('data', (d) => { out = (out + String(d)).slice(-20_000); });
   await waitFor(async () => {
     if (child.exitCode !== null) throw new WaitAbort(`haproxy exited (${child.exitCode}): ${out.slice(-2000)}`);
-    return (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false));
+    return (fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false));
   }, { what: 'haproxy to listen', timeoutMs: 15_000, diagnostics: () => out.slice(-2000) });
   return {
     pid: child.pid!, url: `http://127.0.0.1:${port}`, port, runtimeApi, config,
@@ -141,7 +141,7 @@ export async function startAgent(dir: string, config: Record<string, unknown>, p
   };
   await waitFor(async () => {
     if (child.exitCode !== null) throw new WaitAbort(`the agent exited (${child.exitCode}): ${out.slice(-3000)}`);
-    return (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false));
+    return (fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false));
   }, { what: 'the agent to answer /healthz', timeoutMs: 60_000, diagnostics: () => out.slice(-3000) });
   return a;
 }

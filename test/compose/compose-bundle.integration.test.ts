@@ -1,0 +1,192 @@
+/**
+ * The single-host bundle, brought up for real: `modelpilot synth app.ts --target compose` writes compose.yaml and
+ * the rest from one SelfHealingModelStack; Debian's podman-compose runs it on a private podman (runc, host
+ * networking) — the model server, HAProxy, Prometheus (Docker service discovery through podman's API), Alertmanager
+ * and the modelpilot agent. Then a healthy version pushed to the registry goes live behind the proxy, and a version
+ * that never gets ready is rolled back, each under autocannon load with no failed request.
+ *
+ * What differs from a user's host, and why: no registry here serves the upstream haproxy/prometheus/alertmanager/
+ * updater images, so `--image` points those services at images imported from this host's Debian binaries
+ * (test/support/host-images.ts), and a compose override runs the agent from this checkout (node + ts-node, the
+ * repo mounted read-only) instead of the published updater image. Everything else is the generated bundle.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { parse, stringify } from 'yaml';
+import { buildTestImage, IMAGE_NODE_PATH, TestImage } from '../../scripts/build-test-image';
+import { hostBinaryImage } from '../support/host-images';
+import { startPodman, TestPodman } from '../support/podman';
+import { startRegistry, TestRegistry } from '../support/registry';
+import { portPair, servedVersion, startLoad, watchVersions } from '../support/single-host';
+import { freePort, requireTool, waitFor } from '../support/tools';
+
+jest.setTimeout(600_000);
+
+const ROOT = path.resolve(__dirname, '../..');
+let reg: TestRegistry;
+let pod: TestPodman;
+let docker: Docker;
+let work: string;
+let bundle: string;
+let ports: { listen: number; model: [number, number]; admin: number; prometheus: number; alertmanager: number; agent: number };
+const images: Record<string, TestImage> = {};
+let composeUp = false;
+
+function compose(args: string[], timeoutMs = 300_000): Promise<string> {
+  const bin = requireTool('podman-compose');
+  return new Promise((resolve, reject) => {
+    execFile(bin, ['-p', 'churnhost', '-f', path.join(bundle, 'compose.yaml'), '-f', path.join(bundle, 'compose.override.yaml'), ...args],
+      { cwd: bundle, env: pod.env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(new Error(`podman-compose ${args.join(' ')}: ${err.message}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)) : resolve(stdout + stderr)));
+  });
+}
+
+async function push(version: string): Promise<string> {
+  const ref = `${reg.host}/models/churn:${version}`;
+  await pod.podman(['tag', images[version].imageId, ref]);
+  await pod.podman(['push', '--tls-verify=false', ref], { timeoutMs: 180_000 });
+  return ref;
+}
+
+async function agentLogs(): Promise<string> {
+  return (await pod.podman(['logs', '--tail', '80', 'churnhost_modelpilot_1']).catch((e: Error) => ({ stdout: e.message, stderr: '' }))).stdout;
+}
+
+beforeAll(async () => {
+  requireTool('podman-compose');
+  reg = await startRegistry();
+  pod = await startPodman({ insecureRegistries: [reg.host] });
+  docker = new Docker({ socketPath: pod.socketPath });
+  images['1.0.0'] = await buildTestImage({ version: '1.0.0', podman: pod });
+  images['1.1.0'] = await buildTestImage({ version: '1.1.0', podman: pod, env: { MODEL_LOAD_DELAY_MS: '2000' } });
+  images['1.2.0'] = await buildTestImage({ version: '1.2.0', podman: pod, env: { MODEL_FAULT_NEVER_READY: 'true' } });
+  await push('1.0.0');
+  const proxyImage = await hostBinaryImage(pod, 'localhost/mp-host/haproxy:test', [requireTool('haproxy')]);
+  const promImage = await hostBinaryImage(pod, 'localhost/mp-host/prometheus:test', [requireTool('prometheus')], [requireTool('prometheus')]);
+  const am = requireTool('prometheus-alertmanager', 'prometheus-alertmanager');
+  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am]);
+
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-compose-'));
+  ports = {
+    listen: await freePort(), model: await portPair(), admin: await freePort(),
+    prometheus: await freePort(), alertmanager: await freePort(), agent: await freePort(),
+  };
+  fs.writeFileSync(path.join(work, 'app.ts'), `
+import { App } from 'cdk8s';
+import { Duration, Receiver, SelfHealingModelStack, Slo } from ${JSON.stringify(path.join(ROOT, 'lib'))};
+
+export default function build(app: App): void {
+  new SelfHealingModelStack(app, 'churn-host', {
+    namespace: 'ml',
+    model: {
+      name: 'churn', image: '${reg.host}/models/churn:1.0.0',
+      slo: new Slo({ window: Duration.minutes(1), maxErrorRatio: 0.02, maxP99Latency: Duration.seconds(2), minRequestRate: 1 }),
+    },
+    monitoring: { scrapeInterval: Duration.seconds(1) },
+    alerting: { defaultReceiver: Receiver.webhook({ name: 'ops', url: 'http://127.0.0.1:9/alerts' }) },
+    updater: { pollInterval: Duration.seconds(2), readinessTimeout: Duration.seconds(20), bakeWindow: Duration.seconds(5), inconclusive: 'rollback', maxAttempts: 1 },
+    singleHost: {
+      listen: '127.0.0.1:${ports.listen}', modelPorts: [${ports.model[0]}, ${ports.model[1]}], proxyAdmin: '127.0.0.1:${ports.admin}',
+      prometheusPort: ${ports.prometheus}, alertmanagerPort: ${ports.alertmanager}, agentPort: ${ports.agent}, dockerSocket: ${JSON.stringify(pod.socketPath)},
+    },
+  });
+}
+`);
+  const out = path.join(work, 'out');
+  await new Promise<void>((resolve, reject) => execFile(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(ROOT, 'bin/modelpilot.ts'),
+    'synth', path.join(work, 'app.ts'), '--target', 'compose', '--out', out,
+    '--image', `proxy=${proxyImage}`, '--image', `prometheus=${promImage}`, '--image', `alertmanager=${amImage}`],
+  { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve())));
+  bundle = path.join(out, 'churn-host');
+  // the secret files SECRETS.md lists (the same token for Alertmanager → agent on both sides)
+  for (const m of fs.readFileSync(path.join(bundle, 'SECRETS.md'), 'utf8').matchAll(/^- `(secrets\/[^`]+)`/gm)) {
+    const file = path.join(bundle, m[1]);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, /token$/.test(file) ? 'compose-bundle-token-0123456789' : 'compose-bundle-secret-0123456789');
+  }
+  // Test-only: the agent from this checkout instead of the published updater image.
+  fs.writeFileSync(path.join(bundle, 'compose.override.yaml'), stringify({
+    services: {
+      modelpilot: {
+        image: images['1.0.0'].baseRef, user: '0:0',
+        entrypoint: [IMAGE_NODE_PATH, '/repo/node_modules/ts-node/dist/bin.js', '--transpile-only', '/repo/bin/modelpilot.ts'],
+        volumes: [`${ROOT}:/repo:ro`],
+      },
+    },
+  }));
+  await compose(['up', '-d']);
+  composeUp = true;
+  await waitFor(async () => (await servedVersion(`http://127.0.0.1:${ports.listen}`)) === '1.0.0', {
+    what: 'the bundle to serve 1.0.0 through the proxy', timeoutMs: 120_000, diagnostics: () => '',
+  });
+  await waitFor(async () => (fetch(`http://127.0.0.1:${ports.agent}/healthz`).then((r) => r.status === 200, () => false)), {
+    what: 'the agent of the bundle to answer /healthz', timeoutMs: 120_000,
+  });
+}, 900_000);
+
+afterAll(async () => {
+  if (composeUp) await compose(['down', '-v']).catch(() => undefined);
+  await pod?.stop();
+  await reg?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+}, 300_000);
+
+test('the generated files are what the bundle runs: same rule groups, the updater route to the agent, the Docker target behind HAProxy', () => {
+  const files = fs.readdirSync(bundle).sort();
+  expect(files).toEqual(expect.arrayContaining(['SECRETS.md', 'agent.yaml', 'alertmanager.yml', 'compose.yaml', 'haproxy.cfg', 'prometheus.yml', 'rules.yml']));
+  const c = parse(fs.readFileSync(path.join(bundle, 'compose.yaml'), 'utf8')) as { services: Record<string, Record<string, unknown>> };
+  expect(Object.keys(c.services).sort()).toEqual(['alertmanager', 'churn', 'modelpilot', 'prometheus', 'proxy']);
+  expect(c.services.churn.labels).toMatchObject({ 'modelpilot.proxy.backend': 'churn', 'modelpilot.proxy.ports': ports.model.join(',') });
+  const agent = parse(fs.readFileSync(path.join(bundle, 'agent.yaml'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  expect(agent.targets).toEqual({ docker: expect.objectContaining({ proxy: expect.objectContaining({ haproxy: `127.0.0.1:${ports.admin}` }) }) });
+  expect(agent.registries.insecure).toEqual([reg.host]);
+  const am = fs.readFileSync(path.join(bundle, 'alertmanager.yml'), 'utf8');
+  expect(am).toContain(`http://127.0.0.1:${ports.agent}/webhooks/alertmanager`);
+  const rules = parse(fs.readFileSync(path.join(bundle, 'rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> };
+  expect(rules.groups[0].rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['ModelHighErrorRate', 'ModelTargetDown']));
+});
+
+test('Prometheus of the bundle finds the model through the Docker API and loaded the rules; Alertmanager is up', async () => {
+  const prom = `http://127.0.0.1:${ports.prometheus}`;
+  await waitFor(async () => {
+    const r = await (await fetch(`${prom}/api/v1/query?query=${encodeURIComponent('up{model="churn",namespace="ml"}')}`)).json() as { data: { result: Array<{ value: [number, string] }> } };
+    return r.data.result.length === 1 && r.data.result[0].value[1] === '1';
+  }, { what: 'Prometheus to scrape the model found by docker_sd', timeoutMs: 60_000 });
+  const rules = await (await fetch(`${prom}/api/v1/rules`)).json() as { data: { groups: Array<{ rules: Array<{ name: string }> }> } };
+  expect(rules.data.groups.flatMap((g) => g.rules.map((r) => r.name))).toContain('ModelHighErrorRate');
+  expect((await fetch(`http://127.0.0.1:${ports.alertmanager}/-/ready`)).status).toBe(200);
+});
+
+test('a healthy version pushed to the registry goes live behind the proxy with no failed request', async () => {
+  const url = `http://127.0.0.1:${ports.listen}`;
+  const load = startLoad(url, { connections: 10, maxSeconds: 120 });
+  const versions = watchVersions(url, 120);
+  await push('1.1.0');
+  await waitFor(async () => (await servedVersion(url)) === '1.1.0' && (await docker.listContainers({ all: true })).filter((x) => x.Names[0].startsWith('/churn')).length === 1, {
+    what: 'the bundle to move to 1.1.0', timeoutMs: 120_000, diagnostics: () => '',
+  }).catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
+  const report = await load.stop();
+  const seen = versions.stop();
+  expect(report.requests).toBeGreaterThan(500);
+  expect(report.failed).toBe(0);
+  expect(seen.map((s) => s.version)).not.toContain(undefined);
+  const env = (await docker.getContainer('churn').inspect()).Config.Env;
+  expect(env).toContain(`PORT=${ports.model[1]}`);
+});
+
+test('a version that never gets ready is rolled back: the proxy never stops serving the old one', async () => {
+  const url = `http://127.0.0.1:${ports.listen}`;
+  const load = startLoad(url, { connections: 10, maxSeconds: 120 });
+  await push('1.2.0');
+  await waitFor(async () => (await docker.listContainers({ all: true })).some((x) => x.Names[0] === '/churn-modelpilot-quarantine'), {
+    what: '1.2.0 to be quarantined', timeoutMs: 120_000,
+  }).catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
+  const report = await load.stop();
+  expect(report.failed).toBe(0);
+  expect(await servedVersion(url)).toBe('1.1.0');
+  const marker = await docker.getContainer('churn-modelpilot-quarantine').inspect();
+  expect(marker.Config.Labels['modelpilot.quarantine']).toContain('1.2.0');
+});
