@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the integration tier drives for real: promtool/prometheus, amtool/alertmanager,
 # the distribution registry, podman and runc; openssl for the cluster tier's PKI; chromium for the timeline page test;
-# haproxy (the blue/green switch) and podman-compose (the single-host bundle). Idempotent; needs root (or sudo) and Debian's apt.
+# haproxy (the blue/green switch) and docker-compose (runs the single-host bundle through podman's Docker API). Idempotent; needs root (or sudo) and Debian's apt.
 set -euo pipefail
-pkgs=(prometheus prometheus-alertmanager docker-registry podman runc openssl chromium haproxy podman-compose)
+pkgs=(prometheus prometheus-alertmanager docker-registry podman runc openssl chromium haproxy docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -126,7 +126,7 @@ describe('agent config: errors name the key path, the value and the fix', () => 
     ['a misspelt key', { ...minimal, helth: {} },
       "'helth' is not a known key; did you mean 'health'? (known keys: targets, images, pollInterval, schedule, monitorOnly, runOnce, minImageAge, requireSignature, requireVerifiedIn, trustedEnvironments, attest, mlflow, registries, health, rollback, webhooks, notify, auditLog, stateDir, log)"],
     ['a misspelt nested key', { targets: { docker: { socktet: '/x' } } },
-      "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, cleanup, stopTimeout)"],
+      "'targets.docker.socktet' is not a known key; did you mean 'socket'? (known keys: socket, scope, includeRestarting, cleanup, stopTimeout, proxy)"],
     ['not a map', 'hello', "the config value 'hello' must be a map of settings (see docs/agent.md)"],
     ['requireVerifiedIn naming an environment without keys', { ...minimal, requireVerifiedIn: ['staging'] },
       "'requireVerifiedIn[0]' value 'staging' has no keys; add trustedEnvironments.staging.publicKeyFiles with the public key of the staging agent's attest.privateKeyFile"],

@@ -77,11 +77,19 @@ describe('recreateSpec', () => {
     expect(spec.NetworkingConfig).toEqual({ EndpointsConfig: { models: { Aliases: ['recsys'] } } });
   });
 
-  test('keeps everything when the old image is gone and its defaults cannot be told apart', () => {
+  test('keeps everything when the old image is gone and its defaults cannot be told apart; MODEL_VERSION follows the new version', () => {
     const old = container({ ...imageConfig });
     const spec = recreateSpec(old, undefined, 'r/m:1.1.0', record);
-    expect(spec.Env).toEqual(imageConfig.Env);
+    expect(spec.Env).toEqual(imageConfig.Env.map((e: string) => (e === 'MODEL_VERSION=1.0.0' ? 'MODEL_VERSION=1.1.0' : e)));
     expect(spec.Cmd).toEqual(imageConfig.Cmd);
+  });
+
+  test('a MODEL_VERSION set on the container to the old version follows the new one; another value is kept', () => {
+    const plain = { ...imageConfig, Env: ['PATH=/usr/bin'] };
+    const own = recreateSpec(container({ ...plain, Env: ['MODEL_VERSION=1.0.0', 'EXTRA=1'] }), image(plain), 'r/m:1.1.0', record);
+    expect(own.Env).toEqual(['MODEL_VERSION=1.1.0', 'EXTRA=1']);
+    const pinned = recreateSpec(container({ ...plain, Env: ['MODEL_VERSION=champion'] }), image(plain), 'r/m:1.1.0', record);
+    expect(pinned.Env).toEqual(['MODEL_VERSION=champion']);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The single-host bundle, brought up for real: `modelpilot synth app.ts --target compose` writes compose.yaml and
- * the rest from one SelfHealingModelStack; Debian's podman-compose runs it on a private podman (runc, host
- * networking) — the model server, HAProxy, Prometheus (Docker service discovery through podman's API), Alertmanager
+ * the rest from one SelfHealingModelStack; Debian's docker-compose (1.29) runs it through a private podman's
+ * Docker API (runc, host networking) — the model server, HAProxy, Prometheus (Docker service discovery through podman's API), Alertmanager
  * and the modelpilot agent. Then a healthy version pushed to the registry goes live behind the proxy, and a version
  * that never gets ready is rolled back, each under autocannon load with no failed request.
  *
@@ -9,6 +9,10 @@
  * updater images, so `--image` points those services at images imported from this host's Debian binaries
  * (test/support/host-images.ts), and a compose override runs the agent from this checkout (node + ts-node, the
  * repo mounted read-only) instead of the published updater image. Everything else is the generated bundle.
+ *
+ * Why docker-compose and not podman-compose: Debian's podman-compose 1.0.3 adds `--net <project>_default` to every
+ * container even with `network_mode: host`, which podman refuses ("cannot set multiple networks without bridge
+ * network mode"); docker-compose talks to podman's Docker-compatible API and honours host networking.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,11 +40,11 @@ const images: Record<string, TestImage> = {};
 let composeUp = false;
 
 function compose(args: string[], timeoutMs = 300_000): Promise<string> {
-  const bin = requireTool('podman-compose');
+  const bin = requireTool('docker-compose');
   return new Promise((resolve, reject) => {
-    execFile(bin, ['-p', 'churnhost', '-f', path.join(bundle, 'compose.yaml'), '-f', path.join(bundle, 'compose.override.yaml'), ...args],
-      { cwd: bundle, env: pod.env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => (err ? reject(new Error(`podman-compose ${args.join(' ')}: ${err.message}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)) : resolve(stdout + stderr)));
+    execFile(bin, ['--no-ansi', '-p', 'churnhost', '-f', path.join(bundle, 'compose.yaml'), '-f', path.join(bundle, 'compose.override.yaml'), ...args],
+      { cwd: bundle, env: { ...pod.env, DOCKER_HOST: pod.dockerHost, COMPOSE_INTERACTIVE_NO_CLI: '1' }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(new Error(`docker-compose ${args.join(' ')}: ${err.message}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)) : resolve(stdout + stderr)));
   });
 }
 
@@ -52,11 +56,11 @@ async function push(version: string): Promise<string> {
 }
 
 async function agentLogs(): Promise<string> {
-  return (await pod.podman(['logs', '--tail', '80', 'churnhost_modelpilot_1']).catch((e: Error) => ({ stdout: e.message, stderr: '' }))).stdout;
+  return (await pod.podman(['logs', '--tail', '80', 'churnhost_modelpilot_1']).then((r) => ({ stdout: r.stdout + r.stderr, stderr: '' })).catch((e: Error) => ({ stdout: e.message, stderr: '' }))).stdout;
 }
 
 beforeAll(async () => {
-  requireTool('podman-compose');
+  requireTool('docker-compose');
   reg = await startRegistry();
   pod = await startPodman({ insecureRegistries: [reg.host] });
   docker = new Docker({ socketPath: pod.socketPath });
@@ -67,7 +71,8 @@ beforeAll(async () => {
   const proxyImage = await hostBinaryImage(pod, 'localhost/mp-host/haproxy:test', [requireTool('haproxy')]);
   const promImage = await hostBinaryImage(pod, 'localhost/mp-host/prometheus:test', [requireTool('prometheus')], [requireTool('prometheus')]);
   const am = requireTool('prometheus-alertmanager', 'prometheus-alertmanager');
-  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am]);
+  // Debian's alertmanager reads its default notification template from /usr/share/prometheus/alertmanager
+  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am], ['/usr/share/prometheus/alertmanager/default.tmpl']);
 
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-compose-'));
   ports = {
@@ -87,7 +92,7 @@ export default function build(app: App): void {
     },
     monitoring: { scrapeInterval: Duration.seconds(1) },
     alerting: { defaultReceiver: Receiver.webhook({ name: 'ops', url: 'http://127.0.0.1:9/alerts' }) },
-    updater: { pollInterval: Duration.seconds(2), readinessTimeout: Duration.seconds(20), bakeWindow: Duration.seconds(5), inconclusive: 'rollback', maxAttempts: 1 },
+    updater: { pollInterval: Duration.seconds(2), readinessTimeout: Duration.seconds(20), bakeWindow: Duration.seconds(15), inconclusive: 'rollback', maxAttempts: 1 },
     singleHost: {
       listen: '127.0.0.1:${ports.listen}', modelPorts: [${ports.model[0]}, ${ports.model[1]}], proxyAdmin: '127.0.0.1:${ports.admin}',
       prometheusPort: ${ports.prometheus}, alertmanagerPort: ${ports.alertmanager}, agentPort: ${ports.agent}, dockerSocket: ${JSON.stringify(pod.socketPath)},

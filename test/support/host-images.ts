@@ -13,23 +13,28 @@ import type { TestPodman } from './podman';
 
 /**
  * Imports `binaries` (absolute host paths, kept at the same paths) with their libraries as image `ref`, with
- * `entrypoint` (JSON exec form) and PATH set. Returns `ref`.
+ * `entrypoint` (JSON exec form) and PATH set, plus the data `files` (host paths, kept at the same paths). Returns `ref`.
  */
-export async function hostBinaryImage(pod: TestPodman, ref: string, binaries: string[], entrypoint?: string[]): Promise<string> {
+export async function hostBinaryImage(pod: TestPodman, ref: string, binaries: string[], entrypoint?: string[], files: string[] = []): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-hostimg-'));
   try {
     const root = path.join(dir, 'root');
-    const files = new Set<string>();
+    const binFiles = new Set<string>();
     for (const b of binaries) {
       if (!fs.existsSync(b)) throw new Error(`${b} is not installed; run scripts/install-test-tools.sh`);
-      files.add(b);
-      for (const l of await sharedLibraries(fs.realpathSync(b))) files.add(l);
+      binFiles.add(b);
+      for (const l of await sharedLibraries(fs.realpathSync(b))) binFiles.add(l);
     }
-    for (const f of files) {
+    for (const f of binFiles) {
       const dest = path.join(root, f);
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       fs.copyFileSync(fs.realpathSync(f), dest);
       fs.chmodSync(dest, 0o755);
+    }
+    for (const f of files) {
+      const dest = path.join(root, f);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(f, dest);
     }
     for (const d of ['tmp', 'etc', 'var/lib', 'run']) fs.mkdirSync(path.join(root, d), { recursive: true });
     fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');

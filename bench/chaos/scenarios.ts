@@ -1,0 +1,328 @@
+/**
+ * The chaos scenarios. Each one starts a workload of its own (bench/chaos/harness.ts), breaks one thing, keeps
+ * traffic on it (autocannon, bounded in connections, time and count) and returns its numbers and whether its
+ * invariant held. Invariants: no request lost where the design promises it (blue/green), the old version never
+ * removed before the new one is proven, old or new always serving (never neither), the audit log valid JSONL.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { HaproxyRuntime } from '../../agent/proxy/haproxy';
+import { readAuditFile } from '../../agent/state/audit';
+import { firstServed, LoadReport, servedVersion, startLoad, watchVersions } from '../../test/support/single-host';
+import { waitFor } from '../../test/support/tools';
+import { auditEvent, ChaosEnv, isVersion, startWorkload, Version, Workload, WorkloadOptions } from './harness';
+
+/** One scenario's outcome, as written to bench/results/chaos.json. */
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly variant: string;
+  /** The invariant, in words. */
+  readonly invariant: string;
+  readonly held: boolean;
+  /** Why it did not hold (empty when it did). */
+  readonly violations: string[];
+  readonly numbers: Record<string, number | string | boolean | null>;
+  readonly seconds: number;
+}
+
+type Numbers = Record<string, number | string | boolean | null>;
+
+/** Runs `body` on a fresh workload, always cleans up, and times it. */
+async function scenario(env: ChaosEnv, name: string, variant: string, invariant: string, o: Omit<WorkloadOptions, 'name'>,
+  body: (w: Workload, check: (ok: boolean, violation: string) => void) => Promise<Numbers>): Promise<ScenarioResult> {
+  const started = Date.now();
+  const violations: string[] = [];
+  const id = `${name}-${variant}`.replace(/[^a-z0-9-]/gi, '-').toLowerCase().slice(0, 40);
+  let numbers: Numbers = {};
+  let w: Workload | undefined;
+  try {
+    w = await startWorkload(env, { ...o, name: id });
+    numbers = await body(w, (ok, v) => { if (!ok) violations.push(v); });
+    const audit = readAuditFile(w.auditFile);
+    if (audit.unreadable.length > 0) violations.push(`audit log has ${audit.unreadable.length} line(s) that are not JSON`);
+    numbers.auditEntries = audit.entries.length;
+  } catch (e) {
+    violations.push(`scenario failed: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    await w?.stop().catch(() => undefined);
+  }
+  const seconds = Math.round((Date.now() - started) / 100) / 10;
+  return { scenario: name, variant, invariant, held: violations.length === 0, violations, numbers, seconds };
+}
+
+const loadNumbers = (r: LoadReport): Numbers => ({
+  requests: r.requests, failedRequests: r.failed, non2xx: r.non2xx, socketErrors: r.errors, longestGapMs: r.longestGapMs, p99Ms: r.p99Ms,
+});
+
+/** The single container of the workload is running and serving `version`. */
+async function settledOn(w: Workload, version: Version, timeoutMs = 90_000): Promise<void> {
+  await waitFor(async () => (await servedVersion(w.url)) === version && (await w.containers()).length === 1, {
+    what: `${w.name} to settle on ${version}`, timeoutMs, diagnostics: () => w.agent.output().slice(-3000),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A healthy version under load: promoted; with the proxy no request fails. */
+export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.0' | '1.2.0' }): Promise<ScenarioResult> {
+  const loadMs = o.version === '1.2.0' ? 3000 : 0;
+  return scenario(env, 'healthy-update-under-load', `${o.proxy ? 'blue-green' : 'stop-then-start'}-load-${loadMs / 1000}s`,
+    o.proxy ? 'promoted; 0 failed requests; old container removed only after the new one was promoted'
+      : 'promoted; old container removed only after the new one was promoted (failed requests are the measured cost)',
+    { proxy: o.proxy }, async (w, check) => {
+      const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
+      const seen = watchVersions(w.url, 120);
+      await new Promise((r) => setTimeout(r, 1000));
+      await env.push(w.repository, o.version);
+      const pushed = Date.now();
+      const promotedAt = await auditEvent(w, 'promoted', (e) => e.event === 'promoted' && isVersion(e.to, o.version));
+      await settledOn(w, o.version);
+      await new Promise((r) => setTimeout(r, 500));
+      const report = await load.stop();
+      const versions = seen.stop();
+      const applyAt = Date.parse(w.audit().find((e) => e.event === 'apply' && isVersion(e.to, o.version))?.time ?? '') || pushed;
+      const servingAt = firstServed(versions, o.version, pushed);
+      const pushToServingMs = servingAt ? servingAt - pushed : null;
+      if (o.proxy) check(report.failed === 0, `${report.failed} request(s) failed during a blue/green update`);
+      check(w.audit().findIndex((e) => e.event === 'promoted') > w.audit().findIndex((e) => e.event === 'verify'), 'promoted before verify');
+      return {
+        ...loadNumbers(report), modelLoadMs: loadMs, p99DuringSwitchMs: report.p99Between(applyAt, promotedAt + 1000),
+        failedDuringSwitch: report.failedBetween(applyAt, promotedAt + 1000),
+        pushToServingMs, pushToServingTargetMs: loadMs + 1000 + 250, pushToPromotedMs: promotedAt - pushed,
+        targetMet: pushToServingMs !== null && pushToServingMs <= loadMs + 1250,
+      };
+    });
+}
+
+/** A bad version under load: rolled back and quarantined; with the proxy no request fails. */
+export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-ready' | 'errors-10pct' }): Promise<ScenarioResult> {
+  const version: Version = o.kind === 'never-ready' ? '1.3.0' : '1.4.0';
+  return scenario(env, 'bad-version-under-load', `${o.proxy ? 'blue-green' : 'stop-then-start'}-${o.kind}`,
+    o.proxy ? 'rolled back and quarantined; 0 failed requests; the previous version serving throughout'
+      : 'rolled back and quarantined; the previous version serving at the end (failed requests are the measured cost)',
+    { proxy: o.proxy }, async (w, check) => {
+      const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
+      const seen = watchVersions(w.url, 120);
+      await new Promise((r) => setTimeout(r, 1000));
+      await env.push(w.repository, version);
+      const pushed = Date.now();
+      const rolledAt = await auditEvent(w, 'rolled-back', (e) => e.event === 'rolled-back' && isVersion(e.from, version), 120_000);
+      await settledOn(w, '1.0.0');
+      const report = await load.stop();
+      const versions = seen.stop();
+      const lost = versions.filter((v) => v.at >= pushed && v.version !== '1.0.0');
+      const firstLost = lost[0]?.at;
+      const back = firstLost ? firstServed(versions, '1.0.0', firstLost) : undefined;
+      if (o.proxy) check(report.failed === 0, `${report.failed} request(s) failed while a bad version was rejected`);
+      check(w.audit().some((e) => e.event === 'quarantined' && isVersion(e.to, version)), `${version} not quarantined`);
+      const verdict = w.audit().find((e) => e.event === 'verify' && isVersion(e.to, version));
+      return {
+        ...loadNumbers(report), pushToRolledBackMs: rolledAt - pushed, verdict: verdict?.reason?.slice(0, 200) ?? null,
+        previousVersionAbsentMs: firstLost && back ? back - firstLost : 0,
+      };
+    });
+}
+
+/** The model container SIGKILLed from the host, restart policy `no`: the agent starts it again. */
+export function containerKilled(env: ChaosEnv, o: { version: '1.0.0' | '1.2.0' }): Promise<ScenarioResult> {
+  const loadMs = o.version === '1.2.0' ? 3000 : 0;
+  return scenario(env, 'model-container-sigkill', `restart-no-load-${loadMs / 1000}s`,
+    'serving again without a person; the restart is audited', { proxy: false, restart: 'no', start: o.version }, async (w, check) => {
+      const c = await env.docker.getContainer(w.name).inspect();
+      const load = startLoad(w.url, { connections: 2, maxSeconds: 60, maxRequests: 1_000_000 });
+      await new Promise((r) => setTimeout(r, 500));
+      const killed = Date.now();
+      process.kill(c.State.Pid, 'SIGKILL');
+      await waitFor(async () => (await servedVersion(w.url)) === o.version, { what: 'the killed model to serve again', timeoutMs: 60_000, intervalMs: 50,
+        diagnostics: () => w.agent.output().slice(-3000) });
+      const back = Date.now();
+      const report = await load.stop();
+      const restarted = w.audit().find((e) => e.event === 'restarted');
+      check(restarted !== undefined, 'no restarted entry in the audit log');
+      const killedToServingMs = back - killed;
+      const targetMs = 2000 + loadMs;
+      return { ...loadNumbers(report), modelLoadMs: loadMs, killedToServingMs, targetMs, targetMet: killedToServingMs <= targetMs };
+    });
+}
+
+/** The agent SIGKILLed at one step of a blue/green update, then started again. */
+export type AgentStep = 'after-create' | 'during-gate' | 'during-switch' | 'during-rollback';
+
+export function agentKilled(env: ChaosEnv, o: { step: AgentStep }): Promise<ScenarioResult> {
+  const version: Version = o.step === 'during-rollback' ? '1.4.0' : '1.1.0';
+  return scenario(env, 'agent-sigkill', o.step,
+    'old or new version serving at every moment (never neither), 0 failed requests, settled on one container after restart, audit valid JSONL',
+    { proxy: true }, async (w, check) => {
+      const api = new HaproxyRuntime(w.haproxy!.runtimeApi);
+      const load = startLoad(w.url, { connections: 4, maxSeconds: 180, maxRequests: 2_000_000 });
+      const seen = watchVersions(w.url, 180);
+      await env.push(w.repository, version);
+      const reached = async (): Promise<boolean> => {
+        if (o.step === 'after-create') return (await w.containers()).some((c) => c.name.endsWith('-modelpilot-next'));
+        if (o.step === 'during-rollback') return w.audit().some((e) => e.event === 'verify' && e.result === 'rollback');
+        const servers = await api.servers(w.name);
+        if (o.step === 'during-gate') return servers.find((s) => s.port === w.ports[1])?.admin === 'ready' && servers.every((s) => s.up || s.admin === 'maint');
+        return servers.find((s) => s.port === w.ports[0])?.admin !== 'ready';
+      };
+      await waitFor(reached, { what: `step ${o.step}`, timeoutMs: 90_000, intervalMs: 5, diagnostics: () => w.agent.output().slice(-2000) });
+      const killedAt = Date.now();
+      await w.agent.stop('SIGKILL');
+      const state = { containers: (await w.containers()).map((c) => `${c.name}:${c.state}`).join(' '), servers: (await api.servers(w.name)).map((s) => `${s.port}:${s.admin}`).join(' ') };
+      await new Promise((r) => setTimeout(r, 2000)); // the world without an agent for 2 s
+      const restartedAt = Date.now();
+      await w.restartAgent();
+      await waitFor(async () => (await w.containers()).length === 1 && (await servedVersion(w.url)) !== undefined
+        && !(await api.servers(w.name)).some((s) => s.admin === 'drain'), { what: 'one container serving after the restart', timeoutMs: 120_000,
+        diagnostics: () => w.agent.output().slice(-3000) });
+      const settledAt = Date.now();
+      await new Promise((r) => setTimeout(r, 500));
+      const report = await load.stop();
+      const versions = seen.stop();
+      const final = await servedVersion(w.url);
+      check(!versions.some((v) => v.version === undefined), 'a moment with neither version answering');
+      check(report.failed === 0, `${report.failed} request(s) failed`);
+      if (o.step === 'during-rollback') check(final === '1.0.0', `ended on ${final}, not the previous version 1.0.0`);
+      return {
+        ...loadNumbers(report), killedAt: `${state.containers} | ${state.servers}`, finalVersion: final ?? null,
+        killToSettledMs: settledAt - killedAt, restartToSettledMs: settledAt - restartedAt,
+      };
+    });
+}
+
+/** The registry down, slow or answering 429 — while the agent polls, or while the engine pulls. */
+export function registryFault(env: ChaosEnv, o: { fault: 'down' | 'slow' | '429'; phase: 'poll' | 'pull' }): Promise<ScenarioResult> {
+  return scenario(env, 'registry-fault', `${o.fault}-during-${o.phase}`,
+    'the running version keeps serving with 0 failed requests; nothing is applied half-way; the new version is promoted once the registry is back',
+    { proxy: true }, async (w, check) => {
+      const load = startLoad(w.url, { connections: 4, maxSeconds: 150, maxRequests: 2_000_000 });
+      // during the poll: every request; during the pull: the engine's pull by digest (the agent resolves tags)
+      await env.faults.set(o.fault, { delayMs: 8000, only: o.phase === 'pull' ? /\/manifests\/sha256:/ : undefined });
+      const faultAt = Date.now();
+      await env.push(w.repository, '1.1.0', true);
+      await new Promise((r) => setTimeout(r, 8000));
+      const duringFault = w.audit().filter((e) => e.time >= new Date(faultAt).toISOString()).map((e) => `${e.event}:${e.result}`);
+      const servingDuring = await servedVersion(w.url);
+      await env.faults.set('pass');
+      const healed = Date.now();
+      const promotedAt = await auditEvent(w, 'promoted after the registry is back', (e) => e.event === 'promoted' && isVersion(e.to, '1.1.0'), 120_000);
+      await settledOn(w, '1.1.0');
+      const report = await load.stop();
+      check(report.failed === 0, `${report.failed} request(s) failed`);
+      check(servingDuring === '1.0.0' || (o.fault === 'slow' && servingDuring === '1.1.0'), `during the fault ${servingDuring ?? 'nothing'} answered`);
+      check(!w.audit().some((e) => e.event === 'quarantined'), 'a good version was quarantined for a registry fault');
+      return {
+        ...loadNumbers(report), auditDuringFault: [...new Set(duringFault)].join(' '), healedToPromotedMs: Math.max(0, promotedAt - healed),
+        faultedRequests: env.faults.counts[o.fault],
+      };
+    });
+}
+
+/** Prometheus stops answering while the gate reads it: never promoted on no evidence. */
+export function prometheusDown(env: ChaosEnv): Promise<ScenarioResult> {
+  return scenario(env, 'prometheus-unreachable', 'during-gate',
+    'not promoted without evidence (inconclusive → rollback); the previous version serving; 0 failed requests', { proxy: true }, async (w, check) => {
+      const api = new HaproxyRuntime(w.haproxy!.runtimeApi);
+      const load = startLoad(w.url, { connections: 4, maxSeconds: 120, maxRequests: 2_000_000 });
+      await env.push(w.repository, '1.1.0');
+      await waitFor(async () => (await api.servers(w.name)).find((s) => s.port === w.ports[1])?.admin === 'ready', { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
+      await w.prom.stop();
+      const decidedAt = await auditEvent(w, 'a verdict', (e) => e.event === 'verify' && isVersion(e.to, '1.1.0'));
+      await waitFor(async () => (await w.containers()).length === 1, { what: 'one container', timeoutMs: 60_000 });
+      const report = await load.stop();
+      const verdict = w.audit().find((e) => e.event === 'verify' && isVersion(e.to, '1.1.0'))!;
+      check(verdict.result !== 'promote', `promoted on no evidence: ${verdict.reason}`);
+      check((await servedVersion(w.url)) === '1.0.0', 'the previous version is not serving');
+      check(report.failed === 0, `${report.failed} request(s) failed`);
+      return { ...loadNumbers(report), verdict: `${verdict.result}: ${verdict.reason?.slice(0, 160)}`, decidedAt: new Date(decidedAt).toISOString() };
+    });
+}
+
+/** The agent cannot reach the registry (a blackhole: connections accepted, never answered) while a version is pushed. */
+export function partition(env: ChaosEnv): Promise<ScenarioResult> {
+  return scenario(env, 'partition-agent-registry', 'blackhole-with-push',
+    'the agent stays up (healthz) and changes nothing while cut off; promoted after the partition heals; 0 failed requests', { proxy: true }, async (w, check) => {
+      const load = startLoad(w.url, { connections: 4, maxSeconds: 150, maxRequests: 2_000_000 });
+      await env.faults.set('blackhole');
+      await env.push(w.repository, '1.1.0', true);
+      await new Promise((r) => setTimeout(r, 10_000));
+      const healthy = await fetch(`http://127.0.0.1:${w.agent.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      const containers = (await w.containers()).length;
+      await env.faults.set('pass');
+      const healed = Date.now();
+      const promotedAt = await auditEvent(w, 'promoted after the partition', (e) => e.event === 'promoted' && isVersion(e.to, '1.1.0'), 120_000);
+      await settledOn(w, '1.1.0');
+      const report = await load.stop();
+      check(containers === 1, `${containers} containers during the partition`);
+      check(report.failed === 0, `${report.failed} request(s) failed`);
+      return { ...loadNumbers(report), healthzDuringPartition: healthy, healedToPromotedMs: promotedAt - healed };
+    });
+}
+
+/** The state directory (a 512 kB tmpfs) fills up while a bad version is rolled back. */
+export async function stateDirFull(env: ChaosEnv): Promise<ScenarioResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-chaos-tmpfs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', dir]);
+  } catch (e) {
+    return { scenario: 'state-dir-full', variant: 'tmpfs-during-rollback', invariant: 'not run', held: false, violations: [`mount tmpfs: ${(e as Error).message}`], numbers: {}, seconds: 0 };
+  }
+  try {
+    return await scenario(env, 'state-dir-full', 'tmpfs-during-rollback',
+      'the previous version serving after the rollback (the new container removed, the old one kept); 0 failed requests; the agent keeps running',
+      { proxy: true, stateDir: dir }, async (w, check) => {
+        const api = new HaproxyRuntime(w.haproxy!.runtimeApi);
+        const load = startLoad(w.url, { connections: 4, maxSeconds: 150, maxRequests: 2_000_000 });
+        await env.push(w.repository, '1.4.0');
+        await waitFor(async () => (await api.servers(w.name)).find((s) => s.port === w.ports[1])?.admin === 'ready', { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
+        // fill it
+        let filled = 0;
+        try {
+          const fd = fs.openSync(path.join(dir, 'filler'), 'w');
+          const chunk = Buffer.alloc(16 * 1024);
+          for (let i = 0; i < 64; i++) { fs.writeSync(fd, chunk); filled += chunk.length; }
+          fs.closeSync(fd);
+        } catch { /* ENOSPC: full */ }
+        await waitFor(async () => (await w.containers()).length === 1 && (await servedVersion(w.url)) === '1.0.0'
+          && (await api.servers(w.name)).find((s) => s.port === w.ports[1])?.admin === 'maint', {
+          what: 'the rollback with a full state dir', timeoutMs: 90_000, diagnostics: () => w.agent.output().slice(-3000) });
+        const alive = await fetch(`http://127.0.0.1:${w.agent.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+        const report = await load.stop();
+        check(report.failed === 0, `${report.failed} request(s) failed`);
+        check(w.agent.child.exitCode === null, `the agent exited (${w.agent.child.exitCode})`);
+        const errors = w.agent.output().split('\n').filter((l) => /ENOSPC|no space/i.test(l)).length;
+        return { ...loadNumbers(report), filledBytes: filled, agentHealthz: alive, logLinesNamingENOSPC: errors };
+      });
+  } finally {
+    try { execFileSync('umount', [dir]); } catch { /* already */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every scenario, in order (`npm run chaos`). */
+export const ALL: Array<{ name: string; run: (env: ChaosEnv) => Promise<ScenarioResult> }> = [
+  { name: 'healthy blue/green 0s', run: (e) => healthyUpdate(e, { proxy: true, version: '1.1.0' }) },
+  { name: 'healthy blue/green 3s', run: (e) => healthyUpdate(e, { proxy: true, version: '1.2.0' }) },
+  { name: 'healthy stop-then-start 0s', run: (e) => healthyUpdate(e, { proxy: false, version: '1.1.0' }) },
+  { name: 'healthy stop-then-start 3s', run: (e) => healthyUpdate(e, { proxy: false, version: '1.2.0' }) },
+  { name: 'never-ready blue/green', run: (e) => badVersion(e, { proxy: true, kind: 'never-ready' }) },
+  { name: '10% errors blue/green', run: (e) => badVersion(e, { proxy: true, kind: 'errors-10pct' }) },
+  { name: 'never-ready stop-then-start', run: (e) => badVersion(e, { proxy: false, kind: 'never-ready' }) },
+  { name: '10% errors stop-then-start', run: (e) => badVersion(e, { proxy: false, kind: 'errors-10pct' }) },
+  { name: 'container SIGKILL 0s', run: (e) => containerKilled(e, { version: '1.0.0' }) },
+  { name: 'container SIGKILL 3s', run: (e) => containerKilled(e, { version: '1.2.0' }) },
+  { name: 'agent SIGKILL after create', run: (e) => agentKilled(e, { step: 'after-create' }) },
+  { name: 'agent SIGKILL during gate', run: (e) => agentKilled(e, { step: 'during-gate' }) },
+  { name: 'agent SIGKILL during switch', run: (e) => agentKilled(e, { step: 'during-switch' }) },
+  { name: 'agent SIGKILL during rollback', run: (e) => agentKilled(e, { step: 'during-rollback' }) },
+  { name: 'registry down during poll', run: (e) => registryFault(e, { fault: 'down', phase: 'poll' }) },
+  { name: 'registry slow during poll', run: (e) => registryFault(e, { fault: 'slow', phase: 'poll' }) },
+  { name: 'registry 429 during poll', run: (e) => registryFault(e, { fault: '429', phase: 'poll' }) },
+  { name: 'registry down during pull', run: (e) => registryFault(e, { fault: 'down', phase: 'pull' }) },
+  { name: 'registry slow during pull', run: (e) => registryFault(e, { fault: 'slow', phase: 'pull' }) },
+  { name: 'registry 429 during pull', run: (e) => registryFault(e, { fault: '429', phase: 'pull' }) },
+  { name: 'Prometheus unreachable during gate', run: (e) => prometheusDown(e) },
+  { name: 'partition agent-registry', run: (e) => partition(e) },
+  { name: 'state dir full during rollback', run: (e) => stateDirFull(e) },
+];

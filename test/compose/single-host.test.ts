@@ -1,0 +1,139 @@
+/**
+ * The single-host bundle from a SelfHealingModelStack (lib/compose/single-host.ts) and `synth --target compose`.
+ * The bundle is run for real by test/compose/compose-bundle.integration.test.ts; here: what each file says and
+ * that it says the same as the Kubernetes output (rule groups, routes, the agent config through the agent's own schema).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App } from 'cdk8s';
+import { parse } from 'yaml';
+import { run } from '../../bin/commands/synth';
+import build from '../../examples/recommendation-model/app';
+import { haproxyConfig, ModelRegistry, SelfHealingModelStack, SINGLE_HOST_IMAGES, singleHostBundle } from '../../lib';
+import { parseConfig } from '../../lib/core/contract/agent-config';
+import { capture } from '../support/cli';
+
+function demo(): SelfHealingModelStack {
+  const app = new App();
+  build(app);
+  return app.node.children.find((c) => SelfHealingModelStack.isStack(c)) as SelfHealingModelStack;
+}
+
+describe('singleHostBundle', () => {
+  const stack = demo();
+  const files = singleHostBundle(stack);
+
+  test('writes the whole bundle for the demo stack', () => {
+    expect(Object.keys(files).sort()).toEqual(['SECRETS.md', 'agent.yaml', 'alertmanager.yml', 'compose.yaml', 'haproxy.cfg', 'prometheus.yml', 'registry.yml', 'rules.yml']);
+  });
+
+  test('compose.yaml: the model with its blue/green labels, HAProxy, Prometheus, Alertmanager, the agent and the in-cluster registry, all on host networking', () => {
+    const c = parse(files['compose.yaml']) as { services: Record<string, Record<string, any>>; volumes: Record<string, unknown> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(Object.keys(c.services).sort()).toEqual(['alertmanager', 'modelpilot', 'prometheus', 'proxy', 'recsys', 'registry']);
+    for (const s of Object.values(c.services)) expect(s.network_mode).toBe('host');
+    expect(c.services.recsys).toMatchObject({
+      image: 'localhost:30500/models/recsys:1.4.0', container_name: 'recsys', restart: 'unless-stopped',
+      environment: { PORT: '9001', HOST: '127.0.0.1', MODEL_NAME: 'recsys' },
+      labels: {
+        'modelpilot.enable': 'true', 'modelpilot.scope': 'recommendation-model', 'modelpilot.policy': 'semver:minor',
+        'modelpilot.ready.url': 'http://127.0.0.1:9001/health/ready', 'modelpilot.proxy.backend': 'recsys', 'modelpilot.proxy.ports': '9001,9002',
+      },
+    });
+    expect(c.services.recsys.environment.MODEL_VERSION).toBeUndefined(); // the image's own, replaced with the image
+    expect(c.services.proxy.image).toBe(SINGLE_HOST_IMAGES.proxy);
+    expect(c.services.modelpilot.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    expect(c.services.registry.volumes).toContain('./secrets/registry/htpasswd:/auth/htpasswd:ro');
+    expect(Object.keys(c.volumes).sort()).toEqual(['alertmanager-data', 'modelpilot-state', 'prometheus-data', 'registry-data']);
+  });
+
+  test('agent.yaml passes the agent\'s own schema: the Docker target behind HAProxy, Prometheus and webhooks on the host', () => {
+    const config = parseConfig(parse(files['agent.yaml']), 'agent.yaml');
+    expect(config.targets.kubernetes).toBeUndefined();
+    expect(config.targets.docker).toMatchObject({ socket: '/var/run/docker.sock', scope: 'recommendation-model', proxy: { haproxy: '127.0.0.1:9999' } });
+    expect(config.health.prometheus?.url).toBe('http://127.0.0.1:9090');
+    expect(config.webhooks.listen).toBe('127.0.0.1:8081');
+    expect(config.registries.insecure).toEqual(['localhost:30500']);
+    expect(config.registries.mirrors).toEqual({});
+    expect(config.images.map((i) => i.repository)).toEqual(['localhost:30500/models/recsys']);
+  });
+
+  test('rules.yml holds the PrometheusRule\'s group unchanged; alertmanager.yml the same routes, the updater route pointed at the agent', () => {
+    expect(parse(files['rules.yml'])).toEqual({ groups: [stack.monitoring!.alerts!.group] });
+    const am = parse(files['alertmanager.yml']) as { route: unknown; receivers: Array<{ name: string; webhook_configs?: Array<{ url: string }> }> };
+    const k8s = parse(stack.alerting!.toAlertmanagerYaml()) as typeof am;
+    expect(am.route).toEqual(k8s.route);
+    expect(am.receivers.map((r) => r.name)).toEqual(k8s.receivers.map((r) => r.name));
+    expect(am.receivers.flatMap((r) => r.webhook_configs ?? []).map((w) => w.url)).toEqual(['http://127.0.0.1:8081/webhooks/alertmanager']);
+  });
+
+  test('prometheus.yml finds the model\'s containers through the Docker API by the model label and labels them as the rules expect', () => {
+    const p = parse(files['prometheus.yml']) as { scrape_configs: Array<Record<string, any>>; rule_files: string[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const job = p.scrape_configs[0];
+    expect(job.docker_sd_configs[0]).toMatchObject({ host: 'unix:///var/run/docker.sock', host_networking_host: '127.0.0.1', filters: [{ name: 'label', values: ['modelpilot.model=recsys'] }] });
+    expect(job.relabel_configs).toEqual(expect.arrayContaining([{ target_label: 'namespace', replacement: 'ml' }, { target_label: 'model', replacement: 'recsys' }]));
+    expect(p.rule_files).toEqual(['/etc/prometheus/rules.yml']);
+  });
+
+  test('haproxy.cfg: the runtime API, both ports health-checked, retries of failed requests on the other server', () => {
+    const cfg = files['haproxy.cfg'];
+    expect(cfg).toContain('stats socket ipv4@127.0.0.1:9999 level admin');
+    expect(cfg).toContain('bind 0.0.0.0:80');
+    expect(cfg).toContain('server blue 127.0.0.1:9001');
+    expect(cfg).toContain('server green 127.0.0.1:9002');
+    expect(cfg).toContain('retry-on conn-failure empty-response response-timeout 500 502 503 504');
+    expect(cfg).toContain('option httpchk GET /health/ready');
+  });
+
+  test('SECRETS.md lists every secret file the bundle mounts', () => {
+    expect(files['SECRETS.md']).toContain('`secrets/modelpilot/webhook/token`');
+    expect(files['SECRETS.md']).toContain('`secrets/alertmanager/slack-webhook/url`');
+  });
+
+  test('bad single-host settings name the field, the value and the fix', () => {
+    expect(() => singleHostBundle(stack, { modelPorts: [9001, 9001] })).toThrow("'singleHost.modelPorts' is [9001, 9001]; give two different ports, e.g. [9001, 9002]");
+    expect(() => singleHostBundle(stack, { agentPort: 0 })).toThrow("'singleHost.agentPort' is 0; give a port between 1 and 65535");
+    expect(() => haproxyConfig({ backend: 'a b', listen: ':80', ports: [1, 2] })).toThrow(/haproxy backend 'a b' is not a valid HAProxy name/);
+  });
+
+  test('a stack without monitoring, alerting or updater gets only the model, the proxy and Prometheus', () => {
+    const app = new App();
+    const s = new SelfHealingModelStack(app, 'bare', {
+      registry: ModelRegistry.external({ host: 'registry.example.com' }),
+      model: { name: 'bare', image: 'registry.example.com/m/bare:1.0.0' },
+      singleHost: { listen: '127.0.0.1:8080', modelPorts: [7001, 7002] },
+    });
+    const f = singleHostBundle(s, s.singleHost);
+    expect(Object.keys(f).sort()).toEqual(['SECRETS.md', 'compose.yaml', 'haproxy.cfg', 'prometheus.yml']);
+    expect(Object.keys((parse(f['compose.yaml']) as { services: object }).services).sort()).toEqual(['bare', 'prometheus', 'proxy']);
+    expect(f['haproxy.cfg']).toContain('server green 127.0.0.1:7002');
+  });
+});
+
+describe('modelpilot synth --target compose', () => {
+  let dir: string;
+  const tmpRoot = path.resolve(__dirname, '../../.tmp');
+  beforeEach(() => {
+    fs.mkdirSync(tmpRoot, { recursive: true });
+    dir = fs.mkdtempSync(path.join(tmpRoot, 'compose-test-'));
+  });
+  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+  test('writes <out>/<stack>/ with the bundle; --image replaces a supporting service\'s image', async () => {
+    const { code, out } = await capture(() => run(['--target', 'compose', '--out', dir, '--image', 'proxy=registry.internal/haproxy:2.6.12']));
+    expect(code).toBe(0);
+    expect(out).toContain('wrote 1 single-host bundle(s)');
+    const compose = parse(fs.readFileSync(path.join(dir, 'recommendation-model', 'compose.yaml'), 'utf8')) as { services: Record<string, { image: string }> };
+    expect(compose.services.proxy.image).toBe('registry.internal/haproxy:2.6.12');
+  });
+
+  test('a bad --target or --image is a usage error naming the fix', async () => {
+    const bad = await capture(() => run(['--target', 'swarm', '--out', dir]));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("'--target' is 'swarm'; give 'kubernetes' (the default) or 'compose' (one Docker host)");
+    const img = await capture(() => run(['--target', 'compose', '--image', 'nginx=nginx:1', '--out', dir]));
+    expect(img.code).toBe(2);
+    expect(img.err).toContain("'--image nginx=nginx:1' is not <service>=<ref> with a service of proxy, prometheus, alertmanager, registry, modelpilot");
+    const k8s = await capture(() => run(['--image', 'proxy=x:1', '--out', dir]));
+    expect(k8s.err).toContain("'--image' applies to '--target compose' only");
+  });
+});
