@@ -49,6 +49,11 @@ export interface AgentHttpServerOptions {
   /** `/healthz`: healthy → 200, else 503; `detail` is sent as JSON. @default - always healthy */
   readonly healthz?: () => { healthy: boolean; detail?: Record<string, unknown> };
   /**
+   * Prometheus HTTP service discovery (`GET /sd/targets`, the http_sd_configs format): the running model
+   * containers' scrape addresses — on one host, the blue/green slot that runs now, and both during an update.
+   */
+  readonly scrapeTargets?: () => Promise<Array<{ targets: string[]; labels: Record<string, string> }>>;
+  /**
    * The operator API (`/v1/overrides`, `/v1/hold`, `/v1/pin`, `/v1/quarantine`; bearer token only): holds, pins and
    * quarantines, as `modelpilot hold|pin|quarantine` (agent/operator-api.ts).
    * @default - off (404)
@@ -169,6 +174,15 @@ export class AgentHttpServer {
       writeCompressible(res, 200, m.contentType, m.body);
       this.options.onRequest?.(path, 200);
       return undefined;
+    }
+    if (path === '/sd/targets' && this.options.scrapeTargets) {
+      if (req.method !== 'GET') return this.send(res, path, 405, { error: 'use GET' }, { Allow: 'GET' });
+      try {
+        return this.send(res, path, 200, await this.options.scrapeTargets());
+      } catch (e) {
+        // Prometheus keeps the targets it had when discovery fails
+        return this.send(res, path, 503, { error: `listing the containers failed: ${(e as Error).message}` });
+      }
     }
     const auth = this.options.auth;
     if (!auth) {

@@ -69,6 +69,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     logger,
   });
   const targets = options.targets ?? buildTargets(config, logger, clock);
+  const dockerTarget = targets.find((t): t is DockerTarget => t instanceof DockerTarget);
 
   const sloFor = (model: string) => config.images.find((i) => i.model === model)?.slo ?? config.health.slo;
   const metrics = new AgentMetrics({ defaultMetrics: true });
@@ -160,6 +161,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const server = new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
     knownModel: (model) => reconciler.knowsModel(model),
+    ...(dockerTarget ? { scrapeTargets: () => dockerTarget.scrapeTargets() } : {}),
     operator: (method, path, query, body) => operatorApi.handle(method, path, query, body),
     auth: config.webhooks.enabled ? {
       bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,

@@ -303,6 +303,35 @@ export class DockerTarget implements Target {
     };
   }
 
+  /**
+   * The scrape addresses of the running model containers this target watches (Prometheus HTTP service discovery):
+   * the host:port of the `modelpilot.ready.url` label, else 127.0.0.1 and the container's port. Labels: `model`
+   * and `container_name`. Podman's Docker API reports no networks for host-networked containers, so Prometheus'
+   * own docker_sd finds none there; this works on both engines.
+   */
+  public async scrapeTargets(): Promise<Array<{ targets: string[]; labels: Record<string, string> }>> {
+    const list = (await this.labelled()).filter((c) => watched(c.Labels) && c.State === 'running' && !c.Labels?.[DOCKER_LABELS.quarantineOf]
+      && (!this.options.scope || scopeOf(c.Labels) === this.options.scope));
+    const out: Array<{ targets: string[]; labels: Record<string, string> }> = [];
+    for (const c of list) {
+      const name = nameOf(c);
+      let address: string | undefined;
+      try {
+        const url = c.Labels?.[DOCKER_LABELS.readyUrl];
+        if (url) address = new URL(url).host;
+      } catch {
+        address = undefined;
+      }
+      if (!address) {
+        const port = listenPort(await this.docker.getContainer(c.Id).inspect());
+        if (port) address = `127.0.0.1:${port}`;
+      }
+      if (!address) continue;
+      out.push({ targets: [address], labels: { model: c.Labels?.[DOCKER_LABELS.model] ?? logicalName(name), container_name: name } });
+    }
+    return out;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // observe / revive
   // -------------------------------------------------------------------------------------------------------------

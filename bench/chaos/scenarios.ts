@@ -97,8 +97,8 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
 }
 
 /** A bad version under load: rolled back and quarantined; with the proxy no request fails. */
-export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-ready' | 'errors-10pct' }): Promise<ScenarioResult> {
-  const version: Version = o.kind === 'never-ready' ? '1.3.0' : '1.4.0';
+export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-ready' | 'errors-10pct' | 'crash-on-start' }): Promise<ScenarioResult> {
+  const version: Version = o.kind === 'never-ready' ? '1.3.0' : o.kind === 'errors-10pct' ? '1.4.0' : '1.5.0';
   return scenario(env, 'bad-version-under-load', `${o.proxy ? 'blue-green' : 'stop-then-start'}-${o.kind}`,
     o.proxy ? 'rolled back and quarantined; 0 failed requests; the previous version serving throughout'
       : 'rolled back and quarantined; the previous version serving at the end (failed requests are the measured cost)',
@@ -308,6 +308,7 @@ export const ALL: Array<{ name: string; run: (env: ChaosEnv) => Promise<Scenario
   { name: 'healthy stop-then-start 3s', run: (e) => healthyUpdate(e, { proxy: false, version: '1.2.0' }) },
   { name: 'never-ready blue/green', run: (e) => badVersion(e, { proxy: true, kind: 'never-ready' }) },
   { name: '10% errors blue/green', run: (e) => badVersion(e, { proxy: true, kind: 'errors-10pct' }) },
+  { name: 'crash-on-start blue/green', run: (e) => badVersion(e, { proxy: true, kind: 'crash-on-start' }) },
   { name: 'never-ready stop-then-start', run: (e) => badVersion(e, { proxy: false, kind: 'never-ready' }) },
   { name: '10% errors stop-then-start', run: (e) => badVersion(e, { proxy: false, kind: 'errors-10pct' }) },
   { name: 'container SIGKILL 0s', run: (e) => containerKilled(e, { version: '1.0.0' }) },

@@ -6,7 +6,7 @@
  * |---------------------|-----------------------------------------------------------------------------------|
  * | `compose.yaml`      | model server (blue/green labels), HAProxy, Prometheus, Alertmanager, the agent, the registry when in-cluster |
  * | `haproxy.cfg`       | the zero-downtime switch ({@link haproxyConfig})                                   |
- * | `prometheus.yml`    | Docker service discovery of the model's containers + the agent, the rule file, Alertmanager |
+ * | `prometheus.yml`    | the model's running containers (HTTP service discovery from the agent) + the agent, the rule file, Alertmanager |
  * | `rules.yml`         | the PrometheusRule's rule groups, unchanged                                        |
  * | `alertmanager.yml`  | the same routes and receivers; the updater route points at the agent on the host   |
  * | `agent.yaml`        | the updater's config with the Docker target (blue/green through HAProxy)            |
@@ -134,19 +134,16 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
     ...(stack.alerting ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] } } : {}),
     scrape_configs: [
       {
-        // Every running container of the model (both slots during an update), found through the Docker API; a new
-        // version is scraped within seconds of its start, so the agent's gate sees it in its bake window.
+        // Every running container of the model (both slots during an update), listed by the agent (HTTP service
+        // discovery): a new version is scraped within seconds of its start, so the gate sees it in its bake window.
         job_name: name,
         metrics_path: model.metricsPath,
-        docker_sd_configs: [{
-          host: 'unix:///var/run/docker.sock', host_networking_host: '127.0.0.1', refresh_interval: '2s',
-          filters: [{ name: 'label', values: [`${DOCKER_LABELS.model}=${name}`] }],
-        }],
+        // Without the agent there is no one to ask: both ports, and the idle one is reported down.
+        ...(stack.updater ? { http_sd_configs: [{ url: `http://127.0.0.1:${agentPort}/sd/targets`, refresh_interval: '2s' }] }
+          : { static_configs: [{ targets: [`127.0.0.1:${blue}`, `127.0.0.1:${green}`], labels: { model: name } }] }),
         relabel_configs: [
-          { source_labels: [`__meta_docker_container_label_${DOCKER_LABELS.readyUrl.replace(/\W/g, '_')}`], regex: 'https?://([^/]+)/.*', target_label: '__address__', replacement: '$1' },
-          { target_label: 'model', replacement: name },
+          { source_labels: ['model'], regex: escape(name), action: 'keep' },
           { target_label: 'namespace', replacement: model.namespace },
-          { source_labels: ['__meta_docker_container_name'], regex: '/?(.*)', target_label: 'container_name', replacement: '$1' },
         ],
       },
       { job_name: 'modelpilot-updater', static_configs: [{ targets: [`127.0.0.1:${agentPort}`] }] },
@@ -158,7 +155,7 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
     image: img.prometheus, network_mode: 'host', restart: 'unless-stopped',
     command: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', `--web.listen-address=127.0.0.1:${promPort}`],
     volumes: ['./prometheus.yml:/etc/prometheus/prometheus.yml:ro', ...(alerts ? ['./rules.yml:/etc/prometheus/rules.yml:ro'] : []),
-      `${socket}:/var/run/docker.sock:ro`, 'prometheus-data:/prometheus'],
+      'prometheus-data:/prometheus'],
   };
   volumes['prometheus-data'] = {};
 

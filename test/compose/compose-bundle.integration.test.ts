@@ -1,7 +1,7 @@
 /**
  * The single-host bundle, brought up for real: `modelpilot synth app.ts --target compose` writes compose.yaml and
  * the rest from one SelfHealingModelStack; Debian's docker-compose (1.29) runs it through a private podman's
- * Docker API (runc, host networking) — the model server, HAProxy, Prometheus (Docker service discovery through podman's API), Alertmanager
+ * Docker API (runc, host networking) — the model server, HAProxy, Prometheus (HTTP service discovery from the agent), Alertmanager
  * and the modelpilot agent. Then a healthy version pushed to the registry goes live behind the proxy, and a version
  * that never gets ready is rolled back, each under autocannon load with no failed request.
  *
@@ -72,7 +72,8 @@ beforeAll(async () => {
   const promImage = await hostBinaryImage(pod, 'localhost/mp-host/prometheus:test', [requireTool('prometheus')], [requireTool('prometheus')]);
   const am = requireTool('prometheus-alertmanager', 'prometheus-alertmanager');
   // Debian's alertmanager reads its default notification template from /usr/share/prometheus/alertmanager
-  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am], ['/usr/share/prometheus/alertmanager/default.tmpl']);
+  const templates = fs.readdirSync('/usr/share/prometheus/alertmanager').filter((f) => f.endsWith('.tmpl')).map((f) => `/usr/share/prometheus/alertmanager/${f}`);
+  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am], templates);
 
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-compose-'));
   ports = {
@@ -154,12 +155,12 @@ test('the generated files are what the bundle runs: same rule groups, the update
   expect(rules.groups[0].rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['ModelHighErrorRate', 'ModelTargetDown']));
 });
 
-test('Prometheus of the bundle finds the model through the Docker API and loaded the rules; Alertmanager is up', async () => {
+test('Prometheus of the bundle finds the model through the agent\'s service discovery and loaded the rules; Alertmanager is up', async () => {
   const prom = `http://127.0.0.1:${ports.prometheus}`;
   await waitFor(async () => {
     const r = await (await fetch(`${prom}/api/v1/query?query=${encodeURIComponent('up{model="churn",namespace="ml"}')}`)).json() as { data: { result: Array<{ value: [number, string] }> } };
     return r.data.result.length === 1 && r.data.result[0].value[1] === '1';
-  }, { what: 'Prometheus to scrape the model found by docker_sd', timeoutMs: 60_000 });
+  }, { what: 'Prometheus to scrape the model found by http_sd', timeoutMs: 60_000 });
   const rules = await (await fetch(`${prom}/api/v1/rules`)).json() as { data: { groups: Array<{ rules: Array<{ name: string }> }> } };
   expect(rules.data.groups.flatMap((g) => g.rules.map((r) => r.name))).toContain('ModelHighErrorRate');
   expect((await fetch(`http://127.0.0.1:${ports.alertmanager}/-/ready`)).status).toBe(200);

@@ -66,11 +66,12 @@ describe('singleHostBundle', () => {
     expect(am.receivers.flatMap((r) => r.webhook_configs ?? []).map((w) => w.url)).toEqual(['http://127.0.0.1:8081/webhooks/alertmanager']);
   });
 
-  test('prometheus.yml finds the model\'s containers through the Docker API by the model label and labels them as the rules expect', () => {
+  test('prometheus.yml asks the agent which containers run (HTTP service discovery) and labels them as the rules expect', () => {
     const p = parse(files['prometheus.yml']) as { scrape_configs: Array<Record<string, any>>; rule_files: string[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
     const job = p.scrape_configs[0];
-    expect(job.docker_sd_configs[0]).toMatchObject({ host: 'unix:///var/run/docker.sock', host_networking_host: '127.0.0.1', filters: [{ name: 'label', values: ['modelpilot.model=recsys'] }] });
-    expect(job.relabel_configs).toEqual(expect.arrayContaining([{ target_label: 'namespace', replacement: 'ml' }, { target_label: 'model', replacement: 'recsys' }]));
+    expect(job.http_sd_configs).toEqual([{ url: 'http://127.0.0.1:8081/sd/targets', refresh_interval: '2s' }]);
+    expect(job.relabel_configs).toEqual([{ source_labels: ['model'], regex: 'recsys', action: 'keep' }, { target_label: 'namespace', replacement: 'ml' }]);
+    expect(p.scrape_configs[1]).toEqual({ job_name: 'modelpilot-updater', static_configs: [{ targets: ['127.0.0.1:8081'] }] });
     expect(p.rule_files).toEqual(['/etc/prometheus/rules.yml']);
   });
 
@@ -106,6 +107,8 @@ describe('singleHostBundle', () => {
     expect(Object.keys(f).sort()).toEqual(['SECRETS.md', 'compose.yaml', 'haproxy.cfg', 'prometheus.yml']);
     expect(Object.keys((parse(f['compose.yaml']) as { services: object }).services).sort()).toEqual(['bare', 'prometheus', 'proxy']);
     expect(f['haproxy.cfg']).toContain('server green 127.0.0.1:7002');
+    const job = (parse(f['prometheus.yml']) as { scrape_configs: Array<{ static_configs?: unknown }> }).scrape_configs[0];
+    expect(job.static_configs).toEqual([{ targets: ['127.0.0.1:7001', '127.0.0.1:7002'], labels: { model: 'bare' } }]);
   });
 });
 
