@@ -43,6 +43,7 @@ async function scenario(env: ChaosEnv, name: string, variant: string, invariant:
     const audit = readAuditFile(w.auditFile);
     if (audit.unreadable.length > 0) violations.push(`audit log has ${audit.unreadable.length} line(s) that are not JSON`);
     numbers.auditEntries = audit.entries.length;
+    numbers.auditTrail = audit.entries.filter((e) => e.event !== 'planned').map((e) => `${e.event}:${e.result}`).join(' ');
   } catch (e) {
     violations.push(`scenario failed: ${(e as Error).message.split('\n')[0]}`);
   } finally {

@@ -171,7 +171,9 @@ test('a healthy version pushed to the registry goes live behind the proxy with n
   const load = startLoad(url, { connections: 10, maxSeconds: 120 });
   const versions = watchVersions(url, 120);
   await push('1.1.0');
-  await waitFor(async () => (await servedVersion(url)) === '1.1.0' && (await docker.listContainers({ all: true })).filter((x) => x.Names[0].startsWith('/churn')).length === 1, {
+  const modelContainers = async () => (await docker.listContainers({ all: true })).map((x) => x.Names[0])
+    .filter((n) => n === '/churn' || n.startsWith('/churn-modelpilot-'));
+  await waitFor(async () => (await servedVersion(url)) === '1.1.0' && (await modelContainers()).length === 1, {
     what: 'the bundle to move to 1.1.0', timeoutMs: 120_000, diagnostics: () => '',
   }).catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
   const report = await load.stop();
