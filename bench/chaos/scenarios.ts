@@ -34,7 +34,8 @@ async function scenario(env: ChaosEnv, name: string, variant: string, invariant:
   body: (w: Workload, check: (ok: boolean, violation: string) => void) => Promise<Numbers>): Promise<ScenarioResult> {
   const started = Date.now();
   const violations: string[] = [];
-  const id = `${name}-${variant}`.replace(/[^a-z0-9-]/gi, '-').toLowerCase().slice(0, 40);
+  // a container name and a repository path component: lower case, no leading or trailing '-'
+  const id = `${name}-${variant}`.replace(/[^a-z0-9-]/gi, '-').toLowerCase().slice(0, 40).replace(/-+$/, '');
   let numbers: Numbers = {};
   let w: Workload | undefined;
   try {

@@ -15,7 +15,9 @@ import type { TestPodman } from './podman';
  * Imports `binaries` (absolute host paths, kept at the same paths) with their libraries as image `ref`, with
  * `entrypoint` (JSON exec form) and PATH set, plus the data `files` (host paths, kept at the same paths). Returns `ref`.
  */
-export async function hostBinaryImage(pod: TestPodman, ref: string, binaries: string[], entrypoint?: string[], files: string[] = []): Promise<string> {
+export async function hostBinaryImage(
+  pod: TestPodman, ref: string, binaries: string[], entrypoint?: string[], files: string[] = [],
+): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-hostimg-'));
   try {
     const root = path.join(dir, 'root');
