@@ -125,6 +125,12 @@ export interface DockerTargetOptions {
   readonly admitTimeoutMs?: number;
   /** Also manage containers that are restarting. @default false */
   readonly includeRestarting?: boolean;
+  /**
+   * A running current version whose readiness URL (`modelpilot.ready.url`) fails this many discovery cycles in a row,
+   * or whose HEALTHCHECK says unhealthy, is reported down, so the loop restarts it (bounded, audited). 0 turns it off.
+   * @default 3
+   */
+  readonly unhealthyAfter?: number;
   /** Seconds a container gets to stop before it is killed (a container's own StopTimeout or label wins). @default 10 */
   readonly stopTimeoutSeconds?: number;
   /** Policy of containers without a `modelpilot.policy` label. @default UpdatePolicy.semver('minor') */
@@ -207,6 +213,8 @@ export class DockerTarget implements Target {
   private readonly digests = new Map<string, string>();
   private readonly send: HttpRequester;
   private readonly defaultPolicy: UpdatePolicy;
+  /** Container id → readiness failures in a row of the running current version (bounded by the containers watched). */
+  private readonly failedProbes = new Map<string, number>();
 
   constructor(private readonly options: DockerTargetOptions) {
     this.docker = options.docker;
@@ -272,6 +280,8 @@ export class DockerTarget implements Target {
         // Stopped by a person (exit 0 after SIGTERM) is left alone; crashed or killed (non-zero, OOM) is reported.
         if (c.State.Status === 'created' || (c.State.ExitCode === 0 && !c.State.OOMKilled)) return undefined;
         down = `container ${name} is ${c.State.Status} (exit code ${c.State.ExitCode}${c.State.OOMKilled ? ', OOM-killed' : ''})`;
+      } else if (c.State.Running) {
+        down = await this.unhealthy(c);
       }
     }
     const base = running ?? loc.previous ?? loc.named;
@@ -301,6 +311,29 @@ export class DockerTarget implements Target {
       ...(inFlight ? { inFlight } : {}),
       ...(down ? { down } : {}),
     };
+  }
+
+  /**
+   * Whether a running current version is unhealthy: its HEALTHCHECK says so, or its readiness URL failed
+   * `unhealthyAfter` cycles in a row (a hung model server still "runs"). Returns the reason, or undefined.
+   */
+  private async unhealthy(c: Docker.ContainerInspectInfo): Promise<string | undefined> {
+    const after = this.options.unhealthyAfter ?? 3;
+    if (after === 0) return undefined;
+    const name = nameOf(c);
+    if ((c.State as { Health?: { Status?: string } }).Health?.Status === 'unhealthy') return `container ${name} is running but its HEALTHCHECK is unhealthy`;
+    const url = c.Config.Labels?.[DOCKER_LABELS.readyUrl];
+    if (!url) return undefined;
+    const r = await this.probe(url);
+    if (r === true) {
+      this.failedProbes.delete(c.Id);
+      return undefined;
+    }
+    if (this.failedProbes.size >= MAX_CACHED_DIGESTS) this.failedProbes.clear();
+    const n = (this.failedProbes.get(c.Id) ?? 0) + 1;
+    this.failedProbes.set(c.Id, n);
+    this.logger.warn('docker: the running version failed its readiness check', { container: name, url, failures: n, of: after, result: r });
+    return n >= after ? `container ${name} is running but ${url} failed ${n} checks in a row (${r})` : undefined;
   }
 
   /**
@@ -366,7 +399,13 @@ export class DockerTarget implements Target {
   public async revive(w: Workload, _signal?: AbortSignal): Promise<Outcome<string>> {
     try {
       const c = await this.docker.getContainer(w.name).inspect();
-      if (c.State.Running) return ok(`container ${w.name} already runs`);
+      if (c.State.Running) {
+        if (!w.down?.includes('is running but')) return ok(`container ${w.name} already runs`);
+        // Unhealthy while running: restarted (stop timeout honoured), the same as a crash.
+        await this.docker.getContainer(c.Id).restart({ t: this.stopTimeout(c) });
+        this.failedProbes.delete(c.Id);
+        return ok(`container ${w.name} restarted (it ran but was unhealthy)`);
+      }
       if (parseRecord(c.Config.Labels?.[DOCKER_LABELS.inFlight])) {
         const loc = await this.locate(w.name);
         if (loc.record && loc.previous) return fail(`container ${w.name} has an update in flight; the update's own recovery handles it`);

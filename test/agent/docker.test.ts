@@ -3,6 +3,7 @@
  * engine is in docker.integration.test.ts.
  */
 import type Docker from 'dockerode';
+import type { HttpResponse } from '../../agent/http-client';
 import { DOCKER_LABELS, DockerInFlightRecord, DockerTarget, imageOf, recreateSpec, scopeOf, watched } from '../../agent/targets/docker';
 
 const record: DockerInFlightRecord = {
@@ -138,6 +139,40 @@ describe('discover', () => {
     expect(second).toEqual(first);
     // two lists per discover (modelpilot's label, Watchtower's), the image inspected once
     expect(calls).toEqual({ listContainers: 4, inspectContainer: 2, inspectImage: 1 });
+  });
+});
+
+describe('a running current version that is unhealthy', () => {
+  test('is reported down after `unhealthyAfter` failed readiness checks in a row, and revive restarts it', async () => {
+    // GIVEN a running container whose readiness URL answers 503 (a hung model server still "runs")
+    const restarted: number[] = [];
+    const inspected = {
+      ...container({ Image: 'r/m:1.0.0', Labels: { [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.readyUrl]: 'http://127.0.0.1:9001/health/ready' } }),
+      State: { Running: true, Restarting: false, Status: 'running' },
+    } as unknown as Docker.ContainerInspectInfo;
+    const fake = {
+      listContainers: async () => [{ Id: inspected.Id, Names: ['/m'], Labels: inspected.Config.Labels, Image: 'r/m:1.0.0', State: 'running' }],
+      getContainer: () => ({ inspect: async () => inspected, restart: async (o: { t: number }) => { restarted.push(o.t); } }),
+      getImage: () => ({ inspect: async () => ({ RepoDigests: [] }) }),
+    } as unknown as Docker;
+    let status = 503;
+    const target = new DockerTarget({ docker: fake, unhealthyAfter: 2, stopTimeoutSeconds: 7, request: async (r) => ({
+      status, ok: status < 300, headers: { raw: {}, get: () => undefined }, body: Buffer.from(''), url: r.url, text: () => '',
+    }) as unknown as HttpResponse });
+    // WHEN it is discovered three times
+    const first = await target.discover();
+    const second = await target.discover();
+    // THEN the first failure is tolerated, the second reports it down with the reason
+    expect(first[0].down).toBeUndefined();
+    expect(second[0].down).toBe('container m is running but http://127.0.0.1:9001/health/ready failed 2 checks in a row (answered 503)');
+    // AND revive restarts it with its stop timeout
+    expect(await target.revive(second[0])).toEqual({ ok: true, value: 'container m restarted (it ran but was unhealthy)' });
+    expect(restarted).toEqual([7]);
+    // AND a ready answer resets the count
+    status = 200;
+    expect((await target.discover())[0].down).toBeUndefined();
+    status = 503;
+    expect((await target.discover())[0].down).toBeUndefined();
   });
 });
 
