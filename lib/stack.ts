@@ -1,7 +1,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AlertRouting, AlertRoutingProps } from './alerting/alert-routing';
-import type { SingleHostOptions } from './compose/single-host';
+import type { SingleHostOptions } from './compose/options';
 import { Duration } from './core/duration';
 import { ImageRef } from './core/image-ref';
 import { Delivery } from './delivery/delivery';

@@ -76,7 +76,7 @@ export class HaproxyRuntime implements TrafficProxy {
 
   public async servers(backend: string, signal?: AbortSignal): Promise<ProxyServer[]> {
     const state = await this.command(`show servers state ${backend}`, signal);
-    if (/^Can't find backend/m.test(state)) throw new Error(`${this.describe} has no backend '${backend}'; check haproxy.cfg and the container's label`);
+    if (/^Can.t find backend/m.test(state)) throw new Error(`${this.describe} has no backend '${backend}'; check haproxy.cfg and the container's label`);
     const stat = await this.command('show stat', signal);
     return parseServers(backend, state, stat);
   }

@@ -41,13 +41,17 @@ async function scenario(env: ChaosEnv, name: string, variant: string, invariant:
   try {
     w = await startWorkload(env, { ...o, name: id });
     numbers = await body(w, (ok, v) => { if (!ok) violations.push(v); });
-    const audit = readAuditFile(w.auditFile);
-    if (audit.unreadable.length > 0) violations.push(`audit log has ${audit.unreadable.length} line(s) that are not JSON`);
-    numbers.auditEntries = audit.entries.length;
-    numbers.auditTrail = audit.entries.filter((e) => e.event !== 'planned').map((e) => `${e.event}:${e.result}`).join(' ');
   } catch (e) {
     violations.push(`scenario failed: ${(e as Error).message.split('\n')[0]}`);
   } finally {
+    if (w && fs.existsSync(w.auditFile)) {
+      const audit = readAuditFile(w.auditFile);
+      if (audit.unreadable.length > 0) violations.push(`audit log has ${audit.unreadable.length} line(s) that are not JSON`);
+      const tag = (ref?: string): string => (ref ? /:([^:@/]+)(@|$)/.exec(ref)?.[1] ?? '' : '');
+      numbers.auditEntries = audit.entries.length;
+      numbers.auditTrail = audit.entries.filter((e) => e.event !== 'planned')
+        .map((e) => `${e.event}:${e.result}${e.to ? ` ${tag(e.from)}->${tag(e.to)}` : ''}`).join(', ');
+    }
     await w?.stop().catch(() => undefined);
   }
   const seconds = Math.round((Date.now() - started) / 100) / 10;
@@ -72,15 +76,20 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
   const loadMs = o.version === '1.2.0' ? 3000 : 0;
   return scenario(env, 'healthy-update-under-load', `${o.proxy ? 'blue-green' : 'stop-then-start'}-load-${loadMs / 1000}s`,
     o.proxy ? 'promoted; 0 failed requests; old container removed only after the new one was promoted'
-      : 'promoted; old container removed only after the new one was promoted (failed requests are the measured cost)',
+      : 'the old container removed only after the new one was promoted, else restored (failed requests and the outcome are the measured cost)',
     { proxy: o.proxy }, async (w, check) => {
       const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
       const seen = watchVersions(w.url, 120);
       await new Promise((r) => setTimeout(r, 1000));
       await env.push(w.repository, o.version);
       const pushed = Date.now();
-      const promotedAt = await auditEvent(w, 'promoted', (e) => e.event === 'promoted' && isVersion(e.to, o.version));
-      await settledOn(w, o.version);
+      // Blue/green must promote. Stop-then-start may not: the model answers 503 while it loads on the only port, and
+      // the gate counts those in the new version's error ratio — the measured cost of having no proxy.
+      const decidedAt = await auditEvent(w, 'promoted or rolled back', (e) => (e.event === 'promoted' && isVersion(e.to, o.version))
+        || (e.event === 'rolled-back' && isVersion(e.from, o.version)));
+      const promoted = w.audit().some((e) => e.event === 'promoted' && isVersion(e.to, o.version));
+      const promotedAt = decidedAt;
+      await settledOn(w, promoted ? o.version : '1.0.0');
       await new Promise((r) => setTimeout(r, 500));
       const report = await load.stop();
       const versions = seen.stop();
@@ -88,11 +97,13 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
       const servingAt = firstServed(versions, o.version, pushed);
       const pushToServingMs = servingAt ? servingAt - pushed : null;
       if (o.proxy) check(report.failed === 0, `${report.failed} request(s) failed during a blue/green update`);
-      check(w.audit().findIndex((e) => e.event === 'promoted') > w.audit().findIndex((e) => e.event === 'verify'), 'promoted before verify');
+      if (o.proxy) check(promoted, `a healthy version was not promoted: ${w.audit().find((e) => e.event === 'verify')?.reason ?? ''}`);
+      check(!promoted || w.audit().findIndex((e) => e.event === 'promoted') > w.audit().findIndex((e) => e.event === 'verify'), 'promoted before verify');
       return {
+        outcome: promoted ? 'promoted' : `rolled back: ${w.audit().find((e) => e.event === 'verify' && isVersion(e.to, o.version))?.reason?.slice(0, 160) ?? ''}`,
         ...loadNumbers(report), modelLoadMs: loadMs, p99DuringSwitchMs: report.p99Between(applyAt, promotedAt + 1000),
         failedDuringSwitch: report.failedBetween(applyAt, promotedAt + 1000),
-        pushToServingMs, pushToServingTargetMs: loadMs + 1000 + 250, pushToPromotedMs: promotedAt - pushed,
+        pushToServingMs, pushToServingTargetMs: loadMs + 1000 + 250, pushToPromotedMs: promoted ? promotedAt - pushed : null,
         targetMet: pushToServingMs !== null && pushToServingMs <= loadMs + 1250,
       };
     });
@@ -114,15 +125,16 @@ export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-read
       await settledOn(w, '1.0.0');
       const report = await load.stop();
       const versions = seen.stop();
-      const lost = versions.filter((v) => v.at >= pushed && v.version !== '1.0.0');
-      const firstLost = lost[0]?.at;
-      const back = firstLost ? firstServed(versions, '1.0.0', firstLost) : undefined;
+      // from the push until only the previous version answers again (the bad one out of rotation, or the old one back)
+      const lastOther = versions.map((v) => v.version !== '1.0.0' && v.at >= pushed).lastIndexOf(true);
+      const onlyOldAfterMs = lastOther >= 0 && versions[lastOther + 1] ? versions[lastOther + 1].at - pushed : lastOther >= 0 ? null : 0;
+      const nobody = versions.filter((v) => v.at >= pushed && v.version === undefined).length;
       if (o.proxy) check(report.failed === 0, `${report.failed} request(s) failed while a bad version was rejected`);
       check(w.audit().some((e) => e.event === 'quarantined' && isVersion(e.to, version)), `${version} not quarantined`);
       const verdict = w.audit().find((e) => e.event === 'verify' && isVersion(e.to, version));
       return {
         ...loadNumbers(report), pushToRolledBackMs: rolledAt - pushed, verdict: verdict?.reason?.slice(0, 200) ?? null,
-        previousVersionAbsentMs: firstLost && back ? back - firstLost : 0,
+        onlyPreviousVersionAnsweringAfterMs: onlyOldAfterMs, samplesWithNoAnswer: nobody,
       };
     });
 }
