@@ -371,18 +371,18 @@ export class DockerTarget implements Target {
 
   public async observe(w: Workload, image: string, _signal?: AbortSignal): Promise<RuntimeState> {
     const name = w.name;
-    let c: Docker.ContainerInspectInfo;
-    try {
-      c = await this.docker.getContainer(name).inspect();
-    } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return { running: false, restarts: 0, oomKilled: false, detail: `container ${name} is gone` };
+    const named = await this.docker.getContainer(name).inspect().catch((e: { statusCode?: number }) => {
+      if (e.statusCode === 404) return undefined;
       throw e;
-    }
-    if (!sameImage(imageOf(c), image)) {
-      // Blue/green: during the bake the new version runs beside the old one.
+    });
+    let c: Docker.ContainerInspectInfo | undefined = named;
+    if (!c || !sameImage(imageOf(c), image)) {
+      // Blue/green: the new version runs beside the old one until promote (and keeps the -next name if an agent was
+      // stopped between the two renames of a promote).
       const beside = await this.docker.getContainer(`${name}${SUFFIX.next}`).inspect().catch(() => undefined);
       if (beside && sameImage(imageOf(beside), image)) c = beside;
     }
+    if (!c) return { running: false, restarts: 0, oomKilled: false, detail: `container ${name} is gone` };
     const st = c.State;
     const restarts = c.RestartCount ?? 0;
     const oomKilled = st.OOMKilled === true;
