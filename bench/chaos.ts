@@ -24,7 +24,12 @@ async function main(): Promise<number> {
   try {
     for (const s of chosen) {
       process.stdout.write(`== ${s.name} ... `);
-      const r = await s.run(env);
+      let r: ScenarioResult;
+      try {
+        r = await s.run(env);
+      } catch (e) {
+        r = { scenario: s.name, variant: '', invariant: 'the scenario ran', held: false, violations: [`threw: ${(e as Error).message}`], numbers: {}, seconds: 0 };
+      }
       results.push(r);
       process.stdout.write(`${r.held ? 'held' : `VIOLATED: ${r.violations.join('; ')}`} (${r.seconds}s) ${JSON.stringify(r.numbers)}\n`);
     }

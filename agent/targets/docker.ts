@@ -131,6 +131,11 @@ export interface DockerTargetOptions {
    * @default 3
    */
   readonly unhealthyAfter?: number;
+  /**
+   * How long after its start a container's failed readiness checks do not count (a model loading is not a hung
+   * one); the agent sets it to `health.readinessTimeout`. @default 120000
+   */
+  readonly unhealthyGraceMs?: number;
   /** Seconds a container gets to stop before it is killed (a container's own StopTimeout or label wins). @default 10 */
   readonly stopTimeoutSeconds?: number;
   /** Policy of containers without a `modelpilot.policy` label. @default UpdatePolicy.semver('minor') */
@@ -324,6 +329,8 @@ export class DockerTarget implements Target {
     if ((c.State as { Health?: { Status?: string } }).Health?.Status === 'unhealthy') return `container ${name} is running but its HEALTHCHECK is unhealthy`;
     const url = c.Config.Labels?.[DOCKER_LABELS.readyUrl];
     if (!url) return undefined;
+    const started = Date.parse(c.State.StartedAt ?? '');
+    if (Number.isFinite(started) && this.now().getTime() - started < (this.options.unhealthyGraceMs ?? 120_000)) return undefined;
     const r = await this.probe(url);
     if (r === true) {
       this.failedProbes.delete(c.Id);

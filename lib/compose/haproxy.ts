@@ -72,7 +72,7 @@ backend ${o.backend}
   balance roundrobin
   option httpchk GET ${ready}
   http-check expect status 200
-  default-server check inter 500ms fall 2 rise 1
+  default-server check inter 250ms fall 2 rise 1
   server blue ${host}:${a}
   server green ${host}:${b}
 `;

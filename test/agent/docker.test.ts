@@ -174,6 +174,22 @@ describe('a running current version that is unhealthy', () => {
     status = 503;
     expect((await target.discover())[0].down).toBeUndefined();
   });
+
+  test('failed checks while the model loads (within the grace after its start) do not count', async () => {
+    const inspected = {
+      ...container({ Image: 'r/m:1.0.0', Labels: { [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.readyUrl]: 'http://127.0.0.1:9001/health/ready' } }),
+      State: { Running: true, Restarting: false, Status: 'running', StartedAt: new Date(Date.now() - 5000).toISOString() },
+    } as unknown as Docker.ContainerInspectInfo;
+    const fake = {
+      listContainers: async () => [{ Id: inspected.Id, Names: ['/m'], Labels: inspected.Config.Labels, Image: 'r/m:1.0.0', State: 'running' }],
+      getContainer: () => ({ inspect: async () => inspected }),
+      getImage: () => ({ inspect: async () => ({ RepoDigests: [] }) }),
+    } as unknown as Docker;
+    let probes = 0;
+    const target = new DockerTarget({ docker: fake, unhealthyAfter: 1, unhealthyGraceMs: 60_000, request: async () => { probes++; throw new Error('refused'); } });
+    expect((await target.discover())[0].down).toBeUndefined();
+    expect(probes).toBe(0);
+  });
 });
 
 describe('Watchtower labels', () => {
