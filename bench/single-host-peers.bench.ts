@@ -10,10 +10,15 @@
  * Watchtower is v1.7.1 (github.com/containrrr/watchtower, built from the Go module proxy by
  * scripts/watchtower/build.sh). It updates a container whose *tag* moves, so its container runs `…:prod` and a new
  * version is pushed under that tag; modelpilot's container runs a semver tag and the new version is the next one.
+ * Watchtower as it is cannot update a container on podman 4.3: it re-creates the container under the name the
+ * engine reported, `/<name>`, which podman refuses — after it has already stopped and removed the old one, so the
+ * model is down until someone acts. That row is kept as measured; the other Watchtower rows go through a
+ * pass-through socket that strips that '/' ({@link nameShim}), to show Watchtower's own behaviour.
  * Writes bench/results/single-host-peers.json.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { firstServed, servedVersion, startLoad, watchVersions } from '../test/support/single-host';
@@ -38,14 +43,36 @@ interface PeerRow {
   readonly errorRatioAfter?: number | null;
 }
 
+/**
+ * A pass-through for podman's Docker API socket that strips the leading '/' of `?name=` on `POST /containers/create`.
+ * Watchtower re-creates a container under the name the engine reported (`/name`, as Docker reports it); Docker
+ * accepts that name on create, podman 4.3 refuses it ("names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"). Nothing
+ * else is changed. Used only for the "with the name shim" rows, next to the rows of Watchtower as it is.
+ */
+async function nameShim(target: string, socketPath: string): Promise<{ host: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    let url = req.url ?? '/';
+    if (req.method === 'POST' && /\/containers\/create\?/.test(url)) url = url.replace(/([?&]name=)(?:%2F|\/)/i, '$1');
+    const up = http.request({ socketPath: target, method: req.method, path: url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', (e) => { if (!res.headersSent) res.writeHead(502).end(e.message); else res.destroy(); });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(socketPath, r));
+  return { host: `unix://${socketPath}`, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+}
+
 function watchtowerBinary(): string {
   const out = execFileSync('bash', [path.join(ROOT, 'scripts/watchtower/build.sh'), '--check'], { encoding: 'utf8' }).trim().split('\n').pop()!;
   return path.join(out, 'watchtower');
 }
 
 /** One Watchtower run: a container on the `prod` tag, Watchtower watching it, a push of `version` under `prod`. */
-async function watchtowerCase(env: ChaosEnv, o: { version: Version; trigger: 'http-api' | 'poll'; caseName: string }): Promise<PeerRow> {
-  const name = `wt-${o.caseName}-${o.trigger}`.replace(/[^a-z0-9-]/g, '-');
+async function watchtowerCase(env: ChaosEnv, o: { version: Version; trigger: 'http-api' | 'poll'; caseName: string; shim?: boolean }): Promise<PeerRow> {
+  const name = `wt-${o.caseName}-${o.trigger}${o.shim ? '-shim' : ''}`.replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-');
+  const shim = o.shim ? await nameShim(env.pod.socketPath, path.join(env.pod.dir, `shim-${process.pid}-${Date.now()}.sock`)) : undefined;
   const repository = `peers/${name}`;
   const port = await freePort();
   const tagged = async (v: Version): Promise<string> => {
@@ -62,7 +89,7 @@ async function watchtowerCase(env: ChaosEnv, o: { version: Version; trigger: 'ht
   }).then((c) => c.start());
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await servedVersion(url)) === '1.0.0', { what: `${name} to serve`, timeoutMs: 60_000 });
-  const args = ['--host', env.pod.dockerHost, '--label-enable', '--scope', name, '--stop-timeout', '5s', '--no-startup-message', '--log-level', 'debug',
+  const args = ['--host', shim?.host ?? env.pod.dockerHost, '--label-enable', '--scope', name, '--stop-timeout', '5s', '--no-startup-message', '--log-level', 'debug',
     ...(o.trigger === 'http-api' ? ['--http-api-update', '--http-api-token', WT_TOKEN] : ['--interval', '2'])];
   let log = '';
   const wt: ChildProcess = spawn(watchtowerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,16 +128,19 @@ async function watchtowerCase(env: ChaosEnv, o: { version: Version; trigger: 'ht
     const servingAt = firstServed(versions, o.version, pushed);
     const state = await env.docker.getContainer(name).inspect().then((c) => `${c.State.Status}${c.State.Restarting ? ' (restarting)' : ''}, restarts ${c.RestartCount}`, () => 'gone');
     const final = await servedVersion(url);
-    const outcome = healthy
-      ? (servingAt ? `updated to ${o.version}` : `did not update within 60 s (log: ${log.split('\n').filter((l) => /level=(error|warning)/.test(l)).slice(-2).join(' | ')})`)
-      : `kept ${o.version}: container ${state}; serving ${final ?? 'nothing'}`;
+    const errors = log.split('\n').filter((l) => /level=error/.test(l)).map((l) => /msg="([^"]+)"/.exec(l)?.[1] ?? l).slice(-1).join(' | ');
+    const outcome = state === 'gone'
+      ? `stopped and removed the old container, then could not create the new one (${errors}): nothing serving`
+      : healthy ? (servingAt ? `updated to ${o.version}` : `did not update within 60 s${errors ? ` (${errors})` : ''}`)
+        : `kept ${o.version}: container ${state}; serving ${final ?? 'nothing'}`;
     return {
-      tool: 'watchtower v1.7.1', case: o.caseName, trigger: o.trigger, pushToServingMs: servingAt ? servingAt - pushed : null,
+      tool: `watchtower v1.7.1${o.shim ? ' + name shim' : ''}`, case: o.caseName, trigger: o.trigger, pushToServingMs: servingAt ? servingAt - pushed : null,
       requests: before.requests, failedRequests: before.failed, longestGapMs: before.longestGapMs, outcome,
       ...(healthy ? {} : { errorRatioAfter: after }),
     };
   } finally {
     await stopChild(wt);
+    await shim?.close();
     await env.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
     fs.writeFileSync(path.join(os.tmpdir(), `modelpilot-peers-${name}.log`), log);
   }
@@ -122,8 +152,9 @@ function fromScenario(r: ScenarioResult, tool: string, caseName: string, trigger
   return {
     tool, case: caseName, trigger, pushToServingMs: num('pushToServingMs'), requests: num('requests'), failedRequests: num('failedRequests'),
     longestGapMs: num('longestGapMs'),
-    outcome: r.held ? (caseName.startsWith('healthy') ? 'updated; old container removed after the gate' : `rolled back and quarantined (${String(n.verdict ?? '').slice(0, 90)})`)
-      : `invariant violated: ${r.violations.join('; ')}`,
+    outcome: !r.held ? `invariant violated: ${r.violations.join('; ')}`
+      : caseName.startsWith('healthy') ? (n.outcome === 'promoted' ? 'updated; the old container removed after the gate' : String(n.outcome))
+        : `rolled back and quarantined (${String(n.verdict ?? '').slice(0, 90)})`,
   };
 }
 
@@ -134,11 +165,12 @@ async function main(): Promise<void> {
   try {
     note(fromScenario(await healthyUpdate(env, { proxy: true, version: '1.2.0' }), 'modelpilot (blue/green, HAProxy)', 'healthy, 3 s load', 'registry webhook'));
     note(fromScenario(await healthyUpdate(env, { proxy: false, version: '1.2.0' }), 'modelpilot (stop-then-start)', 'healthy, 3 s load', 'registry webhook'));
-    for (const trigger of ['http-api', 'poll'] as const) note(await watchtowerCase(env, { version: '1.2.0', trigger, caseName: 'healthy, 3 s load' }));
+    note(await watchtowerCase(env, { version: '1.2.0', trigger: 'http-api', caseName: 'healthy, 3 s load' }));
+    for (const trigger of ['http-api', 'poll'] as const) note(await watchtowerCase(env, { version: '1.2.0', trigger, caseName: 'healthy, 3 s load', shim: true }));
     note(fromScenario(await badVersion(env, { proxy: true, kind: 'errors-10pct' }), 'modelpilot (blue/green, HAProxy)', '10 % HTTP 500', 'registry webhook'));
-    note(await watchtowerCase(env, { version: '1.4.0', trigger: 'http-api', caseName: '10 % HTTP 500' }));
+    note(await watchtowerCase(env, { version: '1.4.0', trigger: 'http-api', caseName: '10 % HTTP 500', shim: true }));
     note(fromScenario(await badVersionCrash(env), 'modelpilot (blue/green, HAProxy)', 'crashes on start', 'registry webhook'));
-    note(await watchtowerCase(env, { version: '1.5.0', trigger: 'http-api', caseName: 'crashes on start' }));
+    note(await watchtowerCase(env, { version: '1.5.0', trigger: 'http-api', caseName: 'crashes on start', shim: true }));
   } finally {
     await env.stop();
   }
