@@ -20,6 +20,10 @@ async function main(): Promise<number> {
   }
   const started = Date.now();
   const env = await startChaosEnv();
+  // Interrupted: stop what the suite started (podman and its containers, the registry, the fault proxy) first.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { void env.stop().finally(() => process.exit(130)); });
+  }
   const results: ScenarioResult[] = [];
   try {
     for (const s of chosen) {

@@ -29,13 +29,16 @@ export interface ScenarioResult {
 
 type Numbers = Record<string, number | string | boolean | null>;
 
+let scenarios = 0;
+
 /** Runs `body` on a fresh workload, always cleans up, and times it. */
 async function scenario(env: ChaosEnv, name: string, variant: string, invariant: string, o: Omit<WorkloadOptions, 'name'>,
   body: (w: Workload, check: (ok: boolean, violation: string) => void) => Promise<Numbers>): Promise<ScenarioResult> {
   const started = Date.now();
   const violations: string[] = [];
   // a container name and a repository path component: lower case, no leading or trailing '-'
-  const id = `${name}-${variant}`.replace(/[^a-z0-9-]/gi, '-').toLowerCase().slice(0, 40).replace(/-+$/, '');
+  // unique per run (a repository of its own: truncated names of two variants must not share one)
+  const id = `s${++scenarios}-${name}-${variant}`.replace(/[^a-z0-9-]/gi, '-').toLowerCase().slice(0, 40).replace(/-+$/, '');
   let numbers: Numbers = {};
   let w: Workload | undefined;
   try {
