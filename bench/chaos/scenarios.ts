@@ -61,6 +61,12 @@ async function scenario(env: ChaosEnv, name: string, variant: string, invariant:
   return { scenario: name, variant, invariant, held: violations.length === 0, violations, numbers, seconds };
 }
 
+/** The new version is in rotation (admitted and UP): the gate is reading it. */
+async function gateStarted(api: HaproxyRuntime, w: Workload): Promise<boolean> {
+  const s = (await api.servers(w.name)).find((x) => x.port === w.ports[1]);
+  return s?.admin === 'ready' && s.up && (await w.containers()).length === 2;
+}
+
 const loadNumbers = (r: LoadReport): Numbers => ({
   requests: r.requests, failedRequests: r.failed, non2xx: r.non2xx, socketErrors: r.errors, longestGapMs: r.longestGapMs, p99Ms: r.p99Ms,
 });
@@ -243,7 +249,7 @@ export function prometheusDown(env: ChaosEnv): Promise<ScenarioResult> {
       const api = new HaproxyRuntime(w.haproxy!.runtimeApi);
       const load = startLoad(w.url, { connections: 4, maxSeconds: 120, maxRequests: 2_000_000 });
       await env.push(w.repository, '1.1.0');
-      await waitFor(async () => (await api.servers(w.name)).find((s) => s.port === w.ports[1])?.admin === 'ready', { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
+      await waitFor(async () => gateStarted(api, w), { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
       await w.prom.stop();
       const decidedAt = await auditEvent(w, 'a verdict', (e) => e.event === 'verify' && isVersion(e.to, '1.1.0'));
       await waitFor(async () => (await w.containers()).length === 1, { what: 'one container', timeoutMs: 60_000 });
@@ -292,7 +298,7 @@ export async function stateDirFull(env: ChaosEnv): Promise<ScenarioResult> {
         const api = new HaproxyRuntime(w.haproxy!.runtimeApi);
         const load = startLoad(w.url, { connections: 4, maxSeconds: 150, maxRequests: 2_000_000 });
         await env.push(w.repository, '1.4.0');
-        await waitFor(async () => (await api.servers(w.name)).find((s) => s.port === w.ports[1])?.admin === 'ready', { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
+        await waitFor(async () => gateStarted(api, w), { what: 'the gate to start', timeoutMs: 60_000, intervalMs: 10 });
         // fill it
         let filled = 0;
         try {
