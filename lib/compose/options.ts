@@ -14,7 +14,7 @@ export interface SingleHostOptions {
   readonly alertmanagerPort?: number;
   /** The agent's webhooks, operator API and /metrics. @default 8081 */
   readonly agentPort?: number;
-  /** The Docker API socket on the host (mounted into the agent and Prometheus). @default '/var/run/docker.sock' */
+  /** The Docker API socket on the host (mounted into the agent). @default '/var/run/docker.sock' */
   readonly dockerSocket?: string;
   /** Images of the supporting services (pin them; air-gapped hosts point them at their own registry). */
   readonly images?: Partial<Record<SingleHostService, string>>;
