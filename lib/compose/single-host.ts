@@ -18,6 +18,7 @@
  */
 import { stringify } from 'yaml';
 import { DEFAULT_UPDATER_IMAGE, DOCKER_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
+import { toPromDuration } from '../core/duration';
 import type { SelfHealingModelStack } from '../stack';
 import { haproxyConfig } from './haproxy';
 import type { SingleHostOptions, SingleHostService } from './options';
@@ -109,7 +110,7 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   const alerts = stack.monitoring?.alerts;
   const scrapeInterval = stack.monitoring?.scrapeInterval;
   const prometheus: Record<string, unknown> = {
-    global: { scrape_interval: scrapeInterval ? promDuration(scrapeInterval.toSeconds()) : '15s', evaluation_interval: '15s' },
+    global: { scrape_interval: scrapeInterval ? toPromDuration(scrapeInterval) : '15s', evaluation_interval: '15s' },
     ...(alerts ? { rule_files: ['/etc/prometheus/rules.yml'] } : {}),
     ...(stack.alerting ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] } } : {}),
     scrape_configs: [
@@ -212,9 +213,6 @@ function checkPort(field: string, port: number): void {
   }
 }
 
-function promDuration(seconds: number): string {
-  return Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
-}
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
