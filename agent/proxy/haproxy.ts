@@ -25,7 +25,8 @@ export interface ProxyServer {
 export interface TrafficProxy {
   /** `haproxy 127.0.0.1:9999`, for messages. */
   readonly describe: string;
-  servers(backend: string, signal?: AbortSignal): Promise<ProxyServer[]>;
+  /** `sessions: false` skips the stats read (`current` is then 0): enough for a state check on every cycle. */
+  servers(backend: string, signal?: AbortSignal, opts?: { sessions?: boolean }): Promise<ProxyServer[]>;
   setState(backend: string, server: string, state: 'ready' | 'maint' | 'drain', signal?: AbortSignal): Promise<void>;
 }
 
@@ -74,10 +75,10 @@ export class HaproxyRuntime implements TrafficProxy {
     });
   }
 
-  public async servers(backend: string, signal?: AbortSignal): Promise<ProxyServer[]> {
+  public async servers(backend: string, signal?: AbortSignal, opts: { sessions?: boolean } = {}): Promise<ProxyServer[]> {
     const state = await this.command(`show servers state ${backend}`, signal);
     if (/^Can.t find backend/m.test(state)) throw new Error(`${this.describe} has no backend '${backend}'; check haproxy.cfg and the container's label`);
-    const stat = await this.command('show stat', signal);
+    const stat = opts.sessions === false ? '' : await this.command('show stat', signal);
     return parseServers(backend, state, stat);
   }
 

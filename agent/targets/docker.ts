@@ -601,8 +601,9 @@ export class DockerTarget implements Target {
   }
 
   /** The proxy server of `port` in `backend`; an error names the haproxy.cfg fix when there is none. */
-  private async serverOn(backend: string, port: number, signal?: AbortSignal): Promise<ProxyServer> {
-    const servers = await this.options.proxy!.servers(backend, signal);
+  /** `sessions`: also read the requests in progress (only draining needs them). */
+  private async serverOn(backend: string, port: number, signal?: AbortSignal, sessions = false): Promise<ProxyServer> {
+    const servers = await this.options.proxy!.servers(backend, signal, { sessions });
     const s = servers.find((x) => x.port === port);
     if (!s) {
       throw new Error(`${this.options.proxy!.describe} backend '${backend}' has no server on port ${port} (servers: `
@@ -631,7 +632,7 @@ export class DockerTarget implements Target {
     if (s.admin === 'maint') return;
     if (s.admin !== 'drain') await proxy.setState(backend, s.name, 'drain', signal);
     const deadline = this.now().getTime() + (this.options.drainTimeoutMs ?? 30_000);
-    while ((s = await this.serverOn(backend, port, signal)).current > 0 && this.now().getTime() < deadline) await this.sleep(50, signal);
+    while ((s = await this.serverOn(backend, port, signal, true)).current > 0 && this.now().getTime() < deadline) await this.sleep(50, signal);
     if (s.current > 0) this.logger.warn('proxy: drain timed out; requests still in progress', { backend, server: s.name, port, current: s.current });
     await proxy.setState(backend, s.name, 'maint', signal);
     this.logger.info('proxy: out of rotation', { backend, server: s.name, port });
