@@ -67,6 +67,15 @@ async function gateStarted(api: HaproxyRuntime, w: Workload): Promise<boolean> {
   return s?.admin === 'ready' && s.up && (await w.containers()).length === 2;
 }
 
+/** 10 connections of traffic and the version watcher on the workload, 1 s of it, then the push; `pushed`: when it finished. */
+async function pushUnderLoad(env: ChaosEnv, w: Workload, version: Version) {
+  const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
+  const seen = watchVersions(w.url, 120);
+  await new Promise((r) => setTimeout(r, 1000));
+  await env.push(w.repository, version);
+  return { load, seen, pushed: Date.now() };
+}
+
 const loadNumbers = (r: LoadReport): Numbers => ({
   requests: r.requests, failedRequests: r.failed, non2xx: r.non2xx, socketErrors: r.errors, longestGapMs: r.longestGapMs, p99Ms: r.p99Ms,
 });
@@ -87,11 +96,7 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
     o.proxy ? 'promoted; 0 failed requests; old container removed only after the new one was promoted'
       : 'the old container removed only after the new one was promoted, else restored (failed requests and the outcome are the measured cost)',
     { proxy: o.proxy }, async (w, check) => {
-      const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
-      const seen = watchVersions(w.url, 120);
-      await new Promise((r) => setTimeout(r, 1000));
-      await env.push(w.repository, o.version);
-      const pushed = Date.now();
+      const { load, seen, pushed } = await pushUnderLoad(env, w, o.version);
       // Blue/green must promote. Stop-then-start may not: the model answers 503 while it loads on the only port, and
       // the gate counts those in the new version's error ratio — the measured cost of having no proxy.
       const decidedAt = await auditEvent(w, 'promoted or rolled back', (e) => (e.event === 'promoted' && isVersion(e.to, o.version))
@@ -125,11 +130,7 @@ export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-read
     o.proxy ? 'rolled back and quarantined; 0 failed requests; the previous version serving throughout'
       : 'rolled back and quarantined; the previous version serving at the end (failed requests are the measured cost)',
     { proxy: o.proxy }, async (w, check) => {
-      const load = startLoad(w.url, { connections: 10, maxSeconds: 120, maxRequests: 3_000_000 });
-      const seen = watchVersions(w.url, 120);
-      await new Promise((r) => setTimeout(r, 1000));
-      await env.push(w.repository, version);
-      const pushed = Date.now();
+      const { load, seen, pushed } = await pushUnderLoad(env, w, version);
       const rolledAt = await auditEvent(w, 'rolled-back', (e) => e.event === 'rolled-back' && isVersion(e.from, version), 120_000);
       await settledOn(w, '1.0.0');
       const report = await load.stop();
