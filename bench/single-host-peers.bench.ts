@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     for (const trigger of ['http-api', 'poll'] as const) note(await watchtowerCase(env, { version: '1.2.0', trigger, caseName: 'healthy, 3 s load', shim: true }));
     note(fromScenario(await badVersion(env, { proxy: true, kind: 'errors-10pct' }), 'modelpilot (blue/green, HAProxy)', '10 % HTTP 500', 'registry webhook'));
     note(await watchtowerCase(env, { version: '1.4.0', trigger: 'http-api', caseName: '10 % HTTP 500', shim: true }));
-    note(fromScenario(await badVersionCrash(env), 'modelpilot (blue/green, HAProxy)', 'crashes on start', 'registry webhook'));
+    note(fromScenario(await badVersion(env, { proxy: true, kind: 'crash-on-start' }), 'modelpilot (blue/green, HAProxy)', 'crashes on start', 'registry webhook'));
     note(await watchtowerCase(env, { version: '1.5.0', trigger: 'http-api', caseName: 'crashes on start', shim: true }));
   } finally {
     await env.stop();
@@ -183,11 +183,6 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, 'results', 'single-host-peers.json'), JSON.stringify(out, null, 2) + '\n');
   process.stdout.write('wrote bench/results/single-host-peers.json\n');
-}
-
-/** modelpilot with a version that crashes on start: the never-ready path (it never answers ready). */
-function badVersionCrash(env: ChaosEnv): Promise<ScenarioResult> {
-  return badVersion(env, { proxy: true, kind: 'crash-on-start' });
 }
 
 main().catch((e) => { process.stderr.write(`${(e as Error).stack}\n`); process.exitCode = 1; });

@@ -783,9 +783,9 @@ export class DockerTarget implements Target {
 
   public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
     // Blue/green: the new version runs beside the old one as N-modelpilot-next until promote.
-    const beside = await this.docker.getContainer(`${plan.workload.name}${SUFFIX.next}`).inspect().catch(() => undefined);
+    const beside = this.options.proxy ? await this.docker.getContainer(`${plan.workload.name}${SUFFIX.next}`).inspect().catch(() => undefined) : undefined;
     const bgRec = beside ? parseRecord(beside.Config.Labels?.[DOCKER_LABELS.inFlight]) : undefined;
-    const bg = bgRec?.blueGreen && bgRec.to === plan.to && this.options.proxy ? bgRec.blueGreen : undefined;
+    const bg = bgRec?.blueGreen && bgRec.to === plan.to ? bgRec.blueGreen : undefined;
     const name = bg ? `${plan.workload.name}${SUFFIX.next}` : plan.workload.name;
     const healthy = async (reason: string): Promise<HealthResult> => {
       if (!bg) return { status: 'Healthy', reason };
