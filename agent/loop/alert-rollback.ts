@@ -25,10 +25,9 @@ export class AlertRollbacks {
     if (w.model !== rb.model) return false;
     if (w.inFlight && sameVersion(versionOfRef(w.inFlight.to), rb.version)) {
       const plan = planFromRecord(w, w.inFlight);
-      const ok = await this.runner.restore(target, plan, reason, fail, true);
-      await this.runner.quarantine(w, plan, reason, e.source, target);
       this.c.held.delete(w.id);
-      report.updates.push({ workload: w.id, plan: plan.toString(), result: ok ? 'rolled_back' : 'rollback_failed' });
+      const result = await this.runner.rollBackDecided(target, w, plan, reason, e.source, fail);
+      report.updates.push({ workload: w.id, plan: plan.toString(), result });
       return true;
     }
     const running = versionOfRef(w.image);

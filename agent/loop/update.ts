@@ -2,7 +2,7 @@
  * The update state machine: apply (bounded attempts, backoff) → verify (the health gate) → promote | rollback |
  * hold | abort; crash recovery (an update found in flight is finished or reversed); going back to a proven version.
  */
-import { ImageRef, sameImage } from '../../lib/core/image-ref';
+import { ImageRef, sameImage, sameVersion } from '../../lib/core/image-ref';
 import type { Verdict } from '../health/gate';
 import { pushVerifiedAttestation, VerifiedPredicate } from '../registry/attestation';
 import { backoffDelay } from '../retry';
@@ -67,43 +67,11 @@ export class UpdateRunner {
       ...(Object.keys(evidence).length ? { evidence } : {}),
     });
     switch (verdict.decision) {
-      case 'promote': {
-        const r = await this.c.retrying((s) => target.promote(plan, s));
-        if (!r.ok) {
-          fail(`promote ${plan.toString()}`, r.reason);
-          // A version that is no longer running (it exited after passing the gate) is a failed update: back to the
-          // previous one, quarantined. One that still runs stays in flight; the next cycle verifies it again.
-          const still = await this.c.bounded(async (s) => {
-            const h = await target.waitReady(plan, Math.min(this.c.rollback.attemptTimeoutMs, 5000), s);
-            return h.status === 'Healthy' ? { ok: true, value: undefined } : { ok: false, reason: h.reason };
-          });
-          if (!still.ok) {
-            const reason = `promote failed (${r.reason}) and the new version is not running: ${still.reason}`;
-            this.c.o.metrics.updates.inc({ result: 'failed' });
-            this.c.audit({ ...base, event: 'failed', result: 'failed', reason });
-            this.c.held.delete(w.id);
-            const restored = await this.restore(target, plan, reason, fail, true);
-            await this.quarantine(w, plan, reason, 'health-gate', target);
-            return restored ? 'rolled_back' : 'rollback_failed';
-          }
-          this.c.audit({ ...base, event: 'failed', result: 'failed', reason: `promote failed: ${r.reason}` });
-          return 'failed';
-        }
-        this.c.held.delete(w.id);
-        this.c.o.metrics.updates.inc({ result: 'promoted' });
-        this.c.audit({ ...base, event: 'promoted', result: 'ok', reason: verdict.reason });
-        this.c.log.info('promoted', { plan: plan.toString(), reason: verdict.reason });
-        for (const dropped of this.c.o.quarantine.supersede(w.model, plan.toVersion)) {
-          this.c.audit({ event: 'released', target: w.id, model: w.model, result: 'superseded', reason: `${dropped.version} superseded by ${plan.toVersion}` });
-        }
-        if (this.c.o.attest) await this.attest(plan, verdict.reason, evidence);
-        return 'promoted';
-      }
+      case 'promote':
+        return this.finishPromote(target, plan, verdict.reason, evidence, fail);
       case 'rollback': {
         this.c.held.delete(w.id);
-        const restored = await this.restore(target, plan, verdict.reason, fail, true);
-        await this.quarantine(w, plan, verdict.reason, 'health-gate', target);
-        return restored ? 'rolled_back' : 'rollback_failed';
+        return this.rollBackDecided(target, w, plan, verdict.reason, 'health-gate', fail);
       }
       case 'hold':
         this.c.held.add(w.id);
@@ -116,6 +84,47 @@ export class UpdateRunner {
         return restored ? 'aborted' : 'rollback_failed';
       }
     }
+  }
+
+  /**
+   * Carries out a promote verdict (already in the audit log as the attempt's `verify` entry). A promote that fails
+   * while the new version still runs (the proxy was restarting, the engine was slow) stays in flight and is retried
+   * next cycle from the recorded verdict, never reversed; one whose new version no longer runs (it exited after
+   * passing the gate) is a failed update: quarantined, then rolled back.
+   */
+  private async finishPromote(target: Target, plan: UpdatePlan, reason: string, evidence: Record<string, number>, fail: Fail): Promise<UpdateOutcome> {
+    const w = plan.workload;
+    const base = { target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: plan.attempt };
+    const r = await this.c.retrying((s) => target.promote(plan, s));
+    if (!r.ok) {
+      fail(`promote ${plan.toString()}`, r.reason);
+      const still = await this.c.bounded(async (s) => {
+        if (target.observe) {
+          const seen = await target.observe(w, plan.to, s);
+          return seen.running ? { ok: true, value: undefined } : { ok: false, reason: seen.detail };
+        }
+        const h = await target.waitReady(plan, Math.min(this.c.rollback.attemptTimeoutMs, 5000), s);
+        return h.status === 'Healthy' ? { ok: true, value: undefined } : { ok: false, reason: h.reason };
+      });
+      if (!still.ok) {
+        const why = `promote failed (${r.reason}) and the new version is not running: ${still.reason}`;
+        this.c.o.metrics.updates.inc({ result: 'failed' });
+        this.c.audit({ ...base, event: 'failed', result: 'failed', reason: why });
+        this.c.held.delete(w.id);
+        return this.rollBackDecided(target, w, plan, why, 'health-gate', fail);
+      }
+      this.c.audit({ ...base, event: 'failed', result: 'failed', reason: `promote failed: ${r.reason}; the new version runs and stays in flight, the promotion is retried next cycle` });
+      return 'failed';
+    }
+    this.c.held.delete(w.id);
+    this.c.o.metrics.updates.inc({ result: 'promoted' });
+    this.c.audit({ ...base, event: 'promoted', result: 'ok', reason });
+    this.c.log.info('promoted', { plan: plan.toString(), reason });
+    for (const dropped of this.c.o.quarantine.supersede(w.model, plan.toVersion)) {
+      this.c.audit({ event: 'released', target: w.id, model: w.model, result: 'superseded', reason: `${dropped.version} superseded by ${plan.toVersion}` });
+    }
+    if (this.c.o.attest) await this.attest(plan, reason, evidence);
+    return 'promoted';
   }
 
   /**
@@ -217,35 +226,62 @@ export class UpdateRunner {
     }
   }
 
+  /**
+   * Write-ahead rollback: the verdict is made durable first — the version is quarantined in the state store and on
+   * the workload itself — and only then acted on. An agent killed anywhere after that finds the quarantine (with
+   * the in-flight record, if the restore had not finished) and finishes the rollback without applying or judging
+   * the version again; one killed before it finds no verdict and judges the version once more.
+   */
+  public async rollBackDecided(target: Target, w: Workload, plan: UpdatePlan, reason: string, source: string, fail: Fail): Promise<UpdateOutcome> {
+    await this.quarantine(w, plan, reason, source, target);
+    const restored = await this.restore(target, plan, reason, fail, true);
+    return restored ? 'rolled_back' : 'rollback_failed';
+  }
+
   /** Finishes (verify → promote | rollback) or reverses an update found in flight on the target. */
   public async resume(target: Target, w: Workload, signal: AbortSignal | undefined, fail: Fail): Promise<UpdateOutcome> {
     const rec = w.inFlight as InFlightRecord;
     const plan = planFromRecord(w, rec);
     const mine = this.c.held.has(w.id);
     const running = sameImage(w.image, rec.to);
-    // A verdict already in the audit log for this very attempt (the agent was killed while acting on it) is carried out.
-    const verdict = mine ? undefined : this.recordedRollback(w, rec);
+    // A verdict already durable for this very attempt (the agent was killed while acting on it) is carried out.
+    const decided = mine ? undefined : this.decided(w, rec, plan);
     if (!mine) {
       this.c.audit({
         event: 'recovered', target: w.id, model: w.model, from: rec.from, to: rec.to, trigger: rec.trigger, attempt: rec.attempt,
-        result: verdict ? 'rolling-back' : running ? 'finishing' : 'reversing',
-        reason: `in-flight update started ${rec.startedAt} found on the target; ${verdict ? `the audit log already holds its rollback verdict (${verdict})`
+        result: decided?.decision === 'rollback' ? 'rolling-back' : decided ? 'promoting' : running ? 'finishing' : 'reversing',
+        reason: `in-flight update started ${rec.startedAt} found on the target; ${decided ? `its ${decided.decision} verdict is already recorded (${decided.reason})`
           : running ? 'the new version runs: verifying it' : 'the new version does not run: restoring the previous one'}`,
       });
     }
-    if (verdict) {
-      const restored = await this.restore(target, plan, `${verdict} (verdict recorded before the agent restarted)`, fail, true);
-      await this.quarantine(w, plan, verdict, 'health-gate', target);
+    if (decided?.decision === 'rollback') {
+      // quarantined before the restore began: write it again only where it is missing (the workload's own record)
+      if (!this.c.o.quarantine.isQuarantined(w.model, plan.toVersion) || !(w.quarantined ?? []).some((q) => sameVersion(q.version, plan.toVersion))) {
+        await this.quarantine(w, plan, decided.reason, 'health-gate', target);
+      }
+      const restored = await this.restore(target, plan, `${decided.reason} (verdict recorded before the agent restarted)`, fail, true);
       return restored ? 'rolled_back' : 'rollback_failed';
     }
     if (!running) {
       return (await this.restore(target, plan, 'reversing an unfinished update', fail, false, 'reverted')) ? 'aborted' : 'rollback_failed';
     }
+    if (decided?.decision === 'promote' && target.observe) {
+      // The gate passed before the restart: finish the promotion if the new version still runs, without judging it again.
+      const seen = await this.c.bounded(async (s) => ({ ok: true as const, value: await target.observe!(w, rec.to, s) }));
+      if (seen.ok && seen.value.running) return this.finishPromote(target, plan, `${decided.reason} (verdict recorded before the agent restarted)`, {}, fail);
+    }
     return this.verifyAndDecide(target, plan, signal, fail);
   }
 
-  /** The reason of a rollback verdict the audit log holds for this in-flight attempt, if any. */
-  private recordedRollback(w: Workload, rec: InFlightRecord): string | undefined {
+  /**
+   * The verdict already durable for this in-flight attempt, if any: the version quarantined (in the state store or
+   * on the workload: a rollback decided, or an operator's quarantine meanwhile), or a `verify` entry of the
+   * attempt in the audit log.
+   */
+  private decided(w: Workload, rec: InFlightRecord, plan: UpdatePlan): { decision: 'rollback' | 'promote'; reason: string } | undefined {
+    const q = this.c.o.quarantine.list().find((e) => e.model === w.model && sameVersion(e.version, plan.toVersion))
+      ?? (w.quarantined ?? []).find((e) => sameVersion(e.version, plan.toVersion));
+    if (q && !this.c.o.quarantine.releasedSince(w.model, q.version, q.since)) return { decision: 'rollback', reason: q.reason };
     let entries;
     try {
       entries = this.c.o.audit.read();
@@ -256,7 +292,8 @@ export class UpdateRunner {
       const e = entries[i];
       if (e.target !== w.id || e.to !== rec.to) continue;
       if (e.event === 'apply' && (e.attempt ?? 1) === rec.attempt) return undefined; // reached the attempt's start: no verdict
-      if (e.event === 'verify' && e.result === 'rollback') return e.reason ?? 'rolled back by the health gate';
+      if (e.event === 'verify' && e.result === 'rollback') return { decision: 'rollback', reason: e.reason ?? 'rolled back by the health gate' };
+      if (e.event === 'verify' && e.result === 'promote') return { decision: 'promote', reason: e.reason ?? 'promoted by the health gate' };
       if (e.event === 'rolled-back' || e.event === 'promoted' || e.event === 'aborted') return undefined;
     }
     return undefined;

@@ -17,7 +17,8 @@ import { AuditEntry, AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import {
-  Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan, Workload,
+  Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan,
+  withWorkloadQuarantine, Workload, WorkloadQuarantine,
 } from '../../agent/types';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
@@ -171,6 +172,8 @@ interface FakeWorkload {
   inFlight?: InFlightRecord;
   /** The current version crashed (reported by discover until revived). */
   down?: string;
+  /** Quarantines recorded on the workload itself (Target.recordQuarantine). */
+  quarantined?: WorkloadQuarantine[];
 }
 
 /** How the fake target treats a version (by tag). */
@@ -253,6 +256,12 @@ export class FakeTarget implements Target {
     this.observed.set(image, i + 1);
     if (!seq || seq.length === 0) return { running: true, restarts: 0, oomKilled: false, detail: `${w.name} running` };
     return seq[Math.min(i, seq.length - 1)];
+  }
+
+  public async recordQuarantine(w: Workload, entry: WorkloadQuarantine): Promise<Outcome> {
+    const fw = this.workloads.get(w.id)!;
+    fw.quarantined = withWorkloadQuarantine(fw.quarantined ?? [], entry);
+    return { ok: true, value: undefined };
   }
 
   public async revive(w: Workload): Promise<Outcome<string>> {

@@ -402,7 +402,7 @@ describe('every rollback verdict quarantines, whatever the path', () => {
     const promote = h.target.promote.bind(h.target);
     h.target.promote = async (plan) => {
       await promote(plan);
-      h.target.behaviour.set('1.1.0', { ready: 'Unhealthy' });
+      h.target.behaviour.set('1.1.0', { ready: 'Unhealthy', runtime: [{ running: false, restarts: 0, oomKilled: false, detail: 'container recsys exited (code 1)' }] });
       return { ok: false, reason: 'container recsys-modelpilot-next is not running (exited 1)' };
     };
     const report = await h.reconciler.runCycle([poll]);

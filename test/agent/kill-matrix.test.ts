@@ -1,0 +1,147 @@
+/**
+ * The agent killed at every step of a promote and of a rollback (fast tier; the real one on podman is
+ * test/agent/kill-matrix.integration.test.ts). Every call the loop makes into the target that changes something
+ * (apply, promote, rollback, recordQuarantine) and every write to the state directory (audit entry, quarantine
+ * store) is a step. The kill is simulated at each step, just before it and just after it: from then on nothing the
+ * first agent does reaches the world (its target calls never return, its writes are dropped), as after a SIGKILL.
+ * A second agent then starts on the same state directory and the same target and runs until it settles.
+ *
+ * Asserted for every kill point: a version judged bad is applied at most once, the version that should serve at
+ * the end does (the old one after a rollback verdict, the new one after a promote), nothing is left in flight,
+ * and a version judged bad is quarantined.
+ */
+import { AuditLog } from '../../agent/state/audit';
+import { QuarantineStore } from '../../agent/state/quarantine';
+import { Target, TriggerEvent } from '../../agent/types';
+import { FakeTarget, REPO, harness, ref, tmpDir } from './fakes';
+
+const poll: TriggerEvent = { source: 'poll' };
+const MUTATING = new Set(['apply', 'promote', 'rollback', 'recordQuarantine', 'revive']);
+
+interface KillPoint {
+  readonly step: number;
+  readonly when: 'before' | 'after';
+}
+
+/** A switch that, once thrown, cuts the first agent off from the world. */
+class Killer {
+  public steps: string[] = [];
+  public dead = false;
+  public resolveDead: () => void = () => undefined;
+  public readonly died = new Promise<void>((r) => { this.resolveDead = r; });
+  constructor(private readonly at?: KillPoint) {}
+
+  /** Counts one step; returns whether it may reach the world (false: the agent is dead, before or at it). */
+  public step(what: string, act: () => void): void {
+    if (this.dead) return;
+    this.steps.push(what);
+    const n = this.steps.length;
+    if (this.at && n === this.at.step && this.at.when === 'before') return this.die();
+    act();
+    if (this.at && n === this.at.step && this.at.when === 'after') this.die();
+  }
+
+  private die(): void {
+    this.dead = true;
+    this.resolveDead();
+  }
+}
+
+const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
+
+/** The target as the first agent sees it: mutating calls are steps; after the kill every call hangs. */
+function killable(target: FakeTarget, k: Killer): Target {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      const v = Reflect.get(t, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (k.dead) return never();
+        if (!MUTATING.has(String(prop))) return (v as (...a: unknown[]) => unknown).apply(t, args);
+        let result: unknown;
+        k.step(`target.${String(prop)}`, () => { result = (v as (...a: unknown[]) => unknown).apply(t, args); });
+        if (k.dead) return never();
+        return result;
+      };
+    },
+  });
+}
+
+/** The stores as the first agent sees them: each write is a step; after the kill writes are dropped. */
+function killableStores(audit: AuditLog, quarantine: QuarantineStore, k: Killer): void {
+  const append = audit.append.bind(audit);
+  audit.append = (e) => {
+    let out: ReturnType<typeof append> | undefined;
+    k.step(`audit.${e.event}`, () => { out = append(e); });
+    return out as ReturnType<typeof append>;
+  };
+  const add = quarantine.add.bind(quarantine);
+  quarantine.add = (e) => {
+    let out = false;
+    k.step('quarantine.add', () => { out = add(e); });
+    return out;
+  };
+}
+
+type Scenario = 'rollback' | 'promote';
+
+/** One run: the first agent (killed at `at`, or never), then a second one on the same state until it settles. */
+async function run(scenario: Scenario, at?: KillPoint): Promise<{ steps: string[]; target: FakeTarget; dir: string; quarantined: boolean; judgedAgain: number }> {
+  const dir = tmpDir();
+  const target = new FakeTarget();
+  target.add('recsys', `${REPO}:1.0.0`);
+  const k = new Killer(at);
+  const first = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [killable(target, k)] });
+  first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
+  killableStores(first.audit, first.quarantine, k);
+  await Promise.race([first.reconciler.runCycle([poll]), k.died]);
+
+  const second = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [target] });
+  // a bad version stays bad: the second agent judges it as the first did (when it judges it at all)
+  second.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
+  for (let i = 0; i < 4; i++) {
+    second.clock.advance(120_000);
+    await second.reconciler.runCycle([i === 0 ? { source: 'startup' } : poll]);
+  }
+  return { steps: k.steps, target, dir, quarantined: second.quarantine.isQuarantined('recsys', '1.1.0'), judgedAgain: second.slo.checked.length };
+}
+
+const applies = (t: FakeTarget): number => t.calls.filter((c) => c.startsWith('apply recsys 1.0.0 -> 1.1.0')).length;
+
+describe.each<Scenario>(['rollback', 'promote'])('the agent killed at every step of a %s', (scenario) => {
+  test('every kill point: at most one apply of a version judged bad, the right version serving, nothing in flight', async () => {
+    // the steps of an uninterrupted run
+    const clean = await run(scenario);
+    expect(clean.steps.length).toBeGreaterThan(3);
+    if (scenario === 'rollback') {
+      // write-ahead: the quarantine (store and workload) is durable before the rollback starts
+      const q = clean.steps.indexOf('quarantine.add');
+      expect(q).toBeGreaterThan(clean.steps.indexOf('audit.verify'));
+      expect(q).toBeLessThan(clean.steps.indexOf('target.rollback'));
+      expect(clean.steps.indexOf('target.recordQuarantine')).toBeLessThan(clean.steps.indexOf('target.rollback'));
+    }
+    const rows: string[] = [];
+    for (let step = 1; step <= clean.steps.length; step++) {
+      for (const when of ['before', 'after'] as const) {
+        const r = await run(scenario, { step, when });
+        const w = r.target.get('recsys');
+        const row = `${when} ${clean.steps[step - 1]}: applies ${applies(r.target)}, serving ${w.image.split(':').pop()?.split('@')[0]}, `
+          + `in flight ${w.inFlight ? 'yes' : 'no'}, quarantined ${r.quarantined}`;
+        rows.push(row);
+        if (scenario === 'rollback') {
+          expect({ row, serving: w.image }).toEqual({ row, serving: `${REPO}:1.0.0` });
+          expect({ row, applies: applies(r.target) }).toEqual({ row, applies: 1 });
+          // a verdict that was durable before the kill is carried out, never judged again
+          const durable = r.steps.indexOf('audit.verify') >= 0 && !(step === r.steps.indexOf('audit.verify') + 1 && when === 'before');
+          if (durable) expect({ row, judgedAgain: r.judgedAgain }).toEqual({ row, judgedAgain: 0 });
+          expect({ row, quarantined: r.quarantined }).toEqual({ row, quarantined: true });
+        } else {
+          expect({ row, serving: w.image }).toEqual({ row, serving: ref('1.1.0') });
+          expect({ row, quarantined: r.quarantined }).toEqual({ row, quarantined: false });
+        }
+        expect({ row, inFlight: w.inFlight }).toEqual({ row, inFlight: undefined });
+      }
+    }
+    expect(rows.length).toBe(clean.steps.length * 2);
+  });
+});
