@@ -10,7 +10,7 @@ import { annotateSyncWaves, GitOpsApplication, GitOpsApplicationProps } from './
 import { ModelDeployment, ModelDeploymentProps } from './model/model-deployment';
 import { ModelMonitoring, ModelMonitoringOptions, ScrapeTarget } from './monitoring/model-monitoring';
 import { IModelRegistry, ModelRegistry, ModelRegistrySource } from './registry/model-registry';
-import { ModelUpdater, ModelUpdaterOptions } from './updater/model-updater';
+import { ModelUpdater, ModelUpdaterOptions, updaterMetricLabels } from './updater/model-updater';
 
 /**
  * Properties of a {@link SelfHealingModelStack}.
@@ -159,6 +159,10 @@ export class SelfHealingModelStack extends Chart {
         target: monitoring.target ?? (delivery.kind === 'blueGreen' ? ScrapeTarget.POD : undefined),
         podTargetLabels: [...new Set([...(monitoring.podTargetLabels ?? []), ROLLOUT_HASH_LABEL])],
       };
+    }
+    if (monitoring && props.updater && monitoring.alerts !== false && !monitoring.alerts?.updaterSelector) {
+      // the updater alerts read this stack's updater only
+      monitoring = { ...monitoring, alerts: { ...monitoring.alerts, updaterSelector: updaterMetricLabels(props.updater, this.model.namespace) } };
     }
     if (monitoring) this.monitoring = new ModelMonitoring(this, 'Monitoring', { model: this.model, ...monitoring });
     if (delivery?.progressive) {

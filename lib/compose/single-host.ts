@@ -127,7 +127,9 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
           { target_label: 'namespace', replacement: model.namespace },
         ],
       },
-      { job_name: 'modelpilot-updater', static_configs: [{ targets: [`127.0.0.1:${agentPort}`] }] },
+      // the labels the updater alerts select this updater by (the same as its PodMonitor on Kubernetes)
+      ...(stack.updater ? [{ job_name: stack.updater.metricLabels.job, static_configs: [{ targets: [`127.0.0.1:${agentPort}`], labels: { namespace: stack.updater.metricLabels.namespace } }] }]
+        : []),
     ],
   };
   files['prometheus.yml'] = stringify(prometheus);

@@ -289,44 +289,49 @@ class Generator {
     fire ? [] : [slo.window.toSeconds() - this.i]);
   }
 
+  /**
+   * The series of this stack's updater, and — when its alerts are scoped to it (`updaterSelector`) — of another
+   * updater in the same Prometheus doing the opposite: a case then fails if the rule reads the other one.
+   */
+  private updaterSeries(metric: string, mine: string, other: string): PromtoolSeries[] {
+    const own = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
+    const out: PromtoolSeries[] = [{ series: series(metric, own), values: mine }];
+    if (Object.keys(this.m.updaterSelector).length > 0) {
+      out.push({ series: series(metric, { job: 'other-team/modelpilot-updater', namespace: 'other-team', instance: 'other:8080' }), values: other });
+    }
+    return out;
+  }
+
   public updaterFailing(fire: boolean): GeneratedRuleTest {
     const failures = fire ? this.m.updaterFailures : this.m.updaterFailures - 1;
-    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
-    return this.test('ModelUpdaterFailing', fire, `${failures} updater failures in ${toPromDuration(this.m.updaterWindow)}`, 3 * this.i, [
-      { series: series('modelpilot_updater_failures_total', l), values: `0 0 ${failures} ${failures} ${failures}` },
-    ], [{}]);
+    const many = 3 * this.m.updaterFailures;
+    return this.test('ModelUpdaterFailing', fire, `${failures} updater failures in ${toPromDuration(this.m.updaterWindow)}`, 3 * this.i,
+      this.updaterSeries('modelpilot_updater_failures_total', `0 0 ${failures} ${failures} ${failures}`, fire ? '0 0 0 0 0' : `0 0 ${many} ${many} ${many}`), [{}]);
   }
 
   public updaterRolledBack(fire: boolean): GeneratedRuleTest {
-    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
-    return this.test('ModelUpdaterRolledBack', fire, fire ? 'a rollback counted' : 'no rollback counted', 3 * this.i, [
-      { series: series('modelpilot_updater_rollbacks_total', l), values: fire ? '0 0 1 1 1' : '0 0 0 0 0' },
-    ], [{}]);
+    return this.test('ModelUpdaterRolledBack', fire, fire ? 'a rollback counted' : 'no rollback counted', 3 * this.i,
+      this.updaterSeries('modelpilot_updater_rollbacks_total', fire ? '0 0 1 1 1' : '0 0 0 0 0', fire ? '0 0 0 0 0' : '0 0 1 1 1'), [{}]);
   }
 
   public versionQuarantined(fire: boolean): GeneratedRuleTest {
-    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
-    return this.test('ModelVersionQuarantined', fire, fire ? 'the quarantine grew' : 'a standing quarantine, unchanged', 3 * this.i, [
-      { series: series('modelpilot_updater_quarantined_versions', l), values: fire ? '0 0 1 1 1' : '1 1 1 1 1' },
-    ], [{}]);
+    return this.test('ModelVersionQuarantined', fire, fire ? 'the quarantine grew' : 'a standing quarantine, unchanged', 3 * this.i,
+      this.updaterSeries('modelpilot_updater_quarantined_versions', fire ? '0 0 1 1 1' : '1 1 1 1 1', fire ? '1 1 1 1 1' : '0 0 1 1 1'), [{}]);
   }
 
   public updaterDegraded(fire: boolean): GeneratedRuleTest {
-    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
-    return this.test('ModelUpdaterDegraded', fire, fire ? 'degraded' : 'not degraded', 3 * this.i, [
-      { series: series('modelpilot_updater_degraded', l), values: fire ? '0 0 1 1 1' : '0 0 0 0 0' },
-    ], [{}], fire ? 1 : undefined);
+    return this.test('ModelUpdaterDegraded', fire, fire ? 'degraded' : 'not degraded', 3 * this.i,
+      this.updaterSeries('modelpilot_updater_degraded', fire ? '0 0 1 1 1' : '0 0 0 0 0', fire ? '0 0 0 0 0' : '0 0 1 1 1'), [{}], fire ? 1 : undefined);
   }
 
   public updaterStalled(fire: boolean): GeneratedRuleTest {
-    const l = { job: 'modelpilot-updater', instance: 'updater:8080', ...this.m.updaterSelector };
     const limit = this.m.updaterStalledAfter.toMilliseconds() / 1000;
     const evalS = Math.ceil((limit + 2 * this.i) / this.i) * this.i;
     const n = evalS / this.i;
-    // quiet: every sample is the time it was taken (a cycle completes each scrape); fire: stuck at the start
-    return this.test('ModelUpdaterStalled', fire, fire ? `no completed cycle for ${evalS}s` : 'a cycle completes every scrape', evalS, [
-      { series: series('modelpilot_updater_last_success_timestamp_seconds', l), values: fire ? `0x${n}` : `0+${this.i}x${n}` },
-    ], [{}]);
+    // quiet: every sample is the time it was taken (a cycle completes each scrape); fire: stuck at the start —
+    // while another updater completes its cycles (an unscoped max() would hide the stalled one)
+    return this.test('ModelUpdaterStalled', fire, fire ? `no completed cycle for ${evalS}s` : 'a cycle completes every scrape', evalS,
+      this.updaterSeries('modelpilot_updater_last_success_timestamp_seconds', fire ? `0x${n}` : `0+${this.i}x${n}`, fire ? `0+${this.i}x${n}` : `0x${n}`), [{}]);
   }
 
   /**

@@ -266,6 +266,10 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
   public readonly podMonitor: ApiObject;
   /** Where the state directory lives. */
   public readonly state: UpdaterState;
+  /** The labels its own series carry in Prometheus ({@link updaterMetricLabels}). */
+  public get metricLabels(): { namespace: string; job: string } {
+    return updaterMetricLabels(this, this.namespace);
+  }
   /** The PersistentVolumeClaim created for the state (`UpdaterState.persistentVolumeClaim`), if any. */
   public readonly stateClaim?: ApiObject;
 
@@ -417,7 +421,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor', metadata: meta(),
       spec: {
         selector: { matchLabels: { ...selector } },
-        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+        // job set explicitly (not left to the operator's default), so the updater alerts can select this updater
+        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '30s', relabelings: [{ targetLabel: 'job', replacement: this.metricLabels.job }] }],
       },
     });
 
@@ -442,6 +447,17 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
   public get chart(): Chart {
     return Chart.of(this);
   }
+}
+
+/**
+ * The labels that tell one updater's own series (`modelpilot_updater_*`) from another's in a shared Prometheus:
+ * the namespace it runs in and a `job` its PodMonitor sets explicitly to `<namespace>/<name>` (the single-host
+ * bundle's scrape job uses the same two). The stack scopes the updater alerts with them, so two stacks never alert
+ * for each other's updater and a stalled one fires even while another is healthy.
+ */
+export function updaterMetricLabels(u: { readonly name?: string; readonly namespace?: string }, modelNamespace: string): { namespace: string; job: string } {
+  const namespace = u.namespace ?? modelNamespace;
+  return { namespace, job: `${namespace}/${u.name ?? DEFAULT_UPDATER_NAME}` };
 }
 
 /** The props checked, defaults applied: every prop check of the updater in one place. */

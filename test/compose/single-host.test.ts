@@ -71,7 +71,8 @@ describe('singleHostBundle', () => {
     const job = p.scrape_configs[0];
     expect(job.http_sd_configs).toEqual([{ url: 'http://127.0.0.1:8081/sd/targets', refresh_interval: '2s' }]);
     expect(job.relabel_configs).toEqual([{ source_labels: ['model'], regex: 'recsys', action: 'keep' }, { target_label: 'namespace', replacement: 'ml' }]);
-    expect(p.scrape_configs[1]).toEqual({ job_name: 'modelpilot-updater', static_configs: [{ targets: ['127.0.0.1:8081'] }] });
+    // the labels the updater alerts select this updater by
+    expect(p.scrape_configs[1]).toEqual({ job_name: 'ml/modelpilot-updater', static_configs: [{ targets: ['127.0.0.1:8081'], labels: { namespace: 'ml' } }] });
     expect(p.rule_files).toEqual(['/etc/prometheus/rules.yml']);
   });
 

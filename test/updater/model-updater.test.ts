@@ -240,7 +240,7 @@ describe('ModelUpdater', () => {
     const { objects } = build();
     expect(byKind(objects, 'PodMonitor').spec).toEqual({
       selector: { matchLabels: { 'app.kubernetes.io/name': 'modelpilot-updater', 'app.kubernetes.io/instance': 'modelpilot-updater' } },
-      podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+      podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '30s', relabelings: [{ targetLabel: 'job', replacement: 'ml/modelpilot-updater' }] }],
     });
     expect(byKind(objects, 'Service').spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
   });

@@ -107,3 +107,33 @@ describe('SelfHealingModelStack updater section and the in-cluster registry', ()
     expect(YAML.parse(Object.values(cm.data as Record<string, string>)[0]).notifications).toBeUndefined();
   });
 });
+
+describe('the updater alerts are scoped to the stack\'s own updater', () => {
+  const updaterRules = (objects: Obj[]): Obj[] => (objects.find((o) => o.kind === 'PrometheusRule')!.spec.groups[0].rules as Obj[])
+    .filter((r) => /^ModelUpdater|^ModelVersionQuarantined/.test(r.alert));
+
+  test('every modelpilot_updater_* selector names the namespace and the job its PodMonitor sets', () => {
+    const { objects } = synth({ updater: { name: 'recsys-updater' }, monitoring: {} });
+    const rules = updaterRules(objects);
+    expect(rules.map((r) => r.alert)).toEqual(['ModelUpdaterFailing', 'ModelUpdaterRolledBack', 'ModelVersionQuarantined', 'ModelUpdaterDegraded', 'ModelUpdaterStalled']);
+    for (const r of rules) {
+      for (const m of (r.expr as string).match(/modelpilot_updater_\w+\{[^}]*\}/g) ?? []) {
+        expect(m).toMatch(/\{job="ml\/recsys-updater",namespace="ml"\}$|\{namespace="ml",job="ml\/recsys-updater"\}$/);
+      }
+    }
+    expect(updaterObject(objects, 'PodMonitor').spec.podMetricsEndpoints[0].relabelings).toEqual([{ targetLabel: 'job', replacement: 'ml/recsys-updater' }]);
+  });
+
+  test('two stacks in one cluster read different updaters; without an updater the rules are left unscoped', () => {
+    const a = synth({ updater: {}, monitoring: {} }).objects;
+    const b = new SelfHealingModelStack(Testing.app(), 'fraud', {
+      namespace: 'fraud', model: { name: 'fraud', image: 'registry.example.com/models/fraud:1.0.0' }, updater: {}, monitoring: {},
+    });
+    const exprsA = updaterRules(a).map((r) => r.expr as string);
+    const exprsB = updaterRules(Testing.synth(b) as Obj[]).map((r) => r.expr as string);
+    expect(exprsA.every((e) => e.includes('namespace="ml"') && !e.includes('fraud'))).toBe(true);
+    expect(exprsB.every((e) => e.includes('job="fraud/modelpilot-updater"'))).toBe(true);
+    const bare = synth({ monitoring: {} }).objects;
+    expect(updaterRules(bare).find((r) => r.alert === 'ModelUpdaterStalled')!.expr).toContain('modelpilot_updater_last_success_timestamp_seconds{}');
+  });
+});
