@@ -142,6 +142,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
       backoff: { initialMs: ms(config.rollback.backoff.initial), maxMs: ms(config.rollback.backoff.max), factor: config.rollback.backoff.factor },
       failureBudget: config.rollback.failureBudget, maxRestarts: config.rollback.maxRestarts,
+      watchAfterPromotionMs: ms(config.rollback.watchAfterPromotion),
     },
   });
 

@@ -273,6 +273,8 @@ export class Reconciler {
             fail(`restore the quarantine of ${workload.id} ${q.version}`, e);
           }
         }
+        // a version promoted a moment ago that keeps crashing (the engine or the kubelet restarting it) goes back
+        if (!this.o.monitorOnly && await this.reviver.watchPromoted(target, workload, report, fail)) return;
         if (workload.down) {
           if (this.o.monitorOnly) {
             this.c.log.warn('monitorOnly: a crashed model container is not started again', { workload: workload.id, reason: workload.down });

@@ -23,6 +23,56 @@ export class Reviver {
 
   constructor(private readonly c: LoopContext, private readonly runner: UpdateRunner) {}
 
+  /** Workload id → the image it runs and when that image was promoted (from the audit log), or undefined: not by this agent. */
+  private readonly promoted = new Map<string, { image: string; at: number | undefined }>();
+
+  /**
+   * The post-promotion watch: for `rollback.watchAfterPromotionMs` after a version's promotion, what the target says
+   * about it (restarts by the engine's restart policy or the kubelet, exits such as 137, OOM kills) is read every
+   * cycle. `maxRestarts` restarts, or an OOM kill, is a failed version: quarantined first, then the version it
+   * replaced (its digest, recorded in the audit log, which the registry still serves) is restored. True when it acted.
+   */
+  public async watchPromoted(target: Target, w: Workload, report: CycleReport, fail: Fail): Promise<boolean> {
+    const windowMs = this.c.rollback.watchAfterPromotionMs ?? 900_000;
+    if (!target.observe || w.inFlight || windowMs <= 0) return false;
+    const at = this.promotedAt(w);
+    if (at === undefined || this.c.o.clock.now().getTime() - at > windowMs) return false;
+    const seen = await this.c.bounded<RuntimeState>(async (s) => ({ ok: true, value: await target.observe!(w, w.image, s) }));
+    if (!seen.ok) return false;
+    const budget = this.c.rollback.maxRestarts ?? 3;
+    const s = seen.value;
+    if (s.restarts < budget && !s.oomKilled) return false;
+    const since = Math.round((this.c.o.clock.now().getTime() - at) / 1000);
+    const why = s.oomKilled ? 'OOM-killed' : `${s.restarts} restart(s), budget ${budget}`;
+    this.c.log.warn('a promoted version keeps crashing; rolling back', { workload: w.id, image: w.image, restarts: s.restarts, oomKilled: s.oomKilled, since });
+    await this.giveUp(target, w, `crashing after its promotion ${since}s ago (watched for ${Math.round(windowMs / 1000)}s): ${s.detail} (${why})`, report, fail);
+    this.promoted.delete(w.id);
+    return true;
+  }
+
+  /** When the image the workload runs was promoted, per the audit log (read again only when the image changes). */
+  private promotedAt(w: Workload): number | undefined {
+    const known = this.promoted.get(w.id);
+    if (known && known.image === w.image) return known.at;
+    let at: number | undefined;
+    try {
+      const entries = this.c.o.audit.read();
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const e = entries[i];
+        if (e.target !== w.id || !e.to || !sameImage(e.to, w.image)) continue;
+        if (e.event === 'promoted') {
+          at = Date.parse(e.time);
+          break;
+        }
+      }
+    } catch {
+      at = undefined;
+    }
+    if (this.promoted.size >= 10_000) this.promoted.clear();
+    this.promoted.set(w.id, { image: w.image, at: Number.isFinite(at) ? at : undefined });
+    return Number.isFinite(at) ? at : undefined;
+  }
+
   /** Forgets the restarts of a workload that runs again (or runs another image). */
   public running(w: Workload): void {
     for (const key of this.tries.keys()) if (key.startsWith(`${w.id} `) && key !== `${w.id} ${w.image}`) this.tries.delete(key);

@@ -64,10 +64,17 @@ export interface RollbackSettings {
    * @default 3
    */
   readonly maxRestarts?: number;
+  /**
+   * How long after its promotion a version's restarts are read every cycle (`maxRestarts` of them, or an OOM kill,
+   * roll it back and quarantine it); 0: not watched.
+   * @default 900000
+   */
+  readonly watchAfterPromotionMs?: number;
 }
 
 export const DEFAULT_ROLLBACK: RollbackSettings = {
   maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3, maxRestarts: 3,
+  watchAfterPromotionMs: 900_000,
 };
 
 /** What one cycle did. */

@@ -92,7 +92,8 @@ export class UpdateRunner {
    * next cycle from the recorded verdict, never reversed; one whose new version no longer runs (it exited after
    * passing the gate) is a failed update: quarantined, then rolled back.
    */
-  private async finishPromote(target: Target, plan: UpdatePlan, reason: string, evidence: Record<string, number>, fail: Fail): Promise<UpdateOutcome> {
+  private async finishPromote(target: Target, plan: UpdatePlan, reason: string, evidence: Record<string, number>,
+    fail: Fail): Promise<UpdateOutcome> {
     const w = plan.workload;
     const base = { target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: plan.attempt };
     const r = await this.c.retrying((s) => target.promote(plan, s));

@@ -280,8 +280,11 @@ export class DockerTarget implements Target {
       const c = loc.named;
       if (!c) return undefined;
       if (this.options.proxy) await this.syncProxy(c);
-      if (c.State.Restarting && !this.options.includeRestarting) return undefined;
-      if (!c.State.Running && !c.State.Restarting) {
+      if (c.State.Restarting && !this.options.includeRestarting) {
+        // the engine restarts it under its restart policy: reported, so the loop's post-promotion watch and restart
+        // budget see a version that keeps crashing (it is not started by the agent meanwhile)
+        down = `container ${name} is restarting (exit code ${c.State.ExitCode}${c.State.OOMKilled ? ', OOM-killed' : ''}, ${c.RestartCount ?? 0} restart(s))`;
+      } else if (!c.State.Running && !c.State.Restarting) {
         // Stopped by a person (exit 0 after SIGTERM) is left alone; crashed or killed (non-zero, OOM) is reported.
         if (c.State.Status === 'created' || (c.State.ExitCode === 0 && !c.State.OOMKilled)) return undefined;
         down = `container ${name} is ${c.State.Status} (exit code ${c.State.ExitCode}${c.State.OOMKilled ? ', OOM-killed' : ''})`;
@@ -406,6 +409,7 @@ export class DockerTarget implements Target {
   public async revive(w: Workload, _signal?: AbortSignal): Promise<Outcome<string>> {
     try {
       const c = await this.docker.getContainer(w.name).inspect();
+      if (c.State.Restarting) return ok(`container ${w.name} is being restarted by the engine (restart policy ${c.HostConfig?.RestartPolicy?.Name ?? '?'}, ${c.RestartCount ?? 0} restart(s))`);
       if (c.State.Running) {
         if (!w.down?.includes('is running but')) return ok(`container ${w.name} already runs`);
         // Unhealthy while running: restarted (stop timeout honoured), the same as a crash.
@@ -536,7 +540,8 @@ export class DockerTarget implements Target {
       }
       const old = loc.named;
       if (!old) return fail(`container ${name} not found; it was removed or renamed outside the agent`);
-      if (!old.State.Running && !(this.options.includeRestarting && old.State.Restarting)) {
+      // A container the engine is restarting (a version that crashes) may be moved off; a stopped one is left alone.
+      if (!old.State.Running && !old.State.Restarting) {
         return fail(`container ${name} is ${old.State.Status}, not running; the agent updates only running containers`);
       }
       const slot = this.slotOf(old);
@@ -980,10 +985,10 @@ export function recreateSpec(
   labels[DOCKER_LABELS.image] = image;
   const imagePorts = ic.ExposedPorts ?? {};
   const exposed = Object.fromEntries(Object.entries(c.ExposedPorts ?? {}).filter(([p]) => !(p in imagePorts)));
-  // The new container always carries a restart policy: the old one's, else `unless-stopped` (a crash is restarted
-  // by the engine; the health gate sees the restart count rise; a stop by the agent or a person is not undone).
+  // The new container keeps the old one's restart policy as the user set it (`no` included: the agent then restarts
+  // a crashed version itself, bounded); only a container with none at all gets `unless-stopped`.
   const policy = old.HostConfig?.RestartPolicy;
-  const restartPolicy = policy?.Name && policy.Name !== 'no' ? policy : { Name: 'unless-stopped' };
+  const restartPolicy = policy?.Name ? policy : { Name: 'unless-stopped' };
   const spec: Docker.ContainerCreateOptions = {
     Image: image,
     Env: env,

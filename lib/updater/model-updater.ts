@@ -455,7 +455,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
  * bundle's scrape job uses the same two). The stack scopes the updater alerts with them, so two stacks never alert
  * for each other's updater and a stalled one fires even while another is healthy.
  */
-export function updaterMetricLabels(u: { readonly name?: string; readonly namespace?: string }, modelNamespace: string): { namespace: string; job: string } {
+export function updaterMetricLabels(u: { readonly name?: string; readonly namespace?: string },
+  modelNamespace: string): { namespace: string; job: string } {
   const namespace = u.namespace ?? modelNamespace;
   return { namespace, job: `${namespace}/${u.name ?? DEFAULT_UPDATER_NAME}` };
 }

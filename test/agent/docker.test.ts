@@ -28,6 +28,16 @@ describe('recreateSpec', () => {
     Labels: { 'org.opencontainers.image.version': '1.0.0' }, ExposedPorts: { '8080/tcp': {} },
   };
 
+  test.each([
+    [{ Name: 'no' }, { Name: 'no' }],
+    [{ Name: 'on-failure', MaximumRetryCount: 2 }, { Name: 'on-failure', MaximumRetryCount: 2 }],
+    [{ Name: '' }, { Name: 'unless-stopped' }],
+    [undefined, { Name: 'unless-stopped' }],
+  ])('the restart policy %j the user set is kept on the new container (%j)', (policy, expected) => {
+    const old = container({ ...imageConfig }, { ...(policy ? { RestartPolicy: policy } : {}) });
+    expect(recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record).HostConfig?.RestartPolicy).toEqual(expected);
+  });
+
   test('keeps only what was overridden on the container; the new image brings its own defaults', () => {
     // GIVEN a container that overrides PORT and a label, and otherwise runs with the image defaults
     const old = container({

@@ -98,6 +98,47 @@ describe('the running version is watched, not only updates', () => {
   });
 });
 
+describe('the post-promotion watch (rollback.watchAfterPromotion)', () => {
+  const restarting = (restarts: number) => ({ running: true, restarts, oomKilled: false, detail: `container recsys running, ${restarts} restart(s)` });
+
+  test('a promoted version restarted by the engine maxRestarts times is rolled back to the version it replaced, quarantined first', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'], rollback: { maxRestarts: 3 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    await h.reconciler.runCycle([poll]);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+    // the engine's restart policy brings it back each time: never "down" for long, but its restart count rises
+    h.target.behaviour.set('1.1.0', { runtime: [restarting(1), restarting(2), restarting(3)] });
+    const results: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(60_000);
+      results.push(...(await h.reconciler.runCycle([poll])).updates.map((u) => `${u.plan}: ${u.result}`));
+    }
+    expect(results).toEqual(['recsys 1.1.0 -> 1.0.0: rolled_back']);
+    expect(h.target.get('recsys').image).toBe(`${REPO}:1.0.0`);
+    const events = h.audit.read().map((e) => e.event);
+    expect(events.indexOf('quarantined')).toBeLessThan(events.lastIndexOf('rolled-back'));
+    expect(h.audit.read().find((e) => e.event === 'quarantined')?.reason).toMatch(/crashing after its promotion \d+s ago \(watched for 900s\): container recsys running, 3 restart\(s\)/);
+  });
+
+  test('an OOM kill within the window rolls back at once; restarts after the window are left to the restart budget', async () => {
+    const h = harness({ tags: ['1.0.0', '1.1.0'], rollback: { maxRestarts: 3, watchAfterPromotionMs: 600_000 } });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    await h.reconciler.runCycle([poll]);
+    h.clock.advance(601_000);
+    h.target.behaviour.set('1.1.0', { runtime: [restarting(5)] });
+    expect((await h.reconciler.runCycle([poll])).updates).toEqual([]);
+    expect(h.target.get('recsys').image).toBe(ref('1.1.0'));
+
+    const o = harness({ tags: ['1.0.0', '1.1.0'] });
+    o.target.add('recsys', `${REPO}:1.0.0`);
+    await o.reconciler.runCycle([poll]);
+    o.target.behaviour.set('1.1.0', { runtime: [{ running: true, restarts: 1, oomKilled: true, detail: 'container recsys running, last exit OOM-killed (137)' }] });
+    o.clock.advance(30_000);
+    expect((await o.reconciler.runCycle([poll])).updates.map((u) => u.result)).toEqual(['rolled_back']);
+    expect(o.quarantine.list()[0].reason).toMatch(/OOM-killed/);
+  });
+});
+
 describe('the recorded previous image is one the registry can serve', () => {
   const localDigest = digestOf('1.0.0', 'built-on-this-host');
 

@@ -201,6 +201,7 @@ describe('rollback policy: bounded attempts, timeout, exponential backoff', () =
     expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, b))).toEqual([1000, 2000, 4000, 5000, 5000]);
     expect(DEFAULT_ROLLBACK).toEqual({
       maxAttempts: 3, attemptTimeoutMs: 30_000, backoff: { initialMs: 1000, maxMs: 60_000, factor: 2 }, failureBudget: 3, maxRestarts: 3,
+      watchAfterPromotionMs: 900_000,
     });
   });
 

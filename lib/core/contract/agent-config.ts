@@ -385,6 +385,12 @@ const rollbackSchema = z.strictObject({
    * replaced, when the audit log knows it, and quarantined.
    */
   maxRestarts: positiveInt('a number of restarts such as 3').default(3),
+  /**
+   * How long after its promotion a version is watched: its restarts (by the engine's restart policy or the
+   * kubelet), exits and OOM kills are read every cycle, and `maxRestarts` of them (or one OOM kill) roll it back to
+   * the version it replaced and quarantine it. '0s' turns the watch off.
+   */
+  watchAfterPromotion: duration().default(parseDuration('15m')),
   /** Longest one attempt (apply + readiness) may take. */
   attemptTimeout: duration({ ms: 1000, text: '1s' }).default(parseDuration('30s')),
   backoff: z.strictObject({
