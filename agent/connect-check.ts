@@ -7,8 +7,11 @@
  *   update would fail there (the agent's `registries.insecure` covers only its own client). Nothing is pulled.
  * Prints one line per check; the result is false when any check failed.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AgentConfig } from '../lib/core/contract/agent-config';
 import { ImageRef } from '../lib/core/image-ref';
+import { unreachableFix } from './loop/reconciler';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { trustHint } from './targets/docker';
 import { loadDockerode } from './targets/dockerode';
@@ -41,15 +44,33 @@ export async function connectCheck(config: AgentConfig, timeoutMs = 20_000): Pro
       say(false, `agent -> registry ${ref.registry}: ${ref.repository}: ${(e as Error).message}`);
     }
   }
+  // The state directory: the agent's user must be able to write its decisions there before it acts on them.
+  const probe = path.join(config.stateDir, `.modelpilot-connect-check.${process.pid}`);
+  try {
+    fs.mkdirSync(config.stateDir, { recursive: true });
+    fs.writeFileSync(probe, 'probe\n');
+    fs.rmSync(probe, { force: true });
+    say(true, `state directory ${config.stateDir} is writable by uid ${process.getuid?.() ?? '?'}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    say(false, `state directory ${config.stateDir} is not writable by uid ${process.getuid?.() ?? '?'} (${code}); decisions could not be persisted: `
+      + 'give the agent\'s user ownership of it (chown, or the volume\'s fsGroup) or point stateDir at a writable volume');
+  }
   const d = config.targets.docker;
   if (d) {
-    const Docker = loadDockerode();
+    let Docker: ReturnType<typeof loadDockerode>;
+    try {
+      Docker = loadDockerode();
+    } catch (e) {
+      say(false, `the Docker client library: ${(e as Error).message}`);
+      return { ok, lines };
+    }
     const docker = new Docker({ socketPath: d.socket });
     try {
       await docker.ping();
       say(true, `engine at ${d.socket} answers`);
     } catch (e) {
-      say(false, `engine at ${d.socket}: ${(e as Error).message}`);
+      say(false, `engine at ${d.socket}: ${(e as Error).message}${unreachableFix('docker', `${(e as Error).message}`)}`);
       return { ok, lines };
     }
     for (const image of config.images) {

@@ -114,6 +114,14 @@ export class LoopContext {
     }
   }
 
+  /** Per target kind: failed discoveries in a row (the engine or API unreachable). */
+  public readonly unreachable = new Map<string, number>();
+
+  /** Clears what `markDegraded(store)` recorded; the gauge follows. */
+  public clearDegraded(store: string): void {
+    if (this.degraded.delete(store)) this.o.metrics.degraded.set(this.degraded.size > 0 ? 1 : 0);
+  }
+
   /** Records that `store` could not be written; cleared when a later write succeeds. */
   public markDegraded(store: string, message: string): void {
     this.degraded.set(store, message);

@@ -17,6 +17,8 @@
  *   cycle, waiting only for the workload it concerns (one lock per workload).
  * - The running version is watched too: a crashed current version is started again (bounded), see {@link Reviver}.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ImageRef } from '../../lib/core/image-ref';
 import { nullLogger, Target, Trigger, TriggerEvent, Workload } from '../types';
 import { AlertRollbacks } from './alert-rollback';
@@ -25,7 +27,7 @@ import { MlflowFollower } from './mlflow';
 import { Overrides } from './overrides';
 import { Planner } from './planner';
 import { Reviver } from './revive';
-import { DEFAULT_ROLLBACK } from './settings';
+import { DEFAULT_ROLLBACK, UNREACHABLE_CYCLES } from './settings';
 import type { CycleReport, Fail } from './settings';
 import { UpdateRunner } from './update';
 
@@ -185,6 +187,47 @@ export class Reconciler {
     return report;
   }
 
+  /**
+   * A target that cannot be listed `UNREACHABLE_CYCLES` cycles in a row makes the agent degraded (it could neither
+   * update nor roll back there), with the fix in the log line; the first cycle that lists it again clears it.
+   */
+  private countUnreachable(target: Target, e: unknown): void {
+    const n = (this.c.unreachable.get(target.kind) ?? 0) + 1;
+    this.c.unreachable.set(target.kind, n);
+    if (n < UNREACHABLE_CYCLES) return;
+    const message = e instanceof Error ? e.message : String(e);
+    const why = `${target.kind} unreachable for ${n} cycles: ${message}${unreachableFix(target.kind, message)}`;
+    if (this.c.degraded.get(`target:${target.kind}`) !== why) this.c.log.error('target unreachable; the agent can neither update nor roll back there', { target: target.kind, cycles: n, error: message, fix: unreachableFix(target.kind, message).replace(/^ — /, '') || undefined });
+    this.c.markDegraded(`target:${target.kind}`, why);
+  }
+
+  /**
+   * Whether the state directory takes a write now (a small file written, synced and removed): a restart on a disk
+   * that is still full, or a volume that turned read-only, is reported before a decision has to be written there.
+   */
+  private probeStateDir(fail: Fail): void {
+    const dir = path.dirname(this.o.quarantine.file);
+    const probe = path.join(dir, `.modelpilot-write-probe.${process.pid}`);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      const fd = fs.openSync(probe, 'w');
+      try {
+        fs.writeSync(fd, 'modelpilot write probe\n');
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+        fs.rmSync(probe, { force: true });
+      }
+      this.c.clearDegraded('state');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      const why = `state directory ${dir} does not take a write (${code}); decisions (quarantine, audit) cannot be persisted`
+        + (code === 'EACCES' || code === 'EROFS' ? `: make it writable by the agent's user (uid ${process.getuid?.() ?? '?'})` : code === 'ENOSPC' ? ': free space on its volume' : '');
+      if (!this.c.degraded.has('state')) fail('state directory', why);
+      this.c.markDegraded('state', why);
+    }
+  }
+
   private failer(report: CycleReport): Fail {
     return (what: string, e: unknown): void => {
       const reason = `${what}: ${e instanceof Error ? e.message : String(e)}`;
@@ -216,12 +259,16 @@ export class Reconciler {
       this.c.log.info('quarantine store writable again');
     }
 
+    this.probeStateDir(fail);
     const found: Array<{ target: Target; workload: Workload }> = [];
     for (const target of this.o.targets) {
       try {
         for (const w of await target.discover(signal)) found.push({ target, workload: w });
+        this.c.unreachable.delete(target.kind);
+        this.c.clearDegraded(`target:${target.kind}`);
       } catch (e) {
         fail(`discover ${target.kind}`, e);
+        this.countUnreachable(target, e);
       }
     }
     report.workloads = found.length;
@@ -342,5 +389,18 @@ export class Reconciler {
     await Promise.all(started);
     return finish();
   }
+}
 
+/** The fix for a target the agent cannot reach, from the error (empty when there is none to name). */
+export function unreachableFix(kind: string, message: string): string {
+  const socket = /(?:EACCES|EPERM)\s+(\S+)/.exec(message)?.[1];
+  if (socket) {
+    return ` — the agent's user (uid ${process.getuid?.() ?? '?'}) may not open ${socket}: give it the socket's group (compose: group_add: [<gid of ${socket}>];`
+      + ' docker run --group-add <gid>), or run the engine\'s rootless socket';
+  }
+  if (/ENOENT|ECONNREFUSED/.test(message) && kind === 'docker') return ' — no engine listens there: check targets.docker.socket and that the socket is mounted into the agent';
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|certificate|401|403|Unauthorized|Forbidden/i.test(message) && kind === 'kubernetes') {
+    return " — check the kubeconfig or the in-cluster ServiceAccount token, and the updater's Role (kubectl auth can-i)";
+  }
+  return '';
 }

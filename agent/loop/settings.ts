@@ -77,6 +77,12 @@ export const DEFAULT_ROLLBACK: RollbackSettings = {
   watchAfterPromotionMs: 900_000,
 };
 
+/**
+ * Cycles in a row in which a target could not be listed (its engine or API unreachable) before the agent reports
+ * itself degraded (`/healthz` 503, `modelpilot_updater_degraded` 1): it can neither update nor roll back there.
+ */
+export const UNREACHABLE_CYCLES = 3;
+
 /** What one cycle did. */
 export interface CycleReport {
   readonly sources: string[];

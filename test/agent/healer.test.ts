@@ -3,6 +3,8 @@
  * after promotion, workloads of different registries do not wait for each other, and an alert rollback does not
  * wait for a poll. The same on the real registry + podman is in healer.integration.test.ts.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { TriggerEvent } from '../../agent/types';
 import { FakeRegistry, FakeTarget, REPO, digestOf, harness, ref } from './fakes';
 
@@ -268,5 +270,41 @@ describe('which decisions are posted to Alertmanager', () => {
   ])('%s (%s) → %s', async (event, result, notable) => {
     const { AlertmanagerNotifier } = await import('../../agent/notify/alertmanager');
     expect(AlertmanagerNotifier.notable({ time: '', event: event as never, target: 'docker/x', result })).toBe(notable);
+  });
+});
+
+describe('health tells the truth', () => {
+  test('a target unreachable for 3 cycles in a row makes the agent degraded, with the fix; the first cycle that reaches it clears it', async () => {
+    const h = harness({ tags: ['1.0.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    h.target.discoverFails = true;
+    h.target.discover = async () => {
+      throw new Error('connect EACCES /var/run/docker.sock');
+    };
+    for (let i = 0; i < 2; i++) await h.reconciler.runCycle([poll]);
+    expect([...h.reconciler.degraded.keys()]).toEqual([]);
+    await h.reconciler.runCycle([poll]);
+    expect(h.reconciler.degraded.get('target:fake')).toMatch(/^fake unreachable for 3 cycles: connect EACCES \/var\/run\/docker.sock — the agent's user \(uid \d+\) may not open \/var\/run\/docker.sock: give it the socket's group/);
+    expect(await h.metric('modelpilot_updater_degraded')).toBe(1);
+    h.target.discover = FakeTarget.prototype.discover.bind(h.target);
+    h.target.discoverFails = false;
+    await h.reconciler.runCycle([poll]);
+    expect([...h.reconciler.degraded.keys()]).toEqual([]);
+    expect(await h.metric('modelpilot_updater_degraded')).toBe(0);
+  });
+
+  test('a state directory that takes no write is reported every cycle until it does (even before any decision is due)', async () => {
+    const h = harness({ tags: ['1.0.0'] });
+    h.target.add('recsys', `${REPO}:1.0.0`);
+    // the probe's own path is taken by a directory: the write fails as on a full or read-only volume
+    const blocker = path.join(h.dir, `.modelpilot-write-probe.${process.pid}`);
+    fs.mkdirSync(blocker);
+    const report = await h.reconciler.runCycle([poll]);
+    expect(report.failures.join('\n')).toMatch(/state directory .* does not take a write \(EISDIR\); decisions \(quarantine, audit\) cannot be persisted/);
+    expect(h.reconciler.degraded.has('state')).toBe(true);
+    expect(await h.metric('modelpilot_updater_degraded')).toBe(1);
+    fs.rmdirSync(blocker);
+    await h.reconciler.runCycle([poll]);
+    expect(h.reconciler.degraded.has('state')).toBe(false);
   });
 });
