@@ -91,6 +91,10 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       url: prom.url, sloFor, bakeWindowMs: ms(config.health.bakeWindow), queryIntervalMs: ms(config.health.queryInterval),
       timeoutMs: ms(prom.timeout), extraLabels: prom.labels, scopeToWorkload: prom.scopeToWorkload,
       confidence: config.health.confidence, clock, onSample: () => heartbeat.beat(),
+      onOutage: (o) => {
+        metrics.switchOutage.inc({ result: 'error' }, o.errors);
+        metrics.switchOutage.inc({ result: 'ok' }, Math.max(0, o.requests - o.errors));
+      },
     }),
     probe: config.health.probe && new SyntheticProbe({
       url: config.health.probe.url, method: config.health.probe.method, body: config.health.probe.body, headers: config.health.probe.headers,

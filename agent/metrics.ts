@@ -22,6 +22,7 @@ export class AgentMetrics {
   public readonly waiting: Gauge<'reason'>;
   public readonly refused: Counter<'reason'>;
   public readonly attestations: Counter<'result'>;
+  public readonly switchOutage: Counter<'result'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -54,6 +55,12 @@ export class AgentMetrics {
       name: 'modelpilot_updater_events_total', help: 'Audit entries recorded as Events on the workload (Kubernetes), by result (sent, failed, dropped).', labelNames: ['result'], registers,
     });
     for (const result of ['sent', 'failed', 'dropped']) this.events.inc({ result }, 0);
+    this.switchOutage = new Counter({
+      name: 'modelpilot_updater_switch_outage_requests_total',
+      help: 'Requests a new version answered before it was ready on a stop-then-start switch (no proxy), by result (ok, error): the switch\'s outage, left out of the version\'s verdict.',
+      labelNames: ['result'], registers,
+    });
+    for (const result of ['ok', 'error']) this.switchOutage.inc({ result }, 0);
     this.restarts = new Counter({
       name: 'modelpilot_updater_restarts_total', help: 'Crashed current versions the agent started again (Docker).', registers,
     });

@@ -98,6 +98,12 @@ export interface Workload {
   readonly hold?: { readonly until?: string; readonly reason: string };
   /** A version the workload itself is pinned to (Kubernetes: the `modelpilot.dev/pin` annotation). */
   readonly pin?: string;
+  /**
+   * A new version takes users' requests on the workload's only port before it is ready (Docker stop-then-start, no
+   * proxy): what it answers then is the switch's outage, not the version's errors, so the gate judges it only by
+   * what it served after readiness.
+   */
+  readonly servesBeforeReady?: boolean;
 }
 
 /** An immutable plan: move one workload from one image to another. */

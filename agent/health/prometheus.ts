@@ -38,6 +38,11 @@ export interface PrometheusSloCheckOptions {
   readonly clock: Clock;
   /** Called after every sample (the loop heartbeat). */
   readonly onSample?: (s: SloSample) => void;
+  /**
+   * Called with what a version answered before it was ready on a stop-then-start switch (the switch's outage,
+   * left out of its verdict): requests and 5xx among them.
+   */
+  readonly onOutage?: (o: { requests: number; errors: number }) => void;
   /** The HTTP request function (node:http; see agent/http-client.ts). @default httpRequest */
   readonly request?: HttpRequester;
 }
@@ -85,20 +90,54 @@ export class PrometheusSloCheck implements HealthCheck {
     const since = clock.now().getTime();
     const deadline = since + this.options.bakeWindowMs;
     const scope = this.options.scopeToWorkload === false ? [] : plan.workload.metricScope ?? [];
+    const model = plan.workload.model;
+    const version = versionLabel(plan.toVersion);
+    // Stop-then-start: what the version answered while loading on the only port is the switch's outage, not its errors.
+    let baseline: { requests: number; errors: number } | undefined;
+    if (plan.workload.servesBeforeReady) {
+      try {
+        baseline = await this.baseline(model, version, scope, since, deadline, signal);
+      } catch (e) {
+        return { status: 'Inconclusive', reason: `prometheus unreachable: ${(e as Error).message}` };
+      }
+      this.options.onOutage?.(baseline);
+    }
     let last: SloSample;
     let samples = 0;
     for (;;) {
       const left = deadline - clock.now().getTime();
       const servedMs = clock.now().getTime() - since;
-      last = await this.sample(plan.workload.model, versionLabel(plan.toVersion), signal, { scope, servedMs, final: left <= 0 });
+      last = await this.sample(model, version, signal, { scope, servedMs, final: left <= 0, baseline });
       samples++;
       this.options.onSample?.(last);
-      if (last.status === 'Unhealthy') return result(last);
+      if (last.status === 'Unhealthy') return result(last, baseline);
       if (left <= 0 || signal?.aborted) break;
       await clock.sleep(Math.min(this.options.queryIntervalMs, left), signal);
       if (signal?.aborted) return { status: 'Inconclusive', reason: `bake window interrupted after ${samples} sample(s)` };
     }
-    return result(last);
+    return result(last, baseline);
+  }
+
+  /**
+   * What the version had answered at the first scrape at or after `readyAt` (waited for within the bake window):
+   * everything before it — its loading 503s on the only port — is the switch's outage. No scrape of the version at
+   * all by then: nothing was counted, the baseline is 0.
+   */
+  private async baseline(model: string, version: string, scope: readonly string[], readyAt: number, deadline: number,
+    signal?: AbortSignal): Promise<{ requests: number; errors: number }> {
+    const { clock } = this.options;
+    const slo = this.options.sloFor(model);
+    const sel = { model, version, extraLabels: this.options.extraLabels, matchers: scope };
+    for (;;) {
+      const scraped = await this.scalar(slo.metricLastScrape(sel), signal);
+      if (!Number.isNaN(scraped) && scraped * 1000 >= readyAt) {
+        const [n, k] = await Promise.all([this.scalar(slo.metricServedRequests(sel), signal), this.scalar(slo.metricServedErrors(sel), signal)]);
+        return { requests: Number.isNaN(n) ? 0 : n, errors: Number.isNaN(k) ? 0 : k };
+      }
+      const left = deadline - clock.now().getTime();
+      if (left <= 0 || signal?.aborted) return { requests: 0, errors: 0 };
+      await clock.sleep(Math.min(this.options.queryIntervalMs, left), signal);
+    }
   }
 
   /**
@@ -106,7 +145,7 @@ export class PrometheusSloCheck implements HealthCheck {
    * decided; before it only Unhealthy ends the check.
    */
   public async sample(model: string, version: string, signal?: AbortSignal,
-    at: { scope?: readonly string[]; servedMs?: number; final?: boolean } = {}): Promise<SloSample> {
+    at: { scope?: readonly string[]; servedMs?: number; final?: boolean; baseline?: { requests: number; errors: number } } = {}): Promise<SloSample> {
     const slo = this.options.sloFor(model);
     const sel = { model, version, extraLabels: this.options.extraLabels, matchers: at.scope ?? [] };
     const final = at.final ?? true;
@@ -124,6 +163,11 @@ export class PrometheusSloCheck implements HealthCheck {
     }
     if (Number.isNaN(n)) n = 0;
     if (Number.isNaN(k)) k = 0;
+    if (at.baseline) {
+      // a counter below its baseline was reset (the process restarted): then it counts from 0 again
+      n = n >= at.baseline.requests ? n - at.baseline.requests : n;
+      k = k >= at.baseline.errors ? k - at.baseline.errors : k;
+    }
     const seconds = Math.max((at.servedMs ?? 0) / 1000, 1);
     const rate = n / seconds;
     const { lower, upper } = wilson(k, n, this.z);
@@ -184,13 +228,20 @@ export function versionLabel(version: string): string {
 }
 
 /** The verdict of a sample, with its evidence (n, k, bound, ceiling) for the audit log. */
-function result(s: SloSample): HealthResult {
+function result(s: SloSample, outage?: { requests: number; errors: number }): HealthResult {
   const evidence: Record<string, number> = {};
+  if (outage) {
+    evidence.outageRequests = outage.requests;
+    evidence.outageErrors = outage.errors;
+  }
   for (const key of ['requests', 'errors', 'requestRate', 'errorRatio', 'lower', 'upper', 'ceiling', 'p99Seconds'] as const) {
     const v = s[key];
     if (typeof v === 'number' && Number.isFinite(v)) evidence[key] = Number(v.toPrecision(4));
   }
-  return Object.keys(evidence).length ? { status: s.status, reason: s.reason, evidence } : { status: s.status, reason: s.reason };
+  const reason = outage && outage.requests > 0
+    ? `${s.reason}; judged after readiness: ${fmt(outage.errors)} error(s) in ${fmt(outage.requests)} request(s) answered while it loaded are the switch's outage`
+    : s.reason;
+  return Object.keys(evidence).length ? { status: s.status, reason, evidence } : { status: s.status, reason };
 }
 
 function fmt(n: number): string {

@@ -316,6 +316,8 @@ export class DockerTarget implements Target {
       ...(running ? { imageId: running.Image.startsWith('sha256:') ? running.Image : `sha256:${running.Image}` } : {}),
       policy,
       metricScope: metricScopeOf(base),
+      // no blue/green slot: the update is stop-then-start on the one port
+      ...(!this.options.proxy || !labels[DOCKER_LABELS.proxyBackend] ? { servesBeforeReady: true } : {}),
       ...(inFlight ? { inFlight } : {}),
       ...(down ? { down } : {}),
     };

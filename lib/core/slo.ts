@@ -147,6 +147,14 @@ export class Slo {
     return `sum(${this.requestTotalMetric}{${matchers(sel)}})`;
   }
 
+  /**
+   * PromQL: the time (Unix seconds) of the newest scrape of the selected processes' request counter; the gate takes
+   * its baseline from the first scrape at or after readiness.
+   */
+  public metricLastScrape(sel: SloSelector): string {
+    return `max(timestamp(${this.requestTotalMetric}{${matchers(sel)}}))`;
+  }
+
   /** PromQL: 5xx responses served so far by the selected processes (see {@link metricServedRequests}). */
   public metricServedErrors(sel: SloSelector): string {
     return `sum(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}})`;

@@ -17,6 +17,8 @@ interface Answer {
   /** 5xx among them. */
   k?: number | null;
   p99?: number | null;
+  /** Unix seconds of the newest scrape (`max(timestamp(...))`). */
+  scrapedAt?: number | null;
   status?: number;
 }
 
@@ -36,7 +38,7 @@ async function fakePrometheus(answers: () => Answer): Promise<{ url: string; que
       res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'execution', error: 'query timed out' }));
       return;
     }
-    const v = q.startsWith('histogram_quantile') ? a.p99 : q.includes('code=~"5.."') ? a.k : a.n;
+    const v = q.startsWith('max(timestamp(') ? a.scrapedAt : q.startsWith('histogram_quantile') ? a.p99 : q.includes('code=~"5.."') ? a.k : a.n;
     const result = v === null || v === undefined ? [] : [{ metric: {}, value: [1700000000, String(v)] }];
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
   });
@@ -167,5 +169,58 @@ describe('PrometheusSloCheck', () => {
 
   test('the version label drops a digest suffix (digest policy)', () => {
     expect(versionLabel('1.0.0@sha256:abc')).toBe('1.0.0');
+  });
+});
+
+describe('stop-then-start: the version is judged by what it served once ready', () => {
+  let prom: Awaited<ReturnType<typeof fakePrometheus>> | undefined;
+  afterEach(async () => {
+    await prom?.close();
+    prom = undefined;
+  });
+  const stopThenStart = new UpdatePlan({ ...plan.workload, servesBeforeReady: true }, plan.from, plan.to, plan.fromVersion, plan.toVersion, plan.trigger);
+
+  /** Answers as Prometheus would: no scrape since readiness for the first query, then the baseline, then later samples. */
+  async function sequence(clock: FakeClock, answers: Answer[]): Promise<void> {
+    let i = 0;
+    prom = await fakePrometheus(() => answers[Math.min(i, answers.length - 1)]);
+    const ready = clock.now().getTime() / 1000;
+    const orig = clock.sleep.bind(clock);
+    clock.sleep = async (ms, signal) => {
+      i++;
+      await orig(ms, signal);
+    };
+    answers.forEach((a, j) => { if (a.scrapedAt === undefined) a.scrapedAt = ready - 1 + j; });
+  }
+
+  test.each<[string, Answer[], string, RegExp]>([
+    ['a healthy 3 s-load model: its 503s while loading are the outage, not its errors', [
+      { n: 300, k: 300, p99: 0.01 }, // scraped before readiness: not a baseline
+      { n: 500, k: 500, p99: 0.01 }, // the first scrape after readiness: 500 loading 503s
+      { n: 1500, k: 503, p99: 0.01 },
+      { n: 2500, k: 505, p99: 0.01 },
+    ], 'Healthy', /^5 error\(s\) in 2000 request\(s\).*judged after readiness: 500 error\(s\) in 500 request\(s\) answered while it loaded are the switch's outage$/],
+    ['a 10 %-errors version is still rolled back', [
+      { n: 300, k: 300, p99: 0.01 },
+      { n: 500, k: 500, p99: 0.01 },
+      { n: 1500, k: 600, p99: 0.01 },
+      { n: 2500, k: 700, p99: 0.01 },
+    ], 'Unhealthy', /^error ratio above 0\.05: 100 error\(s\) in 1000 request\(s\)/],
+  ])('%s', async (_name, answers, status, reason) => {
+    const clock = new FakeClock();
+    await sequence(clock, answers);
+    const outage: Array<{ requests: number; errors: number }> = [];
+    const r = await check(prom!.url, clock, 3000, { onOutage: (o) => outage.push(o) }).check(stopThenStart);
+    expect({ status: r.status, reason: r.reason }).toEqual({ status, reason: expect.stringMatching(reason) });
+    expect(outage).toEqual([{ requests: 500, errors: 500 }]);
+    expect(r.evidence).toMatchObject({ outageRequests: 500, outageErrors: 500 });
+  });
+
+  test('without the flag (blue/green, Kubernetes) no baseline is taken and everything counts', async () => {
+    const clock = new FakeClock();
+    await sequence(clock, [{ n: 500, k: 500, p99: 0.01 }]);
+    const r = await check(prom!.url, clock).check(plan);
+    expect(r.status).toBe('Unhealthy');
+    expect(prom!.queries.some((q) => q.startsWith('max(timestamp('))).toBe(false);
   });
 });
