@@ -178,7 +178,8 @@ describe('stop-then-start: the version is judged by what it served once ready', 
     await prom?.close();
     prom = undefined;
   });
-  const stopThenStart = new UpdatePlan({ ...plan.workload, servesBeforeReady: true }, plan.from, plan.to, plan.fromVersion, plan.toVersion, plan.trigger);
+  const stopThenStart = new UpdatePlan({ ...plan.workload, servesBeforeReady: true }, plan.from, plan.to, plan.fromVersion, plan.toVersion,
+    plan.trigger);
 
   /** Answers as Prometheus would: no scrape since readiness for the first query, then the baseline, then later samples. */
   async function sequence(clock: FakeClock, answers: Answer[]): Promise<void> {
