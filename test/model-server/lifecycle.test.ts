@@ -93,3 +93,9 @@ test('a missing model file exits 1 naming the path and MODEL_PATH', async () => 
   await expect(s.exited).resolves.toEqual({ code: 1, signal: null });
   expect(String(s.logs()[0]?.error)).toMatch(/^cannot read the model file '\/nonexistent\/model\.json' \(.*\); set MODEL_PATH to the model JSON$/);
 });
+
+test('MODEL_FAULT_CRASH_AFTER_MS serves, then exits 137 that long after ready, saying why', async () => {
+  const s = await spawnServer({ MODEL_FAULT_CRASH_AFTER_MS: '300' });
+  await expect(s.exited).resolves.toEqual({ code: 137, signal: null });
+  expect(s.logs()).toContainEqual(expect.objectContaining({ level: 'error', msg: 'crashing: fault MODEL_FAULT_CRASH_AFTER_MS', afterMs: 300 }));
+});

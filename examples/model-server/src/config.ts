@@ -13,6 +13,11 @@ export interface FaultModes {
   readonly neverReady: boolean;
   /** The process exits with code 1 right after start. Env `MODEL_FAULT_CRASH_ON_START=true`. @default false */
   readonly crashOnStart: boolean;
+  /**
+   * The process exits with code 137 (the shape of an OOM kill under load) this long after the model is
+   * ready, serving normally until then. Env `MODEL_FAULT_CRASH_AFTER_MS`. @default 0 (never)
+   */
+  readonly crashAfterMs: number;
 }
 
 export interface ServerConfig {
@@ -48,6 +53,7 @@ export const ENV_VARS = [
   'MODEL_FAULT_EXTRA_LATENCY_MS',
   'MODEL_FAULT_NEVER_READY',
   'MODEL_FAULT_CRASH_ON_START',
+  'MODEL_FAULT_CRASH_AFTER_MS',
 ] as const;
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -64,6 +70,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       extraLatencyMs: intVar(env, 'MODEL_FAULT_EXTRA_LATENCY_MS', 0, 0, 600_000),
       neverReady: boolVar(env, 'MODEL_FAULT_NEVER_READY'),
       crashOnStart: boolVar(env, 'MODEL_FAULT_CRASH_ON_START'),
+      crashAfterMs: intVar(env, 'MODEL_FAULT_CRASH_AFTER_MS', 0, 0, 3_600_000),
     },
   };
 }

@@ -35,6 +35,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   await server.listen();
   await server.load();
+  if (config.faults.crashAfterMs > 0) {
+    setTimeout(() => {
+      jsonLog('error', 'crashing: fault MODEL_FAULT_CRASH_AFTER_MS', { afterMs: config.faults.crashAfterMs });
+      // exit 137 as after a SIGKILL (a SIGKILL to itself is ignored when the server is PID 1 in its container)
+      process.exit(137);
+    }, config.faults.crashAfterMs);
+  }
 }
 
 main().catch((err: unknown) => {
