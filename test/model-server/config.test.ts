@@ -11,7 +11,7 @@ describe('readConfig', () => {
       modelPath: DEFAULT_MODEL_PATH,
       loadDelayMs: 0,
       drainTimeoutMs: 10_000,
-      faults: { errorRatio: 0, extraLatencyMs: 0, neverReady: false, crashOnStart: false },
+      faults: { errorRatio: 0, extraLatencyMs: 0, neverReady: false, crashOnStart: false, crashAfterMs: 0 },
     });
   });
 
@@ -27,7 +27,7 @@ describe('readConfig', () => {
       MODEL_FAULT_ERROR_RATIO: '0.25',
       MODEL_FAULT_EXTRA_LATENCY_MS: '300',
       MODEL_FAULT_NEVER_READY: 'true',
-      MODEL_FAULT_CRASH_ON_START: 'yes',
+      MODEL_FAULT_CRASH_ON_START: 'yes', MODEL_FAULT_CRASH_AFTER_MS: '20000',
     });
     expect(c).toEqual({
       port: 9090,
@@ -37,7 +37,7 @@ describe('readConfig', () => {
       modelPath: '/models/m.json',
       loadDelayMs: 5000,
       drainTimeoutMs: 20_000,
-      faults: { errorRatio: 0.25, extraLatencyMs: 300, neverReady: true, crashOnStart: true },
+      faults: { errorRatio: 0.25, extraLatencyMs: 300, neverReady: true, crashOnStart: true, crashAfterMs: 20000 },
     });
   });
 
