@@ -212,7 +212,7 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
     targets.push(new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
       stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), cleanup: d.cleanup, logger,
-      ...(d.proxy ? { proxy: new HaproxyRuntime(d.proxy.haproxy), drainTimeoutMs: ms(d.proxy.drainTimeout) } : {}),
+      ...(d.proxy ? { proxy: new HaproxyRuntime(d.proxy.haproxy, undefined, d.proxy.stateFile), drainTimeoutMs: ms(d.proxy.drainTimeout) } : {}),
       unhealthyGraceMs: ms(config.health.readinessTimeout),
       credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
     }));

@@ -7,6 +7,7 @@
  * in the generated config), and an update only changes their administrative state — `maint` (no traffic), `ready`
  * (in rotation once its health check passes) and `drain` (no new requests; the ones in progress finish).
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 /** One server of a backend, from `show servers state` and `show stat`. */
@@ -40,8 +41,16 @@ export class HaproxyRuntime implements TrafficProxy {
   public readonly describe: string;
   private readonly where: { host: string; port: number } | { path: string };
 
-  /** @param address `host:port` of a TCP stats socket, or the path of a unix one. */
-  constructor(address: string, private readonly timeoutMs = 5000) {
+  /** The last failure to write the server-state file, if the last write failed (the switch itself went on). */
+  public stateFileError?: string;
+
+  /**
+   * @param address `host:port` of a TCP stats socket, or the path of a unix one.
+   * @param stateFile HAProxy's `server-state-file` (haproxy.cfg: `load-server-state-from-file global`): written after
+   *   every rotation change, so an HAProxy that restarts comes back with the rotation the agent decided (a rejected
+   *   version stays in maintenance) instead of its config's defaults.
+   */
+  constructor(address: string, private readonly timeoutMs = 5000, private readonly stateFile?: string) {
     this.describe = `haproxy ${address}`;
     const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(address);
     if (address.startsWith('/')) this.where = { path: address };
@@ -86,6 +95,23 @@ export class HaproxyRuntime implements TrafficProxy {
     const answer = (await this.command(`set server ${backend}/${server} state ${state}`, signal)).trim();
     // Success is an empty answer; anything else is HAProxy's error.
     if (answer) throw new Error(`${this.describe}: set server ${backend}/${server} state ${state}: ${answer}`);
+    if (this.stateFile) await this.saveState(signal);
+  }
+
+  /** Writes `show servers state` (every backend) to the server-state file, atomically; a failure is kept, not thrown. */
+  public async saveState(signal?: AbortSignal): Promise<void> {
+    const file = this.stateFile!;
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      const text = await this.command('show servers state', signal);
+      if (!/^\d+\s*\n#/.test(text)) throw new Error(`unexpected answer to 'show servers state': ${text.slice(0, 120)}`);
+      fs.writeFileSync(tmp, text);
+      fs.renameSync(tmp, file);
+      this.stateFileError = undefined;
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      this.stateFileError = `server-state file ${file} not written: ${(e as Error).message}`;
+    }
   }
 }
 

@@ -29,6 +29,7 @@ export const VERSIONS = {
   '1.3.0': { what: 'never ready', env: { MODEL_FAULT_NEVER_READY: 'true' } },
   '1.4.0': { what: 'ready, 10 % HTTP 500', env: { MODEL_FAULT_ERROR_RATIO: '0.1' } },
   '1.5.0': { what: 'crashes on start', env: { MODEL_FAULT_CRASH_ON_START: 'true' } },
+  '1.6.0': { what: 'serves, then exits 137 8 s after each start (passes the gate, crashes after promotion)', env: { MODEL_FAULT_CRASH_AFTER_MS: '8000' } },
 } as const;
 export type Version = keyof typeof VERSIONS;
 
@@ -97,6 +98,8 @@ export interface WorkloadOptions {
   readonly stateDir?: string;
   /** Merged into agent.yaml. */
   readonly agent?: Record<string, unknown>;
+  /** The engine socket the agent uses (e.g. an engine killer's) instead of podman's own. */
+  readonly engineSocket?: string;
 }
 
 export interface Workload {
@@ -134,7 +137,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
   const confDir = fs.mkdtempSync(path.join(os.tmpdir(), `modelpilot-chaos-conf-${o.name}-`));
   const agentPort = await freePort();
   const config: Record<string, unknown> = {
-    targets: { docker: { socket: env.pod.socketPath, scope: o.name, stopTimeout: '5s', ...(haproxy ? { proxy: { haproxy: haproxy.runtimeApi, drainTimeout: '5s' } } : {}) } },
+    targets: { docker: { socket: o.engineSocket ?? env.pod.socketPath, scope: o.name, stopTimeout: '5s', ...(haproxy ? { proxy: { haproxy: haproxy.runtimeApi, drainTimeout: '5s' } } : {}) } },
     pollInterval: '1s',
     registries: { insecure: [env.faults.host, env.reg.host], requestTimeout: '5s' },
     health: {

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HaproxyRuntime } from '../../agent/proxy/haproxy';
 import { readAuditFile } from '../../agent/state/audit';
+import { EngineKiller, startEngineKiller } from '../../test/support/engine-killer';
 import { firstServed, LoadReport, servedVersion, startLoad, watchVersions } from '../../test/support/single-host';
 import { waitFor } from '../../test/support/tools';
 import { auditEvent, ChaosEnv, isVersion, startWorkload, Version, Workload, WorkloadOptions } from './harness';
@@ -211,6 +212,92 @@ export function agentKilled(env: ChaosEnv, o: { step: AgentStep }): Promise<Scen
       return {
         ...loadNumbers(report), killedAt: `${state.containers} | ${state.servers}`, finalVersion: final ?? null,
         killToSettledMs: settledAt - killedAt, restartToSettledMs: settledAt - restartedAt,
+      };
+    });
+}
+
+/**
+ * The kill matrix: the agent SIGKILLed just before its `call`-th engine call (counted from the push of a 10 %-errors
+ * version: pull, create, stop, rename, start, the quarantine marker, the rollback's stop/rename/start/remove), then
+ * started again on the same state. `call` undefined: a run without a kill, which lists the calls (the steps).
+ * Invariant: once judged bad the version is never applied again (its `apply` audit entries after the verdict), the
+ * old version serving at the end, one container, the bad version quarantined.
+ */
+export function killAtEngineCall(env: ChaosEnv, o: { proxy: boolean; call?: number }): Promise<ScenarioResult> {
+  const bad: Version = '1.4.0';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-engine-killer-'));
+  const socket = path.join(dir, 'engine.sock');
+  let killer: EngineKiller | undefined;
+  return startEngineKiller(env.pod.socketPath, socket).then((k) => {
+    killer = k;
+    return scenario(env, 'kill-at-engine-call', `${o.proxy ? 'blue-green' : 'stop-then-start'}-${o.call ?? 'none'}`,
+      'the bad version never applied again once judged bad; the previous version serving at the end on one container; the bad version quarantined',
+      { proxy: o.proxy, engineSocket: socket }, async (w, check) => {
+        const load = startLoad(w.url, { connections: 4, maxSeconds: 150, maxRequests: 2_000_000 });
+        k.arm(o.call, () => w.agent.pid);
+        await env.push(w.repository, bad);
+        // killed, or (no kill set / fewer calls than `call`) the rollback finished
+        await waitFor(() => k.killed !== undefined || w.audit().some((e) => e.event === 'rolled-back' && isVersion(e.from, bad)),
+          { what: 'the kill or the rollback', timeoutMs: 120_000, intervalMs: 10, diagnostics: () => w.agent.output().slice(-2000) });
+        const killed = k.killed;
+        k.disarm();
+        if (killed) {
+          await new Promise((r) => setTimeout(r, 1000)); // the world without an agent for 1 s
+          await w.restartAgent();
+        }
+        await settledOn(w, '1.0.0', 120_000);
+        await auditEvent(w, `${bad} quarantined`, (e) => e.event === 'quarantined' && (e.reason ?? '').startsWith(bad), 60_000);
+        await new Promise((r) => setTimeout(r, 1500)); // a few more cycles: nothing re-applies it
+        const report = await load.stop();
+        const audit = w.audit();
+        const applies = audit.filter((e) => e.event === 'apply' && isVersion(e.to, bad)).length;
+        const judged = audit.filter((e) => e.event === 'verify' && isVersion(e.to, bad)).length;
+        // once judged bad, never applied again (a kill before the verdict may see it applied once more, judged once)
+        const verdict = audit.findIndex((e) => e.event === 'verify' && e.result === 'rollback' && isVersion(e.to, bad));
+        const appliesAfterVerdict = verdict < 0 ? 0 : audit.slice(verdict).filter((e) => e.event === 'apply' && isVersion(e.to, bad)).length;
+        check(verdict >= 0, `${bad} was never judged`);
+        check(appliesAfterVerdict === 0, `${bad} applied ${appliesAfterVerdict} time(s) after it was judged bad`);
+        check((await servedVersion(w.url)) === '1.0.0', 'the previous version is not serving');
+        return {
+          killedBefore: killed ? `${killed.call.method} ${killed.call.path.replace(/\?.*$/, '')}` : null,
+          calls: k.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '')}`).join(' | '),
+          callCount: k.calls.length, appliesOfBadVersion: applies, appliesAfterVerdict, verdictsOfBadVersion: judged,
+          finalVersion: (await servedVersion(w.url)) ?? null, ...loadNumbers(report),
+        };
+      });
+  }).finally(async () => {
+    await killer?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/**
+ * A version that passes the gate and then exits 137 8 s after each start, under the engine's restart policy: the
+ * post-promotion watch rolls it back to the previous version and quarantines it. Measured: first crash → old
+ * version serving.
+ */
+export function crashAfterPromotion(env: ChaosEnv, o: { proxy: boolean }): Promise<ScenarioResult> {
+  const bad: Version = '1.6.0';
+  return scenario(env, 'crash-after-promotion', o.proxy ? 'blue-green' : 'stop-then-start',
+    'promoted, then rolled back to the previous version within the watch window once it kept crashing; quarantined',
+    { proxy: o.proxy, restart: 'unless-stopped', agent: { rollback: { attemptTimeout: '60s', maxAttempts: 2, maxRestarts: 2, watchAfterPromotion: '5m',
+      backoff: { initial: '500ms', max: '2s' } } } }, async (w, check) => {
+      const load = startLoad(w.url, { connections: 4, maxSeconds: 240, maxRequests: 3_000_000 });
+      const seen = watchVersions(w.url, 240);
+      await env.push(w.repository, bad);
+      const promotedAt = await auditEvent(w, `${bad} promoted`, (e) => e.event === 'promoted' && isVersion(e.to, bad), 90_000);
+      await auditEvent(w, `${bad} rolled back`, (e) => e.event === 'rolled-back' && isVersion(e.from, bad), 180_000);
+      await settledOn(w, '1.0.0', 60_000);
+      const report = await load.stop();
+      const versions = seen.stop();
+      // the first moment after the promotion that the new version did not answer: its first crash
+      const firstCrash = versions.find((v) => v.at > promotedAt && v.version !== bad)?.at;
+      const oldBack = firstServed(versions, '1.0.0', promotedAt);
+      check(w.audit().some((e) => e.event === 'quarantined' && (e.reason ?? '').startsWith(bad)), `${bad} not quarantined`);
+      check(oldBack !== undefined, 'the previous version never served again');
+      return {
+        firstCrashToOldServingMs: firstCrash && oldBack ? oldBack - firstCrash : null, promotedToOldServingMs: oldBack ? oldBack - promotedAt : null,
+        reason: w.audit().find((e) => e.event === 'quarantined' && (e.reason ?? '').startsWith(bad))?.reason?.slice(0, 200) ?? null, ...loadNumbers(report),
       };
     });
 }

@@ -31,6 +31,11 @@ export interface HaproxyConfigOptions {
   readonly runtimeApi?: string;
   /** `timeout server`: the longest request (a slow inference). @default '60s' */
   readonly serverTimeout?: string;
+  /**
+   * The server-state file the agent writes after every rotation change (agent.yaml `targets.docker.proxy.stateFile`),
+   * loaded at HAProxy's start: a restart mid-update keeps the rotation the agent decided. @default - none
+   */
+  readonly stateFile?: string;
 }
 
 export function haproxyConfig(o: HaproxyConfigOptions): string {
@@ -51,7 +56,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
 global
   stats socket ${socket} level admin
   stats timeout 10s
-
+${o.stateFile ? `  server-state-file ${o.stateFile}\n` : ''}
 defaults
   mode http
   option httplog
@@ -63,7 +68,7 @@ defaults
   option redispatch 1
   retry-on conn-failure empty-response response-timeout 500 502 503 504
   option http-buffer-request
-
+${o.stateFile ? '  # the rotation the agent decided, written by it after every change, survives a restart of HAProxy\n  load-server-state-from-file global\n' : ''}
 frontend ${o.backend}-in
   bind ${o.listen}
   default_backend ${o.backend}

@@ -18,6 +18,7 @@
  */
 import { stringify } from 'yaml';
 import { DEFAULT_UPDATER_IMAGE, DOCKER_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
+import { AGENT_PATHS, PROXY_STATE_FILE } from '../core/contract/paths';
 import { toPromDuration } from '../core/duration';
 import type { SelfHealingModelStack } from '../stack';
 import { haproxyConfig } from './haproxy';
@@ -59,7 +60,9 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   const files: Record<string, string> = {};
   const secrets: string[] = [];
 
-  files['haproxy.cfg'] = haproxyConfig({ backend: name, listen, ports: [blue, green], readyPath, runtimeApi: admin });
+  // With the agent, the rotation it decides survives an HAProxy restart (the server-state file in its state volume).
+  files['haproxy.cfg'] = haproxyConfig({ backend: name, listen, ports: [blue, green], readyPath, runtimeApi: admin,
+    ...(stack.updater ? { stateFile: PROXY_STATE_FILE } : {}) });
 
   const services: Record<string, Record<string, unknown>> = {};
   const volumes: Record<string, Record<string, never>> = {};
@@ -82,7 +85,7 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   };
   services.proxy = {
     image: img.proxy, network_mode: 'host', restart: 'unless-stopped',
-    volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'],
+    volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro', ...(stack.updater ? [`modelpilot-state:${AGENT_PATHS.state}:ro`] : [])],
     command: ['haproxy', '-db', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
   };
 
@@ -165,7 +168,7 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   if (updater) {
     const config = JSON.parse(JSON.stringify(updater.config)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     config.targets = {
-      docker: { socket: '/var/run/docker.sock', scope, stopTimeout: `${stopSeconds}s`, proxy: { haproxy: admin, drainTimeout: `${stopSeconds}s` } },
+      docker: { socket: '/var/run/docker.sock', scope, stopTimeout: `${stopSeconds}s`, proxy: { haproxy: admin, drainTimeout: `${stopSeconds}s`, stateFile: PROXY_STATE_FILE } },
     };
     config.registries = { ...config.registries };
     delete config.registries.mirrors;

@@ -86,6 +86,18 @@ describe('singleHostBundle', () => {
     expect(cfg).toContain('option httpchk GET /health/ready');
   });
 
+  test('the rotation the agent decides survives an HAProxy restart: one server-state file, written by the agent, loaded by the proxy', () => {
+    const config = parseConfig(parse(files['agent.yaml']), 'agent.yaml');
+    expect(config.targets.docker?.proxy?.stateFile).toBe('/var/lib/modelpilot/haproxy-server-state');
+    expect(files['haproxy.cfg']).toContain('  server-state-file /var/lib/modelpilot/haproxy-server-state\n');
+    expect(files['haproxy.cfg']).toContain('  load-server-state-from-file global\n');
+    const compose = parse(files['compose.yaml']);
+    expect(compose.services.proxy.volumes).toContain('modelpilot-state:/var/lib/modelpilot:ro');
+    expect(compose.services.modelpilot.volumes).toContain('modelpilot-state:/var/lib/modelpilot');
+    // without a state file, no state lines
+    expect(haproxyConfig({ backend: 'm', listen: '127.0.0.1:80', ports: [1, 2] })).not.toMatch(/server-state/);
+  });
+
   test('SECRETS.md lists every secret file the bundle mounts', () => {
     expect(files['SECRETS.md']).toContain('`secrets/modelpilot/webhook/token`');
     expect(files['SECRETS.md']).toContain('`secrets/alertmanager/slack-webhook/url`');

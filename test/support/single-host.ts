@@ -41,13 +41,15 @@ export interface TestHaproxy {
 }
 
 /** Starts HAProxy (`haproxy -db -f`) with the generated config for `backend` on `ports`; resolves once it listens. */
-export async function startHaproxy(opts: { backend: string; ports: [number, number] }): Promise<TestHaproxy> {
+export async function startHaproxy(opts: {
+  backend: string; ports: [number, number]; stateFile?: string; port?: number; apiPort?: number;
+}): Promise<TestHaproxy> {
   const bin = requireTool('haproxy');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-haproxy-'));
-  const port = await freePort();
-  const apiPort = await freePort();
+  const port = opts.port ?? await freePort();
+  const apiPort = opts.apiPort ?? await freePort();
   const runtimeApi = `127.0.0.1:${apiPort}`;
-  const config = haproxyConfig({ backend: opts.backend, listen: `127.0.0.1:${port}`, ports: opts.ports, runtimeApi });
+  const config = haproxyConfig({ backend: opts.backend, listen: `127.0.0.1:${port}`, ports: opts.ports, runtimeApi, stateFile: opts.stateFile });
   fs.writeFileSync(path.join(dir, 'haproxy.cfg'), config);
   const child = spawn(bin, ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

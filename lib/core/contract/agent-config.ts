@@ -124,6 +124,13 @@ const dockerTargetSchema = z.strictObject({
     ),
     /** Longest wait for the requests in progress on the old version after it leaves rotation (then it is stopped). */
     drainTimeout: duration().default(parseDuration('30s')),
+    /**
+     * HAProxy's `server-state-file` (haproxy.cfg `load-server-state-from-file global`, a path both can reach): the
+     * agent writes the rotation it decided there after every change, so an HAProxy restarted mid-update comes back
+     * with it (a rejected version stays out of rotation) instead of the config's defaults.
+     */
+    stateFile: nonEmpty("an absolute path such as '/var/lib/modelpilot/haproxy/server-state'").refine((p) => p.startsWith('/'),
+      { error: "must be an absolute path such as '/var/lib/modelpilot/haproxy/server-state'" }).optional(),
   }, { error: "must be a map such as { haproxy: '127.0.0.1:9999' }" }).optional(),
 });
 

@@ -20,5 +20,7 @@ export const AGENT_PATHS = {
 
 /** The agent's default state directory. */
 export const DEFAULT_STATE_DIR = AGENT_PATHS.state;
+/** HAProxy's server-state file in the single-host bundle: in the agent's state volume, which the proxy mounts read-only. */
+export const PROXY_STATE_FILE = `${AGENT_PATHS.state}/haproxy-server-state`;
 /** The audit log's file name inside the state directory. */
 export const AUDIT_LOG_FILE = 'audit.jsonl';
