@@ -438,4 +438,12 @@ export const ALL: Array<{ name: string; run: (env: ChaosEnv) => Promise<Scenario
   { name: 'Prometheus unreachable during gate', run: (e) => prometheusDown(e) },
   { name: 'partition agent-registry', run: (e) => partition(e) },
   { name: 'state dir full during rollback', run: (e) => stateDirFull(e) },
+  { name: 'crash after promotion, stop-then-start', run: (e) => crashAfterPromotion(e, { proxy: false }) },
+  { name: 'crash after promotion, blue/green', run: (e) => crashAfterPromotion(e, { proxy: true }) },
+  // the kill matrix: the agent SIGKILLed before each engine call of a rolled-back update (a call past the last one
+  // runs without a kill; its row says so with killedBefore null)
+  ...[false, true].flatMap((proxy) => Array.from({ length: proxy ? 18 : 14 }, (_, i) => ({
+    name: `agent SIGKILL before engine call ${i + 1}, ${proxy ? 'blue/green' : 'stop-then-start'}`,
+    run: (e: ChaosEnv) => killAtEngineCall(e, { proxy, call: i + 1 }),
+  }))),
 ];

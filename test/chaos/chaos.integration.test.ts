@@ -2,11 +2,22 @@
  * The fast subset of the chaos suite (`npm run chaos` runs all of it and writes bench/results/chaos.json): the same
  * scenario code on the same real world (registry behind a fault proxy, podman, HAProxy, Prometheus, the agent), one
  * scenario per kind of failure, each asserting its invariant.
+ *
+ * The kill matrix (#26), on the same world: a pass-through socket in front of podman's API SIGKILLs the agent just
+ * before one chosen engine call (test/support/engine-killer.ts) while a 10 %-errors version is rolled out and rolled
+ * back: before the new version's start, before the quarantine marker, at the rollback's first call and at its last;
+ * then the agent starts again on the same state. `npm run chaos` runs it before every call. And a promoted version
+ * that keeps crashing (exit 137 under the engine's restart policy) is rolled back by the post-promotion watch.
+ *
+ * Gaps to close: the agent runs from the checkout (ts-node) as root, not from the image built from agent/Dockerfile;
+ * the model image is built from this host's binaries (scripts/build-test-image.ts), not an upstream base image.
  */
 import { ChaosEnv, startChaosEnv } from '../../bench/chaos/harness';
-import { agentKilled, containerKilled, healthyUpdate, registryFault, ScenarioResult } from '../../bench/chaos/scenarios';
+import {
+  agentKilled, containerKilled, crashAfterPromotion, healthyUpdate, killAtEngineCall, registryFault, ScenarioResult,
+} from '../../bench/chaos/scenarios';
 
-jest.setTimeout(300_000);
+jest.setTimeout(600_000);
 
 let env: ChaosEnv;
 
@@ -43,4 +54,39 @@ test('a 429 storm from the registry during the poll: nothing changes until it pa
   const r = await registryFault(env, { fault: '429', phase: 'poll' });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.faultedRequests).toBeGreaterThan(0);
+});
+
+/** The kill points worth a real run: the new version's start, the quarantine marker, the rollback's first call, its last. */
+function killPoints(calls: string[]): number[] {
+  const start = calls.findIndex((c) => /\/start$/.test(c));
+  const marker = calls.findIndex((c, i) => i > start && /containers\/create$/.test(c));
+  const firstRollback = calls.findIndex((c, i) => i > marker + 1 && /\/(stop|start)$/.test(c));
+  return [start, marker, firstRollback, calls.length - 1].filter((i) => i >= 0).map((i) => i + 1);
+}
+
+describe.each([false, true])('blue/green %s: the agent SIGKILLed before an engine call of a rollback', (proxy) => {
+  test('never applied again once judged bad, the previous version serving at the end, quarantined', async () => {
+    const clean = await killAtEngineCall(env, { proxy });
+    expect(held(clean)).toEqual({ held: true, violations: [] });
+    const calls = String(clean.numbers.calls).split(' | ');
+    expect(calls.length).toBeGreaterThan(6);
+    const points = killPoints(calls);
+    expect(points.length).toBe(4);
+    const rows: object[] = [];
+    for (const call of points) {
+      const r = await killAtEngineCall(env, { proxy, call });
+      rows.push({ call, killedBefore: r.numbers.killedBefore, held: r.held, violations: r.violations,
+        appliesAfterVerdict: r.numbers.appliesAfterVerdict, final: r.numbers.finalVersion });
+    }
+    expect(rows).toEqual(points.map((call) => expect.objectContaining({
+      call, killedBefore: expect.any(String), held: true, violations: [], appliesAfterVerdict: 0, final: '1.0.0',
+    })));
+  });
+});
+
+test('a promoted version that exits 137 after each start is rolled back by the post-promotion watch and quarantined', async () => {
+  const r = await crashAfterPromotion(env, { proxy: false });
+  expect(held(r)).toEqual({ held: true, violations: [] });
+  expect(r.numbers.reason).toMatch(/crashing after its promotion \d+s ago \(watched for 300s\)/);
+  expect(r.numbers.firstCrashToOldServingMs).toBeGreaterThan(0);
 });
