@@ -12,8 +12,10 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
+import { K8S_ANNOTATIONS, KubernetesTarget } from '../../agent/targets/kubernetes';
 import { Target, TriggerEvent } from '../../agent/types';
-import { FakeTarget, REPO, harness, ref, tmpDir } from './fakes';
+import { FakeKube } from '../support/fake-kube';
+import { digestOf, FakeRegistry, FakeTarget, REPO, harness, ref, tmpDir } from './fakes';
 
 const poll: TriggerEvent = { source: 'poll' };
 const MUTATING = new Set(['apply', 'promote', 'rollback', 'recordQuarantine', 'revive']);
@@ -26,6 +28,8 @@ interface KillPoint {
 /** A switch that, once thrown, cuts the first agent off from the world. */
 class Killer {
   public steps: string[] = [];
+  /** A call that had started when the agent died: it runs to its end (the engine or API server finishes it). */
+  public pending?: Promise<unknown>;
   public dead = false;
   public resolveDead: () => void = () => undefined;
   public readonly died = new Promise<void>((r) => { this.resolveDead = r; });
@@ -50,7 +54,7 @@ class Killer {
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 /** The target as the first agent sees it: mutating calls are steps; after the kill every call hangs. */
-function killable(target: FakeTarget, k: Killer): Target {
+function killable<T extends Target>(target: T, k: Killer): Target {
   return new Proxy(target, {
     get(t, prop, receiver) {
       const v = Reflect.get(t, prop, receiver) as unknown;
@@ -60,7 +64,10 @@ function killable(target: FakeTarget, k: Killer): Target {
         if (!MUTATING.has(String(prop))) return (v as (...a: unknown[]) => unknown).apply(t, args);
         let result: unknown;
         k.step(`target.${String(prop)}`, () => { result = (v as (...a: unknown[]) => unknown).apply(t, args); });
-        if (k.dead) return never();
+        if (k.dead) {
+          k.pending = Promise.resolve(result).catch(() => undefined);
+          return never();
+        }
         return result;
       };
     },
@@ -95,6 +102,7 @@ async function run(scenario: Scenario, at?: KillPoint): Promise<{ steps: string[
   first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
   killableStores(first.audit, first.quarantine, k);
   await Promise.race([first.reconciler.runCycle([poll]), k.died]);
+  await k.pending;
 
   const second = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [target] });
   // a bad version stays bad: the second agent judges it as the first did (when it judges it at all)
@@ -138,4 +146,73 @@ describe.each<Scenario>(['rollback', 'promote'])('the agent killed at every step
     expect(seen).toEqual(wanted);
     expect(seen.length).toBe(clean.steps.length * 2);
   });
+});
+
+/**
+ * The same on Kubernetes: the real KubernetesTarget against the fake API server (test/support/fake-kube.ts), each
+ * of its calls from the loop (apply, promote, rollback, recordQuarantine) and each state write a step.
+ */
+const K8S_REPO = 'registry.ml.svc:5000/models/recsys';
+const V100 = `${K8S_REPO}:1.0.0@sha256:${'1'.repeat(64)}`;
+
+async function runK8s(scenario: Scenario, at?: KillPoint): Promise<{ steps: string[]; image: string; inFlight: string | undefined;
+  quarantined: boolean; appliesAfterVerdict: number; judgedAgain: number }> {
+  const fake = await FakeKube.start({ behaviour: () => 'ready' });
+  try {
+    const dir = tmpDir();
+    const registry = (): FakeRegistry => {
+      const r = new FakeRegistry(K8S_REPO, ['1.0.0', '1.1.0']);
+      r.digests.set(`${K8S_REPO}:1.0.0`, `sha256:${'1'.repeat(64)}`);
+      return r;
+    };
+    const target = (): KubernetesTarget => new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 20 });
+    const k = new Killer(at);
+    const gate = { readinessTimeoutMs: 20_000 };
+    const first = harness({ dir, registry: registry(), targets: [killable(target(), k)], gate });
+    first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
+    killableStores(first.audit, first.quarantine, k);
+    await Promise.race([first.reconciler.runCycle([poll]), k.died]);
+    await k.pending;
+    const second = harness({ dir, registry: registry(), targets: [target()], gate });
+    second.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
+    for (let i = 0; i < 4; i++) {
+      second.clock.advance(120_000);
+      await second.reconciler.runCycle([i === 0 ? { source: 'startup' } : poll]);
+    }
+    const audit = second.audit.read();
+    const verdict = audit.findIndex((e) => e.event === 'verify' && e.result === 'rollback');
+    const d = fake.deployment('recsys');
+    return {
+      steps: k.steps, image: d.spec.template.spec.containers[0].image, inFlight: d.metadata.annotations?.[K8S_ANNOTATIONS.inFlight],
+      quarantined: second.quarantine.isQuarantined('recsys', '1.1.0'),
+      appliesAfterVerdict: verdict < 0 ? 0 : audit.slice(verdict + 1).filter((e) => e.event === 'apply' && (e.to ?? '').includes(':1.1.0')).length,
+      judgedAgain: second.slo.checked.length,
+    };
+  } finally {
+    await fake.stop();
+  }
+}
+
+describe.each<Scenario>(['rollback', 'promote'])('Kubernetes: the agent killed at every step of a %s', (scenario) => {
+  test('every kill point: never applied again once judged bad, the right version serving, nothing in flight', async () => {
+    const clean = await runK8s(scenario);
+    expect(clean.steps).toEqual(expect.arrayContaining(['target.apply', scenario === 'rollback' ? 'target.rollback' : 'target.promote']));
+    // write-ahead on Kubernetes too: the quarantine annotation before the rollback (the promote path has neither)
+    expect(clean.steps.indexOf('target.recordQuarantine')).toBeLessThanOrEqual(clean.steps.indexOf('target.rollback'));
+    const seen: object[] = [];
+    const wanted: object[] = [];
+    const verdictAt = clean.steps.indexOf('audit.verify') + 1;
+    for (let step = 1; step <= clean.steps.length; step++) {
+      for (const when of ['before', 'after'] as const) {
+        const row = `${when} ${clean.steps[step - 1]}`;
+        const r = await runK8s(scenario, { step, when });
+        const durable = step > verdictAt || (step === verdictAt && when === 'after');
+        seen.push({ row, image: r.image, inFlight: r.inFlight, quarantined: r.quarantined, appliesAfterVerdict: r.appliesAfterVerdict,
+          judgedAgain: scenario === 'rollback' && durable ? r.judgedAgain : 'n/a' });
+        wanted.push({ row, image: scenario === 'rollback' ? V100 : `${K8S_REPO}:1.1.0@${digestOf('1.1.0')}`, inFlight: undefined,
+          quarantined: scenario === 'rollback', appliesAfterVerdict: 0, judgedAgain: scenario === 'rollback' && durable ? 0 : 'n/a' });
+      }
+    }
+    expect(seen).toEqual(wanted);
+  }, 120_000);
 });
