@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- <name filter>]`: the chaos and load suite on one Docker host (bench/chaos/scenarios.ts), all
+ * `npm run chaos [-- <name filter>[|<another>…] [<results file suffix>]]`: the chaos and load suite on one Docker host (bench/chaos/scenarios.ts), all
  * on 127.0.0.1 — real registry behind a fault proxy, podman's Docker API, HAProxy, Prometheus, the reference model
  * server and `modelpilot agent` processes. Writes bench/results/chaos.json (every scenario's numbers and whether its
  * invariant held) and exits 1 when one did not hold. Needs scripts/install-test-tools.sh and root (a tmpfs mount
@@ -13,7 +13,8 @@ import { ALL, ScenarioResult } from './chaos/scenarios';
 
 async function main(): Promise<number> {
   const filter = process.argv[2];
-  const chosen = ALL.filter((s) => !filter || s.name.toLowerCase().includes(filter.toLowerCase()));
+  const terms = (filter ?? '').toLowerCase().split('|').filter(Boolean);
+  const chosen = ALL.filter((s) => terms.length === 0 || terms.some((t) => s.name.toLowerCase().includes(t)));
   if (chosen.length === 0) {
     process.stderr.write(`chaos: no scenario matches '${filter}'; scenarios: ${ALL.map((s) => s.name).join(', ')}\n`);
     return 2;
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
     versions: Object.fromEntries(Object.entries(VERSIONS).map(([v, d]) => [v, d.what])),
     filter: filter ?? null, allHeld: results.every((r) => r.held), scenarios: results,
   };
-  const file = path.join(__dirname, 'results', filter ? `chaos-${filter.replace(/\W+/g, '-')}.json` : 'chaos.json');
+  const file = path.join(__dirname, 'results', filter ? `chaos-${process.argv[3] ?? filter.replace(/\W+/g, '-').slice(0, 60)}.json` : 'chaos.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`chaos: ${results.filter((r) => r.held).length}/${results.length} invariants held; wrote ${file}\n`);

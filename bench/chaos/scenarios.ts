@@ -95,11 +95,11 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
   const loadMs = o.version === '1.2.0' ? 3000 : 0;
   return scenario(env, 'healthy-update-under-load', `${o.proxy ? 'blue-green' : 'stop-then-start'}-load-${loadMs / 1000}s`,
     o.proxy ? 'promoted; 0 failed requests; old container removed only after the new one was promoted'
-      : 'the old container removed only after the new one was promoted, else restored (failed requests and the outcome are the measured cost)',
+      : 'promoted (judged from readiness; the loading answers are the switch\'s outage); the old container removed only after (failed requests are the measured cost)',
     { proxy: o.proxy }, async (w, check) => {
       const { load, seen, pushed } = await pushUnderLoad(env, w, o.version);
-      // Blue/green must promote. Stop-then-start may not: the model answers 503 while it loads on the only port, and
-      // the gate counts those in the new version's error ratio — the measured cost of having no proxy.
+      // Both must promote. Stop-then-start: the model answers 503 while it loads on the only port; the gate counts only
+      // what it served after readiness (the rest is the switch's outage, in the verdict's evidence).
       const decidedAt = await auditEvent(w, 'promoted or rolled back', (e) => (e.event === 'promoted' && isVersion(e.to, o.version))
         || (e.event === 'rolled-back' && isVersion(e.from, o.version)));
       const promoted = w.audit().some((e) => e.event === 'promoted' && isVersion(e.to, o.version));
@@ -112,7 +112,8 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
       const servingAt = firstServed(versions, o.version, pushed);
       const pushToServingMs = servingAt ? servingAt - pushed : null;
       if (o.proxy) check(report.failed === 0, `${report.failed} request(s) failed during a blue/green update`);
-      if (o.proxy) check(promoted, `a healthy version was not promoted: ${w.audit().find((e) => e.event === 'verify')?.reason ?? ''}`);
+      // both paths: without a proxy the answers before readiness are the switch's outage, not the version's errors
+      check(promoted, `a healthy version was not promoted: ${w.audit().find((e) => e.event === 'verify')?.reason ?? ''}`);
       check(!promoted || w.audit().findIndex((e) => e.event === 'promoted') > w.audit().findIndex((e) => e.event === 'verify'), 'promoted before verify');
       return {
         outcome: promoted ? 'promoted' : `rolled back: ${w.audit().find((e) => e.event === 'verify' && isVersion(e.to, o.version))?.reason?.slice(0, 160) ?? ''}`,
