@@ -1,5 +1,6 @@
 /**
- * `npm run chaos [-- <name filter>[|<another>…] [<results file suffix>]]`: the chaos and load suite on one Docker host (bench/chaos/scenarios.ts), all
+ * `npm run chaos [-- <name filter>[|<another>…] [<results file suffix>]]`: the chaos and load suite on one Docker
+ * host (bench/chaos/scenarios.ts), all
  * on 127.0.0.1 — real registry behind a fault proxy, podman's Docker API, HAProxy, Prometheus, the reference model
  * server and `modelpilot agent` processes. Writes bench/results/chaos.json (every scenario's numbers and whether its
  * invariant held) and exits 1 when one did not hold. Needs scripts/install-test-tools.sh and root (a tmpfs mount
