@@ -6,19 +6,26 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { AgentConfig, ConfigError, parseConfig } from '../lib/core/contract/agent-config';
+import { readInputFile } from '../lib/core/files';
+import { loadPrivateKey } from './registry/attestation';
+import { loadDockerConfig } from './registry/credentials';
+import { loadPublicKeys } from './registry/cosign';
 
 export type {
   AgentConfig, AgentConfigInput, HealthConfig, ImageConfig, ProbeConfig, RollbackConfig,
 } from '../lib/core/contract/agent-config';
 export { agentConfigSchema, ConfigError, parseConfig } from '../lib/core/contract/agent-config';
 
+/** The largest agent.yaml read (a config of a thousand images is far less). */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 /** Reads and validates an `agent.yaml` (YAML or JSON). */
 export function loadConfig(file: string): AgentConfig {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputFile(file, { field: '--config', fix: 'give the agent.yaml (YAML or JSON), e.g. --config /etc/modelpilot/agent.yaml', maxBytes: MAX_CONFIG_BYTES });
   } catch (e) {
-    throw new ConfigError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the --config path`]);
+    throw new ConfigError(file, [(e as Error).message]);
   }
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -49,20 +56,28 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
   const problems: string[] = [];
   /** `is a directory, not a file` or `is unreadable (EACCES)`. */
   const isNot = (kind: ReturnType<typeof kindOf>, expected: string): string => `is ${kind.startsWith('unreadable') ? kind : `a ${kind}, not a ${expected}`}`;
-  const needFile = (key: string, file: string, fix: string, nonEmpty = false): void => {
-    const kind = kindOf(file);
-    if (kind === 'missing') problems.push(`'${key}' value '${file}' does not exist; ${fix}`);
-    else if (kind !== 'file') problems.push(`'${key}' value '${file}' ${isNot(kind, 'file')}; ${fix}`);
-    else {
+  /**
+   * Reads `file` as the agent will (bounded, a regular file, not a device or /proc); a secret must hold something;
+   * `load` parses it as the agent does (a PEM key, a docker config.json) and throws its problem.
+   */
+  const needFile = (key: string, file: string, fix: string, nonEmpty = false, load?: (text: string) => unknown): void => {
+    let text: string;
+    try {
+      text = readInputFile(file, { field: key, fix, maxBytes: MAX_CONFIG_BYTES });
+    } catch (e) {
+      problems.push((e as Error).message);
+      return;
+    }
+    if (nonEmpty && text.trim() === '') problems.push(`'${key}' value '${file}' is empty; ${fix}`);
+    else if (load) {
       try {
-        // a secret must hold something; other files need only be readable (a kubeconfig is not read twice)
-        if (nonEmpty && fs.readFileSync(file, 'utf8').trim() === '') problems.push(`'${key}' value '${file}' is empty; ${fix}`);
-        else if (!nonEmpty) fs.accessSync(file, fs.constants.R_OK);
+        load(text);
       } catch (e) {
-        problems.push(`'${key}' value '${file}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${fix}`);
+        problems.push(`'${key}': ${(e as Error).message}`);
       }
     }
   };
+  const publicKey = (name: string) => (pem: string): unknown => loadPublicKeys([{ name, pem }]);
   if (config.webhooks.enabled) {
     if (config.webhooks.bearerTokenFile !== undefined) {
       needFile('webhooks.bearerTokenFile', config.webhooks.bearerTokenFile, 'point it at a file holding the bearer token (mount the Secret there)', true);
@@ -72,23 +87,29 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
     }
   }
   const keyFix = "point it at the PEM public key 'cosign generate-key-pair' wrote (cosign.pub)";
-  for (const [i, f] of (config.requireSignature?.publicKeyFiles ?? []).entries()) needFile(`requireSignature.publicKeyFiles[${i}]`, f, keyFix, true);
+  for (const [i, f] of (config.requireSignature?.publicKeyFiles ?? []).entries()) {
+    needFile(`requireSignature.publicKeyFiles[${i}]`, f, keyFix, true, publicKey(f));
+  }
   for (const [n, img] of config.images.entries()) {
-    for (const [i, f] of (img.requireSignature?.publicKeyFiles ?? []).entries()) needFile(`images[${n}].requireSignature.publicKeyFiles[${i}]`, f, keyFix, true);
+    for (const [i, f] of (img.requireSignature?.publicKeyFiles ?? []).entries()) {
+      needFile(`images[${n}].requireSignature.publicKeyFiles[${i}]`, f, keyFix, true, publicKey(f));
+    }
   }
   const trustFix = "point it at the PEM public key of that environment's agent (the public half of its attest.privateKeyFile)";
   for (const [env, t] of Object.entries(config.trustedEnvironments)) {
-    for (const [i, f] of t.publicKeyFiles.entries()) needFile(`trustedEnvironments.${env}.publicKeyFiles[${i}]`, f, trustFix, true);
+    for (const [i, f] of t.publicKeyFiles.entries()) needFile(`trustedEnvironments.${env}.publicKeyFiles[${i}]`, f, trustFix, true, publicKey(f));
   }
   if (config.mlflow?.tokenFile !== undefined) {
     needFile('mlflow.tokenFile', config.mlflow.tokenFile, 'point it at a file holding the MLflow token (mount the Secret there)', true);
   }
   if (config.attest) {
     needFile('attest.privateKeyFile', config.attest.privateKeyFile,
-      "point it at the PEM private key this agent signs its attestations with (mount the Secret there; 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256' makes one)", true);
+      "point it at the PEM private key this agent signs its attestations with (mount the Secret there; 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256' makes one)", true,
+      (pem) => loadPrivateKey(config.attest!.privateKeyFile, pem));
   }
   if (config.registries.dockerConfig !== undefined) {
-    needFile('registries.dockerConfig', config.registries.dockerConfig, "point it at a docker config.json with an 'auths' map");
+    needFile('registries.dockerConfig', config.registries.dockerConfig, "point it at a docker config.json with an 'auths' map", false,
+      () => loadDockerConfig(config.registries.dockerConfig!));
   }
   const k = config.targets.kubernetes;
   if (k && !k.inCluster && k.kubeconfig !== undefined) {

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import type { KeyObject } from 'node:crypto';
 /**
  * Wiring only: validated config → registry client, targets, health gate, quarantine store, audit log, metrics,
@@ -6,6 +5,7 @@ import type { KeyObject } from 'node:crypto';
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
 import { assertPeer } from '../lib/core/peer';
+import { readInputFile } from '../lib/core/files';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { HealthGate } from './health/gate';
@@ -140,7 +140,8 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     verifiedIn: config.requireVerifiedIn && verifiedIn(config, config.requireVerifiedIn),
     attest: config.attest && {
       environment: config.attest.environment,
-      key: loadPrivateKey(config.attest.privateKeyFile, fs.readFileSync(config.attest.privateKeyFile, 'utf8')),
+      key: loadPrivateKey(config.attest.privateKeyFile,
+        readInputFile(config.attest.privateKeyFile, { field: 'attest.privateKeyFile', fix: 'give a PEM private key file', maxBytes: 1024 * 1024 })),
     },
     rollback: {
       maxAttempts: config.rollback.maxAttempts, attemptTimeoutMs: ms(config.rollback.attemptTimeout),
@@ -237,9 +238,9 @@ function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target
 
 function readSecret(file: string, key: string): string {
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    return readInputFile(file, { field: key, fix: 'point it at a file holding the secret', maxBytes: 1024 * 1024 }).trim();
   } catch (e) {
-    throw new Error(`'${key}' value '${file}' cannot be read (${(e as NodeJS.ErrnoException).code}); point it at a file holding the secret`);
+    throw new Error((e as Error).message);
   }
 }
 
@@ -258,5 +259,5 @@ function verifiedIn(config: AgentConfig, envs: readonly string[]): VerifiedInReq
 
 /** The PEM public keys of `requireSignature` (checked readable and non-empty at start). */
 function keysOf(files: readonly string[]): KeyObject[] {
-  return loadPublicKeys(files.map((f) => ({ name: f, pem: fs.readFileSync(f, 'utf8') })));
+  return loadPublicKeys(files.map((f) => ({ name: f, pem: readInputFile(f, { field: f, fix: 'give a PEM public key file', maxBytes: 1024 * 1024 }) })));
 }

@@ -114,7 +114,8 @@ export class SelfHealingModelStack extends Chart {
 
   /** Whether `x` is a stack (also across copies of this package). */
   public static isStack(x: unknown): x is SelfHealingModelStack {
-    return x instanceof SelfHealingModelStack || (typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[IS_STACK] === true);
+    // not `instanceof`: cdk8s' Chart defines Symbol.hasInstance as Chart.isChart, so every Chart would count (#27)
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[IS_STACK] === true;
   }
 
   constructor(scope: Construct, id: string, props: SelfHealingModelStackProps) {

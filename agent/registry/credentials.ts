@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../../lib/core/files';
 
 /** A username and password for one registry (basic auth, also sent to a token realm). */
 export interface RegistryCredential {
@@ -61,9 +61,9 @@ export function parseDockerConfig(json: unknown, source = 'config.json'): Creden
 export function loadDockerConfig(path: string): CredentialStore {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, { field: 'registries.dockerConfig', fix: "give the path of a config.json written by 'docker login'", maxBytes: 4 * 1024 * 1024 });
   } catch (e) {
-    throw new Error(`docker config '${path}' cannot be read (${(e as Error).message}); give the path of a config.json written by 'docker login'`);
+    throw new Error(`docker config: ${(e as Error).message}`);
   }
   let json: unknown;
   try {

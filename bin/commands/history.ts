@@ -6,8 +6,12 @@ import * as path from 'path';
 import { formatTimeline, readAuditFile } from '../../agent/state/audit';
 import { renderTimelineHtml } from '../../agent/state/timeline-html';
 import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
+import { checkInputFile, checkOutputFile, isHtml, ProtectedFile } from '../../lib/core/files';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
+
+/** The largest audit log this reads at once (a year of a busy agent is far less). */
+const MAX_AUDIT_BYTES = 256 * 1024 * 1024;
 
 const USAGE = `usage: modelpilot history [--file <audit.jsonl> | --config <agent.yaml>] [--target <id|model>] [--last <n>] [--json | --html <out.html>]
 
@@ -15,8 +19,10 @@ Prints every decision and attempt of the agent, oldest first: time, workload, ev
 and reason. Default file: <stateDir>/audit.jsonl from --config, else /var/lib/modelpilot/audit.jsonl.
 --html writes one self-contained page (no network requests): per workload a time axis of the versions served with
 rollbacks, quarantines and holds marked, every entry with its gate verdict and SLO values, filters.
-Exit status: 0; 1 when the file is missing or some lines are not audit entries (each is named on stderr with its line
-number and skipped); 2 on usage errors.
+--html never writes over the audit log, the config, the agent's state files or an existing file that is not an HTML
+page (it is refused with the path).
+Exit status: 0; 1 when the file is missing or not a regular file, or some lines are not audit entries (each is named
+on stderr with its line number and skipped); 2 on usage errors (a refused --html path among them).
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -47,6 +53,26 @@ export async function run(argv: string[]): Promise<number> {
   if (stat.isDirectory()) {
     process.stderr.write(`modelpilot history: ${auditFile} is a directory; give the audit log file in it, e.g. --file ${path.join(auditFile, AUDIT_LOG_FILE)}\n`);
     return 1;
+  }
+  const unfit = checkInputFile(auditFile, {
+    field: file === undefined || args.values.file ? '--file' : `'auditLog' of ${configFile}`,
+    fix: "give the agent's audit log (JSON lines), e.g. --file /var/lib/modelpilot/audit.jsonl", maxBytes: MAX_AUDIT_BYTES,
+  });
+  if (unfit) {
+    process.stderr.write(`modelpilot history: ${unfit}\n`);
+    return 1;
+  }
+  if (html !== undefined) {
+    // never over the log it reads, the agent's state or a file that is not an earlier page (#27: it once replaced the audit log)
+    const protect: ProtectedFile[] = [{ path: auditFile, what: 'the audit log this command reads' }];
+    if (configFile) protect.push({ path: configFile, what: 'the agent config this command reads' });
+    const refused = checkOutputFile(html, {
+      field: '--html', kind: 'an HTML page', isSameKind: isHtml, protect, fix: "give a new file for the page, e.g. '--html audit.html'",
+    });
+    if (refused) {
+      process.stderr.write(`modelpilot history: ${refused}\n`);
+      return 2;
+    }
   }
   const { entries, unreadable } = readAuditFile(auditFile);
   for (const u of unreadable) {

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
+import { checkOutputDir, checkOutputFile, hasHeader } from '../../lib/core/files';
 import { githubReleaseWorkflow, gitlabReleasePipeline, PIPELINE_SECRETS, ReleasePipelineOptions } from '../../lib/pipeline/release-pipeline';
 import { parseCommandArgs } from '../args';
 
@@ -75,6 +76,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(text);
     return 0;
   }
+  const refused = checkOutputFile(out, {
+    field: '--out', kind: `a pipeline 'modelpilot pipeline' wrote`, isSameKind: (head) => hasHeader(head, /^# Written by 'modelpilot pipeline /),
+    fix: "give a new file with --out (or '--out -' for stdout), or merge the printed pipeline into yours by hand",
+  }) ?? checkOutputDir(path.dirname(out), '--out', "give a file in a directory, e.g. '--out .gitlab-ci.yml'");
+  if (refused) return usageError(refused);
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   fs.writeFileSync(out, text);
   process.stderr.write(`wrote ${out}: release pipeline for ${options.image} (${kind}); set the secrets ${PIPELINE_SECRETS.registryUsername} and `

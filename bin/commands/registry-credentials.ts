@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as bcrypt from 'bcryptjs';
 import * as YAML from 'yaml';
 import { DNS_LABEL_RE } from '../../lib/core/checks';
+import { checkOutputFile, isManifestYaml } from '../../lib/core/files';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot registry-credentials --namespace <ns> [--name model-registry] [--port 5000] [--host <host:port>]
@@ -47,6 +48,12 @@ export async function run(argv: string[]): Promise<number> {
   const host = args.values.host ?? `${name}.${namespace}.svc:${portNumber}`;
   if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host)) return usageError(`'--host' value '${host}' is not a host[:port]; give it without scheme, e.g. 'localhost:30500'`);
 
+  if (out !== undefined) {
+    const refused = checkOutputFile(out, {
+      field: '--out', kind: 'Kubernetes manifests', isSameKind: isManifestYaml, fix: "give a new file, e.g. '--out registry-secrets.yaml', or leave --out out for stdout",
+    });
+    if (refused) return usageError(refused);
+  }
   const password = randomBytes(24).toString('base64url');
   const labels = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/managed-by': 'modelpilot' };
   const secrets = [

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import * as YAML from 'yaml';
+import { checkInputFile, pseudoFilesystemOf } from '../../lib/core/files';
 import { describeObject, formatIssue, validateManifest, ValidationIssue } from '../../lib/validation/validate';
 import { parseCommandArgs } from '../args';
 
@@ -67,6 +68,10 @@ export async function* streamManifests(file: string): AsyncGenerator<unknown> {
   if (hasContent(doc)) yield* toObjects(doc.join('\n'), start);
 }
 
+/** The largest manifest file read (it is streamed, one document in memory at a time). */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+const MANIFEST_FIX = 'give a manifest file (.yaml, .yml or .json) or a directory of them';
+
 /** The manifest files named by the arguments: files as given, directories searched (recursively) for .yaml/.yml/.json. */
 function expandFiles(args: readonly string[]): { files: string[]; errors: string[] } {
   const files: string[] = [];
@@ -80,11 +85,18 @@ function expandFiles(args: readonly string[]): { files: string[]; errors: string
       continue;
     }
     if (!st.isDirectory()) {
-      files.push(a);
+      const unfit = checkInputFile(a, { field: '', fix: MANIFEST_FIX, maxBytes: MAX_MANIFEST_BYTES });
+      if (unfit) errors.push(unfit);
+      else files.push(a);
+      continue;
+    }
+    const pseudo = pseudoFilesystemOf(a);
+    if (pseudo) {
+      errors.push(`'${a}' is on ${pseudo} (a kernel interface, not manifests); ${MANIFEST_FIX}`);
       continue;
     }
     const found = (fs.readdirSync(a, { recursive: true }) as string[]).map((f) => path.join(a, f))
-      .filter((f) => /\.(ya?ml|json)$/.test(f) && fs.statSync(f).isFile()).sort();
+      .filter((f) => /\.(ya?ml|json)$/.test(f) && fs.statSync(f, { throwIfNoEntry: false })?.isFile()).sort();
     if (found.length === 0) errors.push(`${a}: directory holds no .yaml, .yml or .json file`);
     files.push(...found);
   }
