@@ -6,10 +6,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { AgentConfig, ConfigError, parseConfig } from '../lib/core/contract/agent-config';
-import { readInputFile } from '../lib/core/files';
+import { readInputFile } from './files';
 import { loadPrivateKey } from './registry/attestation';
-import { loadDockerConfig } from './registry/credentials';
 import { loadPublicKeys } from './registry/cosign';
+import { loadDockerConfig } from './registry/credentials';
 
 export type {
   AgentConfig, AgentConfigInput, HealthConfig, ImageConfig, ProbeConfig, RollbackConfig,

@@ -5,9 +5,9 @@ import type { KeyObject } from 'node:crypto';
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
 import { assertPeer } from '../lib/core/peer';
-import { readInputFile } from '../lib/core/files';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
+import { readInputFile } from './files';
 import { HealthGate } from './health/gate';
 import { SyntheticProbe } from './health/probe';
 import { PrometheusSloCheck } from './health/prometheus';

@@ -1,4 +1,4 @@
-import { readInputFile } from '../../lib/core/files';
+import { readInputFile } from '../files';
 
 /** A username and password for one registry (basic auth, also sent to a token realm). */
 export interface RegistryCredential {

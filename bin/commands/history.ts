@@ -3,10 +3,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { checkInputFile, checkOutputFile, isHtml, ProtectedFile } from '../../agent/files';
 import { formatTimeline, readAuditFile } from '../../agent/state/audit';
 import { renderTimelineHtml } from '../../agent/state/timeline-html';
 import { AUDIT_LOG_FILE } from '../../lib/core/contract/paths';
-import { checkInputFile, checkOutputFile, isHtml, ProtectedFile } from '../../lib/core/files';
 import { DEFAULT_STATE_DIR, loadAgentConfig } from '../agent-config';
 import { parseCommandArgs } from '../args';
 

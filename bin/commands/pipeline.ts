@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { checkOutputDir, checkOutputFile, hasHeader } from '../../lib/core/files';
+import { checkOutputDir, checkOutputFile, hasHeader } from '../../agent/files';
 import { githubReleaseWorkflow, gitlabReleasePipeline, PIPELINE_SECRETS, ReleasePipelineOptions } from '../../lib/pipeline/release-pipeline';
 import { parseCommandArgs } from '../args';
 
@@ -77,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const refused = checkOutputFile(out, {
-    field: '--out', kind: `a pipeline 'modelpilot pipeline' wrote`, isSameKind: (head) => hasHeader(head, /^# Written by 'modelpilot pipeline /),
+    field: '--out', kind: 'a pipeline \'modelpilot pipeline\' wrote', isSameKind: (head) => hasHeader(head, /^# Written by 'modelpilot pipeline /),
     fix: "give a new file with --out (or '--out -' for stdout), or merge the printed pipeline into yours by hand",
   }) ?? checkOutputDir(path.dirname(out), '--out', "give a file in a directory, e.g. '--out .gitlab-ci.yml'");
   if (refused) return usageError(refused);

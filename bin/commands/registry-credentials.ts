@@ -8,8 +8,8 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as bcrypt from 'bcryptjs';
 import * as YAML from 'yaml';
+import { checkOutputFile, isManifestYaml } from '../../agent/files';
 import { DNS_LABEL_RE } from '../../lib/core/checks';
-import { checkOutputFile, isManifestYaml } from '../../lib/core/files';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot registry-credentials --namespace <ns> [--name model-registry] [--port 5000] [--host <host:port>]

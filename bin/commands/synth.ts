@@ -11,8 +11,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { ApiObject, App, Chart } from 'cdk8s';
 import * as YAML from 'yaml';
+import { checkInputFile, checkOutputDir, checkOutputFile, hasHeader, isManifestYaml } from '../../agent/files';
 import { SINGLE_HOST_IMAGES, singleHostBundle, SingleHostService } from '../../lib/compose/single-host';
-import { checkInputFile, checkOutputDir, checkOutputFile, hasHeader, isManifestYaml } from '../../lib/core/files';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
 import { SelfHealingModelStack } from '../../lib/stack';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
@@ -197,7 +197,9 @@ function isBundleFile(head: string): boolean {
 }
 
 /** Why synth must not write `files` under `out` (printed; exit 2), or 0 when it may. */
-function refuseOutputs(out: string, files: readonly string[], appFile: string | undefined, isSameKind = isManifestYaml, kind = 'Kubernetes manifests'): number {
+function refuseOutputs(
+  out: string, files: readonly string[], appFile: string | undefined, isSameKind = isManifestYaml, kind = 'Kubernetes manifests',
+): number {
   const problems = [checkOutputDir(out, '--out', OUT_FIX)];
   if (!problems[0]) {
     const protect = appFile ? [{ path: path.resolve(appFile), what: 'the app this synthesizes' }] : [];
@@ -210,7 +212,9 @@ function refuseOutputs(out: string, files: readonly string[], appFile: string | 
 }
 
 /** `--target compose`: each stack's single-host bundle in `<out>/<stack id>/`. */
-function writeCompose(charts: readonly SynthesizedChart[], out: string, images: Partial<Record<SingleHostService, string>>, appFile?: string): number {
+function writeCompose(
+  charts: readonly SynthesizedChart[], out: string, images: Partial<Record<SingleHostService, string>>, appFile?: string,
+): number {
   const stacks = charts.filter((c) => c.stack);
   if (stacks.length === 0) {
     process.stderr.write('modelpilot synth: --target compose renders SelfHealingModelStack charts, and the app adds none\n');

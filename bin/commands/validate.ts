@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import * as YAML from 'yaml';
-import { checkInputFile, pseudoFilesystemOf } from '../../lib/core/files';
+import { checkInputFile, pseudoFilesystemOf } from '../../agent/files';
 import { describeObject, formatIssue, validateManifest, ValidationIssue } from '../../lib/validation/validate';
 import { parseCommandArgs } from '../args';
 
