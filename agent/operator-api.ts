@@ -12,7 +12,7 @@
  *
  * Every change is written to the stores the loop re-reads each cycle and to the audit log.
  */
-import { parseVersionTag } from '../lib/core/image-ref';
+import { parseVersionTag, versionKeyProblem } from '../lib/core/image-ref';
 import type { AuditLog } from './state/audit';
 import type { OverrideStore } from './state/overrides';
 import type { QuarantineStore } from './state/quarantine';
@@ -96,7 +96,11 @@ export class OperatorApi {
       return { status: 201, body: { hold: entry } };
     }
     const version = json.version;
-    if (typeof version !== 'string' || !parseVersionTag(version)) return bad(`field 'version' value ${JSON.stringify(version)} is not a version tag; e.g. "1.3.0"`);
+    if (typeof version !== 'string') return bad(`field 'version' value ${JSON.stringify(version)} is not a version tag; e.g. "1.3.0"`);
+    // the CLI's check: a pin names a semantic version; a quarantine entry also a digest-policy key (tag@sha256:…)
+    const problem = path === '/v1/pin' && versionKeyProblem(version) === undefined && !parseVersionTag(version)
+      ? `'${version}' is not a semantic version tag; a pin names one, e.g. "1.3.0"` : versionKeyProblem(version);
+    if (problem) return bad(`field 'version' value ${problem}`);
     if (path === '/v1/pin') {
       const entry = { model, version, reason: reason ?? 'pinned through the API', since, source: 'api' };
       this.overrides.pin(entry);

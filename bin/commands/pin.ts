@@ -5,7 +5,7 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
-import { parseVersionTag } from '../../lib/core/image-ref';
+import { parseVersionTag, versionKeyProblem } from '../../lib/core/image-ref';
 import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (version === undefined) return usageError(`the version is missing; give e.g. 'modelpilot pin ${model} 1.3.0'`);
-  if (!parseVersionTag(version)) return usageError(`'${version}' is not a version tag; give a semantic version such as 1.3.0`);
+  if (!parseVersionTag(version)) return usageError(`version ${versionKeyProblem(version)?.replace(/ \(or '<tag>@sha256.*\)/, '') ?? `'${version}' is not a version tag; give a semantic version such as 1.3.0`}`);
   const reason = args.values.reason ?? 'pinned by an operator';
   store.pin({ model, version, reason, since: new Date().toISOString(), source: 'operator' });
   audit.append({ event: 'pinned', target: '-', model, result: 'operator', reason: `pinned to ${version}: ${reason}` });

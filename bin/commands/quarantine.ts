@@ -5,6 +5,7 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
+import { versionKeyProblem } from '../../lib/core/image-ref';
 import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
 
@@ -65,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (verb === 'add' && positional.length === 3) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
+    const problem = versionKeyProblem(version);
+    if (problem) return usageError(`version ${problem}`);
     const reason = args.values.reason;
     if (!reason) return usageError(`'--reason' is missing; say why ${model} ${version} must not be applied (it is shown in list and in the audit log)`);
     const added = store.add({ model, version, reason, since: new Date().toISOString(), source: 'operator' });

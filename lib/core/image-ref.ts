@@ -146,10 +146,32 @@ export class ImageRef {
  * and anything else that is not strictly semver.
  */
 export function parseVersionTag(tag: string): SemVer | undefined {
+  if (!TAG_RE.test(tag)) return undefined; // semver.parse trims spaces: ' 1.3.0' is no tag a registry holds
   const body = tag.startsWith('v') ? tag.slice(1) : tag;
   // semver.parse itself strips a leading 'v' or '=': refuse them here so that 'vv1.0.0' and '=1.0.0' are not versions.
   const v = /^\d/.test(body) ? semverParse(body) : null;
   return v ?? undefined;
+}
+
+/**
+ * Why `value` is not a version key the agent would ever compare against ({@link versionKey}): a semantic version tag
+ * (`1.3.0`, `v1.3.0-rc.1`) or, under the digest policy, `<tag>@sha256:<64 hex>`. Undefined when it is one. The CLI's
+ * operator commands (quarantine add, pin) check with it, so that an entry that can never match is refused.
+ */
+export function versionKeyProblem(value: string): string | undefined {
+  const fix = "give a semantic version tag such as '1.3.0' (or '<tag>@sha256:<digest>' for a model under the digest policy)";
+  if (value !== value.trim()) return `'${value}' has leading or trailing spaces, so it never matches a tag; ${fix}`;
+  const at = value.indexOf('@');
+  if (at >= 0) {
+    const [tag, digest] = [value.slice(0, at), value.slice(at + 1)];
+    if (!TAG_RE.test(tag)) return `'${value}' has '${tag}' before '@', which is not a tag; ${fix}`;
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) return `'${value}' has '${digest}' after '@', which is not a sha256 digest (sha256: and 64 hex digits); ${fix}`;
+    return undefined;
+  }
+  if (parseVersionTag(value)) return undefined;
+  const partial = /^v?(\d+)(\.\d+)?$/.exec(value);
+  if (partial) return `'${value}' is a partial version; the agent reads only full semantic versions: give '${value}${partial[2] ? '.0' : '.0.0'}'`;
+  return `'${value}' is not a version the agent applies; ${fix}`;
 }
 
 /** Two image references name the same image: same repository, same tag (when both have one), same digest (when both have one). */

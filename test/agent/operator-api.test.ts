@@ -72,7 +72,11 @@ test.each([
   ['a bad model', '/v1/hold', { model: 'Rec Sys' }, "field 'model' value \"Rec Sys\" is not a model name"],
   ['an until in the past', '/v1/hold', { model: 'recsys', until: '2020-01-01T00:00:00Z' }, "field 'until' value '2020-01-01T00:00:00Z' is in the past"],
   ['an until that is no time', '/v1/hold', { model: 'recsys', until: 'tomorrow' }, "field 'until' value \"tomorrow\" is not an ISO time"],
-  ['a pin to latest', '/v1/pin', { model: 'recsys', version: 'latest' }, "field 'version' value \"latest\" is not a version tag"],
+  ['a pin to latest', '/v1/pin', { model: 'recsys', version: 'latest' }, "field 'version' value 'latest' is not a version the agent applies"],
+  ['a pin to a digest key', '/v1/pin', { model: 'recsys', version: `latest@sha256:${'a'.repeat(64)}` }, 'is not a semantic version tag; a pin names one'],
+  ['a quarantine of a partial version', '/v1/quarantine', { model: 'recsys', version: '1.3', reason: 'bad' },
+    "field 'version' value '1.3' is a partial version; the agent reads only full semantic versions: give '1.3.0'"],
+  ['a quarantine with a trailing space', '/v1/quarantine', { model: 'recsys', version: '1.3.0 ', reason: 'bad' }, 'has leading or trailing spaces'],
   ['a quarantine without reason', '/v1/quarantine', { model: 'recsys', version: '1.0.0' }, "field 'reason' is missing"],
 ])('400 for %s', async (_n, p, body, message) => {
   const r = await call('POST', p, body);
