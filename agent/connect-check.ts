@@ -30,7 +30,7 @@ export async function connectCheck(config: AgentConfig, timeoutMs = 20_000): Pro
   };
   const client = new DistributionClient({
     credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
-    insecureRegistries: config.registries.insecure, maxRetries: 0, requestTimeoutMs: timeoutMs,
+    insecureRegistries: config.registries.insecure, mirrors: config.registries.mirrors, maxRetries: 0, requestTimeoutMs: timeoutMs,
   });
   const hosts = new Set<string>();
   for (const image of config.images) {
@@ -39,9 +39,9 @@ export async function connectCheck(config: AgentConfig, timeoutMs = 20_000): Pro
     hosts.add(ref.registry);
     try {
       const tags = await client.listTags({ registry: ref.registry, repository: ref.repository }, AbortSignal.timeout(timeoutMs));
-      say(true, `agent -> registry ${ref.registry}: ${ref.repository} lists ${tags.length} tag(s)`);
+      say(true, `agent -> registry ${client.describeHost(ref.registry)}: ${ref.repository} lists ${tags.length} tag(s)`);
     } catch (e) {
-      say(false, `agent -> registry ${ref.registry}: ${ref.repository}: ${(e as Error).message}`);
+      say(false, `agent -> registry ${client.describeHost(ref.registry)}: ${ref.repository}: ${(e as Error).message}`);
     }
   }
   // The state directory: the agent's user must be able to write its decisions there before it acts on them.

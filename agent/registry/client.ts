@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { normalizeRegistryHost } from '../../lib/core/image-ref';
 import { sleep } from '../clock';
 import { HttpRequester, HttpResponse, httpRequest } from '../http-client';
 import { Logger, nullLogger, RegistryClient, RepositoryName } from '../types';
@@ -167,7 +168,7 @@ export class DistributionClient implements RegistryClient {
     this.pageSize = options.pageSize ?? 1000;
     this.tagsCacheTtlMs = options.tagsCacheTtlMs ?? 0;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
+    this.insecure = new Set((options.insecureRegistries ?? []).map(normalizeRegistryHost));
     if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) {
       throw new Error(`registry 'maxRetries' is ${this.maxRetries}; give a whole number of at least 0`);
     }
@@ -201,7 +202,7 @@ export class DistributionClient implements RegistryClient {
     const seen = new Set<string>();
     let first = true;
     while (path !== undefined) {
-      if (seen.has(path)) throw new RegistryError(`registry ${repo.registry} sent a pagination loop at '${path}' for ${repo.repository}`, repo.registry, 0);
+      if (seen.has(path)) throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent a pagination loop at '${path}' for ${repo.repository}`, repo.registry, 0);
       seen.add(path);
       const headers: Record<string, string> = { Accept: 'application/json' };
       if (first && cached?.etag) headers['If-None-Match'] = cached.etag;
@@ -212,7 +213,7 @@ export class DistributionClient implements RegistryClient {
         return [...cached.tags];
       }
       if (res.status === 404) {
-        throw new RegistryError(`registry ${repo.registry} has no repository '${repo.repository}' (404 on the tag list); check the image name`, repo.registry, 404);
+        throw new RegistryError(`registry ${this.describeHost(repo.registry)} has no repository '${repo.repository}' (404 on the tag list); check the image name`, repo.registry, 404);
       }
       if (res.status !== 200) throw await this.unexpected(repo, 'GET', path, res);
       if (first) etag = res.headers.get('etag') ?? undefined;
@@ -220,11 +221,11 @@ export class DistributionClient implements RegistryClient {
       try {
         body = JSON.parse(res.text());
       } catch (e) {
-        throw new RegistryError(`registry ${repo.registry} sent a tag list for '${repo.repository}' that is not JSON (${(e as Error).message})`, repo.registry, res.status);
+        throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent a tag list for '${repo.repository}' that is not JSON (${(e as Error).message})`, repo.registry, res.status);
       }
       const page = (body as { tags?: unknown }).tags;
       if (page !== null && page !== undefined && !(Array.isArray(page) && page.every((t) => typeof t === 'string'))) {
-        throw new RegistryError(`registry ${repo.registry} sent a tag list for '${repo.repository}' whose 'tags' is not a list of strings`, repo.registry, res.status);
+        throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent a tag list for '${repo.repository}' whose 'tags' is not a list of strings`, repo.registry, res.status);
       }
       if (Array.isArray(page)) tags.push(...(page as string[]));
       path = this.nextPath(repo, parseNextLink(res.headers.get('link')));
@@ -238,14 +239,14 @@ export class DistributionClient implements RegistryClient {
     const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(tag)}`;
     const head = await this.request(repo, 'HEAD', path, { Accept: MANIFEST_ACCEPT }, signal);
     if (head.status === 404) {
-      throw new RegistryError(`registry ${repo.registry} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
     }
     if (head.status !== 200) throw await this.unexpected(repo, 'HEAD', path, head);
     const digest = head.headers.get('docker-content-digest');
     if (digest !== null) {
       if (!DIGEST_RE.test(digest)) {
         throw new RegistryError(
-          `registry ${repo.registry} sent a malformed digest '${digest}' for ${repo.repository}:${tag}; expected 'sha256:' and 64 hex characters`,
+          `registry ${this.describeHost(repo.registry)} sent a malformed digest '${digest}' for ${repo.repository}:${tag}; expected 'sha256:' and 64 hex characters`,
           repo.registry, head.status);
       }
       return digest;
@@ -269,14 +270,14 @@ export class DistributionClient implements RegistryClient {
     const path = `/v2/${repo.repository}/manifests/${encodeURIComponent(tag)}`;
     const get = await this.request(repo, 'GET', path, { Accept: MANIFEST_ACCEPT }, signal);
     if (get.status === 404) {
-      throw new RegistryError(`registry ${repo.registry} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} has no tag '${tag}' in '${repo.repository}' (404 on the manifest)`, repo.registry, 404);
     }
     if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
     let doc: { config?: { digest?: unknown } };
     try {
       doc = JSON.parse(get.body.toString('utf8')) as typeof doc;
     } catch {
-      throw new RegistryError(`registry ${repo.registry} sent a manifest for ${repo.repository}:${tag} that is not JSON`, repo.registry, get.status);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent a manifest for ${repo.repository}:${tag} that is not JSON`, repo.registry, get.status);
     }
     const config = doc.config?.digest;
     if (typeof config !== 'string' || !DIGEST_RE.test(config)) return undefined;
@@ -301,7 +302,7 @@ export class DistributionClient implements RegistryClient {
     const get = await this.request(repo, 'GET', path, {}, signal);
     if (get.status !== 200) throw await this.unexpected(repo, 'GET', path, get);
     if (`sha256:${createHash('sha256').update(get.body).digest('hex')}` !== digest) {
-      throw new RegistryError(`registry ${repo.registry} sent a blob for ${digest} whose content does not match that digest`, repo.registry, get.status);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent a blob for ${digest} whose content does not match that digest`, repo.registry, get.status);
     }
     return get.body;
   }
@@ -334,10 +335,10 @@ export class DistributionClient implements RegistryClient {
     const start = await this.request(repo, 'POST', startPath, { 'Content-Length': '0' }, signal, undefined, 'pull,push');
     if (start.status !== 202) throw await this.unexpected(repo, 'POST', startPath, start);
     const location = start.headers.get('location');
-    if (!location) throw new RegistryError(`registry ${repo.registry} started an upload without a Location`, repo.registry, start.status);
+    if (!location) throw new RegistryError(`registry ${this.describeHost(repo.registry)} started an upload without a Location`, repo.registry, start.status);
     const u = new URL(location, this.baseUrl(repo.registry));
     if (u.origin !== new URL(this.baseUrl(repo.registry)).origin) {
-      throw new RegistryError(`registry ${repo.registry} sent an upload Location on another origin (${u.origin}); not followed`, repo.registry, start.status);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent an upload Location on another origin (${u.origin}); not followed`, repo.registry, start.status);
     }
     u.searchParams.set('digest', digest);
     const putPath = `${u.pathname}${u.search}`;
@@ -362,15 +363,29 @@ export class DistributionClient implements RegistryClient {
       return `${u.pathname}${u.search}`;
     }
     if (!link.startsWith('/')) {
-      throw new RegistryError(`registry ${repo.registry} sent an unusable Link '${link}' for ${repo.repository}`, repo.registry, 0);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent an unusable Link '${link}' for ${repo.repository}`, repo.registry, 0);
     }
     return link;
   }
 
+  /** The host the agent contacts for an image's registry: its mirror (`registries.mirrors`), else itself. */
+  public contactedHost(registry: string): string {
+    const image = normalizeRegistryHost(registry);
+    return (this.options.mirrors?.[image] ?? this.options.mirrors?.[registry] ?? image).toLowerCase();
+  }
+
+  /** `localhost:30500`, or `localhost:30500 (via mirror model-registry.ml.svc:5000)`: what logs and errors name. */
+  public describeHost(registry: string): string {
+    const host = this.contactedHost(registry);
+    return host === normalizeRegistryHost(registry) ? registry : `${registry} (via mirror ${host})`;
+  }
+
   private baseUrl(registry: string): string {
-    const host = (this.options.mirrors?.[registry.toLowerCase()] ?? this.options.mirrors?.[registry] ?? registry).toLowerCase();
+    const host = this.contactedHost(registry);
+    const image = normalizeRegistryHost(registry);
     const name = host.replace(/:\d+$/, '');
-    const plain = this.insecure.has(host) || this.insecure.has(name) || name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
+    // `insecure` may name the mirror or the image host: the agent speaks plain HTTP to the mirror either way
+    const plain = [host, name, image, image.replace(/:\d+$/, '')].some((h) => this.insecure.has(h)) || name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
     const real = host === 'docker.io' ? 'registry-1.docker.io' : host;
     return `${plain ? 'http' : 'https'}://${real}`;
   }
@@ -385,8 +400,9 @@ export class DistributionClient implements RegistryClient {
     return b;
   }
 
+  /** The image host's credentials (they follow it through a mirror), else the mirror's own. */
   private credential(registry: string): RegistryCredential | undefined {
-    return this.options.credentials?.get(registry.toLowerCase());
+    return this.options.credentials?.get(normalizeRegistryHost(registry)) ?? this.options.credentials?.get(this.contactedHost(registry));
   }
 
   private authHeader(repo: RepositoryName, access: Access): string | undefined {
@@ -437,14 +453,14 @@ export class DistributionClient implements RegistryClient {
       if (res && res.status === 401) {
         const hasCred = this.credential(repo.registry) !== undefined;
         throw new RegistryError(
-          `registry ${repo.registry} refused ${method} ${path} (401 unauthorized)${hasCred ? '; the credentials in the docker config were rejected' : `; add credentials for '${repo.registry}' to the docker config.json`}`,
+          `registry ${this.describeHost(repo.registry)} refused ${method} ${path} (401 unauthorized)${hasCred ? '; the credentials in the docker config were rejected' : `; add credentials for '${repo.registry}' to the docker config.json`}`,
           repo.registry, 401);
       }
       const retryable = networkError !== undefined || (res !== undefined && (res.status === 429 || res.status >= 500));
       if (!retryable) return res as HttpResponse;
       const what = networkError ? `network error: ${networkError.message}` : `${res!.status}`;
       if (attempt >= this.maxRetries) {
-        throw new RegistryError(`registry ${repo.registry} failed ${method} ${path} after ${attempt + 1} attempts (${what}); will try again next cycle`,
+        throw new RegistryError(`registry ${this.describeHost(repo.registry)} failed ${method} ${path} after ${attempt + 1} attempts (${what}); will try again next cycle`,
           repo.registry, res?.status ?? 0);
       }
       const retryAfter = res ? parseRetryAfter(res.headers.get('retry-after'), this.now()) : undefined;
@@ -462,13 +478,13 @@ export class DistributionClient implements RegistryClient {
     const cred = this.credential(repo.registry);
     if (ch?.scheme === 'basic' || (ch === undefined && cred)) {
       if (!cred) {
-        throw new RegistryError(`registry ${repo.registry} asks for basic auth; add credentials for '${repo.registry}' to the docker config.json`, repo.registry, 401);
+        throw new RegistryError(`registry ${this.describeHost(repo.registry)} asks for basic auth; add credentials for '${repo.registry}' to the docker config.json`, repo.registry, 401);
       }
       this.basicRegistries.add(repo.registry);
       return;
     }
     if (ch?.scheme !== 'bearer' || !ch.params.realm) {
-      throw new RegistryError(`registry ${repo.registry} sent an unusable WWW-Authenticate '${header ?? ''}'`, repo.registry, 401);
+      throw new RegistryError(`registry ${this.describeHost(repo.registry)} sent an unusable WWW-Authenticate '${header ?? ''}'`, repo.registry, 401);
     }
     const scope = `repository:${repo.repository}:${access}`;
     const u = new URL(ch.params.realm);
@@ -482,14 +498,14 @@ export class DistributionClient implements RegistryClient {
     try {
       res = await this.send({ url: u.toString(), headers: h, signal, timeoutMs: this.requestTimeoutMs, maxRedirects: MAX_REDIRECTS });
     } catch (e) {
-      throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} is unreachable (${(e as Error).message})`, repo.registry, 0);
+      throw new RegistryError(`token service ${u.origin} for registry ${this.describeHost(repo.registry)} is unreachable (${(e as Error).message})`, repo.registry, 0);
     }
     if (res.status !== 200) {
-      throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} answered ${res.status} for scope '${scope}'`, repo.registry, res.status);
+      throw new RegistryError(`token service ${u.origin} for registry ${this.describeHost(repo.registry)} answered ${res.status} for scope '${scope}'`, repo.registry, res.status);
     }
     const body = parseJsonOr(res.text(), {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
-    if (!token) throw new RegistryError(`token service ${u.origin} for registry ${repo.registry} sent no 'token'`, repo.registry, res.status);
+    if (!token) throw new RegistryError(`token service ${u.origin} for registry ${this.describeHost(repo.registry)} sent no 'token'`, repo.registry, res.status);
     const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
     // Renew 10 s early (or at half-life for very short tokens) so a request never carries an expired token.
     const margin = Math.min(10, expiresIn / 2) * 1000;
@@ -498,6 +514,6 @@ export class DistributionClient implements RegistryClient {
 
   private async unexpected(repo: RepositoryName, method: string, path: string, res: HttpResponse): Promise<RegistryError> {
     const text = method === 'HEAD' ? '' : res.text().slice(0, 200);
-    return new RegistryError(`registry ${repo.registry} answered ${res.status} for ${method} ${path}${text ? `: ${text}` : ''}`, repo.registry, res.status);
+    return new RegistryError(`registry ${this.describeHost(repo.registry)} answered ${res.status} for ${method} ${path}${text ? `: ${text}` : ''}`, repo.registry, res.status);
   }
 }

@@ -9,16 +9,8 @@ export interface RegistryCredential {
 /** Credentials by registry host (`host[:port]`). */
 export type CredentialStore = ReadonlyMap<string, RegistryCredential>;
 
-/**
- * Normalizes a key of docker's `config.json` `auths` map to `host[:port]`:
- * `https://index.docker.io/v1/` → `docker.io`, `http://127.0.0.1:5000` → `127.0.0.1:5000`.
- */
-export function normalizeRegistryHost(key: string): string {
-  let host = key.trim().replace(/^[a-z]+:\/\//i, '');
-  host = host.split('/')[0];
-  if (host === 'index.docker.io' || host === 'registry-1.docker.io' || host === 'registry.hub.docker.com') return 'docker.io';
-  return host.toLowerCase();
-}
+export { normalizeRegistryHost } from '../../lib/core/image-ref';
+import { normalizeRegistryHost } from '../../lib/core/image-ref';
 
 /**
  * Reads the `auths` section of a docker `config.json` (as written by `docker login` / `podman login`):

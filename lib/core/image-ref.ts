@@ -142,6 +142,18 @@ export class ImageRef {
 }
 
 /**
+ * Normalizes a registry host as the agent keys it — a docker `config.json` `auths` key, a `registries.mirrors`
+ * or `registries.insecure` entry — to `host[:port]`, lower case, without scheme or path:
+ * `https://index.docker.io/v1/` → `docker.io`, `http://127.0.0.1:5000` → `127.0.0.1:5000`.
+ */
+export function normalizeRegistryHost(key: string): string {
+  let host = key.trim().replace(/^[a-z]+:\/\//i, '');
+  host = host.split('/')[0].toLowerCase();
+  if (host === 'index.docker.io' || host === 'registry-1.docker.io' || host === 'registry.hub.docker.com') return 'docker.io';
+  return host;
+}
+
+/**
  * @internal Reads a tag as a semantic version. Accepts a leading `v` (`v1.2.0`); refuses partial versions (`1.2`)
  * and anything else that is not strictly semver.
  */

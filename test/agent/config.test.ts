@@ -166,7 +166,9 @@ describe('loadConfig', () => {
   });
 
   test('throws if the file is missing, naming the path and the flag', () => {
-    expect(() => loadConfig('/nonexistent/agent.yaml')).toThrow('/nonexistent/agent.yaml is invalid:\n  - cannot be read (ENOENT); check the --config path');
+    expect(() => loadConfig('/nonexistent/agent.yaml')).toThrow(
+      "/nonexistent/agent.yaml is invalid:\n  - '--config' value '/nonexistent/agent.yaml' does not exist; give the agent.yaml (YAML or JSON), e.g. --config /etc/modelpilot/agent.yaml",
+    );
   });
 
   test('throws if the YAML is malformed', () => {

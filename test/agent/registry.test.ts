@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import {
   DistributionClient, MANIFEST_ACCEPT, parseChallenge, parseDockerConfig, parseNextLink, parseRetryAfter, RegistryError, TokenBucket,
 } from '../../agent/registry';
+import type { HttpRequester, HttpResponse } from '../../agent/http-client';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -389,6 +390,58 @@ describe('DistributionClient', () => {
     const client = new DistributionClient({ mirrors: { 'localhost:30500': server.host } });
     expect(await client.listTags({ registry: 'localhost:30500', repository: 'models/recsys' })).toEqual(['1.4.0']);
     expect(server.requests).toHaveLength(1);
+  });
+
+  describe('registries.mirrors (#27): the mirror is the host contacted; insecure and credentials follow the image host', () => {
+    /** Records each URL and Authorization header the client sends; answers 404 or a tag list. */
+    function recorder(fixed = 200, challengeFirst = false): { urls: string[]; auth: Array<string | undefined>; request: HttpRequester } {
+      const urls: string[] = [];
+      const auth: Array<string | undefined> = [];
+      const request: HttpRequester = async (req) => {
+        urls.push(req.url);
+        const h = req.headers as Record<string, string> | undefined;
+        auth.push(h?.Authorization ?? h?.authorization);
+        // 404 when asked; else a Basic challenge until credentials come, then the tag list
+        const status = challengeFirst && !auth.at(-1) ? 401 : fixed;
+        const challenge = status === 401 ? 'Basic realm="registry"' : null;
+        const body = Buffer.from(status === 200 ? JSON.stringify({ tags: ['1.0.0'] }) : '{}');
+        return { status, ok: status < 300, headers: { get: (n: string) => (n.toLowerCase() === 'www-authenticate' ? challenge : null) }, body, url: req.url, text: () => body.toString(), json: () => JSON.parse(body.toString()) } as unknown as HttpResponse;
+      };
+      return { urls, auth, request };
+    }
+
+    test('insecure naming the image host makes the agent speak plain HTTP to the mirror', async () => {
+      const r = recorder();
+      const client = new DistributionClient({ mirrors: { 'registry.internal:5000': 'mirror.ml.svc:5000' }, insecureRegistries: ['registry.internal:5000'], request: r.request });
+      await client.listTags({ registry: 'registry.internal:5000', repository: 'models/recsys' });
+      expect(r.urls[0]).toMatch(/^http:\/\/mirror\.ml\.svc:5000\/v2\/models\/recsys\/tags\/list/);
+    });
+
+    test('insecure naming the mirror works too; neither named: TLS to the mirror', async () => {
+      const a = recorder();
+      await new DistributionClient({ mirrors: { 'registry.internal:5000': 'mirror.ml.svc:5000' }, insecureRegistries: ['mirror.ml.svc:5000'], request: a.request })
+        .listTags({ registry: 'registry.internal:5000', repository: 'm' });
+      expect(a.urls[0]).toMatch(/^http:\/\/mirror\.ml\.svc:5000\//);
+      const b = recorder();
+      await new DistributionClient({ mirrors: { 'registry.internal:5000': 'mirror.ml.svc:5000' }, request: b.request }).listTags({ registry: 'registry.internal:5000', repository: 'm' });
+      expect(b.urls[0]).toMatch(/^https:\/\/mirror\.ml\.svc:5000\//);
+    });
+
+    test("the image host's credentials are sent to its mirror", async () => {
+      const r = recorder(200, true);
+      const credentials = new Map([['registry.internal:5000', { username: 'ci', password: 'pw' }]]);
+      await new DistributionClient({ mirrors: { 'registry.internal:5000': 'mirror.ml.svc:5000' }, credentials, request: r.request })
+        .listTags({ registry: 'registry.internal:5000', repository: 'm' });
+      expect(r.urls.every((u) => u.startsWith('https://mirror.ml.svc:5000/'))).toBe(true);
+      expect(r.auth.at(-1)).toBe(`Basic ${Buffer.from('ci:pw').toString('base64')}`);
+    });
+
+    test('an error names the image host and the mirror it contacted', async () => {
+      const r = recorder(404);
+      const client = new DistributionClient({ mirrors: { 'registry.internal:5000': 'mirror.ml.svc:5000' }, request: r.request, maxRetries: 0 });
+      await expect(client.listTags({ registry: 'registry.internal:5000', repository: 'm' }))
+        .rejects.toThrow("registry registry.internal:5000 (via mirror mirror.ml.svc:5000) has no repository 'm'");
+    });
   });
 
   test('expireTags makes the next list ask the registry within the TTL (a webhook announced a push)', async () => {

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { z } from 'zod';
 import { closestName } from '../closest-name';
 import { Duration, parseDuration } from '../duration';
-import { ImageRef } from '../image-ref';
+import { ImageRef, normalizeRegistryHost } from '../image-ref';
 import { formatKeyPath, valueAt } from '../key-path';
 import { scheduleProblem } from '../schedule';
 import { Slo } from '../slo';
@@ -292,8 +292,12 @@ const imageSchema = z.strictObject({
 });
 
 const registriesSchema = z.strictObject({
-  /** Registries reached over plain HTTP (`host:port`). */
-  insecure: z.array(nonEmpty("a registry host such as '127.0.0.1:5000'"), { error: "must be a list of registry hosts such as ['127.0.0.1:5000']" }).default([]),
+  /**
+   * Registries reached over plain HTTP (`host:port`). An entry may name the image's host or the mirror the agent
+   * contacts for it (`mirrors`): either makes the agent speak plain HTTP to that mirror.
+   */
+  insecure: z.array(nonEmpty("a registry host such as '127.0.0.1:5000'"), { error: "must be a list of registry hosts such as ['127.0.0.1:5000']" })
+    .default([]).transform((l) => l.map(normalizeRegistryHost)),
   /** A docker `config.json` holding basic-auth credentials (`auths`). */
   dockerConfig: nonEmpty("a path such as '/root/.docker/config.json'").optional(),
   /**
@@ -304,9 +308,22 @@ const registriesSchema = z.strictObject({
     nonEmpty("a registry host such as 'localhost:30500'"),
     z.string({ error: "must be a registry host such as 'model-registry.ml.svc:5000'" }).regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, {
       error: "is not a host[:port]; give it without scheme or path, such as 'model-registry.ml.svc:5000'",
+    }).refine((h) => !/:\d+$/.test(h) || (Number(h.split(':')[1]) >= 1 && Number(h.split(':')[1]) <= 65535), {
+      error: 'has a port out of range; give a port between 1 and 65535',
     }),
     { error: "must map image hosts to the hosts the agent reaches, e.g. { 'localhost:30500': 'model-registry.ml.svc:5000' }" },
-  ).default({}),
+  ).default({}).superRefine((m, ctx) => {
+    // keys are image hosts, normalised as image references are (case, scheme, path): two that normalise alike conflict
+    const seen = new Map<string, string>();
+    for (const k of Object.keys(m)) {
+      const n = normalizeRegistryHost(k);
+      const other = seen.get(n);
+      if (other !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [k], message: `names the same image host as '${other}' ('${n}'); keep one of them` });
+      }
+      seen.set(n, k);
+    }
+  }).transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [normalizeRegistryHost(k), v.toLowerCase()]))),
   /** Most requests per second sent to any one registry. */
   rateLimit: z.number({ error: 'must be requests per second, such as 10' }).positive({ error: 'must be more than 0 requests per second' }).default(10),
   /** Longest a request may take. */
