@@ -120,7 +120,7 @@ describe('bad input', () => {
       "'registry.host' value 'https://ghcr.io' is not a host[:port]; give it without scheme or path, e.g. 'registry.example.com:5000'"],
     ['throws if the registry notification URL is not http(s)',
       () => new SelfHealingModelStack(Testing.app(), 's', { registry: ModelRegistry.inCluster({ notifications: { url: 'updater:8080' } }), model: { ...base, image: 'model-registry.default.svc:5000/models/recsys:1.0.0' } }),
-      "'registry.notifications.url' value 'updater:8080' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'"],
+      "'registry.notifications.url' value 'updater:8080' is not an http(s) URL; add the scheme: 'http://updater:8080'"],
     ['throws if the SLO error ratio is outside (0, 1)',
       () => new Slo({ maxErrorRatio: 1.5 }),
       "'slo.maxErrorRatio' value 1.5 is outside (0, 1); give a ratio such as 0.05 for 5 %"],

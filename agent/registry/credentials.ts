@@ -1,5 +1,7 @@
+import { normalizeRegistryHost } from '../../lib/core/image-ref';
 import { readInputFile } from '../files';
 
+export { normalizeRegistryHost };
 /** A username and password for one registry (basic auth, also sent to a token realm). */
 export interface RegistryCredential {
   readonly username: string;
@@ -9,8 +11,6 @@ export interface RegistryCredential {
 /** Credentials by registry host (`host[:port]`). */
 export type CredentialStore = ReadonlyMap<string, RegistryCredential>;
 
-export { normalizeRegistryHost } from '../../lib/core/image-ref';
-import { normalizeRegistryHost } from '../../lib/core/image-ref';
 
 /**
  * Reads the `auths` section of a docker `config.json` (as written by `docker login` / `podman login`):

@@ -1,4 +1,5 @@
 import type { SecretKeySelector } from '../core/contract/secrets';
+import { CREDENTIAL_PARAM } from '../core/url';
 
 export type { SecretKeySelector };
 
@@ -64,7 +65,6 @@ export interface WebhookReceiverOptions extends ReceiverOptions {
 }
 
 /** Query parameters that carry credentials (`?token=…`, `?api_key=…`, `?sig=…`). */
-const CREDENTIAL_PARAM = /^(token|access[-_]?token|auth|authorization|api[-_]?key|apikey|key|secret|password|passwd|pass|sig|signature|code)$/i;
 
 /**
  * One receiver's configs in one format: `secret` renders a Secret reference (a `*_file` path for the native

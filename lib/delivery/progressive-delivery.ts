@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
 import { DEPLOYMENT_ANNOTATIONS } from '../core/contract/names';
 import { Slo } from '../core/slo';
+import { checkHttpUrl } from '../core/url';
 import type { Delivery, ResolvedAnalysis } from './delivery';
 
 /** The pod label Argo Rollouts puts on every pod of a Rollout; the scrape copies it onto the series. */
@@ -79,9 +80,8 @@ export class ProgressiveDelivery extends Construct {
     this.analysisTemplateName = `${model.modelName}-slo`;
     const meta = (name: string, labels: Record<string, string> = { ...model.labels }) => ({ name, namespace: model.namespace, labels });
     const prometheusUrl = delivery.analysis.prometheusUrl ?? props.prometheusUrl ?? DEFAULT_PROMETHEUS_URL;
-    if (!/^https?:\/\/[^\s/]+/.test(prometheusUrl)) {
-      throw new Error(`'delivery.analysis.prometheusUrl' value '${prometheusUrl}' is not an http(s) URL; use for example '${DEFAULT_PROMETHEUS_URL}'`);
-    }
+    checkHttpUrl(delivery.analysis.prometheusUrl !== undefined ? 'delivery.analysis.prometheusUrl' : 'prometheusUrl', prometheusUrl, DEFAULT_PROMETHEUS_URL,
+      'reach Prometheus without credentials (Argo Rollouts renders the address in the AnalysisTemplate), e.g. through an in-cluster Service');
 
     this.analysisTemplate = new ApiObject(this, 'AnalysisTemplate', {
       apiVersion: 'argoproj.io/v1alpha1',

@@ -1,4 +1,5 @@
 import { Duration, toPromDuration } from '../core/duration';
+import { checkHttpUrl } from '../core/url';
 
 /** Options shared by every {@link Autoscaling} choice. */
 export interface AutoscalingBounds {
@@ -135,9 +136,8 @@ export class Autoscaling {
     }
     const [min, max] = bounds(options);
     const prometheusUrl = options.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090';
-    if (!/^https?:\/\/[^\s/]+/.test(prometheusUrl)) {
-      throw new Error(`'autoscaling.prometheusUrl' value '${prometheusUrl}' is not an http(s) URL; use for example 'http://prometheus-operated.monitoring.svc:9090'`);
-    }
+    checkHttpUrl('autoscaling.prometheusUrl', prometheusUrl, 'http://prometheus-operated.monitoring.svc:9090',
+      "remove them; KEDA's prometheus scaler takes credentials from a TriggerAuthentication, not from serverAddress");
     const activationThreshold = options.activationThreshold ?? 0;
     if (!(activationThreshold >= 0) || !Number.isFinite(activationThreshold)) {
       throw new Error(`'autoscaling.activationThreshold' value ${activationThreshold} must be a non-negative number`);

@@ -6,6 +6,7 @@ import { checkDnsName } from '../core/checks';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
+import { checkHttpUrl } from '../core/url';
 import { sizeQuantity } from '../model/resources';
 import { ingressPolicySpec, UpdaterPeer } from '../updater/peers';
 import { addWarning } from '../validation/warnings';
@@ -372,15 +373,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
 
 /** Throws if the notification endpoint is unusable. */
 function checkNotifications(n: RegistryNotifications): void {
-  let url: URL;
-  try {
-    url = new URL(n.url);
-  } catch {
-    throw new Error(`'registry.notifications.url' value '${n.url}' is not a URL; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`'registry.notifications.url' value '${n.url}' must use http or https; give e.g. 'http://modelpilot-updater.ml.svc:8080/webhooks/registry'`);
-  }
+  checkHttpUrl('registry.notifications.url', n.url, 'http://modelpilot-updater.ml.svc:8080/webhooks/registry',
+    "remove them from the URL and give the token as 'bearerToken' (a Secret key)");
   if (n.bearerToken) {
     checkDnsName('registry.notifications.bearerToken.name', n.bearerToken.name, 253);
     if (!/^[-._a-zA-Z0-9]+$/.test(n.bearerToken.key ?? '')) {

@@ -11,6 +11,7 @@ import { Duration, toPromDuration } from '../core/duration';
 import type { ImageRef } from '../core/image-ref';
 import { Slo } from '../core/slo';
 import type { UpdatePolicy } from '../core/update-policy';
+import { checkHttpUrl } from '../core/url';
 import type { UpdaterPeer } from './peers';
 
 /** What the renderers need to know of one model the updater keeps up to date. */
@@ -247,14 +248,7 @@ export function agentProbe(periodSeconds: number, failureThreshold: number): Rec
 
 /** The port of an http(s) URL, checked. */
 export function urlPort(url: string, field: string): number {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`'${field}' value '${url}' is not a URL; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new Error(`'${field}' value '${url}' must use http or https; give e.g. 'http://prometheus-operated.monitoring.svc:9090'`);
-  }
+  checkHttpUrl(field, url, 'http://prometheus-operated.monitoring.svc:9090', 'remove them (the URL is rendered into agent.yaml in plain text)');
+  const u = new URL(url);
   return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
 }

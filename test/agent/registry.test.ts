@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import type { HttpRequester, HttpResponse } from '../../agent/http-client';
 import {
   DistributionClient, MANIFEST_ACCEPT, parseChallenge, parseDockerConfig, parseNextLink, parseRetryAfter, RegistryError, TokenBucket,
 } from '../../agent/registry';
-import type { HttpRequester, HttpResponse } from '../../agent/http-client';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 

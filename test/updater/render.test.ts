@@ -76,7 +76,13 @@ describe('renderNetworkPolicySpec / renderAgentVolumes / urlPort', () => {
     expect(urlPort(url, 'prometheusUrl')).toBe(port);
   });
   test('throws if the URL is not http(s)', () => {
-    expect(() => urlPort('ftp://p', 'prometheusUrl')).toThrow(new Error("'prometheusUrl' value 'ftp://p' must use http or https; give e.g. 'http://prometheus-operated.monitoring.svc:9090'"));
+    expect(() => urlPort('ftp://p', 'prometheusUrl')).toThrow(
+      new Error("'prometheusUrl' value 'ftp://p' is not an http(s) URL; use an http:// or https:// URL such as 'http://prometheus-operated.monitoring.svc:9090'"),
+    );
+    expect(() => urlPort('http://admin:pw@prometheus:9090', 'prometheusUrl')).toThrow(
+      "'prometheusUrl' value 'http://prometheus:9090' carries a user and password, which would be rendered in plain text; "
+      + 'remove them (the URL is rendered into agent.yaml in plain text)',
+    );
   });
 });
 
