@@ -150,6 +150,13 @@ export class SelfHealingModelStack extends Chart {
       ...props.model, image, imagePullSecrets: pullSecrets, strategy: delivery?.strategy ?? props.model.strategy, deliveredBy: rolloutRef,
     });
     let monitoring = props.monitoring;
+    if (delivery?.progressive && !monitoring) {
+      // the AnalysisTemplate counts the new pods' requests by the pod label that only this stack's monitor copies onto
+      // the series: without it every analysis measures nothing and every rollout aborts (#27)
+      throw new Error(`'delivery' Delivery.${delivery.kind}() has no 'monitoring' section: its analysis counts the new version's requests by the `
+        + `label ${ROLLOUT_HASH_LABEL}, which only the stack's monitor puts on the series, so every analysis would find no requests and abort; `
+        + "add 'monitoring: {}' (a ServiceMonitor/PodMonitor and the alerts) or use Delivery.rollingUpdate()");
+    }
     if (monitoring && delivery?.progressive) {
       if (delivery.kind === 'blueGreen' && monitoring.target === ScrapeTarget.SERVICE) {
         throw new Error('\'monitoring.target\' ScrapeTarget.SERVICE with Delivery.blueGreen() scrapes only the pods the active Service selects, so the '

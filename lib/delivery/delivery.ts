@@ -1,4 +1,4 @@
-import { checkIntOrPercent } from '../core/checks';
+import { checkIntOrPercent, isZero } from '../core/checks';
 import { Duration, toPromDuration } from '../core/duration';
 import { RollingUpdateOptions, RolloutStrategy } from '../model/rollout-strategy';
 
@@ -159,6 +159,11 @@ export class Delivery {
     const maxUnavailable = options.maxUnavailable ?? 0;
     checkIntOrPercent('delivery.maxSurge', maxSurge);
     checkIntOrPercent('delivery.maxUnavailable', maxUnavailable);
+    if (isZero(maxSurge) && isZero(maxUnavailable)) {
+      // Argo Rollouts' own validation (invalidMaxSurgeMaxUnavailable): the Rollout would be marked InvalidSpec
+      throw new Error(`'delivery.maxSurge' value ${JSON.stringify(maxSurge)} and 'delivery.maxUnavailable' value ${JSON.stringify(maxUnavailable)} are both zero, `
+        + "so no pod could ever be replaced (Argo Rollouts marks such a Rollout InvalidSpec); give maxSurge at least 1 or '25%' (the default)");
+    }
     return new Delivery('canary', undefined, resolveAnalysis(options.analysis), {
       steps: steps.map((s) => s.spec), maxSurge, maxUnavailable,
     });

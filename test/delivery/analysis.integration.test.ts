@@ -27,7 +27,7 @@ function template(slo: Slo): Obj {
   const app = Testing.app();
   new SelfHealingModelStack(app, 'recsys', {
     namespace: 'ml', model: { name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0', slo },
-    delivery: Delivery.canary({ analysis: { interval: Duration.seconds(30), measurements: 4 } }),
+    delivery: Delivery.canary({ analysis: { interval: Duration.seconds(30), measurements: 4 } }), monitoring: {},
   });
   return (app.charts[0].toJson() as Obj[]).find((o) => o.kind === 'AnalysisTemplate')!;
 }

@@ -84,6 +84,7 @@ describe('Delivery.canary: a Rollout over the model Deployment and an AnalysisTe
 
   test('options: steps, analysis timing, idle limit, surge; snapshot', () => {
     const objs = synth({
+      monitoring: {},
       delivery: Delivery.canary({
         steps: [
           CanaryStep.setWeight(10), CanaryStep.pause(Duration.minutes(2)), CanaryStep.analysis(),
@@ -132,7 +133,7 @@ describe('Delivery.blueGreen', () => {
 
   test('analysis before promotion, manual promotion; Argo CD ignores the selector hash on both Services', () => {
     const objs = synth({
-      delivery: Delivery.blueGreen({ autoPromotion: false, analyzeBeforePromotion: true, previewService: 'recsys-next' }),
+      delivery: Delivery.blueGreen({ autoPromotion: false, analyzeBeforePromotion: true, previewService: 'recsys-next' }), monitoring: {},
       gitops: { repoURL: 'https://github.com/acme/ml.git', path: 'dist/prod' },
     });
     const bg = one(objs, 'Rollout').spec.strategy.blueGreen;
@@ -178,10 +179,15 @@ describe('bad delivery input names the field, the value and the fix', () => {
     ['scaleDownDelay', () => Delivery.blueGreen({ scaleDownDelay: Duration.seconds(60) }),
       "'delivery.scaleDownDelay' value '60s' ends before the post-promotion analysis (300s), so a failed analysis would have no previous version to switch back to; use at least Duration.seconds(330)"],
     ['surge', () => Delivery.canary({ maxSurge: '150%' }), "'delivery.maxSurge'"],
+    ['surge and unavailable both zero (Argo Rollouts: InvalidSpec)', () => Delivery.canary({ maxSurge: '0%', maxUnavailable: 0 }),
+      "'delivery.maxSurge' value \"0%\" and 'delivery.maxUnavailable' value 0 are both zero, so no pod could ever be replaced (Argo Rollouts marks such a Rollout InvalidSpec)"],
+    ['canary without monitoring', () => synth({ delivery: Delivery.canary() }),
+      "'delivery' Delivery.canary() has no 'monitoring' section: its analysis counts the new version's requests by the label rollouts-pod-template-hash"],
+    ['blue/green without monitoring', () => synth({ delivery: Delivery.blueGreen() }), "'delivery' Delivery.blueGreen() has no 'monitoring' section"],
     ['strategy and delivery', () => synth({ model: { ...model, strategy: Delivery.recreate().strategy }, delivery: Delivery.canary() } as never),
       "'model.strategy' and 'delivery' (Delivery.canary()) are both given; keep 'delivery'"],
     ['not a Delivery', () => synth({ delivery: { kind: 'canary' } as never }), "'delivery' is not a Delivery; give Delivery.rollingUpdate()"],
-    ['preview = active', () => synth({ delivery: Delivery.blueGreen({ previewService: 'recsys' }) }), "'delivery.previewService' value 'recsys' is the model's own (active) Service"],
+    ['preview = active', () => synth({ delivery: Delivery.blueGreen({ previewService: 'recsys' }), monitoring: {} }), "'delivery.previewService' value 'recsys' is the model's own (active) Service"],
     ['slo.minSamples', () => new Slo({ minSamples: 0 }), "'slo.minSamples' value 0 must be a whole number of requests, at least 1"],
   ])('%s', (_name, fn, message) => {
     expect(fn).toThrow(message);
@@ -213,7 +219,7 @@ describe('Autoscaling.keda: a KEDA ScaledObject on a Prometheus trigger', () => 
           pollingInterval: Duration.seconds(10), cooldownPeriod: Duration.minutes(10), prometheusUrl: 'http://prom:9090',
         }),
       },
-      delivery: Delivery.canary(),
+      delivery: Delivery.canary(), monitoring: {},
     });
     const so = one(objects, 'ScaledObject');
     expect(so.spec).toMatchObject({
