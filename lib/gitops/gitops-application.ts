@@ -1,8 +1,10 @@
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
+import { closestName } from '../core/closest-name';
 import { UPDATER_FIELD_MANAGER } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
+import { checkHttpUrl } from '../core/url';
 
 /** Where Argo CD deploys the stack. */
 export interface GitOpsDestination {
@@ -108,6 +110,9 @@ export class GitOpsApplication extends Construct {
       url = undefined;
     }
     const scp = /^[\w.-]+@[\w.-]+:[\w./-]+$/.test(props.repoURL ?? '');
+    if (typeof props.repoURL === 'string' && /\s/.test(props.repoURL)) {
+      throw new Error(`'gitops.repoURL' value '${props.repoURL}' holds white space, which no Git server's URL has; give e.g. 'https://github.com/acme/ml-platform.git'`);
+    }
     if (!scp && (!url || !['https:', 'http:', 'ssh:', 'git:'].includes(url.protocol))) {
       throw new Error(`'gitops.repoURL' value '${props.repoURL}' is not a Git URL; give e.g. 'https://github.com/acme/ml-platform.git' or 'git@github.com:acme/ml-platform.git'`);
     }
@@ -124,6 +129,10 @@ export class GitOpsApplication extends Construct {
     checkDnsName('gitops.argoCdNamespace', argoNs);
     if (props.destination?.server !== undefined && props.destination?.name !== undefined) {
       throw new Error(`'gitops.destination' gives both server '${props.destination.server}' and name '${props.destination.name}'; give one of them`);
+    }
+    if (props.destination?.server !== undefined) {
+      checkHttpUrl('gitops.destination.server', props.destination.server, 'https://kubernetes.default.svc',
+        "register the cluster's credentials in Argo CD (a cluster Secret) and give its API server URL without them");
     }
     if (props.createProject && props.project !== undefined) {
       throw new Error(`'gitops.project' ('${props.project}') and 'gitops.createProject' are both given; keep one of them`);
@@ -188,7 +197,7 @@ export class GitOpsApplication extends Construct {
         destination,
         syncPolicy: {
           automated: { prune: props.prune ?? true, selfHeal: props.selfHeal ?? true },
-          syncOptions: [...new Set(['CreateNamespace=true', 'ServerSideApply=true', ...(ignore.length ? ['RespectIgnoreDifferences=true'] : []), ...(props.syncOptions ?? [])])],
+          syncOptions: checkSyncOptions(['CreateNamespace=true', 'ServerSideApply=true', ...(ignore.length ? ['RespectIgnoreDifferences=true'] : [])], props.syncOptions ?? []),
           retry: { limit, backoff: { duration: toPromDuration(first), factor, maxDuration: toPromDuration(max) } },
         },
         ...(ignore.length ? { ignoreDifferences: ignore } : {}),
@@ -205,4 +214,45 @@ export function annotateSyncWaves(stack: Chart, waves: ReadonlyArray<{ readonly 
       if (Chart.of(o) === stack) o.metadata.addAnnotation(SYNC_WAVE_ANNOTATION, String(wave));
     }
   }
+}
+
+/**
+ * Argo CD's Application sync options and the values each takes (argo-cd controller/sync.go and gitops-engine's
+ * sync/common: an option it does not know is ignored without a word, so a misspelling silently does nothing).
+ */
+const SYNC_OPTIONS: Record<string, readonly string[]> = {
+  Validate: ['true', 'false'], SkipDryRunOnMissingResource: ['true', 'false'], PruneLast: ['true', 'false'], ApplyOutOfSyncOnly: ['true', 'false'],
+  PrunePropagationPolicy: ['foreground', 'background', 'orphan'], Replace: ['true', 'false'], Force: ['true', 'false'],
+  ServerSideApply: ['true', 'false'], ClientSideApplyMigration: ['true', 'false'], FailOnSharedResource: ['true', 'false'],
+  RespectIgnoreDifferences: ['true', 'false'], CreateNamespace: ['true', 'false'], Prune: ['false', 'confirm'], Delete: ['false', 'confirm'],
+};
+
+/**
+ * The Application's sync options: modelpilot's, then the user's. Each user option must be `Key=value` with a key and
+ * value Argo CD acts on, and none may contradict another or modelpilot's own (#27).
+ */
+function checkSyncOptions(own: readonly string[], given: readonly unknown[]): string[] {
+  if (!Array.isArray(given)) throw new Error("'gitops.syncOptions' is not a list; give e.g. ['PruneLast=true']");
+  const byKey = new Map<string, string>(own.map((o) => [o.split('=')[0], o]));
+  const out = [...own];
+  for (const [i, o] of given.entries()) {
+    const field = `'gitops.syncOptions[${i}]' value ${JSON.stringify(o)}`;
+    const m = typeof o === 'string' ? /^([A-Za-z]+)=(\S+)$/.exec(o) : null;
+    if (!m) throw new Error(`${field} is not a sync option; write it as Key=value, e.g. 'PruneLast=true'`);
+    const [, key, value] = m;
+    const values = SYNC_OPTIONS[key];
+    if (!values) {
+      const near = closestName(key, Object.keys(SYNC_OPTIONS), 3);
+      throw new Error(`${field} names no sync option Argo CD knows (it would be ignored)${near ? `; did you mean '${near}=${value}'?` : `; one of ${Object.keys(SYNC_OPTIONS).join(', ')}`}`);
+    }
+    if (!values.includes(value)) throw new Error(`${field} gives ${key} a value Argo CD does not act on; give ${values.map((v) => `'${key}=${v}'`).join(' or ')}`);
+    const before = byKey.get(key);
+    if (before !== undefined && before !== o) {
+      const whose = own.includes(before) ? 'which modelpilot sets for this stack (the namespace, server-side apply and the updater-owned image depend on it)' : 'given earlier';
+      throw new Error(`${field} contradicts '${before}', ${whose}; remove one of them`);
+    }
+    if (before === undefined) out.push(o);
+    byKey.set(key, o);
+  }
+  return out;
 }

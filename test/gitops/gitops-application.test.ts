@@ -92,8 +92,32 @@ describe('GitOpsApplication bad input', () => {
       "'gitops.destination' gives both server 'https://k8s.example.com' and name 'prod'; give one of them"],
     ['a project is named and createProject is set', g({ project: 'ml', createProject: true }),
       "'gitops.project' ('ml') and 'gitops.createProject' are both given; keep one of them"],
+    ['the repoURL holds a space', g({ repoURL: 'https://github.com/acme/ml platform.git' }),
+      "'gitops.repoURL' value 'https://github.com/acme/ml platform.git' holds white space, which no Git server's URL has; give e.g. 'https://github.com/acme/ml-platform.git'"],
+    ['the destination server is not a URL', g({ destination: { server: 'kubernetes.default.svc' } }),
+      "'gitops.destination.server' value 'kubernetes.default.svc' is not an http(s) URL; use an http:// or https:// URL such as 'https://kubernetes.default.svc'"],
+    ['the destination server carries credentials', g({ destination: { server: 'https://admin:pw@k8s.example.com' } }),
+      "'gitops.destination.server' value 'https://k8s.example.com' carries a user and password, which would be rendered in plain text; "
+      + "register the cluster's credentials in Argo CD (a cluster Secret) and give its API server URL without them"],
+    ['a sync option is misspelled', g({ syncOptions: ['PruneLst=true'] }),
+      "'gitops.syncOptions[0]' value \"PruneLst=true\" names no sync option Argo CD knows (it would be ignored); did you mean 'PruneLast=true'?"],
+    ['a sync option has no value', g({ syncOptions: ['PruneLast'] }),
+      "'gitops.syncOptions[0]' value \"PruneLast\" is not a sync option; write it as Key=value, e.g. 'PruneLast=true'"],
+    ['a sync option has a value Argo CD ignores', g({ syncOptions: ['PrunePropagationPolicy=later'] }),
+      "'gitops.syncOptions[0]' value \"PrunePropagationPolicy=later\" gives PrunePropagationPolicy a value Argo CD does not act on; "
+      + "give 'PrunePropagationPolicy=foreground' or 'PrunePropagationPolicy=background' or 'PrunePropagationPolicy=orphan'"],
+    ['two sync options contradict each other', g({ syncOptions: ['PruneLast=true', 'PruneLast=false'] }),
+      "'gitops.syncOptions[1]' value \"PruneLast=false\" contradicts 'PruneLast=true', given earlier; remove one of them"],
+    ["a sync option contradicts modelpilot's own", g({ syncOptions: ['ServerSideApply=false'] }),
+      "'gitops.syncOptions[0]' value \"ServerSideApply=false\" contradicts 'ServerSideApply=true', which modelpilot sets for this stack "
+      + '(the namespace, server-side apply and the updater-owned image depend on it); remove one of them'],
   ])('throws if %s', (_name, fn, message) => {
     expect(fn).toThrow(new Error(message));
+  });
+
+  test('known sync options are added once, after modelpilot\'s own', () => {
+    const spec = g({ syncOptions: ['PruneLast=true', 'ServerSideApply=true', 'PrunePropagationPolicy=foreground'] })().application.toJson().spec;
+    expect(spec.syncPolicy.syncOptions).toEqual(['CreateNamespace=true', 'ServerSideApply=true', 'PruneLast=true', 'PrunePropagationPolicy=foreground']);
   });
 
   test('an scp-style Git URL is accepted', () => {
