@@ -1,4 +1,4 @@
-import type { SecretKeySelector } from '../core/contract/secrets';
+import { SecretKeySelector, secretKeySelectorProblem } from '../core/contract/secrets';
 import { CREDENTIAL_PARAM } from '../core/url';
 
 export type { SecretKeySelector };
@@ -200,10 +200,7 @@ export class Receiver {
 }
 
 function checkSecretRef(receiver: string, field: string, ref: SecretKeySelector | undefined): void {
-  const dns = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-  if (!ref || typeof ref !== 'object' || !dns.test(ref.name ?? '') || !/^[-._a-zA-Z0-9]+$/.test(ref.key ?? '')) {
-    throw new Error(`receiver '${receiver}': '${field}' value ${JSON.stringify(ref)} is not a Secret reference; `
-      + 'give { name: \'<secret>\', key: \'<key>\' } (the value itself never goes into the config)');
-  }
+  const problem = secretKeySelectorProblem(ref);
+  if (problem) throw new Error(`receiver '${receiver}': '${field}' value ${JSON.stringify(ref)} ${problem}`);
 }
 

@@ -70,6 +70,8 @@ export class ImageRef {
     if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
       registry = parts.shift() as string;
     }
+    const hostProblem = registryPortProblem(registry);
+    if (hostProblem) throw new Error(`'${field}' registry '${registry}' in '${reference}' ${hostProblem}`);
     if (registry === 'docker.io' && parts.length === 1) parts.unshift('library');
     for (const c of parts) {
       if (!REPO_COMPONENT_RE.test(c)) {
@@ -139,6 +141,17 @@ export class ImageRef {
   public toJSON(): string {
     return this.toString();
   }
+}
+
+/**
+ * Why the port of a registry host (`host:port`) is one no registry can listen on (0, above 65535); undefined when
+ * the host has no port or a usable one.
+ */
+export function registryPortProblem(host: string): string | undefined {
+  const m = /:(\d+)$/.exec(host);
+  if (!m) return undefined;
+  const port = Number(m[1]);
+  return port >= 1 && port <= 65535 ? undefined : `has port ${m[1]}, which no registry can listen on; give a port from 1 to 65535, e.g. '${host.slice(0, m.index)}:5000'`;
 }
 
 /**

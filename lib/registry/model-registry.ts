@@ -3,8 +3,8 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { checkDnsName } from '../core/checks';
-import type { SecretKeySelector } from '../core/contract/secrets';
-import { ImageRef } from '../core/image-ref';
+import { checkSecretKeySelector, SecretKeySelector } from '../core/contract/secrets';
+import { ImageRef, registryPortProblem } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { checkHttpUrl } from '../core/url';
 import { sizeQuantity } from '../model/resources';
@@ -211,6 +211,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (typeof props.host !== 'string' || !/^[a-z0-9.-]+(:\d{1,5})?$/i.test(props.host) || props.host.includes('/')) {
       throw new Error(`'registry.host' value '${props.host}' is not a host[:port]; give it without scheme or path, e.g. 'registry.example.com:5000'`);
     }
+    const portProblem = registryPortProblem(props.host);
+    if (portProblem) throw new Error(`'registry.host' value '${props.host}' ${portProblem}`);
     if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
     return new ExternalRegistry(props.host, props.pullSecret);
   }
@@ -376,10 +378,7 @@ function checkNotifications(n: RegistryNotifications): void {
   checkHttpUrl('registry.notifications.url', n.url, 'http://modelpilot-updater.ml.svc:8080/webhooks/registry',
     "remove them from the URL and give the token as 'bearerToken' (a Secret key)");
   if (n.bearerToken) {
-    checkDnsName('registry.notifications.bearerToken.name', n.bearerToken.name, 253);
-    if (!/^[-._a-zA-Z0-9]+$/.test(n.bearerToken.key ?? '')) {
-      throw new Error(`'registry.notifications.bearerToken.key' value '${n.bearerToken.key}' is not a Secret key; use letters, digits, '-', '_' and '.'`);
-    }
+    checkSecretKeySelector('registry.notifications.bearerToken', n.bearerToken);
     if (Object.keys(n.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) {
       throw new Error('\'registry.notifications.headers\' sets Authorization and \'bearerToken\' is given too; keep only \'bearerToken\'');
     }

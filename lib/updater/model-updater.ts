@@ -6,7 +6,7 @@ import { checkDnsName, checkProps, DNS_LABEL_RE } from '../core/checks';
 import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
 import { CONFIG_HASH_ANNOTATION, DEFAULT_UPDATER_IMAGE, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
 import { AGENT_PATHS } from '../core/contract/paths';
-import { DEFAULT_UPDATER_NAME, SecretKeySelector, WEBHOOK_SECRET_KEYS, webhookSecretName } from '../core/contract/secrets';
+import { checkSecretKeySelector, DEFAULT_UPDATER_NAME, SecretKeySelector, WEBHOOK_SECRET_KEYS, webhookSecretName } from '../core/contract/secrets';
 import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels } from '../core/labels';
@@ -509,6 +509,14 @@ function resolveProps(props: ModelUpdaterProps) {
     throw new Error(`'attest.environment' value '${props.attest.environment}' is also in 'requireVerifiedIn': an environment cannot require its own proof; `
       + 'name the environment this updater serves in attest and the ones before it in requireVerifiedIn');
   }
+  // every Secret key the updater mounts must be one a Secret can have, or the pod never starts (#27)
+  const refs: Array<[string, unknown]> = [
+    ['webhookBearerToken', props.webhookBearerToken], ['webhookHmacSecret', props.webhookHmacSecret],
+    ['requireSignature.publicKey', props.requireSignature?.publicKey], ['attest.privateKey', props.attest?.privateKey],
+    ['mlflow.token', props.mlflow?.token],
+    ...(props.requireVerifiedIn ?? []).map((r, i): [string, unknown] => [`requireVerifiedIn[${i}].publicKey`, r.publicKey]),
+  ];
+  for (const [field, ref] of refs) if (ref !== undefined) checkSecretKeySelector(field, ref);
   const state = props.state
     ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
   return {
