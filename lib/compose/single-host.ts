@@ -53,6 +53,7 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   const agentPort = options.agentPort ?? 8081;
   for (const [k, v] of [['prometheusPort', promPort], ['alertmanagerPort', amPort], ['agentPort', agentPort]] as const) checkPort(k, v);
   const socket = options.dockerSocket ?? '/var/run/docker.sock';
+  checkBundle(stack, { listen, admin, socket, ports: { 'modelPorts[0]': blue, 'modelPorts[1]': green, prometheusPort: promPort, alertmanagerPort: amPort, agentPort } });
   const img = { ...SINGLE_HOST_IMAGES, ...options.images };
   const container = modelContainer(stack);
   const readyPath = container.readyPath;
@@ -210,6 +211,56 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
 function withoutKey(o: Record<string, string>, key: string): Record<string, string> {
   const { [key]: _drop, ...rest } = o;
   return rest;
+}
+
+/** `[host]:port` as HAProxy's `bind` takes it: an IPv4 literal, `[IPv6]`, `*`, a host name or nothing, and a port. */
+const BIND_RE = /^(\[[0-9a-fA-F:.]+\]|\*|[A-Za-z0-9.-]*):(\d{1,5})$/;
+
+/** @internal Why `value` is not an address HAProxy binds to (`haproxy -c` refuses it); undefined when it is one. */
+export function bindProblem(value: string, example: string): string | undefined {
+  const m = typeof value === 'string' ? BIND_RE.exec(value) : null;
+  if (!m) return `is not an address HAProxy can bind; write it as host:port without scheme, e.g. '${example}'`;
+  const [, host, port] = m;
+  if (/^[\d.]+$/.test(host) && !(host.split('.').length === 4 && host.split('.').every((o) => o !== '' && Number(o) <= 255))) {
+    return `has '${host}', which is not an IPv4 address; e.g. '${example}'`;
+  }
+  if (Number(port) < 1 || Number(port) > 65535) return `has port ${port}; give a port between 1 and 65535`;
+  return undefined;
+}
+
+/**
+ * The bundle as a whole, before anything is rendered (#27): HAProxy's addresses are ones `haproxy -c` accepts, the
+ * runtime API is one the agent can connect to, no two services listen on one port of the host (host networking:
+ * the second would fail to start), and the Docker socket is an absolute path (a relative one is read by compose as
+ * a named volume).
+ */
+function checkBundle(stack: SelfHealingModelStack, o: { listen: string; admin: string; socket: string; ports: Record<string, number> }): void {
+  const listenProblem = bindProblem(o.listen, '0.0.0.0:8080');
+  if (listenProblem) throw new Error(`'singleHost.listen' value '${o.listen}' ${listenProblem}`);
+  if (!o.admin.startsWith('/')) {
+    const adminProblem = bindProblem(o.admin, '127.0.0.1:9999');
+    if (adminProblem) throw new Error(`'singleHost.proxyAdmin' value '${o.admin}' ${adminProblem}`);
+    if (/^(\*|0\.0\.0\.0|\[::\]|):/.test(o.admin)) {
+      throw new Error(`'singleHost.proxyAdmin' value '${o.admin}' listens on every address: HAProxy's runtime API lets anyone who reaches it `
+        + "take the model out of service, and the agent must connect to one address; give '127.0.0.1:<port>' or a unix socket path");
+    }
+  }
+  if (typeof o.socket !== 'string' || !o.socket.startsWith('/') || /[\s:]/.test(o.socket)) {
+    throw new Error(`'singleHost.dockerSocket' value '${o.socket}' is not an absolute path (compose reads a relative one as a named volume, `
+      + "and ':' or a space splits the mount); give the engine's socket on the host, e.g. '/var/run/docker.sock' or '/run/podman/podman.sock'");
+  }
+  const ports: Array<[string, number]> = [['listen', Number(BIND_RE.exec(o.listen)![2])], ...Object.entries(o.ports)];
+  if (!o.admin.startsWith('/')) ports.push(['proxyAdmin', Number(BIND_RE.exec(o.admin)![2])]);
+  if (stack.registry?.inCluster) ports.push(['registry port (from its host)', Number(/:(\d+)$/.exec(stack.registry.host)?.[1] ?? 5000)]);
+  const seen = new Map<number, string>();
+  for (const [field, port] of ports) {
+    const other = seen.get(port);
+    if (other !== undefined) {
+      throw new Error(`'singleHost.${field}' and '${other.startsWith('registry') ? other : `singleHost.${other}`}' both use port ${port} of the host; `
+        + 'every service of the bundle runs on the host network, so the second could not start: give each its own port');
+    }
+    seen.set(port, field);
+  }
 }
 
 function checkPort(field: string, port: number): void {

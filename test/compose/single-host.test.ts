@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { App } from 'cdk8s';
+import { App, Chart } from 'cdk8s';
 import { parse } from 'yaml';
 import { run } from '../../bin/commands/synth';
 import build from '../../examples/recommendation-model/app';
@@ -109,6 +109,28 @@ describe('singleHostBundle', () => {
     expect(() => haproxyConfig({ backend: 'a b', listen: ':80', ports: [1, 2] })).toThrow(/haproxy backend 'a b' is not a valid HAProxy name/);
   });
 
+  // #27: a bundle that cannot start is refused at synth (the real haproxy -c and docker-compose config agree:
+  // test/compose/bundle-check.integration.test.ts)
+  test.each([
+    ['listen with a scheme', { listen: 'http://0.0.0.0:8080' },
+      "'singleHost.listen' value 'http://0.0.0.0:8080' is not an address HAProxy can bind; write it as host:port without scheme, e.g. '0.0.0.0:8080'"],
+    ['listen without a port', { listen: '0.0.0.0' }, "'singleHost.listen' value '0.0.0.0' is not an address HAProxy can bind"],
+    ['listen on port 0', { listen: '0.0.0.0:0' }, "'singleHost.listen' value '0.0.0.0:0' has port 0; give a port between 1 and 65535"],
+    ['listen on a port above 65535', { listen: ':99999' }, "'singleHost.listen' value ':99999' has port 99999; give a port between 1 and 65535"],
+    ['listen on no IPv4 address', { listen: '300.1.1.1:80' }, "'singleHost.listen' value '300.1.1.1:80' has '300.1.1.1', which is not an IPv4 address"],
+    ['the runtime API on every address', { proxyAdmin: '0.0.0.0:9999' },
+      "'singleHost.proxyAdmin' value '0.0.0.0:9999' listens on every address: HAProxy's runtime API lets anyone who reaches it take the model out of service"],
+    ['a relative Docker socket', { dockerSocket: 'docker.sock' },
+      "'singleHost.dockerSocket' value 'docker.sock' is not an absolute path (compose reads a relative one as a named volume, and ':' or a space splits the mount)"],
+    ['two services on one port', { agentPort: 9090 },
+      "'singleHost.agentPort' and 'singleHost.prometheusPort' both use port 9090 of the host; every service of the bundle runs on the host network, so the second could not start"],
+    ['the proxy on a model slot', { listen: '0.0.0.0:9001' }, "'singleHost.modelPorts[0]' and 'singleHost.listen' both use port 9001 of the host"],
+    ['a service on the registry port', { alertmanagerPort: 30500 },
+      "'singleHost.registry port (from its host)' and 'singleHost.alertmanagerPort' both use port 30500 of the host"],
+  ])('refuses %s', (_n, options, message) => {
+    expect(() => singleHostBundle(stack, options)).toThrow(message);
+  });
+
   test('a stack without monitoring, alerting or updater gets only the model, the proxy and Prometheus', () => {
     const app = new App();
     const s = new SelfHealingModelStack(app, 'bare', {
@@ -140,6 +162,24 @@ describe('modelpilot synth --target compose', () => {
     expect(out).toContain('wrote 1 single-host bundle(s)');
     const compose = parse(fs.readFileSync(path.join(dir, 'recommendation-model', 'compose.yaml'), 'utf8')) as { services: Record<string, { image: string }> };
     expect(compose.services.proxy.image).toBe('registry.internal/haproxy:2.6.12');
+  });
+
+  test('an app with a plain cdk8s Chart beside a stack: the stack gets its bundle, the Chart is named as Kubernetes only (#27)', async () => {
+    const appFile = path.join(dir, 'app.ts');
+    fs.writeFileSync(appFile, `import { ApiObject, App, Chart } from 'cdk8s';
+import build from '${path.resolve(__dirname, '../../examples/recommendation-model/app').replace(/\\/g, '/')}';
+export default function (app: App): void {
+  build(app);
+  const extra = new Chart(app, 'extras');
+  new ApiObject(extra, 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'extra' } });
+}
+`);
+    const { code, out, err } = await capture(() => run([appFile, '--target', 'compose', '--out', path.join(dir, 'out')]));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out).toContain('not for one host (Kubernetes only): extras');
+    expect(fs.existsSync(path.join(dir, 'out', 'recommendation-model', 'compose.yaml'))).toBe(true);
+    expect(SelfHealingModelStack.isStack(new Chart(new App(), 'plain'))).toBe(false);
   });
 
   test('a bad --target or --image is a usage error naming the fix', async () => {
