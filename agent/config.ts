@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { AgentConfig, ConfigError, parseConfig } from '../lib/core/contract/agent-config';
-import { readInputFile } from './files';
+import { pseudoFilesystemOf, readInputFile } from './files';
 import { loadPrivateKey } from './registry/attestation';
 import { loadPublicKeys } from './registry/cosign';
 import { loadDockerConfig } from './registry/credentials';
@@ -114,6 +114,10 @@ export function checkRuntimePaths(config: AgentConfig): string[] {
   const k = config.targets.kubernetes;
   if (k && !k.inCluster && k.kubeconfig !== undefined) {
     needFile('targets.kubernetes.kubeconfig', k.kubeconfig, 'give the path of a kubeconfig file, or remove it to use the in-cluster service account');
+  }
+  for (const [key, p] of [['stateDir', config.stateDir], ['auditLog', config.auditLog]] as const) {
+    const pseudo = pseudoFilesystemOf(p);
+    if (pseudo) problems.push(`'${key}' value '${p}' is on ${pseudo} (a kernel interface), where nothing can be kept; give a path on a disk or volume such as '/var/lib/modelpilot'`);
   }
   const stateKind = kindOf(config.stateDir);
   if (stateKind !== 'directory' && stateKind !== 'missing') {

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AgentConfig, ConfigError, loadConfig } from '../agent/config';
+import { pseudoFilesystemOf } from '../agent/files';
 import { DEFAULT_STATE_DIR } from '../lib/core/contract/paths';
 
 /** The agent's state directory when neither `--state-dir` nor `--config` names one (agent.yaml's `stateDir` default). */
@@ -34,6 +35,12 @@ export function resolveState(command: string, values: { 'state-dir'?: string; co
     ({ stateDir, auditLog: auditFile } = c);
   }
   stateDir ??= DEFAULT_STATE_DIR;
+  const pseudo = pseudoFilesystemOf(stateDir);
+  if (pseudo) {
+    process.stderr.write(`modelpilot ${command}: state directory '${stateDir}' is on ${pseudo} (a kernel interface), where no state is kept; `
+      + "give the agent's stateDir with --state-dir <dir> or --config <agent.yaml>\n");
+    return 1;
+  }
   const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
   if (!stat?.isDirectory()) {
     process.stderr.write(`modelpilot ${command}: state directory '${stateDir}' ${stat ? 'is not a directory' : 'does not exist'}; `

@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App } from 'cdk8s';
 import { stringify } from 'yaml';
+import { checkInputFile, readInputFile } from '../../agent/files';
 import { ModelAlerts } from '../../lib/monitoring/model-alerts';
 import { generateRuleTests, ruleTestFile } from '../../lib/monitoring/rule-tests';
 import { DEFAULT_APP, loadApp } from './synth';
@@ -91,7 +92,8 @@ export async function testRules(appFile: string, userTests: string[], workDir: s
   const write = (name: string, data: unknown) => fs.writeFileSync(path.join(workDir, name), stringify(data, { lineWidth: 0 }));
 
   if (/\.(ya?ml|json)$/.test(appFile)) {
-    for (const o of readManifests(fs.readFileSync(appFile, 'utf8'), appFile) as Array<Record<string, unknown>>) {
+    const text = readInputFile(appFile, { field: '', fix: 'give an app.ts or a manifests file (.yaml, .yml or .json)', maxBytes: 256 * 1024 * 1024 });
+    for (const o of readManifests(text, appFile) as Array<Record<string, unknown>>) {
       if (o.kind !== 'PrometheusRule') continue;
       const meta = (o.metadata ?? {}) as Record<string, string>;
       const file = `${meta.namespace ?? 'default'}-${meta.name}.rules.yml`;
@@ -125,7 +127,8 @@ export async function testRules(appFile: string, userTests: string[], workDir: s
     throw new Error(`'${appFile}' holds no rule group; add a 'monitoring' section to the SelfHealingModelStack (or a ModelAlerts)`);
   }
   userTests.forEach((t, i) => {
-    if (!fs.existsSync(t)) throw new Error(`'--tests' file '${t}' does not exist`);
+    const unfit = checkInputFile(t, { field: '--tests', fix: 'give a promtool rule test file (YAML)' });
+    if (unfit) throw new Error(unfit);
     const file = `user-${i}-${path.basename(t)}`;
     fs.copyFileSync(t, path.join(workDir, file));
     testFiles.push({ file, group: '(yours)', name: t });
