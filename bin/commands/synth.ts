@@ -58,6 +58,10 @@ export function loadApp(file: string): AppBuilder {
     if (unfit && !fs.statSync(resolved).isDirectory()) throw new Error(unfit); // a directory resolves to its index.ts
   }
   if (/\.tsx?$/.test(resolved)) registerTsNode();
+  if (/\.(ya?ml|json)$/i.test(resolved)) {
+    throw new Error(`app '${file}' is a data file, not an app module; synth takes an app.ts (or .js) that adds charts; `
+      + "to check manifests give them to 'modelpilot validate'");
+  }
   let mod: Record<string, unknown>;
   try {
     mod = require(resolved) as Record<string, unknown>;
@@ -65,7 +69,8 @@ export function loadApp(file: string): AppBuilder {
     if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && !fs.existsSync(resolved) && !fs.existsSync(resolved + '.ts') && !fs.existsSync(resolved + '.js')) {
       throw new Error(`app '${file}' does not exist; give the path of an app.ts, e.g. 'examples/llm-gpu/app.ts'`);
     }
-    throw e;
+    if (e instanceof SyntaxError) throw new Error(`app '${file}' is not a valid TypeScript or JavaScript module (${e.message}); give the path of an app.ts`);
+    throw new Error(`app '${file}' failed to load: ${(e as Error).message}`);
   }
   const fn = typeof mod.default === 'function' ? mod.default : mod.build;
   if (typeof fn !== 'function') {
