@@ -517,6 +517,8 @@ function resolveProps(props: ModelUpdaterProps) {
     ...(props.requireVerifiedIn ?? []).map((r, i): [string, unknown] => [`requireVerifiedIn[${i}].publicKey`, r.publicKey]),
   ];
   for (const [field, ref] of refs) if (ref !== undefined) checkSecretKeySelector(field, ref);
+  if (props.prometheusUrl !== undefined) urlPort(props.prometheusUrl, 'prometheusUrl');
+  if (props.mlflow?.url !== undefined) urlPort(props.mlflow.url, 'mlflow.url');
   const state = props.state
     ?? (props.stateClaimName !== undefined ? UpdaterState.existingClaim(props.stateClaimName) : UpdaterState.persistentVolumeClaim());
   return {
