@@ -453,6 +453,13 @@ export class ModelDeployment extends Construct {
         },
       });
     } else if (props.autoscaling && keda) {
+      // KEDA's admission webhook (verifyName): the ScaledObject name is a label value and its HPA is 'keda-hpa-<name>',
+      // both at most 63 characters
+      if (this.deploymentName.length > 63 - 'keda-hpa-'.length) {
+        throw new Error(`'model.name' value '${this.deploymentName}' is ${this.deploymentName.length} characters; with Autoscaling.keda() KEDA names its HPA `
+          + `'keda-hpa-${this.deploymentName}', longer than the 63 characters a label value may have, and refuses the ScaledObject; `
+          + `give a name of at most ${63 - 'keda-hpa-'.length} characters`);
+      }
       const query = keda.metric.promql ?? `sum(rate(${this.slo.requestTotalMetric}{model="${this.modelName}"}[2m]))`;
       this.autoscaler = new ApiObject(this, 'ScaledObject', {
         apiVersion: 'keda.sh/v1alpha1',
