@@ -227,5 +227,5 @@ export function hasHeader(head: string, marker: RegExp): boolean {
 /** Kubernetes manifests as synth or kubectl write them: the first content line opens a document or an object. */
 export function isManifestYaml(head: string): boolean {
   const first = head.split('\n').find((l) => l.trim() !== '' && !l.startsWith('#'));
-  return first === undefined || /^(---|apiVersion:|kind:)/.test(first);
+  return first !== undefined && /^(---|apiVersion:|kind:)/.test(first);
 }
