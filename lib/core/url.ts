@@ -24,9 +24,11 @@ export function shownUrl(text: string): string {
 /**
  * Why `text` cannot be rendered as the http(s) URL of a service: not a URL, another scheme, no host, white space, a
  * user or password, a credential parameter. Undefined when it can. `credentialFix` says where the credential goes
- * instead (e.g. "give it as 'bearerToken' (a Secret key)").
+ * instead (e.g. "give it as 'bearerToken' (a Secret key)"); `exposure` where it would show ('logged' for agent.yaml).
  */
-export function httpUrlProblem(text: string, example: string, credentialFix = 'reach the service without credentials in the URL (the URL is rendered in plain text)'): string | undefined {
+export function httpUrlProblem(
+  text: string, example: string, credentialFix = 'reach the service without credentials in the URL (the URL is rendered in plain text)', exposure = 'rendered in plain text',
+): string | undefined {
   if (typeof text !== 'string') return `is not a URL; give e.g. '${example}'`;
   if (/\s/.test(text)) return `holds white space; give e.g. '${example}'`;
   let u: URL | undefined;
@@ -40,10 +42,10 @@ export function httpUrlProblem(text: string, example: string, credentialFix = 'r
     return `is not an http(s) URL; ${fix}`;
   }
   if (u.username || u.password) {
-    return `carries ${u.password ? 'a user and password' : 'a user name'}, which would be rendered in plain text; ${credentialFix}`;
+    return `carries ${u.password ? 'a user and password' : 'a user name'}, which would be ${exposure}; ${credentialFix}`;
   }
   const param = [...u.searchParams.keys()].find((k) => CREDENTIAL_PARAM.test(k));
-  if (param !== undefined) return `carries the credential parameter '${param}', which would be rendered in plain text; ${credentialFix}`;
+  if (param !== undefined) return `carries the credential parameter '${param}', which would be ${exposure}; ${credentialFix}`;
   return undefined;
 }
 

@@ -51,7 +51,7 @@ describe('agent.yaml: every bad value names the key, the value and the fix', () 
   ['prometheus url ftp', {'health': {'prometheus': {'url': 'ftp://prometheus:9090'}}},
     ["'health.prometheus.url' value 'ftp://prometheus:9090' is not an http(s) URL; use an http:// or https:// URL such as 'http://prometheus:9090'"]],
   ['prometheus url with credentials', {'health': {'prometheus': {'url': 'http://admin:secret@prometheus:9090'}}},
-    ["'health.prometheus.url' value 'http://admin:***@prometheus:9090' holds credentials; remove them from the URL (they would be logged)"]],
+    ["'health.prometheus.url' value 'http://admin:***@prometheus:9090' carries a user and password, which would be logged; remove them from the URL"]],
   ['prometheus timeout 0s', {'health': {'prometheus': {'url': 'http://prometheus:9090', 'timeout': '0s'}}},
     ["'health.prometheus.timeout' value '0s' must be longer than 0; give for example '30s'"]],
   ['probe url file', {'health': {'inconclusive': 'probe', 'probe': {'url': 'file:///etc/passwd'}}},

@@ -16,6 +16,7 @@ import { formatKeyPath, valueAt } from '../key-path';
 import { scheduleProblem } from '../schedule';
 import { Slo } from '../slo';
 import { UpdatePolicy } from '../update-policy';
+import { httpUrlProblem } from '../url';
 import { INCONCLUSIVE_MODES, MANAGED_SELECTOR } from './names';
 import { AUDIT_LOG_FILE, DEFAULT_STATE_DIR } from './paths';
 
@@ -74,18 +75,8 @@ const timeout = () => duration({ ms: 1, text: '1ms' });
 
 /** An http(s) URL; other schemes (ftp:, file:) and scheme-less 'host:port' (read as scheme 'host:') are refused. */
 const httpUrl = (example: string) => z.string({ error: `must be a URL such as '${example}'` }).superRefine((text, ctx) => {
-  let u: URL | undefined;
-  try {
-    u = new URL(text);
-  } catch {
-    // reported below
-  }
-  if (!u || !/^https?:$/.test(u.protocol) || !u.hostname) {
-    const fix = /^[A-Za-z0-9.-]+:\d+(\/|$)/.test(text) ? `add the scheme: 'http://${text}'` : `use an http:// or https:// URL such as '${example}'`;
-    ctx.issues.push({ code: 'custom', input: text, message: `is not an http(s) URL; ${fix}` });
-  } else if (u.username || u.password) {
-    ctx.issues.push({ code: 'custom', input: text, message: 'holds credentials; remove them from the URL (they would be logged)' });
-  }
+  const problem = httpUrlProblem(text, example, 'remove them from the URL', 'logged');
+  if (problem) ctx.issues.push({ code: 'custom', input: text, message: problem });
 });
 
 const nonEmpty = (what: string) => z.string({ error: `must be ${what}` }).trim().min(1, { error: `must not be empty; give ${what}` });
