@@ -4,6 +4,7 @@
  * `run(argv: string[]): Promise<number>` (the exit code). Its one-line summary is in COMMANDS below, so that the
  * usage text needs no command module loaded.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 
 const COMMANDS: Record<string, string> = {
@@ -27,11 +28,28 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return ['usage: modelpilot <command> [options]', '', 'commands:',
     ...Object.entries(COMMANDS).map(([c, s]) => `  ${c.padEnd(width)}  ${s}`), '',
-    'Run `modelpilot <command> --help` for a command\'s options.'].join('\n');
+    'Run `modelpilot <command> --help` for a command\'s options; `modelpilot --version` prints the version.'].join('\n');
+}
+
+/** This package's version: the package.json beside the sources (bin/..), the build (build/bin/../..) or the image (/app). */
+export function version(): string {
+  for (const dir of [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name?.startsWith('modelpilot') && pkg.version) return pkg.version;
+    } catch {
+      // next
+    }
+  }
+  return 'unknown';
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`modelpilot ${version()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
     return name ? 0 : 2;

@@ -2,8 +2,9 @@
 # Installs the Debian tools the integration tier drives for real: promtool/prometheus, amtool/alertmanager,
 # the distribution registry, podman and runc; openssl for the cluster tier's PKI; chromium for the timeline page test;
 # haproxy (the blue/green switch) and docker-compose (runs the single-host bundle through podman's Docker API). Idempotent; needs root (or sudo) and Debian's apt.
+# python3-yaml: PyYAML, the YAML 1.1 reader of Ansible and Python linters, reads every synthesized file.
 set -euo pipefail
-pkgs=(prometheus prometheus-alertmanager docker-registry podman runc openssl chromium haproxy docker-compose)
+pkgs=(prometheus prometheus-alertmanager docker-registry podman runc openssl chromium haproxy docker-compose python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

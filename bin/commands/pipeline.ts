@@ -5,8 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as YAML from 'yaml';
 import { checkOutputDir, checkOutputFile, hasHeader } from '../../agent/files';
+import { portableYaml } from '../../lib/core/yaml';
 import { githubReleaseWorkflow, gitlabReleasePipeline, PIPELINE_SECRETS, ReleasePipelineOptions } from '../../lib/pipeline/release-pipeline';
 import { parseCommandArgs } from '../args';
 
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const header = `# Written by 'modelpilot pipeline ${kind}'. Secrets: ${PIPELINE_SECRETS.registryUsername}, ${PIPELINE_SECRETS.registryPassword}`
     + `${options.webhookUrl ? `, ${PIPELINE_SECRETS.webhookHmac}` : ''}.\n`;
-  const text = header + YAML.stringify(pipeline, { lineWidth: 0 });
+  const text = header + portableYaml(pipeline, { lineWidth: 0 });
   const out = v.out ?? DEFAULT_OUT[kind];
   if (out === '-') {
     process.stdout.write(text);

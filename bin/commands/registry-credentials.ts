@@ -7,9 +7,9 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as bcrypt from 'bcryptjs';
-import * as YAML from 'yaml';
 import { checkOutputFile, isManifestYaml } from '../../agent/files';
 import { DNS_LABEL_RE } from '../../lib/core/checks';
+import { portableYaml } from '../../lib/core/yaml';
 import { parseCommandArgs } from '../args';
 
 const USAGE = `usage: modelpilot registry-credentials --namespace <ns> [--name model-registry] [--port 5000] [--host <host:port>]
@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [host]: { username: user, password, auth: Buffer.from(`${user}:${password}`).toString('base64') } } }) },
     },
   ];
-  const text = secrets.map((s) => YAML.stringify(s, { lineWidth: 0 })).join('---\n');
+  const text = secrets.map((s) => portableYaml(s, { lineWidth: 0 })).join('---\n');
   if (out === undefined) {
     process.stdout.write(text);
   } else {

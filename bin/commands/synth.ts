@@ -10,10 +10,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ApiObject, App, Chart } from 'cdk8s';
-import * as YAML from 'yaml';
 import { checkInputFile, checkOutputDir, checkOutputFile, hasHeader, isManifestYaml } from '../../agent/files';
 import { SINGLE_HOST_IMAGES, singleHostBundle, SingleHostService } from '../../lib/compose/single-host';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
+import { portableYaml } from '../../lib/core/yaml';
 import { SelfHealingModelStack } from '../../lib/stack';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
 import { SynthWarning, warningsOf } from '../../lib/validation/warnings';
@@ -129,7 +129,7 @@ export function checkCollisions(charts: readonly Chart[]): void {
 
 /** Renders objects as a multi-document YAML stream. */
 export function toYaml(objects: readonly unknown[]): string {
-  return objects.map((o) => YAML.stringify(o, { lineWidth: 0 })).join('---\n');
+  return objects.map((o) => portableYaml(o, { lineWidth: 0 })).join('---\n');
 }
 
 export async function run(argv: string[]): Promise<number> {

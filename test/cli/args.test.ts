@@ -34,3 +34,13 @@ describe('parseCommandArgs', () => {
     expect(parseCommandArgs(argv, OPTIONS)).toEqual({ error });
   });
 });
+
+describe('modelpilot --version', () => {
+  test.each(['--version', '-v', 'version'])('%s prints the package version and exits 0', async (flag) => {
+    const { main } = await import('../../bin/modelpilot');
+    const pkg = JSON.parse(require('fs').readFileSync(require('path').join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    const { capture } = await import('../support/cli');
+    const r = await capture(() => main([flag]));
+    expect(r).toEqual({ code: 0, out: `modelpilot ${pkg.version}\n`, err: '' });
+  });
+});
