@@ -1,6 +1,7 @@
 /**
  * What a user downloads: the packed package's file count and size, the node_modules of a cdk8s-only project that
- * installs it, and the node_modules of the agent image (agent/package.json's runtime modules, `npm ci --omit=dev`
+ * installs it, the node_modules each README install line (cdk8s repo, Pulumi repo, agent only) lays out, and the
+ * node_modules of the agent image (agent/package.json's runtime modules, `npm ci --omit=dev`
  * from agent/package-lock.json, as agent/Dockerfile's deps stage does). The "before" row was measured the same
  * way at commit 222b807 (before the entry points, peers and files allowlist), with `npm install` of the tarball.
  * Writes bench/results/package.json.
@@ -9,7 +10,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { installPacked, packedFiles, packRepository, treeBytes } from '../test/support/pack';
+import { INSTALL_AUDIENCES, installPacked, packedFiles, packRepository, readmeInstallLine, treeBytes } from '../test/support/pack';
 
 const ROOT = path.resolve(__dirname, '..');
 const MB = 1024 * 1024;
@@ -23,6 +24,17 @@ function main(): void {
     const project = path.join(tmp, 'project');
     const copied = installPacked(tarball, project, ['cdk8s', 'constructs', 'cdk8s-plus-28']);
     const userBytes = treeBytes(path.join(project, 'node_modules'));
+    // each audience's README install line, as installed from the tarball (test/package/install-lines.integration.test.ts)
+    const perAudience: Record<string, { packagesOnLine: string[]; installMB: number; packages: number }> = {};
+    for (const audience of INSTALL_AUDIENCES) {
+      const line = readmeInstallLine(audience);
+      const dir = path.join(tmp, `audience-${audience}`);
+      const got = installPacked(tarball, dir, line.map((p) => p.name).filter((n) => n !== 'modelpilot'));
+      perAudience[audience] = {
+        packagesOnLine: line.map((p) => `${p.name}@${p.version}`),
+        installMB: Number((treeBytes(path.join(dir, 'node_modules')) / MB).toFixed(1)), packages: got.length + 1,
+      };
+    }
     // the agent image's modules, from their own lock (needs the npm registry or its cache)
     const agentDir = path.join(tmp, 'agent');
     fs.mkdirSync(agentDir);
@@ -47,6 +59,7 @@ function main(): void {
         agentImageNodeModulesMB: Number((agentBytes / MB).toFixed(1)),
         agentImageTopLevelPackages: agentPackages.length,
       },
+      installLinesByAudience: perAudience,
     };
     fs.writeFileSync(path.join(__dirname, 'results', 'package.json'), JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(JSON.stringify(result.after) + '\n');

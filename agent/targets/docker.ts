@@ -991,11 +991,18 @@ export function recreateSpec(
   // a crashed version itself, bounded); only a container with none at all gets `unless-stopped`.
   const policy = old.HostConfig?.RestartPolicy;
   const restartPolicy = policy?.Name ? policy : { Name: 'unless-stopped' };
+  const host: Docker.HostConfig = { ...old.HostConfig, RestartPolicy: restartPolicy };
+  // A CPU limit set as NanoCpus (compose `cpus`) is reported by podman's inspect as CpuPeriod + CpuQuota too, and the
+  // engine refuses a create with both ("NanoCpus conflicts with CpuPeriod and CpuQuota"): NanoCpus is what was set.
+  if (host.NanoCpus) {
+    delete host.CpuPeriod;
+    delete host.CpuQuota;
+  }
   const spec: Docker.ContainerCreateOptions = {
     Image: image,
     Env: env,
     Labels: labels,
-    HostConfig: { ...old.HostConfig, RestartPolicy: restartPolicy },
+    HostConfig: host,
   };
   if (Object.keys(exposed).length > 0) spec.ExposedPorts = exposed;
   if (!sameList(c.Cmd, ic.Cmd)) spec.Cmd = c.Cmd;

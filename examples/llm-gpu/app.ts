@@ -27,7 +27,8 @@ export default function build(app: App): void {
       modelCache: ModelCache.emptyDir(Size.gibibytes(40)),
       drain: Duration.seconds(20),
       terminationGracePeriod: Duration.seconds(90),
-      env: [{ name: 'HF_HOME', value: '/models' }],
+      // the Hub token the server downloads gated weights with, from a Secret (SECRETS.md / the compose env file)
+      env: [{ name: 'HF_HOME', value: '/models' }, { name: 'HF_TOKEN', secretKeyRef: { name: 'hf-token', key: 'token' } }],
       slo: new Slo({ maxP99Latency: Duration.seconds(20), maxErrorRatio: 0.02 }),
     },
   });

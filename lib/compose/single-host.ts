@@ -20,6 +20,7 @@ import { stringify } from 'yaml';
 import { DEFAULT_UPDATER_IMAGE, DOCKER_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
 import { AGENT_PATHS, PROXY_STATE_FILE } from '../core/contract/paths';
 import { toPromDuration } from '../core/duration';
+import { portableYaml } from '../core/yaml';
 import type { SelfHealingModelStack } from '../stack';
 import { haproxyConfig } from './haproxy';
 import type { SingleHostOptions, SingleHostService } from './options';
@@ -35,6 +36,11 @@ export const SINGLE_HOST_IMAGES: Readonly<Record<SingleHostService, string>> = {
   modelpilot: DEFAULT_UPDATER_IMAGE,
 };
 
+/** The proxy's port when the model's Service port (80 by default) is one its non-root user cannot bind. */
+const DEFAULT_UNPRIVILEGED_LISTEN_PORT = 8080;
+/** The variable compose reads the Docker socket's group from when `dockerSocketGroup` is not set. */
+export const DOCKER_GID_VARIABLE = 'MODELPILOT_DOCKER_GID';
+
 /** The secret files the bundle mounts: where the stack's config reads them. */
 const AGENT_SECRETS = '/var/run/secrets/modelpilot';
 
@@ -46,20 +52,22 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   checkPort('modelPorts[0]', blue);
   checkPort('modelPorts[1]', green);
   if (blue === green) throw new Error(`'singleHost.modelPorts' is [${blue}, ${green}]; give two different ports, e.g. [9001, 9002]`);
-  const listen = options.listen ?? `0.0.0.0:${model.servicePort}`;
+  // The proxy image's user cannot bind a port below 1024 on the host network (no per-container sysctl there).
+  const listen = options.listen ?? `0.0.0.0:${model.servicePort >= 1024 ? model.servicePort : DEFAULT_UNPRIVILEGED_LISTEN_PORT}`;
   const admin = options.proxyAdmin ?? '127.0.0.1:9999';
   const promPort = options.prometheusPort ?? 9090;
   const amPort = options.alertmanagerPort ?? 9093;
   const agentPort = options.agentPort ?? 8081;
   for (const [k, v] of [['prometheusPort', promPort], ['alertmanagerPort', amPort], ['agentPort', agentPort]] as const) checkPort(k, v);
   const socket = options.dockerSocket ?? '/var/run/docker.sock';
-  checkBundle(stack, { listen, admin, socket, ports: { 'modelPorts[0]': blue, 'modelPorts[1]': green, prometheusPort: promPort, alertmanagerPort: amPort, agentPort } });
+  checkBundle(stack, { listen, admin, socket, proxyUser: options.proxyUser, socketGroup: options.dockerSocketGroup, ports: { 'modelPorts[0]': blue, 'modelPorts[1]': green, prometheusPort: promPort, alertmanagerPort: amPort, agentPort } });
   const img = { ...SINGLE_HOST_IMAGES, ...options.images };
   const container = modelContainer(stack);
   const readyPath = container.readyPath;
   const scope = stack.node.id;
   const files: Record<string, string> = {};
   const secrets: string[] = [];
+  let pullNote = '';
 
   // With the agent, the rotation it decides survives an HAProxy restart (the server-state file in its state volume).
   files['haproxy.cfg'] = haproxyConfig({ backend: name, listen, ports: [blue, green], readyPath, runtimeApi: admin,
@@ -68,6 +76,20 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   const services: Record<string, Record<string, unknown>> = {};
   const volumes: Record<string, Record<string, never>> = {};
   const stopSeconds = container.graceSeconds;
+  // Recreate (one copy fits, e.g. on the GPU): the agent stops the old container before it starts the new one, on
+  // the same port; without the proxy labels it never runs two copies side by side.
+  const blueGreen = container.strategy !== 'Recreate';
+  if (Object.keys(container.secretEnv).length > 0) {
+    secrets.push(`${name}/env (an env file, KEY=value lines, read by compose into the model container: `
+      + `${Object.entries(container.secretEnv).map(([k, ref]) => `${k} from Secret '${ref.name}' key '${ref.key}'`).join(', ')})`);
+  }
+  for (const v of container.cacheVolumes) volumes[v.volume] = {};
+  const pullSecrets = stack.registry?.inCluster ? [] : container.pullSecrets;
+  if (pullSecrets.length > 0) {
+    pullNote = `\n## Pulling the model image\n\nOn Kubernetes the image is pulled with the Secret(s) ${pullSecrets.map((p) => `'${p}'`).join(', ')}. `
+      + `Here the engine pulls it: log it in once, \`docker login ${model.image.registry}\`${stack.updater ? ', and give the agent the same '
+        + 'credentials (agent.yaml registries.dockerConfig, listed above when the stack sets it)' : ''}.\n`;
+  }
   services[name] = {
     image: model.image.toString(),
     container_name: name,
@@ -76,18 +98,26 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
     stop_grace_period: `${stopSeconds}s`,
     // MODEL_VERSION is left to the image (the agent replaces the image, and the version with it).
     environment: { ...withoutKey(container.env, MODEL_SERVER_ENV.version), [MODEL_SERVER_ENV.port]: String(blue), HOST: '127.0.0.1', [MODEL_SERVER_ENV.name]: name },
+    ...(Object.keys(container.secretEnv).length > 0 ? { env_file: [`./secrets/${name}/env`] } : {}),
     labels: {
       [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: name,
       [DOCKER_LABELS.policy]: model.updatePolicy.toString(),
       [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${blue}${readyPath}`,
-      [DOCKER_LABELS.proxyBackend]: name, [DOCKER_LABELS.proxyPorts]: `${blue},${green}`,
+      ...(blueGreen ? { [DOCKER_LABELS.proxyBackend]: name, [DOCKER_LABELS.proxyPorts]: `${blue},${green}` } : {}),
       'modelpilot.stop-timeout': String(stopSeconds),
     },
+    // What the pod declares, as the engine takes it (the agent carries HostConfig to every new version).
+    ...container.compose,
+    ...(container.cacheVolumes.length > 0 ? { volumes: container.cacheVolumes.map((v) => `${v.volume}:${v.mountPath}${v.readOnly ? ':ro' : ''}`) } : {}),
   };
   services.proxy = {
     image: img.proxy, network_mode: 'host', restart: 'unless-stopped',
     volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro', ...(stack.updater ? [`modelpilot-state:${AGENT_PATHS.state}:ro`] : [])],
     command: ['haproxy', '-db', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
+    ...(options.proxyUser !== undefined ? { user: options.proxyUser } : {}),
+    // The agent's container is created first, so the state volume starts as the agent image's state directory
+    // (owned by its uid); the proxy only reads the server-state file from it.
+    ...(stack.updater ? { depends_on: ['modelpilot'] } : {}),
   };
 
   // --- registry (in-cluster → on the host, at the port its image references use)
@@ -191,20 +221,40 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
     services.modelpilot = {
       image: img.modelpilot, network_mode: 'host', restart: 'unless-stopped',
       command: ['agent', '--config', '/etc/modelpilot/agent.yaml'],
+      // The image's non-root user (10001) plus the group that owns the Docker socket on the host.
+      group_add: [options.dockerSocketGroup !== undefined ? String(options.dockerSocketGroup)
+        : `\${${DOCKER_GID_VARIABLE}:?set ${DOCKER_GID_VARIABLE} to the group id of the Docker socket on this host: `
+          + `export ${DOCKER_GID_VARIABLE}=$$(stat -c %g ${socket}) or put it in .env next to compose.yaml}`],
       volumes: [`${socket}:/var/run/docker.sock`, './agent.yaml:/etc/modelpilot/agent.yaml:ro', `./secrets/modelpilot:${AGENT_SECRETS}:ro`,
-        'modelpilot-state:/var/lib/modelpilot'],
-      depends_on: ['proxy', 'prometheus'],
+        `modelpilot-state:${AGENT_PATHS.state}`],
+      depends_on: ['prometheus'],
     };
     volumes['modelpilot-state'] = {};
   }
 
+  const notes: string[] = [];
+  if (updater && options.dockerSocketGroup === undefined) {
+    notes.push(`Before the first start: export ${DOCKER_GID_VARIABLE}=$(stat -c %g ${socket})   (the agent runs as uid 10001 with that group)`);
+  }
+  if ((container.replicas ?? 1) > 1) notes.push(`replicas: the stack runs ${container.replicas} copies on Kubernetes; one host runs one copy behind the proxy`);
+  if (container.nodeSelector) notes.push(`nodeSelector ${JSON.stringify(container.nodeSelector)} applies on Kubernetes only: this host must have what it selects`);
+  if (!blueGreen) notes.push('strategy Recreate: the agent stops the running version before it starts the new one (one copy at a time, a short gap)');
   files['compose.yaml'] = `# Generated by modelpilot from stack '${scope}' (npx modelpilot synth --target compose).\n`
     + `# Start it with: docker compose -p ${scope} up -d   (or docker-compose -p ${scope} up -d)\n`
     + '# Host networking throughout: users reach the model through the proxy only; the rest binds 127.0.0.1.\n'
-    + stringify({ services, volumes });
+    + notes.map((n) => `# ${n}\n`).join('')
+    + portableYaml({ services, volumes });
   files['SECRETS.md'] = `# Secret files for stack '${scope}'\n\nCreate these next to compose.yaml before \`docker compose up -d\` `
-    + '(they are mounted read-only; keep them out of Git):\n\n'
-    + (secrets.length ? secrets.map((s) => `- \`secrets/${s.replace(/ \(/, '` (')}`).join('\n') : '- none') + '\n';
+    + '(they are mounted read-only; keep them out of Git; the agent reads its files as uid 10001, so make them readable to it, '
+    + 'e.g. `chown -R 10001 secrets/modelpilot` or mode 0644):\n\n'
+    + (secrets.length ? secrets.map((s) => `- \`secrets/${s.replace(/ \(/, '` (')}`).join('\n') : '- none') + '\n'
+    + (updater && options.dockerSocketGroup === undefined
+      ? '\n## The Docker socket\'s group\n\nThe agent runs as its image\'s non-root user (uid 10001) and reaches the Docker socket through the group that '
+        + `owns it. Compose reads that group from ${DOCKER_GID_VARIABLE} and refuses to start without it:\n\n`
+        + `\`\`\`sh\necho ${DOCKER_GID_VARIABLE}=$(stat -c %g ${socket}) >> .env\n\`\`\`\n\n`
+        + '(or set `singleHost.dockerSocketGroup` in the stack to write the number into compose.yaml).\n'
+      : '')
+    + pullNote;
   return files;
 }
 
@@ -234,9 +284,24 @@ export function bindProblem(value: string, example: string): string | undefined 
  * the second would fail to start), and the Docker socket is an absolute path (a relative one is read by compose as
  * a named volume).
  */
-function checkBundle(stack: SelfHealingModelStack, o: { listen: string; admin: string; socket: string; ports: Record<string, number> }): void {
+function checkBundle(stack: SelfHealingModelStack, o: {
+  listen: string; admin: string; socket: string; proxyUser?: string; socketGroup?: number; ports: Record<string, number>;
+}): void {
   const listenProblem = bindProblem(o.listen, '0.0.0.0:8080');
   if (listenProblem) throw new Error(`'singleHost.listen' value '${o.listen}' ${listenProblem}`);
+  if (o.proxyUser !== undefined && (typeof o.proxyUser !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(o.proxyUser))) {
+    throw new Error(`'singleHost.proxyUser' value '${String(o.proxyUser)}' is not a user compose accepts; give 'uid', 'uid:gid' or a user name of the proxy image, e.g. '0'`);
+  }
+  const listenPort = Number(BIND_RE.exec(o.listen)![2]);
+  if (listenPort < 1024 && !/^(0|root)(:|$)/.test(o.proxyUser ?? '')) {
+    throw new Error(`'singleHost.listen' value '${o.listen}' has port ${listenPort}, below 1024: the proxy image runs as a non-root user `
+      + '(haproxy:2.6: uid 99) on the host network, where it cannot bind it, so the proxy would never start; give a port of 1024 or above, '
+      + `e.g. '0.0.0.0:${DEFAULT_UNPRIVILEGED_LISTEN_PORT}' (and forward ${listenPort} to it on the host), or set 'singleHost.proxyUser' to '0' to run the proxy as root`);
+  }
+  if (o.socketGroup !== undefined && !(Number.isInteger(o.socketGroup) && o.socketGroup >= 0 && o.socketGroup < 2 ** 31)) {
+    throw new Error(`'singleHost.dockerSocketGroup' value '${String(o.socketGroup)}' is not a group id; give the number that owns the socket on the host `
+      + '(stat -c %g /var/run/docker.sock), e.g. 998: a group name would be looked up inside the agent image, which has no such group');
+  }
   if (!o.admin.startsWith('/')) {
     const adminProblem = bindProblem(o.admin, '127.0.0.1:9999');
     if (adminProblem) throw new Error(`'singleHost.proxyAdmin' value '${o.admin}' ${adminProblem}`);
@@ -249,7 +314,7 @@ function checkBundle(stack: SelfHealingModelStack, o: { listen: string; admin: s
     throw new Error(`'singleHost.dockerSocket' value '${o.socket}' is not an absolute path (compose reads a relative one as a named volume, `
       + "and ':' or a space splits the mount); give the engine's socket on the host, e.g. '/var/run/docker.sock' or '/run/podman/podman.sock'");
   }
-  const ports: Array<[string, number]> = [['listen', Number(BIND_RE.exec(o.listen)![2])], ...Object.entries(o.ports)];
+  const ports: Array<[string, number]> = [['listen', listenPort], ...Object.entries(o.ports)];
   if (!o.admin.startsWith('/')) ports.push(['proxyAdmin', Number(BIND_RE.exec(o.admin)![2])]);
   if (stack.registry?.inCluster) ports.push(['registry port (from its host)', Number(/:(\d+)$/.exec(stack.registry.host)?.[1] ?? 5000)]);
   const seen = new Map<number, string>();
@@ -274,14 +339,102 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-/** The model container as rendered: plain env values, the readiness path, the termination grace. */
-function modelContainer(stack: SelfHealingModelStack): { env: Record<string, string>; readyPath: string; graceSeconds: number } {
-  interface RenderedContainer { name: string; env?: Array<{ name: string; value?: string }>; readinessProbe?: { httpGet?: { path?: string } } }
-  interface RenderedPod { terminationGracePeriodSeconds?: number; containers: RenderedContainer[] }
-  const d = stack.model.deployment.toJson() as { spec: { template: { spec: RenderedPod } } };
+/** The model container as rendered, and what of its pod the engine can take (compose keys). */
+interface RenderedModel {
+  env: Record<string, string>;
+  secretEnv: Record<string, { name: string; key: string }>;
+  readyPath: string;
+  graceSeconds: number;
+  strategy: string;
+  replicas?: number;
+  nodeSelector?: Record<string, string>;
+  /** user, read_only, tmpfs, cap_drop, security_opt, cpus, mem_limit, mem_reservation, deploy (GPUs). */
+  compose: Record<string, unknown>;
+  /** Named volumes for the model cache (emptyDir or PersistentVolumeClaim). */
+  cacheVolumes: Array<{ volume: string; mountPath: string; readOnly: boolean }>;
+  /** imagePullSecrets names. */
+  pullSecrets: string[];
+}
+
+function modelContainer(stack: SelfHealingModelStack): RenderedModel {
+  interface RenderedContainer {
+    name: string; env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+    readinessProbe?: { httpGet?: { path?: string } };
+    resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
+    securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+    volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  }
+  interface RenderedPod {
+    terminationGracePeriodSeconds?: number; containers: RenderedContainer[]; nodeSelector?: Record<string, string>;
+    securityContext?: { runAsUser?: number; runAsGroup?: number }; imagePullSecrets?: Array<{ name: string }>;
+    volumes?: Array<{ name: string; emptyDir?: { sizeLimit?: string }; persistentVolumeClaim?: { claimName: string; readOnly?: boolean } }>;
+  }
+  const d = stack.model.deployment.toJson() as { spec: { replicas?: number; strategy?: { type?: string }; template: { spec: RenderedPod } } };
   const pod = d.spec.template.spec;
   const c = pod.containers.find((x) => x.name === stack.model.containerName) ?? pod.containers[0];
   const env: Record<string, string> = {};
-  for (const e of c.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
-  return { env, readyPath: c.readinessProbe?.httpGet?.path ?? '/health/ready', graceSeconds: pod.terminationGracePeriodSeconds ?? 30 };
+  const secretEnv: RenderedModel['secretEnv'] = {};
+  for (const e of c.env ?? []) {
+    if (typeof e.value === 'string') env[e.name] = e.value;
+    else if (e.valueFrom?.secretKeyRef) secretEnv[e.name] = e.valueFrom.secretKeyRef;
+  }
+  const compose: Record<string, unknown> = {};
+  const user = pod.securityContext?.runAsUser;
+  if (user !== undefined) compose.user = `${user}:${pod.securityContext?.runAsGroup ?? user}`;
+  const tmpfs: string[] = [];
+  const cacheVolumes: RenderedModel['cacheVolumes'] = [];
+  for (const m of c.volumeMounts ?? []) {
+    const v = (pod.volumes ?? []).find((x) => x.name === m.name);
+    if (v?.emptyDir && m.mountPath === '/tmp') {
+      tmpfs.push(`/tmp:size=${dockerBytes(v.emptyDir.sizeLimit ?? '256Mi', 'model /tmp sizeLimit')}`);
+    } else if (v?.emptyDir || v?.persistentVolumeClaim) {
+      // one host: a named volume of the bundle (a claim's name becomes the volume's)
+      const volume = v.persistentVolumeClaim ? v.persistentVolumeClaim.claimName : `${stack.model.modelName}-${v.name}`;
+      cacheVolumes.push({ volume, mountPath: m.mountPath, readOnly: Boolean(m.readOnly || v.persistentVolumeClaim?.readOnly) });
+    } else {
+      throw new Error(`the model's volume '${m.name}' (mounted at ${m.mountPath}) has no single-host equivalent; `
+        + 'the compose target carries emptyDir and PersistentVolumeClaim volumes only: use ModelCache.emptyDir or ModelCache.fromClaim');
+    }
+  }
+  if (c.securityContext?.readOnlyRootFilesystem) compose.read_only = true;
+  if (tmpfs.length) compose.tmpfs = tmpfs;
+  if (c.securityContext?.capabilities?.drop?.length) compose.cap_drop = [...c.securityContext.capabilities.drop];
+  if (c.securityContext?.allowPrivilegeEscalation === false) compose.security_opt = ['no-new-privileges:true'];
+  const limits = c.resources?.limits ?? {};
+  const requests = c.resources?.requests ?? {};
+  if (limits.cpu) compose.cpus = dockerCpus(limits.cpu);
+  if (limits.memory) compose.mem_limit = dockerBytes(limits.memory, 'resources.memory.limit');
+  if (requests.memory) compose.mem_reservation = dockerBytes(requests.memory, 'resources.memory.request');
+  for (const key of new Set([...Object.keys(limits), ...Object.keys(requests)])) {
+    if (['cpu', 'memory', 'ephemeral-storage', 'nvidia.com/gpu'].includes(key)) continue;
+    throw new Error(`the model's resource '${key}' has no single-host equivalent the engine enforces; `
+      + "the compose target carries cpu, memory and 'nvidia.com/gpu' (as a GPU device request): remove it, or deploy this stack to Kubernetes");
+  }
+  const gpus = Number(limits['nvidia.com/gpu'] ?? requests['nvidia.com/gpu'] ?? 0);
+  // Compose's GPU request (Docker's DeviceRequests): the engine gives the container that many NVIDIA GPUs.
+  if (gpus > 0) compose.deploy = { resources: { reservations: { devices: [{ driver: 'nvidia', count: gpus, capabilities: ['gpu'] }] } } };
+  return {
+    env, secretEnv, readyPath: c.readinessProbe?.httpGet?.path ?? '/health/ready', graceSeconds: pod.terminationGracePeriodSeconds ?? 30,
+    strategy: d.spec.strategy?.type ?? 'RollingUpdate', replicas: d.spec.replicas, nodeSelector: pod.nodeSelector, compose, cacheVolumes,
+    pullSecrets: (pod.imagePullSecrets ?? []).map((p) => p.name),
+  };
+}
+
+const BINARY_UNITS: Record<string, string> = { Ki: 'k', Mi: 'm', Gi: 'g' };
+const DECIMAL_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+
+/** A Kubernetes memory quantity as Docker takes it: '48Gi' → '48g' (Docker's units are binary), '2G' → bytes. */
+function dockerBytes(quantity: string, field: string): string {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|)$/.exec(quantity);
+  if (!m) throw new Error(`the model's ${field} '${quantity}' is not a quantity the compose target can convert; give it in Ki, Mi, Gi or bytes`);
+  const [, n, unit] = m;
+  if (unit === 'Ti') return `${Number(n) * 1024}g`;
+  if (BINARY_UNITS[unit] && Number.isInteger(Number(n))) return `${n}${BINARY_UNITS[unit]}`;
+  const bytes = Number(n) * (DECIMAL_UNITS[unit] ?? { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[unit]!);
+  return String(Math.round(bytes));
+}
+
+/** A Kubernetes CPU quantity as compose `cpus`: '8' → 8, '500m' → 0.5. */
+function dockerCpus(quantity: string): number {
+  return quantity.endsWith('m') ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
 }

@@ -2,8 +2,7 @@
 // only. Not re-exported from lib/index.ts, so that cdk8s-only users never load the Pulumi SDK (an optional peer).
 import { assertPeer } from '../core/peer';
 
-// @kubernetes/client-node: every synthesized object is validated (its core types' fields) before it is applied
-for (const peer of ['@pulumi/pulumi', '@pulumi/kubernetes', '@pulumi/docker', '@kubernetes/client-node'] as const) assertPeer(peer, "the Pulumi component ('modelpilot/pulumi')");
+for (const peer of ['@pulumi/pulumi', '@pulumi/kubernetes', '@pulumi/docker'] as const) assertPeer(peer, "the Pulumi component ('modelpilot/pulumi')");
 
 export { ModelEnvironment, ModelStack, UPDATER_WEBHOOK_SECRET } from './model-environment';
 export type { ImageBuildArgs, ModelEnvironmentArgs, ModelEnvironmentSections, ModelStackArgs, SecretRefs } from './model-environment';

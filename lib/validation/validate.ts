@@ -4,8 +4,8 @@
  * Argo CD and Argo Rollouts), plus a few checks the schemas cannot express (names, labels, selectors).
  */
 import { closestName } from '../core/closest-name';
-import { assertPeer } from '../core/peer';
 import { checkApiServerRules } from './api-rules';
+import { CORE_FIELDS } from './core-fields.generated';
 
 /** One problem found in one object. */
 export interface ValidationIssue {
@@ -27,7 +27,8 @@ export interface ValidateOptions {
   readonly allowUnknownKinds?: readonly string[];
   /**
    * Accept fields that the Kubernetes API does not define (a misspelt `periodSecond`, a field of a newer release).
-   * The check covers the core API types, described by @kubernetes/client-node's models; CRD objects are checked
+   * The check covers the core API types, described by @kubernetes/client-node's models (a table generated from them,
+   * lib/validation/core-fields.generated.ts: the client itself need not be installed); CRD objects are checked
    * against their schema only.
    * @default false
    */
@@ -250,19 +251,6 @@ function dedupe(errors: AjvLikeError[]): AjvLikeError[] {
   });
 }
 
-interface AttributeType { readonly baseName: string; readonly type: string }
-type ModelClasses = Record<string, { attributeTypeMap?: AttributeType[] } | undefined>;
-let clientModels: ModelClasses | undefined;
-
-/** @kubernetes/client-node's generated models (loaded on first use): every core type with its fields. */
-function models(): ModelClasses {
-  if (!clientModels) {
-    assertPeer('@kubernetes/client-node', "validating Kubernetes objects (synth, validate, the Pulumi component: the check of each core type's fields)");
-    clientModels = require('@kubernetes/client-node/dist/gen/model/models') as ModelClasses;
-  }
-  return clientModels;
-}
-
 /** `apps/v1` + `Deployment` -> `V1Deployment`, when client-node has that core type. */
 function coreTypeName(apiVersion: string, kind: string): string | undefined {
   const slash = apiVersion.indexOf('/');
@@ -270,7 +258,7 @@ function coreTypeName(apiVersion: string, kind: string): string | undefined {
   if (group !== '' && !group.endsWith('.k8s.io') && !['apps', 'batch', 'autoscaling', 'policy'].includes(group)) return undefined;
   const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
   const name = version.charAt(0).toUpperCase() + version.slice(1) + kind;
-  return models()[name]?.attributeTypeMap ? name : undefined;
+  return CORE_FIELDS[name] ? name : undefined;
 }
 
 /** Reports every field of `value` that its type `typeName` does not define, recursively. */
@@ -286,15 +274,15 @@ function checkFields(value: unknown, typeName: string, path: string, add: (path:
     if (typeof value === 'object') for (const [k, v] of Object.entries(value)) checkFields(v, map[1], `${path}['${k}']`, add);
     return;
   }
-  const attributes = models()[typeName]?.attributeTypeMap;
-  if (!attributes || typeof value !== 'object' || Array.isArray(value)) return; // a leaf (string, IntOrString, object, …)
+  const fields = CORE_FIELDS[typeName];
+  if (!fields || typeof value !== 'object' || Array.isArray(value)) return; // a leaf (string, IntOrString, object, …)
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    const attr = attributes.find((a) => a.baseName === key);
-    if (attr) {
-      checkFields(v, attr.type, appendPath(path, key), add);
+    const type = Object.prototype.hasOwnProperty.call(fields, key) ? fields[key] : undefined;
+    if (type !== undefined) {
+      checkFields(v, type, appendPath(path, key), add);
       continue;
     }
-    const near = closestName(key, attributes.map((a) => a.baseName), 3);
+    const near = closestName(key, Object.keys(fields), 3);
     add(appendPath(path, key), `unknown field '${key}' (not part of ${typeName.replace(/^V\d\w*?(?=[A-Z])/, '')})${near ? `; did you mean '${near}'?` : ''}`);
   }
 }

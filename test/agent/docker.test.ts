@@ -38,6 +38,22 @@ describe('recreateSpec', () => {
     expect(recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record).HostConfig?.RestartPolicy).toEqual(expected);
   });
 
+  test('what the pod declared carries over (GPUs, memory, CPUs, read-only root, tmpfs); a CPU limit reported both ways is set once', () => {
+    // podman's inspect of a container created with compose `cpus: 8` reports NanoCpus and the CpuPeriod/CpuQuota it implies
+    const declared = {
+      NanoCpus: 8e9, Memory: 48 * 1024 ** 3, MemoryReservation: 32 * 1024 ** 3, ReadonlyRootfs: true, Tmpfs: { '/tmp': 'size=256m' },
+      CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], DeviceRequests: [{ Driver: 'nvidia', Count: 1, Capabilities: [['gpu']] }],
+    };
+    const old = container({ ...imageConfig }, { ...declared, CpuPeriod: 100000, CpuQuota: 800000 });
+    const host = recreateSpec(old, image(imageConfig), 'r/m:1.1.0', record).HostConfig!;
+    expect(host).toMatchObject(declared);
+    expect(host).not.toHaveProperty('CpuPeriod');
+    expect(host).not.toHaveProperty('CpuQuota');
+    // a CPU limit given as period/quota alone stays as given
+    const quota = recreateSpec(container({ ...imageConfig }, { CpuPeriod: 100000, CpuQuota: 50000 }), image(imageConfig), 'r/m:1.1.0', record).HostConfig!;
+    expect(quota).toMatchObject({ CpuPeriod: 100000, CpuQuota: 50000 });
+  });
+
   test('keeps only what was overridden on the container; the new image brings its own defaults', () => {
     // GIVEN a container that overrides PORT and a label, and otherwise runs with the image defaults
     const old = container({

@@ -5,10 +5,18 @@
  * and the modelpilot agent. Then a healthy version pushed to the registry goes live behind the proxy, and a version
  * that never gets ready is rolled back, each under autocannon load with no failed request.
  *
- * What differs from a user's host, and why: no registry here serves the upstream haproxy/prometheus/alertmanager/
- * updater images, so `--image` points those services at images imported from this host's Debian binaries
- * (test/support/host-images.ts), and a compose override runs the agent from this checkout (node + ts-node, the
- * repo mounted read-only) instead of the published updater image. Everything else is the generated bundle.
+ * The agent is the image built from agent/Dockerfile (test/support/agent-image.ts), run as the bundle runs it: its
+ * own uid 10001, the Docker socket's group added from MODELPILOT_DOCKER_GID (the socket is 0660 and owned by a
+ * group the agent is not otherwise in), its state in the named volume, the proxy reading the server-state file from
+ * that volume as its own user. There is no compose override: `docker-compose up` runs the generated files as written.
+ *
+ * What differs from a user's host, and why (each a gap to close when a registry serving these images is reachable):
+ * - the agent image's two base images (node:20-bookworm-slim, distroless nodejs20) are made from this host's node
+ *   (`--build-arg BUILD_IMAGE/RUNTIME_IMAGE`); the Dockerfile, its stages, user, paths and entrypoint are the shipped ones;
+ * - `--image` points HAProxy, Prometheus and Alertmanager at images imported from this host's Debian binaries
+ *   (test/support/host-images.ts), running as their upstream images' users: haproxy uid 99, nobody for the others;
+ * - the ports are free high ports of this machine instead of the defaults (other tests may hold them), and the
+ *   socket is a private podman's instead of /var/run/docker.sock.
  *
  * Why docker-compose and not podman-compose: Debian's podman-compose 1.0.3 adds `--net <project>_default` to every
  * container even with `network_mode: host`, which podman refuses ("cannot set multiple networks without bridge
@@ -19,8 +27,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { parse, stringify } from 'yaml';
-import { buildTestImage, IMAGE_NODE_PATH, TestImage } from '../../scripts/build-test-image';
+import { parse } from 'yaml';
+import { buildTestImage, TestImage } from '../../scripts/build-test-image';
+import { agentImage, AGENT_IMAGE_USER } from '../support/agent-image';
 import { hostBinaryImage } from '../support/host-images';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
@@ -38,12 +47,16 @@ let bundle: string;
 let ports: { listen: number; model: [number, number]; admin: number; prometheus: number; alertmanager: number; agent: number };
 const images: Record<string, TestImage> = {};
 let composeUp = false;
+let agentRef: string;
+/** The group that owns the engine's socket here (not root's, not the agent's own): what MODELPILOT_DOCKER_GID carries. */
+const SOCKET_GID = 47_213;
 
 function compose(args: string[], timeoutMs = 300_000): Promise<string> {
   const bin = requireTool('docker-compose');
   return new Promise((resolve, reject) => {
-    execFile(bin, ['--no-ansi', '-p', 'churnhost', '-f', path.join(bundle, 'compose.yaml'), '-f', path.join(bundle, 'compose.override.yaml'), ...args],
-      { cwd: bundle, env: { ...pod.env, DOCKER_HOST: pod.dockerHost, COMPOSE_INTERACTIVE_NO_CLI: '1' }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+    execFile(bin, ['--no-ansi', '-p', 'churnhost', '-f', path.join(bundle, 'compose.yaml'), ...args],
+      { cwd: bundle, env: { ...pod.env, DOCKER_HOST: pod.dockerHost, COMPOSE_INTERACTIVE_NO_CLI: '1', MODELPILOT_DOCKER_GID: String(SOCKET_GID) },
+        timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => (err ? reject(new Error(`docker-compose ${args.join(' ')}: ${err.message}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)) : resolve(stdout + stderr)));
   });
 }
@@ -68,12 +81,17 @@ beforeAll(async () => {
   images['1.1.0'] = await buildTestImage({ version: '1.1.0', podman: pod, env: { MODEL_LOAD_DELAY_MS: '2000' } });
   images['1.2.0'] = await buildTestImage({ version: '1.2.0', podman: pod, env: { MODEL_FAULT_NEVER_READY: 'true' } });
   await push('1.0.0');
-  const proxyImage = await hostBinaryImage(pod, 'localhost/mp-host/haproxy:test', [requireTool('haproxy')]);
-  const promImage = await hostBinaryImage(pod, 'localhost/mp-host/prometheus:test', [requireTool('prometheus')], [requireTool('prometheus')]);
+  agentRef = await agentImage(pod);
+  // the engine's socket as on a stock host: 0660, owned by root and a group of its own
+  fs.chownSync(pod.socketPath, 0, SOCKET_GID);
+  fs.chmodSync(pod.socketPath, 0o660);
+  const proxyImage = await hostBinaryImage(pod, 'localhost/mp-host/haproxy:test', [requireTool('haproxy')], undefined, [], { user: '99:99', name: 'haproxy' });
+  const promImage = await hostBinaryImage(pod, 'localhost/mp-host/prometheus:test', [requireTool('prometheus')], [requireTool('prometheus')], [],
+    { user: '65534:65534', name: 'nobody', dirs: ['/prometheus'] });
   const am = requireTool('prometheus-alertmanager', 'prometheus-alertmanager');
   // Debian's alertmanager reads its default notification template from /usr/share/prometheus/alertmanager
   const templates = fs.readdirSync('/usr/share/prometheus/alertmanager').filter((f) => f.endsWith('.tmpl')).map((f) => `/usr/share/prometheus/alertmanager/${f}`);
-  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am], templates);
+  const amImage = await hostBinaryImage(pod, 'localhost/mp-host/alertmanager:test', [am], [am], templates, { user: '65534:65534', name: 'nobody', dirs: ['/alertmanager'] });
 
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-compose-'));
   ports = {
@@ -104,7 +122,7 @@ export default function build(app: App): void {
   const out = path.join(work, 'out');
   await new Promise<void>((resolve, reject) => execFile(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(ROOT, 'bin/modelpilot.ts'),
     'synth', path.join(work, 'app.ts'), '--target', 'compose', '--out', out,
-    '--image', `proxy=${proxyImage}`, '--image', `prometheus=${promImage}`, '--image', `alertmanager=${amImage}`],
+    '--image', `proxy=${proxyImage}`, '--image', `prometheus=${promImage}`, '--image', `alertmanager=${amImage}`, '--image', `modelpilot=${agentRef}`],
   { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve())));
   bundle = path.join(out, 'churn-host');
   // the secret files SECRETS.md lists (the same token for Alertmanager → agent on both sides)
@@ -113,16 +131,6 @@ export default function build(app: App): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, /token$/.test(file) ? 'compose-bundle-token-0123456789' : 'compose-bundle-secret-0123456789');
   }
-  // Test-only: the agent from this checkout instead of the published updater image.
-  fs.writeFileSync(path.join(bundle, 'compose.override.yaml'), stringify({
-    services: {
-      modelpilot: {
-        image: images['1.0.0'].baseRef, user: '0:0',
-        entrypoint: [IMAGE_NODE_PATH, '/repo/node_modules/ts-node/dist/bin.js', '--transpile-only', '/repo/bin/modelpilot.ts'],
-        volumes: [`${ROOT}:/repo:ro`],
-      },
-    },
-  }));
   await compose(['up', '-d']);
   composeUp = true;
   await waitFor(async () => (await servedVersion(`http://127.0.0.1:${ports.listen}`)) === '1.0.0', {
@@ -153,6 +161,26 @@ test('the generated files are what the bundle runs: same rule groups, the update
   expect(am).toContain(`http://127.0.0.1:${ports.agent}/webhooks/alertmanager`);
   const rules = parse(fs.readFileSync(path.join(bundle, 'rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> };
   expect(rules.groups[0].rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['ModelHighErrorRate', 'ModelTargetDown']));
+});
+
+test('the services run as their images\' users: the agent image as uid 10001 with the socket\'s group, the proxy as uid 99, no override', async () => {
+  expect(fs.existsSync(path.join(bundle, 'compose.override.yaml'))).toBe(false);
+  const agent = await docker.getContainer('churnhost_modelpilot_1').inspect();
+  expect(agent.Config.Image).toBe(agentRef);
+  expect(agent.Config.User).toBe(AGENT_IMAGE_USER);
+  expect(agent.HostConfig.GroupAdd).toEqual([String(SOCKET_GID)]);
+  // the agent reached the engine through the socket: it discovered the model container
+  await waitFor(async () => {
+    const targets = await (await fetch(`http://127.0.0.1:${ports.agent}/sd/targets`)).json() as Array<{ targets: string[] }>;
+    return targets.some((t) => t.targets.includes(`127.0.0.1:${ports.model[0]}`) || t.targets.includes(`127.0.0.1:${ports.model[1]}`));
+  }, { what: 'the agent (uid 10001) to discover the model container through the socket', timeoutMs: 60_000 })
+    .catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
+  // its state in the named volume, written as uid 10001
+  const vol = (agent.Mounts as Array<{ Destination: string; Source: string }>).find((m) => m.Destination === '/var/lib/modelpilot')!;
+  expect(fs.statSync(vol.Source).uid).toBe(10001);
+  const proxy = (await docker.listContainers()).find((c) => c.Names[0] === '/churnhost_proxy_1')!;
+  expect((await docker.getContainer(proxy.Id).inspect()).Config.User).toBe('99:99');
+  expect(await agentLogs()).not.toMatch(/EACCES/);
 });
 
 test('Prometheus of the bundle finds the model through the agent\'s service discovery and loaded the rules; Alertmanager is up', async () => {

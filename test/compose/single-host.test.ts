@@ -8,6 +8,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { parse } from 'yaml';
 import { run } from '../../bin/commands/synth';
+import buildLlm from '../../examples/llm-gpu/app';
 import build from '../../examples/recommendation-model/app';
 import { haproxyConfig, ModelRegistry, SelfHealingModelStack, SINGLE_HOST_IMAGES, singleHostBundle } from '../../lib';
 import { parseConfig } from '../../lib/core/contract/agent-config';
@@ -79,7 +80,8 @@ describe('singleHostBundle', () => {
   test('haproxy.cfg: the runtime API, both ports health-checked, retries of failed requests on the other server', () => {
     const cfg = files['haproxy.cfg'];
     expect(cfg).toContain('stats socket ipv4@127.0.0.1:9999 level admin');
-    expect(cfg).toContain('bind 0.0.0.0:80');
+    // the demo's Service port is 80; the proxy image's non-root user cannot bind it on the host network
+    expect(cfg).toContain('bind 0.0.0.0:8080\n');
     expect(cfg).toContain('server blue 127.0.0.1:9001');
     expect(cfg).toContain('server green 127.0.0.1:9002');
     expect(cfg).toContain('retry-on conn-failure empty-response response-timeout 500 502 503 504');
@@ -129,6 +131,62 @@ describe('singleHostBundle', () => {
       "'singleHost.registry port (from its host)' and 'singleHost.alertmanagerPort' both use port 30500 of the host"],
   ])('refuses %s', (_n, options, message) => {
     expect(() => singleHostBundle(stack, options)).toThrow(message);
+  });
+
+  test.each([
+    ['a listen port below 1024', { listen: '0.0.0.0:80' },
+      "'singleHost.listen' value '0.0.0.0:80' has port 80, below 1024: the proxy image runs as a non-root user (haproxy:2.6: uid 99) on the host network, "
+      + "where it cannot bind it, so the proxy would never start; give a port of 1024 or above, e.g. '0.0.0.0:8080' (and forward 80 to it on the host), "
+      + "or set 'singleHost.proxyUser' to '0' to run the proxy as root"],
+    ['a socket group by name', { dockerSocketGroup: 'docker' as unknown as number },
+      "'singleHost.dockerSocketGroup' value 'docker' is not a group id; give the number that owns the socket on the host (stat -c %g /var/run/docker.sock), e.g. 998"],
+    ['a negative socket group', { dockerSocketGroup: -1 }, "'singleHost.dockerSocketGroup' value '-1' is not a group id"],
+    ['a proxy user with a space', { proxyUser: 'ha proxy' }, "'singleHost.proxyUser' value 'ha proxy' is not a user compose accepts"],
+  ])('refuses %s (#28)', (_n, options, message) => {
+    expect(() => singleHostBundle(stack, options)).toThrow(message);
+  });
+
+  test('port 80 as root when asked: proxyUser 0 is written to the proxy service', () => {
+    const c = parse(singleHostBundle(stack, { listen: '0.0.0.0:80', proxyUser: '0' })['compose.yaml']);
+    expect(c.services.proxy.user).toBe('0');
+    expect(parse(files['compose.yaml']).services.proxy.user).toBeUndefined(); // the image's user by default
+  });
+
+  test('the agent runs as its image\'s uid with the socket\'s group: from MODELPILOT_DOCKER_GID (compose refuses without it) or the stack', () => {
+    const c = parse(files['compose.yaml']);
+    expect(c.services.modelpilot.user).toBeUndefined();
+    expect(c.services.modelpilot.group_add).toEqual(['${MODELPILOT_DOCKER_GID:?set MODELPILOT_DOCKER_GID to the group id of the Docker socket on this host: '
+      + 'export MODELPILOT_DOCKER_GID=$$(stat -c %g /var/run/docker.sock) or put it in .env next to compose.yaml}']);
+    expect(files['compose.yaml']).toContain('# Before the first start: export MODELPILOT_DOCKER_GID=$(stat -c %g /var/run/docker.sock)');
+    expect(files['SECRETS.md']).toContain('echo MODELPILOT_DOCKER_GID=$(stat -c %g /var/run/docker.sock) >> .env');
+    const fixed = singleHostBundle(stack, { dockerSocketGroup: 998 });
+    expect(parse(fixed['compose.yaml']).services.modelpilot.group_add).toEqual(['998']);
+    expect(fixed['SECRETS.md']).not.toContain('MODELPILOT_DOCKER_GID');
+    // the agent's container is created first, so the state volume starts as its image's directory (owned by 10001)
+    expect(c.services.proxy.depends_on).toEqual(['modelpilot']);
+    expect(c.services.modelpilot.depends_on).not.toContain('proxy');
+  });
+
+  test('the GPU example keeps what its pod declares: GPU, CPU and memory, the cache volume, the Secret env, non-root and read-only, Recreate', () => {
+    const app = new App();
+    buildLlm(app);
+    const llm = app.node.children.find((c) => SelfHealingModelStack.isStack(c)) as SelfHealingModelStack;
+    const bundle = singleHostBundle(llm);
+    const c = parse(bundle['compose.yaml']) as { services: Record<string, Record<string, any>>; volumes: Record<string, unknown> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.services.llm).toMatchObject({
+      deploy: { resources: { reservations: { devices: [{ driver: 'nvidia', count: 1, capabilities: ['gpu'] }] } } },
+      cpus: 8, mem_limit: '48g', mem_reservation: '32g', volumes: ['llm-model-cache:/models'],
+      env_file: ['./secrets/llm/env'], environment: { HF_HOME: '/models' },
+      user: '65532:65532', read_only: true, tmpfs: ['/tmp:size=256m'], cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'],
+      stop_grace_period: '90s',
+    });
+    expect(c.services.llm.environment.HF_TOKEN).toBeUndefined(); // never in compose.yaml
+    expect(c.volumes).toHaveProperty('llm-model-cache');
+    // Recreate: one copy at a time, so no blue/green labels (the agent stops the old one, then starts the new one)
+    expect(c.services.llm.labels['modelpilot.proxy.backend']).toBeUndefined();
+    expect(bundle['compose.yaml']).toContain('# strategy Recreate: the agent stops the running version before it starts the new one');
+    expect(bundle['SECRETS.md']).toContain("- `secrets/llm/env` (an env file, KEY=value lines, read by compose into the model container: HF_TOKEN from Secret 'hf-token' key 'token')");
+    expect(bundle['SECRETS.md']).toContain('`docker login registry.example.com`');
   });
 
   test('a stack without monitoring, alerting or updater gets only the model, the proxy and Prometheus', () => {

@@ -92,6 +92,7 @@ describe('example llm-gpu', () => {
     expect(d.spec.template.spec.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
     expect(d.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-example-com' }]);
     expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(90);
+    expect(c.env).toContainEqual({ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf-token', key: 'token' } } });
   });
 
   test('no registry objects for an external registry; the model pods get their NetworkPolicy', () => {

@@ -37,7 +37,8 @@ function resolveFrom(fromDir: string, name: string): string | undefined {
 }
 
 /**
- * Installs the tarball plus `peers` into `<dir>/node_modules`; returns the package directories copied (relative to
+ * Installs the tarball, its peers that are not optional (as npm does) plus `peers` into `<dir>/node_modules`; returns
+ * the package directories copied (relative to
  * the repository's node_modules).
  */
 export function installPacked(tarball: string, dir: string, peers: readonly string[]): string[] {
@@ -46,9 +47,14 @@ export function installPacked(tarball: string, dir: string, peers: readonly stri
   fs.mkdirSync(own, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', own, '--strip-components=1']);
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
-  const ownPkg = JSON.parse(fs.readFileSync(path.join(own, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const ownPkg = JSON.parse(fs.readFileSync(path.join(own, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  };
+  // npm (7+) installs a package's peers that are not optional along with it; the optional ones only when named
+  const requiredPeers = Object.keys(ownPkg.peerDependencies ?? {}).filter((p) => !ownPkg.peerDependenciesMeta?.[p]?.optional);
   const copied = new Set<string>();
-  const queue: Array<{ from: string; name: string }> = [...Object.keys(ownPkg.dependencies ?? {}), ...peers].map((name) => ({ from: ROOT, name }));
+  const queue: Array<{ from: string; name: string }> = [...Object.keys(ownPkg.dependencies ?? {}), ...requiredPeers, ...peers]
+    .map((name) => ({ from: ROOT, name }));
   while (queue.length > 0) {
     const { from, name } = queue.shift()!;
     const found = resolveFrom(from, name);
@@ -88,4 +94,18 @@ export function treeBytes(dir: string): number {
     else if (entry.isFile()) total += fs.statSync(p).size;
   }
   return total;
+}
+
+/** The audiences the README gives an install line for (`<!-- install: <audience> -->` then a sh block). */
+export const INSTALL_AUDIENCES = ['cdk8s', 'pulumi', 'agent'] as const;
+
+/** The packages (`name@version`) of the audience's `npm install` line in the README. */
+export function readmeInstallLine(audience: string): Array<{ name: string; version: string }> {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const m = new RegExp(`<!-- install: ${audience} -->\\n\`\`\`sh\\n(npm install [^\\n]+)`).exec(readme);
+  if (!m) throw new Error(`README.md has no install line for '${audience}' (<!-- install: ${audience} --> then a sh block)`);
+  return m[1].replace(/^npm install /, '').trim().split(/\s+/).map((spec) => {
+    const at = spec.lastIndexOf('@');
+    return { name: spec.slice(0, at), version: spec.slice(at + 1) };
+  });
 }
