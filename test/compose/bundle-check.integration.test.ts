@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { parse } from 'yaml';
 import { run } from '../../bin/commands/synth';
 import { haproxyConfig } from '../../lib/compose/haproxy';
 import { bindProblem } from '../../lib/compose/single-host';
@@ -53,10 +54,15 @@ describe('docker-compose config on the bundle as synthesized', () => {
     expect(code).toBe(0);
     const bundle = path.join(out, 'recommendation-model');
     const compose = requireTool('docker-compose');
-    const config = (file: string) => spawnSync(compose, ['-f', file, 'config', '-q'], { cwd: bundle, encoding: 'utf8', timeout: 60_000 });
+    const config = (file: string, env: NodeJS.ProcessEnv = { MODELPILOT_DOCKER_GID: '998' }) =>
+      spawnSync(compose, ['-f', file, 'config', '-q'], { cwd: bundle, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, ...env } });
     const good = config(path.join(bundle, 'compose.yaml'));
     expect(good.stderr).toBe('');
     expect(good.status).toBe(0);
+    // without the socket's group, compose refuses to start and says what to set (#28: the agent runs as uid 10001)
+    const noGid = config(path.join(bundle, 'compose.yaml'), {});
+    expect(noGid.status).not.toBe(0);
+    expect(noGid.stderr).toContain('set MODELPILOT_DOCKER_GID to the group id of the Docker socket on this host');
     // the same file with the socket mount synth refuses ('docker.sock'): compose reads it as an undeclared named volume
     const relative = path.join(bundle, 'compose-relative-socket.yaml');
     const text = fs.readFileSync(path.join(bundle, 'compose.yaml'), 'utf8');
@@ -65,5 +71,26 @@ describe('docker-compose config on the bundle as synthesized', () => {
     const bad = config(relative);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/docker\.sock/);
+  });
+});
+
+describe('docker-compose config on the GPU example\'s bundle (#28)', () => {
+  test('the model keeps its GPU (a device request), CPU and memory limits, cache volume and Secret env file, as compose reads them', async () => {
+    const out = path.join(dir, 'gpu');
+    const { code, err } = await capture(() => run([path.join(__dirname, '../../examples/llm-gpu/app.ts'), '--target', 'compose', '--strict', '--out', out]));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const bundle = path.join(out, 'llm-gpu');
+    fs.mkdirSync(path.join(bundle, 'secrets/llm'), { recursive: true });
+    fs.writeFileSync(path.join(bundle, 'secrets/llm/env'), 'HF_TOKEN=hf_test\n');
+    const r = spawnSync(requireTool('docker-compose'), ['-f', path.join(bundle, 'compose.yaml'), 'config'], { cwd: bundle, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    type Service = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const llm = (parse(r.stdout) as { services: Record<string, Service> }).services.llm;
+    expect(llm.deploy.resources.reservations.devices).toEqual([{ driver: 'nvidia', count: 1, capabilities: ['gpu'] }]);
+    expect(llm).toMatchObject({ cpus: 8.0, mem_limit: '48g', mem_reservation: '32g', read_only: true, user: '65532:65532' });
+    expect(llm.environment).toMatchObject({ HF_TOKEN: 'hf_test', HF_HOME: '/models' }); // the env file, read by compose
+    expect(llm.volumes).toEqual(['llm-model-cache:/models:rw']); // docker-compose 1.29's short form: the named volume, writable
   });
 });
