@@ -1,6 +1,7 @@
 /** Planning: which workloads to look at now, and which version each moves to (registry + policy + quarantine). */
 import type { KeyObject } from 'node:crypto';
-import { ImageRef, versionKey } from '../../lib/core/image-ref';
+import { DOCKER_LABELS } from '../../lib/core/contract/names';
+import { ImageRef, parseVersionTag, versionKey } from '../../lib/core/image-ref';
 import type { Candidate } from '../../lib/core/update-policy';
 import { verifyVerifiedIn } from '../registry/attestation';
 import { verifyCosignSignature } from '../registry/cosign';
@@ -24,6 +25,8 @@ export class Planner {
   private readonly firstSeen = new Map<string, number>();
   /** `<workload> <image> <kind>` versions refused (signature, unverified); audited once each. */
   private readonly refused = new Set<string>();
+  /** Workload + image pairs already explained as not updatable (logged and audited once). */
+  private readonly explained = new Set<string>();
   /** `<workload> <version>` versions waiting for their minimum age; audited once each. */
   private readonly waiting = new Map<string, number>();
 
@@ -72,7 +75,16 @@ export class Planner {
       if (tag) ref = ImageRef.parse(`${ref.name}:${tag}@${ref.digest}`, { allowMutableTag: true });
     }
     if (ref.tag === undefined) {
-      this.c.log.warn('skipping a workload whose image has no tag (a bare digest the agent did not roll out)', { workload: w.id, image: w.image });
+      this.skip(w, 'no-tag', 'its image has no tag (a bare digest the agent did not roll out), so there is nothing to compare newer tags with',
+        'run it from a versioned tag (e.g. :1.4.0), or let the agent roll it out once');
+      return undefined;
+    }
+    if (policy.kind === 'semver' && parseVersionTag(ref.tag) === undefined) {
+      // Watchtower's first container: ':latest' with only Watchtower's label; the semver policy cannot order it
+      const fix = w.id.startsWith('docker/')
+        ? `label the container ${DOCKER_LABELS.policy}=digest to follow the tag's digest (what Watchtower does), or run a versioned tag (e.g. :1.4.0)`
+        : "give the Deployment a versioned image tag (e.g. :1.4.0), or set images[].policy: digest in agent.yaml to follow the tag's digest";
+      this.skip(w, 'not-semver', `its tag '${ref.tag}' is not a semantic version, which the policy ${policy.toString()} needs to find a newer one`, fix);
       return undefined;
     }
     const current = { tag: ref.tag, digest: ref.digest ?? w.digest };
@@ -240,6 +252,20 @@ export class Planner {
   }
 
   /** Audits (once per image), counts and logs a refused version: it is never applied. */
+  /**
+   * A watched workload the agent cannot update: one log line and one audit entry ('skipped') per workload and image,
+   * naming why and the fix — never a silent `updates: []`.
+   */
+  private skip(w: Workload, result: string, why: string, fix: string): void {
+    const key = `${w.id} ${w.image}`;
+    if (this.explained.has(key)) return;
+    if (this.explained.size >= MAX_REMEMBERED) this.explained.clear();
+    this.explained.add(key);
+    const reason = `${w.id} runs ${w.image} and is not updated: ${why}; ${fix}`;
+    this.c.log.warn('workload skipped: it cannot be updated', { workload: w.id, image: w.image, reason: why, fix });
+    this.c.audit({ event: 'skipped', target: w.id, model: w.model, from: w.image, result, reason });
+  }
+
   private refuse(w: Workload, image: string, kind: 'signature' | 'unverified', reason: string): void {
     const key = `${w.id} ${image} ${kind}`;
     if (this.refused.has(key)) return;

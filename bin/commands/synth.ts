@@ -12,9 +12,11 @@ import * as path from 'path';
 import { ApiObject, App, Chart } from 'cdk8s';
 import { checkInputFile, checkOutputDir, checkOutputFile, hasHeader, isManifestYaml } from '../../agent/files';
 import { SINGLE_HOST_IMAGES, singleHostBundle, SingleHostService } from '../../lib/compose/single-host';
+import { DEFAULT_UPDATER_IMAGE } from '../../lib/core/contract/names';
 import { assertPeer, requirePeer } from '../../lib/core/peer';
 import { portableYaml } from '../../lib/core/yaml';
 import { SelfHealingModelStack } from '../../lib/stack';
+import { defaultUpdaterImageUsers, missingReferences, prerequisitesMarkdown } from '../../lib/validation/prerequisites';
 import { describeObject, formatIssue, validateManifests } from '../../lib/validation/validate';
 import { SynthWarning, warningsOf } from '../../lib/validation/warnings';
 import { parseCommandArgs } from '../args';
@@ -177,7 +179,12 @@ export async function run(argv: string[]): Promise<number> {
 
   if (target === 'compose') return writeCompose(charts, out, images, appFile);
   // every file is checked before the first is written: nothing over a file synth did not write (#27)
-  const refused = refuseOutputs(out, charts.map((c) => path.join(out, `${c.id}.yaml`)), appFile);
+  const allObjects = charts.flatMap((c) => c.objects);
+  const missing = missingReferences(allObjects);
+  const updaterUsers = defaultUpdaterImageUsers(allObjects);
+  const secretsFile = path.join(out, 'SECRETS.md');
+  const refused = refuseOutputs(out, charts.map((c) => path.join(out, `${c.id}.yaml`)), appFile)
+    || refuseOutputs(out, [secretsFile], appFile, isPrerequisites, 'the list of Secrets to create');
   if (refused) return refused;
   fs.mkdirSync(out, { recursive: true });
   let total = 0;
@@ -190,8 +197,21 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${file}: ${c.objects.length} objects (${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ')})\n`);
     for (const o of c.objects) process.stdout.write(`  ${describeObject(o)}\n`);
   }
+  // what the user must create: the objects the manifests read and do not create, and the published updater image
+  fs.writeFileSync(secretsFile, prerequisitesMarkdown(missing, updaterUsers));
   process.stdout.write(`wrote ${charts.length} file(s), ${total} valid objects\n`);
+  if (missing.length > 0) {
+    process.stdout.write(`create first: ${missing.map((m) => `${m.kind} ${m.namespace}/${m.name}`).join(', ')} (how: ${secretsFile})\n`);
+  }
+  if (updaterUsers.length > 0) {
+    process.stdout.write(`note: the updater runs the published image ${DEFAULT_UPDATER_IMAGE}; to run your own build set updater.image (${secretsFile})\n`);
+  }
   return 0;
+}
+
+/** SECRETS.md beside the Kubernetes output, as synth writes it. */
+function isPrerequisites(head: string): boolean {
+  return hasHeader(head, /^# Secrets and ConfigMaps to create/);
 }
 
 const OUT_FIX = "give an empty or new directory, or the one an earlier 'modelpilot synth' wrote, e.g. '--out dist'";

@@ -641,11 +641,29 @@ describe('engines that forget the tag', () => {
     expect(h.audit.read().filter((e) => e.event === 'apply').at(-1)).toMatchObject({ from: ref('1.1.0'), to: ref('1.2.0') });
   });
 
-  test('a bare digest the agent never rolled out is skipped, not guessed', async () => {
+  test('a bare digest the agent never rolled out is skipped, not guessed; the skip is explained once (#28)', async () => {
     const h = harness({ tags: ['1.0.0', '1.1.0'] });
     h.target.add('recsys', `${REPO}@${digestOf('1.0.0')}`);
     const report = await h.reconciler.runCycle([poll]);
     expect(report.updates).toEqual([]);
     expect(report.failures).toEqual([]);
+    await h.reconciler.runCycle([poll]);
+    const skipped = h.audit.read().filter((e) => e.event === 'skipped');
+    expect(skipped).toEqual([expect.objectContaining({ target: 'fake/recsys', result: 'no-tag' })]);
+    expect(skipped[0].reason).toContain('its image has no tag (a bare digest the agent did not roll out)');
+  });
+
+  test('a watched container on :latest (Watchtower\'s first container) is skipped with one log line and one audit entry naming the fix (#28)', async () => {
+    const h = harness({ tags: ['latest', '1.0.0', '1.1.0'] });
+    h.target.add('recsys', `${REPO}:latest`);
+    for (let i = 0; i < 3; i++) {
+      const report = await h.reconciler.runCycle([poll]);
+      expect(report.updates).toEqual([]);
+    }
+    const skipped = h.audit.read().filter((e) => e.event === 'skipped');
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatchObject({ target: 'fake/recsys', result: 'not-semver', from: `${REPO}:latest` });
+    expect(skipped[0].reason).toBe(`fake/recsys runs ${REPO}:latest and is not updated: its tag 'latest' is not a semantic version, which the policy `
+      + "semver:minor needs to find a newer one; give the Deployment a versioned image tag (e.g. :1.4.0), or set images[].policy: digest in agent.yaml to follow the tag's digest");
   });
 });

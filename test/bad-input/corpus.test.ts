@@ -331,7 +331,7 @@ exports.build = (app) => new SelfHealingModelStack(app, 'm', { namespace: 'ml', 
       const loose = await capture(() => synth([app, '--out', path.join(dir, 'loose')]));
       expect(loose.code).toBe(0);
       expect(loose.err).toBe(`modelpilot synth: warning: ${warning}\n`);
-      expect(fs.readdirSync(path.join(dir, 'loose'))).toEqual(['m.yaml']);
+      expect(fs.readdirSync(path.join(dir, 'loose')).sort()).toEqual(['SECRETS.md', 'm.yaml']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -23,7 +23,7 @@ describe('modelpilot synth', () => {
     const out = path.join(dir, 'dist');
     const { code, out: stdout } = await capture(['--out', out]);
     expect(code).toBe(0);
-    expect(fs.readdirSync(out)).toEqual(['recommendation-model.yaml']);
+    expect(fs.readdirSync(out).sort()).toEqual(['SECRETS.md', 'recommendation-model.yaml']);
     const file = path.join(out, 'recommendation-model.yaml');
     const objects = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS());
     expect(objects).toHaveLength(23);
@@ -50,7 +50,7 @@ describe('modelpilot synth', () => {
     `);
     const { code, out } = await capture([app, `--out=${path.join(dir, 'o')}`]);
     expect(code).toBe(0);
-    expect(fs.readdirSync(path.join(dir, 'o')).sort()).toEqual(['fraud-prod.yaml', 'fraud-staging.yaml']);
+    expect(fs.readdirSync(path.join(dir, 'o')).sort()).toEqual(['SECRETS.md', 'fraud-prod.yaml', 'fraud-staging.yaml']);
     expect(out).toContain('Deployment prod/fraud');
   });
 
@@ -107,7 +107,7 @@ describe('modelpilot synth', () => {
       o.mockRestore();
     }
     expect(code).toBe(0);
-    expect(fs.readdirSync(path.join(dir, 'o'))).toEqual(['late.yaml']);
+    expect(fs.readdirSync(path.join(dir, 'o')).sort()).toEqual(['SECRETS.md', 'late.yaml']);
   });
 
   test('exits 1 when the app adds no chart', async () => {

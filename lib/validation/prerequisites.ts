@@ -1,0 +1,128 @@
+/**
+ * What a user must create before the synthesized manifests can run: every Secret and ConfigMap the objects reference
+ * (env, envFrom, volumes, projected volumes, image pull Secrets, the Prometheus Operator's and KEDA's Secret
+ * selectors) that the same output does not create — `synth` prints it and writes SECRETS.md beside the manifests.
+ * Without it, the updater pod waits in ContainerCreating and nobody is told why (#28).
+ */
+import { DEFAULT_UPDATER_IMAGE } from '../core/contract/names';
+import { describeObject } from './validate';
+
+type Obj = Record<string, unknown>;
+
+/** One Secret or ConfigMap the output references and does not create. */
+export interface Prerequisite {
+  readonly kind: 'Secret' | 'ConfigMap';
+  readonly namespace: string;
+  readonly name: string;
+  /** The keys read from it (empty: the whole object, e.g. envFrom or an image pull Secret). */
+  readonly keys: string[];
+  /** Who reads it: `Deployment ml/recsys` … */
+  readonly usedBy: string[];
+  /** An image pull Secret (created with `kubectl create secret docker-registry`). */
+  readonly pull: boolean;
+}
+
+/** The Secrets and ConfigMaps `objects` reference and do not create, in a stable order. */
+export function missingReferences(objects: readonly unknown[]): Prerequisite[] {
+  const created = new Set<string>();
+  for (const o of objects as Obj[]) {
+    const meta = (o.metadata ?? {}) as Obj;
+    if (o.kind === 'Secret' || o.kind === 'ConfigMap') created.add(`${String(o.kind)}/${String(meta.namespace ?? 'default')}/${String(meta.name)}`);
+  }
+  const found = new Map<string, { kind: 'Secret' | 'ConfigMap'; namespace: string; name: string; keys: Set<string>; usedBy: Set<string>; pull: boolean }>();
+  const add = (kind: 'Secret' | 'ConfigMap', namespace: string, name: unknown, user: string, key?: unknown, pull = false): void => {
+    if (typeof name !== 'string' || name === '') return;
+    const id = `${kind}/${namespace}/${name}`;
+    if (created.has(id)) return;
+    const entry = found.get(id) ?? { kind, namespace, name, keys: new Set<string>(), usedBy: new Set<string>(), pull: false };
+    if (typeof key === 'string') entry.keys.add(key);
+    entry.usedBy.add(user);
+    entry.pull ||= pull;
+    found.set(id, entry);
+  };
+  for (const o of objects as Obj[]) {
+    const namespace = String(((o.metadata ?? {}) as Obj).namespace ?? 'default');
+    const user = describeObject(o);
+    walk(o, [], (node, trail) => {
+      const parent = trail[trail.length - 1];
+      if (parent === 'secretKeyRef') add('Secret', namespace, node.name, user, node.key);
+      else if (parent === 'configMapKeyRef') add('ConfigMap', namespace, node.name, user, node.key);
+      else if (parent === 'secretRef' && trail.includes('envFrom')) add('Secret', namespace, node.name, user);
+      else if (parent === 'configMapRef' && trail.includes('envFrom')) add('ConfigMap', namespace, node.name, user);
+      else if (parent === 'secret' && typeof node.secretName === 'string') keysOf(node).forEach((k) => add('Secret', namespace, node.secretName, user, k));
+      else if (parent === 'secret' && trail.includes('sources')) keysOf(node).forEach((k) => add('Secret', namespace, node.name, user, k));
+      else if (parent === 'configMap' && typeof node.name === 'string') keysOf(node).forEach((k) => add('ConfigMap', namespace, node.name, user, k));
+      else if (parent === 'imagePullSecrets') add('Secret', namespace, node.name, user, undefined, true);
+      // KEDA TriggerAuthentication: secretTargetRef: [{ parameter, name, key }]
+      else if (parent === 'secretTargetRef') add('Secret', namespace, node.name, user, node.key);
+      // Prometheus Operator (AlertmanagerConfig receivers, monitors' auth): SecretKeySelector { name, key } objects
+      else if (o.kind === 'AlertmanagerConfig' && isKeySelector(node)) add('Secret', namespace, node.name, user, node.key);
+    });
+  }
+  return [...found.values()].sort((a, b) => `${a.kind}/${a.namespace}/${a.name}`.localeCompare(`${b.kind}/${b.namespace}/${b.name}`))
+    .map((e) => ({ kind: e.kind, namespace: e.namespace, name: e.name, keys: [...e.keys].sort(), usedBy: [...e.usedBy].sort(), pull: e.pull }));
+}
+
+/** The note for a Deployment that runs the default, published updater image. */
+export function defaultUpdaterImageUsers(objects: readonly unknown[]): string[] {
+  const users: string[] = [];
+  for (const o of objects as Obj[]) {
+    const containers = ((((o.spec ?? {}) as Obj).template as Obj | undefined)?.spec as Obj | undefined)?.containers as Obj[] | undefined;
+    if (o.kind === 'Deployment' && containers?.some((c) => c.image === DEFAULT_UPDATER_IMAGE)) users.push(describeObject(o));
+  }
+  return users;
+}
+
+/** SECRETS.md beside the Kubernetes output: what to create, each with its `kubectl` line. */
+export function prerequisitesMarkdown(missing: readonly Prerequisite[], updaterUsers: readonly string[]): string {
+  const lines = ['# Secrets and ConfigMaps to create', '',
+    'Generated by modelpilot (npx modelpilot synth); rewritten by every synth. The manifests beside this file reference',
+    'these objects and do not create them: a pod that reads one waits in ContainerCreating until it exists. Create each once',
+    'per namespace, from files or a secret manager (never commit the values):', ''];
+  if (missing.length === 0) lines.push('- none', '');
+  for (const m of missing) {
+    lines.push(`## ${m.kind} ${m.namespace}/${m.name}`, '', `Read by ${m.usedBy.join(', ')}${m.keys.length ? `; keys: ${m.keys.map((k) => `\`${k}\``).join(', ')}` : ''}.`, '');
+    lines.push('```sh', createLine(m, missing), '```', '');
+  }
+  if (updaterUsers.length > 0) {
+    lines.push('## The updater image', '',
+      `${updaterUsers.join(', ')} ${updaterUsers.length > 1 ? 'run' : 'runs'} \`${DEFAULT_UPDATER_IMAGE}\`, the published image: it exists once that release is`,
+      "pushed. To run a build of your own, build agent/Dockerfile, push it to your registry and set `updater: { image: '…' }`.", '');
+  }
+  return lines.join('\n');
+}
+
+function createLine(m: Prerequisite, all: readonly Prerequisite[]): string {
+  // ModelRegistry.inCluster's two Secrets, made together by `registry-credentials`
+  const base = m.name.replace(/-(htpasswd|pull)$/, '');
+  const pair = (suffix: string) => all.some((o) => o.kind === 'Secret' && o.namespace === m.namespace && o.name === `${base}-${suffix}`);
+  if (base !== m.name && pair('htpasswd') && pair('pull')) {
+    const name = base === 'model-registry' ? '' : ` --name ${base}`;
+    return `npx modelpilot registry-credentials --namespace ${m.namespace}${name} --out creds.yaml && kubectl apply -f creds.yaml   `
+      + `# ${base}-htpasswd and ${base}-pull together`;
+  }
+  if (m.pull) {
+    return `kubectl create secret docker-registry ${m.name} -n ${m.namespace} --docker-server=<registry> --docker-username=<user> --docker-password=<password>`;
+  }
+  const from = (m.keys.length ? m.keys : ['<key>']).map((k) => `--from-file=${k}=./${k}`).join(' ');
+  return m.kind === 'Secret' ? `kubectl create secret generic ${m.name} -n ${m.namespace} ${from}` : `kubectl create configmap ${m.name} -n ${m.namespace} ${from}`;
+}
+
+function keysOf(volumeSource: Obj): Array<string | undefined> {
+  const items = volumeSource.items as Array<{ key?: string }> | undefined;
+  return items?.length ? items.map((i) => i.key) : [undefined];
+}
+
+function isKeySelector(node: Obj): node is { name: string; key: string } {
+  const keys = Object.keys(node).filter((k) => k !== 'optional');
+  return keys.length === 2 && typeof node.name === 'string' && typeof node.key === 'string';
+}
+
+function walk(node: unknown, trail: string[], visit: (node: Obj, trail: string[]) => void): void {
+  if (Array.isArray(node)) {
+    node.forEach((n) => walk(n, trail, visit));
+  } else if (node && typeof node === 'object') {
+    visit(node as Obj, trail);
+    for (const [k, v] of Object.entries(node as Obj)) walk(v, [...trail, k], visit);
+  }
+}
