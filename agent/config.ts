@@ -31,7 +31,26 @@ export function loadConfig(file: string): AgentConfig {
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => `is not valid YAML: ${e.message.split('\n')[0]}`));
   }
-  return parseConfig(doc.toJS() ?? {}, file);
+  return parseConfig(relativeToFile(doc.toJS() ?? {}, path.dirname(path.resolve(file))), file);
+}
+
+/**
+ * The keys of agent.yaml that hold paths on the agent's host. A relative one resolves against the directory of
+ * agent.yaml (as compose and kubeconfig files do), not against the working directory the agent happens to start in.
+ */
+export const CONFIG_PATH_KEYS: ReadonlySet<string> = new Set([
+  'socket', 'kubeconfig', 'publicKeyFiles', 'privateKeyFile', 'dockerConfig', 'bearerTokenFile', 'hmacSecretFile', 'tokenFile',
+  'auditLog', 'stateDir',
+]);
+
+function relativeToFile(node: unknown, dir: string, key?: string): unknown {
+  const resolve = (v: unknown) => (typeof v === 'string' && v !== '' && !path.isAbsolute(v) ? path.resolve(dir, v) : v);
+  if (key !== undefined && CONFIG_PATH_KEYS.has(key)) return Array.isArray(node) ? node.map(resolve) : resolve(node);
+  if (Array.isArray(node)) return node.map((n) => relativeToFile(n, dir));
+  if (node && typeof node === 'object') {
+    return Object.fromEntries(Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, relativeToFile(v, dir, k)]));
+  }
+  return node;
 }
 
 /** What a path is on disk, or why it cannot be looked at. */

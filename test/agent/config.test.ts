@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, agentConfigSchema, loadConfig, parseConfig } from '../../agent/config';
 import { tmpDir } from './fakes';
@@ -175,5 +176,33 @@ describe('loadConfig', () => {
     const file = path.join(tmpDir(), 'agent.yaml');
     fs.writeFileSync(file, 'targets:\n  docker: {\n');
     expect(() => loadConfig(file)).toThrow(/agent\.yaml is invalid:\n {2}- is not valid YAML: /);
+  });
+});
+
+describe('relative paths in agent.yaml (#28)', () => {
+  test('resolve against the directory of agent.yaml, whatever the working directory', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-relcfg-'));
+    const cwd = process.cwd();
+    try {
+      fs.mkdirSync(path.join(dir, 'conf'));
+      fs.writeFileSync(path.join(dir, 'conf', 'agent.yaml'), [
+        'stateDir: state', 'targets:', '  docker:', '    socket: ../run/docker.sock',
+        'registries:', '  dockerConfig: ./docker/config.json',
+        'webhooks:', '  bearerTokenFile: secrets/token',
+        'images:', '  - repository: 127.0.0.1:5000/models/recsys',
+        '    requireSignature:', '      publicKeyFiles: [keys/cosign.pub, /etc/abs.pub]',
+      ].join('\n') + '\n');
+      process.chdir(os.tmpdir());
+      const c = loadConfig(path.join(path.relative(os.tmpdir(), dir), 'conf', 'agent.yaml'));
+      expect(c.stateDir).toBe(path.join(dir, 'conf', 'state'));
+      expect(c.auditLog).toBe(path.join(dir, 'conf', 'state', 'audit.jsonl'));
+      expect(c.targets.docker?.socket).toBe(path.join(dir, 'run', 'docker.sock'));
+      expect(c.registries.dockerConfig).toBe(path.join(dir, 'conf', 'docker', 'config.json'));
+      expect(c.webhooks.bearerTokenFile).toBe(path.join(dir, 'conf', 'secrets', 'token'));
+      expect(c.images[0].requireSignature?.publicKeyFiles).toEqual([path.join(dir, 'conf', 'keys', 'cosign.pub'), '/etc/abs.pub']);
+    } finally {
+      process.chdir(cwd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
