@@ -7,7 +7,12 @@
 import type { AuditEntry } from './audit';
 
 /** Events drawn as markers on a workload's time axis. */
-const MARKERS = new Set(['rolled-back', 'quarantined', 'hold', 'refused', 'failed', 'rollback-failed', 'restarted', 'available']);
+const MARKERS = new Set(['rolled-back', 'quarantined', 'hold', 'refused', 'failed', 'rollback-failed', 'restarted', 'available',
+  'apply-failed', 'aborted', 'skipped', 'promoted']);
+
+/** Events that report something going wrong: their rows read as failures whatever their `result` (a rollback that worked is `ok`). */
+const FAILURE_EVENTS = new Set(['rolled-back', 'quarantined', 'apply-failed', 'rollback-failed', 'restart-failed', 'failed', 'aborted', 'reverted',
+  'refused', 'blocked', 'skipped']);
 
 /** Escapes text for HTML content and attribute values. */
 function esc(text: unknown): string {
@@ -22,22 +27,46 @@ function versionOf(image: string | undefined): string | undefined {
   return colon > noDigest.lastIndexOf('/') ? noDigest.slice(colon + 1) : image.includes('@') ? image.split('@')[1].slice(0, 19) : noDigest;
 }
 
-/** Intervals of the version a workload served, from what the audit log proves (promotions, rollbacks, recoveries). */
-export function servedSegments(entries: readonly AuditEntry[], end: number): Array<{ version: string; from: number; to: number }> {
-  const segs: Array<{ version: string; from: number; to: number }> = [];
-  const open = (version: string | undefined, at: number) => {
+/**
+ * How a served interval ended or stands: `served` (running, no verdict in the log: the first version, one rolled back
+ * to), `trial` (applied, not yet proven), `proven` (promoted), `failed` (rolled back: a bad version's time in
+ * production, however short).
+ */
+export type SegmentState = 'served' | 'trial' | 'proven' | 'failed';
+
+/** Intervals of the version a workload served, from what the audit log proves (applies, promotions, rollbacks, recoveries). */
+export interface ServedSegment { version: string; from: number; to: number; state: SegmentState }
+
+export function servedSegments(entries: readonly AuditEntry[], end: number): ServedSegment[] {
+  const segs: ServedSegment[] = [];
+  const open = (version: string | undefined, at: number, state: SegmentState) => {
     if (!version) return;
     const last = segs[segs.length - 1];
-    if (last && last.version === version && last.to === end) return;
+    if (last && last.version === version && last.to === end) {
+      if (state !== 'served') last.state = state;
+      return;
+    }
     if (last && last.to === end) last.to = at;
-    segs.push({ version, from: at, to: end });
+    segs.push({ version, from: at, to: end, state });
   };
   for (const e of entries) {
     const at = Date.parse(e.time);
-    if (segs.length === 0 && e.from && (e.event === 'apply' || e.event === 'planned')) open(versionOf(e.from), at);
-    if (e.event === 'promoted' || (e.event === 'recovered' && e.result === 'ok')) open(versionOf(e.to), at);
-    else if (e.event === 'rolled-back' && e.result === 'ok') open(versionOf(e.to), at);
-    else if (e.event === 'pinned' && e.to) open(versionOf(e.to), at);
+    if (segs.length === 0 && e.from && (e.event === 'apply' || e.event === 'planned')) open(versionOf(e.from), at, 'served');
+    const last = segs[segs.length - 1];
+    if (e.event === 'apply' && e.result === 'started') {
+      open(versionOf(e.to), at, 'trial');
+    } else if ((e.event === 'apply-failed' || e.event === 'reverted') && last?.state === 'trial' && last.version === versionOf(e.to) && last.to === end) {
+      // the switch never completed: the version did not serve; the one before it never stopped
+      segs.pop();
+      if (segs.length) segs[segs.length - 1].to = end;
+    } else if (e.event === 'promoted' || (e.event === 'recovered' && e.result === 'ok')) {
+      open(versionOf(e.to), at, e.event === 'promoted' ? 'proven' : 'served');
+    } else if ((e.event === 'rolled-back' || e.event === 'aborted') && e.result === 'ok') {
+      if (last && last.to === end && last.version !== versionOf(e.to)) last.state = 'failed';
+      open(versionOf(e.to ?? e.from), at, 'served');
+    } else if (e.event === 'pinned' && e.to) {
+      open(versionOf(e.to), at, 'served');
+    }
   }
   return segs;
 }
@@ -46,9 +75,11 @@ export interface TimelineOptions {
   readonly title?: string;
   /** When the page was made (shown; defaults to now). */
   readonly generatedAt?: Date;
-  /** The audit log it was made from (shown). */
+  /** The audit log it was made from (its file name is shown, never the host path). */
   readonly source?: string;
 }
+
+const SEGMENT_TITLE: Record<SegmentState, string> = { served: 'served', trial: 'on trial, not yet proven', proven: 'promoted', failed: 'rolled back' };
 
 /** Renders the whole page. */
 export function renderTimelineHtml(entries: readonly AuditEntry[], o: TimelineOptions = {}): string {
@@ -61,7 +92,9 @@ export function renderTimelineHtml(entries: readonly AuditEntry[], o: TimelineOp
   const events = [...new Set(entries.map((e) => e.event))].sort();
   const sections = targets.map((target) => {
     const mine = entries.filter((e) => e.target === target);
-    const segs = servedSegments(mine, end).map((s) => `<div class="seg" data-version="${esc(s.version)}" title="${esc(s.version)}: ${esc(new Date(s.from).toISOString())} → ${esc(new Date(s.to).toISOString())}" style="left:${pct(s.from)}%;width:${Math.max(0.5, Number(pct(s.to)) - Number(pct(s.from))).toFixed(3)}%">${esc(s.version)}</div>`).join('');
+    const segs = servedSegments(mine, end).map((s) => `<div class="seg s-${s.state}" data-version="${esc(s.version)}" data-state="${s.state}" `
+      + `title="${esc(s.version)} (${SEGMENT_TITLE[s.state]}): ${esc(new Date(s.from).toISOString())} → ${esc(new Date(s.to).toISOString())}" `
+      + `style="left:${pct(s.from)}%;width:${Math.max(0.5, Number(pct(s.to)) - Number(pct(s.from))).toFixed(3)}%">${esc(s.version)}${s.state === 'failed' ? ' ✕' : ''}</div>`).join('');
     const marks = mine.filter((e) => MARKERS.has(e.event)).map((e) => `<div class="mark m-${esc(e.event)}" data-event="${esc(e.event)}" title="${esc(e.time)} ${esc(e.event)}: ${esc(e.reason)}" style="left:${pct(Date.parse(e.time))}%"></div>`).join('');
     return `<section class="workload" data-target="${esc(target)}"><h2>${esc(target)}${mine[0]?.model ? ` <small>model ${esc(mine[0].model)}</small>` : ''}</h2>`
       + `<div class="axis" aria-label="versions served">${segs}${marks}</div></section>`;
@@ -69,7 +102,7 @@ export function renderTimelineHtml(entries: readonly AuditEntry[], o: TimelineOp
   const rows = entries.map((e, i) => {
     const evidence = e.evidence ? Object.entries(e.evidence).map(([k, v]) => `<span class="kv">${esc(k)}=${esc(Number.isInteger(v) ? v : v.toPrecision(4))}</span>`).join(' ') : '';
     const change = e.from || e.to ? `${esc(versionOf(e.from) ?? '')}${e.from && e.to ? ' → ' : ''}${esc(versionOf(e.to) ?? '')}` : '';
-    return `<tr class="event ev-${esc(e.event)}" id="e${i}" data-event="${esc(e.event)}" data-target="${esc(e.target)}" data-result="${esc(e.result)}">`
+    return `<tr class="event ev-${esc(e.event)}${FAILURE_EVENTS.has(e.event) ? ' bad' : ''}" id="e${i}" data-event="${esc(e.event)}" data-target="${esc(e.target)}" data-result="${esc(e.result)}">`
       + `<td class="t">${esc(e.time)}</td><td>${esc(e.target)}</td><td class="ev">${esc(e.event)}</td><td>${change}</td>`
       + `<td class="r r-${esc(e.result)}">${esc(e.result)}</td><td>${esc(e.trigger ?? '')}</td><td class="why">${esc(e.reason ?? '')}${evidence ? `<div class="evidence">${evidence}</div>` : ''}</td></tr>`;
   }).join('\n');
@@ -92,12 +125,15 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.05em;margin:1em 0 .3em}small{c
 table{border-collapse:collapse;width:100%;margin-top:1em}th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #e3e6ec;vertical-align:top}
 th{background:#f3f5f9;position:sticky;top:0}.t{white-space:nowrap;font-family:monospace;font-size:12px}
 .r-ok,.r-healthy,.r-promote{color:#18794e}.r-failed,.r-rollback,.r-unhealthy{color:#d0342c;font-weight:600}
+tr.bad td.ev,tr.bad td.r{color:#d0342c;font-weight:600}tr.bad{background:#fff4f3}
+.s-trial{background:repeating-linear-gradient(135deg,#4a7bd0 0 6px,#7fa3e0 6px 12px)}.s-failed{background:repeating-linear-gradient(135deg,#d0342c 0 6px,#e8766f 6px 12px)}
+.s-served{background:#6d87b3}.m-promoted{background:#18794e}.m-apply-failed,.m-aborted{background:#d0342c}.m-skipped{background:#555}
 .evidence{font-family:monospace;font-size:12px;color:#445}.kv{margin-right:.8em}
 tr.hidden,section.hidden{display:none}
 </style></head>
 <body>
 <h1>${esc(title)}</h1>
-<div class="meta">${entries.length} entries, ${targets.length} workload(s), ${esc(times.length ? new Date(start).toISOString() : '-')} → ${esc(times.length ? new Date(end).toISOString() : '-')}${o.source ? ` · from ${esc(o.source)}` : ''} · made ${esc((o.generatedAt ?? new Date()).toISOString())}</div>
+<div class="meta">${entries.length} entries, ${targets.length} workload(s), ${esc(times.length ? new Date(start).toISOString() : '-')} → ${esc(times.length ? new Date(end).toISOString() : '-')}${o.source ? ` · from ${esc(o.source.split('/').pop())}` : ''} · made ${esc((o.generatedAt ?? new Date()).toISOString())}</div>
 <form class="filters" id="filters" onsubmit="return false">
 <label>workload <select id="f-target"><option value="">all</option>${targets.map((t) => `<option value="${esc(t)}">${esc(t)}</option>`).join('')}</select></label>
 <span>events ${events.map((ev) => `<label><input type="checkbox" class="f-event" value="${esc(ev)}" checked> ${esc(ev)}</label>`).join(' ')}</span>

@@ -65,8 +65,10 @@ test('the page renders the real audit log: every entry, the versions served, the
     for (const ev of ['promoted', 'rolled-back', 'quarantined', 'hold', 'verify']) {
       expect(await page.locator(`tr.ev-${ev}`).count()).toBeGreaterThan(0);
     }
-    expect(await page.locator('section.workload .seg').evaluateAll((els) => els.map((e) => e.getAttribute('data-version'))))
-      .toEqual(['1.0.0', '1.1.0']);
+    // every version that served, the bad one's seconds in production drawn as failed (#28)
+    expect(await page.locator('section.workload .seg').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-version')} ${e.getAttribute('data-state')}`)))
+      .toEqual(['1.0.0 served', '1.2.0 failed', '1.0.0 served', '1.1.0 proven']);
+    expect(await page.locator('tr.ev-rolled-back.bad').count()).toBe(1);
     expect(await page.locator('.mark.m-rolled-back').count()).toBe(1);
     expect(await page.locator('.mark.m-quarantined').count()).toBe(1);
     expect(await page.locator('.mark.m-hold').count()).toBe(1);
