@@ -10,6 +10,9 @@
  * group the agent is not otherwise in), its state in the named volume, the proxy reading the server-state file from
  * that volume as its own user. There is no compose override: `docker-compose up` runs the generated files as written.
  *
+ * Last, the timeline page of this real run (the agent's audit log from its state volume, `modelpilot history --html`)
+ * is opened in headless Chromium and screenshotted: the README's figure (MODELPILOT_SCREENSHOT_DIR=docs/img to refresh it).
+ *
  * What differs from a user's host, and why (each a gap to close when a registry serving these images is reachable):
  * - the agent image's two base images (node:20-bookworm-slim, distroless nodejs20) are made from this host's node
  *   (`--build-arg BUILD_IMAGE/RUNTIME_IMAGE`); the Dockerfile, its stages, user, paths and entrypoint are the shipped ones;
@@ -27,9 +30,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
+import { chromium } from 'playwright-core';
 import { parse } from 'yaml';
+import { run as history } from '../../bin/commands/history';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { agentImage, AGENT_IMAGE_USER } from '../support/agent-image';
+import { capture } from '../support/cli';
 import { hostBinaryImage } from '../support/host-images';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
@@ -226,3 +232,30 @@ test('a version that never gets ready is rolled back: the proxy never stops serv
   const marker = await docker.getContainer('churn-modelpilot-quarantine').inspect();
   expect(marker.Config.Labels['modelpilot.quarantine']).toContain('1.2.0');
 });
+
+test('the timeline of this real run: 1.0.0, then 1.1.0 promoted, 1.2.0 rolled back and quarantined; screenshotted in Chromium', async () => {
+  const agent = await docker.getContainer('churnhost_modelpilot_1').inspect();
+  const state = (agent.Mounts as Array<{ Destination: string; Source: string }>).find((m) => m.Destination === '/var/lib/modelpilot')!.Source;
+  const audit = path.join(work, 'audit.jsonl');
+  fs.copyFileSync(path.join(state, 'audit.jsonl'), audit);
+  const html = path.join(work, 'timeline.html');
+  const r = await capture(() => history(['--file', audit, '--html', html]));
+  expect(r.code).toBe(0);
+  const browser = await chromium.launch({ executablePath: process.env.MODELPILOT_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`file://${html}`);
+    const segs = await page.locator('section.workload .seg').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-version')} ${e.getAttribute('data-state')}`));
+    expect(segs[0]).toBe('1.0.0 served');
+    expect(segs).toContain('1.1.0 proven');
+    expect(segs.at(-2)).toBe('1.2.0 failed');
+    expect(segs.at(-1)).toBe('1.1.0 served');
+    expect(await page.locator('tr.ev-quarantined.bad').count()).toBeGreaterThan(0);
+    expect(await page.locator('.meta').textContent()).not.toContain(state);
+    const shot = path.join(process.env.MODELPILOT_SCREENSHOT_DIR ?? work, 'timeline.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+  } finally {
+    await browser.close();
+  }
+}, 120_000);
