@@ -30,9 +30,10 @@ function versionOf(image: string | undefined): string | undefined {
 /**
  * How a served interval ended or stands: `served` (running, no verdict in the log: the first version, one rolled back
  * to), `trial` (applied, not yet proven), `proven` (promoted), `failed` (rolled back: a bad version's time in
- * production, however short).
+ * production, however short). A version that never got ready never served (readiness keeps it out of rotation): it
+ * gets no interval, only its markers; `never-ready` is the state of such an interval until its rollback removes it.
  */
-export type SegmentState = 'served' | 'trial' | 'proven' | 'failed';
+export type SegmentState = 'served' | 'trial' | 'proven' | 'failed' | 'never-ready';
 
 /** Intervals of the version a workload served, from what the audit log proves (applies, promotions, rollbacks, recoveries). */
 export interface ServedSegment { version: string; from: number; to: number; state: SegmentState }
@@ -55,8 +56,13 @@ export function servedSegments(entries: readonly AuditEntry[], end: number): Ser
     const last = segs[segs.length - 1];
     if (e.event === 'apply' && e.result === 'started') {
       open(versionOf(e.to), at, 'trial');
-    } else if ((e.event === 'apply-failed' || e.event === 'reverted') && last?.state === 'trial' && last.version === versionOf(e.to) && last.to === end) {
-      // the switch never completed: the version did not serve; the one before it never stopped
+    } else if (e.event === 'verify' && e.result === 'rollback' && /^readiness: (?!Healthy)/.test(e.reason ?? '') && last?.state === 'trial' && last.to === end) {
+      // never ready: readiness keeps a version out of rotation (HAProxy, a Service), so it never served a request
+      last.state = 'never-ready';
+    } else if ((e.event === 'apply-failed' || e.event === 'reverted' || e.event === 'rolled-back')
+      && (last?.state === 'trial' || last?.state === 'never-ready') && (e.event === 'rolled-back' ? last.state === 'never-ready' : true)
+      && last.version === versionOf(e.event === 'rolled-back' ? e.from : e.to) && last.to === end) {
+      // the switch never completed, or the version never got ready: it did not serve; the one before it never stopped
       segs.pop();
       if (segs.length) segs[segs.length - 1].to = end;
     } else if (e.event === 'promoted' || (e.event === 'recovered' && e.result === 'ok')) {
@@ -79,7 +85,9 @@ export interface TimelineOptions {
   readonly source?: string;
 }
 
-const SEGMENT_TITLE: Record<SegmentState, string> = { served: 'served', trial: 'on trial, not yet proven', proven: 'promoted', failed: 'rolled back' };
+const SEGMENT_TITLE: Record<SegmentState, string> = {
+  served: 'served', trial: 'on trial, not yet proven', proven: 'promoted', failed: 'rolled back', 'never-ready': 'never ready, not served',
+};
 
 /** Renders the whole page. */
 export function renderTimelineHtml(entries: readonly AuditEntry[], o: TimelineOptions = {}): string {

@@ -34,6 +34,23 @@ test('a switch that never completed (apply-failed, reverted) draws nothing for t
   ]);
 });
 
+test('a version that never got ready never served: no interval for it, the previous one runs on; its markers stay', () => {
+  const log = [
+    e('0', 'promoted', { from: `${R}:1.0.0`, to: `${R}:1.1.0` }),
+    e('1', 'apply', { from: `${R}:1.1.0`, to: `${R}:1.2.0`, result: 'started' }),
+    e('2', 'verify', { from: `${R}:1.1.0`, to: `${R}:1.2.0`, result: 'rollback', reason: 'readiness: Unhealthy (not ready within 20s)' }),
+    e('3', 'quarantined', { to: `${R}:1.2.0` }),
+    e('3', 'rolled-back', { from: `${R}:1.2.0`, to: `${R}:1.1.0` }),
+  ];
+  const end = Date.parse('2026-01-01T00:05:00Z');
+  expect(servedSegments(log, end).map((s) => [s.version, new Date(s.from).getUTCMinutes(), new Date(s.to).getUTCMinutes(), s.state])).toEqual([
+    ['1.1.0', 0, 5, 'proven'],
+  ]);
+  const html = renderTimelineHtml(log, { generatedAt: new Date(0) });
+  expect(html).toContain('class="mark m-rolled-back"');
+  expect(html).toContain('class="mark m-quarantined"');
+});
+
 test('rows of rollbacks and quarantines read as failures although their result is ok; the page shows the log\'s file name, not its host path', () => {
   const html = renderTimelineHtml([
     e('0', 'rolled-back', { from: `${R}:1.2.0`, to: `${R}:1.1.0` }), e('1', 'quarantined', { to: `${R}:1.2.0` }), e('2', 'promoted', { to: `${R}:1.1.0` }),

@@ -83,7 +83,8 @@ test('the page renders the real audit log: every entry, the versions served, the
     await page.fill('#f-text', 'incident 4711');
     expect(await page.locator('tr.event:not(.hidden)').count()).toBe(1);
     await page.fill('#f-text', '');
-    const shot = path.join(process.env.MODELPILOT_SCREENSHOT_DIR ?? dir, 'timeline.png');
+    // not the README's figure (that one comes from the real engine: test/compose/compose-bundle.integration.test.ts)
+    const shot = path.join(process.env.MODELPILOT_SCREENSHOT_DIR ?? dir, 'timeline-loop.png');
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
     expect(requested).toEqual([`file://${out}`]);

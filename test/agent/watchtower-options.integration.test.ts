@@ -118,6 +118,21 @@ test('--run-once with cleanup: Watchtower-labelled containers are updated in one
   expect(await imageExists((await docker.getContainer('wt-c').inspect()).Image)).toBe(true); // the image that runs stays
 }, 240_000);
 
+test('Watchtower\'s first container: one on :latest with only Watchtower\'s labels is left as it is, and the agent says why and the fix (#28)', async () => {
+  await pushVersion(pod, base, reg.host, REPO, 'latest');
+  const port = await freePort();
+  await run('wt-latest', 'latest', port, 'latest');
+  const a = agent('latest', port, {}, ['--run-once']);
+  expect(await a.exited).toBe(0);
+  expect(summary(a.output()).updates).toEqual([]);
+  const skipped = a.audit().filter((e) => e.event === 'skipped');
+  expect(skipped).toEqual([expect.objectContaining({ target: 'docker/wt-latest', result: 'not-semver', from: ref('latest') })]);
+  expect(skipped[0].reason).toContain("its tag 'latest' is not a semantic version, which the policy semver:minor needs to find a newer one; "
+    + "label the container modelpilot.policy=digest to follow the tag's digest (what Watchtower does), or run a versioned tag (e.g. :1.4.0)");
+  expect(a.output().split('\n').filter((l) => l.includes('workload skipped: it cannot be updated'))).toHaveLength(1);
+  expect(await served(port)).toBe('latest');
+}, 240_000);
+
 test('monitorOnly: the newer version is reported and audited; the container keeps serving the old one', async () => {
   const port = await freePort();
   await run('wt-m', '1.0.0', port, 'mon');
