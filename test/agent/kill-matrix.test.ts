@@ -98,9 +98,14 @@ async function run(scenario: Scenario, at?: KillPoint): Promise<{ steps: string[
   const target = new FakeTarget();
   target.add('recsys', `${REPO}:1.0.0`);
   const k = new Killer(at);
-  const first = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [killable(target, k)] });
+  // A dead agent's calls never return; its per-attempt timeout (real time) then fires and it would retry forever, each
+  // retry arming another timer that keeps the test process alive: a short timeout (ample for these in-process calls),
+  // and its clock stops once it is dead.
+  const first = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [killable(target, k)], rollback: { attemptTimeoutMs: 1_000 } });
   first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
   killableStores(first.audit, first.quarantine, k);
+  const sleep = first.clock.sleep.bind(first.clock);
+  first.clock.sleep = (ms, signal) => (k.dead ? never<void>() : sleep(ms, signal));
   await Promise.race([first.reconciler.runCycle([poll]), k.died]);
   await k.pending;
 
@@ -168,9 +173,12 @@ async function runK8s(scenario: Scenario, at?: KillPoint): Promise<{ steps: stri
     const target = (): KubernetesTarget => new KubernetesTarget({ kubeConfig: fake.kubeConfig(), namespace: 'ml', deployments: ['recsys'], pollIntervalMs: 20 });
     const k = new Killer(at);
     const gate = { readinessTimeoutMs: 20_000 };
-    const first = harness({ dir, registry: registry(), targets: [killable(target(), k)], gate });
+    // as above: the dead agent's retries must not arm real-time timers forever
+    const first = harness({ dir, registry: registry(), targets: [killable(target(), k)], gate, rollback: { attemptTimeoutMs: 1_000 } });
     first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
     killableStores(first.audit, first.quarantine, k);
+    const sleep = first.clock.sleep.bind(first.clock);
+    first.clock.sleep = (ms, signal) => (k.dead ? never<void>() : sleep(ms, signal));
     await Promise.race([first.reconciler.runCycle([poll]), k.died]);
     await k.pending;
     const second = harness({ dir, registry: registry(), targets: [target()], gate });

@@ -7,6 +7,11 @@
  *   once no container uses it; `com.centurylinklabs.watchtower.enable=false` is left alone;
  * - monitorOnly: the newer version is reported (`available`), the container keeps serving the old one;
  * - schedule: with a 1 h poll interval, a version pushed after the start is rolled out at the next cron time.
+ *
+ * The agent is the image built from agent/Dockerfile (test/support/agent-image.ts), run by the same podman as the
+ * users' containers: uid 10001, the socket's group added (the socket is 0660 and owned by a group of its own), host
+ * networking, its config and state directory mounted. Differs from a user's host: the image's base images are made
+ * from this host's node (no container registry here), and the socket is a private podman's.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -16,6 +21,7 @@ import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { readAudit } from '../../agent/state/audit';
 import { DOCKER_LABELS, WATCHTOWER_LABELS } from '../../agent/targets/docker';
+import { agentImage, AGENT_IMAGE_USER } from '../support/agent-image';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
@@ -28,6 +34,10 @@ let pod: TestPodman;
 let docker: Docker;
 let base: string;
 const dirs: string[] = [];
+let agentRef: string;
+/** The group that owns the engine's socket (not root's, not the agent's own). */
+const SOCKET_GID = 47_214;
+let agents = 0;
 const ref = (v: string): string => `${reg.host}/${REPO}:${v}`;
 
 beforeAll(async () => {
@@ -38,7 +48,10 @@ beforeAll(async () => {
   await pushVersion(pod, base, reg.host, REPO, '1.0.0');
   await pushVersion(pod, base, reg.host, REPO, '1.1.0');
   await pod.podman(['rmi', ref('1.0.0'), ref('1.1.0')]);
-}, 300_000);
+  agentRef = await agentImage(pod);
+  fs.chownSync(pod.socketPath, 0, SOCKET_GID);
+  fs.chmodSync(pod.socketPath, 0o660);
+}, 600_000);
 afterAll(async () => {
   await pod?.stop();
   await reg?.stop();
@@ -77,8 +90,12 @@ function agent(scope: string, probePort: number, extra: Record<string, unknown>,
     ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'docker')),
   };
   fs.writeFileSync(path.join(dir, 'agent.yaml'), stringify(config));
-  const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(ROOT, 'bin/modelpilot.ts'),
-    'agent', '--config', path.join(dir, 'agent.yaml'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  fs.chownSync(dir, 10001, 10001); // the state directory, the agent's own (as the image's volume is)
+  const env = { ...pod.env };
+  delete env.CONTAINER_HOST;
+  const child = spawn(pod.binary, ['run', '--rm', '--name', `mp-agent-${scope}-${++agents}`, '--network', 'host', '--user', AGENT_IMAGE_USER,
+    '--group-add', String(SOCKET_GID), '-v', `${dir}:${dir}`, '-v', `${pod.socketPath}:${pod.socketPath}`, agentRef,
+    'agent', '--config', path.join(dir, 'agent.yaml'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += String(d); });
   child.stderr!.on('data', (d) => { out += String(d); });
