@@ -59,9 +59,7 @@ export function servedSegments(entries: readonly AuditEntry[], end: number): Ser
     } else if (e.event === 'verify' && e.result === 'rollback' && /^readiness: (?!Healthy)/.test(e.reason ?? '') && last?.state === 'trial' && last.to === end) {
       // never ready: readiness keeps a version out of rotation (HAProxy, a Service), so it never served a request
       last.state = 'never-ready';
-    } else if ((e.event === 'apply-failed' || e.event === 'reverted' || e.event === 'rolled-back')
-      && (last?.state === 'trial' || last?.state === 'never-ready') && (e.event === 'rolled-back' ? last.state === 'never-ready' : true)
-      && last.version === versionOf(e.event === 'rolled-back' ? e.from : e.to) && last.to === end) {
+    } else if (last?.to === end && neverServed(e, last)) {
       // the switch never completed, or the version never got ready: it did not serve; the one before it never stopped
       segs.pop();
       if (segs.length) segs[segs.length - 1].to = end;
@@ -75,6 +73,16 @@ export function servedSegments(entries: readonly AuditEntry[], end: number): Ser
     }
   }
   return segs;
+}
+
+/**
+ * Whether `e` ends the open interval `last` as one that never served: a switch that never completed (apply-failed,
+ * reverted, while on trial), or the rollback of a version that never got ready.
+ */
+function neverServed(e: AuditEntry, last: ServedSegment): boolean {
+  if (e.event === 'rolled-back') return last.state === 'never-ready' && last.version === versionOf(e.from);
+  if (e.event === 'apply-failed' || e.event === 'reverted') return (last.state === 'trial' || last.state === 'never-ready') && last.version === versionOf(e.to);
+  return false;
 }
 
 export interface TimelineOptions {

@@ -420,18 +420,18 @@ function modelContainer(stack: SelfHealingModelStack): RenderedModel {
   };
 }
 
-const BINARY_UNITS: Record<string, string> = { Ki: 'k', Mi: 'm', Gi: 'g' };
-const DECIMAL_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+/** Kubernetes quantity suffixes: bytes per unit, and Docker's suffix where it means the same (Docker's are binary). */
+const UNITS: Record<string, { bytes: number; docker?: string }> = {
+  '': { bytes: 1 }, k: { bytes: 1e3 }, M: { bytes: 1e6 }, G: { bytes: 1e9 }, T: { bytes: 1e12 },
+  Ki: { bytes: 1024, docker: 'k' }, Mi: { bytes: 1024 ** 2, docker: 'm' }, Gi: { bytes: 1024 ** 3, docker: 'g' }, Ti: { bytes: 1024 ** 4 },
+};
 
-/** A Kubernetes memory quantity as Docker takes it: '48Gi' → '48g' (Docker's units are binary), '2G' → bytes. */
+/** A Kubernetes memory quantity as Docker takes it: '48Gi' → '48g', '2G' or '1.5Gi' → bytes. */
 function dockerBytes(quantity: string, field: string): string {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|)$/.exec(quantity);
   if (!m) throw new Error(`the model's ${field} '${quantity}' is not a quantity the compose target can convert; give it in Ki, Mi, Gi or bytes`);
-  const [, n, unit] = m;
-  if (unit === 'Ti') return `${Number(n) * 1024}g`;
-  if (BINARY_UNITS[unit] && Number.isInteger(Number(n))) return `${n}${BINARY_UNITS[unit]}`;
-  const bytes = Number(n) * (DECIMAL_UNITS[unit] ?? { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[unit]!);
-  return String(Math.round(bytes));
+  const unit = UNITS[m[2]];
+  return unit.docker && Number.isInteger(Number(m[1])) ? `${m[1]}${unit.docker}` : String(Math.round(Number(m[1]) * unit.bytes));
 }
 
 /** A Kubernetes CPU quantity as compose `cpus`: '8' → 8, '500m' → 0.5. */

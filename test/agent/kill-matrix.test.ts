@@ -15,7 +15,7 @@ import { QuarantineStore } from '../../agent/state/quarantine';
 import { K8S_ANNOTATIONS, KubernetesTarget } from '../../agent/targets/kubernetes';
 import { Target, TriggerEvent } from '../../agent/types';
 import { FakeKube } from '../support/fake-kube';
-import { digestOf, FakeRegistry, FakeTarget, REPO, harness, ref, tmpDir } from './fakes';
+import { digestOf, FakeClock, FakeRegistry, FakeTarget, REPO, harness, ref, tmpDir } from './fakes';
 
 const poll: TriggerEvent = { source: 'poll' };
 const MUTATING = new Set(['apply', 'promote', 'rollback', 'recordQuarantine', 'revive']);
@@ -43,6 +43,12 @@ class Killer {
     if (this.at && n === this.at.step && this.at.when === 'before') return this.die();
     act();
     if (this.at && n === this.at.step && this.at.when === 'after') this.die();
+  }
+
+  /** The dead agent's clock stops: its next backoff sleep never ends, so it arms no more real-time timeouts. */
+  public stopClock(clock: FakeClock): void {
+    const sleep = clock.sleep.bind(clock);
+    clock.sleep = (ms, signal) => (this.dead ? never<void>() : sleep(ms, signal));
   }
 
   private die(): void {
@@ -104,8 +110,7 @@ async function run(scenario: Scenario, at?: KillPoint): Promise<{ steps: string[
   const first = harness({ dir, tags: ['1.0.0', '1.1.0'], targets: [killable(target, k)], rollback: { attemptTimeoutMs: 1_000 } });
   first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
   killableStores(first.audit, first.quarantine, k);
-  const sleep = first.clock.sleep.bind(first.clock);
-  first.clock.sleep = (ms, signal) => (k.dead ? never<void>() : sleep(ms, signal));
+  k.stopClock(first.clock);
   await Promise.race([first.reconciler.runCycle([poll]), k.died]);
   await k.pending;
 
@@ -177,8 +182,7 @@ async function runK8s(scenario: Scenario, at?: KillPoint): Promise<{ steps: stri
     const first = harness({ dir, registry: registry(), targets: [killable(target(), k)], gate, rollback: { attemptTimeoutMs: 1_000 } });
     first.slo.verdicts.set('1.1.0', scenario === 'rollback' ? 'Unhealthy' : 'Healthy');
     killableStores(first.audit, first.quarantine, k);
-    const sleep = first.clock.sleep.bind(first.clock);
-    first.clock.sleep = (ms, signal) => (k.dead ? never<void>() : sleep(ms, signal));
+    k.stopClock(first.clock);
     await Promise.race([first.reconciler.runCycle([poll]), k.died]);
     await k.pending;
     const second = harness({ dir, registry: registry(), targets: [target()], gate });

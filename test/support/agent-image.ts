@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import dockerignore from '@balena/dockerignore';
 import { sharedLibraries } from '../../scripts/build-test-image';
 import type { TestPodman } from './podman';
+import { requireTool } from './tools';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** The uid:gid agent/Dockerfile runs as (its `USER`). */
@@ -106,7 +107,7 @@ const COREUTILS = ['/usr/bin/env', '/usr/bin/mkdir', '/usr/bin/chmod', '/usr/bin
 /** Stand-in for node:20-bookworm-slim's part the build stages use: node, npm/npx, /bin/sh (RUN), coreutils. */
 async function buildBase(pod: TestPodman, ref: string): Promise<void> {
   const node = fs.realpathSync(process.execPath);
-  const npmDir = path.dirname(path.dirname(fs.realpathSync(requireOnPath('npm'))));
+  const npmDir = path.dirname(path.dirname(fs.realpathSync(requireTool('npm'))));
   await importRootfs(pod, ref, [
     { from: node, to: '/usr/local/bin/node' }, { from: npmDir, to: '/usr/local/lib/node_modules/npm' },
     { from: '/bin/sh', to: '/bin/sh' }, ...COREUTILS.map((from) => ({ from })), ...(await libs([node, '/bin/sh', ...COREUTILS])),
@@ -137,14 +138,6 @@ function openFilesLimit(): number {
   return Math.min(Number(m?.[1] ?? 4096), 65536);
 }
 
-function requireOnPath(name: string): string {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const p = path.join(dir, name);
-    if (dir && fs.existsSync(p)) return p;
-  }
-  throw new Error(`${name} is not on PATH`);
-}
-
 /** The key of the image these sources, this Dockerfile and these base files build. */
 export function agentImageKey(): string {
   const h = crypto.createHash('sha256').update(`helper ${HELPER_VERSION}\n`);
@@ -170,7 +163,7 @@ export async function agentImage(pod: TestPodman): Promise<string> {
   const runtime = `localhost/mp-host/node-runtime:${key}`;
   await buildBase(pod, build);
   await runtimeBase(pod, runtime);
-  const npmCache = (await run(requireOnPath('npm'), ['config', 'get', 'cache'], process.env, 60_000)).trim();
+  const npmCache = (await run(requireTool('npm'), ['config', 'get', 'cache'], process.env, 60_000)).trim();
   await pod.podman(['build', '--network', 'none', '-f', path.join(ROOT, 'agent/Dockerfile'), '--ignorefile', path.join(ROOT, 'agent/Dockerfile.dockerignore'),
     '--build-arg', `BUILD_IMAGE=${build}`, '--build-arg', `RUNTIME_IMAGE=${runtime}`, '--build-arg', 'VERSION=0.0.0-test',
     // build-time only (the image keeps none): this podman's containers get no default ulimits, and npm ci opens many files
