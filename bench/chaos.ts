@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startChaosEnv, VERSIONS } from './chaos/harness';
 import { ALL, ScenarioResult } from './chaos/scenarios';
+import { writeReadme } from './readme';
 
 async function main(): Promise<number> {
   const filter = process.argv[2];
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`chaos: ${results.filter((r) => r.held).length}/${results.length} invariants held; wrote ${file}\n`);
+  if (!filter) writeReadme();
   return out.allHeld ? 0 : 1;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every bench/*.bench.ts in turn, each in its own process (so each one's peak RSS is its
- * own); each writes bench/results/<name>.json. Exits non-zero if any benchmark fails.
+ * own); each writes bench/results/<name>.json, then the README's benchmark tables are rendered from the results
+ * (bench/readme.ts). Exits non-zero if any benchmark fails.
  *
  * Usage: ts-node --transpile-only bench/run.ts [name-filter]
  */
@@ -31,6 +32,11 @@ function main(): number {
       process.stdout.write(`== ${f}: ok in ${secs}s\n`);
     }
   }
+  // the README's benchmark tables are rendered from the results (bench/readme.ts); a failed render names the result
+  const readme = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'readme.ts')], {
+    stdio: 'inherit', cwd: path.join(__dirname, '..'),
+  });
+  if (readme.status !== 0) failed.push('readme.ts');
   if (failed.length) process.stderr.write(`bench: ${failed.length} failed: ${failed.join(', ')}\n`);
   return failed.length ? 1 : 0;
 }

@@ -25,6 +25,7 @@ import { firstServed, servedVersion, startLoad, watchVersions } from '../test/su
 import { freePort, stopChild, waitFor } from '../test/support/tools';
 import { ChaosEnv, startChaosEnv, Version } from './chaos/harness';
 import { badVersion, healthyUpdate, ScenarioResult } from './chaos/scenarios';
+import { WATCHTOWER_POLL_SECONDS } from './peers-settings';
 
 const ROOT = path.resolve(__dirname, '..');
 const WT_TOKEN = 'watchtower-bench-token-0123456789';
@@ -90,7 +91,7 @@ async function watchtowerCase(env: ChaosEnv, o: { version: Version; trigger: 'ht
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await servedVersion(url)) === '1.0.0', { what: `${name} to serve`, timeoutMs: 60_000 });
   const args = ['--host', shim?.host ?? env.pod.dockerHost, '--label-enable', '--scope', name, '--stop-timeout', '5s', '--no-startup-message', '--log-level', 'debug',
-    ...(o.trigger === 'http-api' ? ['--http-api-update', '--http-api-token', WT_TOKEN] : ['--interval', '2'])];
+    ...(o.trigger === 'http-api' ? ['--http-api-update', '--http-api-token', WT_TOKEN] : ['--interval', String(WATCHTOWER_POLL_SECONDS)])];
   let log = '';
   const wt: ChildProcess = spawn(watchtowerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   wt.stdout!.on('data', (d) => { log = (log + String(d)).slice(-50_000); });

@@ -1,10 +1,11 @@
 /**
  * Figures in the README are measured, not typed (#28): each one here is computed from what it describes — the
- * package row from bench/results/package.json (written by `npm run bench package`), the demo's object count from
+ * benchmark tables rendered from bench/results/*.json (bench/readme.ts), the demo's object count from
  * synth, the rule-test count from the generated tests — and the test fails when the README drifts from it.
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { readResult, renderReadme } from '../bench/readme';
 import { synthesize } from '../bin/commands/synth';
 import build from '../examples/recommendation-model/app';
 import { ModelAlerts } from '../lib';
@@ -13,19 +14,22 @@ import { generateRuleTests } from '../lib/monitoring/rule-tests';
 const ROOT = path.join(__dirname, '..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
-interface PackageBench {
-  before: { packedFiles: number; cdk8sOnlyInstallMB: number; agentImageNodeModulesMB: number };
-  after: { packedFiles: number; cdk8sOnlyInstallMB: number; agentImageNodeModulesMB: number };
-  installLinesByAudience: Record<'cdk8s' | 'pulumi' | 'agent', { installMB: number }>;
-}
+test('the benchmark tables are bench/results rendered (npm run readme re-renders them)', () => {
+  expect(README).toBe(renderReadme(README));
+});
 
-test('the package row is bench/results/package.json', () => {
-  const b = JSON.parse(fs.readFileSync(path.join(ROOT, 'bench/results/package.json'), 'utf8')) as PackageBench;
-  const a = b.installLinesByAudience;
-  expect(README).toContain(`| \`package\` | packed files ${b.before.packedFiles} → ${b.after.packedFiles}; a cdk8s-only install `
-    + `${b.before.cdk8sOnlyInstallMB} → ${b.after.cdk8sOnlyInstallMB} MB; the agent image's node_modules ${b.before.agentImageNodeModulesMB} → `
-    + `${b.after.agentImageNodeModulesMB} MB; the README's install lines: cdk8s repo ${a.cdk8s.installMB} MB, Pulumi repo ${a.pulumi.installMB} MB, `
-    + `agent only ${a.agent.installMB} MB |`);
+test('a changed result changes the README: no figure in those tables is typed by hand', () => {
+  const changed = (name: string): unknown => {
+    const r = readResult(name);
+    if (name === 'synth') r.results[r.results.length - 1].modelpilot.medianMs = 123456;
+    if (name === 'chaos') r.scenarios[0].numbers.failedRequests = 7777;
+    if (name === 'single-host-peers') r.rows[0].requests = 4242424;
+    return r;
+  };
+  const after = renderReadme(README, changed);
+  expect(after).toContain('synthesized + validated in ~123,456 ms');
+  expect(after).toContain('| 7,777 of 129,026 / 0 of');
+  expect(after).toContain('0 of 4,242,424');
 });
 
 test('the set-up sample output counts the demo\'s objects', async () => {
