@@ -4,6 +4,7 @@ import { DOCKER_LABELS } from '../../lib/core/contract/names';
 import { ImageRef, parseVersionTag, versionKey } from '../../lib/core/image-ref';
 import type { Candidate } from '../../lib/core/update-policy';
 import { verifyVerifiedIn } from '../registry/attestation';
+import { RegistryError } from '../registry/client';
 import { verifyCosignSignature } from '../registry/cosign';
 import { resolveListedTag } from '../registry/listed-tag';
 import { RepositoryName, TriggerEvent, UpdatePlan, Workload } from '../types';
@@ -89,17 +90,25 @@ export class Planner {
     }
     const current = { tag: ref.tag, digest: ref.digest ?? w.digest };
     let candidates: Candidate[];
-    if (policy.kind === 'digest') {
-      candidates = [{ tag: ref.tag, digest: await this.c.o.registry.resolveDigest(repo, ref.tag, signal) }];
-    } else {
-      let list = tags.get(ref.name);
-      if (!list) {
-        // a webhook announced something new: a cached tag list (registries.tagsCacheTtl) is not trusted for it
-        if (trigger !== 'poll') this.c.o.registry.expireTags?.(repo);
-        list = this.c.o.registry.listTags(repo, signal);
-        tags.set(ref.name, list);
+    try {
+      if (policy.kind === 'digest') {
+        candidates = [{ tag: ref.tag, digest: await this.c.o.registry.resolveDigest(repo, ref.tag, signal) }];
+      } else {
+        let list = tags.get(ref.name);
+        if (!list) {
+          // a webhook announced something new: a cached tag list (registries.tagsCacheTtl) is not trusted for it
+          if (trigger !== 'poll') this.c.o.registry.expireTags?.(repo);
+          list = this.c.o.registry.listTags(repo, signal);
+          tags.set(ref.name, list);
+        }
+        candidates = (await list).map((tag) => ({ tag }));
       }
-      candidates = (await list).map((tag) => ({ tag }));
+    } catch (e) {
+      // no access (401/403) or no such repository (404) will not pass by itself: explained once; still a failure
+      // of the cycle (counted, so ModelUpdaterFailing tells a person)
+      const denied = registryDenial(e, repo);
+      if (denied) this.skip(w, denied.result, denied.why, denied.fix);
+      throw e;
     }
     const minAgeMs = this.images.get(ref.name)?.minImageAgeMs ?? this.c.o.minImageAgeMs ?? 0;
     const keys = this.images.get(ref.name)?.signatureKeys ?? this.c.o.signatureKeys;
@@ -251,7 +260,6 @@ export class Planner {
     return undefined;
   }
 
-  /** Audits (once per image), counts and logs a refused version: it is never applied. */
   /**
    * A watched workload the agent cannot update: one log line and one audit entry ('skipped') per workload and image,
    * naming why and the fix — never a silent `updates: []`.
@@ -266,6 +274,7 @@ export class Planner {
     this.c.audit({ event: 'skipped', target: w.id, model: w.model, from: w.image, result, reason });
   }
 
+  /** Audits (once per image), counts and logs a refused version: it is never applied. */
   private refuse(w: Workload, image: string, kind: 'signature' | 'unverified', reason: string): void {
     const key = `${w.id} ${image} ${kind}`;
     if (this.refused.has(key)) return;
@@ -332,4 +341,26 @@ export class Planner {
     if (found) this.promotedTags.set(`${workload} ${digest}`, found);
     return found;
   }
+}
+
+/**
+ * Why the registry will not let the agent see a workload's versions, and the fix — for the refusals that do not pass
+ * by themselves (401, 403, 404); undefined for anything else (network, 5xx, 429: retried next cycle).
+ */
+export function registryDenial(e: unknown, repo: RepositoryName): { result: string; why: string; fix: string } | undefined {
+  if (!(e instanceof RegistryError)) return undefined;
+  const where = `${repo.registry}/${repo.repository}`;
+  if (e.status === 401) {
+    // the client's message may carry its own generic fix; the one here names the repository
+    return { result: 'no-registry-access', why: e.message.replace(/; add credentials for .*$/, ''),
+      fix: `put credentials for '${repo.registry}' that may pull ${where} in the docker config the agent reads (registries.dockerConfig)` };
+  }
+  if (e.status === 403) {
+    return { result: 'no-registry-access', why: e.message, fix: `give the agent's registry credentials pull access to ${where}` };
+  }
+  if (e.status === 404) {
+    return { result: 'not-in-registry', why: e.message,
+      fix: `check the image name (the registry has no ${where} or not its tag), or push the running version there` };
+  }
+  return undefined;
 }

@@ -237,8 +237,8 @@ export class Reconciler {
     };
   }
 
-  /** One pass over every workload of every target. Never throws. */
   /**
+   * One pass over every workload of every target. Never throws.
    * `detach`: return once every lane has started, without waiting for them (the run loop does this, so a slow
    * registry's lane never holds up the next cycle of the others). The report is then filled in as lanes finish.
    */

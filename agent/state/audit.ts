@@ -11,7 +11,7 @@ export type AuditEvent =
   | 'planned' // a newer version was chosen
   | 'available' // monitorOnly: a newer version is there and nothing was changed
   | 'waiting' // the chosen version is younger than minImageAge (`reason` says until when)
-  | 'skipped' // a watched workload cannot be updated (`result`: not-semver, no-tag) — `reason` says why and the fix
+  | 'skipped' // a watched workload cannot be updated (`result`: not-semver, no-tag, no-registry-access, not-in-registry) — `reason` says why and the fix
   | 'refused' // a version was refused and never applied (`result`: signature, unverified, mlflow) — `reason` says why
   | 'hold' // automatic updates of the workload are held (`result`: who: operator, kubernetes-annotation, manual-rollback)
   | 'pinned' // the workload is pinned to a version (it runs it, or was moved there)

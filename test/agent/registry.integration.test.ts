@@ -5,6 +5,7 @@
  */
 import { DistributionClient, parseDockerConfig } from '../../agent/registry';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
+import { harness } from './fakes';
 
 /** One shared helper: a minimal OCI image pushed under a tag (test/support/registry.ts). */
 const pushTag = pushEmptyImage;
@@ -63,6 +64,50 @@ describe('DistributionClient against the real distribution registry', () => {
     // AND wrong credentials are reported as rejected
     const wrong = new DistributionClient({ credentials: parseDockerConfig({ auths: { [reg.host]: { username: 'ci', password: 'nope' } } }) });
     await expect(wrong.listTags(repo)).rejects.toThrow('the credentials in the docker config were rejected');
+  });
+
+  test('a watched workload whose registry refuses the agent (401, no such repository) is explained once in the log and the audit, and still counts as a failure (#28)', async () => {
+    // GIVEN the real loop (fake target and gate) with the real client, no credentials, against an htpasswd registry
+    reg = await startRegistry({ htpasswd: { username: 'ci', password: 'pa55word' } });
+    await pushTag(reg, 'models/fraud', '3.1.4');
+    const h = harness({ registry: new DistributionClient() });
+    h.target.add('fraud', `${reg.host}/models/fraud:3.1.4`);
+    h.target.add('typo', `${reg.host}/models/frod:1.0.0`);
+    // WHEN three cycles run
+    const reports = [];
+    for (let i = 0; i < 3; i++) {
+      reports.push(await h.reconciler.runCycle([{ source: 'poll' }]));
+      h.clock.advance(60_000);
+    }
+    // THEN each cycle fails for both (counted: ModelUpdaterFailing tells a person) and nothing is updated
+    for (const r of reports) {
+      expect(r.updates).toEqual([]);
+      expect(r.failures).toHaveLength(2);
+    }
+    expect(await h.metric('modelpilot_updater_failures_total')).toBe(6);
+    // AND one audit entry per workload names why and the fix
+    const skipped = h.audit.read().filter((e) => e.event === 'skipped');
+    expect(skipped).toHaveLength(2);
+    const fraud = skipped.find((e) => e.target === 'fake/fraud')!;
+    expect(fraud.result).toBe('no-registry-access');
+    expect(fraud.reason).toContain(`registry ${reg.host} asks for basic auth; put credentials`);
+    expect(fraud.reason).toContain(`put credentials for '${reg.host}' that may pull ${reg.host}/models/fraud in the docker config the agent reads`);
+    // (the htpasswd registry authenticates before it looks up the repository: the typo is a 401 too)
+    expect(skipped.find((e) => e.target === 'fake/typo')!.result).toBe('no-registry-access');
+  });
+
+  test('a repository the registry does not have is skipped as not-in-registry, with the fix (#28)', async () => {
+    reg = await startRegistry();
+    await pushTag(reg, 'models/fraud', '3.1.4');
+    const h = harness({ registry: new DistributionClient() });
+    h.target.add('typo', `${reg.host}/models/frod:1.0.0`);
+    await h.reconciler.runCycle([{ source: 'poll' }]);
+    h.clock.advance(60_000);
+    const second = await h.reconciler.runCycle([{ source: 'poll' }]);
+    expect(second.failures).toEqual([expect.stringContaining("has no repository 'models/frod' (404 on the tag list)")]);
+    const skipped = h.audit.read().filter((e) => e.event === 'skipped');
+    expect(skipped).toEqual([expect.objectContaining({ target: 'fake/typo', result: 'not-in-registry', from: `${reg.host}/models/frod:1.0.0` })]);
+    expect(skipped[0].reason).toContain('check the image name');
   });
 
   test('registries.mirrors: images say localhost:30500 (the NodePort the nodes pull), the agent reaches the registry at its Service, with the credentials of the image host', async () => {
