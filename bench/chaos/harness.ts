@@ -152,7 +152,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
     ...o.agent,
   };
   const launch = async (): Promise<AgentProcess> => {
-    const a = await startAgent(confDir, config, agentPort);
+    const a = await startAgent(env.pod, confDir, config, agentPort);
     env.relayTo = `http://127.0.0.1:${agentPort}/webhooks/registry`;
     return a;
   };

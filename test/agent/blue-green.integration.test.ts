@@ -55,7 +55,7 @@ beforeAll(async () => {
   await runModel(docker, { name: 'bg-churn', image: first, port: ports[0], scope: 'bg', proxy: { backend: 'churn', ports } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-bg-'));
   const port = await freePort();
-  agent = await startAgent(dir, {
+  agent = await startAgent(pod, dir, {
     targets: { docker: { socket: pod.socketPath, scope: 'bg', stopTimeout: '5s', proxy: { haproxy: proxy.runtimeApi, drainTimeout: '5s' } } },
     pollInterval: '1s',
     registries: { insecure: [reg.host] },

@@ -1,8 +1,12 @@
 /**
  * End to end, all real and on 127.0.0.1: Debian's distribution registry and a private `podman system service`
  * (runc, host networking) in temp dirs; the reference model-server image built in three versions (good 1.0.0,
- * good 1.1.0, bad 1.2.0 that never gets ready) and pushed; the `modelpilot agent` process run against podman's
- * Docker API. Each scenario uses its own repository, container scope, port and agent process.
+ * good 1.1.0, bad 1.2.0 that never gets ready) and pushed; the agent image built from agent/Dockerfile
+ * (test/support/agent-image.ts) run as shipped — uid 10001, the socket's group added, host networking, its config and
+ * state directory mounted — against podman's Docker API. Each scenario uses its own repository, container scope, port
+ * and agent container; a SIGKILL goes to the agent in its container (`podman kill`).
+ * Differs from a user's host: the agent image's base images are made from this host's node (no container registry
+ * here), and the socket is a private podman's.
  */
 import { ChildProcess, spawn } from 'child_process';
 import { createHmac } from 'crypto';
@@ -16,15 +20,18 @@ import { readAudit } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
 import { DOCKER_LABELS, QUARANTINE_SUFFIX } from '../../agent/targets/docker';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
+import { agentImage, runAgentContainer, shareSocket } from '../support/agent-image';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
-import { freePort, waitFor } from '../support/tools';
+import { freePort, waitFor, WaitAbort } from '../support/tools';
 
 jest.setTimeout(240_000);
 
 const TOKEN = 'e2e-bearer-token-0123456789';
 const SECRET = 'e2e-hmac-secret-0123456789';
 const ROOT = path.resolve(__dirname, '../..');
+/** The group that owns the engine's socket (not root's, not the agent's own), given to the agent's container. */
+const SOCKET_GID = 47_215;
 
 let reg: TestRegistry;
 let pod: TestPodman;
@@ -57,6 +64,8 @@ beforeAll(async () => {
   images['1.0.0'] = await buildTestImage({ version: '1.0.0', podman: pod });
   images['1.1.0'] = await buildTestImage({ version: '1.1.0', podman: pod });
   images['1.2.0'] = await buildTestImage({ version: '1.2.0', podman: pod, env: { MODEL_FAULT_NEVER_READY: 'true' } });
+  agentRef = await agentImage(pod);
+  shareSocket(pod, SOCKET_GID);
 }, 600_000);
 
 afterAll(async () => {
@@ -128,10 +137,14 @@ interface AgentProcess {
   readonly dir: string;
   output(): string;
   metric(name: string): Promise<number>;
+  /** The signal goes to the agent in its container; resolves with the container's exit code (137 after SIGKILL). */
   stop(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Writes agent.yaml and starts `modelpilot agent` as its own process; resolves once /healthz answers. */
+let agentRef: string;
+let started = 0;
+
+/** Writes agent.yaml and runs the agent image (`modelpilot agent`) as shipped; resolves once /healthz answers. */
 async function startAgent(scope: string, dir: string, extra: Record<string, unknown> = {}): Promise<AgentProcess> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'token'), TOKEN);
@@ -149,29 +162,22 @@ async function startAgent(scope: string, dir: string, extra: Record<string, unkn
     ...extra,
   };
   fs.writeFileSync(path.join(dir, 'agent.yaml'), stringify(config));
-  const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(ROOT, 'bin/modelpilot.ts'),
-    'agent', '--config', path.join(dir, 'agent.yaml')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += String(d); });
-  child.stderr!.on('data', (d) => { out += String(d); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const c = runAgentContainer(pod, agentRef, { name: `e2e-agent-${scope}-${++started}`, dir, config: path.join(dir, 'agent.yaml'), socketGid: SOCKET_GID });
   const a: AgentProcess = {
-    child, port, dir,
-    output: () => out,
+    child: c.child, port, dir,
+    output: c.output,
     metric: async (name) => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
       return m ? Number(m[1]) : NaN;
     },
-    stop: async (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
+    stop: c.stop,
   };
   agents.push(a);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, {
-    what: `the agent for ${scope} to answer /healthz`, timeoutMs: 60_000, diagnostics: () => out.slice(-3000),
-  });
+  await waitFor(async () => {
+    if (c.child.exitCode !== null) throw new WaitAbort(`the agent for ${scope} exited (${c.child.exitCode}): ${c.output().slice(-3000)}`);
+    return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200;
+  }, { what: `the agent for ${scope} to answer /healthz`, timeoutMs: 60_000, diagnostics: () => c.output().slice(-3000) });
   return a;
 }
 
@@ -283,7 +289,7 @@ test('an agent SIGKILLed mid-update is finished by the next agent from the recor
   await waitFor(async () => (await containers('e2e-kill')).some((c) => c.name === 'e2e-kill-modelpilot-prev'), {
     what: 'the update to be in flight', timeoutMs: 60_000, diagnostics: () => first.output().slice(-4000),
   });
-  expect(await first.stop('SIGKILL')).toBeNull();
+  expect(await first.stop('SIGKILL')).toBe(137);
   // killed: the new version runs, the old container is parked, the record is on the container
   const parked = await containers('e2e-kill');
   expect(parked.map((c) => c.name)).toEqual(['e2e-kill', 'e2e-kill-modelpilot-prev']);
@@ -313,7 +319,7 @@ test('an agent SIGKILLed right after a rollback verdict: the next agent keeps th
   await waitFor(() => fs.existsSync(auditFile) && readAudit(auditFile).some((e) => e.event === 'verify' && e.result === 'rollback'), {
     what: 'the rollback verdict on 1.2.0', timeoutMs: 60_000, intervalMs: 10, diagnostics: () => first.output().slice(-4000),
   });
-  expect(await first.stop('SIGKILL')).toBeNull();
+  expect(await first.stop('SIGKILL')).toBe(137);
   const atKill = readAudit(auditFile).map((e) => e.event);
   const second = await startAgent('killrb', dir, health);
   await waitFor(async () => (await containers('e2e-killrb')).length === 1 && (await served(port)) === '1.1.0'

@@ -354,7 +354,8 @@ export interface HarnessOptions {
   readonly gate?: Partial<HealthGateOptions>;
   readonly onAudit?: (e: AuditEntry) => void;
   /** Replaces the harness's registry (e.g. one that answers slowly). */
-  readonly registry?: FakeRegistry;
+  /** The registry client (default a FakeRegistry; a real DistributionClient for the loop against a real registry). */
+  readonly registry?: RegistryClient;
   /** The loop's default minimum image age. */
   readonly minImageAgeMs?: number;
   /** The loop's default trusted signature keys. */
@@ -378,7 +379,8 @@ export function tmpDir(): string {
 export function harness(options: HarnessOptions = {}): Harness {
   const dir = options.dir ?? tmpDir();
   const clock = new FakeClock();
-  const registry = options.registry ?? new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0']);
+  // `h.registry` is the fake's API; a test that passes its own client keeps its own reference to it
+  const registry = (options.registry ?? new FakeRegistry(REPO, options.tags ?? ['1.0.0', '1.1.0'])) as FakeRegistry;
   const target = new FakeTarget();
   const slo = new FakeSlo();
   const probe = new FakeProbe('Healthy');

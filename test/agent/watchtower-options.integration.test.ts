@@ -13,7 +13,6 @@
  * networking, its config and state directory mounted. Differs from a user's host: the image's base images are made
  * from this host's node (no container registry here), and the socket is a private podman's.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -21,14 +20,13 @@ import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { readAudit } from '../../agent/state/audit';
 import { DOCKER_LABELS, WATCHTOWER_LABELS } from '../../agent/targets/docker';
-import { agentImage, AGENT_IMAGE_USER } from '../support/agent-image';
+import { agentImage, runAgentContainer, shareSocket } from '../support/agent-image';
 import { startPodman, TestPodman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { freePort, waitFor } from '../support/tools';
 import { importBaseImage, pullImage, pushVersion } from './docker-fixture';
 
 const REPO = 'test/wt';
-const ROOT = path.resolve(__dirname, '../..');
 let reg: TestRegistry;
 let pod: TestPodman;
 let docker: Docker;
@@ -49,8 +47,7 @@ beforeAll(async () => {
   await pushVersion(pod, base, reg.host, REPO, '1.1.0');
   await pod.podman(['rmi', ref('1.0.0'), ref('1.1.0')]);
   agentRef = await agentImage(pod);
-  fs.chownSync(pod.socketPath, 0, SOCKET_GID);
-  fs.chmodSync(pod.socketPath, 0o660);
+  shareSocket(pod, SOCKET_GID);
 }, 600_000);
 afterAll(async () => {
   await pod?.stop();
@@ -90,19 +87,9 @@ function agent(scope: string, probePort: number, extra: Record<string, unknown>,
     ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'docker')),
   };
   fs.writeFileSync(path.join(dir, 'agent.yaml'), stringify(config));
-  fs.chownSync(dir, 10001, 10001); // the state directory, the agent's own (as the image's volume is)
-  const env = { ...pod.env };
-  delete env.CONTAINER_HOST;
-  const child = spawn(pod.binary, ['run', '--rm', '--name', `mp-agent-${scope}-${++agents}`, '--network', 'host', '--user', AGENT_IMAGE_USER,
-    '--group-add', String(SOCKET_GID), '-v', `${dir}:${dir}`, '-v', `${pod.socketPath}:${pod.socketPath}`, agentRef,
-    'agent', '--config', path.join(dir, 'agent.yaml'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += String(d); });
-  child.stderr!.on('data', (d) => { out += String(d); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000); // bounded: never outlives the test
-  void exited.then(() => clearTimeout(timer));
-  return { dir, exited, output: () => out, audit: () => readAudit(path.join(dir, 'audit.jsonl')), stop: () => { child.kill('SIGTERM'); return exited; } };
+  const c = runAgentContainer(pod, agentRef, { name: `mp-agent-${scope}-${++agents}`, dir, config: path.join(dir, 'agent.yaml'), socketGid: SOCKET_GID, args,
+    maxMs: 180_000 });
+  return { dir, exited: c.exited, output: c.output, audit: () => readAudit(path.join(dir, 'audit.jsonl')), stop: () => c.stop('SIGTERM') };
 }
 
 /** The JSON summary line `--run-once` prints. */

@@ -17,7 +17,7 @@
  * the context files it lets through, the base images' files), so the integration tier builds it once per change of
  * the agent's sources and loads it into each private podman.
  */
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -180,4 +180,81 @@ export async function agentImage(pod: TestPodman): Promise<string> {
     fs.rmSync(path.join(CACHE, old.f), { force: true });
   }
   return ref;
+}
+
+/** The agent image running as a container of `pod` (see {@link runAgentContainer}). */
+export interface AgentContainer {
+  /** The `podman run` client process (attached: its output is the agent's). */
+  readonly child: ChildProcess;
+  readonly name: string;
+  output(): string;
+  /** The container's exit code (137 after SIGKILL), once it has exited. */
+  readonly exited: Promise<number | null>;
+  /** The agent's PID on this host (the container's process), e.g. for a SIGKILL at an exact moment. */
+  pid(): Promise<number>;
+  /** Sends `signal` to the agent in the container (not to the podman client) and waits for the container to exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Lets the agent image (uid 10001) reach an engine's Docker API socket as on a stock host: the socket 0660, owned by a
+ * group of its own (`gid`), which the container is given with `--group-add` (the bundle's `group_add`).
+ */
+export function shareSocket(pod: TestPodman | string, gid: number): void {
+  const socket = typeof pod === 'string' ? pod : pod.socketPath;
+  fs.chownSync(socket, 0, gid);
+  fs.chmodSync(socket, 0o660);
+}
+
+/**
+ * Runs `modelpilot agent --config <config> …args` from the agent image, as it ships: uid 10001, the socket's group
+ * added, host networking. `dir` (config, token files) and each of `mounts` are mounted at the same path; directories
+ * are made the agent user's (as the image's state volume is), sockets get the socket's group (see {@link shareSocket}).
+ * pod's own socket is always mounted. Bounded: the client is killed after `maxMs`.
+ */
+export function runAgentContainer(pod: TestPodman, image: string, o: {
+  name: string; dir: string; config: string; socketGid: number; args?: string[]; maxMs?: number; mounts?: string[];
+}): AgentContainer {
+  const mounts = [...new Set([o.dir, ...(o.mounts ?? []), pod.socketPath])];
+  for (const m of mounts) {
+    if (fs.statSync(m).isSocket()) shareSocket(m, o.socketGid);
+    else fs.chownSync(m, 10001, 10001);
+  }
+  const env = { ...pod.env };
+  delete env.CONTAINER_HOST;
+  const child = spawn(pod.binary, ['run', '--rm', '--name', o.name, '--network', 'host', '--user', AGENT_IMAGE_USER,
+    '--group-add', String(o.socketGid), ...mounts.flatMap((m) => ['-v', `${m}:${m}`]), image,
+    'agent', '--config', o.config, ...(o.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out = (out + String(d)).slice(-500_000); });
+  child.stderr!.on('data', (d) => { out = (out + String(d)).slice(-500_000); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), o.maxMs ?? 240_000);
+  void exited.then(() => clearTimeout(timer));
+  return {
+    child, name: o.name, exited, output: () => out,
+    pid: async () => Number((await pod.podman(['inspect', '--format', '{{.State.Pid}}', o.name])).stdout.trim()),
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await pod.podman(['kill', '--signal', signal, o.name]).catch(() => undefined); // already gone: fine
+      }
+      return exited;
+    },
+  };
+}
+
+/** The agent image in `pod` and the group its socket is given, prepared once per podman. */
+const prepared = new WeakMap<TestPodman, Promise<{ image: string; socketGid: number }>>();
+/** The group that owns an engine socket in the tests (not root's, not the agent's own). */
+export const TEST_SOCKET_GID = 47_216;
+export function preparedAgentImage(pod: TestPodman): Promise<{ image: string; socketGid: number }> {
+  let p = prepared.get(pod);
+  if (!p) {
+    p = agentImage(pod).then((image) => {
+      shareSocket(pod, TEST_SOCKET_GID);
+      return { image, socketGid: TEST_SOCKET_GID };
+    });
+    prepared.set(pod, p);
+  }
+  return p;
 }

@@ -6,7 +6,8 @@
  *   (lib/compose/haproxy.ts), stopped by PID;
  * - {@link runModel}: a reference model-server container on host networking, labelled for the agent (and for
  *   blue/green behind HAProxy when `proxy` is given);
- * - {@link startAgent}: `modelpilot agent` as its own process from an agent.yaml;
+ * - {@link startAgent}: the agent image built from agent/Dockerfile, run as shipped (uid 10001, the socket's group)
+ *   in the test's podman, from an agent.yaml;
  * - {@link startLoad}: autocannon against the proxy (or the model's port), with every response's time and status
  *   kept so a report can say how many requests failed, the longest gap between successful answers and the p99 in
  *   a time window; bounded in connections, time and count;
@@ -21,9 +22,10 @@ import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { DOCKER_LABELS } from '../../agent/targets/docker';
 import { haproxyConfig } from '../../lib/compose/haproxy';
+import { preparedAgentImage, runAgentContainer } from './agent-image';
+import type { TestPodman } from './podman';
 import { freePort, requireTool, stopChild, waitFor, WaitAbort } from './tools';
 
-const ROOT = path.resolve(__dirname, '../..');
 
 /** A request body the reference model server (examples/model-server) answers with a prediction. */
 export const PREDICT_BODY = JSON.stringify({ features: { tenure_months: 1, monthly_charges: 120, support_calls_90d: 8, month_to_month: true } });
@@ -109,43 +111,48 @@ export async function servedVersion(base: string): Promise<string | undefined> {
 }
 
 export interface AgentProcess {
+  /** The `podman run` client of the agent's container. */
   readonly child: ChildProcess;
+  /** The agent's PID on this host (its container's process). */
   readonly pid: number;
   /** The agent's webhook/metrics port. */
   readonly port: number;
   readonly dir: string;
   output(): string;
+  /** Sends `signal` to the agent in its container and waits until the container has exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** The webhook bearer token {@link startAgent} writes to `<dir>/token` (agent.yaml `webhooks.bearerTokenFile`). */
 export const AGENT_TOKEN = 'single-host-bearer-token-0123456789';
 
-/** Writes `<dir>/agent.yaml` from `config` and starts `modelpilot agent` (ts-node); resolves once /healthz answers. */
-export async function startAgent(dir: string, config: Record<string, unknown>, port: number): Promise<AgentProcess> {
+let agents = 0;
+
+/**
+ * Writes `<dir>/agent.yaml` from `config` and runs the agent image built from agent/Dockerfile as shipped (uid 10001,
+ * the engine socket's group added, host networking; test/support/agent-image.ts) in `pod`; `dir`, the state directory
+ * and the engine socket the config names are mounted at their paths. Resolves once /healthz answers.
+ */
+export async function startAgent(pod: TestPodman, dir: string, config: Record<string, unknown>, port: number): Promise<AgentProcess> {
+  const { image, socketGid } = await preparedAgentImage(pod);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'token'), AGENT_TOKEN);
-  fs.writeFileSync(path.join(dir, 'agent.yaml'), stringify({ ...config, webhooks: { bearerTokenFile: path.join(dir, 'token'), ...(config.webhooks as object) } }));
-  const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(ROOT, 'bin/modelpilot.ts'),
-    'agent', '--config', path.join(dir, 'agent.yaml')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out = (out + String(d)).slice(-200_000); });
-  child.stderr!.on('data', (d) => { out = (out + String(d)).slice(-200_000); });
-  const a: AgentProcess = {
-    child, pid: child.pid!, port, dir,
-    output: () => out,
+  const full = { ...config, webhooks: { bearerTokenFile: path.join(dir, 'token'), ...(config.webhooks as object) } };
+  fs.writeFileSync(path.join(dir, 'agent.yaml'), stringify(full));
+  const socket = (config.targets as { docker?: { socket?: string } } | undefined)?.docker?.socket;
+  const mounts = [typeof config.stateDir === 'string' ? config.stateDir : undefined, socket].filter((m): m is string => m !== undefined);
+  const c = runAgentContainer(pod, image, { name: `mp-agent-${process.pid}-${++agents}`, dir, config: path.join(dir, 'agent.yaml'), socketGid, mounts, maxMs: 900_000 });
+  await waitFor(async () => {
+    if (c.child.exitCode !== null) throw new WaitAbort(`the agent exited (${c.child.exitCode}): ${c.output().slice(-3000)}`);
+    return (fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false));
+  }, { what: 'the agent to answer /healthz', timeoutMs: 60_000, diagnostics: () => c.output().slice(-3000) });
+  return {
+    child: c.child, pid: await c.pid(), port, dir,
+    output: c.output,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill(signal);
-      await exited;
+      await c.stop(signal);
     },
   };
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new WaitAbort(`the agent exited (${child.exitCode}): ${out.slice(-3000)}`);
-    return (fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false));
-  }, { what: 'the agent to answer /healthz', timeoutMs: 60_000, diagnostics: () => out.slice(-3000) });
-  return a;
 }
 
 /** What a load run saw. */
