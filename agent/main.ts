@@ -122,7 +122,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     pollIntervalMs: ms(config.pollInterval),
     images: config.images.map((i) => ({
       repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval),
-      minImageAgeMs: i.minImageAge && ms(i.minImageAge),
+      minImageAge: i.minImageAge,
       signatureKeys: i.requireSignature && keysOf(i.requireSignature.publicKeyFiles),
       verifiedIn: i.requireVerifiedIn && verifiedIn(config, i.requireVerifiedIn),
       mlflow: i.mlflow,
@@ -134,7 +134,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       }),
       tagPrefix: config.mlflow.tagPrefix,
     },
-    minImageAgeMs: ms(config.minImageAge),
+    minImageAge: config.minImageAge,
     monitorOnly: config.monitorOnly,
     signatureKeys: config.requireSignature && keysOf(config.requireSignature.publicKeyFiles),
     verifiedIn: config.requireVerifiedIn && verifiedIn(config, config.requireVerifiedIn),

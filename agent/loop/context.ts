@@ -1,5 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 /** What the loop's parts share: the injected dependencies, the settings, and the agent's own bookkeeping. */
+import type { KeyObject } from 'node:crypto';
+import type { Duration } from '../../lib/core/duration';
 import type { HealthGate } from '../health/gate';
 import type { AgentMetrics, Heartbeat } from '../metrics';
 import type { MlflowApi } from '../mlflow/client';
@@ -23,8 +24,8 @@ export interface ReconcilerOptions {
   /** Default poll interval of every repository. */
   readonly pollIntervalMs: number;
   readonly images?: readonly ImageSettings[];
-  /** Default minimum age of a version before it is rolled out (ms). @default 0 */
-  readonly minImageAgeMs?: number;
+  /** Default minimum age of a version before it is rolled out. @default 0 */
+  readonly minImageAge?: Duration;
   /** Default trusted signature keys: with them, only versions with a valid cosign signature are rolled out. @default - none */
   readonly signatureKeys?: readonly KeyObject[];
   /**

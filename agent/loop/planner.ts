@@ -110,7 +110,7 @@ export class Planner {
       if (denied) this.skip(w, denied.result, denied.why, denied.fix);
       throw e;
     }
-    const minAgeMs = this.images.get(ref.name)?.minImageAgeMs ?? this.c.o.minImageAgeMs ?? 0;
+    const minAgeMs = (this.images.get(ref.name)?.minImageAge ?? this.c.o.minImageAge)?.toMilliseconds() ?? 0;
     const keys = this.images.get(ref.name)?.signatureKeys ?? this.c.o.signatureKeys;
     const verifiedIn = this.images.get(ref.name)?.verifiedIn ?? this.c.o.verifiedIn;
     const passedOver = new Set<string>();

@@ -1,5 +1,7 @@
-import type { KeyObject } from 'node:crypto';
 /** The loop's settings and results: what agent.yaml configures, what a cycle reports. */
+import type { KeyObject } from 'node:crypto';
+import type { ImageConfig } from '../../lib/core/contract/agent-config';
+import type { Duration } from '../../lib/core/duration';
 import type { UpdatePolicy } from '../../lib/core/update-policy';
 import type { BackoffSettings } from '../retry';
 
@@ -11,8 +13,8 @@ export interface ImageSettings {
   readonly policy?: UpdatePolicy;
   /** Overrides the default poll interval. */
   readonly pollIntervalMs?: number;
-  /** Overrides the default minimum image age (`minImageAgeMs` of the loop). */
-  readonly minImageAgeMs?: number;
+  /** Overrides the default minimum image age (`minImageAge` of the loop). */
+  readonly minImageAge?: Duration;
   /** Overrides the default signature keys: a version goes only with a valid cosign signature by one of them. */
   readonly signatureKeys?: readonly KeyObject[];
   /** Overrides the default `verifiedIn`: environments whose signed proof of promotion a version needs. */
@@ -21,16 +23,8 @@ export interface ImageSettings {
   readonly mlflow?: ImageMlflowSettings;
 }
 
-/** How an image follows a model in MLflow's Model Registry. */
-export interface ImageMlflowSettings {
-  readonly registeredModel: string;
-  /** Follow this alias; undefined: the latest version. */
-  readonly alias?: string;
-  /** Tag template: `{version}` and `{name}` replaced. */
-  readonly imageTag: string;
-  /** A model-version tag holding the image digest the registry must serve for the tag. */
-  readonly digestTag?: string;
-}
+/** How an image follows a model in MLflow's Model Registry: agent.yaml's `images[].mlflow`, as parsed. */
+export type ImageMlflowSettings = NonNullable<ImageConfig['mlflow']>;
 
 /** An environment whose agent must have promoted a digest (its attestation, signed by one of `keys`). */
 export interface VerifiedInRequirement {

@@ -1,5 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { duration, environmentName, MLFLOW_FIELDS } from '../core/contract/fields';
+import { Duration } from '../core/duration';
 import { ImageRef, parseVersionTag } from '../core/image-ref';
 import { formatKeyPath, valueAt } from '../core/key-path';
 
@@ -49,8 +51,8 @@ export type AlertReceiverConfig =
  * `modelpilot:attestPrivateKey`.
  */
 export interface PromotionConfig {
-  /** A version younger than this waits (Prometheus duration text, e.g. `1h`). */
-  readonly minImageAge?: string;
+  /** A version younger than this waits (`1h`, `30m`; the agent's `minImageAge`, parsed by the same rule). */
+  readonly minImageAge?: Duration;
   /** Roll out only versions with a valid cosign signature by this PEM public key (`cosign.pub`). */
   readonly signaturePublicKey?: string;
   /** Per environment whose proof a version needs, its agent's PEM public key (`{ staging: '-----BEGIN PUBLIC KEY-----…' }`). */
@@ -132,7 +134,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/;
-const ENVIRONMENT = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const publicKey = z.string({ error: 'is not PEM text' }).regex(PEM_PUBLIC_KEY, {
   error: "is not a PEM public key; paste the whole '-----BEGIN PUBLIC KEY-----' … '-----END PUBLIC KEY-----' text",
 });
@@ -213,18 +214,17 @@ const KEYS = {
   promotion: {
     json: true,
     schema: z.object({
-      minImageAge: z.string({ error: 'is not a duration' }).regex(/^(\d+(ms|s|m|h|d))+$/, { error: "is not a duration; write it like '30m', '1h' or '2d'" }).optional(),
+      minImageAge: duration().optional(),
       signaturePublicKey: publicKey.optional(),
       requireVerifiedIn: z.record(z.string(), publicKey, { error: 'is not a map of environment to public key' }).superRefine((m, ctx) => {
-        for (const env of Object.keys(m).filter((e) => !ENVIRONMENT.test(e))) {
+        for (const env of Object.keys(m).filter((e) => !environmentName('').safeParse(e).success)) {
           ctx.addIssue({
             code: 'custom', path: [env], input: env, params: { key: true },
             message: "is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'",
           });
         }
       }).default({}),
-      attestAs: z.string({ error: 'is not a string' })
-        .regex(ENVIRONMENT, { error: "is not an environment name; use lower-case letters, digits, '.', '_' and '-', such as 'staging'" }).optional(),
+      attestAs: environmentName("this environment's name, such as 'staging'").optional(),
     }, { error: 'is not an object' }).strict().default({ requireVerifiedIn: {} }),
     fix: "pulumi config set --path 'modelpilot:promotion.minImageAge' 1h",
   },
@@ -236,14 +236,15 @@ const KEYS = {
   },
   mlflow: {
     json: true,
+    // the agent's own MLflow fields (lib/core/contract/fields.ts): the same rules and messages as agent.yaml's
     schema: z.object({
-      url: z.string({ error: 'is missing' }).regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { error: "is not an http(s) URL such as 'http://mlflow.mlflow.svc:5000'" }),
-      registeredModel: z.string().min(1, { error: 'is empty' }).optional(),
-      alias: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "is not an MLflow alias such as 'champion'" }).optional(),
-      imageTag: z.string().regex(/\{version\}/, { error: "has no '{version}'; e.g. '{version}' or 'v{version}'" }).optional(),
-      digestTag: z.string().min(1, { error: 'is empty' }).optional(),
-      tagPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: "is not a tag prefix such as 'modelpilot.prod'" }).optional(),
-    }, { error: 'is not an object' }).strict().optional(),
+      url: MLFLOW_FIELDS.url,
+      registeredModel: MLFLOW_FIELDS.registeredModel.optional(),
+      alias: MLFLOW_FIELDS.alias.optional(),
+      imageTag: MLFLOW_FIELDS.imageTag.optional(),
+      digestTag: MLFLOW_FIELDS.digestTag.optional(),
+      tagPrefix: MLFLOW_FIELDS.tagPrefix.optional(),
+    }, { error: 'is not an object' }).strict().optional() satisfies z.ZodType<MlflowConfig | undefined>,
     fix: "pulumi config set --path 'modelpilot:mlflow.url' http://mlflow.mlflow.svc:5000",
   },
   alertReceivers: {

@@ -10,7 +10,6 @@ import { Receiver } from '../alerting/receiver';
 import { MODEL_SERVER_ENV, MODELPILOT_VERSION, VERSION_LABEL } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
-import { parseDuration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { ModelDeploymentProps } from '../model/model-deployment';
 import { RolloutStrategy } from '../model/rollout-strategy';
@@ -255,7 +254,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
         url: mlflowUrl, ...(tagPrefix ? { tagPrefix } : {}), ...(secrets.mlflowToken ? { token: { name: mlflowTokenSecret, key: 'token' } } : {}),
         models: { [config.model]: follow },
       } } : {}),
-      ...(p.minImageAge ? { minImageAge: parseDuration(p.minImageAge, 'modelpilot:promotion.minImageAge') } : {}),
+      ...(p.minImageAge ? { minImageAge: p.minImageAge } : {}),
       ...(p.signaturePublicKey ? { requireSignature: { publicKey: { name: keysSecret, key: 'cosign.pub' } } } : {}),
       ...(Object.keys(p.requireVerifiedIn).length
         ? { requireVerifiedIn: Object.keys(p.requireVerifiedIn).map((environment) => ({ environment, publicKey: { name: keysSecret, key: `${environment}.pub` } })) }

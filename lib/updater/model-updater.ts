@@ -210,7 +210,6 @@ export interface IWebhookReceiver {
   readonly webhookBearerToken: SecretKeySelector;
 }
 
-/** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
 /** {@link ModelUpdaterProps.mlflow}. */
 export interface UpdaterMlflowOptions {
   /** The tracking server, e.g. `http://mlflow.mlflow.svc:5000`. */
@@ -234,6 +233,7 @@ export interface UpdaterMlflowOptions {
   }>>;
 }
 
+/** The props of a {@link ModelUpdater} that a {@link SelfHealingModelStack}'s `updater` section takes (it supplies the rest). */
 export type ModelUpdaterOptions = Omit<ModelUpdaterProps, 'models' | 'registry' | 'namespace'>;
 
 /**

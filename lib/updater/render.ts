@@ -2,7 +2,7 @@
  * Pure renderers of the updater's objects (internal: not exported from the package): plain data in, plain JSON out, no construct tree. The
  * `ModelUpdater` constructor checks its props, calls these and assembles the ApiObjects; tests call them directly.
  */
-import { AgentConfigInput } from '../core/contract/agent-config';
+import { AgentConfigInput, ImageMlflowInput } from '../core/contract/agent-config';
 import { KUBERNETES_TARGET_RBAC, KubernetesTargetPermission } from '../core/contract/kubernetes-rbac';
 import { InconclusiveMode } from '../core/contract/names';
 import { AGENT_PATHS } from '../core/contract/paths';
@@ -22,8 +22,8 @@ export interface RenderedModel {
   readonly image: ImageRef;
   readonly updatePolicy: UpdatePolicy;
   readonly slo?: Slo;
-  /** How the model's image follows MLflow (`images[].mlflow`). */
-  readonly mlflow?: { readonly registeredModel: string; readonly alias?: string; readonly imageTag?: string; readonly digestTag?: string };
+  /** How the model's image follows MLflow (`images[].mlflow`, in the agent's input format). */
+  readonly mlflow?: ImageMlflowInput;
 }
 
 /** Inputs of {@link renderAgentConfig}. */

@@ -20,6 +20,7 @@ import {
   Clock, HealthCheck, HealthResult, InFlightRecord, Outcome, RegistryClient, RepositoryName, RuntimeState, Target, UpdatePlan,
   withWorkloadQuarantine, Workload, WorkloadQuarantine,
 } from '../../agent/types';
+import { Duration } from '../../lib/core/duration';
 import { ImageRef } from '../../lib/core/image-ref';
 import { UpdatePolicy } from '../../lib/core/update-policy';
 
@@ -357,7 +358,7 @@ export interface HarnessOptions {
   /** The registry client (default a FakeRegistry; a real DistributionClient for the loop against a real registry). */
   readonly registry?: RegistryClient;
   /** The loop's default minimum image age. */
-  readonly minImageAgeMs?: number;
+  readonly minImageAge?: Duration;
   /** The loop's default trusted signature keys. */
   readonly signatureKeys?: readonly KeyObject[];
   /** The loop's default `requireVerifiedIn` environments with their keys. */
@@ -391,7 +392,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const gate = new HealthGate({ readinessTimeoutMs: 1000, slo, probe, inconclusive: options.inconclusive ?? 'hold', watchIntervalMs: 5, clock, ...options.gate });
   const reconciler = new Reconciler({
     targets: options.targets ?? [target], registry, gate, quarantine, overrides, audit, metrics, clock,
-    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAgeMs: options.minImageAgeMs,
+    pollIntervalMs: options.pollIntervalMs ?? 60_000, images: options.images, onAudit: options.onAudit, minImageAge: options.minImageAge,
     signatureKeys: options.signatureKeys, verifiedIn: options.verifiedIn, attest: options.attest, mlflow: options.mlflow,
     monitorOnly: options.monitorOnly,
     rollback: { ...DEFAULT_ROLLBACK, ...options.rollback, backoff: { ...DEFAULT_ROLLBACK.backoff, ...options.rollback?.backoff } },

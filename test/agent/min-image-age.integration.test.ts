@@ -4,6 +4,7 @@
  * guard (minImageAge 0) rolls the fresh version out at once: the same run shows both.
  */
 import { DistributionClient } from '../../agent/registry';
+import { Duration } from '../../lib/core/duration';
 import { pushEmptyImage, startRegistry, TestRegistry } from '../support/registry';
 import { harness, realRegistry } from './fakes';
 
@@ -36,7 +37,7 @@ test.each([
   await pushEmptyImage(reg, repoName, '1.1.0', new Date(now - 2 * HOUR));
   await pushEmptyImage(reg, repoName, '1.2.0', new Date(now - 5 * 60_000));
   const registry = realRegistry(); // the harness's fake registry, with the real client behind every call
-  const h = harness({ registry, minImageAgeMs });
+  const h = harness({ registry, minImageAge: Duration.millis(minImageAgeMs) });
   h.target.add('model', `${repository}:1.0.0`);
   const report = await h.reconciler.runCycle([{ source: 'poll' }]);
   expect(report.failures).toEqual([]);

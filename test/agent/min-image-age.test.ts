@@ -4,6 +4,7 @@
  * until when, and shown by `modelpilot_updater_waiting_versions{reason="min_image_age"}`.
  */
 import { TriggerEvent } from '../../agent/types';
+import { Duration } from '../../lib/core/duration';
 import { FakeRegistry, harness, ref, REPO } from './fakes';
 
 const poll: TriggerEvent = { source: 'poll' };
@@ -12,7 +13,7 @@ const at = (h: ReturnType<typeof harness>, agoMs: number): Date => new Date(h.cl
 
 describe('minImageAge', () => {
   test('a version pushed a minute ago waits until it is an hour old, then rolls out; the wait is audited once', async () => {
-    const h = harness({ tags: ['1.0.0', '1.1.0'], minImageAgeMs: HOUR });
+    const h = harness({ tags: ['1.0.0', '1.1.0'], minImageAge: Duration.millis(HOUR) });
     h.target.add('recsys', `${REPO}:1.0.0`);
     h.registry.created.set(`${REPO}:1.1.0`, at(h, 60_000));
 
@@ -40,7 +41,7 @@ describe('minImageAge', () => {
   });
 
   test('the newest version is too young, an older newer-than-current one is old enough: that one goes meanwhile', async () => {
-    const h = harness({ tags: ['1.0.0', '1.1.0', '1.2.0'], minImageAgeMs: HOUR });
+    const h = harness({ tags: ['1.0.0', '1.1.0', '1.2.0'], minImageAge: Duration.millis(HOUR) });
     h.target.add('recsys', `${REPO}:1.0.0`);
     h.registry.created.set(`${REPO}:1.1.0`, at(h, 2 * HOUR));
     h.registry.created.set(`${REPO}:1.2.0`, at(h, 5 * 60_000));
@@ -51,7 +52,7 @@ describe('minImageAge', () => {
   });
 
   test('no created in the image config: the age counts from when the agent first saw the tag', async () => {
-    const h = harness({ tags: ['1.0.0', '1.1.0'], minImageAgeMs: 10 * 60_000 });
+    const h = harness({ tags: ['1.0.0', '1.1.0'], minImageAge: Duration.minutes(10) });
     h.target.add('recsys', `${REPO}:1.0.0`);
     expect((await h.reconciler.runCycle([poll])).updates).toEqual([]);
     expect(h.audit.read().find((e) => e.event === 'waiting')?.reason).toContain("(first seen 2026-01-01T00:00:00.000Z (no 'created' in its image config))");
@@ -61,7 +62,7 @@ describe('minImageAge', () => {
 
   test('a per-image minImageAge overrides the default; 0 takes a version at once', async () => {
     const registry = new FakeRegistry(REPO, ['1.0.0', '1.1.0']);
-    const h = harness({ registry, minImageAgeMs: HOUR, images: [{ repository: REPO, minImageAgeMs: 0 }] });
+    const h = harness({ registry, minImageAge: Duration.millis(HOUR), images: [{ repository: REPO, minImageAge: Duration.millis(0) }] });
     h.target.add('recsys', `${REPO}:1.0.0`);
     registry.created.set(`${REPO}:1.1.0`, at(h, 1000));
     expect((await h.reconciler.runCycle([poll])).updates.map((u) => u.result)).toEqual(['promoted']);

@@ -1,6 +1,7 @@
 // lib/pulumi/config.ts: every key of the stack config is read and validated in one place; a bad value stops the
 // program with an error naming the key, the value and the `pulumi config set` command that fixes it.
 import { generateKeyPairSync } from 'crypto';
+import { parseConfig } from '../../lib/core/contract/agent-config';
 import { readConfigError, stackFileConfig, TEST_SECRETS } from './harness';
 
 const SECRET_KEYS = Object.keys(TEST_SECRETS);
@@ -81,7 +82,7 @@ describe('readStackConfig', () => {
 
     test.each<[string, Record<string, unknown>, string]>([
       ['a minimum age that is not a duration', { minImageAge: 'an hour' },
-        "'modelpilot:promotion.minImageAge' value 'an hour' is not a duration; write it like '30m', '1h' or '2d'; set it with `pulumi config set --path 'modelpilot:promotion.minImageAge' <value>`"],
+        "'modelpilot:promotion.minImageAge' value 'an hour' is not a duration; write it like '30s', '5m', '1h30m' or '250ms'; set it with `pulumi config set --path 'modelpilot:promotion.minImageAge' <value>`"],
       ['a signature key that is not PEM', { signaturePublicKey: 'cosign.pub' },
         "'modelpilot:promotion.signaturePublicKey' value 'cosign.pub' is not a PEM public key; paste the whole '-----BEGIN PUBLIC KEY-----' … '-----END PUBLIC KEY-----' text; "
         + "set it with `pulumi config set --path 'modelpilot:promotion.signaturePublicKey' <value>`"],
@@ -118,11 +119,35 @@ describe('readStackConfig', () => {
 
   test.each<[string, Record<string, unknown>, string]>([
     ['an MLflow URL without scheme', { url: 'mlflow:5000' },
-      "'modelpilot:mlflow.url' value 'mlflow:5000' is not an http(s) URL such as 'http://mlflow.mlflow.svc:5000'; set it with `pulumi config set --path 'modelpilot:mlflow.url' <value>`"],
+      "'modelpilot:mlflow.url' value 'mlflow:5000' is not an http(s) URL; add the scheme: 'http://mlflow:5000'; set it with `pulumi config set --path 'modelpilot:mlflow.url' <value>`"],
     ['an MLflow tag template without {version}', { url: 'http://mlflow:5000', imageTag: 'stable' },
-      "'modelpilot:mlflow.imageTag' value 'stable' has no '{version}'; e.g. '{version}' or 'v{version}'; set it with `pulumi config set --path 'modelpilot:mlflow.imageTag' <value>`"],
+      "'modelpilot:mlflow.imageTag' value 'stable' has no '{version}'; every model version needs its own tag, e.g. '{version}' or 'v{version}'; set it with `pulumi config set --path 'modelpilot:mlflow.imageTag' <value>`"],
   ])('modelpilot:mlflow: throws if %s', async (_n, m, message) => {
     expect(await readConfigError({ ...staging(), 'modelpilot:mlflow': JSON.stringify(m) }, SECRET_KEYS)).toBe(message);
+  });
+
+  // Declared once (#29): the stack config's MLflow and promotion fields are agent.yaml's, so a value one refuses the
+  // other refuses with the same reason — the stack never writes an agent.yaml its agent would refuse at start.
+  test.each<[string, 'mlflow' | 'image-mlflow' | 'promotion', string, unknown]>([
+    ['url', 'mlflow', 'url', 'ftp://mlflow:5000'],
+    ['alias', 'image-mlflow', 'alias', 'my champion'],
+    ['imageTag', 'image-mlflow', 'imageTag', 'v{version}:x'],
+    ['tagPrefix', 'mlflow', 'tagPrefix', 'model pilot'],
+    ['minImageAge', 'promotion', 'minImageAge', '30 days'],
+  ])('a bad %s is refused by agent.yaml and by the stack config with the same reason', async (_n, where, key, value) => {
+    const agentYaml = where === 'mlflow' ? { mlflow: { url: 'http://mlflow:5000', [key]: value } }
+      : where === 'image-mlflow' ? { mlflow: { url: 'http://mlflow:5000' }, images: [{ repository: '127.0.0.1:5000/models/a', mlflow: { registeredModel: 'a', [key]: value } }] }
+        : { [key]: value };
+    let agentReason = '';
+    try {
+      parseConfig({ targets: { docker: {} }, ...agentYaml });
+    } catch (e) {
+      agentReason = /value '[^']*' (.*)$/m.exec((e as Error).message)![1];
+    }
+    expect(agentReason).not.toBe('');
+    const stack = where === 'promotion' ? promotion({ [key]: value }) : { 'modelpilot:mlflow': JSON.stringify({ url: 'http://mlflow:5000', [key]: value }) };
+    const stackReason = /value '[^']*' (.*); set it with/.exec(await readConfigError({ ...staging(), ...stack }, SECRET_KEYS))![1];
+    expect(stackReason).toBe(agentReason);
   });
 
   test('throws if modelpilot:updaterImage is a moving tag', async () => {
