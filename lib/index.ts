@@ -64,7 +64,8 @@ export type {
 } from './alerting/receiver';
 
 // The updater
-export { ModelUpdater, UpdaterDiscovery, UpdaterPeer, UpdaterState } from './updater/model-updater';
+export { UpdaterPeer } from './network/peers';
+export { ModelUpdater, UpdaterDiscovery, UpdaterState } from './updater/model-updater';
 export type { UpdaterStateClaimOptions } from './updater/updater-state';
 export type { IWebhookReceiver, ModelUpdaterOptions, ModelUpdaterProps, UpdatedModel, WebhookKind } from './updater/model-updater';
 

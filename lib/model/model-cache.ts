@@ -1,6 +1,6 @@
 import { Size } from 'cdk8s';
 import { checkDnsName } from '../core/checks';
-import { sizeQuantity } from './resources';
+import { sizeQuantity } from '../core/quantity';
 
 /** Options of {@link ModelCache}. */
 export interface ModelCacheOptions {

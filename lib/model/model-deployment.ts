@@ -8,7 +8,7 @@ import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
-import { ingressPolicySpec, UpdaterPeer } from '../updater/peers';
+import { ingressPolicySpec, UpdaterPeer } from '../network/peers';
 import { addWarning } from '../validation/warnings';
 import { Autoscaling } from './autoscaling';
 import { DisruptionBudget } from './disruption-budget';

@@ -6,9 +6,10 @@ import { Size } from 'cdk8s';
 import { checkPositive } from '../core/checks';
 import { MODEL_SERVER_ENV } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
+import { sizeQuantity } from '../core/quantity';
 import type { ModelCache } from './model-cache';
 import type { ProbeOptions } from './probes';
-import { ModelEnvVar, ModelResources, sizeQuantity } from './resources';
+import { ModelEnvVar, ModelResources } from './resources';
 
 const RESERVED_ENV: readonly string[] = Object.values(MODEL_SERVER_ENV);
 

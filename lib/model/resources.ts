@@ -29,9 +29,3 @@ export interface ModelEnvVar {
   /** Take the value from a key of a Secret in the same namespace. */
   readonly secretKeyRef?: { readonly name: string; readonly key: string };
 }
-
-/** @internal Renders a Size as a Kubernetes quantity, in Gi when whole, else Mi. */
-export function sizeQuantity(size: Size): string {
-  const mib = size.toMebibytes();
-  return mib % 1024 === 0 ? `${mib / 1024}Gi` : `${mib}Mi`;
-}

@@ -6,9 +6,9 @@ import { checkDnsName } from '../core/checks';
 import { checkSecretKeySelector, SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef, registryPortProblem } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
+import { sizeQuantity } from '../core/quantity';
 import { checkHttpUrl } from '../core/url';
-import { sizeQuantity } from '../model/resources';
-import { ingressPolicySpec, UpdaterPeer } from '../updater/peers';
+import { ingressPolicySpec, UpdaterPeer } from '../network/peers';
 import { addWarning } from '../validation/warnings';
 
 const k8s = kplus.k8s;

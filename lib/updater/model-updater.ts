@@ -12,13 +12,14 @@ import { ImageRef } from '../core/image-ref';
 import { recommendedLabels } from '../core/labels';
 import { UpdatePolicy } from '../core/update-policy';
 import type { MonitoredModel } from '../monitoring/monitored-model';
+import { UpdaterPeer } from '../network/peers';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
 import { addWarning } from '../validation/warnings';
-import { UpdaterDiscovery, UpdaterPeer } from './peers';
+import { UpdaterDiscovery } from './peers';
 import { agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from './render';
 import { UpdaterState } from './updater-state';
 
-export { UpdaterDiscovery, UpdaterPeer, UpdaterState };
+export { UpdaterDiscovery, UpdaterState };
 
 /**
  * What the updater needs to know of a model it keeps up to date: what monitoring needs ({@link MonitoredModel})

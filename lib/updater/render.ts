@@ -12,7 +12,7 @@ import type { ImageRef } from '../core/image-ref';
 import { Slo } from '../core/slo';
 import type { UpdatePolicy } from '../core/update-policy';
 import { checkHttpUrl } from '../core/url';
-import type { UpdaterPeer } from './peers';
+import type { UpdaterPeer } from '../network/peers';
 
 /** What the renderers need to know of one model the updater keeps up to date. */
 export interface RenderedModel {

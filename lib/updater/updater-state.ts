@@ -1,6 +1,6 @@
 import { Size, SizeRoundingBehavior } from 'cdk8s';
 import { checkDnsName } from '../core/checks';
-import { sizeQuantity } from '../model/resources';
+import { sizeQuantity } from '../core/quantity';
 
 /** Options of {@link UpdaterState.persistentVolumeClaim}. */
 export interface UpdaterStateClaimOptions {

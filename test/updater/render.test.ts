@@ -3,7 +3,7 @@ import { Chart, Testing } from 'cdk8s';
 import { parseConfig } from '../../agent/config';
 import { Duration, ImageRef, ModelDeployment, ModelRegistry, ModelUpdater, SelfHealingModelStack, Slo, UpdatePolicy } from '../../lib';
 import { KubernetesTargetPermission } from '../../lib/core/contract/kubernetes-rbac';
-import { UpdaterPeer } from '../../lib/updater/peers';
+import { UpdaterPeer } from '../../lib/network/peers';
 import { renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from '../../lib/updater/render';
 
 const model = {
