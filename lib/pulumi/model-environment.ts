@@ -4,7 +4,7 @@ import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as bcrypt from 'bcryptjs';
-import { App, Chart } from 'cdk8s';
+import { App } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
 import { MODEL_SERVER_ENV, MODELPILOT_VERSION, VERSION_LABEL } from '../core/contract/names';
@@ -158,10 +158,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       'app.kubernetes.io/part-of': config.model,
       'app.kubernetes.io/managed-by': 'modelpilot',
     };
-    if (config.registry.inCluster && config.registry.username === undefined) {
-      throw new pulumi.RunError('\'modelpilot:registry.username\' is not set but the in-cluster registry requires credentials for pushes and pulls; '
-        + 'set it with `pulumi config set --path modelpilot:registry.username ci` and the password with `pulumi config set --secret modelpilot:registryPassword <password>`');
-    }
+    checkRegistryConfig(config);
 
     this.provider = new k8s.Provider(`${name}-provider`, {
       context: config.kubeContext,
@@ -172,116 +169,21 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const namespace = config.createNamespace
       ? [new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: ns, labels } }, child())]
       : [];
-
-    // Secrets from Pulumi config secrets. stringData is a secret Output: the engine encrypts it in state and masks it.
-    const secretResources: k8s.core.v1.Secret[] = [];
-    const pushHost = config.registry.pushHost ?? config.registry.host;
-    let registryPullSecret: SecretRefs['registryPullSecret'];
-    let registryHtpasswdSecret: string | undefined;
-    if (config.registry.username !== undefined && secrets.registryPassword) {
-      // in the cluster: the names ModelRegistry.inCluster() expects, and the htpasswd file its registry checks
-      const regName = config.registry.inCluster ? 'model-registry' : hostName(config.registry.host);
-      const secretName = config.registry.inCluster ? `${regName}-pull` : `${config.model}-registry-credentials`;
-      const username = config.registry.username;
-      const dockerConfig = secrets.registryPassword.apply((password) => JSON.stringify({
-        auths: { [config.registry.host]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } },
-      }));
-      if (config.registry.inCluster) {
-        registryHtpasswdSecret = `${regName}-htpasswd`;
-        secretResources.push(new k8s.core.v1.Secret(`${name}-registry-htpasswd`, {
-          metadata: { name: registryHtpasswdSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'model-registry' } },
-          type: 'Opaque',
-          stringData: { htpasswd: pulumi.secret(secrets.registryPassword.apply((password) => htpasswdLine(username, password))) },
-        }, child(namespace)));
-      }
-      secretResources.push(new k8s.core.v1.Secret(`${name}-registry-credentials`, {
-        metadata: { name: secretName, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'model-registry' } },
-        type: 'kubernetes.io/dockerconfigjson',
-        stringData: { '.dockerconfigjson': pulumi.secret(dockerConfig) },
-      }, child(namespace)));
-      registryPullSecret = { name: secretName };
-    }
-    let slackWebhookUrl: SecretRefs['slackWebhookUrl'];
-    if (secrets.slackWebhookUrl) {
-      slackWebhookUrl = { name: `${config.model}-alerting-slack`, key: 'url' };
-      secretResources.push(new k8s.core.v1.Secret(`${name}-alerting-slack`, {
-        metadata: { name: slackWebhookUrl.name, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'alerting' } },
-        type: 'Opaque',
-        stringData: { [slackWebhookUrl.key]: pulumi.secret(secrets.slackWebhookUrl) },
-      }, child(namespace)));
-    }
-    const webhookHmacKey = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.hmac };
-    const webhookToken = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.bearerToken };
-    secretResources.push(new k8s.core.v1.Secret(`${name}-updater-webhook`, {
-      metadata: { name: UPDATER_WEBHOOK_SECRET, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
-      type: 'Opaque',
-      stringData: pulumi.secret(pulumi.all([secrets.webhookHmacKey, secrets.webhookToken])
-        .apply(([hmac, token]) => ({ [webhookHmacKey.key]: hmac, [webhookToken.key]: token }))),
+    const made = configSecrets(config, secrets, (id, secretName, component, stringData, type = 'Opaque') => new k8s.core.v1.Secret(`${name}-${id}`, {
+      metadata: { name: secretName, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': component } }, type, stringData,
     }, child(namespace)));
-    this.secretRefs = { registryPullSecret, slackWebhookUrl, webhookHmacKey, webhookToken };
-
-    // modelpilot:promotion → the updater's minImageAge, requireSignature, requireVerifiedIn and attest; the public
-    // keys in one Secret (`<model>-promotion-keys`), the attest private key (a config secret) in another.
-    const p = config.promotion;
-    const keyData: Record<string, string> = {
-      ...(p.signaturePublicKey ? { 'cosign.pub': p.signaturePublicKey } : {}),
-      ...Object.fromEntries(Object.entries(p.requireVerifiedIn).map(([env, pem]) => [`${env}.pub`, pem])),
-    };
-    const keysSecret = `${config.model}-promotion-keys`;
-    if (config.updater && Object.keys(keyData).length > 0) {
-      secretResources.push(new k8s.core.v1.Secret(`${name}-promotion-keys`, {
-        metadata: { name: keysSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
-        type: 'Opaque', stringData: keyData,
-      }, child(namespace)));
-    }
-    const attestSecret = `${config.model}-attest-key`;
-    if (config.updater && p.attestAs && secrets.attestPrivateKey) {
-      secretResources.push(new k8s.core.v1.Secret(`${name}-attest-key`, {
-        metadata: { name: attestSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
-        type: 'Opaque', stringData: { 'attest.key': pulumi.secret(secrets.attestPrivateKey) },
-      }, child(namespace)));
-    }
-    const mlflowTokenSecret = `${config.model}-mlflow-token`;
-    if (config.updater && config.mlflow && secrets.mlflowToken) {
-      secretResources.push(new k8s.core.v1.Secret(`${name}-mlflow-token`, {
-        metadata: { name: mlflowTokenSecret, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': 'updater' } },
-        type: 'Opaque', stringData: { token: pulumi.secret(secrets.mlflowToken) },
-      }, child(namespace)));
-    }
-    const { url: mlflowUrl, tagPrefix, ...follow } = config.mlflow ?? { url: '' };
-    const promotion = {
-      ...(config.mlflow ? { mlflow: {
-        url: mlflowUrl, ...(tagPrefix ? { tagPrefix } : {}), ...(secrets.mlflowToken ? { token: { name: mlflowTokenSecret, key: 'token' } } : {}),
-        models: { [config.model]: follow },
-      } } : {}),
-      ...(p.minImageAge ? { minImageAge: p.minImageAge } : {}),
-      ...(p.signaturePublicKey ? { requireSignature: { publicKey: { name: keysSecret, key: 'cosign.pub' } } } : {}),
-      ...(Object.keys(p.requireVerifiedIn).length
-        ? { requireVerifiedIn: Object.keys(p.requireVerifiedIn).map((environment) => ({ environment, publicKey: { name: keysSecret, key: `${environment}.pub` } })) }
-        : {}),
-      ...(p.attestAs ? { attest: { environment: p.attestAs, privateKey: { name: attestSecret, key: 'attest.key' } } } : {}),
-    };
+    const secretResources = made.resources;
+    this.secretRefs = made.refs;
+    const pushHost = config.registry.pushHost ?? config.registry.host;
 
     // The cdk8s stack, synthesized in process. The model image is its semver-tagged reference here; the digest is
     // only known after the push and is put in below.
     const deployImage = ImageRef.parse(`${config.registry.host}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
-    const inClusterProps = { nodePort: config.registry.nodePort };
-    if (config.registry.inCluster && config.registry.nodePort === undefined) {
-      throw new pulumi.RunError("'modelpilot:registry.nodePort' is not set but the nodes pull the model from the in-cluster registry through a NodePort; "
-        + 'set it with `pulumi config set --path modelpilot:registry.nodePort 30500` and the host with `pulumi config set --path modelpilot:registry.host localhost:30500` '
-        + '(docs/registry.md: containerd on each node needs a hosts.toml for localhost:30500)');
-    }
-    if (config.registry.inCluster) {
-      // The host the in-cluster registry will have, from the construct itself (a throwaway chart, not synthesized).
-      const expected = new ModelRegistry(new Chart(new App(), 'probe', { namespace: ns }), 'Registry', inClusterProps).host;
-      if (expected !== config.registry.host) {
-        throw new pulumi.RunError(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${expected}'; `
-          + `set it with \`pulumi config set --path modelpilot:registry.host ${expected}\``);
-      }
-    }
     const registry: ModelRegistrySource = config.registry.inCluster
-      ? ModelRegistry.inCluster({ ...inClusterProps, htpasswdSecret: registryHtpasswdSecret, pullSecret: registryPullSecret?.name })
-      : ModelRegistry.external({ host: config.registry.host, pullSecret: registryPullSecret?.name });
+      ? ModelRegistry.inCluster({
+        nodePort: config.registry.nodePort, htpasswdSecret: made.htpasswdSecret, pullSecret: made.refs.registryPullSecret?.name,
+      })
+      : ModelRegistry.external({ host: config.registry.host, pullSecret: made.refs.registryPullSecret?.name });
     const sections = args.sections ? args.sections(this.secretRefs) : {};
     // The updater image: given, built here (a checkout, images built), or the published default.
     const updaterRepo = (host: string) => {
@@ -293,9 +195,9 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const updaterImage = config.updaterImage ?? updaterPlaceholder;
     const updater = config.updater ? {
       ...(updaterImage ? { image: updaterImage } : {}),
-      webhookHmacSecret: webhookHmacKey,
-      webhookBearerToken: webhookToken,
-      ...promotion,
+      webhookHmacSecret: made.refs.webhookHmacKey,
+      webhookBearerToken: made.refs.webhookToken,
+      ...promotionProps(config, secrets, made.names),
       ...sections.updater,
     } : sections.updater;
     const app = new App();
@@ -336,6 +238,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     // Registry (and CRDs) first: with an in-cluster registry the push needs it to be up.
     const early = this.plan.filter((p) => p.object.kind === 'CustomResourceDefinition' || p.section === 'registry');
     early.forEach((p) => applyObject(p, p.object));
+    const registryObjects = () => early.filter((p) => p.section === 'registry').map((p) => objects[p.key]);
 
     if (config.imageDigest) {
       // Already pushed (by CI, or where no Docker engine runs): deployed by the digest the config names.
@@ -354,26 +257,14 @@ export class ModelEnvironment extends pulumi.ComponentResource {
         },
       };
       const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
-      this.image = new docker.Image(`${name}-image`, {
-        imageName: pushRef.toString(),
-        build,
-        registry: config.registry.username !== undefined
-          ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
-          : undefined,
-      }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
+      this.image = pushImage(`${name}-image`, pushRef.toString(), build, config, secrets, { parent: this, dependsOn: registryObjects() });
       this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
     }
     if (buildUpdater && updaterPlaceholder) {
-      this.updaterImage = new docker.Image(`${name}-updater-image`, {
-        imageName: updaterRepo(pushHost),
-        build: {
-          context: args.updaterBuild!.context, dockerfile: args.updaterBuild!.dockerfile, platform: args.updaterBuild!.platform,
-          args: { VERSION: MODELPILOT_VERSION },
-        },
-        registry: config.registry.username !== undefined
-          ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
-          : undefined,
-      }, { parent: this, dependsOn: early.filter((p) => p.section === 'registry').map((p) => objects[p.key]) });
+      this.updaterImage = pushImage(`${name}-updater-image`, updaterRepo(pushHost), {
+        context: args.updaterBuild!.context, dockerfile: args.updaterBuild!.dockerfile, platform: args.updaterBuild!.platform,
+        args: { VERSION: MODELPILOT_VERSION },
+      }, config, secrets, { parent: this, dependsOn: registryObjects() });
     }
     const updaterRef = this.updaterImage && updaterPlaceholder
       ? this.updaterImage.repoDigest.apply((d: string | undefined) => pinnedReference(ImageRef.parse(updaterPlaceholder), d))
@@ -491,11 +382,127 @@ export function pinnedReference(deployImage: ImageRef, repoDigest: string | unde
   return deployImage.withDigest(digest).toString();
 }
 
-/** `5001` of `model-registry.ml.svc:5001`; undefined (the registry's default) without a port. */
-
 /** `model-registry` of `model-registry.ml.svc:5000`. */
 function hostName(host: string): string {
   return host.split('.')[0].split(':')[0];
+}
+
+/** Makes one Secret of the component (`<name>-<id>`, labelled with its component) in the environment's namespace. */
+type MakeSecret = (id: string, secretName: string, component: string, stringData: pulumi.Input<Record<string, pulumi.Input<string>>>,
+  type?: string) => k8s.core.v1.Secret;
+
+/** Names of the Secrets {@link configSecrets} may create that the updater's props point at. */
+interface PromotionSecretNames {
+  readonly promotionKeys: string;
+  readonly attestKey: string;
+  readonly mlflowToken: string;
+}
+
+/**
+ * The Kubernetes Secrets made from Pulumi config secrets, in this order: registry htpasswd and pull credentials,
+ * Slack URL, the updater's webhook credentials, the promotion keys, the attest key, the MLflow token. `stringData`
+ * is a secret Output: the engine encrypts it in state and masks it.
+ */
+function configSecrets(config: StackConfig, secrets: StackSecrets, make: MakeSecret): {
+  resources: k8s.core.v1.Secret[]; refs: SecretRefs; htpasswdSecret?: string; names: PromotionSecretNames;
+} {
+  const resources: k8s.core.v1.Secret[] = [];
+  let registryPullSecret: SecretRefs['registryPullSecret'];
+  let htpasswdSecret: string | undefined;
+  if (config.registry.username !== undefined && secrets.registryPassword) {
+    // in the cluster: the names ModelRegistry.inCluster() expects, and the htpasswd file its registry checks
+    const regName = config.registry.inCluster ? 'model-registry' : hostName(config.registry.host);
+    const secretName = config.registry.inCluster ? `${regName}-pull` : `${config.model}-registry-credentials`;
+    const username = config.registry.username;
+    const dockerConfig = secrets.registryPassword.apply((password) => JSON.stringify({
+      auths: { [config.registry.host]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } },
+    }));
+    if (config.registry.inCluster) {
+      htpasswdSecret = `${regName}-htpasswd`;
+      resources.push(make('registry-htpasswd', htpasswdSecret, 'model-registry',
+        { htpasswd: pulumi.secret(secrets.registryPassword.apply((password) => htpasswdLine(username, password))) }));
+    }
+    resources.push(make('registry-credentials', secretName, 'model-registry', { '.dockerconfigjson': pulumi.secret(dockerConfig) }, 'kubernetes.io/dockerconfigjson'));
+    registryPullSecret = { name: secretName };
+  }
+  let slackWebhookUrl: SecretRefs['slackWebhookUrl'];
+  if (secrets.slackWebhookUrl) {
+    slackWebhookUrl = { name: `${config.model}-alerting-slack`, key: 'url' };
+    resources.push(make('alerting-slack', slackWebhookUrl.name, 'alerting', { [slackWebhookUrl.key]: pulumi.secret(secrets.slackWebhookUrl) }));
+  }
+  const webhookHmacKey = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.hmac };
+  const webhookToken = { name: UPDATER_WEBHOOK_SECRET, key: WEBHOOK_SECRET_KEYS.bearerToken };
+  resources.push(make('updater-webhook', UPDATER_WEBHOOK_SECRET, 'updater', pulumi.secret(pulumi.all([secrets.webhookHmacKey, secrets.webhookToken])
+    .apply(([hmac, token]) => ({ [webhookHmacKey.key]: hmac, [webhookToken.key]: token })))));
+
+  // modelpilot:promotion: the public keys in one Secret (`<model>-promotion-keys`), the attest private key (a config
+  // secret) in another; the MLflow token in a third
+  const p = config.promotion;
+  const names: PromotionSecretNames = {
+    promotionKeys: `${config.model}-promotion-keys`, attestKey: `${config.model}-attest-key`, mlflowToken: `${config.model}-mlflow-token`,
+  };
+  const keyData: Record<string, string> = {
+    ...(p.signaturePublicKey ? { 'cosign.pub': p.signaturePublicKey } : {}),
+    ...Object.fromEntries(Object.entries(p.requireVerifiedIn).map(([env, pem]) => [`${env}.pub`, pem])),
+  };
+  if (config.updater && Object.keys(keyData).length > 0) resources.push(make('promotion-keys', names.promotionKeys, 'updater', keyData));
+  if (config.updater && p.attestAs && secrets.attestPrivateKey) {
+    resources.push(make('attest-key', names.attestKey, 'updater', { 'attest.key': pulumi.secret(secrets.attestPrivateKey) }));
+  }
+  if (config.updater && config.mlflow && secrets.mlflowToken) {
+    resources.push(make('mlflow-token', names.mlflowToken, 'updater', { token: pulumi.secret(secrets.mlflowToken) }));
+  }
+  return { resources, refs: { registryPullSecret, slackWebhookUrl, webhookHmacKey, webhookToken }, htpasswdSecret, names };
+}
+
+/** modelpilot:promotion and modelpilot:mlflow → the updater's minImageAge, requireSignature, requireVerifiedIn, attest and mlflow. */
+function promotionProps(config: StackConfig, secrets: StackSecrets, names: PromotionSecretNames) {
+  const p = config.promotion;
+  const { url: mlflowUrl, tagPrefix, ...follow } = config.mlflow ?? { url: '' };
+  return {
+    ...(config.mlflow ? { mlflow: {
+      url: mlflowUrl, ...(tagPrefix ? { tagPrefix } : {}), ...(secrets.mlflowToken ? { token: { name: names.mlflowToken, key: 'token' } } : {}),
+      models: { [config.model]: follow },
+    } } : {}),
+    ...(p.minImageAge ? { minImageAge: p.minImageAge } : {}),
+    ...(p.signaturePublicKey ? { requireSignature: { publicKey: { name: names.promotionKeys, key: 'cosign.pub' } } } : {}),
+    ...(Object.keys(p.requireVerifiedIn).length
+      ? { requireVerifiedIn: Object.keys(p.requireVerifiedIn).map((environment) => ({ environment, publicKey: { name: names.promotionKeys, key: `${environment}.pub` } })) }
+      : {}),
+    ...(p.attestAs ? { attest: { environment: p.attestAs, privateKey: { name: names.attestKey, key: 'attest.key' } } } : {}),
+  };
+}
+
+/** What the registry config must say before anything is created: credentials and the NodePort of an in-cluster registry, and its host. */
+function checkRegistryConfig(config: StackConfig): void {
+  if (!config.registry.inCluster) return;
+  if (config.registry.username === undefined) {
+    throw new pulumi.RunError('\'modelpilot:registry.username\' is not set but the in-cluster registry requires credentials for pushes and pulls; '
+      + 'set it with `pulumi config set --path modelpilot:registry.username ci` and the password with `pulumi config set --secret modelpilot:registryPassword <password>`');
+  }
+  if (config.registry.nodePort === undefined) {
+    throw new pulumi.RunError("'modelpilot:registry.nodePort' is not set but the nodes pull the model from the in-cluster registry through a NodePort; "
+      + 'set it with `pulumi config set --path modelpilot:registry.nodePort 30500` and the host with `pulumi config set --path modelpilot:registry.host localhost:30500` '
+      + '(docs/registry.md: containerd on each node needs a hosts.toml for localhost:30500)');
+  }
+  const expected = ModelRegistry.hostOf({ namespace: config.namespace, nodePort: config.registry.nodePort });
+  if (expected !== config.registry.host) {
+    throw new pulumi.RunError(`'modelpilot:registry.host' value '${config.registry.host}' is not the in-cluster registry's host '${expected}'; `
+      + `set it with \`pulumi config set --path modelpilot:registry.host ${expected}\``);
+  }
+}
+
+/** Builds and pushes an image to the stack's push host, with the registry's credentials when it has a user. */
+function pushImage(name: string, imageName: string, build: docker.types.input.DockerBuild, config: StackConfig, secrets: StackSecrets,
+  opts: pulumi.CustomResourceOptions): docker.Image {
+  const pushHost = config.registry.pushHost ?? config.registry.host;
+  return new docker.Image(name, {
+    imageName,
+    build,
+    registry: config.registry.username !== undefined
+      ? { server: pushHost, username: config.registry.username, password: secrets.registryPassword }
+      : undefined,
+  }, opts);
 }
 
 /**

@@ -245,6 +245,14 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   private notificationsSpec?: RegistryNotifications;
   private readonly htpasswd: boolean;
 
+  /**
+   * The host image references of an in-cluster registry start with, without making one: `localhost:<nodePort>`, or
+   * `<name>.<namespace>.svc:<port>` without a NodePort (the Pulumi component checks `modelpilot:registry.host` by it).
+   */
+  public static hostOf(props: { readonly name?: string; readonly namespace: string; readonly port?: number; readonly nodePort?: number }): string {
+    return props.nodePort !== undefined ? `localhost:${props.nodePort}` : `${props.name ?? 'model-registry'}.${props.namespace}.svc:${props.port ?? 5000}`;
+  }
+
   constructor(scope: Construct, id: string, props: ModelRegistryProps = {}) {
     super(scope, id);
     this.name = props.name ?? 'model-registry';
@@ -260,7 +268,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       throw new Error(`'registry.nodePort' value ${props.nodePort} is outside Kubernetes' NodePort range; use a whole number in 30000..32767 such as 30500`);
     }
     this.nodePort = props.nodePort;
-    this.host = this.nodePort !== undefined ? `localhost:${this.nodePort}` : this.serviceHost;
+    this.host = ModelRegistry.hostOf({ name: this.name, namespace: this.namespace, port: this.port, nodePort: this.nodePort });
     if (props.pullSecret !== undefined) checkDnsName('registry.pullSecret', props.pullSecret, 253);
     if (props.htpasswdSecret !== undefined) checkDnsName('registry.htpasswdSecret', props.htpasswdSecret, 253);
     if (props.anonymousPush === true && props.htpasswdSecret !== undefined) {
