@@ -33,6 +33,19 @@ import { UpdateRunner } from './update';
 
 export type { ReconcilerOptions };
 
+/** One workload's turn in a cycle: what each step of {@link Reconciler} may use. */
+interface WorkloadTurn {
+  readonly target: Target;
+  readonly workload: Workload;
+  readonly events: readonly TriggerEvent[];
+  readonly now: number;
+  /** Tag lists fetched this cycle, by repository (one request per repository per cycle). */
+  readonly tags: Map<string, Promise<string[]>>;
+  readonly report: CycleReport;
+  readonly fail: Fail;
+  readonly signal?: AbortSignal;
+}
+
 /** The loop; its parts are the {@link Planner}, the {@link UpdateRunner} and the {@link AlertRollbacks}. */
 export class Reconciler {
   private readonly c: LoopContext;
@@ -238,6 +251,80 @@ export class Reconciler {
   }
 
   /**
+   * A workload's turn in a cycle: these steps in order of precedence, each answering whether it handled the workload
+   * (then the later ones do not run). The policy's plan comes last: an unfinished update, a crash, an operator's hold
+   * or pin and MLflow all decide before it.
+   */
+  private readonly steps: ReadonlyArray<readonly [name: string, step: (t: WorkloadTurn) => Promise<boolean> | boolean]> = [
+    // a decision about it that could not be persisted holds the workload
+    ['held', (t) => this.held(t)],
+    // an update a previous agent left: finished (verified, then promoted or rolled back) or reversed
+    ['in flight', async (t) => {
+      if (!t.workload.inFlight) return false;
+      const result = await this.runner.resume(t.target, t.workload, t.signal, t.fail);
+      t.report.updates.push({ workload: t.workload.id, plan: `${t.workload.name} ${t.workload.inFlight.from} -> ${t.workload.inFlight.to}`, result });
+      return true;
+    }],
+    // a quarantine the workload carries (recorded by an earlier agent) holds even with an empty state directory
+    ['carried quarantines', (t) => {
+      this.restoreQuarantines(t);
+      return false;
+    }],
+    // a version promoted a moment ago that keeps crashing (the engine or the kubelet restarting it) goes back
+    ['crashing after promotion', async (t) => !this.o.monitorOnly && this.reviver.watchPromoted(t.target, t.workload, t.report, t.fail)],
+    ['down', async (t) => {
+      if (!t.workload.down) return false;
+      if (this.o.monitorOnly) {
+        this.c.log.warn('monitorOnly: a crashed model container is not started again', { workload: t.workload.id, reason: t.workload.down });
+      } else {
+        await this.reviver.handle(t.target, t.workload, t.report, t.fail);
+      }
+      return true;
+    }],
+    ['running', (t) => {
+      this.reviver.running(t.workload);
+      return false;
+    }],
+    // a hold, a pin or a manual rollback: the operator decides, not the policy
+    ['operator override', (t) => this.overrides.handle(t.target, t.workload, t.report, t.signal, t.fail)],
+    // MLflow decides the version of an image that follows a registered model
+    ['mlflow', (t) => this.mlflow.handle(t.target, t.workload, t.events, t.now, t.report, t.signal, t.fail)],
+    ['update policy', async (t) => {
+      const trigger = this.planner.triggerFor(t.workload, t.events, t.now);
+      if (!trigger) return true;
+      t.report.checked++;
+      const plan = await this.planner.plan(t.workload, trigger, t.tags, t.signal);
+      if (!plan) return true;
+      const result = await this.runner.execute(t.target, plan, t.signal, t.fail);
+      t.report.updates.push({ workload: t.workload.id, plan: plan.toString(), result });
+      return true;
+    }],
+  ];
+
+  private held(t: WorkloadTurn): boolean {
+    const frozen = this.c.frozen.get(t.workload.id);
+    if (!frozen) return false;
+    t.report.failures.push(`${t.workload.id}: held, ${frozen}`);
+    this.c.log.warn('workload held: a decision about it could not be persisted', { workload: t.workload.id, reason: frozen });
+    return true;
+  }
+
+  private restoreQuarantines({ workload, fail }: WorkloadTurn): void {
+    for (const q of workload.quarantined ?? []) {
+      if (this.o.quarantine.isQuarantined(workload.model, q.version)) continue;
+      // released by an operator (or superseded by a promotion) after the workload recorded it
+      if (this.o.quarantine.releasedSince(workload.model, q.version, q.since)) continue;
+      try {
+        this.o.quarantine.add({ model: workload.model, version: q.version, reason: q.reason, source: q.source, since: q.since });
+        this.c.audit({ event: 'quarantined', target: workload.id, model: workload.model, result: 'restored',
+          reason: `${q.version}: ${q.reason} (recorded on the workload ${q.since})` });
+      } catch (e) {
+        fail(`restore the quarantine of ${workload.id} ${q.version}`, e);
+      }
+    }
+  }
+
+  /**
    * One pass over every workload of every target. Never throws.
    * `detach`: return once every lane has started, without waiting for them (the run loop does this, so a slow
    * registry's lane never holds up the next cycle of the others). The report is then filled in as lanes finish.
@@ -247,19 +334,49 @@ export class Reconciler {
     const fail = this.failer(report);
     this.o.metrics.cycles.inc();
     this.c.beat();
+    this.reloadQuarantine(fail);
+    this.probeStateDir(fail);
+    const found = await this.discoverAll(report, fail, signal);
+    await this.alertRollbacks(events, found, report, fail, signal);
+    const now = this.o.clock.now().getTime();
+    this.overrides.startCycle(fail);
+    const tags = new Map<string, Promise<string[]>>();
+    const one = async (target: Target, workload: Workload): Promise<void> => {
+      if (signal?.aborted) return;
+      const turn: WorkloadTurn = { target, workload, events, now, tags, report, fail, signal };
+      try {
+        for (const [, step] of this.steps) if (await step(turn)) break;
+      } catch (e) {
+        fail(`${workload.id}`, e);
+      }
+      this.c.beat();
+    };
+    const started = this.startLanes(found, events, one);
+    const finish = (): CycleReport => this.finishCycle(report);
+    if (detach) {
+      void Promise.all(started).then(finish);
+      return report;
+    }
+    await Promise.all(started);
+    return finish();
+  }
+
+  /** The quarantine store as the CLI may have changed it; a store writable again frees the workloads held for it. */
+  private reloadQuarantine(fail: Fail): void {
     try {
       this.o.quarantine.reload();
     } catch (e) {
       fail('quarantine store', e);
     }
     if (!this.o.quarantine.hasUnsaved && this.c.degraded.delete('quarantine')) {
-      // the store accepted what it could not take before: the workloads held for it are free again
       for (const [id, why] of this.c.frozen) if (why.startsWith('the quarantine')) this.c.frozen.delete(id);
       this.o.metrics.degraded.set(this.c.degraded.size > 0 ? 1 : 0);
       this.c.log.info('quarantine store writable again');
     }
+  }
 
-    this.probeStateDir(fail);
+  /** Every workload of every target; a target that does not answer is a failure (and counted unreachable), not the end. */
+  private async discoverAll(report: CycleReport, fail: Fail, signal?: AbortSignal): Promise<Array<{ target: Target; workload: Workload }>> {
     const found: Array<{ target: Target; workload: Workload }> = [];
     for (const target of this.o.targets) {
       try {
@@ -274,9 +391,12 @@ export class Reconciler {
     report.workloads = found.length;
     if (report.failures.length === 0) this.models = new Set(found.map((f) => f.workload.model));
     else for (const f of found) this.models?.add(f.workload.model); // a target that failed to answer may run others
-    const tags = new Map<string, Promise<string[]>>();
+    return found;
+  }
 
-    // Alertmanager: roll the named version back wherever it runs, and quarantine it.
+  /** Alertmanager: roll the named version back wherever it runs, and quarantine it (monitorOnly: audited, not done). */
+  private async alertRollbacks(events: readonly TriggerEvent[], found: Array<{ target: Target; workload: Workload }>, report: CycleReport, fail: Fail,
+    signal?: AbortSignal): Promise<void> {
     for (const e of events) {
       if (!e.rollback || signal?.aborted) continue;
       if (this.o.monitorOnly) {
@@ -290,65 +410,14 @@ export class Reconciler {
         fail(`alert rollback ${e.rollback.model} ${e.rollback.version}`, err);
       }
     }
+  }
 
-    const now = this.o.clock.now().getTime();
-    this.overrides.startCycle(fail);
-    const one = async (target: Target, workload: Workload): Promise<void> => {
-      if (signal?.aborted) return;
-      const frozen = this.c.frozen.get(workload.id);
-      if (frozen) {
-        report.failures.push(`${workload.id}: held, ${frozen}`);
-        this.c.log.warn('workload held: a decision about it could not be persisted', { workload: workload.id, reason: frozen });
-        return;
-      }
-      try {
-        if (workload.inFlight) {
-          const result = await this.runner.resume(target, workload, signal, fail);
-          report.updates.push({ workload: workload.id, plan: `${workload.name} ${workload.inFlight.from} -> ${workload.inFlight.to}`, result });
-          return;
-        }
-        // A quarantine the workload carries (recorded by an earlier agent) holds even with an empty state directory.
-        for (const q of workload.quarantined ?? []) {
-          if (this.o.quarantine.isQuarantined(workload.model, q.version)) continue;
-          // released by an operator (or superseded by a promotion) after the workload recorded it
-          if (this.o.quarantine.releasedSince(workload.model, q.version, q.since)) continue;
-          try {
-            this.o.quarantine.add({ model: workload.model, version: q.version, reason: q.reason, source: q.source, since: q.since });
-            this.c.audit({ event: 'quarantined', target: workload.id, model: workload.model, result: 'restored',
-              reason: `${q.version}: ${q.reason} (recorded on the workload ${q.since})` });
-          } catch (e) {
-            fail(`restore the quarantine of ${workload.id} ${q.version}`, e);
-          }
-        }
-        // a version promoted a moment ago that keeps crashing (the engine or the kubelet restarting it) goes back
-        if (!this.o.monitorOnly && await this.reviver.watchPromoted(target, workload, report, fail)) return;
-        if (workload.down) {
-          if (this.o.monitorOnly) {
-            this.c.log.warn('monitorOnly: a crashed model container is not started again', { workload: workload.id, reason: workload.down });
-            return;
-          }
-          await this.reviver.handle(target, workload, report, fail);
-          return;
-        }
-        this.reviver.running(workload);
-        // a hold, a pin or a manual rollback: the operator decides, not the policy
-        if (await this.overrides.handle(target, workload, report, signal, fail)) return;
-        // MLflow decides the version of an image that follows a registered model
-        if (await this.mlflow.handle(target, workload, events, now, report, signal, fail)) return;
-        const trigger = this.planner.triggerFor(workload, events, now);
-        if (!trigger) return;
-        report.checked++;
-        const plan = await this.planner.plan(workload, trigger, tags, signal);
-        if (!plan) return;
-        const result = await this.runner.execute(target, plan, signal, fail);
-        report.updates.push({ workload: workload.id, plan: plan.toString(), result });
-      } catch (e) {
-        fail(`${workload.id}`, e);
-      }
-      this.c.beat();
-    };
-    // One lane per registry, side by side; within a lane one workload after the other. A lane still busy from an
-    // earlier (detached) cycle is skipped; its events come back when it is done.
+  /**
+   * One lane per registry, side by side; within a lane one workload after the other. A lane still busy from an
+   * earlier (detached) cycle is skipped; its events come back when it is done.
+   */
+  private startLanes(found: Array<{ target: Target; workload: Workload }>, events: readonly TriggerEvent[],
+    one: (target: Target, workload: Workload) => Promise<void>): Array<Promise<void>> {
     const lanes = new Map<string, Array<{ target: Target; workload: Workload }>>();
     for (const f of found) {
       const host = ImageRef.tryParse(f.workload.image, { allowMutableTag: true })?.registry ?? '-';
@@ -371,23 +440,19 @@ export class Reconciler {
       this.busy.set(host, work);
       started.push(work);
     }
-    const finish = (): CycleReport => {
-      this.o.metrics.quarantined.set(this.o.quarantine.list().length);
-      this.o.metrics.waiting.set({ reason: 'hold' }, this.overrides.held);
-      if (report.failures.length === 0) this.o.metrics.lastSuccess.set(this.o.clock.now().getTime() / 1000);
-      this.c.beat();
-      this.c.log.info('cycle done', {
-        sources: report.sources, workloads: report.workloads, checked: report.checked,
-        updates: report.updates.map((u) => `${u.plan}: ${u.result}`), failures: report.failures.length,
-      });
-      return report;
-    };
-    if (detach) {
-      void Promise.all(started).then(finish);
-      return report;
-    }
-    await Promise.all(started);
-    return finish();
+    return started;
+  }
+
+  private finishCycle(report: CycleReport): CycleReport {
+    this.o.metrics.quarantined.set(this.o.quarantine.list().length);
+    this.o.metrics.waiting.set({ reason: 'hold' }, this.overrides.held);
+    if (report.failures.length === 0) this.o.metrics.lastSuccess.set(this.o.clock.now().getTime() / 1000);
+    this.c.beat();
+    this.c.log.info('cycle done', {
+      sources: report.sources, workloads: report.workloads, checked: report.checked,
+      updates: report.updates.map((u) => `${u.plan}: ${u.result}`), failures: report.failures.length,
+    });
+    return report;
   }
 }
 
