@@ -55,11 +55,66 @@ export interface AgentHandle {
 
 const ms = (d: { toMilliseconds(): number }): number => d.toMilliseconds();
 
-/** Builds every part from the config and starts the loop and the HTTP server. */
+/**
+ * Builds every part from the config and starts the loop and the HTTP server: the registry client, the targets, the
+ * health gate, the state stores, the notifiers, the loop, the server — each made by a function of its own below.
+ */
 export async function startAgent(config: AgentConfig, options: StartOptions = {}): Promise<AgentHandle> {
   const logger = options.logger ?? jsonLogger(config.log.level);
   const clock = options.clock ?? systemClock;
-  const registry = options.registry ?? new DistributionClient({
+  const registry = options.registry ?? registryClient(config, logger);
+  const targets = options.targets ?? buildTargets(config, logger, clock);
+  const metrics = new AgentMetrics({ defaultMetrics: true });
+  const heartbeat = new Heartbeat(staleAfterMs(config));
+  const gate = healthGate(config, { logger, clock, metrics, heartbeat });
+  const quarantine = new QuarantineStore(config.stateDir);
+  const overrides = new OverrideStore(config.stateDir);
+  const audit = new AuditLog(config.auditLog, () => clock.now());
+  metrics.quarantined.set(quarantine.list().length);
+  const notify = notifiers(config, targets, logger, metrics);
+  const reconciler = new Reconciler({
+    targets, registry, gate, quarantine, overrides, audit, metrics, clock, logger, heartbeat,
+    ...(notify.onAudit ? { onAudit: notify.onAudit } : {}),
+    ...loopSettings(config),
+  });
+  const operatorApi = new OperatorApi(overrides, quarantine, audit, clock);
+  const server = agentServer(config, { logger, metrics, heartbeat, reconciler, targets, operatorApi });
+  await server.listen();
+  // Watchtower's schedule replaces the poll interval's ticks
+  const triggers: Trigger[] = [config.schedule ? new ScheduleTrigger(config.schedule, clock) : new PollTrigger(reconciler.tickMs, clock)];
+  if (config.webhooks.enabled) triggers.push(server.trigger());
+
+  const ctl = new AbortController();
+  const prom = config.health.prometheus;
+  logger.info('agent starting', {
+    targets: targets.map((t) => t.kind), images: config.images.length, port: server.port, webhooks: config.webhooks.enabled,
+    inconclusive: config.health.inconclusive, prometheus: prom?.url ?? null,
+  });
+  if (!prom && config.health.inconclusive === 'hold') {
+    logger.warn("no 'health.prometheus' and 'health.inconclusive: hold': every update will be applied and held unpromoted; "
+      + "configure Prometheus, or choose 'inconclusive: probe' with a 'health.probe'");
+  }
+  // runOnce: one cycle over everything, then the caller stops the agent
+  const once = config.runOnce ? reconciler.runCycle([{ source: 'startup' }], ctl.signal) : undefined;
+  const done = (once ? once.then(() => undefined) : reconciler.run(triggers, ctl.signal)).catch((e: unknown) => {
+    logger.error('agent loop crashed', { error: (e as Error).message });
+  });
+  return {
+    port: server.port, metrics, reconciler, done, ...(once ? { once } : {}),
+    async stop(): Promise<void> {
+      ctl.abort();
+      await done;
+      // what the last steps said still reaches people (each send is bounded by its own timeout)
+      await notify.flush();
+      await server.close();
+      logger.info('agent stopped');
+    },
+  };
+}
+
+/** The registry client of `registries`. */
+function registryClient(config: AgentConfig, logger: Logger): RegistryClient {
+  return new DistributionClient({
     credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
     insecureRegistries: config.registries.insecure,
     mirrors: config.registries.mirrors,
@@ -68,19 +123,24 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     tagsCacheTtlMs: ms(config.registries.tagsCacheTtl),
     logger,
   });
-  const targets = options.targets ?? buildTargets(config, logger, clock);
-  const dockerTarget = targets.find((t): t is DockerTarget => t instanceof DockerTarget);
+}
 
-  const sloFor = (model: string) => config.images.find((i) => i.model === model)?.slo ?? config.health.slo;
-  const metrics = new AgentMetrics({ defaultMetrics: true });
-  const stale = Math.max(
+/** How long without a heartbeat before /healthz says the loop is stuck: the longest step a healthy loop takes, plus a minute. */
+function staleAfterMs(config: AgentConfig): number {
+  return Math.max(
     ms(config.health.readinessTimeout) + Math.max(ms(config.health.bakeWindow), ms(config.health.runningGrace))
       + 4 * ms(config.rollback.attemptTimeout),
     3 * ms(config.pollInterval),
   ) + 60_000;
-  const heartbeat = new Heartbeat(stale);
+}
+
+/** The gate of `health`: readiness, then the Prometheus SLO check and/or the synthetic probe. */
+function healthGate(config: AgentConfig, d: { logger: Logger; clock: Clock; metrics: AgentMetrics; heartbeat: Heartbeat }): HealthGate {
+  const { logger, clock, metrics, heartbeat } = d;
+  const sloFor = (model: string) => config.images.find((i) => i.model === model)?.slo ?? config.health.slo;
   const prom = config.health.prometheus;
-  const gate = new HealthGate({
+  const probe = config.health.probe;
+  return new HealthGate({
     readinessTimeoutMs: ms(config.health.readinessTimeout),
     inconclusive: config.health.inconclusive,
     logger,
@@ -96,29 +156,36 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
         metrics.switchOutage.inc({ result: 'ok' }, Math.max(0, o.requests - o.errors));
       },
     }),
-    probe: config.health.probe && new SyntheticProbe({
-      url: config.health.probe.url, method: config.health.probe.method, body: config.health.probe.body, headers: config.health.probe.headers,
-      count: config.health.probe.count, intervalMs: ms(config.health.probe.interval), timeoutMs: ms(config.health.probe.timeout),
-      maxFailureRatio: config.health.probe.maxFailureRatio ?? config.health.slo.maxErrorRatio, clock,
+    probe: probe && new SyntheticProbe({
+      url: probe.url, method: probe.method, body: probe.body, headers: probe.headers,
+      count: probe.count, intervalMs: ms(probe.interval), timeoutMs: ms(probe.timeout),
+      maxFailureRatio: probe.maxFailureRatio ?? config.health.slo.maxErrorRatio, clock,
     }),
   });
-  const quarantine = new QuarantineStore(config.stateDir);
-  const overrides = new OverrideStore(config.stateDir);
-  const audit = new AuditLog(config.auditLog, () => clock.now());
-  const operatorApi = new OperatorApi(overrides, quarantine, audit, clock);
-  metrics.quarantined.set(quarantine.list().length);
+}
+
+/** Who hears of each audit entry (`notify`): Alertmanager and Kubernetes Events; `flush` waits for what is on its way. */
+function notifiers(config: AgentConfig, targets: readonly Target[], logger: Logger, metrics: AgentMetrics): {
+  onAudit?: (e: AuditEntry) => void; flush(): Promise<unknown>;
+} {
   const am = config.notify.alertmanager;
   const notifier = am && new AlertmanagerNotifier({
     url: am.url, timeoutMs: ms(am.timeout), resolveAfterMs: ms(am.resolveAfter), logger,
     onResult: (result) => metrics.notifications.inc({ result }),
   });
   const events = config.notify.kubernetesEvents
-    ? new TargetEventRecorder({ targets, logger, onResult: (result) => metrics.events.inc({ result }) })
+    ? new TargetEventRecorder({ targets: [...targets], logger, onResult: (result) => metrics.events.inc({ result }) })
     : undefined;
   const listeners = [...(notifier ? [(e: AuditEntry) => notifier.notify(e)] : []), ...(events?.active ? [(e: AuditEntry) => events.record(e)] : [])];
-  const reconciler = new Reconciler({
-    targets, registry, gate, quarantine, overrides, audit, metrics, clock, logger, heartbeat,
+  return {
     ...(listeners.length ? { onAudit: (e: AuditEntry) => listeners.forEach((l) => l(e)) } : {}),
+    flush: () => Promise.all([notifier?.flush(), events?.flush()]),
+  };
+}
+
+/** The loop's settings from the config: per-image settings, promotion guards, MLflow, rollback (keys read from their files). */
+function loopSettings(config: AgentConfig) {
+  return {
     pollIntervalMs: ms(config.pollInterval),
     images: config.images.map((i) => ({
       repository: i.repository, policy: i.policy, pollIntervalMs: i.pollInterval && ms(i.pollInterval),
@@ -149,9 +216,16 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       failureBudget: config.rollback.failureBudget, maxRestarts: config.rollback.maxRestarts,
       watchAfterPromotionMs: ms(config.rollback.watchAfterPromotion),
     },
-  });
+  };
+}
 
+/** The HTTP server: /healthz, /metrics, the webhooks (authenticated), the operator API, the Docker target's /sd/targets. */
+function agentServer(config: AgentConfig, d: {
+  logger: Logger; metrics: AgentMetrics; heartbeat: Heartbeat; reconciler: Reconciler; targets: readonly Target[]; operatorApi: OperatorApi;
+}): AgentHttpServer {
+  const { logger, metrics, heartbeat, reconciler, operatorApi } = d;
   const [host, portText] = splitListen(config.webhooks.listen);
+  const dockerTarget = d.targets.find((t): t is DockerTarget => t instanceof DockerTarget);
   const healthz = (): { healthy: boolean; detail: Record<string, unknown> } => {
     const s = heartbeat.status();
     const degraded = Object.fromEntries(reconciler.degraded);
@@ -162,9 +236,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
     };
   };
   const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
-  // Watchtower's schedule replaces the poll interval's ticks
-  const triggers: Trigger[] = [config.schedule ? new ScheduleTrigger(config.schedule, clock) : new PollTrigger(reconciler.tickMs, clock)];
-  const server = new AgentHttpServer({
+  return new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
     knownModel: (model) => reconciler.knowsModel(model),
     ...(dockerTarget ? { scrapeTargets: () => dockerTarget.scrapeTargets() } : {}),
@@ -174,34 +246,6 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
       hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
     } : undefined,
   });
-  await server.listen();
-  if (config.webhooks.enabled) triggers.push(server.trigger());
-
-  const ctl = new AbortController();
-  logger.info('agent starting', {
-    targets: targets.map((t) => t.kind), images: config.images.length, port: server.port, webhooks: config.webhooks.enabled,
-    inconclusive: config.health.inconclusive, prometheus: prom?.url ?? null,
-  });
-  if (!prom && config.health.inconclusive === 'hold') {
-    logger.warn("no 'health.prometheus' and 'health.inconclusive: hold': every update will be applied and held unpromoted; "
-      + "configure Prometheus, or choose 'inconclusive: probe' with a 'health.probe'");
-  }
-  // runOnce: one cycle over everything, then the caller stops the agent
-  const once = config.runOnce ? reconciler.runCycle([{ source: 'startup' }], ctl.signal) : undefined;
-  const done = (once ? once.then(() => undefined) : reconciler.run(triggers, ctl.signal)).catch((e: unknown) => {
-    logger.error('agent loop crashed', { error: (e as Error).message });
-  });
-  return {
-    port: server.port, metrics, reconciler, done, ...(once ? { once } : {}),
-    async stop(): Promise<void> {
-      ctl.abort();
-      await done;
-      // what the last steps said still reaches people (each send is bounded by its own timeout)
-      await Promise.all([notifier?.flush(), events?.flush()]);
-      await server.close();
-      logger.info('agent stopped');
-    },
-  };
 }
 
 function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target[] {
