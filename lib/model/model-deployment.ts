@@ -277,132 +277,18 @@ export class ModelDeployment extends Construct {
     };
     this.labels = recommendedLabels(this.selectorLabels, { version: this.version, component: 'model-server', partOf });
 
-    if (props.replicas !== undefined && props.autoscaling) {
-      throw new Error(`'replicas' value ${props.replicas} is set together with 'autoscaling', which owns the replica count; `
-        + 'remove \'replicas\' and set \'autoscaling.minReplicas\' instead');
-    }
-    const replicas = props.replicas ?? 2;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      throw new Error(`'replicas' value ${replicas} must be a whole number of at least 1`);
-    }
-    const revisionHistoryLimit = props.revisionHistoryLimit ?? 5;
-    if (!Number.isInteger(revisionHistoryLimit) || revisionHistoryLimit < 1) {
-      throw new Error(`'revisionHistoryLimit' value ${revisionHistoryLimit} must be a whole number of at least 1, or a rollback has nothing to go back to`);
-    }
-
-    // Probes and the startup budget.
-    const { liveness, readiness, startup, startupFailures, startupBudgetSeconds } = resolveProbes(props);
-    this.startupBudgetSeconds = startupBudgetSeconds;
-
-    // Drain and grace period.
+    const { replicas, revisionHistoryLimit } = checkReplicas(props);
+    // Probes and the startup budget; drain and grace period.
+    const probes = resolveProbes(props);
+    this.startupBudgetSeconds = probes.startupBudgetSeconds;
     const { drainS, graceS } = resolveDrain(props.drain, props.terminationGracePeriod);
-
-    // Disruption budget vs. replicas.
     const budget = props.disruptionBudget ?? DisruptionBudget.maxUnavailable(1);
-    const minReplicas = props.autoscaling?.minReplicas ?? replicas;
-    if (budget.field === 'minAvailable' && typeof budget.value === 'number' && budget.value >= minReplicas) {
-      throw new Error(`'disruptionBudget.minAvailable' value ${budget.value} is not below the ${minReplicas} replica(s), so no pod could ever be evicted; `
-        + `use at most ${minReplicas - 1} or DisruptionBudget.maxUnavailable(1)`);
-    }
-
-    if (typeof budget.value === 'string' && budget.value.endsWith('%')) {
-      // the API server rounds a percentage up: minAvailable '50%' of 1 pod is 1, so that pod can never be evicted
-      const pct = Number(budget.value.slice(0, -1));
-      const scaled = Math.ceil((pct * minReplicas) / 100);
-      if (budget.field === 'minAvailable' && scaled >= minReplicas) {
-        addWarning(this, `'disruptionBudget.minAvailable' value '${budget.value}' of ${minReplicas} replica(s) rounds up to ${scaled}, so no pod can ever be evicted `
-          + `and node drains hang; use DisruptionBudget.maxUnavailable(1) or run at least ${Math.max(2, minReplicas + 1)} replicas`);
-      }
-    }
-
-    const strategy = props.strategy ?? RolloutStrategy.rollingUpdate();
-    const resources = renderResources(props.resources ?? {});
-    const gpus = props.resources?.gpus ?? 0;
-
-    const env = renderEnv(props.env ?? [], [
-      { name: MODEL_SERVER_ENV.port, value: String(this.port) },
-      { name: MODEL_SERVER_ENV.name, value: this.modelName },
-      { name: MODEL_SERVER_ENV.version, value: this.version },
-    ]);
-    const { volumes, mounts } = renderVolumes(props.modelCache);
-
-    const runAsUser = props.runAsUser ?? 65532;
-    if (!Number.isInteger(runAsUser) || runAsUser < 1) {
-      throw new Error(`'runAsUser' value ${runAsUser} is not allowed; the server must run as a non-root UID such as 65532`);
-    }
-
-    for (const s of props.imagePullSecrets ?? []) checkDnsName('imagePullSecrets', s, 253);
-    const tolerations = props.tolerations ?? (gpus > 0 ? [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] : undefined);
-    if (props.tolerations && gpus > 0 && !props.tolerations.some((t) => t.key === 'nvidia.com/gpu' || (t.key === undefined && t.operator === 'Exists'))) {
-      addWarning(this, "'tolerations' replace the default 'nvidia.com/gpu' toleration and none of them tolerates that taint, so the pods cannot land on tainted GPU nodes; "
-        + "add { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' } to 'tolerations'");
-    }
-    if (props.resources?.memory?.limit?.toKibibytes() === 0) {
-      addWarning(this, "'resources.memory.limit' value '0' means no limit at all, so one model can take the node's whole memory; give a real limit such as Size.gibibytes(2)");
-    }
-    if (props.resources?.cpu?.limit !== undefined && /^0+(\.0*)?m?$/.test(String(props.resources.cpu.limit.amount))) {
-      addWarning(this, "'resources.cpu.limit' value '0' means no limit at all; give a real limit such as Cpu.units(2)");
-    }
-
-    const container = {
-      name: this.containerName,
-      image: this.image.toString(),
-      imagePullPolicy: 'IfNotPresent',
-      ports: [{ name: this.metricsPortName, containerPort: this.port, protocol: 'TCP' }],
-      env,
-      resources,
-      startupProbe: httpProbe(startup, this.metricsPortName, startupFailures),
-      livenessProbe: httpProbe(liveness, this.metricsPortName),
-      readinessProbe: httpProbe(readiness, this.metricsPortName),
-      // No drain, no hook: the server gets SIGTERM at once.
-      lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.metricsPortName) } : undefined,
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: props.readOnlyRootFilesystem ?? true,
-        runAsNonRoot: true,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-      },
-      volumeMounts: mounts,
-    };
+    checkDisruptionBudget(this, budget, props.autoscaling?.minReplicas ?? replicas);
+    const pod = checkPodSettings(this, props);
 
     const meta = (name: string) => ({ name, namespace: this.namespace, labels: { ...this.labels } });
-
-    this.deployment = new ApiObject(this, 'Resource', {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: meta(this.deploymentName),
-      spec: {
-        replicas: props.autoscaling || props.deliveredBy ? undefined : replicas,
-        revisionHistoryLimit,
-        selector: { matchLabels: { ...this.selectorLabels } },
-        strategy: strategy.type === 'Recreate' ? { type: 'Recreate' }
-          : { type: 'RollingUpdate', rollingUpdate: { maxSurge: strategy.maxSurge, maxUnavailable: strategy.maxUnavailable } },
-        template: {
-          metadata: {
-            labels: { ...this.labels },
-            annotations: Lazy.any({ produce: () => (Object.keys(this.podAnnotations).length ? { ...this.podAnnotations } : undefined) }),
-          },
-          spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            terminationGracePeriodSeconds: graceS,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser,
-              runAsGroup: runAsUser,
-              fsGroup: runAsUser,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            nodeSelector: props.nodeSelector && Object.keys(props.nodeSelector).length ? { ...props.nodeSelector } : undefined,
-            tolerations,
-            imagePullSecrets: props.imagePullSecrets?.length ? props.imagePullSecrets.map((name) => ({ name })) : undefined,
-            containers: [container],
-            volumes,
-          },
-        },
-      },
-    });
+    const container = this.renderContainer(props, probes, drainS);
+    this.deployment = this.addDeployment(props, { replicas, revisionHistoryLimit, graceS, pod, container }, meta);
 
     this.service = new ApiObject(this, 'Service', {
       apiVersion: 'v1',
@@ -437,55 +323,128 @@ export class ModelDeployment extends Construct {
         spec: ingressPolicySpec(this.selectorLabels, from, this.port),
       });
     }
+    if (props.autoscaling) this.autoscaler = this.addAutoscaler(props.autoscaling, props.deliveredBy, meta(this.deploymentName));
+  }
 
-    const scaleTarget = props.deliveredBy ? { ...props.deliveredBy } : { apiVersion: 'apps/v1', kind: 'Deployment', name: this.deploymentName };
-    const keda = props.autoscaling?.keda;
-    if (props.autoscaling && !keda) {
-      this.autoscaler = new ApiObject(this, 'Autoscaler', {
+  /** The Deployment: replicas unless autoscaled or delivered by a Rollout, its strategy, the locked-down pod with the model container. */
+  private addDeployment(props: ModelDeploymentProps, d: {
+    replicas: number; revisionHistoryLimit: number; graceS: number; pod: ReturnType<typeof checkPodSettings>; container: Record<string, unknown>;
+  }, meta: (name: string) => Record<string, unknown>): ApiObject {
+    const { replicas, revisionHistoryLimit, graceS, pod, container } = d;
+    return new ApiObject(this, 'Resource', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(this.deploymentName),
+      spec: {
+        replicas: props.autoscaling || props.deliveredBy ? undefined : replicas,
+        revisionHistoryLimit,
+        selector: { matchLabels: { ...this.selectorLabels } },
+        strategy: renderStrategy(props.strategy ?? RolloutStrategy.rollingUpdate()),
+        template: {
+          metadata: {
+            labels: { ...this.labels },
+            annotations: Lazy.any({ produce: () => (Object.keys(this.podAnnotations).length ? { ...this.podAnnotations } : undefined) }),
+          },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: graceS,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: pod.runAsUser,
+              runAsGroup: pod.runAsUser,
+              fsGroup: pod.runAsUser,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            nodeSelector: props.nodeSelector && Object.keys(props.nodeSelector).length ? { ...props.nodeSelector } : undefined,
+            tolerations: pod.tolerations,
+            imagePullSecrets: props.imagePullSecrets?.length ? props.imagePullSecrets.map((name) => ({ name })) : undefined,
+            containers: [container],
+            volumes: renderVolumes(props.modelCache).volumes,
+          },
+        },
+      },
+    });
+  }
+
+  /** The model container: image, port, env, resources, probes, drain hook, locked-down security context, cache mounts. */
+  private renderContainer(props: ModelDeploymentProps, probes: ReturnType<typeof resolveProbes>, drainS: number): Record<string, unknown> {
+    const { liveness, readiness, startup, startupFailures } = probes;
+    return {
+      name: this.containerName,
+      image: this.image.toString(),
+      imagePullPolicy: 'IfNotPresent',
+      ports: [{ name: this.metricsPortName, containerPort: this.port, protocol: 'TCP' }],
+      env: renderEnv(props.env ?? [], [
+        { name: MODEL_SERVER_ENV.port, value: String(this.port) },
+        { name: MODEL_SERVER_ENV.name, value: this.modelName },
+        { name: MODEL_SERVER_ENV.version, value: this.version },
+      ]),
+      resources: renderResources(props.resources ?? {}),
+      startupProbe: httpProbe(startup, this.metricsPortName, startupFailures),
+      livenessProbe: httpProbe(liveness, this.metricsPortName),
+      readinessProbe: httpProbe(readiness, this.metricsPortName),
+      // No drain, no hook: the server gets SIGTERM at once.
+      lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.metricsPortName) } : undefined,
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: props.readOnlyRootFilesystem ?? true,
+        runAsNonRoot: true,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+      },
+      volumeMounts: renderVolumes(props.modelCache).mounts,
+    };
+  }
+
+  /** The HorizontalPodAutoscaler, or with `keda` a KEDA ScaledObject on the request rate (which makes its own HPA). */
+  private addAutoscaler(autoscaling: NonNullable<ModelDeploymentProps['autoscaling']>, deliveredBy: ModelDeploymentProps['deliveredBy'],
+    metadata: Record<string, unknown>): ApiObject {
+    const scaleTarget = deliveredBy ? { ...deliveredBy } : { apiVersion: 'apps/v1', kind: 'Deployment', name: this.deploymentName };
+    const keda = autoscaling.keda;
+    if (!keda) {
+      return new ApiObject(this, 'Autoscaler', {
         apiVersion: 'autoscaling/v2',
         kind: 'HorizontalPodAutoscaler',
-        metadata: meta(this.deploymentName),
+        metadata,
         spec: {
-          scaleTargetRef: scaleTarget,
-          minReplicas: props.autoscaling.minReplicas,
-          maxReplicas: props.autoscaling.maxReplicas,
-          metrics: [props.autoscaling.metricSpec],
+          scaleTargetRef: scaleTarget, minReplicas: autoscaling.minReplicas, maxReplicas: autoscaling.maxReplicas, metrics: [autoscaling.metricSpec],
         },
       });
-    } else if (props.autoscaling && keda) {
-      // KEDA's admission webhook (verifyName): the ScaledObject name is a label value and its HPA is 'keda-hpa-<name>',
-      // both at most 63 characters
-      if (this.deploymentName.length > 63 - 'keda-hpa-'.length) {
-        throw new Error(`'model.name' value '${this.deploymentName}' is ${this.deploymentName.length} characters; with Autoscaling.keda() KEDA names its HPA `
-          + `'keda-hpa-${this.deploymentName}', longer than the 63 characters a label value may have, and refuses the ScaledObject; `
-          + `give a name of at most ${63 - 'keda-hpa-'.length} characters`);
-      }
-      const query = keda.metric.promql ?? `sum(rate(${this.slo.requestTotalMetric}{model="${this.modelName}"}[2m]))`;
-      this.autoscaler = new ApiObject(this, 'ScaledObject', {
-        apiVersion: 'keda.sh/v1alpha1',
-        kind: 'ScaledObject',
-        metadata: meta(this.deploymentName),
-        spec: {
-          scaleTargetRef: scaleTarget,
-          pollingInterval: keda.pollingIntervalSeconds,
-          cooldownPeriod: keda.cooldownPeriodSeconds,
-          ...(keda.scaleToZero ? { idleReplicaCount: 0 } : {}),
-          minReplicaCount: props.autoscaling.minReplicas,
-          maxReplicaCount: props.autoscaling.maxReplicas,
-          triggers: [{
-            type: 'prometheus',
-            metadata: {
-              serverAddress: keda.prometheusUrl,
-              query,
-              threshold: String(keda.metric.perReplica),
-              ...(keda.scaleToZero ? { activationThreshold: String(keda.activationThreshold) } : {}),
-            },
-          }],
-        },
-      });
-      // KEDA makes its own HPA for the target: any other HPA on it would fight over the replica count.
-      this.node.addValidation({ validate: () => hpaConflicts(this, scaleTarget) });
     }
+    // KEDA's admission webhook (verifyName): the ScaledObject name is a label value and its HPA is 'keda-hpa-<name>',
+    // both at most 63 characters
+    if (this.deploymentName.length > 63 - 'keda-hpa-'.length) {
+      throw new Error(`'model.name' value '${this.deploymentName}' is ${this.deploymentName.length} characters; with Autoscaling.keda() KEDA names its HPA `
+        + `'keda-hpa-${this.deploymentName}', longer than the 63 characters a label value may have, and refuses the ScaledObject; `
+        + `give a name of at most ${63 - 'keda-hpa-'.length} characters`);
+    }
+    const query = keda.metric.promql ?? `sum(rate(${this.slo.requestTotalMetric}{model="${this.modelName}"}[2m]))`;
+    const scaled = new ApiObject(this, 'ScaledObject', {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata,
+      spec: {
+        scaleTargetRef: scaleTarget,
+        pollingInterval: keda.pollingIntervalSeconds,
+        cooldownPeriod: keda.cooldownPeriodSeconds,
+        ...(keda.scaleToZero ? { idleReplicaCount: 0 } : {}),
+        minReplicaCount: autoscaling.minReplicas,
+        maxReplicaCount: autoscaling.maxReplicas,
+        triggers: [{
+          type: 'prometheus',
+          metadata: {
+            serverAddress: keda.prometheusUrl,
+            query,
+            threshold: String(keda.metric.perReplica),
+            ...(keda.scaleToZero ? { activationThreshold: String(keda.activationThreshold) } : {}),
+          },
+        }],
+      },
+    });
+    // KEDA makes its own HPA for the target: any other HPA on it would fight over the replica count.
+    this.node.addValidation({ validate: () => hpaConflicts(this, scaleTarget) });
+    return scaled;
   }
 
   /** Adds an annotation to the pod template (for example a checksum that forces a restart) and returns the model. */
@@ -511,4 +470,66 @@ function hpaConflicts(model: ModelDeployment, target: { kind: string; name: stri
     })
     .map((h) => `HorizontalPodAutoscaler '${h.name}' (${h.node.path}) scales ${target.kind} '${target.name}', which the KEDA ScaledObject `
       + `'${model.deploymentName}' scales too; the two would fight over the replicas: remove the HPA (KEDA creates its own) or use Autoscaling.cpu() instead of keda()`);
+}
+
+/** The replica count (2 unless set; refused beside autoscaling, which owns it) and the revision history a rollback needs. */
+function checkReplicas(props: ModelDeploymentProps): { replicas: number; revisionHistoryLimit: number } {
+  if (props.replicas !== undefined && props.autoscaling) {
+    throw new Error(`'replicas' value ${props.replicas} is set together with 'autoscaling', which owns the replica count; `
+      + 'remove \'replicas\' and set \'autoscaling.minReplicas\' instead');
+  }
+  const replicas = props.replicas ?? 2;
+  if (!Number.isInteger(replicas) || replicas < 1) {
+    throw new Error(`'replicas' value ${replicas} must be a whole number of at least 1`);
+  }
+  const revisionHistoryLimit = props.revisionHistoryLimit ?? 5;
+  if (!Number.isInteger(revisionHistoryLimit) || revisionHistoryLimit < 1) {
+    throw new Error(`'revisionHistoryLimit' value ${revisionHistoryLimit} must be a whole number of at least 1, or a rollback has nothing to go back to`);
+  }
+  return { replicas, revisionHistoryLimit };
+}
+
+/** A disruption budget that leaves no pod evictable is refused (a number) or warned about (a percentage that rounds up). */
+function checkDisruptionBudget(scope: Construct, budget: DisruptionBudget, minReplicas: number): void {
+  if (budget.field === 'minAvailable' && typeof budget.value === 'number' && budget.value >= minReplicas) {
+    throw new Error(`'disruptionBudget.minAvailable' value ${budget.value} is not below the ${minReplicas} replica(s), so no pod could ever be evicted; `
+      + `use at most ${minReplicas - 1} or DisruptionBudget.maxUnavailable(1)`);
+  }
+  if (typeof budget.value === 'string' && budget.value.endsWith('%')) {
+    // the API server rounds a percentage up: minAvailable '50%' of 1 pod is 1, so that pod can never be evicted
+    const pct = Number(budget.value.slice(0, -1));
+    const scaled = Math.ceil((pct * minReplicas) / 100);
+    if (budget.field === 'minAvailable' && scaled >= minReplicas) {
+      addWarning(scope, `'disruptionBudget.minAvailable' value '${budget.value}' of ${minReplicas} replica(s) rounds up to ${scaled}, so no pod can ever be evicted `
+        + `and node drains hang; use DisruptionBudget.maxUnavailable(1) or run at least ${Math.max(2, minReplicas + 1)} replicas`);
+    }
+  }
+}
+
+/** The pod's user (non-root), pull Secret names, tolerations (GPU nodes' taint by default) and limits that are no limits. */
+function checkPodSettings(scope: Construct, props: ModelDeploymentProps): { runAsUser: number; tolerations: ModelDeploymentProps['tolerations'] } {
+  const gpus = props.resources?.gpus ?? 0;
+  const runAsUser = props.runAsUser ?? 65532;
+  if (!Number.isInteger(runAsUser) || runAsUser < 1) {
+    throw new Error(`'runAsUser' value ${runAsUser} is not allowed; the server must run as a non-root UID such as 65532`);
+  }
+  for (const s of props.imagePullSecrets ?? []) checkDnsName('imagePullSecrets', s, 253);
+  const tolerations = props.tolerations ?? (gpus > 0 ? [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] : undefined);
+  if (props.tolerations && gpus > 0 && !props.tolerations.some((t) => t.key === 'nvidia.com/gpu' || (t.key === undefined && t.operator === 'Exists'))) {
+    addWarning(scope, "'tolerations' replace the default 'nvidia.com/gpu' toleration and none of them tolerates that taint, so the pods cannot land on tainted GPU nodes; "
+      + "add { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' } to 'tolerations'");
+  }
+  if (props.resources?.memory?.limit?.toKibibytes() === 0) {
+    addWarning(scope, "'resources.memory.limit' value '0' means no limit at all, so one model can take the node's whole memory; give a real limit such as Size.gibibytes(2)");
+  }
+  if (props.resources?.cpu?.limit !== undefined && /^0+(\.0*)?m?$/.test(String(props.resources.cpu.limit.amount))) {
+    addWarning(scope, "'resources.cpu.limit' value '0' means no limit at all; give a real limit such as Cpu.units(2)");
+  }
+  return { runAsUser, tolerations };
+}
+
+/** `Deployment.spec.strategy` of a {@link RolloutStrategy}. */
+function renderStrategy(strategy: RolloutStrategy): Record<string, unknown> {
+  return strategy.type === 'Recreate' ? { type: 'Recreate' }
+    : { type: 'RollingUpdate', rollingUpdate: { maxSurge: strategy.maxSurge, maxUnavailable: strategy.maxUnavailable } };
 }
