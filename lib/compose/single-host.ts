@@ -44,10 +44,50 @@ export const DOCKER_GID_VARIABLE = 'MODELPILOT_DOCKER_GID';
 /** The secret files the bundle mounts: where the stack's config reads them. */
 const AGENT_SECRETS = '/var/run/secrets/modelpilot';
 
-/** Renders the bundle: file name → content. */
+/** What the parts of the bundle share: the stack, its model container as the engine takes it, the ports and images. */
+interface BundleContext {
+  readonly stack: SelfHealingModelStack;
+  readonly options: SingleHostOptions;
+  readonly name: string;
+  readonly scope: string;
+  readonly container: ReturnType<typeof modelContainer>;
+  /** Two containers side by side behind the proxy; false for Recreate (one copy fits, e.g. on the GPU). */
+  readonly blueGreen: boolean;
+  readonly ports: { blue: number; green: number; prometheus: number; alertmanager: number; agent: number };
+  readonly listen: string;
+  readonly admin: string;
+  readonly socket: string;
+  readonly images: Readonly<Record<SingleHostService, string>>;
+}
+
+/** One part of the bundle: its services and named volumes (in order), its files, the secret files it reads. */
+interface BundlePart {
+  readonly services?: Record<string, Record<string, unknown>>;
+  readonly volumes?: readonly string[];
+  readonly files?: Record<string, string>;
+  readonly secrets?: readonly string[];
+}
+
+/**
+ * Renders the bundle: file name → content. The parts in order: the model, the proxy, the registry (in-cluster only),
+ * monitoring, alerting, the agent; then compose.yaml and SECRETS.md from what they declared.
+ */
 export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHostOptions = {}): Record<string, string> {
+  const ctx = bundleContext(stack, options);
+  const registry = registryPart(ctx);
+  const parts = [modelPart(ctx), proxyPart(ctx), registry, monitoringPart(ctx), alertingPart(ctx),
+    agentPart(ctx, registry.host, (registry.secrets ?? []).length > 0)];
+  const files: Record<string, string> = Object.assign({}, ...parts.map((p) => p.files ?? {}));
+  const services: Record<string, Record<string, unknown>> = Object.assign({}, ...parts.map((p) => p.services ?? {}));
+  const volumes: Record<string, Record<string, never>> = Object.fromEntries(parts.flatMap((p) => p.volumes ?? []).map((v) => [v, {}]));
+  files['compose.yaml'] = composeFile(ctx, services, volumes);
+  files['SECRETS.md'] = secretsFile(ctx, parts.flatMap((p) => p.secrets ?? []));
+  return files;
+}
+
+/** The ports, addresses and images the options ask for (checked as a whole: {@link checkBundle}). */
+function bundleContext(stack: SelfHealingModelStack, options: SingleHostOptions): BundleContext {
   const model = stack.model;
-  const name = model.modelName;
   const [blue, green] = options.modelPorts ?? [9001, 9002];
   checkPort('modelPorts[0]', blue);
   checkPort('modelPorts[1]', green);
@@ -55,98 +95,105 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
   // The proxy image's user cannot bind a port below 1024 on the host network (no per-container sysctl there).
   const listen = options.listen ?? `0.0.0.0:${model.servicePort >= 1024 ? model.servicePort : DEFAULT_UNPRIVILEGED_LISTEN_PORT}`;
   const admin = options.proxyAdmin ?? '127.0.0.1:9999';
-  const promPort = options.prometheusPort ?? 9090;
-  const amPort = options.alertmanagerPort ?? 9093;
-  const agentPort = options.agentPort ?? 8081;
-  for (const [k, v] of [['prometheusPort', promPort], ['alertmanagerPort', amPort], ['agentPort', agentPort]] as const) checkPort(k, v);
+  const ports = {
+    blue, green, prometheus: options.prometheusPort ?? 9090, alertmanager: options.alertmanagerPort ?? 9093, agent: options.agentPort ?? 8081,
+  };
+  for (const [k, v] of [['prometheusPort', ports.prometheus], ['alertmanagerPort', ports.alertmanager], ['agentPort', ports.agent]] as const) checkPort(k, v);
   const socket = options.dockerSocket ?? '/var/run/docker.sock';
-  checkBundle(stack, { listen, admin, socket, proxyUser: options.proxyUser, socketGroup: options.dockerSocketGroup, ports: { 'modelPorts[0]': blue, 'modelPorts[1]': green, prometheusPort: promPort, alertmanagerPort: amPort, agentPort } });
-  const img = { ...SINGLE_HOST_IMAGES, ...options.images };
+  checkBundle(stack, { listen, admin, socket, proxyUser: options.proxyUser, socketGroup: options.dockerSocketGroup, ports: {
+    'modelPorts[0]': blue, 'modelPorts[1]': green, prometheusPort: ports.prometheus, alertmanagerPort: ports.alertmanager, agentPort: ports.agent,
+  } });
   const container = modelContainer(stack);
-  const readyPath = container.readyPath;
-  const scope = stack.node.id;
-  const files: Record<string, string> = {};
-  const secrets: string[] = [];
-  let pullNote = '';
+  return {
+    stack, options, name: model.modelName, scope: stack.node.id, container, blueGreen: container.strategy !== 'Recreate',
+    ports, listen, admin, socket, images: { ...SINGLE_HOST_IMAGES, ...options.images },
+  };
+}
 
-  // With the agent, the rotation it decides survives an HAProxy restart (the server-state file in its state volume).
-  files['haproxy.cfg'] = haproxyConfig({ backend: name, listen, ports: [blue, green], readyPath, runtimeApi: admin,
-    ...(stack.updater ? { stateFile: PROXY_STATE_FILE } : {}) });
-
-  const services: Record<string, Record<string, unknown>> = {};
-  const volumes: Record<string, Record<string, never>> = {};
+/** The model's container: what the pod declares as the engine takes it, labelled for the agent (and for blue/green). */
+function modelPart({ stack, name, scope, container, blueGreen, ports }: BundleContext): BundlePart {
+  const model = stack.model;
+  const { blue, green } = ports;
   const stopSeconds = container.graceSeconds;
-  // Recreate (one copy fits, e.g. on the GPU): the agent stops the old container before it starts the new one, on
-  // the same port; without the proxy labels it never runs two copies side by side.
-  const blueGreen = container.strategy !== 'Recreate';
-  if (Object.keys(container.secretEnv).length > 0) {
-    secrets.push(`${name}/env (an env file, KEY=value lines, read by compose into the model container: `
-      + `${Object.entries(container.secretEnv).map(([k, ref]) => `${k} from Secret '${ref.name}' key '${ref.key}'`).join(', ')})`);
-  }
-  for (const v of container.cacheVolumes) volumes[v.volume] = {};
-  const pullSecrets = stack.registry?.inCluster ? [] : container.pullSecrets;
-  if (pullSecrets.length > 0) {
-    pullNote = `\n## Pulling the model image\n\nOn Kubernetes the image is pulled with the Secret(s) ${pullSecrets.map((p) => `'${p}'`).join(', ')}. `
-      + `Here the engine pulls it: log it in once, \`docker login ${model.image.registry}\`${stack.updater ? ', and give the agent the same '
-        + 'credentials (agent.yaml registries.dockerConfig, listed above when the stack sets it)' : ''}.\n`;
-  }
-  services[name] = {
-    image: model.image.toString(),
-    container_name: name,
-    network_mode: 'host',
-    restart: 'unless-stopped',
-    stop_grace_period: `${stopSeconds}s`,
-    // MODEL_VERSION is left to the image (the agent replaces the image, and the version with it).
-    environment: { ...withoutKey(container.env, MODEL_SERVER_ENV.version), [MODEL_SERVER_ENV.port]: String(blue), HOST: '127.0.0.1', [MODEL_SERVER_ENV.name]: name },
-    ...(Object.keys(container.secretEnv).length > 0 ? { env_file: [`./secrets/${name}/env`] } : {}),
-    labels: {
-      [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: name,
-      [DOCKER_LABELS.policy]: model.updatePolicy.toString(),
-      [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${blue}${readyPath}`,
-      ...(blueGreen ? { [DOCKER_LABELS.proxyBackend]: name, [DOCKER_LABELS.proxyPorts]: `${blue},${green}` } : {}),
-      'modelpilot.stop-timeout': String(stopSeconds),
-    },
-    // What the pod declares, as the engine takes it (the agent carries HostConfig to every new version).
-    ...container.compose,
-    ...(container.cacheVolumes.length > 0 ? { volumes: container.cacheVolumes.map((v) => `${v.volume}:${v.mountPath}${v.readOnly ? ':ro' : ''}`) } : {}),
+  return {
+    services: { [name]: {
+      image: model.image.toString(),
+      container_name: name,
+      network_mode: 'host',
+      restart: 'unless-stopped',
+      stop_grace_period: `${stopSeconds}s`,
+      // MODEL_VERSION is left to the image (the agent replaces the image, and the version with it).
+      environment: { ...withoutKey(container.env, MODEL_SERVER_ENV.version), [MODEL_SERVER_ENV.port]: String(blue), HOST: '127.0.0.1', [MODEL_SERVER_ENV.name]: name },
+      ...(Object.keys(container.secretEnv).length > 0 ? { env_file: [`./secrets/${name}/env`] } : {}),
+      labels: {
+        [DOCKER_LABELS.enable]: 'true', [DOCKER_LABELS.scope]: scope, [DOCKER_LABELS.model]: name,
+        [DOCKER_LABELS.policy]: model.updatePolicy.toString(),
+        [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${blue}${container.readyPath}`,
+        // Recreate: the agent stops the old container before it starts the new one, on the same port; without the
+        // proxy labels it never runs two copies side by side.
+        ...(blueGreen ? { [DOCKER_LABELS.proxyBackend]: name, [DOCKER_LABELS.proxyPorts]: `${blue},${green}` } : {}),
+        'modelpilot.stop-timeout': String(stopSeconds),
+      },
+      // What the pod declares, as the engine takes it (the agent carries HostConfig to every new version).
+      ...container.compose,
+      ...(container.cacheVolumes.length > 0 ? { volumes: container.cacheVolumes.map((v) => `${v.volume}:${v.mountPath}${v.readOnly ? ':ro' : ''}`) } : {}),
+    } },
+    volumes: container.cacheVolumes.map((v) => v.volume),
+    secrets: Object.keys(container.secretEnv).length > 0
+      ? [`${name}/env (an env file, KEY=value lines, read by compose into the model container: `
+        + `${Object.entries(container.secretEnv).map(([k, ref]) => `${k} from Secret '${ref.name}' key '${ref.key}'`).join(', ')})`]
+      : [],
   };
-  services.proxy = {
-    image: img.proxy, network_mode: 'host', restart: 'unless-stopped',
-    volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro', ...(stack.updater ? [`modelpilot-state:${AGENT_PATHS.state}:ro`] : [])],
-    command: ['haproxy', '-db', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
-    ...(options.proxyUser !== undefined ? { user: options.proxyUser } : {}),
-    // The agent's container is created first, so the state volume starts as the agent image's state directory
-    // (owned by its uid); the proxy only reads the server-state file from it.
-    ...(stack.updater ? { depends_on: ['modelpilot'] } : {}),
-  };
+}
 
-  // --- registry (in-cluster → on the host, at the port its image references use)
+/** HAProxy: the zero-downtime switch; with the agent, the rotation it decides survives a restart (the server-state file). */
+function proxyPart({ stack, name, container, ports, listen, admin, options, images }: BundleContext): BundlePart {
+  return {
+    files: { 'haproxy.cfg': haproxyConfig({ backend: name, listen, ports: [ports.blue, ports.green], readyPath: container.readyPath, runtimeApi: admin,
+      ...(stack.updater ? { stateFile: PROXY_STATE_FILE } : {}) }) },
+    services: { proxy: {
+      image: images.proxy, network_mode: 'host', restart: 'unless-stopped',
+      volumes: ['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro', ...(stack.updater ? [`modelpilot-state:${AGENT_PATHS.state}:ro`] : [])],
+      command: ['haproxy', '-db', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
+      ...(options.proxyUser !== undefined ? { user: options.proxyUser } : {}),
+      // The agent's container is created first, so the state volume starts as the agent image's state directory
+      // (owned by its uid); the proxy only reads the server-state file from it.
+      ...(stack.updater ? { depends_on: ['modelpilot'] } : {}),
+    } },
+  };
+}
+
+/** An in-cluster registry runs on the host, at the port its image references use; `host` is that registry's. */
+function registryPart({ stack, images }: BundleContext): BundlePart & { host?: string } {
   const registry = stack.registry;
-  let registryHost: string | undefined;
-  if (registry?.inCluster) {
-    registryHost = registry.host;
-    const port = Number(/:(\d+)$/.exec(registry.host)?.[1] ?? 5000);
-    const config = { ...(registry as unknown as { config: Record<string, unknown> }).config };
-    delete config.notifications; // the agent polls; a webhook would need the token in this file
-    const http = { ...(config.http as Record<string, unknown>), addr: `127.0.0.1:${port}` };
-    files['registry.yml'] = stringify({ ...config, http });
-    const htpasswd = ((config.auth as { htpasswd?: { path?: string } } | undefined)?.htpasswd?.path);
-    services.registry = {
-      image: img.registry, network_mode: 'host', restart: 'unless-stopped',
+  if (!registry?.inCluster) return {};
+  const port = Number(/:(\d+)$/.exec(registry.host)?.[1] ?? 5000);
+  const config = { ...(registry as unknown as { config: Record<string, unknown> }).config };
+  delete config.notifications; // the agent polls; a webhook would need the token in this file
+  const http = { ...(config.http as Record<string, unknown>), addr: `127.0.0.1:${port}` };
+  const htpasswd = ((config.auth as { htpasswd?: { path?: string } } | undefined)?.htpasswd?.path);
+  return {
+    host: registry.host,
+    files: { 'registry.yml': stringify({ ...config, http }) },
+    services: { registry: {
+      image: images.registry, network_mode: 'host', restart: 'unless-stopped',
       volumes: ['./registry.yml:/etc/docker/registry/config.yml:ro', 'registry-data:/var/lib/registry',
         ...(htpasswd ? [`./secrets/registry/${htpasswd.split('/').pop()}:${htpasswd}:ro`] : [])],
-    };
-    volumes['registry-data'] = {};
-    if (htpasswd) secrets.push(`registry/${htpasswd.split('/').pop()} (the registry's htpasswd file, mounted at ${htpasswd})`);
-  }
+    } },
+    volumes: ['registry-data'],
+    secrets: htpasswd ? [`registry/${htpasswd.split('/').pop()} (the registry's htpasswd file, mounted at ${htpasswd})`] : [],
+  };
+}
 
-  // --- monitoring
+/** Prometheus: the model's running containers (service discovery from the agent, else both ports), the agent, the rules. */
+function monitoringPart({ stack, name, ports, images }: BundleContext): BundlePart {
+  const model = stack.model;
   const alerts = stack.monitoring?.alerts;
   const scrapeInterval = stack.monitoring?.scrapeInterval;
   const prometheus: Record<string, unknown> = {
     global: { scrape_interval: scrapeInterval ? toPromDuration(scrapeInterval) : '15s', evaluation_interval: '15s' },
     ...(alerts ? { rule_files: ['/etc/prometheus/rules.yml'] } : {}),
-    ...(stack.alerting ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] } } : {}),
+    ...(stack.alerting ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] }] } } : {}),
     scrape_configs: [
       {
         // Every running container of the model (both slots during an update), listed by the agent (HTTP service
@@ -154,72 +201,84 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
         job_name: name,
         metrics_path: model.metricsPath,
         // Without the agent there is no one to ask: both ports, and the idle one is reported down.
-        ...(stack.updater ? { http_sd_configs: [{ url: `http://127.0.0.1:${agentPort}/sd/targets`, refresh_interval: '2s' }] }
-          : { static_configs: [{ targets: [`127.0.0.1:${blue}`, `127.0.0.1:${green}`], labels: { model: name } }] }),
+        ...(stack.updater ? { http_sd_configs: [{ url: `http://127.0.0.1:${ports.agent}/sd/targets`, refresh_interval: '2s' }] }
+          : { static_configs: [{ targets: [`127.0.0.1:${ports.blue}`, `127.0.0.1:${ports.green}`], labels: { model: name } }] }),
         relabel_configs: [
           { source_labels: ['model'], regex: escape(name), action: 'keep' },
           { target_label: 'namespace', replacement: model.namespace },
         ],
       },
       // the labels the updater alerts select this updater by (the same as its PodMonitor on Kubernetes)
-      ...(stack.updater ? [{ job_name: stack.updater.metricLabels.job, static_configs: [{ targets: [`127.0.0.1:${agentPort}`], labels: { namespace: stack.updater.metricLabels.namespace } }] }]
-        : []),
+      ...(stack.updater ? [{ job_name: stack.updater.metricLabels.job, static_configs: [{ targets: [`127.0.0.1:${ports.agent}`],
+        labels: { namespace: stack.updater.metricLabels.namespace } }] }] : []),
     ],
   };
-  files['prometheus.yml'] = stringify(prometheus);
-  if (alerts) files['rules.yml'] = stringify({ groups: [alerts.group] });
-  services.prometheus = {
-    image: img.prometheus, network_mode: 'host', restart: 'unless-stopped',
-    command: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', `--web.listen-address=127.0.0.1:${promPort}`],
-    volumes: ['./prometheus.yml:/etc/prometheus/prometheus.yml:ro', ...(alerts ? ['./rules.yml:/etc/prometheus/rules.yml:ro'] : []),
-      'prometheus-data:/prometheus'],
+  return {
+    files: { 'prometheus.yml': stringify(prometheus), ...(alerts ? { 'rules.yml': stringify({ groups: [alerts.group] }) } : {}) },
+    services: { prometheus: {
+      image: images.prometheus, network_mode: 'host', restart: 'unless-stopped',
+      command: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', `--web.listen-address=127.0.0.1:${ports.prometheus}`],
+      volumes: ['./prometheus.yml:/etc/prometheus/prometheus.yml:ro', ...(alerts ? ['./rules.yml:/etc/prometheus/rules.yml:ro'] : []),
+        'prometheus-data:/prometheus'],
+    } },
+    volumes: ['prometheus-data'],
   };
-  volumes['prometheus-data'] = {};
+}
 
-  // --- alerting
+/** Alertmanager: the same routes and receivers; the updater route points at the agent on the host. */
+function alertingPart({ stack, ports, images }: BundleContext): BundlePart {
+  if (!stack.alerting) return {};
   const updater = stack.updater;
-  if (stack.alerting) {
-    const am = stack.alerting.toAlertmanagerConfig();
-    const text = stringify(am).replace(updater ? new RegExp(escape(updater.webhookUrl('alertmanager')), 'g') : /$^/, `http://127.0.0.1:${agentPort}/webhooks/alertmanager`);
-    files['alertmanager.yml'] = text;
-    const mount = stack.alerting.secretsMountPath;
-    for (const f of new Set([...text.matchAll(new RegExp(`${escape(mount)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))) {
-      secrets.push(`alertmanager/${f} (read by Alertmanager at ${mount}/${f})`);
-    }
-    services.alertmanager = {
-      image: img.alertmanager, network_mode: 'host', restart: 'unless-stopped',
-      command: ['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager', `--web.listen-address=127.0.0.1:${amPort}`,
+  const am = stack.alerting.toAlertmanagerConfig();
+  const text = stringify(am).replace(updater ? new RegExp(escape(updater.webhookUrl('alertmanager')), 'g') : /$^/,
+    `http://127.0.0.1:${ports.agent}/webhooks/alertmanager`);
+  const mount = stack.alerting.secretsMountPath;
+  return {
+    files: { 'alertmanager.yml': text },
+    services: { alertmanager: {
+      image: images.alertmanager, network_mode: 'host', restart: 'unless-stopped',
+      command: ['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager', `--web.listen-address=127.0.0.1:${ports.alertmanager}`,
         '--cluster.listen-address='],
       volumes: ['./alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro', `./secrets/alertmanager:${mount}:ro`, 'alertmanager-data:/alertmanager'],
-    };
-    volumes['alertmanager-data'] = {};
-  }
+    } },
+    volumes: ['alertmanager-data'],
+    secrets: [...new Set([...text.matchAll(new RegExp(`${escape(mount)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))]
+      .map((f) => `alertmanager/${f} (read by Alertmanager at ${mount}/${f})`),
+  };
+}
 
-  // --- the agent
-  if (updater) {
-    const config = JSON.parse(JSON.stringify(updater.config)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    config.targets = {
-      docker: { socket: '/var/run/docker.sock', scope, stopTimeout: `${stopSeconds}s`, proxy: { haproxy: admin, drainTimeout: `${stopSeconds}s`, stateFile: PROXY_STATE_FILE } },
-    };
-    config.registries = { ...config.registries };
-    delete config.registries.mirrors;
-    // A registry on this host answers plain HTTP (Docker also trusts 127.0.0.0/8 without TLS).
-    const local = /^(localhost|127\.\d+\.\d+\.\d+)(:\d+)?$/.test(model.image.registry) ? [model.image.registry] : [];
-    config.registries.insecure = [...new Set([...(config.registries.insecure ?? []), ...local])];
-    if (config.registries.insecure.length === 0) delete config.registries.insecure;
-    if (registryHost) {
-      config.registries.insecure = [registryHost];
-      if (!secrets.some((s) => s.startsWith('registry/'))) delete config.registries.dockerConfig;
-    }
-    config.health = { ...config.health, ...(config.health?.prometheus ? { prometheus: { ...config.health.prometheus, url: `http://127.0.0.1:${promPort}` } } : {}) };
-    config.webhooks = { ...config.webhooks, listen: `127.0.0.1:${agentPort}` };
-    const agentYaml = stringify(config);
-    files['agent.yaml'] = agentYaml;
-    for (const f of new Set([...agentYaml.matchAll(new RegExp(`${escape(AGENT_SECRETS)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))) {
-      secrets.push(`modelpilot/${f} (read by the agent at ${AGENT_SECRETS}/${f})`);
-    }
-    services.modelpilot = {
-      image: img.modelpilot, network_mode: 'host', restart: 'unless-stopped',
+/**
+ * The agent: the updater's config with the Docker target (blue/green through HAProxy), as the image's non-root user
+ * with the Docker socket's group. `registryHost`: the in-cluster registry on this host (plain HTTP); `registryAuth`:
+ * it has credentials the agent needs.
+ */
+function agentPart(ctx: BundleContext, registryHost: string | undefined, registryAuth: boolean): BundlePart {
+  const { stack, scope, container, ports, admin, socket, options, images } = ctx;
+  const updater = stack.updater;
+  if (!updater) return {};
+  const stopSeconds = container.graceSeconds;
+  const config = JSON.parse(JSON.stringify(updater.config)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  config.targets = {
+    docker: { socket: '/var/run/docker.sock', scope, stopTimeout: `${stopSeconds}s`, proxy: { haproxy: admin, drainTimeout: `${stopSeconds}s`, stateFile: PROXY_STATE_FILE } },
+  };
+  config.registries = { ...config.registries };
+  delete config.registries.mirrors;
+  // A registry on this host answers plain HTTP (Docker also trusts 127.0.0.0/8 without TLS).
+  const imageRegistry = stack.model.image.registry;
+  const local = /^(localhost|127\.\d+\.\d+\.\d+)(:\d+)?$/.test(imageRegistry) ? [imageRegistry] : [];
+  config.registries.insecure = [...new Set([...(config.registries.insecure ?? []), ...local])];
+  if (config.registries.insecure.length === 0) delete config.registries.insecure;
+  if (registryHost) {
+    config.registries.insecure = [registryHost];
+    if (!registryAuth) delete config.registries.dockerConfig;
+  }
+  config.health = { ...config.health, ...(config.health?.prometheus ? { prometheus: { ...config.health.prometheus, url: `http://127.0.0.1:${ports.prometheus}` } } : {}) };
+  config.webhooks = { ...config.webhooks, listen: `127.0.0.1:${ports.agent}` };
+  const agentYaml = stringify(config);
+  return {
+    files: { 'agent.yaml': agentYaml },
+    services: { modelpilot: {
+      image: images.modelpilot, network_mode: 'host', restart: 'unless-stopped',
       command: ['agent', '--config', '/etc/modelpilot/agent.yaml'],
       // The image's non-root user (10001) plus the group that owns the Docker socket on the host.
       group_add: [options.dockerSocketGroup !== undefined ? String(options.dockerSocketGroup)
@@ -228,23 +287,39 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
       volumes: [`${socket}:/var/run/docker.sock`, './agent.yaml:/etc/modelpilot/agent.yaml:ro', `./secrets/modelpilot:${AGENT_SECRETS}:ro`,
         `modelpilot-state:${AGENT_PATHS.state}`],
       depends_on: ['prometheus'],
-    };
-    volumes['modelpilot-state'] = {};
-  }
+    } },
+    volumes: ['modelpilot-state'],
+    secrets: [...new Set([...agentYaml.matchAll(new RegExp(`${escape(AGENT_SECRETS)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))]
+      .map((f) => `modelpilot/${f} (read by the agent at ${AGENT_SECRETS}/${f})`),
+  };
+}
 
+/** compose.yaml: a header with how to start it and what one host cannot do of the stack, then the services and volumes. */
+function composeFile({ stack, scope, container, blueGreen, socket, options }: BundleContext, services: Record<string, unknown>,
+  volumes: Record<string, unknown>): string {
   const notes: string[] = [];
-  if (updater && options.dockerSocketGroup === undefined) {
+  if (stack.updater && options.dockerSocketGroup === undefined) {
     notes.push(`Before the first start: export ${DOCKER_GID_VARIABLE}=$(stat -c %g ${socket})   (the agent runs as uid 10001 with that group)`);
   }
   if ((container.replicas ?? 1) > 1) notes.push(`replicas: the stack runs ${container.replicas} copies on Kubernetes; one host runs one copy behind the proxy`);
   if (container.nodeSelector) notes.push(`nodeSelector ${JSON.stringify(container.nodeSelector)} applies on Kubernetes only: this host must have what it selects`);
   if (!blueGreen) notes.push('strategy Recreate: the agent stops the running version before it starts the new one (one copy at a time, a short gap)');
-  files['compose.yaml'] = `# Generated by modelpilot from stack '${scope}' (npx modelpilot synth --target compose).\n`
+  return `# Generated by modelpilot from stack '${scope}' (npx modelpilot synth --target compose).\n`
     + `# Start it with: docker compose -p ${scope} up -d   (or docker-compose -p ${scope} up -d)\n`
     + '# Host networking throughout: users reach the model through the proxy only; the rest binds 127.0.0.1.\n'
     + notes.map((n) => `# ${n}\n`).join('')
     + portableYaml({ services, volumes });
-  files['SECRETS.md'] = `# Secret files for stack '${scope}'\n\nCreate these next to compose.yaml before \`docker compose up -d\` `
+}
+
+/** SECRETS.md: the secret files to create next to compose.yaml, the socket's group, how the engine pulls the model. */
+function secretsFile({ stack, scope, container, socket, options }: BundleContext, secrets: readonly string[]): string {
+  const updater = stack.updater;
+  const pullSecrets = stack.registry?.inCluster ? [] : container.pullSecrets;
+  const pullNote = pullSecrets.length === 0 ? ''
+    : `\n## Pulling the model image\n\nOn Kubernetes the image is pulled with the Secret(s) ${pullSecrets.map((p) => `'${p}'`).join(', ')}. `
+      + `Here the engine pulls it: log it in once, \`docker login ${stack.model.image.registry}\`${updater ? ', and give the agent the same '
+        + 'credentials (agent.yaml registries.dockerConfig, listed above when the stack sets it)' : ''}.\n`;
+  return `# Secret files for stack '${scope}'\n\nCreate these next to compose.yaml before \`docker compose up -d\` `
     + '(they are mounted read-only; keep them out of Git; the agent reads its files as uid 10001, so make them readable to it, '
     + 'e.g. `chown -R 10001 secrets/modelpilot` or mode 0644):\n\n'
     + (secrets.length ? secrets.map((s) => `- \`secrets/${s.replace(/ \(/, '` (')}`).join('\n') : '- none') + '\n'
@@ -255,7 +330,6 @@ export function singleHostBundle(stack: SelfHealingModelStack, options: SingleHo
         + '(or set `singleHost.dockerSocketGroup` in the stack to write the number into compose.yaml).\n'
       : '')
     + pullNote;
-  return files;
 }
 
 function withoutKey(o: Record<string, string>, key: string): Record<string, string> {
