@@ -16,7 +16,9 @@ import { UpdaterPeer } from '../network/peers';
 import { IModelRegistry, ModelRegistry } from '../registry/model-registry';
 import { addWarning } from '../validation/warnings';
 import { UpdaterDiscovery } from './peers';
-import { agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort } from './render';
+import {
+  AgentConfigSpec, agentProbe, PolicyRule, renderAgentConfig, renderAgentVolumes, renderNetworkPolicySpec, renderRoleRules, urlPort,
+} from './render';
 import { UpdaterState } from './updater-state';
 
 export { UpdaterDiscovery, UpdaterState };
@@ -290,44 +292,10 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
     this.labels = recommendedLabels(selector, { version: this.image.tag ?? 'digest', component: 'updater', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
-    // Mark the model Deployments (metadata only: no rollout) so that label discovery and humans can tell.
-    for (const m of props.models) {
-      if (m.image.tag === undefined) {
-        addWarning(this, `model '${m.modelName}' image '${m.image.toString()}' is pinned by digest alone, so the updater can never move it `
-          + "(it follows tags); give the tag too, e.g. 'repo/model:1.4.0@sha256:…', or leave this model out of the updater");
-      }
-      m.deployment?.metadata.addLabel(MANAGED_LABEL, 'true');
-      m.deployment?.metadata.addAnnotation(DEPLOYMENT_ANNOTATIONS.policy, m.updatePolicy.toString());
-    }
+    markModels(this, props.models);
 
     // The config, validated with the schema the agent itself applies at start.
-    this.config = renderAgentConfig({
-      namespace: this.namespace, labelSelector: p.discovery.labelSelector,
-      models: props.models.map((m) => {
-        const follow = props.mlflow?.models[m.modelName];
-        return {
-          deploymentName: m.deploymentName, containerName: m.containerName, modelName: m.modelName,
-          image: m.image, updatePolicy: m.updatePolicy, slo: m.slo,
-          ...(follow ? { mlflow: { registeredModel: follow.registeredModel ?? m.modelName, ...follow } } : {}),
-        };
-      }),
-      pollInterval: props.pollInterval ?? Duration.minutes(5), minImageAge: props.minImageAge, readinessTimeout: p.readinessTimeout,
-      bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
-      maxAttempts: p.maxAttempts, port: this.port,
-      insecureRegistry: props.registry?.inCluster ? props.registry.serviceHost ?? props.registry.host : undefined,
-      registryMirror: props.registry?.serviceHost && props.registry.serviceHost !== props.registry.host
-        ? { from: props.registry.host, to: props.registry.serviceHost } : undefined,
-      registryCredentials: p.registryCredentials !== undefined,
-      requireSignature: props.requireSignature !== undefined,
-      requireVerifiedIn: props.requireVerifiedIn?.map((r) => r.environment), attestEnvironment: props.attest?.environment,
-      ...(props.mlflow ? { mlflow: { url: props.mlflow.url, token: props.mlflow.token !== undefined, tagPrefix: props.mlflow.tagPrefix } } : {}),
-    });
-    try {
-      parseConfig(this.config, `ModelUpdater '${this.node.path}' config`);
-    } catch (e) {
-      if (e instanceof ConfigError) throw new Error(`the agent config rendered from the props is invalid (${e.problems.join('; ')}); fix the matching prop`);
-      throw e;
-    }
+    this.config = validatedConfig(agentConfigSpec(props, p, this.namespace, this.port), this.node.path);
     const configText = YAML.stringify(this.config);
 
     // RBAC: exactly what the Kubernetes target calls, nothing cluster-wide.
@@ -349,52 +317,8 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(), data: { 'agent.yaml': configText },
     });
 
-    const { volumes, mounts } = renderAgentVolumes({
-      name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
-      stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
-      registryCredentials: p.registryCredentials, signingKey: props.requireSignature?.publicKey,
-      attestKey: props.attest?.privateKey, trustedKeys: props.requireVerifiedIn, mlflowToken: props.mlflow?.token,
-    });
     this.deployment = new ApiObject(this, 'Resource', {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(),
-      spec: {
-        // One agent per namespace: two would race on the same Deployments. Recreate keeps it at most one.
-        replicas: 1,
-        strategy: { type: 'Recreate' },
-        revisionHistoryLimit: 3,
-        selector: { matchLabels: { ...selector } },
-        template: {
-          metadata: {
-            labels: { ...this.labels },
-            annotations: { [CONFIG_HASH_ANNOTATION]: createHash('sha256').update(configText).digest('hex') },
-          },
-          spec: {
-            serviceAccountName: this.name,
-            automountServiceAccountToken: true,
-            enableServiceLinks: false,
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
-            containers: [{
-              name: 'agent',
-              image: this.image.toString(),
-              imagePullPolicy: 'IfNotPresent',
-              args: ['agent', '--config', `${AGENT_PATHS.config}/agent.yaml`],
-              ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
-              // The same node flags as agent/Dockerfile, so the young generation stays small from any image
-              // (measured RSS: bench/results/kubernetes.json, docs/updater.md).
-              env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=128 --max-semi-space-size=2' }],
-              resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
-              startupProbe: agentProbe(2, 30),
-              livenessProbe: agentProbe(10, 3),
-              readinessProbe: agentProbe(5, 2),
-              securityContext: {
-                allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] },
-              },
-              volumeMounts: mounts,
-            }],
-            volumes,
-          },
-        },
-      },
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(), spec: this.deploymentSpec(props, p, selector, configText),
     });
 
     this.service = new ApiObject(this, 'Service', {
@@ -402,20 +326,9 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
       spec: { type: 'ClusterIP', selector: { ...selector }, ports: [{ name: 'http', port: this.port, targetPort: 'http', protocol: 'TCP' }] },
     });
 
-    const prometheus = props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring');
     this.networkPolicy = new ApiObject(this, 'NetworkPolicy', {
       apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta(),
-      spec: renderNetworkPolicySpec({
-        selector, port: this.port, prometheus, prometheusPort: urlPort(p.prometheusUrl, 'prometheusUrl'),
-        alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring'),
-        registry: props.registry instanceof ModelRegistry ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined,
-        registryPort: props.registry
-          ? Number(/:(\d+)$/.exec(props.registry.serviceHost ?? props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,
-        allowWebhooksFrom: props.allowWebhooksFrom ?? [],
-        apiServer: props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0'),
-        anywhere: UpdaterPeer.cidr('0.0.0.0/0'),
-        ...(props.mlflow ? { mlflow: { peer: props.mlflow.peer ?? UpdaterPeer.cidr('0.0.0.0/0'), port: urlPort(props.mlflow.url, 'mlflow.url') } } : {}),
-      }),
+      spec: renderNetworkPolicySpec({ selector, port: this.port, ...networkPeers(props, p.prometheusUrl) }),
     });
 
     this.podMonitor = new ApiObject(this, 'PodMonitor', {
@@ -437,6 +350,55 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
         },
       });
     }
+  }
+
+  /** The agent's Deployment spec: one replica (two would race), Recreate, the locked-down pod with its config, secrets and state. */
+  private deploymentSpec(props: ModelUpdaterProps, p: ReturnType<typeof resolveProps>, selector: Record<string, string>,
+    configText: string): Record<string, unknown> {
+    const { volumes, mounts } = renderAgentVolumes({
+      name: this.name, webhookBearerToken: this.webhookBearerToken, webhookHmacSecret: this.webhookHmacSecret,
+      stateClaimName: this.state.kind === 'emptyDir' ? undefined : this.state.claimName ?? `${this.name}-state`,
+      registryCredentials: p.registryCredentials, signingKey: props.requireSignature?.publicKey,
+      attestKey: props.attest?.privateKey, trustedKeys: props.requireVerifiedIn, mlflowToken: props.mlflow?.token,
+    });
+    return {
+      // One agent per namespace: two would race on the same Deployments. Recreate keeps it at most one.
+      replicas: 1,
+      strategy: { type: 'Recreate' },
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: { ...selector } },
+      template: {
+        metadata: {
+          labels: { ...this.labels },
+          annotations: { [CONFIG_HASH_ANNOTATION]: createHash('sha256').update(configText).digest('hex') },
+        },
+        spec: {
+          serviceAccountName: this.name,
+          automountServiceAccountToken: true,
+          enableServiceLinks: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{
+            name: 'agent',
+            image: this.image.toString(),
+            imagePullPolicy: 'IfNotPresent',
+            args: ['agent', '--config', `${AGENT_PATHS.config}/agent.yaml`],
+            ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
+            // The same node flags as agent/Dockerfile, so the young generation stays small from any image
+            // (measured RSS: bench/results/kubernetes.json, docs/updater.md).
+            env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=128 --max-semi-space-size=2' }],
+            resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+            startupProbe: agentProbe(2, 30),
+            livenessProbe: agentProbe(10, 3),
+            readinessProbe: agentProbe(5, 2),
+            securityContext: {
+              allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false, capabilities: { drop: ['ALL'] },
+            },
+            volumeMounts: mounts,
+          }],
+          volumes,
+        },
+      },
+    };
   }
 
   /** In-cluster URL of a webhook: `webhookUrl('alertmanager')` is `http://modelpilot-updater.ml.svc:8080/webhooks/alertmanager`. */
@@ -530,5 +492,70 @@ function resolveProps(props: ModelUpdaterProps) {
     registryCredentials: props.registryCredentials ?? props.registry?.pullSecretName,
     prometheusUrl: props.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090',
     readinessTimeout: props.readinessTimeout ?? Duration.seconds(Math.max(...props.models.map((m) => m.startupBudgetSeconds ?? 0)) + 120),
+  };
+}
+
+/** Marks the model Deployments (metadata only: no rollout) so that label discovery and humans can tell. */
+function markModels(scope: Construct, models: ModelUpdaterProps['models']): void {
+  for (const m of models) {
+    if (m.image.tag === undefined) {
+      addWarning(scope, `model '${m.modelName}' image '${m.image.toString()}' is pinned by digest alone, so the updater can never move it `
+        + "(it follows tags); give the tag too, e.g. 'repo/model:1.4.0@sha256:…', or leave this model out of the updater");
+    }
+    m.deployment?.metadata.addLabel(MANAGED_LABEL, 'true');
+    m.deployment?.metadata.addAnnotation(DEPLOYMENT_ANNOTATIONS.policy, m.updatePolicy.toString());
+  }
+}
+
+/** What {@link renderAgentConfig} needs, from the props (defaults applied). */
+function agentConfigSpec(props: ModelUpdaterProps, p: ReturnType<typeof resolveProps>, namespace: string, port: number): AgentConfigSpec {
+  return {
+    namespace, labelSelector: p.discovery.labelSelector,
+    models: props.models.map((m) => {
+      const follow = props.mlflow?.models[m.modelName];
+      return {
+        deploymentName: m.deploymentName, containerName: m.containerName, modelName: m.modelName,
+        image: m.image, updatePolicy: m.updatePolicy, slo: m.slo,
+        ...(follow ? { mlflow: { registeredModel: follow.registeredModel ?? m.modelName, ...follow } } : {}),
+      };
+    }),
+    pollInterval: props.pollInterval ?? Duration.minutes(5), minImageAge: props.minImageAge, readinessTimeout: p.readinessTimeout,
+    bakeWindow: props.bakeWindow ?? Duration.minutes(5), prometheusUrl: p.prometheusUrl, inconclusive: props.inconclusive ?? 'hold',
+    maxAttempts: p.maxAttempts, port,
+    insecureRegistry: props.registry?.inCluster ? props.registry.serviceHost ?? props.registry.host : undefined,
+    registryMirror: props.registry?.serviceHost && props.registry.serviceHost !== props.registry.host
+      ? { from: props.registry.host, to: props.registry.serviceHost } : undefined,
+    registryCredentials: p.registryCredentials !== undefined,
+    requireSignature: props.requireSignature !== undefined,
+    requireVerifiedIn: props.requireVerifiedIn?.map((r) => r.environment), attestEnvironment: props.attest?.environment,
+    ...(props.mlflow ? { mlflow: { url: props.mlflow.url, token: props.mlflow.token !== undefined, tagPrefix: props.mlflow.tagPrefix } } : {}),
+  };
+}
+
+/** The rendered agent.yaml, validated with the schema the agent itself applies at start. */
+function validatedConfig(spec: AgentConfigSpec, path: string): AgentConfigInput {
+  const config = renderAgentConfig(spec);
+  try {
+    parseConfig(config, `ModelUpdater '${path}' config`);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new Error(`the agent config rendered from the props is invalid (${e.problems.join('; ')}); fix the matching prop`);
+    throw e;
+  }
+  return config;
+}
+
+/** Whom the updater talks to and who may talk to it, for its NetworkPolicy (defaults: the monitoring namespace's pods). */
+function networkPeers(props: ModelUpdaterProps, prometheusUrl: string) {
+  return {
+    prometheus: props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring'),
+    prometheusPort: urlPort(prometheusUrl, 'prometheusUrl'),
+    alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring'),
+    registry: props.registry instanceof ModelRegistry ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined,
+    registryPort: props.registry
+      ? Number(/:(\d+)$/.exec(props.registry.serviceHost ?? props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,
+    allowWebhooksFrom: props.allowWebhooksFrom ?? [],
+    apiServer: props.apiServerPeer ?? UpdaterPeer.cidr('0.0.0.0/0'),
+    anywhere: UpdaterPeer.cidr('0.0.0.0/0'),
+    ...(props.mlflow ? { mlflow: { peer: props.mlflow.peer ?? UpdaterPeer.cidr('0.0.0.0/0'), port: urlPort(props.mlflow.url, 'mlflow.url') } } : {}),
   };
 }
