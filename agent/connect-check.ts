@@ -11,10 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentConfig } from '../lib/core/contract/agent-config';
 import { ImageRef } from '../lib/core/image-ref';
-import { unreachableFix } from './loop/reconciler';
 import { DistributionClient, loadDockerConfig } from './registry';
-import { trustHint } from './targets/docker';
-import { loadDockerode } from './targets/dockerode';
+import { ConnectContext, configuredTargets } from './targets';
 
 export interface ConnectReport {
   readonly ok: boolean;
@@ -56,52 +54,7 @@ export async function connectCheck(config: AgentConfig, timeoutMs = 20_000): Pro
     say(false, `state directory ${config.stateDir} is not writable by uid ${process.getuid?.() ?? '?'} (${code}); decisions could not be persisted: `
       + 'give the agent\'s user ownership of it (chown, or the volume\'s fsGroup) or point stateDir at a writable volume');
   }
-  const d = config.targets.docker;
-  if (d) {
-    let Docker: ReturnType<typeof loadDockerode>;
-    try {
-      Docker = loadDockerode();
-    } catch (e) {
-      say(false, `the Docker client library: ${(e as Error).message}`);
-      return { ok, lines };
-    }
-    const docker = new Docker({ socketPath: d.socket });
-    try {
-      await docker.ping();
-      say(true, `engine at ${d.socket} answers`);
-    } catch (e) {
-      say(false, `engine at ${d.socket}: ${(e as Error).message}${unreachableFix('docker', `${(e as Error).message}`)}`);
-      return { ok, lines };
-    }
-    for (const image of config.images) {
-      const ref = ImageRef.tryParse(`${image.repository}:modelpilot-connect-check`, { allowMutableTag: true });
-      if (!ref) continue;
-      const verdict = await enginePull(docker, ref.toString(), timeoutMs);
-      const hint = trustHint(verdict, ref.registry);
-      if (hint) say(false, `engine -> registry ${ref.registry}: refused${hint}`);
-      else if (/manifest unknown|not found|unknown tag|no such|does not exist|manifest for .* not found|reading manifest/i.test(verdict)) {
-        say(true, `engine -> registry ${ref.registry}: reached and trusted (a pull of a missing tag answered '${verdict.slice(0, 80)}')`);
-      } else say(false, `engine -> registry ${ref.registry}: ${verdict}`);
-    }
-  }
-  if (config.targets.kubernetes) {
-    lines.push(`note the kubelets' container runtime pulls on Kubernetes; --connect cannot ask it whether it trusts ${[...hosts].join(', ') || 'the registries'}`);
-  }
+  const ctx: ConnectContext = { timeoutMs, registryHosts: [...hosts], say, note: (text) => lines.push(`note ${text}`) };
+  for (const { plugin, section } of configuredTargets(config)) await plugin.connect(section, config, ctx);
   return { ok, lines };
-}
-
-/** The engine's answer to pulling `image` (expected to fail): its error text. */
-async function enginePull(docker: import('dockerode'), image: string, timeoutMs: number): Promise<string> {
-  try {
-    const stream = await docker.pull(image);
-    return await new Promise<string>((resolve) => {
-      const timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
-      docker.modem.followProgress(stream, (err: Error | null, events: Array<{ error?: string }>) => {
-        clearTimeout(timer);
-        resolve(err?.message ?? events?.find((e) => e.error)?.error ?? 'the pull of a tag that should not exist succeeded');
-      });
-    });
-  } catch (e) {
-    return (e as Error).message;
-  }
 }

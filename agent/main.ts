@@ -4,7 +4,6 @@ import type { KeyObject } from 'node:crypto';
  * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
-import { assertPeer } from '../lib/core/peer';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { readInputFile } from './files';
@@ -19,15 +18,13 @@ import { MlflowClient } from './mlflow/client';
 import { AlertmanagerNotifier } from './notify/alertmanager';
 import { TargetEventRecorder } from './notify/target-events';
 import { OperatorApi } from './operator-api';
-import { HaproxyRuntime } from './proxy/haproxy';
 import { DistributionClient, loadDockerConfig } from './registry';
 import { loadPrivateKey } from './registry/attestation';
 import { loadPublicKeys } from './registry/cosign';
 import { AuditEntry, AuditLog } from './state/audit';
 import { OverrideStore } from './state/overrides';
 import { QuarantineStore } from './state/quarantine';
-import { DockerTarget } from './targets/docker';
-import { loadDockerode } from './targets/dockerode';
+import { buildTargets } from './targets';
 import { PollTrigger } from './triggers/poll';
 import { ScheduleTrigger } from './triggers/schedule';
 import type { Clock, Logger, RegistryClient, Target, Trigger } from './types';
@@ -63,7 +60,7 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const logger = options.logger ?? jsonLogger(config.log.level);
   const clock = options.clock ?? systemClock;
   const registry = options.registry ?? registryClient(config, logger);
-  const targets = options.targets ?? buildTargets(config, logger, clock);
+  const targets = options.targets ?? buildTargets(config, { logger, clock });
   const metrics = new AgentMetrics({ defaultMetrics: true });
   const heartbeat = new Heartbeat(staleAfterMs(config));
   const gate = healthGate(config, { logger, clock, metrics, heartbeat });
@@ -225,7 +222,7 @@ function agentServer(config: AgentConfig, d: {
 }): AgentHttpServer {
   const { logger, metrics, heartbeat, reconciler, operatorApi } = d;
   const [host, portText] = splitListen(config.webhooks.listen);
-  const dockerTarget = d.targets.find((t): t is DockerTarget => t instanceof DockerTarget);
+  const discovery = d.targets.filter((t) => t.scrapeTargets);
   const healthz = (): { healthy: boolean; detail: Record<string, unknown> } => {
     const s = heartbeat.status();
     const degraded = Object.fromEntries(reconciler.degraded);
@@ -239,45 +236,14 @@ function agentServer(config: AgentConfig, d: {
   return new AgentHttpServer({
     host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
     knownModel: (model) => reconciler.knowsModel(model),
-    ...(dockerTarget ? { scrapeTargets: () => dockerTarget.scrapeTargets() } : {}),
+    // Prometheus service discovery from the targets that offer it (Docker: no Kubernetes discovery there)
+    ...(discovery.length ? { scrapeTargets: async () => (await Promise.all(discovery.map((t) => t.scrapeTargets!()))).flat() } : {}),
     operator: (method, path, query, body) => operatorApi.handle(method, path, query, body),
     auth: config.webhooks.enabled ? {
       bearerToken: config.webhooks.bearerTokenFile ? readSecret(config.webhooks.bearerTokenFile, 'webhooks.bearerTokenFile') : undefined,
       hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
     } : undefined,
   });
-}
-
-function buildTargets(config: AgentConfig, logger: Logger, clock: Clock): Target[] {
-  const targets: Target[] = [];
-  const d = config.targets.docker;
-  if (d) {
-    // Loaded only when configured, and without its ssh/BuildKit parts (see ./targets/dockerode).
-    const Docker = loadDockerode();
-    targets.push(new DockerTarget({
-      docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
-      stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), cleanup: d.cleanup, logger,
-      ...(d.proxy ? { proxy: new HaproxyRuntime(d.proxy.haproxy, undefined, d.proxy.stateFile), drainTimeoutMs: ms(d.proxy.drainTimeout) } : {}),
-      unhealthyGraceMs: ms(config.health.readinessTimeout),
-      credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
-    }));
-  }
-  const k = config.targets.kubernetes;
-  if (k) {
-    // Loaded only when configured: @kubernetes/client-node is large, and a Docker-only agent should not pay for it.
-    const { KubeConfig } = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
-    assertPeer('@kubernetes/client-node', "the Kubernetes target ('targets.kubernetes')");
-    const { KubernetesTarget } = require('./targets/kubernetes') as typeof import('./targets/kubernetes');
-    const kc = new KubeConfig();
-    if (k.inCluster) kc.loadFromCluster();
-    else kc.loadFromFile(k.kubeconfig as string);
-    targets.push(new KubernetesTarget({
-      kubeConfig: kc, namespace: k.namespace, labelSelector: k.labelSelector, clock,
-      deployments: k.deployments?.map((name) => ({ name, container: k.container })),
-      logger,
-    }));
-  }
-  return targets;
 }
 
 function readSecret(file: string, key: string): string {
@@ -293,8 +259,6 @@ function splitListen(listen: string): [string, string] {
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
   return [host === '' ? '0.0.0.0' : host, listen.slice(i + 1)];
 }
-
-/** `/healthz` and `/metrics` alone, when webhooks are disabled. */
 
 /** Each environment of `requireVerifiedIn` with the keys `trustedEnvironments` gives it (the schema checked both). */
 function verifiedIn(config: AgentConfig, envs: readonly string[]): VerifiedInRequirement[] {

@@ -173,6 +173,11 @@ export interface Target {
    * Returns false when the entry's workload is not this target's.
    */
   recordEvent?(entry: TargetEvent): Promise<boolean>;
+  /**
+   * Prometheus HTTP service discovery of the model instances this target runs (the agent serves it at
+   * `/sd/targets`): where no Kubernetes discovery exists (Docker), Prometheus scrapes a new version within seconds.
+   */
+  scrapeTargets?(): Promise<Array<{ targets: string[]; labels: Record<string, string> }>>;
 }
 
 /** An audit entry as a target's event: what {@link Target.recordEvent} is given. */
@@ -254,8 +259,10 @@ export interface TriggerEvent {
   /** Restrict to these repositories or models; empty = everything. */
   readonly repositories?: readonly string[];
   readonly models?: readonly string[];
-  /** For an Alertmanager trigger: roll this model's version back. */
-  /** `startsAt`: when the alert began firing (Alertmanager's `startsAt`); an operator's release after it wins over the alert. */
+  /**
+   * For an Alertmanager trigger: roll this model's version back. `startsAt`: when the alert began firing
+   * (Alertmanager's `startsAt`); an operator's release after it wins over the alert.
+   */
   readonly rollback?: { readonly model: string; readonly version: string; readonly reason: string; readonly startsAt?: string };
   /** For an MLflow webhook: the registered model, the version it names and, for an alias event, the alias. */
   readonly mlflow?: { readonly registeredModel: string; readonly version?: string; readonly alias?: string };

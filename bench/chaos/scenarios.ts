@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HaproxyRuntime } from '../../agent/proxy/haproxy';
+import { HaproxyRuntime } from '../../agent/targets/docker/haproxy';
 import { readAuditFile } from '../../agent/state/audit';
 import { EngineKiller, startEngineKiller } from '../../test/support/engine-killer';
 import { firstServed, LoadReport, servedVersion, startLoad, watchVersions } from '../../test/support/single-host';

@@ -37,16 +37,44 @@ export interface SynthesizedChart {
 /** The built-in demo app (resolves in the sources and in the compiled build/). */
 export const DEFAULT_APP = path.join(__dirname, '..', '..', 'examples', 'recommendation-model', 'app');
 
-const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>] [--strict] [--target kubernetes|compose] [--image <service>=<ref>]...
+/** What one `--target` renders from the synthesized charts. */
+interface SynthTarget {
+  /** For the usage text: what it writes. */
+  readonly writes: string;
+  /** A few words on where it runs, for messages. */
+  readonly where: string;
+  /** Writes the output (every file checked before the first is written); the exit status. */
+  write(charts: readonly SynthesizedChart[], o: { out: string; appFile?: string; images: Partial<Record<SingleHostService, string>> }): number;
+}
+
+/**
+ * The targets of `modelpilot synth --target`, one table (docs/extending.md says how to add one; a test keeps the
+ * page and this table in step). The first is the default.
+ */
+export const SYNTH_TARGETS = {
+  kubernetes: {
+    where: 'a Kubernetes cluster',
+    writes: '<out>/<stack>.yaml, one per chart, and SECRETS.md (what the manifests read and do not create)',
+    write: (charts, o) => writeKubernetes(charts, o.out, o.appFile),
+  },
+  compose: {
+    where: 'one Docker host',
+    writes: 'one Docker host: <out>/<stack>/compose.yaml, haproxy.cfg, prometheus.yml, rules.yml, alertmanager.yml, agent.yaml\n'
+      + '                (and registry.yml, SECRETS.md) for each SelfHealingModelStack — the same declaration, blue/green behind HAProxy',
+    write: (charts, o) => writeCompose(charts, o.out, o.images, o.appFile),
+  },
+} as const satisfies Record<string, SynthTarget>;
+type SynthTargetName = keyof typeof SYNTH_TARGETS;
+const TARGET_NAMES = Object.keys(SYNTH_TARGETS) as SynthTargetName[];
+
+const USAGE = `usage: modelpilot synth [app.ts] [--out <dir>] [--strict] [--target ${TARGET_NAMES.join('|')}] [--image <service>=<ref>]...
 
 Synthesizes a modelpilot app into validated YAML, one file per chart (stack).
   app.ts        module whose default export (or export 'build') is a function (app: cdk8s.App) => void
                 that adds charts to the app; default: the built-in demo examples/recommendation-model
   --out <dir>   output directory (default: dist)
   --strict      treat warnings (legal but unsafe settings) as errors: print them, write nothing, exit 1
-  --target      kubernetes (default): <out>/<stack>.yaml; compose: one Docker host, <out>/<stack>/compose.yaml,
-                haproxy.cfg, prometheus.yml, rules.yml, alertmanager.yml, agent.yaml (and registry.yml, SECRETS.md)
-                for each SelfHealingModelStack — the same declaration, blue/green behind HAProxy
+  --target      ${TARGET_NAMES.map((t, i) => `${t}${i === 0 ? ' (default)' : ''}: ${SYNTH_TARGETS[t].writes}`).join('\n                ')}
   --image       compose only: the image of a supporting service (${Object.keys(SINGLE_HOST_IMAGES).join(', ')}),
                 e.g. --image proxy=registry.internal/haproxy:2.6 (repeatable; defaults: the upstream images)
 Exit status: 0 when every object is valid and written, 1 on invalid objects, a failing app or (with --strict)
@@ -137,16 +165,18 @@ export function toYaml(objects: readonly unknown[]): string {
 export async function run(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     out: { type: 'string', short: 'o', needs: 'a directory' }, strict: { type: 'boolean' },
-    target: { type: 'string', needs: "'kubernetes' or 'compose'" }, image: { type: 'string', multiple: true, needs: '<service>=<image reference>' },
+    target: { type: 'string', needs: TARGET_NAMES.map((t) => `'${t}'`).join(' or ') }, image: { type: 'string', multiple: true, needs: '<service>=<image reference>' },
   }, true);
   if ('error' in args) return usageError(args.error);
   if (args.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const { values: { out = 'dist', strict = false, target = 'kubernetes', image = [] }, positionals: [appFile, ...more] } = args;
+  const { values: { out = 'dist', strict = false, target = TARGET_NAMES[0], image = [] }, positionals: [appFile, ...more] } = args;
   if (more.length > 0) return usageError(`only one app may be given (got '${appFile}' and '${more[0]}')`);
-  if (target !== 'kubernetes' && target !== 'compose') return usageError(`'--target' is '${target}'; give 'kubernetes' (the default) or 'compose' (one Docker host)`);
+  if (!(target in SYNTH_TARGETS)) {
+    return usageError(`'--target' is '${target}'; give ${TARGET_NAMES.map((t, i) => `'${t}'${i === 0 ? ' (the default)' : ` (${SYNTH_TARGETS[t].where})`}`).join(' or ')}`);
+  }
   const images: Partial<Record<SingleHostService, string>> = {};
   for (const i of image) {
     const m = /^([a-z]+)=(\S+)$/.exec(i);
@@ -177,7 +207,11 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  if (target === 'compose') return writeCompose(charts, out, images, appFile);
+  return SYNTH_TARGETS[target as SynthTargetName].write(charts, { out, appFile, images });
+}
+
+/** `--target kubernetes`: one YAML file per chart, SECRETS.md beside them. */
+function writeKubernetes(charts: readonly SynthesizedChart[], out: string, appFile?: string): number {
   // every file is checked before the first is written: nothing over a file synth did not write (#27)
   const allObjects = charts.flatMap((c) => c.objects);
   const missing = missingReferences(allObjects);

@@ -133,7 +133,7 @@ export class ProgressiveDelivery extends Construct {
       };
     }
 
-    // The updater follows the Rollout's verdict for this Deployment (agent/targets/kubernetes.ts).
+    // The updater follows the Rollout's verdict for this Deployment (agent/targets/kubernetes/index.ts).
     model.deployment?.metadata.addAnnotation(DEPLOYMENT_ANNOTATIONS.rollout, this.rolloutName);
     this.rollout = new ApiObject(this, 'Resource', {
       apiVersion: 'argoproj.io/v1alpha1',

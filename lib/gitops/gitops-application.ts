@@ -172,7 +172,7 @@ export class GitOpsApplication extends Construct {
     const owned = props.updaterOwned ?? [];
     const services = props.rolloutServices ?? [];
     const ignore = [
-      // The updater's fields: what it patches (agent/targets/kubernetes.ts) under its field manager.
+      // The updater's fields: what it patches (agent/targets/kubernetes/index.ts) under its field manager.
       ...owned.map((d) => ({
         group: 'apps', kind: 'Deployment', name: d.deploymentName, namespace: props.namespace,
         managedFieldsManagers: [UPDATER_FIELD_MANAGER],

@@ -348,7 +348,7 @@ function kubeResource(name: string, object: KubeObject, opts: pulumi.CustomResou
 /**
  * The fields of a model Deployment the updater owns once it runs: the model container's image, its `MODEL_VERSION`
  * env value and the pod template's `app.kubernetes.io/version` label unless the selector uses it (the updater patches
- * them, as field manager `modelpilot`: agent/targets/kubernetes.ts templatePatch). Pulumi sets them when it
+ * them, as field manager `modelpilot`: agent/targets/kubernetes/index.ts templatePatch). Pulumi sets them when it
  * creates the Deployment and leaves them to the updater after that (`ignoreChanges`), so a later `pulumi up` or
  * `pulumi up --refresh` neither puts the old version back nor fails on a server-side-apply conflict; a new
  * `modelpilot:version` reaches the cluster through the registry and the updater's health gate.

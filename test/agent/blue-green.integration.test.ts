@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { HaproxyRuntime } from '../../agent/proxy/haproxy';
+import { HaproxyRuntime } from '../../agent/targets/docker/haproxy';
 import { readAudit } from '../../agent/state/audit';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { startPodman, TestPodman } from '../support/podman';

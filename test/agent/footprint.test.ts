@@ -119,7 +119,7 @@ server.listen(0, '127.0.0.1', async () => {
 
   test('loadDockerode leaves out ssh2 and gRPC until they are called, and the ssh transport still loads on use', async () => {
     const script = `
-const { loadDockerode } = require('./agent/targets/dockerode');
+const { loadDockerode } = require('./agent/targets/docker/dockerode');
 const Docker = loadDockerode();
 const before = Object.keys(require.cache).some((k) => /node_modules\\/(ssh2|@grpc)\\//.test(k));
 const d = new Docker({ protocol: 'ssh', host: '127.0.0.1', port: 1, username: 'nobody' });

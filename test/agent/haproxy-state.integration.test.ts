@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HaproxyRuntime } from '../../agent/proxy/haproxy';
+import { HaproxyRuntime } from '../../agent/targets/docker/haproxy';
 import { portPair, startHaproxy, TestHaproxy } from '../support/single-host';
 import { freePort, waitFor } from '../support/tools';
 

@@ -1,11 +1,11 @@
 /**
- * The HAProxy runtime API client (agent/proxy/haproxy.ts) and the Docker target's blue/green helpers. The answers
+ * The HAProxy runtime API client (agent/targets/docker/haproxy.ts) and the Docker target's blue/green helpers. The answers
  * parsed here were captured from Debian's HAProxy 2.6.12 (`show servers state`, `show stat`, errors); the
  * integration tier (test/agent/blue-green.integration.test.ts) drives the real HAProxy.
  */
 import * as net from 'node:net';
 import type Docker from 'dockerode';
-import { HaproxyRuntime, parseServers } from '../../agent/proxy/haproxy';
+import { HaproxyRuntime, parseServers } from '../../agent/targets/docker/haproxy';
 import { DOCKER_LABELS, listenPort, metricScopeOf, parsePorts, retarget } from '../../agent/targets/docker';
 
 const STATE = `1

@@ -133,7 +133,7 @@ describe.each(ENVS)('pulumi up for real: the %s stack on a real API server', (en
 
   test('the updater moves the image; pulumi up and up --refresh keep it', async () => {
     const moved = `${registryHost}/models/recsys:1.5.0@${UPDATED}`;
-    // what the updater does (agent/targets/kubernetes.ts templatePatch): a strategic-merge patch of the model container's
+    // what the updater does (agent/targets/kubernetes/index.ts templatePatch): a strategic-merge patch of the model container's
     // image, its MODEL_VERSION and the pod template's version label, as field manager 'modelpilot'
     cluster.kubectl(['patch', 'deployment', 'recsys', '-n', ns, '--field-manager=modelpilot', '--type=strategic', '-p', JSON.stringify({
       spec: { template: {

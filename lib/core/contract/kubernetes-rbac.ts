@@ -1,5 +1,5 @@
 /**
- * The API calls of the Kubernetes target (agent/targets/kubernetes.ts), as RBAC rules. `ModelUpdater` renders its
+ * The API calls of the Kubernetes target (agent/targets/kubernetes/index.ts), as RBAC rules. `ModelUpdater` renders its
  * Role from this list, and a test records every call the target makes against the fake API server and checks it
  * equals this list, so a new call cannot silently need more privilege. Kept apart from the target so that lib/
  * does not load the Kubernetes client.

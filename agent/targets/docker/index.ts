@@ -21,17 +21,17 @@
  * `Workload.inFlight` while the old container still exists, so a restarted agent can finish or reverse it.
  */
 import type Docker from 'dockerode';
-import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS, MODEL_SERVER_ENV } from '../../lib/core/contract/names';
-import { ImageRef, sameImage } from '../../lib/core/image-ref';
-import { UpdatePolicy } from '../../lib/core/update-policy';
-import { sleep } from '../clock';
-import { HttpRequester, httpRequest } from '../http-client';
-import type { ProxyServer, TrafficProxy } from '../proxy/haproxy';
-import type { CredentialStore } from '../registry/credentials';
+import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS, MODEL_SERVER_ENV } from '../../../lib/core/contract/names';
+import { ImageRef, sameImage } from '../../../lib/core/image-ref';
+import { UpdatePolicy } from '../../../lib/core/update-policy';
+import { sleep } from '../../clock';
+import { HttpRequester, httpRequest } from '../../http-client';
+import type { CredentialStore } from '../../registry/credentials';
 import {
   fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, parseWorkloadQuarantines, RuntimeState, Target, UpdatePlan,
   withWorkloadQuarantine, Workload, WorkloadQuarantine,
-} from '../types';
+} from '../../types';
+import type { ProxyServer, TrafficProxy } from './haproxy';
 
 /** Labels the Docker target reads and writes. */
 export const DOCKER_LABELS = {
@@ -111,7 +111,7 @@ export interface DockerTargetOptions {
    */
   readonly cleanup?: boolean;
   /**
-   * The reverse proxy in front of the model containers (HAProxy's runtime API, agent/proxy/haproxy.ts). Containers
+   * The reverse proxy in front of the model containers (HAProxy's runtime API, agent/targets/docker/haproxy.ts). Containers
    * labelled `modelpilot.proxy.backend` + `modelpilot.proxy.ports` are then updated blue/green: the new version
    * starts on the other port beside the old one, joins the rotation once ready (its 5xx answers retried on the old
    * one by HAProxy's `retry-on`), and the old one is drained, stopped and removed only at promote; a rollback takes

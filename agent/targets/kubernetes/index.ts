@@ -9,14 +9,14 @@
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
-import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../lib/core/contract/names';
-import { ImageRef, sameImage } from '../../lib/core/image-ref';
-import { UpdatePolicy } from '../../lib/core/update-policy';
-import { systemClock } from '../clock';
+import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../../lib/core/contract/names';
+import { ImageRef, sameImage } from '../../../lib/core/image-ref';
+import { UpdatePolicy } from '../../../lib/core/update-policy';
+import { systemClock } from '../../clock';
 import {
   Clock, fail, HealthResult, InFlightRecord, Logger, nullLogger, ok, Outcome, parseWorkloadQuarantines, RuntimeState, Target, TargetEvent,
   UpdatePlan, withWorkloadQuarantine, Workload, WorkloadQuarantine,
-} from '../types';
+} from '../../types';
 
 /** Annotations and labels the Kubernetes target reads and writes (the cross-helper contract). */
 export const K8S_ANNOTATIONS = DEPLOYMENT_ANNOTATIONS;

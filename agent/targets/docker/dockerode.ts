@@ -9,7 +9,7 @@
  */
 import Module from 'module';
 import type DockerodeType from 'dockerode';
-import { requirePeer } from '../../lib/core/peer';
+import { requirePeer } from '../../../lib/core/peer';
 
 /** The internal modules made lazy: `require(request)` from a file under `dir`. Both export a single function. */
 const LAZY: ReadonlyArray<{ readonly dir: string; readonly request: string }> = [
