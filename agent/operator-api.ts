@@ -12,6 +12,7 @@
  *
  * Every change is written to the stores the loop re-reads each cycle and to the audit log.
  */
+import { DNS_LABEL_RE } from '../lib/core/checks';
 import { parseVersionTag, versionKeyProblem } from '../lib/core/image-ref';
 import type { AuditLog } from './state/audit';
 import type { OverrideStore } from './state/overrides';
@@ -26,7 +27,7 @@ export interface OperatorAnswer {
   readonly body: unknown;
 }
 
-const MODEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const MODEL_RE = DNS_LABEL_RE;
 
 export class OperatorApi {
   constructor(

@@ -5,6 +5,7 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
+import { DNS_LABEL_RE } from '../../lib/core/checks';
 import { parseDuration } from '../../lib/core/duration';
 import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
@@ -33,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const [model, ...more] = args.positionals;
   if (model === undefined) return usageError('the model is missing');
   if (more.length) return usageError(`one model at a time (got '${model}' and '${more[0]}')`);
-  if (model !== 'list' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
+  if (model !== 'list' && !DNS_LABEL_RE.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
   const state = resolveState('hold', args.values);
   if (typeof state === 'number') return state;
   let store: OverrideStore;

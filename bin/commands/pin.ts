@@ -5,6 +5,7 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { OverrideStore } from '../../agent/state/overrides';
+import { DNS_LABEL_RE } from '../../lib/core/checks';
 import { parseVersionTag, versionKeyProblem } from '../../lib/core/image-ref';
 import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const [model, version, ...more] = args.positionals;
   if (model === undefined) return usageError('the model is missing');
   if (more.length) return usageError(`too many arguments ('${more[0]}')`);
-  if (model !== 'list' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
+  if (model !== 'list' && !DNS_LABEL_RE.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
   const state = resolveState('pin', args.values);
   if (typeof state === 'number') return state;
   let store: OverrideStore;

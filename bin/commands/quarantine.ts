@@ -5,6 +5,7 @@
  */
 import { AuditLog } from '../../agent/state/audit';
 import { QuarantineStore } from '../../agent/state/quarantine';
+import { DNS_LABEL_RE } from '../../lib/core/checks';
 import { versionKeyProblem } from '../../lib/core/image-ref';
 import { resolveState } from '../agent-config';
 import { parseCommandArgs } from '../args';
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (verb === 'add' && positional.length === 3) {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
+    if (!DNS_LABEL_RE.test(model)) return usageError(`'${model}' is not a model name; use lowercase letters, digits and '-'`);
     const problem = versionKeyProblem(version);
     if (problem) return usageError(`version ${problem}`);
     const reason = args.values.reason;

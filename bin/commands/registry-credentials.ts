@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as bcrypt from 'bcryptjs';
 import { checkOutputFile, isManifestYaml } from '../../agent/files';
 import { DNS_LABEL_RE } from '../../lib/core/checks';
+import { K8S_LABELS } from '../../lib/core/contract/names';
 import { portableYaml } from '../../lib/core/yaml';
 import { parseCommandArgs } from '../args';
 
@@ -55,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     if (refused) return usageError(refused);
   }
   const password = randomBytes(24).toString('base64url');
-  const labels = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/managed-by': 'modelpilot' };
+  const labels = { [K8S_LABELS.name]: 'registry', [K8S_LABELS.instance]: name, [K8S_LABELS.managedBy]: 'modelpilot' };
   const secrets = [
     {
       apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: `${name}-htpasswd`, namespace, labels },

@@ -1,7 +1,7 @@
 import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { stringify } from 'yaml';
-import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
+import { ACTION_LABEL, K8S_LABELS, ROLLBACK_ACTION } from '../core/contract/names';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { Duration, toPromDuration } from '../core/duration';
 import { Severity } from '../monitoring/model-alerts';
@@ -285,5 +285,5 @@ export class AlertRouting extends Construct {
 }
 
 function labels(name: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': 'alerting', 'app.kubernetes.io/part-of': 'modelpilot', 'app.kubernetes.io/managed-by': 'modelpilot' };
+  return { [K8S_LABELS.name]: name, [K8S_LABELS.instance]: name, [K8S_LABELS.component]: 'alerting', [K8S_LABELS.partOf]: 'modelpilot', [K8S_LABELS.managedBy]: 'modelpilot' };
 }

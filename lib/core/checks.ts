@@ -3,6 +3,8 @@ import { Duration, toPromDuration } from './duration';
 
 /** @internal A DNS label (RFC 1123): the shape of most Kubernetes object names and of namespaces. */
 export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A DNS-1123 subdomain (dot-separated labels): Secret, ConfigMap and other object names (at most 253 characters). */
+export const DNS_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** @internal */
 export function isZero(value: number | string): boolean {

@@ -1,4 +1,4 @@
-import { MANAGED_BY, VERSION_LABEL } from './contract/names';
+import { K8S_LABELS, MANAGED_BY } from './contract/names';
 import type { ImageRef } from './image-ref';
 
 export { MANAGED_BY };
@@ -11,10 +11,10 @@ export function recommendedLabels(selector: Readonly<Record<string, string>>,
   props: { readonly version: string; readonly component: string; readonly partOf: string }): Record<string, string> {
   return {
     ...selector,
-    [VERSION_LABEL]: props.version,
-    'app.kubernetes.io/component': props.component,
-    'app.kubernetes.io/part-of': props.partOf,
-    'app.kubernetes.io/managed-by': MANAGED_BY,
+    [K8S_LABELS.version]: props.version,
+    [K8S_LABELS.component]: props.component,
+    [K8S_LABELS.partOf]: props.partOf,
+    [K8S_LABELS.managedBy]: MANAGED_BY,
   };
 }
 

@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
-import { DEPLOYMENT_ANNOTATIONS } from '../core/contract/names';
+import { DEPLOYMENT_ANNOTATIONS, K8S_LABELS } from '../core/contract/names';
 import { Slo } from '../core/slo';
 import { checkHttpUrl } from '../core/url';
 import type { Delivery, ResolvedAnalysis } from './delivery';
@@ -115,7 +115,7 @@ export class ProgressiveDelivery extends Construct {
       this.previewService = new ApiObject(this, 'PreviewService', {
         apiVersion: 'v1',
         kind: 'Service',
-        metadata: meta(this.previewServiceName, { 'app.kubernetes.io/name': this.previewServiceName, 'app.kubernetes.io/part-of': model.modelName, 'app.kubernetes.io/component': 'preview' }),
+        metadata: meta(this.previewServiceName, { [K8S_LABELS.name]: this.previewServiceName, [K8S_LABELS.partOf]: model.modelName, [K8S_LABELS.component]: 'preview' }),
         spec: {
           type: 'ClusterIP',
           selector: { ...model.selectorLabels },

@@ -2,7 +2,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
 import { closestName } from '../core/closest-name';
-import { UPDATER_FIELD_MANAGER } from '../core/contract/names';
+import { K8S_LABELS, UPDATER_FIELD_MANAGER } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
 import { checkHttpUrl } from '../core/url';
 
@@ -148,7 +148,7 @@ export class GitOpsApplication extends Construct {
       throw new Error(`'gitops.retry.maxDuration' value '${toPromDuration(max)}' is shorter than 'gitops.retry.duration' '${toPromDuration(first)}'; make it at least as long`);
     }
 
-    const labels = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/managed-by': 'modelpilot', 'app.kubernetes.io/component': 'gitops' };
+    const labels = { [K8S_LABELS.name]: this.name, [K8S_LABELS.managedBy]: 'modelpilot', [K8S_LABELS.component]: 'gitops' };
     const projectName = props.createProject ? `${this.name}-models` : (props.project ?? 'default');
     const destination = props.destination?.name !== undefined
       ? { name: props.destination.name, namespace: props.namespace }

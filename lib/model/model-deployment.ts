@@ -2,7 +2,7 @@ import { ApiObject, Chart, Lazy } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
-import { MODEL_SERVER_ENV } from '../core/contract/names';
+import { K8S_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
 import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
@@ -272,8 +272,8 @@ export class ModelDeployment extends Construct {
     this.serviceName = props.name;
 
     this.selectorLabels = {
-      'app.kubernetes.io/name': props.name,
-      'app.kubernetes.io/instance': instance,
+      [K8S_LABELS.name]: props.name,
+      [K8S_LABELS.instance]: instance,
     };
     this.labels = recommendedLabels(this.selectorLabels, { version: this.version, component: 'model-server', partOf });
 
@@ -313,7 +313,7 @@ export class ModelDeployment extends Construct {
       // Ingress only from the model's own namespace, Prometheus and what is declared; the port is the container's.
       const from = [
         { podSelector: {} },
-        (props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring')).peer,
+        (props.prometheusPeer ?? UpdaterPeer.pods({ [K8S_LABELS.name]: 'prometheus' }, 'monitoring')).peer,
         ...(props.ingressFrom ?? []).map((p) => p.peer),
       ];
       new ApiObject(this, 'NetworkPolicy', {

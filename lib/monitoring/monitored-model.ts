@@ -1,4 +1,4 @@
-import { MANAGED_BY, VERSION_LABEL } from '../core/contract/names';
+import { K8S_LABELS, MANAGED_BY, VERSION_LABEL } from '../core/contract/names';
 import { Slo } from '../core/slo';
 
 /**
@@ -32,7 +32,7 @@ export interface MonitoredModel {
 export function objectLabels(model: MonitoredModel, component: string): Record<string, string> {
   const labels: Record<string, string> = { ...(model.labels ?? model.selectorLabels) };
   delete labels[VERSION_LABEL];
-  labels['app.kubernetes.io/component'] = component;
-  labels['app.kubernetes.io/managed-by'] = MANAGED_BY;
+  labels[K8S_LABELS.component] = component;
+  labels[K8S_LABELS.managedBy] = MANAGED_BY;
   return labels;
 }

@@ -7,6 +7,7 @@
  * The shell steps are POSIX sh and read everything from environment variables (no `${{ }}` inside scripts), so they
  * are the same for both CI systems and can be run, as they are, by a test.
  */
+import { DNS_LABEL_RE } from '../core/checks';
 import { ImageRef } from '../core/image-ref';
 
 /** Options of {@link githubReleaseWorkflow} and {@link gitlabReleasePipeline}. */
@@ -142,7 +143,7 @@ function resolve(o: ReleasePipelineOptions): Resolved {
     }
   }
   const modelName = o.modelName ?? ref.repository.split('/').pop()!;
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(modelName)) throw new Error(`'--model' value '${modelName}' is not a model name; use lowercase letters, digits and '-'`);
+  if (!DNS_LABEL_RE.test(modelName)) throw new Error(`'--model' value '${modelName}' is not a model name; use lowercase letters, digits and '-'`);
   return {
     image: o.image, registry: o.image.split('/')[0], paths, context, dockerfile: o.dockerfile ?? `${context}/Dockerfile`, versionFrom,
     versionFile: o.versionFile ?? `${context}/VERSION`, branch, testCommand: o.testCommand ?? 'npm ci && npm test', webhookUrl: o.webhookUrl, modelName,

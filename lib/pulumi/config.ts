@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { DNS_LABEL_RE } from '../core/checks';
 import { duration, environmentName, MLFLOW_FIELDS } from '../core/contract/fields';
 import { Duration } from '../core/duration';
 import { ImageRef, parseVersionTag } from '../core/image-ref';
@@ -130,7 +131,7 @@ export interface StackSecrets {
   readonly mlflowToken?: pulumi.Output<string>;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL = DNS_LABEL_RE;
 const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/;

@@ -7,7 +7,7 @@ import * as bcrypt from 'bcryptjs';
 import { App } from 'cdk8s';
 import { AlertRoutingProps } from '../alerting/alert-routing';
 import { Receiver } from '../alerting/receiver';
-import { MODEL_SERVER_ENV, MODELPILOT_VERSION, VERSION_LABEL } from '../core/contract/names';
+import { K8S_LABELS, MODEL_SERVER_ENV, MODELPILOT_VERSION, VERSION_LABEL } from '../core/contract/names';
 import type { SecretKeySelector } from '../core/contract/secrets';
 import { UPDATER_WEBHOOK_SECRET, WEBHOOK_SECRET_KEYS } from '../core/contract/secrets';
 import { ImageRef } from '../core/image-ref';
@@ -155,8 +155,8 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     const { config, secrets } = args;
     const ns = config.namespace;
     const labels = {
-      'app.kubernetes.io/part-of': config.model,
-      'app.kubernetes.io/managed-by': 'modelpilot',
+      [K8S_LABELS.partOf]: config.model,
+      [K8S_LABELS.managedBy]: 'modelpilot',
     };
     checkRegistryConfig(config);
 
@@ -170,7 +170,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       ? [new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: ns, labels } }, child())]
       : [];
     const made = configSecrets(config, secrets, (id, secretName, component, stringData, type = 'Opaque') => new k8s.core.v1.Secret(`${name}-${id}`, {
-      metadata: { name: secretName, namespace: ns, labels: { ...labels, 'app.kubernetes.io/component': component } }, type, stringData,
+      metadata: { name: secretName, namespace: ns, labels: { ...labels, [K8S_LABELS.component]: component } }, type, stringData,
     }, child(namespace)));
     const secretResources = made.resources;
     this.secretRefs = made.refs;

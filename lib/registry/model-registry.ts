@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { checkDnsName } from '../core/checks';
+import { K8S_LABELS } from '../core/contract/names';
 import { checkSecretKeySelector, SecretKeySelector } from '../core/contract/secrets';
 import { ImageRef, registryPortProblem } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
@@ -290,7 +291,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     }
     this.htpasswd = htpasswdSecret !== undefined;
 
-    const selector = { 'app.kubernetes.io/name': 'registry', 'app.kubernetes.io/instance': this.name };
+    const selector = { [K8S_LABELS.name]: 'registry', [K8S_LABELS.instance]: this.name };
     this.selectorLabels = selector;
     this.labels = recommendedLabels(selector, { version, component: 'model-registry', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
@@ -343,7 +344,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
 
     if (props.networkPolicy !== false) {
       const from = [
-        UpdaterPeer.pods({ 'app.kubernetes.io/name': 'modelpilot-updater' }),
+        UpdaterPeer.pods({ [K8S_LABELS.name]: 'modelpilot-updater' }),
         ...(props.pushFrom ?? []),
         ...(props.pullFrom ?? [UpdaterPeer.cidr('0.0.0.0/0')]),
       ];

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import * as YAML from 'yaml';
 import { checkDnsName, checkProps, DNS_LABEL_RE } from '../core/checks';
 import { AgentConfigInput, ConfigError, parseConfig } from '../core/contract/agent-config';
-import { CONFIG_HASH_ANNOTATION, DEFAULT_UPDATER_IMAGE, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, MANAGED_LABEL } from '../core/contract/names';
+import { CONFIG_HASH_ANNOTATION, DEFAULT_UPDATER_IMAGE, DEPLOYMENT_ANNOTATIONS, InconclusiveMode, K8S_LABELS, MANAGED_LABEL } from '../core/contract/names';
 import { AGENT_PATHS } from '../core/contract/paths';
 import { checkSecretKeySelector, DEFAULT_UPDATER_NAME, SecretKeySelector, WEBHOOK_SECRET_KEYS, webhookSecretName } from '../core/contract/secrets';
 import { Duration } from '../core/duration';
@@ -288,7 +288,7 @@ export class ModelUpdater extends Construct implements IWebhookReceiver {
     this.webhookBearerToken = p.webhookBearerToken;
     this.webhookHmacSecret = p.webhookHmacSecret;
     const names = props.models.map((m) => m.deploymentName);
-    const selector = { 'app.kubernetes.io/name': 'modelpilot-updater', 'app.kubernetes.io/instance': this.name };
+    const selector = { [K8S_LABELS.name]: 'modelpilot-updater', [K8S_LABELS.instance]: this.name };
     this.labels = recommendedLabels(selector, { version: this.image.tag ?? 'digest', component: 'updater', partOf: 'modelpilot' });
     const meta = () => ({ name: this.name, namespace: this.namespace, labels: { ...this.labels } });
 
@@ -547,9 +547,9 @@ function validatedConfig(spec: AgentConfigSpec, path: string): AgentConfigInput 
 /** Whom the updater talks to and who may talk to it, for its NetworkPolicy (defaults: the monitoring namespace's pods). */
 function networkPeers(props: ModelUpdaterProps, prometheusUrl: string) {
   return {
-    prometheus: props.prometheusPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'prometheus' }, 'monitoring'),
+    prometheus: props.prometheusPeer ?? UpdaterPeer.pods({ [K8S_LABELS.name]: 'prometheus' }, 'monitoring'),
     prometheusPort: urlPort(prometheusUrl, 'prometheusUrl'),
-    alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ 'app.kubernetes.io/name': 'alertmanager' }, 'monitoring'),
+    alertmanager: props.alertmanagerPeer ?? UpdaterPeer.pods({ [K8S_LABELS.name]: 'alertmanager' }, 'monitoring'),
     registry: props.registry instanceof ModelRegistry ? UpdaterPeer.pods(props.registry.selectorLabels, props.registry.namespace) : undefined,
     registryPort: props.registry
       ? Number(/:(\d+)$/.exec(props.registry.serviceHost ?? props.registry.host)?.[1] ?? (props.registry.inCluster ? 80 : 443)) : 443,

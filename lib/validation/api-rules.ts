@@ -6,13 +6,14 @@
  * follows k8s.io/apimachinery/pkg/util/validation and k8s.io/kubernetes/pkg/apis/core/validation; the cluster tier
  * applies nearest-valid twins of the rejected cases to a real API server.
  */
+import { DNS_LABEL_RE, DNS_SUBDOMAIN_RE } from '../core/checks';
 
 type Add = (path: string, message: string) => void;
 type Obj = Record<string, unknown>;
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_LABEL = DNS_LABEL_RE;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_SUBDOMAIN = DNS_SUBDOMAIN_RE;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const DATA_KEY = /^[-._a-zA-Z0-9]+$/;

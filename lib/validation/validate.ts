@@ -3,6 +3,7 @@
  * apiVersion + kind, from kubernetes-models (core types) and @kubernetes-models/* (CRDs of the Prometheus Operator,
  * Argo CD and Argo Rollouts), plus a few checks the schemas cannot express (names, labels, selectors).
  */
+import { DNS_LABEL_RE } from '../core/checks';
 import { closestName } from '../core/closest-name';
 import { checkApiServerRules } from './api-rules';
 import { CORE_FIELDS } from './core-fields.generated';
@@ -150,7 +151,7 @@ export function validateManifest(obj: unknown, options: ValidateOptions = {}): V
   } else if (meta.name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(meta.name)) {
     add('$.metadata.name', `'${meta.name}' is not a valid name; use lowercase letters, digits, '-' and '.', at most 253 characters`);
   }
-  if (meta.namespace !== undefined && (typeof meta.namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(meta.namespace) || meta.namespace.length > 63)) {
+  if (meta.namespace !== undefined && (typeof meta.namespace !== 'string' || !DNS_LABEL_RE.test(meta.namespace) || meta.namespace.length > 63)) {
     add('$.metadata.namespace', `'${String(meta.namespace)}' is not a valid namespace; use at most 63 lowercase letters, digits and '-'`);
   }
   checkLabels(meta.labels, '$.metadata.labels', add);

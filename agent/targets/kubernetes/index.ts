@@ -9,7 +9,8 @@
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
-import { DEPLOYMENT_ANNOTATIONS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../../lib/core/contract/names';
+import { DNS_LABEL_RE } from '../../../lib/core/checks';
+import { DEPLOYMENT_ANNOTATIONS, K8S_LABELS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../../lib/core/contract/names';
 import { ImageRef, sameImage } from '../../../lib/core/image-ref';
 import { UpdatePolicy } from '../../../lib/core/update-policy';
 import { systemClock } from '../../clock';
@@ -225,7 +226,7 @@ export class KubernetesTarget implements Target {
   private readonly reportingInstance: string;
 
   constructor(options: KubernetesTargetOptions) {
-    if (!options.namespace || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace)) {
+    if (!options.namespace || !DNS_LABEL_RE.test(options.namespace)) {
       throw new Error(`'namespace' value '${options.namespace}' is not a Kubernetes namespace name; use lowercase letters, digits and '-'`);
     }
     this.namespace = options.namespace;
@@ -555,7 +556,7 @@ export class KubernetesTarget implements Target {
     return {
       id: `k8s/${this.namespace}/${name}`,
       name: `${this.namespace}/${name}`,
-      model: ref?.model ?? labels['app.kubernetes.io/name'] ?? name,
+      model: ref?.model ?? labels[K8S_LABELS.name] ?? name,
       image,
       ...(parsed?.digest ? { digest: parsed.digest } : {}),
       policy,

@@ -47,6 +47,15 @@ export const CONFIG_HASH_ANNOTATION = 'modelpilot.dev/config-sha256';
 
 /** The recommended label of the version, on the pod template and every object. */
 export const VERSION_LABEL = 'app.kubernetes.io/version';
+/** Kubernetes' recommended labels (`app.kubernetes.io/*`), spelled once: constructs, the agent and the CLI use these. */
+export const K8S_LABELS = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  version: VERSION_LABEL,
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
 /** The value of `app.kubernetes.io/managed-by` on everything modelpilot makes. */
 export const MANAGED_BY = 'modelpilot';
 

@@ -2,6 +2,7 @@
  * A key of a Kubernetes Secret in the namespace of the objects that use it (Kubernetes' `SecretKeySelector`
  * shape). Secret values are never rendered. Used by receivers, the updater and the Pulumi component alike.
  */
+import { DNS_SUBDOMAIN_RE } from '../checks';
 export interface SecretKeySelector {
   /** Name of the Secret. */
   readonly name: string;
@@ -32,7 +33,7 @@ export function secretKeySelectorProblem(ref: unknown): string | undefined {
   const example = "give { name: '<secret>', key: '<key>' } (the value itself never goes into the config)";
   if (!ref || typeof ref !== 'object') return `is not a Secret reference; ${example}`;
   const { name, key } = ref as Partial<SecretKeySelector>;
-  if (typeof name !== 'string' || name.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name)) {
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN_RE.test(name)) {
     return `has the Secret name ${JSON.stringify(name)}, which no Secret can have; use at most 253 lowercase letters, digits, '-' and '.', e.g. 'model-alerts'`;
   }
   if (typeof key !== 'string' || key.length === 0 || key.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(key) || key === '.' || key.startsWith('..')) {
