@@ -33,11 +33,11 @@ export type { ModelEnvVar, ModelResources } from './model/resources';
 // Progressive delivery (Argo Rollouts)
 export { CanaryStep, Delivery } from './delivery/delivery';
 export type { AnalysisOptions, BlueGreenOptions, CanaryOptions, ResolvedAnalysis } from './delivery/delivery';
-export { ProgressiveDelivery, renderAnalysisSpec, ROLLOUT_HASH_LABEL } from './delivery/progressive-delivery';
+export { ProgressiveDelivery, ROLLOUT_HASH_LABEL } from './delivery/progressive-delivery';
 export type { DeliveredModel, ProgressiveDeliveryProps } from './delivery/progressive-delivery';
 
 // Release pipelines (`modelpilot pipeline github|gitlab`)
-export { BUILD_SCRIPT, githubReleaseWorkflow, gitlabReleasePipeline, NOTIFY_SCRIPT, PIPELINE_SECRETS, VERSION_SCRIPT } from './pipeline/release-pipeline';
+export { githubReleaseWorkflow, gitlabReleasePipeline } from './pipeline/release-pipeline';
 export type { ReleasePipelineOptions } from './pipeline/release-pipeline';
 
 // The registry
@@ -52,8 +52,6 @@ export type { ModelMonitoringOptions, ModelMonitoringProps } from './monitoring/
 export type { MonitoredModel } from './monitoring/monitored-model';
 export { ALERT_NAMES, ModelAlerts, Severity } from './monitoring/model-alerts';
 export type { AlertingRule, AlertName, ModelAlertDefinition, ModelAlertsOptions, ModelAlertsProps, RuleGroup } from './monitoring/model-alerts';
-export { generateRuleTests, ruleTestFile } from './monitoring/rule-tests';
-export type { GeneratedRuleTest, PromtoolExpectedAlert, PromtoolSeries, PromtoolTestCase, PromtoolTestFile } from './monitoring/rule-tests';
 
 // Alert routing
 export { ALERTMANAGER_CONFIG_KEY, AlertRouting, UPDATER_RECEIVER } from './alerting/alert-routing';
@@ -83,8 +81,6 @@ export type { SynthWarning } from './validation/warnings';
 export { SelfHealingModelStack } from './stack';
 export type { SelfHealingModelStackProps } from './stack';
 
-// One Docker host: the compose bundle and the HAProxy switch
-export { haproxyConfig } from './compose/haproxy';
-export type { HaproxyConfigOptions } from './compose/haproxy';
+// One Docker host: the compose bundle
 export { SINGLE_HOST_IMAGES, singleHostBundle } from './compose/single-host';
 export type { SingleHostOptions, SingleHostService } from './compose/single-host';

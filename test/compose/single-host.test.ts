@@ -10,7 +10,8 @@ import { parse } from 'yaml';
 import { run } from '../../bin/commands/synth';
 import buildLlm from '../../examples/llm-gpu/app';
 import build from '../../examples/recommendation-model/app';
-import { haproxyConfig, ModelRegistry, SelfHealingModelStack, SINGLE_HOST_IMAGES, singleHostBundle } from '../../lib';
+import { ModelRegistry, SelfHealingModelStack, SINGLE_HOST_IMAGES, singleHostBundle } from '../../lib';
+import { haproxyConfig } from '../../lib/compose/haproxy';
 import { parseConfig } from '../../lib/core/contract/agent-config';
 import { capture } from '../support/cli';
 

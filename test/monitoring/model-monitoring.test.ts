@@ -1,8 +1,9 @@
 import { Duration, Testing } from 'cdk8s';
 import {
-  ACTION_LABEL, ALERT_NAMES, AlertingRule, generateRuleTests, ModelAlerts, ModelDeployment, ModelMonitoring, ScrapeTarget, Slo, validateManifests,
+  ACTION_LABEL, ALERT_NAMES, AlertingRule, ModelAlerts, ModelDeployment, ModelMonitoring, ScrapeTarget, Slo, validateManifests,
 } from '../../lib';
 import { fmtG, humanizeDuration, renderTemplate } from '../../lib/monitoring/rule-tests';
+import { generateRuleTests } from '../../lib/monitoring/rule-tests';
 
 function setup(props: Partial<ConstructorParameters<typeof ModelMonitoring>[2]> = {}) {
   const chart = Testing.chart();

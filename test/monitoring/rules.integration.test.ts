@@ -6,8 +6,9 @@ import { Duration, Testing } from 'cdk8s';
 import { stringify } from 'yaml';
 import { formatTable, run, testRules } from '../../bin/commands/test-rules';
 import { ModelDeployment } from '../../lib';
-import { AlertingRule, ALERT_NAMES, generateRuleTests, ModelAlerts, ModelAlertsOptions, ModelMonitoring, ruleTestFile } from '../../lib';
+import { AlertingRule, ALERT_NAMES, ModelAlerts, ModelAlertsOptions, ModelMonitoring } from '../../lib';
 import { Slo } from '../../lib/core/slo';
+import { generateRuleTests, ruleTestFile } from '../../lib/monitoring/rule-tests';
 import { requireTool } from '../support/tools';
 
 // promtool check rules + promtool test rules on every generated rule group, with the generated "fires" and
