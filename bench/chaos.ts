@@ -47,7 +47,7 @@ async function main(): Promise<number> {
     suite: 'chaos', date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     versions: Object.fromEntries(Object.entries(VERSIONS).map(([v, d]) => [v, d.what])),
-    filter: filter ?? null, allHeld: results.every((r) => r.held), scenarios: results,
+    agent: 'the agent image built from agent/Dockerfile', filter: filter ?? null, allHeld: results.every((r) => r.held), scenarios: results,
   };
   const file = path.join(__dirname, 'results', filter ? `chaos-${process.argv[3] ?? filter.replace(/\W+/g, '-').slice(0, 60)}.json` : 'chaos.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });

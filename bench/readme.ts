@@ -84,12 +84,16 @@ function packageRow(b: Json): string {
 }
 
 function chaosRow(c: Json): string {
-  const held = (c.scenarios as Json[]).filter((s) => s.held).length;
-  const bg = (c.scenarios as Json[]).filter((s) => String(s.variant).startsWith('blue-green'));
+  const scenarios = c.scenarios as Json[];
+  const held = scenarios.filter((s) => s.held).length;
+  const bg = scenarios.filter((s) => String(s.variant).startsWith('blue-green'));
   const bgFailed = bg.reduce((n, s) => n + (s.numbers.failedRequests as number), 0);
-  return `${c.scenarios.length} failure scenarios on one Docker host, ${held === c.scenarios.length ? 'every invariant held' : `${held} invariants held`} in `
-    + `one run; blue/green behind HAProxy: ${int(bgFailed)} failed requests over its ${bg.length} scenarios (healthy update, never-ready / 10 %-errors / `
-    + 'crash-on-start versions); the agent SIGKILLed at four steps, registry down/slow/429, partition, Prometheus gone, full state disk — details below';
+  const kills = scenarios.filter((s) => s.scenario === 'kill-at-engine-call').length;
+  return `${scenarios.length} failure scenarios on one Docker host, ${held === scenarios.length ? 'every invariant held' : `${held} invariants held`} in `
+    + `one run${c.agent ? ` (${c.agent})` : ''}; blue/green behind HAProxy: ${int(bgFailed)} failed requests over its ${bg.length} scenarios (healthy update, `
+    + 'never-ready / 10 %-errors / crash-on-start versions, agent kills); the agent SIGKILLed at four steps'
+    + `${kills ? ` and before each of its engine calls (${kills} kills, the kill matrix)` : ''}, registry down/slow/429, partition, Prometheus gone, `
+    + 'full state disk, crashes after promotion — details below';
 }
 
 const SUMMARY: Array<{ name: string; file?: string; label?: string; render: (r: Json) => string }> = [
