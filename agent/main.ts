@@ -64,18 +64,18 @@ export async function startAgent(config: AgentConfig, options: StartOptions = {}
   const metrics = new AgentMetrics({ defaultMetrics: true });
   const heartbeat = new Heartbeat(staleAfterMs(config));
   const gate = healthGate(config, { logger, clock, metrics, heartbeat });
-  const quarantine = new QuarantineStore(config.stateDir);
+  const quarantine = new QuarantineStore(config.stateDir, () => clock.now());
   const overrides = new OverrideStore(config.stateDir);
   const audit = new AuditLog(config.auditLog, () => clock.now());
   metrics.quarantined.set(quarantine.list().length);
-  const notify = notifiers(config, targets, logger, metrics);
+  const notify = notifiers(config, targets, { logger, metrics, clock });
   const reconciler = new Reconciler({
     targets, registry, gate, quarantine, overrides, audit, metrics, clock, logger, heartbeat,
     ...(notify.onAudit ? { onAudit: notify.onAudit } : {}),
     ...loopSettings(config),
   });
   const operatorApi = new OperatorApi(overrides, quarantine, audit, clock);
-  const server = agentServer(config, { logger, metrics, heartbeat, reconciler, targets, operatorApi });
+  const server = agentServer(config, { logger, clock, metrics, heartbeat, reconciler, targets, operatorApi });
   await server.listen();
   // Watchtower's schedule replaces the poll interval's ticks
   const triggers: Trigger[] = [config.schedule ? new ScheduleTrigger(config.schedule, clock) : new PollTrigger(reconciler.tickMs, clock)];
@@ -162,12 +162,13 @@ function healthGate(config: AgentConfig, d: { logger: Logger; clock: Clock; metr
 }
 
 /** Who hears of each audit entry (`notify`): Alertmanager and Kubernetes Events; `flush` waits for what is on its way. */
-function notifiers(config: AgentConfig, targets: readonly Target[], logger: Logger, metrics: AgentMetrics): {
+function notifiers(config: AgentConfig, targets: readonly Target[], d: { logger: Logger; metrics: AgentMetrics; clock: Clock }): {
   onAudit?: (e: AuditEntry) => void; flush(): Promise<unknown>;
 } {
+  const { logger, metrics, clock } = d;
   const am = config.notify.alertmanager;
   const notifier = am && new AlertmanagerNotifier({
-    url: am.url, timeoutMs: ms(am.timeout), resolveAfterMs: ms(am.resolveAfter), logger,
+    url: am.url, timeoutMs: ms(am.timeout), resolveAfterMs: ms(am.resolveAfter), logger, now: () => clock.now(),
     onResult: (result) => metrics.notifications.inc({ result }),
   });
   const events = config.notify.kubernetesEvents
@@ -218,7 +219,8 @@ function loopSettings(config: AgentConfig) {
 
 /** The HTTP server: /healthz, /metrics, the webhooks (authenticated), the operator API, the Docker target's /sd/targets. */
 function agentServer(config: AgentConfig, d: {
-  logger: Logger; metrics: AgentMetrics; heartbeat: Heartbeat; reconciler: Reconciler; targets: readonly Target[]; operatorApi: OperatorApi;
+  logger: Logger; clock: Clock; metrics: AgentMetrics; heartbeat: Heartbeat; reconciler: Reconciler; targets: readonly Target[];
+  operatorApi: OperatorApi;
 }): AgentHttpServer {
   const { logger, metrics, heartbeat, reconciler, operatorApi } = d;
   const [host, portText] = splitListen(config.webhooks.listen);
@@ -234,7 +236,7 @@ function agentServer(config: AgentConfig, d: {
   };
   const metricsBody = async (): Promise<{ contentType: string; body: string }> => ({ contentType: metrics.contentType, body: await metrics.text() });
   return new AgentHttpServer({
-    host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz,
+    host, port: Number(portText), maxBodyBytes: config.webhooks.bodyLimit, logger, metrics: metricsBody, healthz, now: () => d.clock.now().getTime(),
     knownModel: (model) => reconciler.knowsModel(model),
     // Prometheus service discovery from the targets that offer it (Docker: no Kubernetes discovery there)
     ...(discovery.length ? { scrapeTargets: async () => (await Promise.all(discovery.map((t) => t.scrapeTargets!()))).flat() } : {}),

@@ -56,7 +56,8 @@ export class QuarantineStore {
   /** Entries added while the file could not be written: kept (and re-merged on reload) until a save succeeds. */
   private unsaved: QuarantineEntry[] = [];
 
-  constructor(stateDir: string) {
+  /** `now`: the agent's clock (the time a release is remembered at). */
+  constructor(stateDir: string, private readonly now: () => Date = () => new Date()) {
     this.file = path.join(stateDir, QuarantineStore.FILE);
     this.reload();
   }
@@ -117,7 +118,7 @@ export class QuarantineStore {
   }
 
   private remember(dropped: readonly QuarantineEntry[]): void {
-    const at = new Date().toISOString();
+    const at = this.now().toISOString();
     this.released = [...this.released, ...dropped.map((e) => ({ model: e.model, version: e.version, at }))].slice(-MAX_RELEASED);
   }
 

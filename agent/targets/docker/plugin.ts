@@ -16,12 +16,13 @@ const ms = (d: { toMilliseconds(): number }): number => d.toMilliseconds();
 export const dockerTargetPlugin: TargetPlugin<'docker'> = {
   key: 'docker',
   updates: 'containers on one Docker or Podman engine (blue/green behind HAProxy, or stop-then-start)',
-  build(d, config, { logger }) {
+  build(d, config, { logger, clock }) {
     // Loaded only when configured, and without its ssh/BuildKit parts (see ./dockerode).
     const Docker = loadDockerode();
     return new DockerTarget({
       docker: new Docker({ socketPath: d.socket }), scope: d.scope, includeRestarting: d.includeRestarting,
       stopTimeoutSeconds: Math.ceil(ms(d.stopTimeout) / 1000), cleanup: d.cleanup, logger,
+      now: () => clock.now(), sleep: (msec, signal) => clock.sleep(msec, signal),
       ...(d.proxy ? { proxy: new HaproxyRuntime(d.proxy.haproxy, undefined, d.proxy.stateFile), drainTimeoutMs: ms(d.proxy.drainTimeout) } : {}),
       unhealthyGraceMs: ms(config.health.readinessTimeout),
       credentials: config.registries.dockerConfig ? loadDockerConfig(config.registries.dockerConfig) : undefined,
