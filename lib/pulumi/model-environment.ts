@@ -244,18 +244,7 @@ export class ModelEnvironment extends pulumi.ComponentResource {
       // Already pushed (by CI, or where no Docker engine runs): deployed by the digest the config names.
       this.imageRef = pulumi.output(deployImage.withDigest(config.imageDigest).toString());
     } else {
-      const build: docker.types.input.DockerBuild = {
-        context: args.build.context,
-        dockerfile: args.build.dockerfile,
-        platform: args.build.platform,
-        // The reference Dockerfile (examples/model-server) turns these into its OCI labels
-        // (org.opencontainers.image.version, .source) and the MODEL_NAME / MODEL_VERSION env defaults.
-        args: {
-          MODEL_NAME: config.model,
-          VERSION: config.version,
-          SOURCE: config.gitRepository ?? '',
-        },
-      };
+      const build = modelImageBuild(config, args.build);
       const pushRef = ImageRef.parse(`${pushHost}/${config.registry.repository}:${config.version}`, { field: 'modelpilot:version' });
       this.image = pushImage(`${name}-image`, pushRef.toString(), build, config, secrets, { parent: this, dependsOn: registryObjects() });
       this.imageRef = this.image.repoDigest.apply((repoDigest: string | undefined) => pinnedReference(deployImage, repoDigest));
@@ -281,21 +270,9 @@ export class ModelEnvironment extends pulumi.ComponentResource {
     }
     this.objects = objects;
 
-    const modelService = this.plan.find((p) => p.section === 'model' && p.object.kind === 'Service' && p.object.metadata.name === chart.model.serviceName);
-    if (!modelService) {
-      throw new Error(`the synthesized stack has no Service '${chart.model.serviceName}' in its model section; the model cannot be reached`);
-    }
-    const svc = objects[modelService.key] as k8s.core.v1.Service;
-    this.serviceEndpoint = pulumi.interpolate`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${chart.model.servicePort}`;
+    this.serviceEndpoint = serviceEndpoint(this.plan, objects, chart);
     this.modelVersion = pulumi.output(config.version);
-
-    const updaterUrl = chart.updater?.webhookUrl('model');
-    const updaterService = chart.updater && this.plan.find((p) => p.section === 'updater' && p.object.kind === 'Service'
-      && p.object.metadata.name === chart.updater?.name);
-    this.updaterWebhookUrl = updaterService && updaterUrl
-      // Derived from the Service resource, so that the URL is only known once the Service exists.
-      ? (objects[updaterService.key] as k8s.core.v1.Service).metadata.apply(() => updaterUrl)
-      : pulumi.output(undefined);
+    this.updaterWebhookUrl = updaterWebhookUrl(this.plan, objects, chart);
 
     this.registerOutputs({
       serviceEndpoint: this.serviceEndpoint,
@@ -385,6 +362,36 @@ export function pinnedReference(deployImage: ImageRef, repoDigest: string | unde
 /** `model-registry` of `model-registry.ml.svc:5000`. */
 function hostName(host: string): string {
   return host.split('.')[0].split(':')[0];
+}
+
+/** The model image's build: the reference Dockerfile (examples/model-server) turns these args into its OCI labels
+ * (org.opencontainers.image.version, .source) and the MODEL_NAME / MODEL_VERSION env defaults. */
+function modelImageBuild(config: StackConfig, build: ImageBuildArgs): docker.types.input.DockerBuild {
+  return {
+    context: build.context,
+    dockerfile: build.dockerfile,
+    platform: build.platform,
+    args: { MODEL_NAME: config.model, VERSION: config.version, SOURCE: config.gitRepository ?? '' },
+  };
+}
+
+/** `http://<service>.<namespace>.svc.cluster.local:<port>` of the model, from its Service resource. */
+function serviceEndpoint(plan: readonly PlannedObject[], objects: Readonly<Record<string, pulumi.CustomResource>>,
+  chart: SelfHealingModelStack): pulumi.Output<string> {
+  const modelService = plan.find((p) => p.section === 'model' && p.object.kind === 'Service' && p.object.metadata.name === chart.model.serviceName);
+  if (!modelService) {
+    throw new Error(`the synthesized stack has no Service '${chart.model.serviceName}' in its model section; the model cannot be reached`);
+  }
+  const svc = objects[modelService.key] as k8s.core.v1.Service;
+  return pulumi.interpolate`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${chart.model.servicePort}`;
+}
+
+/** The updater's `/webhooks/model` URL, derived from its Service resource (known only once the Service exists). */
+function updaterWebhookUrl(plan: readonly PlannedObject[], objects: Readonly<Record<string, pulumi.CustomResource>>,
+  chart: SelfHealingModelStack): pulumi.Output<string | undefined> {
+  const url = chart.updater?.webhookUrl('model');
+  const service = chart.updater && plan.find((p) => p.section === 'updater' && p.object.kind === 'Service' && p.object.metadata.name === chart.updater?.name);
+  return service && url ? (objects[service.key] as k8s.core.v1.Service).metadata.apply(() => url) : pulumi.output(undefined);
 }
 
 /** Makes one Secret of the component (`<name>-<id>`, labelled with its component) in the environment's namespace. */
