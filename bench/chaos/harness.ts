@@ -29,7 +29,9 @@ export const VERSIONS = {
   '1.3.0': { what: 'never ready', env: { MODEL_FAULT_NEVER_READY: 'true' } },
   '1.4.0': { what: 'ready, 10 % HTTP 500', env: { MODEL_FAULT_ERROR_RATIO: '0.1' } },
   '1.5.0': { what: 'crashes on start', env: { MODEL_FAULT_CRASH_ON_START: 'true' } },
-  '1.6.0': { what: 'serves, then exits 137 8 s after each start (passes the gate, crashes after promotion)', env: { MODEL_FAULT_CRASH_AFTER_MS: '8000' } },
+  // 20 s: the gate (readiness, a 4 s bake window, Prometheus) decides well before it on a loaded machine, so the crash
+  // comes after the promotion (8 s did not, once in CI: the version crashed inside the gate and was never promoted)
+  '1.6.0': { what: 'serves, then exits 137 20 s after each start (passes the gate, crashes after promotion)', env: { MODEL_FAULT_CRASH_AFTER_MS: '20000' } },
 } as const;
 export type Version = keyof typeof VERSIONS;
 

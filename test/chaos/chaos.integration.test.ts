@@ -9,8 +9,9 @@
  * then the agent starts again on the same state. `npm run chaos` runs it before every call. And a promoted version
  * that keeps crashing (exit 137 under the engine's restart policy) is rolled back by the post-promotion watch.
  *
- * Gaps to close: the agent runs from the checkout (ts-node) as root, not from the image built from agent/Dockerfile;
- * the model image is built from this host's binaries (scripts/build-test-image.ts), not an upstream base image.
+ * The agent is the image built from agent/Dockerfile, run as shipped (uid 10001, the socket's group; test/support/
+ * single-host.ts). Gaps to close: that image's base images and the model image are built from this host's binaries
+ * (test/support/agent-image.ts, scripts/build-test-image.ts), not upstream base images.
  */
 import { ChaosEnv, startChaosEnv } from '../../bench/chaos/harness';
 import {
