@@ -287,8 +287,9 @@ export class ModelDeployment extends Construct {
     const pod = checkPodSettings(this, props);
 
     const meta = (name: string) => ({ name, namespace: this.namespace, labels: { ...this.labels } });
-    const container = this.renderContainer(props, probes, drainS);
-    this.deployment = this.addDeployment(props, { replicas, revisionHistoryLimit, graceS, pod, container }, meta);
+    const cache = renderVolumes(props.modelCache);
+    const container = this.renderContainer(props, probes, drainS, cache.mounts);
+    this.deployment = this.addDeployment(props, { replicas, revisionHistoryLimit, graceS, pod, container, volumes: cache.volumes }, meta);
 
     this.service = new ApiObject(this, 'Service', {
       apiVersion: 'v1',
@@ -329,8 +330,9 @@ export class ModelDeployment extends Construct {
   /** The Deployment: replicas unless autoscaled or delivered by a Rollout, its strategy, the locked-down pod with the model container. */
   private addDeployment(props: ModelDeploymentProps, d: {
     replicas: number; revisionHistoryLimit: number; graceS: number; pod: ReturnType<typeof checkPodSettings>; container: Record<string, unknown>;
+    volumes: ReturnType<typeof renderVolumes>['volumes'];
   }, meta: (name: string) => Record<string, unknown>): ApiObject {
-    const { replicas, revisionHistoryLimit, graceS, pod, container } = d;
+    const { replicas, revisionHistoryLimit, graceS, pod, container, volumes } = d;
     return new ApiObject(this, 'Resource', {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -360,7 +362,7 @@ export class ModelDeployment extends Construct {
             tolerations: pod.tolerations,
             imagePullSecrets: props.imagePullSecrets?.length ? props.imagePullSecrets.map((name) => ({ name })) : undefined,
             containers: [container],
-            volumes: renderVolumes(props.modelCache).volumes,
+            volumes,
           },
         },
       },
@@ -368,7 +370,8 @@ export class ModelDeployment extends Construct {
   }
 
   /** The model container: image, port, env, resources, probes, drain hook, locked-down security context, cache mounts. */
-  private renderContainer(props: ModelDeploymentProps, probes: ReturnType<typeof resolveProbes>, drainS: number): Record<string, unknown> {
+  private renderContainer(props: ModelDeploymentProps, probes: ReturnType<typeof resolveProbes>, drainS: number,
+    volumeMounts: ReturnType<typeof renderVolumes>['mounts']): Record<string, unknown> {
     const { liveness, readiness, startup, startupFailures } = probes;
     return {
       name: this.containerName,
@@ -393,7 +396,7 @@ export class ModelDeployment extends Construct {
         privileged: false,
         capabilities: { drop: ['ALL'] },
       },
-      volumeMounts: renderVolumes(props.modelCache).mounts,
+      volumeMounts,
     };
   }
 

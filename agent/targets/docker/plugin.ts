@@ -2,7 +2,6 @@
  * The Docker target in the target table (agent/targets/index.ts): containers on one engine (Docker or Podman's
  * Docker API), blue/green behind HAProxy when `proxy` is set, else stop-then-start.
  */
-import type { AgentConfig } from '../../../lib/core/contract/agent-config';
 import { ImageRef } from '../../../lib/core/image-ref';
 import { unreachableFix } from '../../loop/reconciler';
 import { loadDockerConfig } from '../../registry';
@@ -50,7 +49,7 @@ export const dockerTargetPlugin: TargetPlugin<'docker'> = {
       say(false, `engine at ${d.socket}: ${(e as Error).message}${unreachableFix('docker', `${(e as Error).message}`)}`);
       return;
     }
-    for (const image of (config as AgentConfig).images) {
+    for (const image of config.images) {
       const ref = ImageRef.tryParse(`${image.repository}:modelpilot-connect-check`, { allowMutableTag: true });
       if (!ref) continue;
       const verdict = await enginePull(docker, ref.toString(), timeoutMs);
