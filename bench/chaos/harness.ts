@@ -21,6 +21,9 @@ import {
 } from '../../test/support/single-host';
 import { freePort, waitFor } from '../../test/support/tools';
 
+/** Where every workload's model container sees its fault directory (read-only; see {@link Workload.crashVersion}). */
+const FAULT_DIR_IN_CONTAINER = '/faults';
+
 /** The model versions every scenario can push: what each one is. */
 export const VERSIONS = {
   '1.0.0': { what: 'the running version', env: {} },
@@ -29,9 +32,12 @@ export const VERSIONS = {
   '1.3.0': { what: 'never ready', env: { MODEL_FAULT_NEVER_READY: 'true' } },
   '1.4.0': { what: 'ready, 10 % HTTP 500', env: { MODEL_FAULT_ERROR_RATIO: '0.1' } },
   '1.5.0': { what: 'crashes on start', env: { MODEL_FAULT_CRASH_ON_START: 'true' } },
-  // 20 s: the gate (readiness, a 4 s bake window, Prometheus) decides well before it on a loaded machine, so the crash
-  // comes after the promotion (8 s did not, once in CI: the version crashed inside the gate and was never promoted)
-  '1.6.0': { what: 'serves, then exits 137 20 s after each start (passes the gate, crashes after promotion)', env: { MODEL_FAULT_CRASH_AFTER_MS: '20000' } },
+  // crashes when the scenario says so (the workload's `crashVersion()`, after the promotion), never at a set time: a
+  // time (8 s, then 20 s) failed in CI under load — the gate had not decided yet and the version was never promoted
+  '1.6.0': {
+    what: 'serves, then exits 137 once the workload\'s crash file exists, at each start (passes the gate, crashes after promotion)',
+    env: { MODEL_FAULT_CRASH_WHEN_FILE: `${FAULT_DIR_IN_CONTAINER}/crash` },
+  },
 } as const;
 export type Version = keyof typeof VERSIONS;
 
@@ -114,6 +120,11 @@ export interface Workload {
   readonly prom: TestServer;
   readonly dir: string;
   readonly auditFile: string;
+  /**
+   * Writes the crash file into the workload's fault directory (mounted read-only into its model containers): a version
+   * built with `MODEL_FAULT_CRASH_WHEN_FILE` (1.6.0) exits 137 from then on, at each start; the others ignore it.
+   */
+  crashVersion(): void;
   agent: AgentProcess;
   /** Starts the agent again on the same config and state (after a kill). */
   restartAgent(): Promise<AgentProcess>;
@@ -131,8 +142,11 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
   await new Promise((resolve, reject) => env.docker.modem.followProgress(s, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
   const haproxy = o.proxy ? await startHaproxy({ backend: o.name, ports: ports as [number, number] }) : undefined;
   const prom = await startPrometheus({ scrapeInterval: '1s', scrapeConfigs: [{ job_name: 'model', static_configs: [{ targets: ports.map((p) => `127.0.0.1:${p}`) }] }] });
+  // readable by the image's non-root user
+  const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), `modelpilot-chaos-faults-${o.name}-`));
+  fs.chmodSync(faultDir, 0o755);
   await runModel(env.docker, {
-    name: o.name, image, port: ports[0], scope: o.name, restart: o.restart,
+    name: o.name, image, port: ports[0], scope: o.name, restart: o.restart, binds: [`${faultDir}:${FAULT_DIR_IN_CONTAINER}:ro`],
     ...(o.proxy ? { proxy: { backend: o.name, ports: ports as [number, number] } } : {}),
   });
   const dir = o.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `modelpilot-chaos-${o.name}-`));
@@ -161,6 +175,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
   const w: Workload = {
     name: o.name, repository, url: haproxy ? haproxy.url : `http://127.0.0.1:${ports[0]}`, ports, haproxy, prom, dir,
     auditFile: path.join(dir, 'audit.jsonl'),
+    crashVersion: () => fs.writeFileSync(path.join(faultDir, 'crash'), '', { mode: 0o644 }),
     agent: await launch(),
     restartAgent: async () => (w.agent = await launch()),
     containers: async () => (await env.docker.listContainers({ all: true }))
@@ -177,6 +192,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
       await haproxy?.stop();
       await prom.stop();
       fs.rmSync(confDir, { recursive: true, force: true });
+      fs.rmSync(faultDir, { recursive: true, force: true });
       if (!o.stateDir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };

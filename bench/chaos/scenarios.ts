@@ -273,9 +273,9 @@ export function killAtEngineCall(env: ChaosEnv, o: { proxy: boolean; call?: numb
 }
 
 /**
- * A version that passes the gate and then exits 137 8 s after each start, under the engine's restart policy: the
- * post-promotion watch rolls it back to the previous version and quarantines it. Measured: first crash → old
- * version serving.
+ * A version that passes the gate and, once promoted, exits 137 at each start (the scenario writes its crash file when
+ * the audit says promoted), under the engine's restart policy: the post-promotion watch rolls it back to the previous
+ * version and quarantines it. Measured: first crash → old version serving.
  */
 export function crashAfterPromotion(env: ChaosEnv, o: { proxy: boolean }): Promise<ScenarioResult> {
   const bad: Version = '1.6.0';
@@ -287,6 +287,7 @@ export function crashAfterPromotion(env: ChaosEnv, o: { proxy: boolean }): Promi
       const seen = watchVersions(w.url, 240);
       await env.push(w.repository, bad);
       const promotedAt = await auditEvent(w, `${bad} promoted`, (e) => e.event === 'promoted' && isVersion(e.to, bad), 90_000);
+      w.crashVersion();
       await auditEvent(w, `${bad} rolled back`, (e) => e.event === 'rolled-back' && isVersion(e.from, bad), 180_000);
       await settledOn(w, '1.0.0', 60_000);
       const report = await load.stop();

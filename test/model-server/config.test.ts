@@ -11,7 +11,7 @@ describe('readConfig', () => {
       modelPath: DEFAULT_MODEL_PATH,
       loadDelayMs: 0,
       drainTimeoutMs: 10_000,
-      faults: { errorRatio: 0, extraLatencyMs: 0, neverReady: false, crashOnStart: false, crashAfterMs: 0 },
+      faults: { errorRatio: 0, extraLatencyMs: 0, neverReady: false, crashOnStart: false, crashAfterMs: 0, crashWhenFile: undefined },
     });
   });
 
@@ -28,6 +28,7 @@ describe('readConfig', () => {
       MODEL_FAULT_EXTRA_LATENCY_MS: '300',
       MODEL_FAULT_NEVER_READY: 'true',
       MODEL_FAULT_CRASH_ON_START: 'yes', MODEL_FAULT_CRASH_AFTER_MS: '20000',
+      MODEL_FAULT_CRASH_WHEN_FILE: '/faults/crash',
     });
     expect(c).toEqual({
       port: 9090,
@@ -37,7 +38,7 @@ describe('readConfig', () => {
       modelPath: '/models/m.json',
       loadDelayMs: 5000,
       drainTimeoutMs: 20_000,
-      faults: { errorRatio: 0.25, extraLatencyMs: 300, neverReady: true, crashOnStart: true, crashAfterMs: 20000 },
+      faults: { errorRatio: 0.25, extraLatencyMs: 300, neverReady: true, crashOnStart: true, crashAfterMs: 20000, crashWhenFile: '/faults/crash' },
     });
   });
 
@@ -51,6 +52,7 @@ describe('readConfig', () => {
     ['MODEL_LOAD_DELAY_MS', '-5', "env MODEL_LOAD_DELAY_MS value '-5' is not an integer from 0 to 3600000; set it like MODEL_LOAD_DELAY_MS=0"],
     ['MODEL_FAULT_ERROR_RATIO', '1.5', "env MODEL_FAULT_ERROR_RATIO value '1.5' is not a ratio from 0 to 1; set it like MODEL_FAULT_ERROR_RATIO=0.25 (25% of requests fail)"],
     ['MODEL_FAULT_ERROR_RATIO', '50%', "env MODEL_FAULT_ERROR_RATIO value '50%' is not a ratio from 0 to 1; set it like MODEL_FAULT_ERROR_RATIO=0.25 (25% of requests fail)"],
+    ['MODEL_FAULT_CRASH_WHEN_FILE', 'faults/crash', "env MODEL_FAULT_CRASH_WHEN_FILE value 'faults/crash' is not an absolute path; set it like MODEL_FAULT_CRASH_WHEN_FILE=/faults/crash"],
     ['MODEL_FAULT_NEVER_READY', 'maybe', "env MODEL_FAULT_NEVER_READY value 'maybe' is not a boolean; set it to 'true' or 'false'"],
     ['MODEL_NAME', 'churn model', "env MODEL_NAME value 'churn model' is not a valid model name; use letters, digits, '.', '_' or '-' (at most 63 characters)"],
   ])('throws if %s is %p', (name, value, message) => {

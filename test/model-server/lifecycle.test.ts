@@ -1,7 +1,11 @@
 /**
  * The server as a real process (examples/model-server/src/main.ts on a free port): start-up, readiness during the
- * load delay, SIGTERM drain with a request in flight, crash-on-start, bad configuration, drain timeout.
+ * load delay, SIGTERM drain with a request in flight, crash-on-start, crash when a file appears, bad configuration,
+ * drain timeout.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { waitFor } from '../support/tools';
 import { parseMetrics, request, RISKY, sampleValue, ServerProcess, spawnServer } from './helpers';
 
@@ -92,6 +96,25 @@ test('a missing model file exits 1 naming the path and MODEL_PATH', async () => 
   running.push(s);
   await expect(s.exited).resolves.toEqual({ code: 1, signal: null });
   expect(String(s.logs()[0]?.error)).toMatch(/^cannot read the model file '\/nonexistent\/model\.json' \(.*\); set MODEL_PATH to the model JSON$/);
+});
+
+test('MODEL_FAULT_CRASH_WHEN_FILE serves until the file exists, then exits 137 saying why; at a start with the file it exits once ready', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'model-crash-when-'));
+  const trigger = path.join(dir, 'crash');
+  try {
+    const s = await spawnServer({ MODEL_FAULT_CRASH_WHEN_FILE: trigger });
+    running.push(s);
+    await waitFor(async () => (await request(s.port, 'GET', '/health/ready')).status === 200, { what: 'readiness', timeoutMs: 30_000 });
+    expect(s.logs().some((l) => String(l.msg).startsWith('crashing'))).toBe(false);
+    fs.writeFileSync(trigger, '');
+    await expect(s.exited).resolves.toEqual({ code: 137, signal: null });
+    expect(s.logs()).toContainEqual(expect.objectContaining({ level: 'error', msg: 'crashing: fault MODEL_FAULT_CRASH_WHEN_FILE', file: trigger }));
+    const again = await spawnServer({ MODEL_FAULT_CRASH_WHEN_FILE: trigger });
+    running.push(again);
+    await expect(again.exited).resolves.toEqual({ code: 137, signal: null });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('MODEL_FAULT_CRASH_AFTER_MS serves, then exits 137 that long after ready, saying why', async () => {

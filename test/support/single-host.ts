@@ -81,6 +81,8 @@ export interface ModelContainerOptions {
   /** @default 'unless-stopped' */
   readonly restart?: 'no' | 'unless-stopped' | 'on-failure';
   readonly stopTimeoutSeconds?: number;
+  /** Host directories to mount, `host:container[:ro]` (kept by the agent's updates: it copies the container's host config). */
+  readonly binds?: readonly string[];
 }
 
 /** Creates and starts a model-server container (host networking) and waits until it answers ready. */
@@ -92,7 +94,7 @@ export async function runModel(docker: Docker, o: ModelContainerOptions): Promis
       [DOCKER_LABELS.readyUrl]: `http://127.0.0.1:${o.port}/health/ready`, [DOCKER_LABELS.stopTimeout]: String(o.stopTimeoutSeconds ?? 5),
       ...(o.proxy ? { [DOCKER_LABELS.proxyBackend]: o.proxy.backend, [DOCKER_LABELS.proxyPorts]: o.proxy.ports.join(',') } : {}),
     },
-    HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: o.restart ?? 'unless-stopped' } },
+    HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: o.restart ?? 'unless-stopped' }, ...(o.binds ? { Binds: [...o.binds] } : {}) },
   });
   await c.start();
   await waitFor(async () => (await servedVersion(`http://127.0.0.1:${o.port}`)) !== undefined, { what: `${o.name} to serve`, timeoutMs: 60_000 });

@@ -18,6 +18,13 @@ export interface FaultModes {
    * ready, serving normally until then. Env `MODEL_FAULT_CRASH_AFTER_MS`. @default 0 (never)
    */
   readonly crashAfterMs: number;
+  /**
+   * The process exits with code 137 as soon as this file exists (checked every 200 ms from the moment the model is
+   * ready), serving normally until then; at a start with the file present it exits once ready. Lets a test crash a
+   * version at a moment it chooses (e.g. after its promotion) instead of at a time that a loaded machine may not
+   * keep. Env `MODEL_FAULT_CRASH_WHEN_FILE` (an absolute path). @default - never
+   */
+  readonly crashWhenFile?: string;
 }
 
 export interface ServerConfig {
@@ -54,6 +61,7 @@ export const ENV_VARS = [
   'MODEL_FAULT_NEVER_READY',
   'MODEL_FAULT_CRASH_ON_START',
   'MODEL_FAULT_CRASH_AFTER_MS',
+  'MODEL_FAULT_CRASH_WHEN_FILE',
 ] as const;
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -71,6 +79,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       neverReady: boolVar(env, 'MODEL_FAULT_NEVER_READY'),
       crashOnStart: boolVar(env, 'MODEL_FAULT_CRASH_ON_START'),
       crashAfterMs: intVar(env, 'MODEL_FAULT_CRASH_AFTER_MS', 0, 0, 3_600_000),
+      crashWhenFile: absolutePathVar(env, 'MODEL_FAULT_CRASH_WHEN_FILE'),
     },
   };
 }
@@ -114,4 +123,11 @@ function boolVar(env: NodeJS.ProcessEnv, name: string): boolean {
   if (['true', '1', 'yes'].includes(lower)) return true;
   if (['false', '0', 'no'].includes(lower)) return false;
   throw new Error(`env ${name} value '${v}' is not a boolean; set it to 'true' or 'false'`);
+}
+
+function absolutePathVar(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = strVar(env, name);
+  if (v === undefined) return undefined;
+  if (!path.isAbsolute(v)) throw new Error(`env ${name} value '${v}' is not an absolute path; set it like ${name}=/faults/crash`);
+  return v;
 }

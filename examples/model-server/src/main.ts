@@ -5,6 +5,7 @@
  * Node as PID 1 gets no default SIGTERM handling, so these handlers are what make `podman stop` / a pod
  * termination graceful.
  */
+import * as fs from 'fs';
 import { readConfig, ServerConfig } from './config';
 import { jsonLog, ModelServer } from './server';
 
@@ -41,6 +42,14 @@ async function main(): Promise<void> {
       // exit 137 as after a SIGKILL (a SIGKILL to itself is ignored when the server is PID 1 in its container)
       process.exit(137);
     }, config.faults.crashAfterMs);
+  }
+  const trigger = config.faults.crashWhenFile;
+  if (trigger !== undefined) {
+    setInterval(() => {
+      if (!fs.existsSync(trigger)) return;
+      jsonLog('error', 'crashing: fault MODEL_FAULT_CRASH_WHEN_FILE', { file: trigger });
+      process.exit(137);
+    }, 200);
   }
 }
 
