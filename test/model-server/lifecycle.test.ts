@@ -4,6 +4,7 @@
  * drain timeout.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '../support/tools';
@@ -62,6 +63,29 @@ test('SIGTERM with a request in flight: the request completes, new connections a
   const msgs = s.logs().map((l) => l.msg);
   expect(msgs).toEqual(expect.arrayContaining(['signal received', 'draining', 'drained']));
   expect(s.logs().find((l) => l.msg === 'draining')?.inFlight).toBe(1);
+});
+
+test('SIGTERM with an idle keep-alive connection: a request sent on it just after is answered, with Connection: close', async () => {
+  // GIVEN a client holding one idle keep-alive connection (as a load balancer's or a Service client's pool does)
+  const s = await start({});
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (): Promise<{ status: number; connection: string | undefined }> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: s.port, path: '/health/live', agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+    }).on('error', reject);
+  });
+  try {
+    expect((await get()).connection).toBe('keep-alive');
+    // WHEN the process gets SIGTERM and the client sends its next request on that connection at once
+    s.child.kill('SIGTERM');
+    await waitFor(() => s.logs().some((l) => l.msg === 'draining'), { what: 'the drain to start', timeoutMs: 10_000, intervalMs: 5 });
+    // THEN it is answered (closing the idle connection at the signal would have failed it) and told to close
+    expect(await get()).toEqual({ status: 200, connection: 'close' });
+    await expect(s.exited).resolves.toEqual({ code: 0, signal: null });
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('exits 1 when in-flight requests outlast DRAIN_TIMEOUT_MS', async () => {

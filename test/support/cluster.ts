@@ -30,10 +30,26 @@ export interface ClusterOptions {
    * them): a version whose pods fail their readiness probe.
    */
   readonly neverReadyVersions?: readonly string[];
+  /**
+   * Runs the control plane inside this network namespace (the node tier): every process through `nsenter --net`, the
+   * apiserver on `address` (the node's IP there, so pods reach it through the `kubernetes` Service), kubectl inside
+   * the namespace too, no kwok. @default - on this host's 127.0.0.1, with kwok
+   */
+  readonly netns?: { readonly path: string; readonly address: string };
+  /** The Service IP range. @default '10.96.0.0/16' */
+  readonly serviceCidr?: string;
+}
+
+/** The first address of an IPv4 range: the `kubernetes` Service's ClusterIP. */
+function firstServiceIp(cidr: string): string {
+  const [a, b, c, d] = cidr.split('/')[0].split('.').map(Number);
+  return [a, b, c, d + 1].join('.');
 }
 
 export interface TestCluster {
   readonly dir: string;
+  /** The PKI directory (ca.crt/ca.key, …): {@link clientCert} makes more client certificates from it. */
+  readonly pki: string;
   /** Admin kubeconfig (system:masters). */
   readonly kubeconfig: string;
   readonly server: string;
@@ -48,6 +64,8 @@ export interface TestCluster {
   /** Start-up time (ms) of the whole control plane, and the RSS (KiB) of each process now. */
   readonly startupMs: number;
   rssKiB(): Record<string, number>;
+  /** The PIDs of its processes (for a reaper after a killed run). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -55,14 +73,28 @@ function sh(cmd: string, args: readonly string[], cwd: string): void {
   execFileSync(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** CA, apiserver serving cert (127.0.0.1), admin client cert (system:masters), service-account key pair. */
-function makePki(pki: string): void {
+/** A client certificate `<name>.crt`/`<name>.key` signed by the cluster's CA, for `subject` (e.g. `/O=system:nodes/CN=system:node:n1`). */
+export function clientCert(pki: string, name: string, subject: string): { cert: string; key: string } {
+  const ssl = (...args: string[]) => sh('openssl', args, pki);
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
+  ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30', '-extfile', 'cli.ext', '-out', `${name}.crt`);
+  return { cert: path.join(pki, `${name}.crt`), key: path.join(pki, `${name}.key`) };
+}
+
+/** A kubeconfig file for a client certificate. */
+export function certKubeconfig(file: string, server: string, pki: string, cert: { cert: string; key: string }): string {
+  fs.writeFileSync(file, kubeconfigYaml(server, path.join(pki, 'ca.crt'), { 'client-certificate': cert.cert, 'client-key': cert.key }));
+  return file;
+}
+
+/** CA, apiserver serving cert (127.0.0.1 and `address`), admin client cert (system:masters), service-account key pair. */
+function makePki(pki: string, address: string, serviceIp: string): void {
   fs.mkdirSync(pki, { recursive: true });
   const ssl = (...args: string[]) => sh('openssl', args, pki);
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=modelpilot-test-ca');
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver');
   fs.writeFileSync(path.join(pki, 'srv.ext'), 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,'
-    + 'DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth\n');
+    + `DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${serviceIp}${address === '127.0.0.1' ? '' : `,IP:${address}`}\nextendedKeyUsage=serverAuth\n`);
   ssl('x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30', '-extfile', 'srv.ext', '-out', 'apiserver.crt');
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'admin.key', '-out', 'admin.csr', '-subj', '/O=system:masters/CN=admin');
   fs.writeFileSync(path.join(pki, 'cli.ext'), 'extendedKeyUsage=clientAuth\n');
@@ -105,9 +137,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const t0 = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-cluster-'));
   const pki = path.join(dir, 'pki');
-  makePki(pki);
+  const ns = opts.netns;
+  const host = ns?.address ?? '127.0.0.1';
+  const serviceCidr = opts.serviceCidr ?? '10.96.0.0/16';
+  makePki(pki, host, firstServiceIp(serviceCidr));
   const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort] = await Promise.all([1, 2, 3, 4, 5, 6].map(() => freePort()));
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${host}:${apiPort}`;
+  // inside the namespace, nsenter execs the binary: the PID is the process's own
+  const command = (file: string, args: readonly string[]): [string, string[]] => (ns ? ['nsenter', [`--net=${ns.path}`, file, ...args]] : [file, [...args]]);
   const kubeconfig = path.join(dir, 'admin.kubeconfig');
   fs.writeFileSync(kubeconfig, kubeconfigYaml(server, path.join(pki, 'ca.crt'), {
     'client-certificate-data': fs.readFileSync(path.join(pki, 'admin.crt')).toString('base64'),
@@ -121,13 +158,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const start = (name: string, args: string[]): void => {
     const log = path.join(dir, `${name}.log`);
     const out = fs.openSync(log, 'a');
-    const child = spawn(path.join(bin, name), args, { stdio: ['ignore', out, out] });
+    const child = spawn(...command(path.join(bin, name), args), { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     children.push({ name, child, log });
   };
   const logs = (): string => children.map((c) => `--- ${c.name} (exit ${c.child.exitCode ?? 'running'}):\n${tailFile(c.log, 1500)}`).join('\n');
   const kubectlResult = (args: readonly string[], input?: string, config = kubeconfig) => {
-    const r = spawnSync(path.join(bin, 'kubectl'), ['--kubeconfig', config, ...args], { encoding: 'utf8', input, timeout: 120_000 });
+    const r = spawnSync(...command(path.join(bin, 'kubectl'), ['--kubeconfig', config, ...args]), { encoding: 'utf8', input, timeout: 120_000 });
     return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error ? String(r.error) : '') };
   };
   const kubectl = (args: readonly string[], input?: string): string => {
@@ -147,16 +184,21 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       `--initial-cluster=node0=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync=true', '--log-level=warn',
       '--listen-metrics-urls=', '--quota-backend-bytes=1073741824',
     ]);
-    await waitFor(async () => (fetch(`http://127.0.0.1:${etcdClient}/health`).then((r) => r.ok, () => false)),
-      { what: 'etcd healthy', timeoutMs: 30_000, diagnostics: logs });
+    // (in a namespace, the apiserver's /readyz below waits for etcd)
+    if (!ns) {
+      await waitFor(async () => (fetch(`http://127.0.0.1:${etcdClient}/health`).then((r) => r.ok, () => false)),
+        { what: 'etcd healthy', timeoutMs: 30_000, diagnostics: logs });
+    }
     start('kube-apiserver', [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`, '--bind-address=127.0.0.1', `--secure-port=${apiPort}`,
-      '--advertise-address=192.0.2.10',
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`, `--bind-address=${host}`, `--secure-port=${apiPort}`,
+      `--advertise-address=${ns ? host : '192.0.2.10'}`,
+      // a real kubelet: logs/exec with a system:masters client cert, by the node's InternalIP (never through DNS)
+      ...(ns ? [`--kubelet-client-certificate=${pki}/admin.crt`, `--kubelet-client-key=${pki}/admin.key`, '--kubelet-preferred-address-types=InternalIP'] : []),
       `--tls-cert-file=${pki}/apiserver.crt`, `--tls-private-key-file=${pki}/apiserver.key`, `--client-ca-file=${pki}/ca.crt`,
       '--authorization-mode=Node,RBAC', '--allow-privileged=true',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
-      '--service-cluster-ip-range=10.96.0.0/16', `--cert-dir=${pki}`, '--profiling=false',
+      `--service-cluster-ip-range=${serviceCidr}`, `--cert-dir=${pki}`, '--profiling=false',
       `--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json',
     ]);
     await waitFor(() => kubectlResult(['get', '--raw=/readyz']).status === 0, { what: 'kube-apiserver /readyz', timeoutMs: 90_000, diagnostics: logs });
@@ -171,12 +213,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
       '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${path.join(dir, 'sched')}`, '--leader-elect=false',
     ]);
-    start('kwok', [
+    if (!ns) start('kwok', [
       `--kubeconfig=${kubeconfig}`, `--config=${path.join(dir, 'kwok.yaml')}`, '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--node-ip=192.0.2.1', '--node-lease-duration-seconds=40',
       '--cidr=10.244.0.0/16', `--server-address=127.0.0.1:${kwokPort}`,
     ]);
-    const nodes = [
+    const nodes = ns ? [] : [
       ...Array.from({ length: opts.nodes ?? 1 }, (_, i) => ({ name: `kwok-node-${i}`, gpu: false })),
       ...Array.from({ length: opts.gpuNodes ?? 0 }, (_, i) => ({ name: `kwok-gpu-node-${i}`, gpu: true })),
     ];
@@ -194,7 +236,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
         status: { allocatable: resources, capacity: resources },
       }));
     }
-    await waitFor(() => /True/.test(kubectlResult(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}']).stdout),
+    if (!ns) await waitFor(() => /True/.test(kubectlResult(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}']).stdout),
       { what: 'kwok node Ready', timeoutMs: 60_000, diagnostics: logs });
     // The default ServiceAccount (serviceaccount-controller) must exist before pods can be admitted.
     await waitFor(() => kubectlResult(['get', 'serviceaccount', 'default', '-n', 'default']).status === 0,
@@ -206,7 +248,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   }
   const startupMs = Date.now() - t0;
   return {
-    dir, kubeconfig, server, kubectl, kubectlResult, stop, startupMs,
+    dir, pki, kubeconfig, server, kubectl, kubectlResult, stop, startupMs,
     tokenKubeconfig(token: string, namespace: string): string {
       const file = path.join(dir, `token-${Math.random().toString(36).slice(2)}.kubeconfig`);
       fs.writeFileSync(file, kubeconfigYaml(server, path.join(pki, 'ca.crt'), { token }, namespace));
@@ -216,6 +258,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       if (!fs.existsSync(auditLog)) return [];
       return fs.readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     },
+    pids: () => children.map((c) => c.child.pid).filter((p): p is number => p !== undefined),
     rssKiB() {
       const out: Record<string, number> = {};
       for (const c of children) {
