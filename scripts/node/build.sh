@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real node of the node tier from the Go module proxy only: kubelet and kube-proxy (tools/k8s, the same
 # consumer module, version and flags as the control plane), containerd + its runc shim + ctr, and the CNI plugins the
-# node's bridge network uses (bridge, host-local, loopback, portmap). runc is Debian's (scripts/install-test-tools.sh).
+# node's bridge network uses (bridge, host-local, loopback, portmap), and CoreDNS for the cluster DNS. runc is Debian's
+# (scripts/install-test-tools.sh).
 # Cached outside the clone under $MODELPILOT_TOOLS_CACHE (default ~/.cache/modelpilot/tools), keyed by a hash of
 # tools/versions.env and tools/k8s/go.{mod,sum}, so a second run is a cache hit. Prints the bin directory last.
 # --check: build nothing; print the bin directory if every binary is cached, else say how to build and exit 1.
@@ -13,7 +14,7 @@ export PATH="/usr/local/go/bin:$PATH"
 CACHE="${MODELPILOT_TOOLS_CACHE:-$HOME/.cache/modelpilot/tools}"
 KEY=$(cat "$ROOT/tools/versions.env" "$ROOT"/tools/k8s/go.{mod,sum} | sha256sum | cut -c1-16)
 OUT="$CACHE/node-$KEY"
-BINS=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr bridge host-local loopback portmap)
+BINS=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr bridge host-local loopback portmap coredns)
 log() { echo "[node-build $(date +%H:%M:%S)] $*" >&2; }
 
 have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
@@ -51,6 +52,7 @@ k8s kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 [ -x "$OUT/bin.tmp/bridge" ] || install "$CNI_PLUGINS_VERSION" github.com/containernetworking/plugins/plugins/main/bridge \
   github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/main/loopback \
   github.com/containernetworking/plugins/plugins/meta/portmap
+[ -x "$OUT/bin.tmp/coredns" ] || install "$COREDNS_VERSION" github.com/coredns/coredns
 rm -rf "$OUT/bin"; mv "$OUT/bin.tmp" "$OUT/bin"
 log "binaries in $OUT/bin"
 echo "$OUT/bin"

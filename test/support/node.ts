@@ -2,7 +2,7 @@
  * A real Kubernetes node for the node tier, all inside a network namespace this module creates: the control plane of
  * the cluster tier (test/support/cluster.ts, run through `nsenter --net`), containerd + runc + the bridge CNI, a
  * kubelet and kube-proxy (iptables mode), from the binaries scripts/node/build.sh builds from the Go module proxy
- * (runc is Debian's). Addresses are documentation ranges that exist only in the namespace: the node 198.51.100.10
+ * (runc is Debian's), and CoreDNS as the cluster DNS. Addresses are documentation ranges that exist only in the namespace: the node 198.51.100.10
  * (gateway 198.51.100.1, also in the namespace: no route out), pods 203.0.113.0/25, Services 203.0.113.128/25.
  *
  * What it changes on the host, and how it is restored by {@link TestNode.stop}: global sysctls the kubelet and
@@ -381,15 +381,15 @@ export async function startNode(opts: NodeOptions): Promise<TestNode> {
       containerRuntimeEndpoint: `unix://${sock}`, address: NODE_NET.nodeIp, readOnlyPort: 0, healthzBindAddress: '127.0.0.1',
       authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: path.join(c.pki, 'ca.crt') } },
       authorization: { mode: 'Webhook' },
-      clusterDomain: 'cluster.local', resolvConf: path.join(dir, 'resolv.conf'), podLogsDir: path.join(dir, 'pod-logs'),
+      clusterDomain: 'cluster.local', clusterDNS: [NODE_NET.gateway], resolvConf: path.join(dir, 'resolv.conf'), podLogsDir: path.join(dir, 'pod-logs'),
       imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 99,
       evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
       maxPods: 30, podPidsLimit: 1024, serializeImagePulls: false, protectKernelDefaults: false,
       // status of a pod's probes to the API quickly: the scenarios wait on it
       nodeStatusUpdateFrequency: '5s', syncFrequency: '10s',
     };
-    // pods get a resolver that answers nothing (inside the namespace), never this host's
-    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${NODE_NET.gateway}\noptions timeout:1 attempts:1\n`);
+    // the node's own resolver is the cluster DNS too (inside the namespace), never this host's
+    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${NODE_NET.gateway}\noptions timeout:1 attempts:2\n`);
     fs.writeFileSync(path.join(dir, 'kubelet.yaml'), YAML.stringify(kubeletConfig));
     const nodeKubeconfig = certKubeconfig(path.join(dir, 'node.kubeconfig'), c.server, c.pki, nodeCert);
     start('kubelet', path.join(bin, 'kubelet'), [
@@ -407,6 +407,17 @@ export async function startNode(opts: NodeOptions): Promise<TestNode> {
       conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s', udpTimeout: '0s', udpStreamTimeout: '0s' },
     }));
     start('kube-proxy', path.join(bin, 'kube-proxy'), [`--config=${path.join(dir, 'kube-proxy.yaml')}`]);
+
+    // 6. the cluster DNS (CoreDNS on the gateway's address: Service names resolve for pods as on any cluster)
+    fs.writeFileSync(path.join(dir, 'Corefile'), `.:53 {
+    bind ${NODE_NET.gateway}
+    errors
+    kubernetes cluster.local in-addr.arpa {
+        kubeconfig ${c.kubeconfig}
+    }
+}
+`);
+    start('coredns', path.join(bin, 'coredns'), ['-conf', path.join(dir, 'Corefile')]);
 
     await waitFor(() => c.kubectlResult(['get', 'node', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).stdout === 'True',
       { what: `node ${name} Ready`, timeoutMs: 120_000, diagnostics: logs });

@@ -1,0 +1,220 @@
+/**
+ * The synthesized stack on a real node, shared by the node tier's tests (see test/support/node.ts for the node): the
+ * in-cluster registry runs as a pod from the manifests as synthesized, its credentials come from `modelpilot
+ * registry-credentials`, model images are pushed to it through its NodePort from inside the namespace (as a CI job
+ * on the node's network would), and containerd pulls them through that NodePort with the `hosts.toml`
+ * docs/registry.md gives and the pull Secret. With `updater`, the updater runs as the synthesized pod from the image
+ * built from agent/Dockerfile, as its ServiceAccount, with its state claim on a local PersistentVolume, and a
+ * Prometheus scrapes the model's pods the way a PodMonitor on them would (the pods' IPs and the `namespace` and
+ * `pod` labels), reached through the Service name the updater is configured with.
+ *
+ * Overrides (gaps to close), each because nothing here can serve it:
+ * 1. the registry's image `docker.io/library/registry:2.8.3` is made from Debian's distribution binary (plus sh and
+ *    sed for the synthesized init container) and imported into containerd, where `IfNotPresent` finds it;
+ * 2. the updater's image `ghcr.io/modelpilot/modelpilot-updater:<version>` is the one the tests build from
+ *    agent/Dockerfile (its two base images made from this host's node: test/support/agent-image.ts), imported the same way;
+ * 3. the pause image is the host's `sleep` (containerd's pinned sandbox image);
+ * 4. the model images are scripts/build-test-image.ts's (this host's node binary + the reference model server);
+ * 5. Prometheus is Debian's binary running in the node's namespace with a scrape config equivalent to a PodMonitor
+ *    (prometheus-operator is not built here), behind a selector-less `prometheus-operated` Service in `monitoring`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App } from 'cdk8s';
+import * as YAML from 'yaml';
+import { run as registryCredentials } from '../../bin/commands/registry-credentials';
+import { ModelRegistry, ModelUpdaterOptions, SelfHealingModelStack, UpdatePolicy } from '../../lib';
+import { buildTestImage } from '../../scripts/build-test-image';
+import { agentImage } from '../support/agent-image';
+import { capture } from '../support/cli';
+import { crdFiles } from '../support/crds';
+import { hostBinaryImage } from '../support/host-images';
+import { NODE_NET, startNode, TestNode } from '../support/node';
+import { startPodman, TestPodman } from '../support/podman';
+import { requireTool, stopChild, waitFor } from '../support/tools';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kubernetes JSON
+export type Obj = Record<string, any>;
+
+export const REGISTRY = 'localhost:30500';
+export const REPO = `${REGISTRY}/models/recsys`;
+export const NS = 'ml';
+const WEBHOOK_TOKEN = 'node-tier-webhook-token-0123456789';
+
+export interface StackOnNode {
+  readonly pod: TestPodman;
+  readonly node: TestNode;
+  readonly objects: Obj[];
+  /** The updater's state directory on this host (its PersistentVolume), with `updater`. */
+  readonly stateDir?: string;
+  kubectl(args: readonly string[], input?: string): string;
+  json(args: readonly string[]): Obj;
+  /** The images the Deployment's Ready pods run, sorted. */
+  readyImages(name: string): string[];
+  /** The model Service's URL (inside the namespace). */
+  serviceUrl(name: string): string;
+  /** Builds a version of the model image (with `env` baked in, e.g. a fault) and pushes it through the NodePort. */
+  pushVersion(version: string, env?: Record<string, string>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StackOnNodeOptions {
+  /** Run the updater in-cluster with these options. @default - no updater */
+  readonly updater?: ModelUpdaterOptions;
+}
+
+export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<StackOnNode> {
+  const pod = await startPodman({ insecureRegistries: [REGISTRY] });
+  let node: TestNode | undefined;
+  let prometheus: { stop(): Promise<void> } | undefined;
+  const stop = async (): Promise<void> => {
+    await prometheus?.stop();
+    await node?.stop();
+    await pod.stop();
+    if (node?.restored.length) console.log(`host sysctls restored: ${node.restored.join(', ')}`);
+  };
+  try {
+    node = await startNode({ podman: pod, insecureRegistries: [REGISTRY] });
+    const n = node;
+    const kubectl = (args: readonly string[], input?: string): string => n.cluster.kubectl(args, input);
+    const json = (args: readonly string[]): Obj => JSON.parse(kubectl([...args, '-o', 'json'])) as Obj;
+    const apply = (objs: Obj[]): string => kubectl(['apply', '--server-side', '--field-manager=modelpilot', '-f', '-'], objs.map((x) => YAML.stringify(x)).join('---\n'));
+    const localVolume = (name: string, owner: number): string => {
+      const dir = path.join(n.dir, `pv-${name}`);
+      fs.mkdirSync(dir);
+      fs.chownSync(dir, owner, owner);
+      kubectl(['apply', '-f', '-'], YAML.stringify({
+        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name },
+        spec: { capacity: { storage: '50Gi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: dir, type: 'Directory' }, persistentVolumeReclaimPolicy: 'Retain',
+          claimRef: { namespace: NS, name } },
+      }));
+      return dir;
+    };
+
+    // the registry's Secrets, as docs/registry.md tells users to make them
+    const file = path.join(n.dir, 'registry-credentials.yaml');
+    const r = await capture(() => registryCredentials(['--namespace', NS, '--host', REGISTRY, '--out', file]));
+    if (r.code !== 0) throw new Error(`registry-credentials: ${r.err}`);
+    const pull = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS() as Obj)[1];
+    const auth = JSON.parse(pull.stringData['.dockerconfigjson']).auths[REGISTRY] as { username: string; password: string };
+    const creds = `${auth.username}:${auth.password}`;
+
+    // overrides 1 and 2: the upstream images, made here
+    await n.importImage(pod, await hostBinaryImage(pod, 'docker.io/library/registry:2.8.3', ['/usr/bin/docker-registry', '/bin/sh', '/bin/sed'],
+      ['/usr/bin/docker-registry', 'serve', '/etc/docker/registry/config.yml'], [], { user: '1000:1000', name: 'registry', dirs: ['var/lib/registry'] }));
+
+    const app = new App();
+    new SelfHealingModelStack(app, 'recsys', {
+      namespace: NS,
+      registry: ModelRegistry.inCluster({ nodePort: 30500 }),
+      model: { name: 'recsys', image: `${REPO}:1.0.0`, replicas: 2, updatePolicy: UpdatePolicy.semver('minor') },
+      ...(o.updater ? { updater: o.updater } : {}),
+    });
+    const objects = app.charts[0].toJson() as Obj[];
+    const updaterDeployment = objects.find((x) => x.kind === 'Deployment' && x.metadata.name === 'modelpilot-updater');
+    if (updaterDeployment) {
+      const shipped = updaterDeployment.spec.template.spec.containers[0].image as string;
+      const built = await agentImage(pod);
+      await pod.podman(['tag', built, shipped]);
+      await n.importImage(pod, shipped);
+    }
+    kubectl(['create', 'namespace', NS]);
+    kubectl(['apply', '-f', file]);
+    kubectl(['create', 'secret', 'generic', 'modelpilot-updater-webhook', '-n', NS, `--from-literal=token=${WEBHOOK_TOKEN}`,
+      '--from-literal=hmac=node-tier-webhook-hmac-0123456789abcdef']);
+    localVolume('model-registry', 1000);
+    const stateDir = updaterDeployment ? localVolume('modelpilot-updater-state', 10001) : undefined;
+    apply(objects.filter((x) => x.metadata.name?.startsWith('model-registry')));
+    kubectl(['rollout', 'status', 'deployment/model-registry', '-n', NS, '--timeout=180s']);
+    // kube-proxy programs the NodePort a moment after the pod is ready: wait for the registry's 401 through it
+    const probe = `fetch('http://${REGISTRY}/v2/').then((r) => process.exit(r.status === 401 ? 0 : 1), () => process.exit(1))`;
+    await waitFor(() => n.run(process.execPath, ['-e', probe]).status === 0, { what: `the registry through the NodePort (${REGISTRY})`, timeoutMs: 60_000 });
+
+    const pushVersion = async (version: string, env: Record<string, string> = {}): Promise<void> => {
+      const img = await buildTestImage({ version, podman: pod, repository: 'models/recsys', env, modelName: 'recsys' });
+      const ref = `${REPO}:${version}`;
+      await pod.podman(['tag', img.imageId, ref]);
+      // from inside the namespace, through the NodePort, as CI pushes (the CLI on its local storage: with
+      // CONTAINER_HOST it would ask the service, which runs outside the namespace)
+      const pushed = n.run(pod.binary, ['push', '--tls-verify=false', '--creds', creds, ref], { env: { ...pod.env, CONTAINER_HOST: undefined }, timeoutMs: 300_000 });
+      if (pushed.status !== 0) throw new Error(`podman push ${ref} failed: ${pushed.stderr}`);
+    };
+    await pushVersion('1.0.0');
+
+    if (updaterDeployment) {
+      // the updater's PodMonitor needs prometheus-operator's CRDs (only those: the rest of the control plane stays light)
+      for (const f of crdFiles().filter((c) => c.project === 'prometheus-operator')) kubectl(['apply', '--server-side', '--field-manager=modelpilot-test', '-f', f.file]);
+      kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+      prometheus = startPrometheus(n, kubectl);
+    }
+    apply(objects);
+    kubectl(['rollout', 'status', 'deployment/recsys', '-n', NS, '--timeout=180s']);
+    if (updaterDeployment) kubectl(['rollout', 'status', 'deployment/modelpilot-updater', '-n', NS, '--timeout=180s']);
+
+    const readyImages = (name: string): string[] => (json(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`]).items as Obj[])
+      .filter((p) => (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.spec.containers[0].image as string).sort();
+    const serviceUrl = (name: string): string => {
+      const svc = json(['get', 'service', name, '-n', NS]);
+      return `http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}`;
+    };
+    return { pod, node: n, objects, stateDir, kubectl, json, readyImages, serviceUrl, pushVersion, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Override 5: Debian's Prometheus in the node's namespace on the gateway's address, scraping the model's pods as a
+ * PodMonitor on them would (`namespace` and `pod` labels, the `http` port), reached by the updater through
+ * `prometheus-operated.monitoring.svc:9090` (a selector-less Service with an EndpointSlice to that address). Debian
+ * builds Prometheus without Kubernetes service discovery, so the pod list comes from a file the test keeps current
+ * from the API every second (file_sd: the same targets and labels kubernetes_sd_configs would give).
+ */
+function startPrometheus(node: TestNode, kubectl: (args: readonly string[], input?: string) => string): { stop(): Promise<void> } {
+  const bin = requireTool('prometheus', 'prometheus');
+  const dir = path.join(node.dir, 'prometheus');
+  fs.mkdirSync(dir);
+  const targets = path.join(dir, 'pods.json');
+  const refresh = (): void => {
+    let pods: Obj[];
+    try {
+      pods = (JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=recsys', '-o', 'json'])) as Obj).items as Obj[];
+    } catch {
+      return;
+    }
+    const groups = pods.filter((p) => p.status.podIP && p.status.phase === 'Running').map((p) => ({
+      targets: [`${p.status.podIP}:${(p.spec.containers[0].ports as Obj[]).find((x) => x.name === 'http')?.containerPort ?? 8080}`],
+      labels: { namespace: NS, pod: p.metadata.name as string },
+    }));
+    fs.writeFileSync(`${targets}.tmp`, JSON.stringify(groups));
+    fs.renameSync(`${targets}.tmp`, targets);
+  };
+  refresh();
+  const timer = setInterval(refresh, 1000);
+  fs.writeFileSync(path.join(dir, 'prometheus.yml'), YAML.stringify({
+    global: { scrape_interval: '2s', evaluation_interval: '2s' },
+    scrape_configs: [{ job_name: 'recsys', file_sd_configs: [{ files: [targets], refresh_interval: '1s' }] }],
+  }));
+  const child = node.spawn(bin, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=${NODE_NET.gateway}:9090`, '--log.level=warn']);
+  let log = '';
+  child.stderr?.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-4000)));
+  child.once('exit', (code) => { if (code !== null && code !== 0) console.error(`prometheus exited ${code}: ${log}`); });
+  kubectl(['create', 'namespace', 'monitoring']);
+  kubectl(['apply', '-f', '-'], [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'prometheus-operated', namespace: 'monitoring' }, spec: { ports: [{ name: 'web', port: 9090, targetPort: 9090 }] } },
+    {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: 'prometheus-operated-node', namespace: 'monitoring', labels: { 'kubernetes.io/service-name': 'prometheus-operated' } },
+      addressType: 'IPv4', ports: [{ name: 'web', port: 9090, protocol: 'TCP' }], endpoints: [{ addresses: [NODE_NET.gateway], conditions: { ready: true } }],
+    },
+  ].map((x) => YAML.stringify(x)).join('---\n'));
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await stopChild(child, 5000);
+    },
+  };
+}
