@@ -20,7 +20,7 @@ log() { echo "[node-build $(date +%H:%M:%S)] $*" >&2; }
 have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
 if have_all; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
 if [ "${1:-}" = "--check" ]; then
-  echo "the node binaries are not built for this tools/versions.env (looked in $OUT/bin); build them with: bash scripts/node/build.sh (about 12 min cold on 2 cores)" >&2
+  echo "the node binaries are not built for this tools/versions.env (looked in $OUT/bin); build them with: bash scripts/node/build.sh (about 11 min cold on 2 cores)" >&2
   exit 1
 fi
 

@@ -6,7 +6,10 @@
  *
  * Scenarios: a healthy push is rolled out by the updater and promoted after the bake window with 0 failed requests;
  * a version that never gets ready is rolled back through the Deployment's history and quarantined while the old pods
- * serve, 0 failed requests. The only settings changed from the defaults are the durations (poll 5 s, readiness
+ * serve, 0 failed requests; a version that passes the gate and then exits 137 at each start (the test writes its
+ * crash file into the pods' /tmp once the audit says promoted: `MODEL_FAULT_CRASH_WHEN_FILE`) is rolled back by the
+ * post-promotion watch after the kubelet's restarts and quarantined — the requests that failed while it crashed are
+ * counted, not asserted away. The only settings changed from the defaults are the durations (poll 5 s, readiness
  * timeout 90 s, bake window 15 s) so the file runs in minutes. Overrides: see stack-on-node.ts.
  */
 import * as path from 'path';
@@ -22,6 +25,7 @@ let s: StackOnNode;
 let load: { stop(): Promise<NsLoadReport> };
 let report: NsLoadReport | undefined;
 
+const NODE_IN_IMAGE = '/usr/local/bin/node';
 const audit = () => readAuditFile(path.join(s.stateDir!, 'audit.jsonl')).entries;
 const isVersion = (ref: string | undefined, v: string): boolean => ref !== undefined && (ref.includes(`:${v}@`) || ref.endsWith(`:${v}`));
 const updaterLogs = (): string => s.kubectl(['logs', '-n', 'ml', 'deployment/modelpilot-updater', '--tail=40']);
@@ -69,4 +73,27 @@ test('a version that never gets ready is rolled back and quarantined; the old po
   expect(report.requests).toBeGreaterThan(1000);
   expect(report.failed).toBe(0);
   expect(report.versions.map((v) => v.version)).not.toContain('1.2.0');
+});
+
+test('a promoted version that exits 137 at each start is rolled back by the post-promotion watch and quarantined', async () => {
+  // traffic for the gate to judge, and to count what fails while the version crashes
+  const crashLoad = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 700, maxRequests: 3_000_000, connections: 2 });
+  await s.pushVersion('1.3.0', { MODEL_FAULT_CRASH_WHEN_FILE: '/tmp/crash' });
+  const pushed = Date.now();
+  const promotedAt = await auditEvent('1.3.0 promoted', (e) => e.event === 'promoted' && isVersion(e.to, '1.3.0'), 300_000);
+  // the crash file in each pod's /tmp (an emptyDir: it outlives the container, so every restart crashes again)
+  const pods = (s.json(['get', 'pods', '-n', 'ml', '-l', 'app.kubernetes.io/instance=recsys']).items as Array<{ metadata: { name: string }; spec: { containers: Array<{ image: string }> } }>)
+    .filter((p) => p.spec.containers[0].image.includes(':1.3.0'));
+  expect(pods.length).toBe(2);
+  const crashedAt = Date.now();
+  for (const p of pods) s.kubectl(['exec', '-n', 'ml', p.metadata.name, '-c', 'model', '--', NODE_IN_IMAGE, '-e', "require('fs').writeFileSync('/tmp/crash', '')"]);
+  const back = await auditEvent('1.3.0 rolled back', (e) => e.event === 'rolled-back' && isVersion(e.from, '1.3.0'), 400_000);
+  const quarantined = audit().find((e) => e.event === 'quarantined' && (e.reason ?? '').includes('1.3.0'));
+  expect(quarantined?.reason).toMatch(/crashing after its promotion/);
+  await waitFor(() => s.readyImages('recsys').length === 2 && s.readyImages('recsys').every((i) => i.startsWith(`${REPO}:1.1.0`)),
+    { what: 'two Ready pods of 1.1.0 again', timeoutMs: 180_000 });
+  const r = await crashLoad.stop();
+  console.log(`crash after promotion on the real node: push → promoted ${promotedAt - pushed} ms, first crash → rolled back ${back - crashedAt} ms; `
+    + `load ${JSON.stringify({ ...r, versions: r.versions.map((v) => v.version) })}`);
+  expect(r.versions.map((v) => v.version).pop()).toBe('1.1.0');
 });

@@ -5,19 +5,11 @@
  * line: the load report and the versions `/health/ready` answered, in order. {@link startNsLoad} is the caller's side.
  */
 import { ChildProcess } from 'child_process';
-import { startLoad, watchVersions } from './single-host';
+import { LoadReport, startLoad, watchVersions } from './single-host';
 
-export interface NsLoadReport {
-  readonly requests: number;
-  readonly ok: number;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly failed: number;
-  readonly longestGapMs: number;
-  readonly p99Ms: number;
-  /** Each change of the version answering `/health/ready` (undefined: none answered). */
-  readonly versions: Array<{ at: number; version: string | undefined }>;
-}
+/** The load report's numbers (see {@link LoadReport}), and each change of the version answering `/health/ready` (undefined: none answered). */
+export type NsLoadReport = Pick<LoadReport, 'requests' | 'ok' | 'non2xx' | 'errors' | 'failed' | 'longestGapMs' | 'p99Ms'>
+  & { readonly versions: Array<{ at: number; version: string | undefined }> };
 
 /** Starts the load in the namespace through `spawnIn` (e.g. a TestNode's `spawn`); `stop()` ends it and returns the report. */
 export function startNsLoad(spawnIn: (file: string, args: readonly string[]) => ChildProcess, url: string,
