@@ -32,6 +32,7 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { chromium } from 'playwright-core';
 import { parse } from 'yaml';
+import { readAuditFile } from '../../agent/state/audit';
 import { run as history } from '../../bin/commands/history';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { agentImage, AGENT_IMAGE_USER } from '../support/agent-image';
@@ -200,6 +201,13 @@ test('Prometheus of the bundle finds the model through the agent\'s service disc
   expect((await fetch(`http://127.0.0.1:${ports.alertmanager}/-/ready`)).status).toBe(200);
 });
 
+/** The agent's audit log, where its state volume is on this host. */
+async function agentAuditFile(): Promise<string> {
+  const agent = await docker.getContainer('churnhost_modelpilot_1').inspect();
+  return path.join((agent.Mounts as Array<{ Destination: string; Source: string }>).find((m) => m.Destination === '/var/lib/modelpilot')!.Source, 'audit.jsonl');
+}
+const agentAudit = async () => readAuditFile(await agentAuditFile()).entries;
+
 test('a healthy version pushed to the registry goes live behind the proxy with no failed request', async () => {
   const url = `http://127.0.0.1:${ports.listen}`;
   const load = startLoad(url, { connections: 10, maxSeconds: 120 });
@@ -226,6 +234,10 @@ test('a version that never gets ready is rolled back: the proxy never stops serv
   await waitFor(async () => (await docker.listContainers({ all: true })).some((x) => x.Names[0] === '/churn-modelpilot-quarantine'), {
     what: '1.2.0 to be quarantined', timeoutMs: 120_000,
   }).catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
+  // the agent quarantines first, then restores the previous version: the audit's rollback comes after the marker
+  await waitFor(async () => (await agentAudit()).some((e) => e.event === 'rolled-back' && e.result === 'ok' && (e.from ?? '').includes(':1.2.0')), {
+    what: "the audit's rollback of 1.2.0", timeoutMs: 120_000,
+  }).catch(async (e: Error) => { throw new Error(`${e.message}\n${await agentLogs()}`); });
   const report = await load.stop();
   expect(report.failed).toBe(0);
   expect(await servedVersion(url)).toBe('1.1.0');
@@ -234,9 +246,8 @@ test('a version that never gets ready is rolled back: the proxy never stops serv
 });
 
 test('the timeline of this real run: 1.0.0, then 1.1.0 promoted; 1.2.0 (never ready, never served) rolled back and quarantined; screenshotted in Chromium', async () => {
-  const agent = await docker.getContainer('churnhost_modelpilot_1').inspect();
-  const state = (agent.Mounts as Array<{ Destination: string; Source: string }>).find((m) => m.Destination === '/var/lib/modelpilot')!.Source;
   const audit = path.join(work, 'audit.jsonl');
+  const state = path.dirname(await agentAuditFile());
   fs.copyFileSync(path.join(state, 'audit.jsonl'), audit);
   const html = path.join(work, 'timeline.html');
   const r = await capture(() => history(['--file', audit, '--html', html]));
