@@ -220,9 +220,16 @@ export async function runDeliveryScenario(): Promise<DeliveryRun> {
     const template = objects.find((o) => o.kind === 'AnalysisTemplate')!;
     const errorQuery = (hash: string): string => template.spec.metrics[1].provider.prometheus.query.split('{{args.canary-hash}}').join(hash);
     const value = async (q: string): Promise<number> => Number((await prometheus.query(q))[0]?.value[1] ?? NaN);
+    // by each version's own ReplicaSet hash (a Rollout's status can lag its ReplicaSets), once Prometheus answers a
+    // number for it: under load its last scrape can be older than the query's window, and the ratio is NaN until the next
+    const answered = async (q: string): Promise<number> => {
+      let v = NaN;
+      await waitFor(async () => !Number.isNaN(v = await value(q)), { what: `a number for ${q}`, timeoutMs: 60_000, intervalMs: 500 });
+      return v;
+    };
     const promql = {
-      healthy: await value(errorQuery(rollouts.healthy.status.stableRS)),
-      errors: await value(errorQuery(hashOf['1.2.0'])),
+      healthy: await answered(errorQuery(hashOf['1.1.0'])),
+      errors: await answered(errorQuery(hashOf['1.2.0'])),
     };
     return { cluster, prometheus, objects, audit, quarantine, reports, ms, rollouts, analysisRuns, hashOf, promql, stop };
   } catch (err) {
