@@ -82,6 +82,14 @@ const loadNumbers = (r: LoadReport): Numbers => ({
 });
 
 /** The single container of the workload is running and serving `version`. */
+/**
+ * Whether `version` answers `/health/ready` within `timeoutMs` (one probe has a 1 s timeout: under load a single
+ * probe of a serving version can time out, which is not "not serving").
+ */
+async function servesWithin(w: Workload, version: Version, timeoutMs: number): Promise<boolean> {
+  return waitFor(async () => (await servedVersion(w.url)) === version, { what: `${version} serving`, timeoutMs }).then(() => true, () => false);
+}
+
 async function settledOn(w: Workload, version: Version, timeoutMs = 90_000): Promise<void> {
   await waitFor(async () => (await servedVersion(w.url)) === version && (await w.containers()).length === 1, {
     what: `${w.name} to settle on ${version}`, timeoutMs, diagnostics: () => w.agent.output().slice(-3000),
@@ -258,7 +266,7 @@ export function killAtEngineCall(env: ChaosEnv, o: { proxy: boolean; call?: numb
         const appliesAfterVerdict = verdict < 0 ? 0 : audit.slice(verdict).filter((e) => e.event === 'apply' && isVersion(e.to, bad)).length;
         check(verdict >= 0, `${bad} was never judged`);
         check(appliesAfterVerdict === 0, `${bad} applied ${appliesAfterVerdict} time(s) after it was judged bad`);
-        check((await servedVersion(w.url)) === '1.0.0', 'the previous version is not serving');
+        check(await servesWithin(w, '1.0.0', 15_000), 'the previous version is not serving');
         return {
           killedBefore: killed ? `${killed.call.method} ${killed.call.path.replace(/\?.*$/, '')}` : null,
           calls: k.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '')}`).join(' | '),
@@ -286,7 +294,8 @@ export function crashAfterPromotion(env: ChaosEnv, o: { proxy: boolean }): Promi
       const load = startLoad(w.url, { connections: 4, maxSeconds: 240, maxRequests: 3_000_000 });
       const seen = watchVersions(w.url, 240);
       await env.push(w.repository, bad);
-      const promotedAt = await auditEvent(w, `${bad} promoted`, (e) => e.event === 'promoted' && isVersion(e.to, bad), 90_000);
+      // (a bound for a loaded machine: push, pull, readiness, the bake window and Prometheus; 90 s was not always enough in CI)
+      const promotedAt = await auditEvent(w, `${bad} promoted`, (e) => e.event === 'promoted' && isVersion(e.to, bad), 240_000);
       w.crashVersion();
       await auditEvent(w, `${bad} rolled back`, (e) => e.event === 'rolled-back' && isVersion(e.from, bad), 180_000);
       await settledOn(w, '1.0.0', 60_000);
