@@ -47,6 +47,7 @@ async function scenario(env: ChaosEnv, name: string, variant: string, invariant:
     numbers = await body(w, (ok, v) => { if (!ok) violations.push(v); });
   } catch (e) {
     violations.push(`scenario failed: ${(e as Error).message.split('\n')[0]}`);
+    console.error(`${name} ${variant}: ${(e as Error).message.slice(0, 6000)}`);
   } finally {
     if (w && fs.existsSync(w.auditFile)) {
       const audit = readAuditFile(w.auditFile);
