@@ -4,12 +4,14 @@ import type { KeyObject } from 'node:crypto';
  * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
+import { GoldenSet } from '../lib/core/quality';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { readInputFile } from './files';
 import { HealthGate } from './health/gate';
 import { SyntheticProbe } from './health/probe';
 import { PrometheusSloCheck } from './health/prometheus';
+import { ModelQuality, QualityCheck } from './health/quality';
 import { AgentHttpServer } from './http';
 import { jsonLogger } from './log';
 import { CycleReport, Reconciler, VerifiedInRequirement } from './loop';
@@ -153,6 +155,7 @@ function healthGate(config: AgentConfig, d: { logger: Logger; clock: Clock; metr
         metrics.switchOutage.inc({ result: 'ok' }, Math.max(0, o.requests - o.errors));
       },
     }),
+    quality: qualityCheck(config, logger),
     probe: probe && new SyntheticProbe({
       url: probe.url, method: probe.method, body: probe.body, headers: probe.headers,
       count: probe.count, intervalMs: ms(probe.interval), timeoutMs: ms(probe.timeout),
@@ -246,6 +249,33 @@ function agentServer(config: AgentConfig, d: {
       hmacSecret: config.webhooks.hmacSecretFile ? readSecret(config.webhooks.hmacSecretFile, 'webhooks.hmacSecretFile') : undefined,
     } : undefined,
   });
+}
+
+/**
+ * The quality gates of `images[].quality`, their golden sets read and checked now (a missing or malformed file, or
+ * fewer samples than minSamples, stops the agent at start with the field, the value and the fix).
+ */
+function qualityCheck(config: AgentConfig, logger: Logger): QualityCheck | undefined {
+  const byRepository = new Map<string, ModelQuality>();
+  config.images.forEach((image, i) => {
+    const settings = image.quality;
+    if (!settings) return;
+    const field = `images[${i}].quality.goldenSet`;
+    if (config.targets.kubernetes) {
+      throw new Error(`'${field}': the quality gate runs on the docker target only for now (it replays the golden set before the new `
+        + 'version joins the rotation); on Kubernetes use an Argo Rollouts analysis, or remove images[].quality');
+    }
+    const text = readInputFile(settings.goldenSet, { field, fix: 'point it at the golden set (JSON lines) the agent can read', maxBytes: 64 * 1024 * 1024 });
+    const set = GoldenSet.parse(text, settings.goldenSet.split('/').pop()!);
+    const usable = settings.metric === 'agreement' ? set.samples.length : set.withExpected;
+    if (usable < settings.minSamples) {
+      throw new Error(`'${field}' value '${settings.goldenSet}' has ${usable} sample(s) usable for ${settings.metric}, fewer than `
+        + `images[${i}].quality.minSamples ${settings.minSamples}; add samples${settings.metric === 'agreement' ? '' : " with an 'expected' answer"} or lower minSamples`);
+    }
+    byRepository.set(image.repository, { settings, set });
+  });
+  return byRepository.size > 0
+    ? new QualityCheck({ qualityFor: (repository) => byRepository.get(repository), confidence: config.health.confidence, logger }) : undefined;
 }
 
 function readSecret(file: string, key: string): string {

@@ -3,6 +3,7 @@
  * Every implementation is injected into the reconcile loop; tests use in-memory fakes of these interfaces.
  */
 import type { UpdatePolicy } from '../lib/core/update-policy';
+import type { BeforeTraffic } from './health/quality';
 
 /** A failure is data, never a thrown error across a seam that the loop must survive. */
 export type Outcome<T = void> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
@@ -149,7 +150,12 @@ export interface Target {
    */
   apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
   /** Waits until the new version is ready (container health / rollout status) or `timeoutMs` passes. */
-  waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult>;
+  /**
+   * Waits until the new version is ready. `beforeTraffic` (the quality gate) runs once it is ready and before it
+   * takes users' traffic, against its own address; an Unhealthy answer is returned as the readiness result and the
+   * new version never takes traffic (where the target can hold it back: Docker blue/green).
+   */
+  waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal, beforeTraffic?: BeforeTraffic): Promise<HealthResult>;
   /** The new version is proven healthy: clear the in-flight record and clean up what the old version left. */
   promote(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
   /** Restores exactly what ran before `plan` (read from the record on the target) and clears the in-flight record. */
@@ -244,6 +250,15 @@ export interface HealthResult {
   readonly reason: string;
   /** The numbers behind the verdict (requests, errors, bounds, p99…), recorded in the audit log. */
   readonly evidence?: Readonly<Record<string, number>>;
+  /** The golden set a quality verdict was reached on (recorded in the audit entry and the attestation). */
+  readonly goldenSet?: GoldenSetRecord;
+}
+
+/** Which golden set a verdict used: its file, the sha256 of its bytes, its size. */
+export interface GoldenSetRecord {
+  readonly source: string;
+  readonly digest: string;
+  readonly samples: number;
 }
 
 /** A check run after apply (readiness, then the SLO bake window). */

@@ -12,7 +12,10 @@ export type { ImageRefParseOptions } from './core/image-ref';
 export { UpdatePolicy } from './core/update-policy';
 export type { Candidate, Current, SemverLevel, SemverPolicyOptions } from './core/update-policy';
 export { Slo } from './core/slo';
-export type { SloMetrics, SloProps, SloSelector } from './core/slo';
+export type { RelativeSlo, SloMetrics, SloProps, SloSelector } from './core/slo';
+export { QualityGate, QUALITY_METRICS } from './core/quality';
+export { GoldenSet } from './model/golden-set';
+export type { QualityGateProps, QualityMetric } from './core/quality';
 export { ACTION_LABEL, ROLLBACK_ACTION } from './core/contract/names';
 export type { SecretKeySelector } from './core/contract/secrets';
 

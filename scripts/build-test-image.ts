@@ -48,6 +48,8 @@ export interface BuildTestImageOptions {
   readonly repository?: string;
   /** Extra environment baked into the image, e.g. `{ MODEL_FAULT_ERROR_RATIO: '1' }`. @default {} */
   readonly env?: Record<string, string>;
+  /** The model JSON baked into the image (e.g. one trained by train.ts --variant). @default - examples/model-server/model/model.json */
+  readonly modelFile?: string;
   /** MODEL_NAME baked into the image. @default 'churn' */
   readonly modelName?: string;
   /** Extra image labels. @default {} */
@@ -101,7 +103,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<TestI
   const baseRef = await ensureBaseImage(run, opts.cacheDir ?? path.join(os.tmpdir(), 'modelpilot-test-image-cache'));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-image-'));
   try {
-    stageApp(path.join(work, 'app'));
+    stageApp(path.join(work, 'app'), opts.modelFile);
     const labels: Record<string, string> = {
       'org.opencontainers.image.title': 'modelpilot reference model server',
       'org.opencontainers.image.description': `${modelName} model served over HTTP (POST /predict, /health/live, /health/ready, /metrics)`,
@@ -258,7 +260,7 @@ async function writeBaseTarball(tarball: string, node: string, hostFilesAbs: str
 }
 
 /** Writes the app layer: transpiled server, model, runtime node_modules and a package.json. */
-export function stageApp(appDir: string): void {
+export function stageApp(appDir: string, modelFile = path.join(SERVER_DIR, 'model', 'model.json')): void {
   const srcDir = path.join(SERVER_DIR, 'src');
   fs.mkdirSync(path.join(appDir, 'src'), { recursive: true });
   for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
@@ -274,7 +276,7 @@ export function stageApp(appDir: string): void {
     fs.writeFileSync(path.join(appDir, 'src', file.replace(/\.ts$/, '.js')), out.outputText);
   }
   fs.mkdirSync(path.join(appDir, 'model'));
-  fs.copyFileSync(path.join(SERVER_DIR, 'model', 'model.json'), path.join(appDir, 'model', 'model.json'));
+  fs.copyFileSync(modelFile, path.join(appDir, 'model', 'model.json'));
   const pkg = JSON.parse(fs.readFileSync(path.join(SERVER_DIR, 'package.json'), 'utf8')) as { name: string; version: string; dependencies?: Record<string, string> };
   fs.writeFileSync(path.join(appDir, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, main: 'src/main.js' }, null, 2)}\n`);
   for (const [name, dir] of runtimeDependencies(Object.keys(pkg.dependencies ?? {}), REPO_ROOT)) {

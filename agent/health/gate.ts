@@ -11,6 +11,7 @@
 import type { InconclusiveMode } from '../../lib/core/contract/names';
 import type { Clock, HealthCheck, HealthResult, Logger, RuntimeState, Target, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
+import type { QualityCheck } from './quality';
 
 export type { InconclusiveMode };
 
@@ -38,6 +39,8 @@ export interface HealthGateOptions {
   readonly watchIntervalMs?: number;
   /** Times the running grace; without it there is no grace (the target's state is still read after the checks). */
   readonly clock?: Clock;
+  /** The quality gate (golden sets), run by the target once the new version is ready and before it takes traffic. */
+  readonly quality?: QualityCheck;
 }
 
 /** The target's state at readiness, and the first change for the worse seen since. */
@@ -68,11 +71,30 @@ export class HealthGate {
     const checks: Array<{ name: string } & HealthResult> = [];
     const aborted = (): Verdict => ({ decision: 'abort', reason: 'agent shutting down during verification', checks });
 
-    const ready = await safely(() => target.waitReady(plan, this.options.readinessTimeoutMs, signal));
-    checks.push({ name: 'readiness', ...ready });
-    log.info('health check', { plan: plan.toString(), check: 'readiness', status: ready.status, reason: ready.reason });
+    const quality = this.options.quality?.forPlan(plan);
+    const seen: { quality?: HealthResult } = {};
+    const beforeTraffic = quality && (async (at: Parameters<typeof quality>[0], s?: AbortSignal): Promise<HealthResult> => {
+      seen.quality = await safely(() => quality(at, s));
+      return seen.quality;
+    });
+    const ready = await safely(() => target.waitReady(plan, this.options.readinessTimeoutMs, signal, beforeTraffic));
+    const judged = seen.quality;
+    const judgedBad = judged !== undefined && judged.status !== 'Healthy';
+    // the quality gate runs only once the new version is ready: when it failed, readiness had passed
+    checks.push({ name: 'readiness', ...(judgedBad ? { status: 'Healthy' as const, reason: 'ready; then held out of traffic by the quality gate' } : ready) });
+    log.info('health check', { plan: plan.toString(), check: 'readiness', status: checks[0].status, reason: checks[0].reason });
+    if (judged) {
+      checks.push({ name: this.options.quality!.name, ...judged });
+      log.info('health check', { plan: plan.toString(), check: 'quality', status: judged.status, reason: judged.reason });
+    }
     if (signal?.aborted) return aborted();
+    if (judgedBad) return { decision: 'rollback', reason: `quality gate failed before traffic: ${judged?.reason}`, checks };
     if (ready.status !== 'Healthy') return { decision: 'rollback', reason: `not ready: ${ready.reason}`, checks };
+    if (quality && !judged) {
+      // the target never reached the point where it could run it: never promoted without the quality verdict
+      checks.push({ name: this.options.quality!.name, status: 'Unhealthy', reason: `the ${target.kind} target did not run the quality gate` });
+      return { decision: 'rollback', reason: `quality gate not run by the ${target.kind} target`, checks };
+    }
 
     const started = this.options.clock?.now().getTime();
     const watch = await this.watch(target, plan, signal);

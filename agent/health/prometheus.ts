@@ -12,10 +12,10 @@
  *   and the p99 meets the SLO;
  * - Inconclusive otherwise: too little traffic, the bound straddling the ceiling, or Prometheus unreachable.
  */
-import { Slo } from '../../lib/core/slo';
+import { wilson, zFor } from '../../lib/core/confidence';
+import { Slo, SloSelector } from '../../lib/core/slo';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { Clock, HealthCheck, HealthResult, UpdatePlan } from '../types';
-import { wilson, zFor } from './confidence';
 
 /** Options of {@link PrometheusSloCheck}. */
 export interface PrometheusSloCheckOptions {
@@ -67,6 +67,13 @@ export interface SloSample {
   readonly p99Seconds?: number;
 }
 
+interface RelativeVerdict {
+  /** Why the new version is worse than the previous one, when it is. */
+  readonly failed?: string;
+  readonly note?: string;
+  readonly evidence: Record<string, number>;
+}
+
 interface PromVector {
   status: string;
   error?: string;
@@ -92,6 +99,7 @@ export class PrometheusSloCheck implements HealthCheck {
     const scope = this.options.scopeToWorkload === false ? [] : plan.workload.metricScope ?? [];
     const model = plan.workload.model;
     const version = versionLabel(plan.toVersion);
+    const previous = plan.fromVersion ? versionLabel(plan.fromVersion) : undefined;
     // Stop-then-start: what the version answered while loading on the only port is the switch's outage, not its errors.
     let baseline: { requests: number; errors: number } | undefined;
     if (plan.workload.servesBeforeReady) {
@@ -107,7 +115,7 @@ export class PrometheusSloCheck implements HealthCheck {
     for (;;) {
       const left = deadline - clock.now().getTime();
       const servedMs = clock.now().getTime() - since;
-      last = await this.sample(model, version, signal, { scope, servedMs, final: left <= 0, baseline });
+      last = await this.sample(model, version, signal, { scope, servedMs, final: left <= 0, baseline, previous });
       samples++;
       this.options.onSample?.(last);
       if (last.status === 'Unhealthy') return result(last, baseline);
@@ -145,7 +153,8 @@ export class PrometheusSloCheck implements HealthCheck {
    * decided; before it only Unhealthy ends the check.
    */
   public async sample(model: string, version: string, signal?: AbortSignal,
-    at: { scope?: readonly string[]; servedMs?: number; final?: boolean; baseline?: { requests: number; errors: number } } = {}): Promise<SloSample> {
+    at: { scope?: readonly string[]; servedMs?: number; final?: boolean; baseline?: { requests: number; errors: number }; previous?: string } = {},
+  ): Promise<SloSample> {
     const slo = this.options.sloFor(model);
     const sel = { model, version, extraLabels: this.options.extraLabels, matchers: at.scope ?? [] };
     const final = at.final ?? true;
@@ -179,6 +188,18 @@ export class PrometheusSloCheck implements HealthCheck {
       return { status: 'Unhealthy', ...evidence, reason: `error ratio above ${slo.maxErrorRatio}: ${counts} over ${fmt(seconds)}s served` };
     }
     const enough = rate >= slo.minRequestRate && n > 0;
+    let relativeNote = '';
+    if (slo.relative && at.previous && at.previous !== version && n > 0) {
+      let rel: RelativeVerdict;
+      try {
+        rel = await this.relative(slo, { model, version: at.previous, extraLabels: this.options.extraLabels }, { n, k, p99 }, seconds, signal);
+      } catch (e) {
+        return { status: 'Inconclusive', ...evidence, reason: `prometheus unreachable: ${(e as Error).message}` };
+      }
+      if (rel.failed) return { status: 'Unhealthy', ...evidence, ...rel.evidence, reason: `worse than ${at.previous}: ${rel.failed}` };
+      relativeNote = `; against ${at.previous}: ${rel.note}`;
+      Object.assign(evidence, rel.evidence);
+    }
     if (enough && p99 > slo.maxP99Seconds) {
       return { status: 'Unhealthy', ...evidence, p99Seconds: p99, reason: `p99 latency ${fmt(p99)}s > ${slo.maxP99Seconds}s over ${fmt(n)} request(s) in ${fmt(seconds)}s served` };
     }
@@ -197,8 +218,45 @@ export class PrometheusSloCheck implements HealthCheck {
     }
     return {
       status: 'Healthy', ...evidence, p99Seconds: p99,
-      reason: `${counts} <= ${slo.maxErrorRatio}, p99 ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${fmt(seconds)}s served`,
+      reason: `${counts} <= ${slo.maxErrorRatio}, p99 ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${fmt(seconds)}s served${relativeNote}`,
     };
+  }
+
+  /**
+   * The relative gate: what the previous version served in the same last `seconds` (its share of the same traffic),
+   * against what the new one served. Errors: the Agresti–Caffo bound of p_new − factor·p_old (one pseudo-success and
+   * one pseudo-failure per side, so a previous version with 0 errors still has an uncertainty); the new version
+   * fails when the lower bound is above 0. Latency: p99_new > factor · p99_old, with at least the SLO's traffic floor.
+   */
+  private async relative(slo: Slo, old: SloSelector, now: { n: number; k: number; p99: number }, seconds: number,
+    signal?: AbortSignal): Promise<RelativeVerdict> {
+    const r = slo.relative!;
+    const [no, ko, p99o] = await Promise.all([
+      this.scalar(slo.metricWindowRequests(old, seconds), signal),
+      this.scalar(slo.metricWindowErrors(old, seconds), signal),
+      this.scalar(slo.metricWindowP99(old, seconds), signal),
+    ]);
+    if (!(no > 0)) return { note: `no baseline (${old.version} served nothing counted in the last ${fmt(seconds)}s)`, evidence: {} };
+    const kOld = Number.isNaN(ko) ? 0 : ko;
+    const evidence: Record<string, number> = { previousRequests: Math.round(no), previousErrors: Math.round(kOld) };
+    const notes: string[] = [];
+    if (r.maxErrorRatioFactor !== undefined) {
+      const f = r.maxErrorRatioFactor;
+      const pn = (now.k + 1) / (now.n + 2);
+      const po = (kOld + 1) / (no + 2);
+      const lower = pn - f * po - this.z * Math.sqrt((pn * (1 - pn)) / (now.n + 2) + (f * f * po * (1 - po)) / (no + 2));
+      evidence.previousErrorRatio = kOld / no;
+      evidence.relativeLower = lower;
+      const what = `error ratio ${fmt(now.k / now.n)} (${fmt(now.k)}/${fmt(now.n)}) vs ${fmt(kOld / no)} (${fmt(kOld)}/${fmt(no)})`;
+      if (lower > 0) return { failed: `${what}: above ${f}× the previous one's (bound of p_new − ${f}·p_old ${fmt(lower)} > 0)`, evidence };
+      notes.push(`${what} within ${f}×`);
+    }
+    if (r.maxP99Factor !== undefined && !Number.isNaN(p99o) && !Number.isNaN(now.p99) && now.n / Math.max(seconds, 1) >= slo.minRequestRate) {
+      evidence.previousP99Seconds = p99o;
+      if (now.p99 > r.maxP99Factor * p99o) return { failed: `p99 ${fmt(now.p99)}s > ${r.maxP99Factor}× the previous ${fmt(p99o)}s`, evidence };
+      notes.push(`p99 ${fmt(now.p99)}s within ${r.maxP99Factor}× ${fmt(p99o)}s`);
+    }
+    return { note: notes.join(', ') || 'nothing to compare', evidence };
   }
 
   /** Runs an instant query; an empty vector is NaN (no data). Throws when Prometheus cannot answer. */
@@ -234,8 +292,9 @@ function result(s: SloSample, outage?: { requests: number; errors: number }): He
     evidence.outageRequests = outage.requests;
     evidence.outageErrors = outage.errors;
   }
-  for (const key of ['requests', 'errors', 'requestRate', 'errorRatio', 'lower', 'upper', 'ceiling', 'p99Seconds'] as const) {
-    const v = s[key];
+  for (const key of ['requests', 'errors', 'requestRate', 'errorRatio', 'lower', 'upper', 'ceiling', 'p99Seconds', 'previousRequests', 'previousErrors',
+    'previousErrorRatio', 'relativeLower', 'previousP99Seconds'] as const) {
+    const v = (s as unknown as Record<string, unknown>)[key];
     if (typeof v === 'number' && Number.isFinite(v)) evidence[key] = Number(v.toPrecision(4));
   }
   const reason = outage && outage.requests > 0

@@ -150,7 +150,16 @@ export class Planner {
       break;
     }
     this.c.o.metrics.waiting.set({ reason: 'min_image_age' }, this.waitingCount());
-    if (!chosen) return undefined;
+    if (!chosen) {
+      // why nothing goes (debug: every poll): what the workload runs, what the registry lists, what the policy left out
+      this.c.log.debug('no version to move to', {
+        workload: w.id, image: w.image, policy: policy.toString(), current: current.tag, listed: candidates.length,
+        newest: candidates.map((c) => c.tag).slice(-5),
+        quarantined: candidates.filter((c) => this.c.o.quarantine.isQuarantined(w.model, versionKey(c.tag, c.digest, policy.kind))).map((c) => c.tag),
+        passedOver: [...passedOver],
+      });
+      return undefined;
+    }
     const failures = this.c.applyFailures.get(`${w.id} ${versionKey(chosen.tag, chosen.digest, policy.kind)}`);
     if (failures && this.c.o.clock.now().getTime() < failures.retryAt) {
       this.c.log.debug('version waits after failed cycles', { workload: w.id, version: chosen.tag, failedCycles: failures.count, retryAt: new Date(failures.retryAt).toISOString() });

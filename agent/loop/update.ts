@@ -6,7 +6,7 @@ import { ImageRef, sameImage, sameVersion } from '../../lib/core/image-ref';
 import type { Verdict } from '../health/gate';
 import { pushVerifiedAttestation, VerifiedPredicate } from '../registry/attestation';
 import { backoffDelay } from '../retry';
-import { InFlightRecord, Target, UpdatePlan, Workload } from '../types';
+import { GoldenSetRecord, InFlightRecord, Target, UpdatePlan, Workload } from '../types';
 import type { LoopContext } from './context';
 import { planFromRecord } from './records';
 import type { Fail, UpdateOutcome } from './settings';
@@ -62,13 +62,14 @@ export class UpdateRunner {
     this.c.beat();
     const base = { target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: plan.attempt };
     const evidence = Object.assign({}, ...verdict.checks.map((c) => c.evidence ?? {})) as Record<string, number>;
+    const goldenSet = verdict.checks.find((c) => c.goldenSet)?.goldenSet;
     this.c.audit({
       ...base, event: 'verify', result: verdict.decision, reason: verdict.checks.map((c) => `${c.name}: ${c.status} (${c.reason})`).join('; '),
-      ...(Object.keys(evidence).length ? { evidence } : {}),
+      ...(Object.keys(evidence).length ? { evidence } : {}), ...(goldenSet ? { goldenSet } : {}),
     });
     switch (verdict.decision) {
       case 'promote':
-        return this.finishPromote(target, plan, verdict.reason, evidence, fail);
+        return this.finishPromote(target, plan, verdict.reason, evidence, fail, goldenSet);
       case 'rollback': {
         this.c.held.delete(w.id);
         return this.rollBackDecided(target, w, plan, verdict.reason, 'health-gate', fail);
@@ -93,7 +94,7 @@ export class UpdateRunner {
    * passing the gate) is a failed update: quarantined, then rolled back.
    */
   private async finishPromote(target: Target, plan: UpdatePlan, reason: string, evidence: Record<string, number>,
-    fail: Fail): Promise<UpdateOutcome> {
+    fail: Fail, goldenSet?: GoldenSetRecord): Promise<UpdateOutcome> {
     const w = plan.workload;
     const base = { target: w.id, model: w.model, from: plan.from, to: plan.to, trigger: plan.trigger, attempt: plan.attempt };
     const r = await this.c.retrying((s) => target.promote(plan, s));
@@ -124,7 +125,7 @@ export class UpdateRunner {
     for (const dropped of this.c.o.quarantine.supersede(w.model, plan.toVersion)) {
       this.c.audit({ event: 'released', target: w.id, model: w.model, result: 'superseded', reason: `${dropped.version} superseded by ${plan.toVersion}` });
     }
-    if (this.c.o.attest) await this.attest(plan, reason, evidence);
+    if (this.c.o.attest) await this.attest(plan, reason, evidence, goldenSet);
     return 'promoted';
   }
 
@@ -133,7 +134,7 @@ export class UpdateRunner {
    * values. Retried with backoff; a failure does not undo the promotion (the version is healthy here), it is audited,
    * counted and alerted: environments that require this proof will not take the version until it is written.
    */
-  private async attest(plan: UpdatePlan, reason: string, evidence: Record<string, number>): Promise<void> {
+  private async attest(plan: UpdatePlan, reason: string, evidence: Record<string, number>, goldenSet?: GoldenSetRecord): Promise<void> {
     const a = this.c.o.attest!;
     const w = plan.workload;
     const ref = ImageRef.parse(plan.to, { allowMutableTag: true });
@@ -145,7 +146,7 @@ export class UpdateRunner {
     }
     const predicate: VerifiedPredicate = {
       environment: a.environment, workload: w.id, model: w.model, version: plan.toVersion, image: plan.to,
-      verifiedAt: this.c.o.clock.now().toISOString(), gate: { decision: 'promote', reason, evidence }, agent: 'modelpilot-updater',
+      verifiedAt: this.c.o.clock.now().toISOString(), gate: { decision: 'promote', reason, evidence, ...(goldenSet ? { goldenSet } : {}) }, agent: 'modelpilot-updater',
     };
     const repo = { registry: ref.registry, repository: ref.repository };
     let tag = '';

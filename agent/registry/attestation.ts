@@ -37,7 +37,11 @@ export interface VerifiedPredicate {
   /** When it was promoted (ISO 8601). */
   readonly verifiedAt: string;
   /** The health gate's verdict: its reason and the SLO values measured (error ratio, p99, request rate …). */
-  readonly gate: { readonly decision: 'promote'; readonly reason: string; readonly evidence: Readonly<Record<string, number>> };
+  readonly gate: {
+    readonly decision: 'promote'; readonly reason: string; readonly evidence: Readonly<Record<string, number>>;
+    /** The golden set the quality gate replayed (file, sha256 digest, samples), when the model has one. */
+    readonly goldenSet?: { readonly source: string; readonly digest: string; readonly samples: number };
+  };
   /** The agent that wrote it. */
   readonly agent: string;
 }

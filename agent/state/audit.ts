@@ -53,6 +53,8 @@ export interface AuditEntry {
   readonly attempt?: number;
   /** The numbers behind a verdict: requests n, errors k, the Wilson bounds, the ceiling, p99 (verify entries). */
   readonly evidence?: Readonly<Record<string, number>>;
+  /** The golden set of a quality verdict: file, sha256 digest, samples (verify entries). */
+  readonly goldenSet?: { readonly source: string; readonly digest: string; readonly samples: number };
 }
 
 export type AuditInput = Omit<AuditEntry, 'time'> & { readonly time?: string };

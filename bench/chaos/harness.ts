@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { readAuditFile } from '../../agent/state/audit';
+import { renderModel, trainModel, Variant, VARIANTS } from '../../examples/model-server/train/train';
 import { buildTestImage, TestImage } from '../../scripts/build-test-image';
 import { FaultProxy, startFaultProxy } from '../../test/support/fault-proxy';
 import { startPodman, TestPodman } from '../../test/support/podman';
@@ -20,6 +21,9 @@ import {
   AGENT_TOKEN, AgentProcess, portPair, runModel, startAgent, startHaproxy, TestHaproxy,
 } from '../../test/support/single-host';
 import { freePort, waitFor } from '../../test/support/tools';
+
+/** The golden set the repository ships for the reference model (train.ts --golden). */
+export const GOLDEN_SET = path.join(__dirname, '..', '..', 'examples', 'model-server', 'golden', 'churn.jsonl');
 
 /** Where every workload's model container sees its fault directory (read-only; see {@link Workload.crashVersion}). */
 const FAULT_DIR_IN_CONTAINER = '/faults';
@@ -38,7 +42,10 @@ export const VERSIONS = {
     what: 'serves, then exits 137 once the workload\'s crash file exists, at each start (passes the gate, crashes after promotion)',
     env: { MODEL_FAULT_CRASH_WHEN_FILE: `${FAULT_DIR_IN_CONTAINER}/crash` },
   },
-} as const;
+  // real models trained by examples/model-server/train/train.ts: every answer 200 OK and well-formed
+  '1.7.0': { what: 'trained on shuffled labels: 200 OK, valid outputs, predictions no better than a constant', env: {}, model: 'shuffled-labels' },
+  '1.8.0': { what: 'retrained on a fresh sample: a small, acceptable drift', env: {}, model: 'drift' },
+} as const satisfies Record<string, { what: string; env: Record<string, string>; model?: Variant }>;
 export type Version = keyof typeof VERSIONS;
 
 export interface ChaosEnv {
@@ -74,7 +81,14 @@ export async function startChaosEnv(): Promise<ChaosEnv> {
   const faults = await startFaultProxy({ host: regHost, port: Number(regPort) }, await freePort());
   const pod = await startPodman({ insecureRegistries: [reg.host, faults.host] });
   const images = {} as Record<Version, TestImage>;
-  for (const [v, d] of Object.entries(VERSIONS)) images[v as Version] = await buildTestImage({ version: v, podman: pod, env: d.env });
+  const models = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-chaos-models-'));
+  for (const [v, d] of Object.entries(VERSIONS)) {
+    const variant = 'model' in d ? d.model : undefined;
+    const modelFile = variant && path.join(models, `${variant}.json`);
+    if (variant && modelFile) fs.writeFileSync(modelFile, renderModel(trainModel(VARIANTS[variant], 'churn', v)));
+    images[v as Version] = await buildTestImage({ version: v, podman: pod, env: d.env, ...(modelFile ? { modelFile } : {}) });
+  }
+  fs.rmSync(models, { recursive: true, force: true });
   Object.assign(env, {
     reg, faults, pod, docker: new Docker({ socketPath: pod.socketPath }), images,
     push: async (repository: string, version: Version, direct = false) => {
@@ -108,6 +122,11 @@ export interface WorkloadOptions {
   readonly agent?: Record<string, unknown>;
   /** The engine socket the agent uses (e.g. an engine killer's) instead of podman's own. */
   readonly engineSocket?: string;
+  /**
+   * The quality gate of the workload's image (agent.yaml `images[].quality` without `goldenSet`): the repository's
+   * golden set (examples/model-server/golden/churn.jsonl) is put beside agent.yaml, where the agent reads it.
+   */
+  readonly quality?: Record<string, unknown>;
 }
 
 export interface Workload {
@@ -132,6 +151,14 @@ export interface Workload {
   containers(): Promise<Array<{ name: string; state: string }>>;
   audit(): ReturnType<typeof readAuditFile>['entries'];
   stop(): Promise<void>;
+}
+
+/** Copies the repository's golden set into `dir` (mounted into the agent's container) and returns its path there. */
+function goldenIn(dir: string): string {
+  const file = path.join(dir, 'churn.jsonl');
+  fs.copyFileSync(GOLDEN_SET, file);
+  fs.chmodSync(file, 0o644);
+  return file;
 }
 
 export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<Workload> {
@@ -163,6 +190,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
     },
     rollback: { attemptTimeout: '60s', maxAttempts: 2, maxRestarts: 3, backoff: { initial: '500ms', max: '2s' } },
     webhooks: { listen: `127.0.0.1:${agentPort}` },
+    ...(o.quality ? { images: [{ repository: `${env.faults.host}/${repository}`, quality: { goldenSet: goldenIn(confDir), ...o.quality } }] } : {}),
     stateDir: dir,
     log: { level: 'debug' },
     ...o.agent,

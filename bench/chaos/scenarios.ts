@@ -134,6 +134,45 @@ export function healthyUpdate(env: ChaosEnv, o: { proxy: boolean; version: '1.1.
     });
 }
 
+/** The quality gate of the chaos and quality scenarios: accuracy on the shipped golden set, at least 0.65 (lib/core/quality.ts). */
+export const QUALITY_GATE = { metric: 'accuracy', threshold: 0.65, prediction: 'prediction.label', minSamples: 100 } as const;
+
+/**
+ * A model version that answers every request with 200 and valid outputs, pushed under load behind HAProxy: with the
+ * quality gate (the golden set replayed at the new version's own port before it joins the rotation) the
+ * shuffled-labels version is rolled back and quarantined and never answers a user; with only readiness and the
+ * error-rate gate (the control) the same push is promoted; the small-drift version passes the quality gate.
+ */
+export function modelQuality(env: ChaosEnv, o: { version: '1.7.0' | '1.8.0'; gate: 'quality' | 'http-only' }): Promise<ScenarioResult> {
+  const expectPromoted = o.version === '1.8.0' || o.gate === 'http-only';
+  return scenario(env, 'model-quality', `${o.version === '1.7.0' ? 'shuffled-labels' : 'small-drift'}-${o.gate}`,
+    expectPromoted ? 'promoted; 0 failed requests'
+      : 'rejected by the quality gate before it takes traffic, quarantined; 0 failed requests; no user answered by it',
+    { proxy: true, ...(o.gate === 'quality' ? { quality: QUALITY_GATE } : {}) }, async (w, check) => {
+      const { load, seen, pushed } = await pushUnderLoad(env, w, o.version);
+      const decidedAt = await auditEvent(w, 'promoted or rolled back', (e) => (e.event === 'promoted' && isVersion(e.to, o.version))
+        || (e.event === 'rolled-back' && isVersion(e.from, o.version)), 180_000);
+      const promoted = w.audit().some((e) => e.event === 'promoted' && isVersion(e.to, o.version));
+      await settledOn(w, promoted ? o.version : '1.0.0');
+      const report = await load.stop();
+      const versions = seen.stop();
+      const verify = w.audit().find((e) => e.event === 'verify' && isVersion(e.to, o.version));
+      const servedByIt = versions.filter((v) => v.version === o.version).length;
+      check(report.failed === 0, `${report.failed} request(s) failed`);
+      check(promoted === expectPromoted, `${o.version} was ${promoted ? 'promoted' : 'rolled back'}: ${verify?.reason ?? ''}`);
+      if (!expectPromoted) {
+        check(servedByIt === 0, `${o.version} answered ${servedByIt} of the watcher's requests through the proxy`);
+        check(w.audit().some((e) => e.event === 'quarantined' && (e.reason ?? '').startsWith(o.version)), `${o.version} not quarantined`);
+      }
+      if (o.gate === 'quality') check(verify?.goldenSet?.digest?.startsWith('sha256:') === true, 'the verify entry does not record the golden set\'s digest');
+      return {
+        outcome: promoted ? 'promoted' : 'rolled back', pushToVerdictMs: decidedAt - pushed, verdict: verify?.reason?.slice(0, 300) ?? null,
+        qualityRatio: verify?.evidence?.qualityRatio ?? null, qualityLower: verify?.evidence?.qualityLower ?? null,
+        goldenSet: verify?.goldenSet?.digest ?? null, answeredUsersOrWatcher: servedByIt, ...loadNumbers(report),
+      };
+    });
+}
+
 /** A bad version under load: rolled back and quarantined; with the proxy no request fails. */
 export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-ready' | 'errors-10pct' | 'crash-on-start' }): Promise<ScenarioResult> {
   const version: Version = o.kind === 'never-ready' ? '1.3.0' : o.kind === 'errors-10pct' ? '1.4.0' : '1.5.0';
@@ -425,7 +464,15 @@ export async function stateDirFull(env: ChaosEnv): Promise<ScenarioResult> {
 }
 
 /** Every scenario, in order (`npm run chaos`). */
+/** The model-quality scenarios (bench/quality.bench.ts writes bench/results/quality.json from them). */
+export const QUALITY_SCENARIOS: Array<{ name: string; run: (env: ChaosEnv) => Promise<ScenarioResult> }> = [
+  { name: 'model quality: shuffled labels, quality gate', run: (e) => modelQuality(e, { version: '1.7.0', gate: 'quality' }) },
+  { name: 'model quality: shuffled labels, readiness + error rate only (control)', run: (e) => modelQuality(e, { version: '1.7.0', gate: 'http-only' }) },
+  { name: 'model quality: small drift, quality gate', run: (e) => modelQuality(e, { version: '1.8.0', gate: 'quality' }) },
+];
+
 export const ALL: Array<{ name: string; run: (env: ChaosEnv) => Promise<ScenarioResult> }> = [
+  ...QUALITY_SCENARIOS,
   { name: 'healthy blue/green 0s', run: (e) => healthyUpdate(e, { proxy: true, version: '1.1.0' }) },
   { name: 'healthy blue/green 3s', run: (e) => healthyUpdate(e, { proxy: true, version: '1.2.0' }) },
   { name: 'healthy stop-then-start 0s', run: (e) => healthyUpdate(e, { proxy: false, version: '1.1.0' }) },

@@ -212,6 +212,14 @@ export async function run(argv: string[]): Promise<number> {
 
 /** `--target kubernetes`: one YAML file per chart, SECRETS.md beside them. */
 function writeKubernetes(charts: readonly SynthesizedChart[], out: string, appFile?: string): number {
+  // a quality gate the Kubernetes updater cannot run is refused, never dropped: the user would believe it guards them
+  const gated = charts.filter((c) => c.stack?.model.quality && c.stack.updater);
+  if (gated.length > 0) {
+    process.stderr.write(gated.map((c) => `modelpilot synth: stack '${c.id}': model '${c.stack!.model.modelName}' has a quality gate ('quality'), `
+      + "which the updater runs on one Docker host for now (synth --target compose); for Kubernetes remove 'quality' from this stack "
+      + '(an Argo Rollouts analysis can judge the canary) — nothing written\n').join(''));
+    return 1;
+  }
   // every file is checked before the first is written: nothing over a file synth did not write (#27)
   const allObjects = charts.flatMap((c) => c.objects);
   const missing = missingReferences(allObjects);
@@ -297,7 +305,10 @@ function writeCompose(
   if (refused) return refused;
   for (const [dir, files] of bundles) {
     fs.mkdirSync(dir, { recursive: true });
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), text);
+    }
     process.stdout.write(`${dir}/: ${Object.keys(files).join(', ')}\n`);
   }
   const skipped = charts.filter((c) => !c.stack).map((c) => c.id);

@@ -11,6 +11,7 @@
  * | `alertmanager.yml`  | the same routes and receivers; the updater route points at the agent on the host   |
  * | `agent.yaml`        | the updater's config with the Docker target (blue/green through HAProxy)            |
  * | `registry.yml`      | the in-cluster registry's config, listening on the host (only with `ModelRegistry.inCluster`) |
+ * | `golden/<file>`     | the model's golden set, read by the agent's quality gate (only with the model's `quality`) |
  * | `SECRETS.md`        | the secret files to create next to compose.yaml before `compose up`                |
  *
  * Every service uses host networking: the proxy is the only listener meant for users (`listen`); Prometheus,
@@ -255,7 +256,12 @@ function alertingPart({ stack, ports, images }: BundleContext): BundlePart {
 function agentPart(ctx: BundleContext, registryHost: string | undefined, registryAuth: boolean): BundlePart {
   const { stack, scope, container, ports, admin, socket, options, images } = ctx;
   const updater = stack.updater;
-  if (!updater) return {};
+  if (!updater) {
+    if (stack.model.quality) {
+      throw new Error(`the stack has no updater, so model '${stack.model.modelName}''s quality gate would never run; add 'updater: {}' or remove 'quality'`);
+    }
+    return {};
+  }
   const stopSeconds = container.graceSeconds;
   const config = JSON.parse(JSON.stringify(updater.config)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   config.targets = {
@@ -274,9 +280,10 @@ function agentPart(ctx: BundleContext, registryHost: string | undefined, registr
   }
   config.health = { ...config.health, ...(config.health?.prometheus ? { prometheus: { ...config.health.prometheus, url: `http://127.0.0.1:${ports.prometheus}` } } : {}) };
   config.webhooks = { ...config.webhooks, listen: `127.0.0.1:${ports.agent}` };
+  const golden = qualityFiles(stack, config);
   const agentYaml = stringify(config);
   return {
-    files: { 'agent.yaml': agentYaml },
+    files: { 'agent.yaml': agentYaml, ...golden },
     services: { modelpilot: {
       image: images.modelpilot, network_mode: 'host', restart: 'unless-stopped',
       command: ['agent', '--config', '/etc/modelpilot/agent.yaml'],
@@ -285,13 +292,32 @@ function agentPart(ctx: BundleContext, registryHost: string | undefined, registr
         : `\${${DOCKER_GID_VARIABLE}:?set ${DOCKER_GID_VARIABLE} to the group id of the Docker socket on this host: `
           + `export ${DOCKER_GID_VARIABLE}=$$(stat -c %g ${socket}) or put it in .env next to compose.yaml}`],
       volumes: [`${socket}:/var/run/docker.sock`, './agent.yaml:/etc/modelpilot/agent.yaml:ro', `./secrets/modelpilot:${AGENT_SECRETS}:ro`,
-        `modelpilot-state:${AGENT_PATHS.state}`],
+        `modelpilot-state:${AGENT_PATHS.state}`, ...(Object.keys(golden).length ? [`./golden:${AGENT_PATHS.golden}:ro`] : [])],
       depends_on: ['prometheus'],
     } },
     volumes: ['modelpilot-state'],
     secrets: [...new Set([...agentYaml.matchAll(new RegExp(`${escape(AGENT_SECRETS)}/([^\\s'"]+)`, 'g'))].map((m) => m[1]))]
       .map((f) => `modelpilot/${f} (read by the agent at ${AGENT_SECRETS}/${f})`),
   };
+}
+
+/**
+ * The model's quality gate: its golden set shipped as `golden/<file>` (mounted at AGENT_PATHS.golden) and
+ * `images[].quality` in the agent's config (`config` is changed in place).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function qualityFiles(stack: SelfHealingModelStack, config: Record<string, any>): Record<string, string> {
+  const q = stack.model.quality;
+  if (!q) return {};
+  if (q.goldenSet.text === undefined) {
+    throw new Error(`'quality.goldenSet' ${q.goldenSet.source} was not read from a file, so the bundle cannot ship it; use GoldenSet.fromFile('<path>')`);
+  }
+  const file = q.goldenSet.source;
+  const images = (config.images ?? []) as Array<Record<string, unknown>>;
+  const image = images.find((i) => i.model === stack.model.modelName);
+  if (!image) throw new Error(`the updater does not keep model '${stack.model.modelName}' up to date, so its quality gate would never run; add the model to the updater or remove 'quality'`);
+  image.quality = q.toAgentConfig(`${AGENT_PATHS.golden}/${file}`);
+  return { [`golden/${file}`]: q.goldenSet.text };
 }
 
 /** compose.yaml: a header with how to start it and what one host cannot do of the stack, then the services and volumes. */

@@ -14,6 +14,21 @@ export interface SloMetrics {
   readonly inferenceSeconds?: string;
 }
 
+/**
+ * The relative gate: the new version judged against the version it replaces, in the same window, on the same
+ * traffic (Docker blue/green: both in HAProxy's rotation during the bake window). Each field turns one comparison on.
+ */
+export interface RelativeSlo {
+  /**
+   * The new version fails when its error ratio is, with the gate's confidence, above this factor times the previous
+   * version's (a one-sided two-proportion bound on p_new − factor·p_old) — even when both are under `maxErrorRatio`.
+   * E.g. 1.5: twice the old errors fail once the traffic shows it.
+   */
+  readonly maxErrorRatioFactor?: number;
+  /** The new version fails when its p99 latency is above this factor times the previous version's (e.g. 1.5). */
+  readonly maxP99Factor?: number;
+}
+
 /** Properties of an {@link Slo}. */
 export interface SloProps {
   /**
@@ -51,6 +66,11 @@ export interface SloProps {
    * @default - the model-server contract: `model_request_total`, `model_inference_seconds`
    */
   readonly metrics?: SloMetrics;
+  /**
+   * Judge the new version against the one it replaces as well (the updater's gate).
+   * @default - absolute ceilings only
+   */
+  readonly relative?: RelativeSlo;
 }
 
 /** Label matchers that pick out one model's (or one version's) series. */
@@ -81,6 +101,7 @@ export class Slo {
   public readonly minSamples: number;
   public readonly requestTotalMetric: string;
   public readonly inferenceSecondsMetric: string;
+  public readonly relative?: RelativeSlo;
 
   constructor(props: SloProps = {}) {
     this.maxErrorRatio = props.maxErrorRatio ?? 0.05;
@@ -91,6 +112,15 @@ export class Slo {
     this.minSamples = props.minSamples ?? Math.max(1, Math.ceil(this.minRequestRate * this.window.toMilliseconds() / 1000));
     this.requestTotalMetric = props.metrics?.requestTotal ?? 'model_request_total';
     this.inferenceSecondsMetric = props.metrics?.inferenceSeconds ?? 'model_inference_seconds';
+    if (props.relative) {
+      for (const key of ['maxErrorRatioFactor', 'maxP99Factor'] as const) {
+        const v = props.relative[key];
+        if (v !== undefined && !(v >= 1 && Number.isFinite(v))) {
+          throw new Error(`'slo.relative.${key}' value ${v} must be a factor of at least 1, such as 1.5 (the new version may be 1.5 times worse)`);
+        }
+      }
+      this.relative = { ...props.relative };
+    }
 
     if (!(this.maxErrorRatio > 0 && this.maxErrorRatio < 1)) {
       throw new Error(`'slo.maxErrorRatio' value ${this.maxErrorRatio} is outside (0, 1); give a ratio such as 0.05 for 5 %`);
@@ -170,6 +200,24 @@ export class Slo {
     return `histogram_quantile(0.99, sum by (le) (${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}))`;
   }
 
+  /**
+   * PromQL: requests the selected processes served in the last `seconds` (the previous version's share of the same
+   * window the new version is judged over).
+   */
+  public metricWindowRequests(sel: SloSelector, seconds: number): string {
+    return `sum(increase(${this.requestTotalMetric}{${matchers(sel)}}[${Math.max(1, Math.round(seconds))}s]))`;
+  }
+
+  /** PromQL: 5xx responses of the selected processes in the last `seconds`. */
+  public metricWindowErrors(sel: SloSelector, seconds: number): string {
+    return `sum(increase(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}}[${Math.max(1, Math.round(seconds))}s]))`;
+  }
+
+  /** PromQL: p99 inference latency of the selected processes in the last `seconds`. */
+  public metricWindowP99(sel: SloSelector, seconds: number): string {
+    return `histogram_quantile(0.99, sum by (le) (increase(${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}[${Math.max(1, Math.round(seconds))}s])))`;
+  }
+
   /** The p99 ceiling in seconds, as PromQL compares it. */
   public get maxP99Seconds(): number {
     return this.maxP99Latency.toMilliseconds() / 1000;
@@ -183,6 +231,7 @@ export class Slo {
       maxFailedScrapes: this.maxFailedScrapes,
       minRequestRate: this.minRequestRate,
       metrics: { requestTotal: this.requestTotalMetric, inferenceSeconds: this.inferenceSecondsMetric },
+      ...(this.relative ? { relative: { ...this.relative } } : {}),
     };
   }
 }

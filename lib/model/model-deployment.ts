@@ -6,6 +6,7 @@ import { K8S_LABELS, MODEL_SERVER_ENV } from '../core/contract/names';
 import { Duration } from '../core/duration';
 import { ImageRef } from '../core/image-ref';
 import { recommendedLabels, versionLabel } from '../core/labels';
+import { QualityGate } from '../core/quality';
 import { Slo } from '../core/slo';
 import { UpdatePolicy } from '../core/update-policy';
 import { ingressPolicySpec, UpdaterPeer } from '../network/peers';
@@ -191,6 +192,12 @@ export interface ModelDeploymentProps {
    */
   readonly slo?: Slo;
   /**
+   * The quality gate: a golden set replayed against each new version before it takes users' traffic (the single-host
+   * bundle's updater; lib/core/quality.ts). Catches a version that answers 200 with wrong predictions.
+   * @default - none
+   */
+  readonly quality?: QualityGate;
+  /**
    * Which new versions the updater may move the model to.
    * @default UpdatePolicy.semver('minor')
    */
@@ -233,6 +240,8 @@ export class ModelDeployment extends Construct {
   public readonly metricsPath: string;
   /** The SLO. */
   public readonly slo: Slo;
+  /** The quality gate, when the model has one. */
+  public readonly quality?: QualityGate;
   /** The update policy. */
   public readonly updatePolicy: UpdatePolicy;
   /** Startup budget in seconds (period × failure threshold ≥ modelLoadTimeout). */
@@ -267,6 +276,7 @@ export class ModelDeployment extends Construct {
     this.metricsPort = this.port;
     this.metricsPath = checkPath('metricsPath', props.metricsPath ?? '/metrics', '/metrics');
     this.slo = props.slo ?? Slo.DEFAULT;
+    this.quality = props.quality;
     this.updatePolicy = props.updatePolicy ?? UpdatePolicy.semver('minor');
     this.deploymentName = props.name;
     this.serviceName = props.name;

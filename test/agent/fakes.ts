@@ -8,6 +8,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import * as os from 'os';
 import * as path from 'path';
 import { HealthGate, HealthGateOptions, InconclusiveMode } from '../../agent/health/gate';
+import type { BeforeTraffic } from '../../agent/health/quality';
 import {
   AttestSettings, DEFAULT_ROLLBACK, ImageSettings, Reconciler, ReconcilerOptions, RollbackSettings, VerifiedInRequirement,
 } from '../../agent/loop';
@@ -244,9 +245,15 @@ export class FakeTarget implements Target {
     return { ok: true, value: undefined };
   }
 
-  public async waitReady(plan: UpdatePlan): Promise<HealthResult> {
+  public async waitReady(plan: UpdatePlan, _timeoutMs?: number, signal?: AbortSignal, beforeTraffic?: BeforeTraffic): Promise<HealthResult> {
     this.calls.push(`waitReady ${plan.toString()}`);
     const status = this.behaviour.get(plan.toVersion.split('@')[0])?.ready ?? 'Healthy';
+    if (status === 'Healthy' && beforeTraffic) {
+      // as the Docker target: the quality gate at the new version's own address, before it takes traffic
+      this.calls.push(`quality ${plan.toString()}`);
+      const q = await beforeTraffic({ url: `http://fake/${plan.toVersion}`, previousUrl: `http://fake/${plan.fromVersion}` }, signal);
+      if (q.status !== 'Healthy') return { status: 'Unhealthy', reason: `quality gate: ${q.reason}` };
+    }
     return { status, reason: status === 'Healthy' ? 'container healthy' : 'readiness probe failed: HTTP 503' };
   }
 

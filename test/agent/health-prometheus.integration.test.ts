@@ -112,3 +112,34 @@ test('the gate judges the workload it is asked about, not another one with the s
   // unscoped (the old behaviour), staging's errors decide prod's verdict
   expect((await check().check(planFor('1.6.0'))).status).toBe('Unhealthy');
 });
+
+describe('the relative gate: the new version against the one it replaces, over the same last seconds', () => {
+  // both under an absolute ceiling of 10 %: only the comparison can tell 7 % from 3 %
+  const relative = new Slo({ window: Duration.minutes(1), maxErrorRatio: 0.1, maxP99Latency: Duration.millis(500), minRequestRate: 1,
+    relative: { maxErrorRatioFactor: 1.5, maxP99Factor: 2 } });
+  const absoluteOnly = new Slo({ window: Duration.minutes(1), maxErrorRatio: 0.1, maxP99Latency: Duration.millis(500), minRequestRate: 1 });
+  const plan = (from: string, to: string): UpdatePlan => new UpdatePlan(
+    { id: 'docker/recsys', name: 'recsys', model: 'recsys', image: `r/m:${from}`, policy: UpdatePolicy.semver('minor') },
+    `r/m:${from}`, `r/m:${to}`, from, to, 'poll',
+  );
+  const gate = (s: Slo): PrometheusSloCheck => new PrometheusSloCheck({
+    url: prom.url, sloFor: () => s, bakeWindowMs: 10_000, queryIntervalMs: 1000, clock: systemClock,
+  });
+
+  test('7 % errors replacing 3 % is rejected under the 10 % ceiling; the absolute gate alone promotes it', async () => {
+    const r = await gate(relative).check(plan('1.4.0', '1.5.0'));
+    expect(r.status).toBe('Unhealthy');
+    expect(r.reason).toMatch(/^worse than 1\.4\.0: error ratio 0\.07\d* \(\d+\/\d+\) vs 0\.03\d* \(\d+\/\d+\): above 1\.5× the previous one's/);
+    expect(r.evidence).toMatchObject({ previousErrorRatio: expect.closeTo(0.03, 2), relativeLower: expect.any(Number) });
+    expect((await gate(absoluteOnly).check(plan('1.4.0', '1.5.0'))).status).toBe('Healthy');
+  });
+
+  test('3 % replacing 7 % passes and says what it compared; a previous version with no traffic is no baseline', async () => {
+    const r = await gate(relative).check(plan('1.5.0', '1.4.0'));
+    expect(r.status).toBe('Healthy');
+    expect(r.reason).toMatch(/; against 1\.5\.0: error ratio 0\.03\d* .* within 1\.5×, p99 [\d.]+s within 2× [\d.]+s$/);
+    const idle = await gate(relative).check(plan('1.3.0', '1.4.0'));
+    expect(idle.status).toBe('Healthy');
+    expect(idle.reason).toMatch(/against 1\.3\.0: no baseline \(1\.3\.0 served nothing counted in the last [\d.]+s\)$/);
+  });
+});

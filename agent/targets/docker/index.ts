@@ -25,6 +25,7 @@ import { DOCKER_LABELS as CONTRACT_DOCKER_LABELS, MODEL_SERVER_ENV } from '../..
 import { ImageRef, sameImage } from '../../../lib/core/image-ref';
 import { UpdatePolicy } from '../../../lib/core/update-policy';
 import { sleep } from '../../clock';
+import type { BeforeTraffic, Endpoints } from '../../health/quality';
 import { HttpRequester, httpRequest } from '../../http-client';
 import type { CredentialStore } from '../../registry/credentials';
 import {
@@ -788,13 +789,41 @@ export class DockerTarget implements Target {
   // waitReady
   // -------------------------------------------------------------------------------------------------------------
 
-  public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
+  /**
+   * The new version's own address (the origin of its `modelpilot.ready-url` label) and, when `previousName` runs
+   * beside it (blue/green), the serving version's.
+   */
+  private async endpoints(c: Docker.ContainerInspectInfo, previousName?: string): Promise<Endpoints | { problem: string }> {
+    const origin = (u?: string): string | undefined => {
+      try {
+        return u ? new URL(u).origin : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const url = origin(c.Config.Labels?.[DOCKER_LABELS.readyUrl]);
+    if (!url) {
+      return { problem: `container ${nameOf(c)} has no '${DOCKER_LABELS.readyUrl}' label, so the agent does not know its address to replay the golden set; `
+        + `label it with its readiness URL, e.g. ${DOCKER_LABELS.readyUrl}=http://127.0.0.1:8080/health/ready` };
+    }
+    const previous = previousName ? await this.docker.getContainer(previousName).inspect().catch(() => undefined) : undefined;
+    const previousUrl = origin(previous?.Config.Labels?.[DOCKER_LABELS.readyUrl]);
+    return { url, ...(previousUrl ? { previousUrl } : {}) };
+  }
+
+  public async waitReady(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal, beforeTraffic?: BeforeTraffic): Promise<HealthResult> {
     // Blue/green: the new version runs beside the old one as N-modelpilot-next until promote.
     const beside = this.options.proxy ? await this.docker.getContainer(`${plan.workload.name}${SUFFIX.next}`).inspect().catch(() => undefined) : undefined;
     const bgRec = beside ? parseRecord(beside.Config.Labels?.[DOCKER_LABELS.inFlight]) : undefined;
     const bg = bgRec?.blueGreen && bgRec.to === plan.to ? bgRec.blueGreen : undefined;
     const name = bg ? `${plan.workload.name}${SUFFIX.next}` : plan.workload.name;
-    const healthy = async (reason: string): Promise<HealthResult> => {
+    const healthy = async (reason: string, c: Docker.ContainerInspectInfo): Promise<HealthResult> => {
+      if (beforeTraffic) {
+        // the quality gate, at the new version's own address: on blue/green before it joins the rotation
+        const at = await this.endpoints(c, bg ? plan.workload.name : undefined);
+        const q = 'url' in at ? await beforeTraffic(at, signal) : { status: 'Unhealthy' as const, reason: at.problem };
+        if (q.status !== 'Healthy') return { status: 'Unhealthy', reason: `quality gate: ${q.reason}` };
+      }
       if (!bg) return { status: 'Healthy', reason };
       await this.admit(bg.backend, bg.port, signal);
       return { status: 'Healthy', reason: `${reason}; in rotation on port ${bg.port} beside the previous version on ${bg.previousPort}` };
@@ -817,14 +846,14 @@ export class DockerTarget implements Target {
           const health = (st as { Health?: { Status?: string } }).Health?.Status;
           if (url) {
             const r = await this.probe(url, signal);
-            if (r === true) return await healthy(`${url} answered 2xx`);
+            if (r === true) return await healthy(`${url} answered 2xx`, c);
             last = `${url}: ${r}`;
           } else if (health && health !== 'none') {
-            if (health === 'healthy') return await healthy(`container ${name} HEALTHCHECK is healthy`);
+            if (health === 'healthy') return await healthy(`container ${name} HEALTHCHECK is healthy`, c);
             if (health === 'unhealthy') return { status: 'Unhealthy', reason: `container ${name} HEALTHCHECK is unhealthy` };
             last = `container ${name} HEALTHCHECK is ${health}`;
           } else {
-            return await healthy(`container ${name} is running (no HEALTHCHECK and no '${DOCKER_LABELS.readyUrl}' label to probe)`);
+            return await healthy(`container ${name} is running (no HEALTHCHECK and no '${DOCKER_LABELS.readyUrl}' label to probe)`, c);
           }
         }
       } catch (e) {

@@ -13,6 +13,7 @@ import { closestName } from '../closest-name';
 import { parseDuration } from '../duration';
 import { ImageRef, normalizeRegistryHost } from '../image-ref';
 import { formatKeyPath, valueAt } from '../key-path';
+import { QUALITY_METRICS, QualitySettings, thresholdProblem } from '../quality';
 import { scheduleProblem } from '../schedule';
 import { Slo } from '../slo';
 import { UpdatePolicy } from '../update-policy';
@@ -104,6 +105,11 @@ const sloSchema = z.strictObject({
     requestTotal: z.string().optional(),
     inferenceSeconds: z.string().optional(),
   }).optional(),
+  /** The relative gate: the new version against the one it replaces, in the same window (see Slo's RelativeSlo). */
+  relative: z.strictObject({
+    maxErrorRatioFactor: z.number({ error: 'must be a factor such as 1.5' }).optional(),
+    maxP99Factor: z.number({ error: 'must be a factor such as 1.5' }).optional(),
+  }).optional(),
 }).transform((s, ctx) => {
   try {
     return new Slo(s);
@@ -111,7 +117,8 @@ const sloSchema = z.strictObject({
     // Slo names its own field as `slo.<key>`; re-issue it at the right path with the value it quoted.
     const msg = (e as Error).message;
     const m = /^'slo\.([\w.]+)' value (.+?) ((?:is|must) .*)$/.exec(msg);
-    if (m) ctx.issues.push({ code: 'custom', input: (s as Record<string, unknown>)[m[1].split('.')[0]], path: m[1].split('.'), message: m[3] });
+    const input = (keys: string[]): unknown => keys.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], s);
+    if (m) ctx.issues.push({ code: 'custom', input: input(m[1].split('.')), path: m[1].split('.'), message: m[3] });
     else ctx.issues.push({ code: 'custom', input: s, message: msg });
     return z.NEVER;
   }
@@ -153,6 +160,32 @@ const imageMlflowSchema = z.strictObject({
   digestTag: MLFLOW_FIELDS.digestTag.optional(),
 });
 
+/** The quality gate of an image: a golden set replayed against the new version before it takes traffic (lib/core/quality.ts). */
+const qualitySchema = z.strictObject({
+  /** The golden set (JSON lines) as the agent reads it: a file the agent's image or a volume ships. */
+  goldenSet: nonEmpty("an absolute path such as '/etc/modelpilot/golden/churn.jsonl'").refine((p) => p.startsWith('/'),
+    { error: "must be an absolute path such as '/etc/modelpilot/golden/churn.jsonl'" }),
+  metric: z.enum(QUALITY_METRICS, { error: `must be one of ${QUALITY_METRICS.map((m) => `'${m}'`).join(', ')}` }).default('accuracy'),
+  /** accuracy/agreement: the lowest acceptable ratio, e.g. 0.7; maxAbsoluteError: the largest acceptable error. */
+  threshold: z.number({ error: 'must be a number such as 0.7 (accuracy) or 0.05 (maxAbsoluteError)' }),
+  /** Where the answer is in the response body, a dotted path. */
+  prediction: nonEmpty("a dotted path such as 'prediction.label'").default('prediction'),
+  /** The request's path on the model server. */
+  path: nonEmpty("a path such as '/predict'").refine((p) => p.startsWith('/'), { error: "must start with '/', such as '/predict'" }).default('/predict'),
+  /** Fewest samples a verdict needs. */
+  minSamples: positiveInt('a number of samples such as 100').default(30),
+  /** Requests in flight at once. */
+  concurrency: positiveInt('a number of requests such as 4').default(4),
+  /** Longest one request may take. */
+  timeout: timeout().default(parseDuration('5s')),
+}).superRefine((q, ctx) => {
+  const bad = thresholdProblem(q.metric, q.threshold);
+  if (bad) ctx.issues.push({ code: 'custom', input: q.threshold, path: ['threshold'], message: bad });
+}).transform((q): QualitySettings => ({
+  goldenSet: q.goldenSet, metric: q.metric, threshold: q.threshold, prediction: q.prediction, path: q.path,
+  minSamples: q.minSamples, concurrency: q.concurrency, timeoutMs: q.timeout.toMilliseconds(),
+}));
+
 const imageSchema = z.strictObject({
   /** `registry/repository`, without tag, e.g. `127.0.0.1:5000/models/recsys`. */
   repository: nonEmpty("a repository such as '127.0.0.1:5000/models/recsys'").transform((text, ctx) => {
@@ -191,6 +224,8 @@ const imageSchema = z.strictObject({
   prerelease: z.boolean({ error: 'must be true or false' }).default(false),
   /** This model's SLO for the health gate; default: `health.slo`. */
   slo: sloSchema.optional(),
+  /** The quality gate: a golden set replayed against each new version before it takes users' traffic. */
+  quality: qualitySchema.optional(),
 }).transform((i) => {
   let policy = i.policy;
   if (policy && i.prerelease && policy.kind === 'semver' && !policy.includePrerelease) {

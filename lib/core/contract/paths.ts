@@ -14,6 +14,8 @@ export const AGENT_PATHS = {
   trust: '/var/run/secrets/modelpilot/trust',
   /** The MLflow token (`token`). */
   mlflow: '/var/run/secrets/modelpilot/mlflow',
+  /** Golden sets of the quality gates (`<file>.jsonl`). */
+  golden: '/etc/modelpilot/golden',
   /** Persistent state: quarantine store, audit log. */
   state: '/var/lib/modelpilot',
 } as const;
