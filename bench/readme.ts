@@ -96,11 +96,20 @@ function chaosRow(c: Json): string {
     + 'full state disk, crashes after promotion — details below';
 }
 
+function qualityRow(q: Json): string {
+  const rows = (q.scenarios as Json[]).map((s) => {
+    const n = s.numbers as Json;
+    return `${String(s.variant)}: ${String(n.outcome)} in ${sec(n.pushToVerdictMs as number)} s, ${int(n.failedRequests as number)} failed of ${int(n.requests as number)}`;
+  });
+  return `each push under load behind HAProxy on the real single-host world — ${rows.join('; ')} (${(q.scenarios as Json[]).every((s) => s.held) ? 'every invariant held' : 'NOT every invariant held'}; docs/quality.md)`;
+}
+
 const SUMMARY: Array<{ name: string; file?: string; label?: string; render: (r: Json) => string }> = [
   { name: 'synth', render: synthRow },
   { name: 'model-server', render: modelServerRow },
   { name: 'alerting', render: alertingRow },
   { name: 'agent', render: agentRow },
+  { name: 'quality', render: qualityRow },
   { name: 'registry', label: '`registry`, `kubernetes`', render: () => 'request counts per poll / update, rollout detection by watch vs polling' },
   { name: 'pulumi', render: pulumiRow },
   { name: 'validate', render: validateRow },

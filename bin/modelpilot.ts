@@ -18,6 +18,7 @@ const COMMANDS: Record<string, string> = {
   history: 'print the agent audit log as a timeline',
   'registry-credentials': "generate the in-cluster registry's credentials (htpasswd and pull Secrets)",
   pipeline: 'write a CI release pipeline for a model image (github | gitlab)',
+  eval: "replay a golden set against a model server and judge its answers (the agent's quality gate)",
 };
 
 interface Command {

@@ -45,6 +45,9 @@ export const VERSIONS = {
   // real models trained by examples/model-server/train/train.ts: every answer 200 OK and well-formed
   '1.7.0': { what: 'trained on shuffled labels: 200 OK, valid outputs, predictions no better than a constant', env: {}, model: 'shuffled-labels' },
   '1.8.0': { what: 'retrained on a fresh sample: a small, acceptable drift', env: {}, model: 'drift' },
+  // the relative gate's pair: both under a 10 % ceiling, the second with twice the first one's errors
+  '1.9.0': { what: 'ready, 3 % HTTP 500 (the version a relative gate compares with)', env: { MODEL_FAULT_ERROR_RATIO: '0.03' } },
+  '1.10.0': { what: 'ready, 6 % HTTP 500: twice 1.9.0\'s errors, under a 10 % ceiling', env: { MODEL_FAULT_ERROR_RATIO: '0.06' } },
 } as const satisfies Record<string, { what: string; env: Record<string, string>; model?: Variant }>;
 export type Version = keyof typeof VERSIONS;
 
@@ -120,6 +123,8 @@ export interface WorkloadOptions {
   readonly stateDir?: string;
   /** Merged into agent.yaml. */
   readonly agent?: Record<string, unknown>;
+  /** Merged into agent.yaml's `health` (e.g. another `slo` or `bakeWindow`). */
+  readonly health?: Record<string, unknown>;
   /** The engine socket the agent uses (e.g. an engine killer's) instead of podman's own. */
   readonly engineSocket?: string;
   /**
@@ -187,6 +192,7 @@ export async function startWorkload(env: ChaosEnv, o: WorkloadOptions): Promise<
       readinessTimeout: '20s', bakeWindow: '4s', queryInterval: '1s', runningGrace: '2s', inconclusive: 'rollback',
       prometheus: { url: o.prometheusUrl ?? prom.url, timeout: '3s' },
       slo: { window: '1m', maxErrorRatio: 0.02, maxP99Latency: '2s', minRequestRate: 1 },
+      ...o.health,
     },
     rollback: { attemptTimeout: '60s', maxAttempts: 2, maxRestarts: 3, backoff: { initial: '500ms', max: '2s' } },
     webhooks: { listen: `127.0.0.1:${agentPort}` },

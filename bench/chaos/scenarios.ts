@@ -173,6 +173,35 @@ export function modelQuality(env: ChaosEnv, o: { version: '1.7.0' | '1.8.0'; gat
     });
 }
 
+/**
+ * The relative gate on one host: 1.9.0 (3 % errors) serves, 1.10.0 (6 %) is pushed under load behind HAProxy; both are
+ * under the 10 % ceiling. With `slo.relative.maxErrorRatioFactor: 1.5` the new version is judged against the old one
+ * on the same traffic during the bake window (both in rotation) and rejected; with the absolute ceiling alone (the
+ * control) it is promoted.
+ */
+export function relativeGate(env: ChaosEnv, o: { gate: 'relative' | 'absolute-only' }): Promise<ScenarioResult> {
+  const slo = { window: '1m', maxErrorRatio: 0.1, maxP99Latency: '2s', minRequestRate: 1, ...(o.gate === 'relative' ? { relative: { maxErrorRatioFactor: 1.5 } } : {}) };
+  return scenario(env, 'relative-gate', `errors-3pct-to-6pct-${o.gate}`,
+    o.gate === 'relative' ? 'rejected against the version it replaces though under the absolute ceiling; quarantined; the previous version serving'
+      : 'promoted (the absolute ceiling alone cannot see it)',
+    { proxy: true, start: '1.9.0', health: { bakeWindow: '15s', slo } }, async (w, check) => {
+      const { load, pushed } = await pushUnderLoad(env, w, '1.10.0');
+      const decidedAt = await auditEvent(w, 'promoted or rolled back', (e) => (e.event === 'promoted' && isVersion(e.to, '1.10.0'))
+        || (e.event === 'rolled-back' && isVersion(e.from, '1.10.0')), 180_000);
+      const promoted = w.audit().some((e) => e.event === 'promoted' && isVersion(e.to, '1.10.0'));
+      await settledOn(w, promoted ? '1.10.0' : '1.9.0');
+      const report = await load.stop();
+      const verify = w.audit().find((e) => e.event === 'verify' && isVersion(e.to, '1.10.0'));
+      check(promoted === (o.gate === 'absolute-only'), `1.10.0 was ${promoted ? 'promoted' : 'rolled back'}: ${verify?.reason ?? ''}`);
+      if (!promoted) check(w.audit().some((e) => e.event === 'quarantined' && (e.reason ?? '').startsWith('1.10.0')), '1.10.0 not quarantined');
+      return {
+        outcome: promoted ? 'promoted' : 'rolled back', pushToVerdictMs: decidedAt - pushed, verdict: verify?.reason?.slice(0, 300) ?? null,
+        newErrorRatio: verify?.evidence?.errorRatio ?? null, previousErrorRatio: verify?.evidence?.previousErrorRatio ?? null,
+        newRequests: verify?.evidence?.requests ?? null, previousRequests: verify?.evidence?.previousRequests ?? null, ...loadNumbers(report),
+      };
+    });
+}
+
 /** A bad version under load: rolled back and quarantined; with the proxy no request fails. */
 export function badVersion(env: ChaosEnv, o: { proxy: boolean; kind: 'never-ready' | 'errors-10pct' | 'crash-on-start' }): Promise<ScenarioResult> {
   const version: Version = o.kind === 'never-ready' ? '1.3.0' : o.kind === 'errors-10pct' ? '1.4.0' : '1.5.0';
@@ -469,6 +498,8 @@ export const QUALITY_SCENARIOS: Array<{ name: string; run: (env: ChaosEnv) => Pr
   { name: 'model quality: shuffled labels, quality gate', run: (e) => modelQuality(e, { version: '1.7.0', gate: 'quality' }) },
   { name: 'model quality: shuffled labels, readiness + error rate only (control)', run: (e) => modelQuality(e, { version: '1.7.0', gate: 'http-only' }) },
   { name: 'model quality: small drift, quality gate', run: (e) => modelQuality(e, { version: '1.8.0', gate: 'quality' }) },
+  { name: 'relative gate: 6 % errors replacing 3 %, under a 10 % ceiling', run: (e) => relativeGate(e, { gate: 'relative' }) },
+  { name: 'relative gate: the same push, absolute ceiling only (control)', run: (e) => relativeGate(e, { gate: 'absolute-only' }) },
 ];
 
 export const ALL: Array<{ name: string; run: (env: ChaosEnv) => Promise<ScenarioResult> }> = [

@@ -7,13 +7,15 @@
  * - shuffled labels + quality gate: replayed at its own port before it joins HAProxy's rotation, rejected, quarantined,
  *   0 failed requests, and no request through the proxy is answered by it;
  * - the same push with readiness + error rate only (the control): promoted;
- * - small drift + quality gate: promoted.
+ * - small drift + quality gate: promoted;
+ * - the relative gate: 6 % errors replacing 3 %, both under a 10 % ceiling, judged on the same traffic during the bake
+ *   window (both versions in rotation): rejected and quarantined; the same push with the absolute ceiling alone: promoted.
  *
  * Gaps to close (as the chaos suite): the agent's and the model's base images are built from this host's binaries
  * (test/support/agent-image.ts, scripts/build-test-image.ts), not upstream base images.
  */
 import { ChaosEnv, startChaosEnv } from '../../bench/chaos/harness';
-import { modelQuality, ScenarioResult } from '../../bench/chaos/scenarios';
+import { modelQuality, relativeGate, ScenarioResult } from '../../bench/chaos/scenarios';
 
 jest.setTimeout(600_000);
 
@@ -48,4 +50,17 @@ test('small drift, quality gate: promoted', async () => {
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers).toMatchObject({ outcome: 'promoted', failedRequests: 0 });
   expect(r.numbers.qualityLower as number).toBeGreaterThanOrEqual(0.65);
+});
+
+test('relative gate: twice the old version\'s errors, under the absolute ceiling, is rejected and quarantined', async () => {
+  const r = await relativeGate(env, { gate: 'relative' });
+  expect(held(r)).toEqual({ held: true, violations: [] });
+  expect(r.numbers.outcome).toBe('rolled back');
+  expect(r.numbers.verdict).toMatch(/worse than 1\.9\.0: error ratio 0\.0[5-7]\d* \(\d+\/\d+\) vs 0\.0[2-4]\d* \(\d+\/\d+\): above 1\.5× the previous one's/);
+});
+
+test('relative gate control: the same push with the absolute ceiling alone is promoted', async () => {
+  const r = await relativeGate(env, { gate: 'absolute-only' });
+  expect(held(r)).toEqual({ held: true, violations: [] });
+  expect(r.numbers.outcome).toBe('promoted');
 });

@@ -512,6 +512,17 @@ export function parseConfig(obj: unknown, source = 'agent config'): AgentConfig 
   throw new ConfigError(source, r.error.issues.map((i) => describeIssue(i, obj)));
 }
 
+/**
+ * Validates quality-gate settings on their own (`modelpilot eval`'s flags), with agent.yaml's rules and messages.
+ * Key paths in the messages are the settings' own keys (`'threshold' value 70 …`).
+ * @throws ConfigError
+ */
+export function parseQualitySettings(obj: unknown, source: string): QualitySettings {
+  const r = qualitySchema.safeParse(obj);
+  if (r.success) return r.data;
+  throw new ConfigError(source, r.error.issues.map((i) => describeIssue(i, obj)));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Error messages: `'<key.path>' value <value> <what is wrong>; <fix>`
 // ---------------------------------------------------------------------------------------------------------------
