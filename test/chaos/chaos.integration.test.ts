@@ -13,46 +13,36 @@
  * single-host.ts). Gaps to close: that image's base images and the model image are built from this host's binaries
  * (test/support/agent-image.ts, scripts/build-test-image.ts), not upstream base images.
  */
-import { ChaosEnv, startChaosEnv } from '../../bench/chaos/harness';
 import {
-  agentKilled, containerKilled, crashAfterPromotion, healthyUpdate, killAtEngineCall, registryFault, ScenarioResult,
+  agentKilled, containerKilled, crashAfterPromotion, healthyUpdate, killAtEngineCall, registryFault,
 } from '../../bench/chaos/scenarios';
+import { held, useChaosEnv } from '../support/chaos-env';
 
 jest.setTimeout(600_000);
 
-let env: ChaosEnv;
-
-beforeAll(async () => {
-  env = await startChaosEnv();
-}, 900_000);
-
-afterAll(async () => {
-  await env?.stop();
-}, 180_000);
-
-const held = (r: ScenarioResult) => ({ held: r.held, violations: r.violations });
+const world = useChaosEnv();
 
 test('a healthy version under load goes live behind HAProxy with no failed request', async () => {
-  const r = await healthyUpdate(env, { proxy: true, version: '1.1.0' });
+  const r = await healthyUpdate(world.env, { proxy: true, version: '1.1.0' });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.failedRequests).toBe(0);
   expect(r.numbers.requests).toBeGreaterThan(1000);
 });
 
 test('a model container SIGKILLed from the host (restart policy no) serves again, restarted by the agent', async () => {
-  const r = await containerKilled(env, { version: '1.0.0' });
+  const r = await containerKilled(world.env, { version: '1.0.0' });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.killedToServingMs).toBeGreaterThan(0);
 });
 
 test('the agent SIGKILLed right after creating the new container: never neither version, settled after restart', async () => {
-  const r = await agentKilled(env, { step: 'after-create' });
+  const r = await agentKilled(world.env, { step: 'after-create' });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.failedRequests).toBe(0);
 });
 
 test('a 429 storm from the registry during the poll: nothing changes until it passes, then the version goes', async () => {
-  const r = await registryFault(env, { fault: '429', phase: 'poll' });
+  const r = await registryFault(world.env, { fault: '429', phase: 'poll' });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.faultedRequests).toBeGreaterThan(0);
 });
@@ -67,7 +57,7 @@ function killPoints(calls: string[]): number[] {
 
 describe.each([false, true])('blue/green %s: the agent SIGKILLed before an engine call of a rollback', (proxy) => {
   test('never applied again once judged bad, the previous version serving at the end, quarantined', async () => {
-    const clean = await killAtEngineCall(env, { proxy });
+    const clean = await killAtEngineCall(world.env, { proxy });
     expect(held(clean)).toEqual({ held: true, violations: [] });
     const calls = String(clean.numbers.calls).split(' | ');
     expect(calls.length).toBeGreaterThan(6);
@@ -75,7 +65,7 @@ describe.each([false, true])('blue/green %s: the agent SIGKILLed before an engin
     expect(points.length).toBe(4);
     const rows: object[] = [];
     for (const call of points) {
-      const r = await killAtEngineCall(env, { proxy, call });
+      const r = await killAtEngineCall(world.env, { proxy, call });
       rows.push({ call, killedBefore: r.numbers.killedBefore, held: r.held, violations: r.violations,
         appliesAfterVerdict: r.numbers.appliesAfterVerdict, final: r.numbers.finalVersion });
     }
@@ -90,7 +80,7 @@ describe.each([false, true])('blue/green %s: the agent SIGKILLed before an engin
 // on an idle machine too; run alone it passes. Its crash no longer depends on time (MODEL_FAULT_CRASH_WHEN_FILE), so
 // what is left is something an earlier scenario of the file leaves behind, or an agent bug; see the session note.
 test.skip('a promoted version that exits 137 after each start is rolled back by the post-promotion watch and quarantined', async () => {
-  const r = await crashAfterPromotion(env, { proxy: false });
+  const r = await crashAfterPromotion(world.env, { proxy: false });
   expect(held(r)).toEqual({ held: true, violations: [] });
   expect(r.numbers.reason).toMatch(/crashing after its promotion \d+s ago \(watched for 300s\)/);
   expect(r.numbers.firstCrashToOldServingMs).toBeGreaterThan(0);

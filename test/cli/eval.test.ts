@@ -3,36 +3,19 @@
  * serving real models trained by train.ts — the reference passes, the shuffled-labels one fails with exit 1; every bad
  * option is a usage error naming the flag, the value and the fix.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { run } from '../../bin/commands/eval';
-import { readConfig } from '../../examples/model-server/src/config';
-import { ModelServer } from '../../examples/model-server/src/server';
-import { renderModel, trainModel, VARIANTS } from '../../examples/model-server/train/train';
 import { capture } from '../support/cli';
+import { GOLDEN_FILE as GOLDEN, startTrainedServers, TrainedServers } from '../support/trained-servers';
 
-const GOLDEN = path.resolve(__dirname, '../../examples/model-server/golden/churn.jsonl');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-eval-'));
-const servers: ModelServer[] = [];
+let servers: TrainedServers;
 const url: Record<string, string> = {};
 
 beforeAll(async () => {
-  for (const v of ['reference', 'shuffled-labels'] as const) {
-    const file = path.join(dir, `${v}.json`);
-    fs.writeFileSync(file, renderModel(trainModel(VARIANTS[v])));
-    const s = new ModelServer(readConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_PATH: file }), { log: () => undefined, defaultMetrics: false });
-    servers.push(s);
-    const addr = await s.listen();
-    await s.load();
-    url[v] = `http://127.0.0.1:${addr.port}`;
-  }
+  servers = await startTrainedServers(['reference', 'shuffled-labels']);
+  Object.assign(url, servers.url);
 });
 
-afterAll(async () => {
-  for (const s of servers) await s.drain();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => servers?.stop());
 
 const base = ['--golden-set', GOLDEN, '--threshold', '0.65', '--prediction', 'prediction.label'];
 

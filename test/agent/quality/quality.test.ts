@@ -5,40 +5,25 @@
  * one the repository ships (examples/model-server/golden/churn.jsonl).
  */
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { QualityCheck } from '../../../agent/health/quality';
 import type { HttpRequester } from '../../../agent/http-client';
 import { readAuditFile } from '../../../agent/state/audit';
 import type { UpdatePlan } from '../../../agent/types';
-import { readConfig } from '../../../examples/model-server/src/config';
-import { ModelServer } from '../../../examples/model-server/src/server';
-import { goldenSet, renderModel, trainModel, Variant, VARIANTS } from '../../../examples/model-server/train/train';
+import { goldenSet, Variant } from '../../../examples/model-server/train/train';
 import { parseConfig } from '../../../lib/core/contract/agent-config';
 import { GoldenSet, QualitySettings, qualityVerdict } from '../../../lib/core/quality';
+import { GOLDEN_FILE, startTrainedServers, TrainedServers } from '../../support/trained-servers';
 import { harness, REPO } from '../fakes';
 
-const GOLDEN_FILE = path.join(__dirname, '..', '..', '..', 'examples', 'model-server', 'golden', 'churn.jsonl');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelpilot-quality-'));
-const servers: ModelServer[] = [];
+let servers: TrainedServers;
 const urls: Partial<Record<Variant, string>> = {};
 
 beforeAll(async () => {
-  for (const v of Object.keys(VARIANTS) as Variant[]) {
-    const file = path.join(dir, `${v}.json`);
-    fs.writeFileSync(file, renderModel(trainModel(VARIANTS[v])));
-    const server = new ModelServer(readConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_PATH: file }), { log: () => undefined, defaultMetrics: false });
-    servers.push(server);
-    const addr = await server.listen();
-    await server.load();
-    urls[v] = `http://127.0.0.1:${addr.port}`;
-  }
+  servers = await startTrainedServers();
+  Object.assign(urls, servers.url);
 });
 
-afterAll(async () => {
-  for (const s of servers) await s.drain();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => servers?.stop());
 
 const settings = (o: Partial<QualitySettings> = {}): QualitySettings => ({
   goldenSet: GOLDEN_FILE, metric: 'accuracy', threshold: 0.65, prediction: 'prediction.label', path: '/predict',
