@@ -12,41 +12,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=/dev/null
 source "$ROOT/tools/pulumi.env"
-export PATH="/usr/local/go/bin:$PATH"
-CACHE="${MODELPILOT_TOOLS_CACHE:-$HOME/.cache/modelpilot/tools}"
-KEY=$(cat "$ROOT/tools/pulumi.env" "$ROOT"/tools/{pulumi,pulumi-kubernetes}/go.{mod,sum} | sha256sum | cut -c1-16)
-OUT="$CACHE/pulumi-$KEY"
-BINS=(pulumi pulumi-resource-kubernetes)
-log() { echo "[pulumi-build $(date +%H:%M:%S)] $*" >&2; }
+# shellcheck source=../lib/tools.sh
+source "$ROOT/scripts/lib/tools.sh"
+tools_cache pulumi "$ROOT/tools/pulumi.env" "$ROOT"/tools/{pulumi,pulumi-kubernetes}/go.{mod,sum}
+cached_or_check "the Pulumi binaries are not built for this tools/pulumi.env; build them with: bash scripts/pulumi/build.sh (about 30 min cold on 2 cores)" \
+  "${1:-}" pulumi pulumi-resource-kubernetes
 
-have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
-if have_all; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
-if [ "${1:-}" = "--check" ]; then
-  echo "the Pulumi binaries are not built for this tools/pulumi.env (looked in $OUT/bin); build them with: bash scripts/pulumi/build.sh (about 30 min cold on 2 cores)" >&2
-  exit 1
-fi
-
-mkdir -p "$OUT/bin.tmp"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
-
-wait_build() { # name, pid, start
-  local name=$1 pid=$2 t0=$3
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - t0) % 60)) -eq 0 ]; then log "  $name: still building ($((SECONDS - t0)) s)"; fi
-  done
-  wait "$pid"
-  log "$name: done in $((SECONDS - t0)) s ($(du -h "$OUT/bin.tmp/$name" | cut -f1))"
-}
-
-if [ ! -x "$OUT/bin.tmp/pulumi" ]; then
-  log "building pulumi $PULUMI_VERSION ..."
-  t0=$SECONDS
-  ( cd "$ROOT/tools/pulumi" && go build -trimpath -p 2 -tags osusergo,grpcnotrace \
-      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
-      -o "$OUT/bin.tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ) &
-  wait_build pulumi $! $t0
-fi
+go_build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+  "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" osusergo,grpcnotrace
 
 if [ ! -x "$OUT/bin.tmp/pulumi-resource-kubernetes" ]; then
   log "building pulumi-resource-kubernetes $PULUMI_KUBERNETES_PROVIDER ..."
@@ -70,6 +43,4 @@ if [ ! -x "$OUT/bin.tmp/pulumi-resource-kubernetes" ]; then
       -o "$OUT/bin.tmp/pulumi-resource-kubernetes" . ) &
   wait_build pulumi-resource-kubernetes $! $t0
 fi
-rm -rf "$OUT/bin"; mv "$OUT/bin.tmp" "$OUT/bin"
-log "binaries in $OUT/bin"
-echo "$OUT/bin"
+finish

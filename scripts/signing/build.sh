@@ -6,24 +6,11 @@
 # --check: build nothing; print the bin directory if cosign is cached, else say how to build it and exit 1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-export PATH="/usr/local/go/bin:$PATH"
-CACHE="${MODELPILOT_TOOLS_CACHE:-$HOME/.cache/modelpilot/tools}"
-KEY=$(cat "$ROOT"/tools/cosign/go.{mod,sum} | sha256sum | cut -c1-16)
-OUT="$CACHE/signing-$KEY"
-log() { echo "[signing-build $(date +%H:%M:%S)] $*" >&2; }
+# shellcheck source=../lib/tools.sh
+source "$ROOT/scripts/lib/tools.sh"
+tools_cache signing "$ROOT"/tools/cosign/go.{mod,sum}
+cached_or_check "cosign is not built for tools/cosign; build it with: bash scripts/signing/build.sh (a few minutes cold on 2 cores)" "${1:-}" cosign
 
-if [ -x "$OUT/bin/cosign" ]; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
-if [ "${1:-}" = "--check" ]; then
-  echo "cosign is not built for tools/cosign (looked in $OUT/bin); build it with: bash scripts/signing/build.sh (a few minutes cold on 2 cores)" >&2
-  exit 1
-fi
-mkdir -p "$OUT/bin.tmp"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
-V=$(cd "$ROOT/tools/cosign" && go list -m -f '{{.Version}}' github.com/sigstore/cosign/v2)
-t0=$SECONDS
-log "building cosign $V ..."
-( cd "$ROOT/tools/cosign" && go build -trimpath -p 2 -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$V" \
-    -o "$OUT/bin.tmp/cosign" github.com/sigstore/cosign/v2/cmd/cosign )
-log "cosign: done in $((SECONDS - t0)) s ($(du -h "$OUT/bin.tmp/cosign" | cut -f1))"
-rm -rf "$OUT/bin"; mv "$OUT/bin.tmp" "$OUT/bin"
-echo "$OUT/bin"
+V=$(module_version cosign github.com/sigstore/cosign/v2)
+go_build cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$V"
+finish

@@ -7,25 +7,11 @@
 # --check: build nothing; print the bin directory if Watchtower is cached, else say how to build it and exit 1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-export PATH="/usr/local/go/bin:$PATH"
-CACHE="${MODELPILOT_TOOLS_CACHE:-$HOME/.cache/modelpilot/tools}"
-KEY=$(cat "$ROOT"/tools/watchtower/go.{mod,sum} | sha256sum | cut -c1-16)
-OUT="$CACHE/watchtower-$KEY"
-log() { echo "[watchtower-build $(date +%H:%M:%S)] $*" >&2; }
+# shellcheck source=../lib/tools.sh
+source "$ROOT/scripts/lib/tools.sh"
+tools_cache watchtower "$ROOT"/tools/watchtower/go.{mod,sum}
+cached_or_check "watchtower is not built for tools/watchtower; build it with: bash scripts/watchtower/build.sh (about a minute cold on 2 cores)" "${1:-}" watchtower
 
-if [ -x "$OUT/bin/watchtower" ]; then log "cache hit: $OUT/bin"; echo "$OUT/bin"; exit 0; fi
-if [ "${1:-}" = "--check" ]; then
-  echo "watchtower is not built for tools/watchtower (looked in $OUT/bin); build it with: bash scripts/watchtower/build.sh (about a minute cold on 2 cores)" >&2
-  exit 1
-fi
-mkdir -p "$OUT/bin.tmp"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
-V=$(cd "$ROOT/tools/watchtower" && go list -m -f '{{.Version}}' github.com/containrrr/watchtower)
-t0=$SECONDS
-log "building watchtower $V ..."
-( cd "$ROOT/tools/watchtower" && go build -trimpath -p 2 \
-    -ldflags "-s -w -X github.com/containrrr/watchtower/internal/meta.Version=$V" \
-    -o "$OUT/bin.tmp/watchtower" github.com/containrrr/watchtower )
-log "watchtower: done in $((SECONDS - t0)) s ($(du -h "$OUT/bin.tmp/watchtower" | cut -f1))"
-rm -rf "$OUT/bin"; mv "$OUT/bin.tmp" "$OUT/bin"
-echo "$OUT/bin"
+V=$(module_version watchtower github.com/containrrr/watchtower)
+go_build watchtower watchtower github.com/containrrr/watchtower "-s -w -X github.com/containrrr/watchtower/internal/meta.Version=$V"
+finish

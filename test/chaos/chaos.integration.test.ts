@@ -75,10 +75,11 @@ describe.each([false, true])('blue/green %s: the agent SIGKILLed before an engin
   });
 });
 
-// Skipped in this fast subset (still run by `npm run chaos`), a known failure under investigation: run with the rest of
-// this file, 1.6.0 is often never promoted within 240 s (the agent's cycles then report `checked: 1, updates: []`),
-// on an idle machine too; run alone it passes. Its crash no longer depends on time (MODEL_FAULT_CRASH_WHEN_FILE), so
-// what is left is something an earlier scenario of the file leaves behind, or an agent bug; see the session note.
+// Skipped in this fast subset (still run by `npm run chaos`), a known failure under investigation: in two CI runs of
+// 2026-12-06, run with the rest of this file, 1.6.0 was never promoted within 240 s (the agent's cycles reported
+// `checked: 1, updates: []`); run alone, and with the whole file on 2026-12-07 (crash test included), it passes. The
+// planner now logs at debug why no version goes ('no version to move to': image, policy, listed tags, quarantined), so
+// the next failure names its cause; it comes back into CI once that is known.
 test.skip('a promoted version that exits 137 after each start is rolled back by the post-promotion watch and quarantined', async () => {
   const r = await crashAfterPromotion(world.env, { proxy: false });
   expect(held(r)).toEqual({ held: true, violations: [] });
