@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { ms } from '../lib/core/duration';
 /**
  * Wiring only: validated config → registry client, targets, health gate, quarantine store, audit log, metrics,
  * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
@@ -52,7 +53,6 @@ export interface AgentHandle {
   stop(): Promise<void>;
 }
 
-const ms = (d: { toMilliseconds(): number }): number => d.toMilliseconds();
 
 /**
  * Builds every part from the config and starts the loop and the HTTP server: the registry client, the targets, the

@@ -93,6 +93,11 @@ export function parseDuration(value: string, field = 'duration'): Duration {
   return Duration.millis(Math.round(total));
 }
 
+/** A duration in milliseconds (what timers and the agent's options take). */
+export function ms(d: { toMilliseconds(): number }): number {
+  return d.toMilliseconds();
+}
+
 /** Renders a Duration the way Prometheus and Alertmanager write it (`5m`, `90s`, `1h`, `250ms`). */
 export function toPromDuration(d: Duration): string {
   const ms = d.toMilliseconds();

@@ -2,6 +2,7 @@
  * The Docker target in the target table (agent/targets/index.ts): containers on one engine (Docker or Podman's
  * Docker API), blue/green behind HAProxy when `proxy` is set, else stop-then-start.
  */
+import { ms } from '../../../lib/core/duration';
 import { ImageRef } from '../../../lib/core/image-ref';
 import { unreachableFix } from '../../loop/reconciler';
 import { loadDockerConfig } from '../../registry';
@@ -10,7 +11,6 @@ import { loadDockerode } from './dockerode';
 import { HaproxyRuntime } from './haproxy';
 import { DockerTarget, trustHint } from './index';
 
-const ms = (d: { toMilliseconds(): number }): number => d.toMilliseconds();
 
 export const dockerTargetPlugin: TargetPlugin<'docker'> = {
   key: 'docker',
