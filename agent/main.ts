@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { ms } from '../lib/core/duration';
 /**
  * Wiring only: validated config → registry client, targets, health gate, quarantine store, audit log, metrics,
  * HTTP server (webhooks, /healthz, /metrics) and the reconcile loop. `startAgent` returns a handle whose `stop()`
  * aborts the loop, waits for the current step to finish safely and closes the server.
  */
-import { GoldenSet } from '../lib/core/quality';
+import { ms } from '../lib/core/duration';
+import { GoldenSet, tooFewSamples } from '../lib/core/quality';
 import { systemClock } from './clock';
 import { AgentConfig } from './config';
 import { readInputFile } from './files';
@@ -52,7 +52,6 @@ export interface AgentHandle {
   /** Aborts the loop, waits for the current step to finish safely, closes the server. */
   stop(): Promise<void>;
 }
-
 
 /**
  * Builds every part from the config and starts the loop and the HTTP server: the registry client, the targets, the
@@ -267,11 +266,8 @@ function qualityCheck(config: AgentConfig, logger: Logger): QualityCheck | undef
     }
     const text = readInputFile(settings.goldenSet, { field, fix: 'point it at the golden set (JSON lines) the agent can read', maxBytes: 64 * 1024 * 1024 });
     const set = GoldenSet.parse(text, settings.goldenSet.split('/').pop()!);
-    const usable = settings.metric === 'agreement' ? set.samples.length : set.withExpected;
-    if (usable < settings.minSamples) {
-      throw new Error(`'${field}' value '${settings.goldenSet}' has ${usable} sample(s) usable for ${settings.metric}, fewer than `
-        + `images[${i}].quality.minSamples ${settings.minSamples}; add samples${settings.metric === 'agreement' ? '' : " with an 'expected' answer"} or lower minSamples`);
-    }
+    const few = tooFewSamples(set, settings.metric, settings.minSamples, `images[${i}].quality.minSamples`);
+    if (few) throw new Error(`'${field}' value '${settings.goldenSet}' ${few}`);
     byRepository.set(image.repository, { settings, set });
   });
   return byRepository.size > 0

@@ -49,7 +49,8 @@ export class QualityCheck {
     return q && ((at, signal) => this.replay(q, at, signal));
   }
 
-  private async replay({ settings: s, set }: ModelQuality, at: Endpoints, signal?: AbortSignal): Promise<HealthResult> {
+  /** Replays `q`'s golden set at `at` and judges the answers (the agent through {@link forPlan}; `modelpilot eval` directly). */
+  public async replay({ settings: s, set }: ModelQuality, at: Endpoints, signal?: AbortSignal): Promise<HealthResult> {
     const what = `golden set ${set.source} ${set.digest.slice(0, 19)}… (${set.samples.length} samples) on ${at.url}`;
     if (s.metric === 'agreement' && !at.previousUrl) {
       return { status: 'Unhealthy', reason: `${what}: agreement needs the serving version's address, which the target does not know; use accuracy` };

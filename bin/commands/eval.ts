@@ -7,9 +7,8 @@
 import * as path from 'path';
 import { readInputFile } from '../../agent/files';
 import { QualityCheck } from '../../agent/health/quality';
-import type { UpdatePlan } from '../../agent/types';
 import { ConfigError, parseQualitySettings } from '../../lib/core/contract/agent-config';
-import { GoldenSet, QUALITY_METRICS } from '../../lib/core/quality';
+import { GoldenSet, QUALITY_METRICS, tooFewSamples } from '../../lib/core/quality';
 import { checkHttpUrl } from '../../lib/core/url';
 import { parseCommandArgs } from '../args';
 
@@ -77,11 +76,11 @@ export async function run(argv: string[]): Promise<number> {
     const msg = e instanceof ConfigError ? e.problems.map((p) => p.replace(/^'(\w+)'/, (_m, k: string) => `'--${flagOf(k)}'`)).join('; ') : (e as Error).message;
     return usageError(msg);
   }
-  const usable = settings.metric === 'agreement' ? set.samples.length : set.withExpected;
-  if (usable < settings.minSamples) return usageError(`'--golden-set' ${file} has ${usable} sample(s) usable for ${settings.metric}, fewer than --min-samples ${settings.minSamples}`);
-  const check = new QualityCheck({ qualityFor: () => ({ settings, set }), confidence }).forPlan({ to: 'eval/eval:0' } as unknown as UpdatePlan)!;
+  const few = tooFewSamples(set, settings.metric, settings.minSamples, '--min-samples');
+  if (few) return usageError(`'--golden-set' ${file} ${few}`);
   const started = Date.now();
-  const r = await check({ url: v.url!.replace(/\/+$/, ''), ...(v['previous-url'] ? { previousUrl: v['previous-url'].replace(/\/+$/, '') } : {}) });
+  const at = { url: v.url!.replace(/\/+$/, ''), ...(v['previous-url'] ? { previousUrl: v['previous-url'].replace(/\/+$/, '') } : {}) };
+  const r = await new QualityCheck({ qualityFor: () => undefined, confidence }).replay({ settings, set }, at);
   if (v.json) {
     process.stdout.write(`${JSON.stringify({ pass: r.status === 'Healthy', reason: r.reason, evidence: r.evidence, goldenSet: r.goldenSet, seconds: (Date.now() - started) / 1000 }, null, 2)}\n`);
   } else {

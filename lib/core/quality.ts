@@ -97,6 +97,18 @@ export interface QualitySettings {
   readonly timeoutMs: number;
 }
 
+/**
+ * Why a golden set is too small for a gate (the one rule of the construct, the agent and `modelpilot eval`), or
+ * undefined: the samples it can use for `metric` (all for agreement, those with an expected answer otherwise) against
+ * `minSamples`, named as the caller spells it.
+ */
+export function tooFewSamples(set: GoldenSet, metric: QualityMetric, minSamples: number, minSamplesName: string): string | undefined {
+  const usable = metric === 'agreement' ? set.samples.length : set.withExpected;
+  if (usable >= minSamples) return undefined;
+  return `has ${usable} sample(s) usable for ${metric}, fewer than ${minSamplesName} ${minSamples}; `
+    + `add samples${metric === 'agreement' ? '' : " with an 'expected' answer"} or lower ${minSamplesName}`;
+}
+
 /** What is wrong with a threshold for a metric (the one rule of the construct and agent.yaml), or undefined. */
 export function thresholdProblem(metric: QualityMetric, threshold: number): string | undefined {
   if (metric !== 'maxAbsoluteError') return threshold > 0 && threshold <= 1 ? undefined : `must be a ratio in (0, 1] for ${metric}, such as 0.7`;
@@ -155,11 +167,8 @@ export class QualityGate {
     for (const [key, v] of [['minSamples', this.minSamples], ['concurrency', this.concurrency]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`'quality.${key}' value ${v} must be a whole number of at least 1`);
     }
-    const usable = this.metric === 'agreement' ? this.goldenSet.samples.length : this.goldenSet.withExpected;
-    if (usable < this.minSamples) {
-      throw new Error(`'quality.goldenSet' ${this.goldenSet.source} has ${usable} sample(s) usable for ${this.metric}, fewer than `
-        + `quality.minSamples ${this.minSamples}; add samples or lower minSamples`);
-    }
+    const few = tooFewSamples(this.goldenSet, this.metric, this.minSamples, 'quality.minSamples');
+    if (few) throw new Error(`'quality.goldenSet' ${this.goldenSet.source} ${few}`);
   }
 
   /** agent.yaml's `images[].quality`, reading the golden set at `goldenSetPath` (where the bundle mounts it). */
