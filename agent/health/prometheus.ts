@@ -65,6 +65,12 @@ export interface SloSample {
   /** The error-ratio ceiling judged against. */
   readonly ceiling?: number;
   readonly p99Seconds?: number;
+  /** The relative gate's evidence: what the previous version served over the same seconds, and the bound. */
+  readonly previousRequests?: number;
+  readonly previousErrors?: number;
+  readonly previousErrorRatio?: number;
+  readonly relativeLower?: number;
+  readonly previousP99Seconds?: number;
 }
 
 interface RelativeVerdict {
@@ -294,7 +300,7 @@ function result(s: SloSample, outage?: { requests: number; errors: number }): He
   }
   for (const key of ['requests', 'errors', 'requestRate', 'errorRatio', 'lower', 'upper', 'ceiling', 'p99Seconds', 'previousRequests', 'previousErrors',
     'previousErrorRatio', 'relativeLower', 'previousP99Seconds'] as const) {
-    const v = (s as unknown as Record<string, unknown>)[key];
+    const v = s[key];
     if (typeof v === 'number' && Number.isFinite(v)) evidence[key] = Number(v.toPrecision(4));
   }
   const reason = outage && outage.requests > 0

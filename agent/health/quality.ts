@@ -5,7 +5,8 @@
  * 200 and wrong predictions is rolled back without a user seeing it.
  */
 import { ImageRef } from '../../lib/core/image-ref';
-import { GoldenSet, QualitySettings, qualityVerdict, sameAnswer, valueAtPath } from '../../lib/core/quality';
+import { valueAt } from '../../lib/core/key-path';
+import { GoldenSet, QualitySettings, qualityVerdict, sameAnswer } from '../../lib/core/quality';
 import { HttpRequester, httpRequest } from '../http-client';
 import type { HealthResult, Logger, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
@@ -60,7 +61,7 @@ export class QualityCheck {
       try {
         const res = await send({ url: `${base}${s.path}`, method: 'POST', headers: { 'content-type': 'application/json' },
           body: JSON.stringify(input), timeoutMs: s.timeoutMs, signal });
-        return res.ok ? valueAtPath(JSON.parse(res.text()), s.prediction) : undefined;
+        return res.ok ? valueAt(JSON.parse(res.text()), s.prediction.split('.')) : undefined;
       } catch {
         return undefined; // no answer is a wrong answer
       }

@@ -180,16 +180,6 @@ export class QualityGate {
   }
 }
 
-/** The value at a dotted path (`prediction.label`, `predictions.0`), or undefined. */
-export function valueAtPath(body: unknown, dotted: string): unknown {
-  let v: unknown = body;
-  for (const key of dotted.split('.')) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<string, unknown>)[key];
-  }
-  return v;
-}
-
 /** Whether two answers are the same (deep equality of JSON values). */
 export function sameAnswer(a: unknown, b: unknown): boolean {
   return a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);

@@ -117,8 +117,7 @@ const sloSchema = z.strictObject({
     // Slo names its own field as `slo.<key>`; re-issue it at the right path with the value it quoted.
     const msg = (e as Error).message;
     const m = /^'slo\.([\w.]+)' value (.+?) ((?:is|must) .*)$/.exec(msg);
-    const input = (keys: string[]): unknown => keys.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], s);
-    if (m) ctx.issues.push({ code: 'custom', input: input(m[1].split('.')), path: m[1].split('.'), message: m[3] });
+    if (m) ctx.issues.push({ code: 'custom', input: valueAt(s, m[1].split('.')), path: m[1].split('.'), message: m[3] });
     else ctx.issues.push({ code: 'custom', input: s, message: msg });
     return z.NEVER;
   }
