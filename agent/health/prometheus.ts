@@ -71,6 +71,8 @@ export interface SloSample {
   readonly previousErrorRatio?: number;
   readonly relativeLower?: number;
   readonly previousP99Seconds?: number;
+  /** The LLM objectives' readings (seconds, or tokens/s), by Slo field. */
+  readonly llm?: Record<string, number>;
 }
 
 interface RelativeVerdict {
@@ -167,11 +169,13 @@ export class PrometheusSloCheck implements HealthCheck {
     let n: number;
     let k: number;
     let p99: number;
+    let llm: number[];
     try {
-      [n, k, p99] = await Promise.all([
+      [n, k, p99, ...llm] = await Promise.all([
         this.scalar(slo.metricServedRequests(sel), signal),
         this.scalar(slo.metricServedErrors(sel), signal),
         this.scalar(slo.metricServedP99(sel), signal),
+        ...slo.llmObjectives.map((o) => this.scalar(slo.metricServedLlm(o.field, sel), signal)),
       ]);
     } catch (e) {
       return { status: 'Inconclusive', reason: `prometheus unreachable: ${(e as Error).message}` };
@@ -206,14 +210,32 @@ export class PrometheusSloCheck implements HealthCheck {
       relativeNote = `; against ${at.previous}: ${rel.note}`;
       Object.assign(evidence, rel.evidence);
     }
+    const stat = slo.latencyStatistic;
     if (enough && p99 > slo.maxP99Seconds) {
-      return { status: 'Unhealthy', ...evidence, p99Seconds: p99, reason: `p99 latency ${fmt(p99)}s > ${slo.maxP99Seconds}s over ${fmt(n)} request(s) in ${fmt(seconds)}s served` };
+      return { status: 'Unhealthy', ...evidence, p99Seconds: p99, reason: `${stat} latency ${fmt(p99)}s > ${slo.maxP99Seconds}s over ${fmt(n)} request(s) in ${fmt(seconds)}s served` };
     }
+    // LLM objectives: judged like the latency ceiling, on everything the version served; no reading is no verdict
+    const readings: Record<string, number> = {};
+    for (const [i, o] of slo.llmObjectives.entries()) {
+      const v = llm[i];
+      if (Number.isNaN(v)) continue;
+      readings[o.field] = v;
+      const worse = o.direction === 'max' ? v > o.bound : v < o.bound;
+      if (enough && worse) {
+        return { status: 'Unhealthy', ...evidence, p99Seconds: p99, llm: readings,
+          reason: `${o.field} reading ${fmt(v)}${o.unit} ${o.direction === 'max' ? '>' : '<'} ${o.bound}${o.unit} over ${fmt(n)} request(s) in ${fmt(seconds)}s served` };
+      }
+    }
+    if (slo.llmObjectives.length) Object.assign(evidence, { llm: readings });
     if (!enough) {
       return { status: 'Inconclusive', ...evidence, reason: `no traffic to judge: ${fmt(n)} request(s) in ${fmt(seconds)}s served (${fmt(rate)}/s < ${slo.minRequestRate}/s) for ${who}` };
     }
     if (Number.isNaN(p99)) {
       return { status: 'Inconclusive', ...evidence, reason: `no latency data for ${who}` };
+    }
+    const unread = slo.llmObjectives.filter((o) => !(o.field in readings)).map((o) => o.field);
+    if (unread.length) {
+      return { status: 'Inconclusive', ...evidence, p99Seconds: p99, reason: `no ${unread.join(', ')} data for ${who} (${slo.server.name} metrics)` };
     }
     if (upper > slo.maxErrorRatio) {
       return { status: 'Inconclusive', ...evidence, p99Seconds: p99,
@@ -224,7 +246,7 @@ export class PrometheusSloCheck implements HealthCheck {
     }
     return {
       status: 'Healthy', ...evidence, p99Seconds: p99,
-      reason: `${counts} <= ${slo.maxErrorRatio}, p99 ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${fmt(seconds)}s served${relativeNote}`,
+      reason: `${counts} <= ${slo.maxErrorRatio}, ${stat} ${fmt(p99)}s <= ${slo.maxP99Seconds}s at ${fmt(rate)} req/s over ${fmt(seconds)}s served${relativeNote}`,
     };
   }
 

@@ -189,6 +189,13 @@ function registryPart({ stack, images }: BundleContext): BundlePart & { host?: s
 /** Prometheus: the model's running containers (service discovery from the agent, else both ports), the agent, the rules. */
 function monitoringPart({ stack, name, ports, images }: BundleContext): BundlePart {
   const model = stack.model;
+  const server = model.slo.server;
+  if (server.metricsPort) {
+    // Both slots share this host's network: the agent's service discovery lists each slot's serving port only.
+    throw new Error(`the '${server.name}' server serves metrics on its own port ${server.metricsPort}, which the single-host bundle does not `
+      + 'scrape (it scrapes each slot\'s serving port); deploy this stack to Kubernetes, or serve metrics on the serving port and declare '
+      + "the server with ModelServer.custom({ ... }) without 'metricsPort'");
+  }
   const alerts = stack.monitoring?.alerts;
   const scrapeInterval = stack.monitoring?.scrapeInterval;
   const prometheus: Record<string, unknown> = {

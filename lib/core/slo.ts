@@ -1,4 +1,5 @@
 import { Duration, toPromDuration } from './duration';
+import { LLM_OBJECTIVES, LatencyShape, ModelServer, renderSelector } from './model-server';
 
 /** Metric names of the model-server contract. Override them when your server exports other names. */
 export interface SloMetrics {
@@ -62,15 +63,43 @@ export interface SloProps {
    */
   readonly minSamples?: number;
   /**
-   * Metric names.
+   * Metric names of this package's model server, when yours keeps its shape under other names (a shorthand for
+   * `server: ModelServer.modelpilot(metrics)`).
    * @default - the model-server contract: `model_request_total`, `model_inference_seconds`
    */
   readonly metrics?: SloMetrics;
+  /**
+   * The model server: where its health lives and how its metrics count requests, errors, latency and tokens
+   * (`ModelServer.vllm()`, `.tgi()`, `.triton()`, `.openAiCompatible()`, `.custom({...})`). Every query, alert,
+   * analysis and gate verdict reads the series in its shape.
+   * @default ModelServer.modelpilot()
+   */
+  readonly server?: ModelServer;
+  /** LLM servers: highest tolerated p99 time to the first token (e.g. Duration.millis(500)). */
+  readonly maxP99TimeToFirstToken?: Duration;
+  /** LLM servers: highest tolerated p99 time per output token (e.g. Duration.millis(50)). */
+  readonly maxP99TimePerOutputToken?: Duration;
+  /** LLM servers: highest tolerated p99 time a request waits in the server's queue. */
+  readonly maxP99QueueTime?: Duration;
+  /**
+   * LLM servers: lowest tolerated generation speed of one stream, in tokens per second (1 / the mean time per
+   * output token over the window).
+   */
+  readonly minTokensPerSecond?: number;
   /**
    * Judge the new version against the one it replaces as well (the updater's gate).
    * @default - absolute ceilings only
    */
   readonly relative?: RelativeSlo;
+}
+
+/** One LLM objective of an {@link Slo}: its field, its bound as PromQL compares it, and which side fails. */
+export interface LlmObjective {
+  readonly field: keyof typeof LLM_OBJECTIVES;
+  readonly bound: number;
+  /** `max`: values above the bound fail; `min`: values below it fail. */
+  readonly direction: 'max' | 'min';
+  readonly unit: 's' | 'tokens/s';
 }
 
 /** Label matchers that pick out one model's (or one version's) series. */
@@ -99,8 +128,12 @@ export class Slo {
   public readonly maxFailedScrapes: number;
   public readonly minRequestRate: number;
   public readonly minSamples: number;
-  public readonly requestTotalMetric: string;
-  public readonly inferenceSecondsMetric: string;
+  /** The model server whose metrics every query reads. */
+  public readonly server: ModelServer;
+  public readonly maxP99TimeToFirstToken?: Duration;
+  public readonly maxP99TimePerOutputToken?: Duration;
+  public readonly maxP99QueueTime?: Duration;
+  public readonly minTokensPerSecond?: number;
   public readonly relative?: RelativeSlo;
 
   constructor(props: SloProps = {}) {
@@ -110,8 +143,25 @@ export class Slo {
     this.maxFailedScrapes = props.maxFailedScrapes ?? 3;
     this.minRequestRate = props.minRequestRate ?? 0.1;
     this.minSamples = props.minSamples ?? Math.max(1, Math.ceil(this.minRequestRate * this.window.toMilliseconds() / 1000));
-    this.requestTotalMetric = props.metrics?.requestTotal ?? 'model_request_total';
-    this.inferenceSecondsMetric = props.metrics?.inferenceSeconds ?? 'model_inference_seconds';
+    if (props.metrics && props.server) {
+      throw new Error(`'slo.metrics' value ${JSON.stringify(props.metrics)} renames the modelpilot server's metrics, but 'slo.server' is `
+        + `'${props.server.name}'; declare that server's names in its profile (ModelServer.custom) and remove 'metrics'`);
+    }
+    this.server = props.server ?? ModelServer.modelpilot(props.metrics);
+    for (const f of ['maxP99TimeToFirstToken', 'maxP99TimePerOutputToken', 'maxP99QueueTime'] as const) {
+      const d = props[f];
+      if (d === undefined) continue;
+      if (!(d.toMilliseconds() > 0)) throw new Error(`'slo.${f}' value '${toPromDuration(d)}' must be positive; give a ceiling such as Duration.millis(500)`);
+      this.server.llmMetric(f);
+      this[f] = d;
+    }
+    if (props.minTokensPerSecond !== undefined) {
+      if (!(props.minTokensPerSecond > 0 && Number.isFinite(props.minTokensPerSecond))) {
+        throw new Error(`'slo.minTokensPerSecond' value ${props.minTokensPerSecond} must be a positive number of tokens per second, such as 20`);
+      }
+      this.server.llmMetric('minTokensPerSecond');
+      this.minTokensPerSecond = props.minTokensPerSecond;
+    }
     if (props.relative) {
       for (const key of ['maxErrorRatioFactor', 'maxP99Factor'] as const) {
         const v = props.relative[key];
@@ -140,11 +190,6 @@ export class Slo {
     if (!Number.isInteger(this.minSamples) || this.minSamples < 1) {
       throw new Error(`'slo.minSamples' value ${this.minSamples} must be a whole number of requests, at least 1; use for example 30`);
     }
-    for (const [key, name] of [['requestTotal', this.requestTotalMetric], ['inferenceSeconds', this.inferenceSecondsMetric]]) {
-      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
-        throw new Error(`'slo.metrics.${key}' value '${name}' is not a Prometheus metric name; use letters, digits, '_' and ':'`);
-      }
-    }
   }
 
   /** The window as Prometheus writes it, e.g. `5m`. */
@@ -154,18 +199,18 @@ export class Slo {
 
   /** PromQL: requests per second, by model and version. */
   public metricRequestRate(sel: SloSelector): string {
-    return `sum by (model, version) (rate(${this.requestTotalMetric}{${matchers(sel)}}[${this.promWindow}]))`;
+    return `sum by (model, version) (rate(${this.requestSeries(sel)}[${this.promWindow}]))`;
   }
 
-  /** PromQL: ratio of 5xx responses to all responses, by model and version. */
+  /** PromQL: ratio of failed requests (the server's errors: 5xx) to all requests, by model and version. */
   public metricErrorRatio(sel: SloSelector): string {
-    const errors = `sum by (model, version) (rate(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}}[${this.promWindow}]))`;
+    const errors = `sum by (model, version) (rate(${this.errorSeries(sel)}[${this.promWindow}]))`;
     return `(${errors} or ${this.metricRequestRate(sel)} * 0) / ${this.metricRequestRate(sel)}`;
   }
 
-  /** PromQL: 99th-percentile inference latency in seconds, by model and version. */
+  /** PromQL: 99th-percentile request latency in seconds (the mean, for a server without a histogram), by model and version. */
   public metricP99Latency(sel: SloSelector): string {
-    return `histogram_quantile(0.99, sum by (model, version, le) (rate(${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}[${this.promWindow}])))`;
+    return latencyQuery(this.server.latency, matchers(sel), 'model, version', (x) => `rate(${x}[${this.promWindow}])`);
   }
 
   /**
@@ -174,7 +219,7 @@ export class Slo {
    * window reaching back before it started (the health gate's evidence).
    */
   public metricServedRequests(sel: SloSelector): string {
-    return `sum(${this.requestTotalMetric}{${matchers(sel)}})`;
+    return `sum(${this.requestSeries(sel)})`;
   }
 
   /**
@@ -182,22 +227,22 @@ export class Slo {
    * its baseline from the first scrape at or after readiness.
    */
   public metricLastScrape(sel: SloSelector): string {
-    return `max(timestamp(${this.requestTotalMetric}{${matchers(sel)}}))`;
+    return `max(timestamp(${this.requestSeries(sel)}))`;
   }
 
-  /** PromQL: 5xx responses served so far by the selected processes (see {@link metricServedRequests}). */
+  /** PromQL: failed requests served so far by the selected processes (see {@link metricServedRequests}). */
   public metricServedErrors(sel: SloSelector): string {
-    return `sum(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}})`;
+    return `sum(${this.errorSeries(sel)})`;
   }
 
-  /** PromQL: ratio of 5xx responses to all responses served so far by the selected processes (NaN or empty when none). */
+  /** PromQL: ratio of failed requests to all requests served so far by the selected processes (NaN or empty when none). */
   public metricServedErrorRatio(sel: SloSelector): string {
     return `(${this.metricServedErrors(sel)} or ${this.metricServedRequests(sel)} * 0) / ${this.metricServedRequests(sel)}`;
   }
 
-  /** PromQL: p99 inference latency over everything the selected processes served so far. */
+  /** PromQL: p99 (or mean) request latency over everything the selected processes served so far. */
   public metricServedP99(sel: SloSelector): string {
-    return `histogram_quantile(0.99, sum by (le) (${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}))`;
+    return latencyQuery(this.server.latency, matchers(sel), '', (x) => x);
   }
 
   /**
@@ -205,17 +250,71 @@ export class Slo {
    * window the new version is judged over).
    */
   public metricWindowRequests(sel: SloSelector, seconds: number): string {
-    return `sum(increase(${this.requestTotalMetric}{${matchers(sel)}}[${Math.max(1, Math.round(seconds))}s]))`;
+    return `sum(increase(${this.requestSeries(sel)}[${secs(seconds)}]))`;
   }
 
-  /** PromQL: 5xx responses of the selected processes in the last `seconds`. */
+  /** PromQL: failed requests of the selected processes in the last `seconds`. */
   public metricWindowErrors(sel: SloSelector, seconds: number): string {
-    return `sum(increase(${this.requestTotalMetric}{${matchers(sel, 'code=~"5.."')}}[${Math.max(1, Math.round(seconds))}s]))`;
+    return `sum(increase(${this.errorSeries(sel)}[${secs(seconds)}]))`;
   }
 
-  /** PromQL: p99 inference latency of the selected processes in the last `seconds`. */
+  /** PromQL: p99 (or mean) request latency of the selected processes in the last `seconds`. */
   public metricWindowP99(sel: SloSelector, seconds: number): string {
-    return `histogram_quantile(0.99, sum by (le) (increase(${this.inferenceSecondsMetric}_bucket{${matchers(sel)}}[${Math.max(1, Math.round(seconds))}s])))`;
+    return latencyQuery(this.server.latency, matchers(sel), '', (x) => `increase(${x}[${secs(seconds)}])`);
+  }
+
+  /** PromQL: requests per second of the whole model (every version), over `window` — the KEDA trigger's default. */
+  public metricModelRequestRate(model: string, window: string): string {
+    return `sum(rate(${this.requestSeries({ model })}[${window}]))`;
+  }
+
+  /** The LLM objectives this SLO sets, each with its ceiling (or floor) as PromQL compares it. */
+  public get llmObjectives(): LlmObjective[] {
+    const out: LlmObjective[] = [];
+    for (const field of Object.keys(LLM_OBJECTIVES) as Array<keyof typeof LLM_OBJECTIVES>) {
+      const v = this[field];
+      if (v === undefined) continue;
+      out.push(field === 'minTokensPerSecond'
+        ? { field, bound: v as number, direction: 'min', unit: 'tokens/s' }
+        : { field, bound: (v as Duration).toMilliseconds() / 1000, direction: 'max', unit: 's' });
+    }
+    return out;
+  }
+
+  /**
+   * PromQL for one LLM objective, by model and version: the p99 of its histogram over the window, or (tokens per
+   * second) 1 / the mean time per output token.
+   */
+  public metricLlm(field: keyof typeof LLM_OBJECTIVES, sel: SloSelector): string {
+    return this.llmQuery(field, matchers(sel), 'model, version', (x) => `rate(${x}[${this.promWindow}])`);
+  }
+
+  /** PromQL for one LLM objective over everything the selected processes served so far (the gate's reading). */
+  public metricServedLlm(field: keyof typeof LLM_OBJECTIVES, sel: SloSelector): string {
+    return this.llmQuery(field, matchers(sel), '', (x) => x);
+  }
+
+  private llmQuery(field: keyof typeof LLM_OBJECTIVES, m: string[], by: string, range: (x: string) => string): string {
+    const metric = this.server.llmMetric(field);
+    const extra = [...m, ...(this.server.llm?.matchers ?? [])];
+    if (field === 'minTokensPerSecond') {
+      const { count, sum } = { count: renderSelector({ metric }, extra, '_count'), sum: renderSelector({ metric }, extra, '_sum') };
+      return `sum by (${by}) (${range(count)}) / sum by (${by}) (${range(sum)})`;
+    }
+    return latencyQuery({ kind: 'histogram', metric }, extra, by, range);
+  }
+
+  private requestSeries(sel: SloSelector): string {
+    return renderSelector(this.server.requests, matchers(sel));
+  }
+
+  private errorSeries(sel: SloSelector): string {
+    return renderSelector(this.server.errors, matchers(sel));
+  }
+
+  /** `p99`, or `mean` for a server that exports no latency histogram (the word alerts and verdicts use). */
+  public get latencyStatistic(): 'p99' | 'mean' {
+    return this.server.latency.kind === 'histogram' ? 'p99' : 'mean';
   }
 
   /** The p99 ceiling in seconds, as PromQL compares it. */
@@ -230,7 +329,10 @@ export class Slo {
       maxP99Latency: toPromDuration(this.maxP99Latency),
       maxFailedScrapes: this.maxFailedScrapes,
       minRequestRate: this.minRequestRate,
-      metrics: { requestTotal: this.requestTotalMetric, inferenceSeconds: this.inferenceSecondsMetric },
+      ...(this.server.name === 'modelpilot' && this.server.ownsModelLabels && this.server.latency.kind === 'histogram'
+        ? { metrics: { requestTotal: this.server.requests.metric as string, inferenceSeconds: this.server.latency.metric } }
+        : { server: this.server.toJSON() }),
+      ...Object.fromEntries(this.llmObjectives.map((o) => [o.field, o.direction === 'max' ? toPromDuration(this[o.field] as Duration) : o.bound])),
       ...(this.relative ? { relative: { ...this.relative } } : {}),
     };
   }
@@ -241,13 +343,30 @@ export function promString(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
-function matchers(sel: SloSelector, extra?: string): string {
+function matchers(sel: SloSelector): string[] {
   const parts = [`model="${promString(sel.model)}"`];
   if (sel.version !== undefined) parts.push(`version="${promString(sel.version)}"`);
   for (const [k, v] of Object.entries(sel.extraLabels ?? {})) parts.push(`${k}="${promString(v)}"`);
   parts.push(...(sel.matchers ?? []));
-  if (extra) parts.push(extra);
-  return parts.join(',');
+  return parts;
+}
+
+function secs(seconds: number): string {
+  return `${Math.max(1, Math.round(seconds))}s`;
+}
+
+/**
+ * Latency in seconds from a server's shape: `histogram_quantile(0.99, …)` over its buckets, or total time over
+ * count; `range` wraps each series (`rate(x[5m])`, `increase(x[30s])`, or the raw counter), `by` the grouping.
+ */
+function latencyQuery(shape: LatencyShape, m: readonly string[], by: string, range: (x: string) => string): string {
+  const scale = shape.unitSeconds !== undefined && shape.unitSeconds !== 1 ? ` * ${shape.unitSeconds}` : '';
+  if (shape.kind === 'histogram') {
+    const q = `histogram_quantile(0.99, sum by (${by ? `${by}, ` : ''}le) (${range(renderSelector(shape, m, '_bucket'))}))`;
+    return scale ? `(${q})${scale}` : q;
+  }
+  const ratio = `sum by (${by}) (${range(renderSelector(shape.sum, m))}) / sum by (${by}) (${range(renderSelector(shape.count, m))})`;
+  return scale ? `(${ratio})${scale}` : ratio;
 }
 
 /** @internal Renders `a="x",b="y"` from a label map (keys in the given order), then `extra` matchers. */

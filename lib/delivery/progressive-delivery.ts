@@ -21,6 +21,8 @@ export interface DeliveredModel {
   readonly serviceName: string;
   readonly servicePort: number;
   readonly metricsPortName: string;
+  /** Name of the port that serves traffic, when it is not the metrics port (a ModelDeployment's `http`). */
+  readonly servingPortName?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly selectorLabels: Readonly<Record<string, string>>;
   readonly slo: Slo;
@@ -119,7 +121,8 @@ export class ProgressiveDelivery extends Construct {
         spec: {
           type: 'ClusterIP',
           selector: { ...model.selectorLabels },
-          ports: [{ name: model.metricsPortName, port: model.servicePort, targetPort: model.metricsPortName, protocol: 'TCP' }],
+          ports: [{ name: model.servingPortName ?? model.metricsPortName, port: model.servicePort,
+            targetPort: model.servingPortName ?? model.metricsPortName, protocol: 'TCP' }],
         },
       });
       strategy = {
@@ -181,6 +184,14 @@ export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis,
       metric('served-requests', slo.metricServedRequests(sel), `len(result) > 0 && result[0] >= ${minSamples}`, a.idleLimit),
       metric('error-ratio', slo.metricServedErrorRatio(sel), noDataOr(`result[0] <= ${slo.maxErrorRatio}`), a.failureLimit),
       metric('p99-latency', slo.metricServedP99(sel), noDataOr(`result[0] <= ${slo.maxP99Seconds}`), a.failureLimit),
+      // LLM objectives the Slo sets, each read the same way (kebab-case of the Slo field)
+      ...slo.llmObjectives.map((o) => metric(kebab(o.field), slo.metricServedLlm(o.field, sel),
+        noDataOr(`result[0] ${o.direction === 'max' ? '<=' : '>='} ${o.bound}`), a.failureLimit)),
     ],
   };
+}
+
+/** `maxP99TimeToFirstToken` → `max-p99-time-to-first-token` (an analysis metric's name). */
+function kebab(field: string): string {
+  return field.replace(/[A-Z0-9]+/g, (m) => `-${m.toLowerCase()}`);
 }

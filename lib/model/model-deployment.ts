@@ -232,9 +232,11 @@ export class ModelDeployment extends Construct {
   public readonly port: number;
   /** Service port number. */
   public readonly servicePort: number;
-  /** Name of the port that serves traffic and metrics, on both the container and the Service. */
-  public readonly metricsPortName = 'http';
-  /** Port number that serves metrics (the container port). */
+  /** Name of the port that serves traffic (and the probes), on both the container and the Service. */
+  public readonly servingPortName = 'http';
+  /** Name of the port that serves metrics: `http`, or `metrics` for a server with its own metrics port (Triton). */
+  public readonly metricsPortName: string;
+  /** Port number that serves metrics (the container port, or the server profile's metrics port). */
   public readonly metricsPort: number;
   /** HTTP path of the metrics. */
   public readonly metricsPath: string;
@@ -271,11 +273,16 @@ export class ModelDeployment extends Construct {
     const partOf = props.partOf ?? props.name;
     checkDnsName('partOf', partOf);
 
-    this.port = checkPort('port', props.port ?? 8080);
-    this.servicePort = checkPort('servicePort', props.servicePort ?? 80, 80);
-    this.metricsPort = this.port;
-    this.metricsPath = checkPath('metricsPath', props.metricsPath ?? '/metrics', '/metrics');
     this.slo = props.slo ?? Slo.DEFAULT;
+    const server = this.slo.server;
+    this.port = checkPort('port', props.port ?? server.port);
+    this.servicePort = checkPort('servicePort', props.servicePort ?? 80, 80);
+    this.metricsPort = server.metricsPort ?? this.port;
+    if (server.metricsPort === this.port) {
+      throw new Error(`'port' value ${this.port} is the '${server.name}' server's metrics port; serve on another port, e.g. ${server.port}`);
+    }
+    this.metricsPortName = server.metricsPort ? 'metrics' : this.servingPortName;
+    this.metricsPath = checkPath('metricsPath', props.metricsPath ?? server.metricsPath, '/metrics');
     this.quality = props.quality;
     this.updatePolicy = props.updatePolicy ?? UpdatePolicy.semver('minor');
     this.deploymentName = props.name;
@@ -289,7 +296,7 @@ export class ModelDeployment extends Construct {
 
     const { replicas, revisionHistoryLimit } = checkReplicas(props);
     // Probes and the startup budget; drain and grace period.
-    const probes = resolveProbes(props);
+    const probes = resolveProbes(props, server);
     this.startupBudgetSeconds = probes.startupBudgetSeconds;
     const { drainS, graceS } = resolveDrain(props.drain, props.terminationGracePeriod);
     const budget = props.disruptionBudget ?? DisruptionBudget.maxUnavailable(1);
@@ -308,7 +315,10 @@ export class ModelDeployment extends Construct {
       spec: {
         type: 'ClusterIP',
         selector: { ...this.selectorLabels },
-        ports: [{ name: this.metricsPortName, port: this.servicePort, targetPort: this.metricsPortName, protocol: 'TCP' }],
+        ports: [
+          { name: this.servingPortName, port: this.servicePort, targetPort: this.servingPortName, protocol: 'TCP' },
+          ...(server.metricsPort ? [{ name: this.metricsPortName, port: this.metricsPort, targetPort: this.metricsPortName, protocol: 'TCP' }] : []),
+        ],
       },
     });
 
@@ -331,7 +341,7 @@ export class ModelDeployment extends Construct {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: meta(this.deploymentName),
-        spec: ingressPolicySpec(this.selectorLabels, from, this.port),
+        spec: ingressPolicySpec(this.selectorLabels, from, this.metricsPort === this.port ? this.port : [this.port, this.metricsPort]),
       });
     }
     if (props.autoscaling) this.autoscaler = this.addAutoscaler(props.autoscaling, props.deliveredBy, meta(this.deploymentName));
@@ -387,18 +397,21 @@ export class ModelDeployment extends Construct {
       name: this.containerName,
       image: this.image.toString(),
       imagePullPolicy: 'IfNotPresent',
-      ports: [{ name: this.metricsPortName, containerPort: this.port, protocol: 'TCP' }],
+      ports: [
+        { name: this.servingPortName, containerPort: this.port, protocol: 'TCP' },
+        ...(this.metricsPort !== this.port ? [{ name: this.metricsPortName, containerPort: this.metricsPort, protocol: 'TCP' }] : []),
+      ],
       env: renderEnv(props.env ?? [], [
         { name: MODEL_SERVER_ENV.port, value: String(this.port) },
         { name: MODEL_SERVER_ENV.name, value: this.modelName },
         { name: MODEL_SERVER_ENV.version, value: this.version },
       ]),
       resources: renderResources(props.resources ?? {}),
-      startupProbe: httpProbe(startup, this.metricsPortName, startupFailures),
-      livenessProbe: httpProbe(liveness, this.metricsPortName),
-      readinessProbe: httpProbe(readiness, this.metricsPortName),
+      startupProbe: httpProbe(startup, this.servingPortName, startupFailures),
+      livenessProbe: httpProbe(liveness, this.servingPortName),
+      readinessProbe: httpProbe(readiness, this.servingPortName),
       // No drain, no hook: the server gets SIGTERM at once.
-      lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.metricsPortName) } : undefined,
+      lifecycle: drainS > 0 ? { preStop: (props.drainHook ?? DrainHook.sleepAction())._render(drainS, this.servingPortName) } : undefined,
       securityContext: {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: props.readOnlyRootFilesystem ?? true,
@@ -432,7 +445,7 @@ export class ModelDeployment extends Construct {
         + `'keda-hpa-${this.deploymentName}', longer than the 63 characters a label value may have, and refuses the ScaledObject; `
         + `give a name of at most ${63 - 'keda-hpa-'.length} characters`);
     }
-    const query = keda.metric.promql ?? `sum(rate(${this.slo.requestTotalMetric}{model="${this.modelName}"}[2m]))`;
+    const query = keda.metric.promql ?? this.slo.metricModelRequestRate(this.modelName, '2m');
     const scaled = new ApiObject(this, 'ScaledObject', {
       apiVersion: 'keda.sh/v1alpha1',
       kind: 'ScaledObject',

@@ -88,10 +88,10 @@ function cpuMillis(q: string): number {
 /** The three probes and the startup budget: enough startup probes, `period` apart, to cover `modelLoadTimeout`. */
 export function resolveProbes(props: {
   readonly liveness?: ProbeOptions; readonly readiness?: ProbeOptions; readonly startup?: ProbeOptions; readonly modelLoadTimeout?: Duration;
-}) {
-  const liveness = probe('liveness', props.liveness, '/health/live', Duration.seconds(10));
-  const readiness = probe('readiness', props.readiness, '/health/ready', Duration.seconds(5));
-  const startup = probe('startup', props.startup, '/health/ready', Duration.seconds(10));
+}, paths: { readonly livenessPath: string; readonly readinessPath: string } = { livenessPath: '/health/live', readinessPath: '/health/ready' }) {
+  const liveness = probe('liveness', props.liveness, paths.livenessPath, Duration.seconds(10));
+  const readiness = probe('readiness', props.readiness, paths.readinessPath, Duration.seconds(5));
+  const startup = probe('startup', props.startup, paths.readinessPath, Duration.seconds(10));
   const loadMs = checkPositive('modelLoadTimeout', props.modelLoadTimeout ?? Duration.minutes(2));
   const startupFailures = Math.max(1, Math.ceil(loadMs / 1000 / startup.periodSeconds));
   return { liveness, readiness, startup, startupFailures, startupBudgetSeconds: startupFailures * startup.periodSeconds };

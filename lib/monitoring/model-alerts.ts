@@ -19,6 +19,14 @@ export enum Severity {
 }
 
 
+/** How alerts name each LLM objective. */
+const LLM_WORDS: Record<keyof typeof LLM_ALERT_NAMES, string> = {
+  maxP99TimeToFirstToken: 'p99 time to first token',
+  maxP99TimePerOutputToken: 'p99 time per output token',
+  maxP99QueueTime: 'p99 queue time',
+  minTokensPerSecond: 'generation speed',
+};
+
 /** Names of the alerts every model gets (the public contract: routes, inhibitions and runbooks use them). */
 export const ALERT_NAMES = [
   'ModelHighErrorRate',
@@ -33,7 +41,15 @@ export const ALERT_NAMES = [
   'ModelUpdaterDegraded',
   'ModelUpdaterStalled',
 ] as const;
-export type AlertName = typeof ALERT_NAMES[number];
+
+/** Alerts of the LLM objectives, each present when its `Slo` field is set (`maxP99TimeToFirstToken`, …). */
+export const LLM_ALERT_NAMES = {
+  maxP99TimeToFirstToken: 'ModelHighTimeToFirstToken',
+  maxP99TimePerOutputToken: 'ModelHighTimePerOutputToken',
+  maxP99QueueTime: 'ModelHighQueueTime',
+  minTokensPerSecond: 'ModelLowTokensPerSecond',
+} as const;
+export type AlertName = typeof ALERT_NAMES[number] | typeof LLM_ALERT_NAMES[keyof typeof LLM_ALERT_NAMES];
 
 /** One Prometheus alerting rule, as a rule file (and a PrometheusRule's `spec.groups[].rules`) writes it. */
 export interface AlertingRule {
@@ -303,9 +319,22 @@ export class ModelAlerts extends Construct {
         name: 'ModelHighLatencyP99', severity: Severity.WARNING, rollback: true, rollbackNeedsVersion: false,
         expr: `(${slo.metricP99Latency(sel)}) > ${slo.maxP99Seconds} and ${minRate}`,
         for: this.sustainFor,
-        summary: `${who} p99 inference latency is above ${p99}`,
-        description: `${who} in ${m.namespace} has a p99 inference latency of {{ $value | humanizeDuration }} over the last ${w} (ceiling ${p99}).`,
+        summary: `${who} ${slo.latencyStatistic} inference latency is above ${p99}`,
+        description: `${who} in ${m.namespace} has a ${slo.latencyStatistic} inference latency of {{ $value | humanizeDuration }} over the last ${w} `
+          + `(ceiling ${p99}${slo.latencyStatistic === 'mean' ? `; ${slo.server.name} exports no latency histogram, so the mean is judged` : ''}).`,
       },
+      ...slo.llmObjectives.map((o) => {
+        const what = LLM_WORDS[o.field];
+        const bound = o.direction === 'max' ? toPromDuration(slo[o.field] as Duration) : `${o.bound} tokens/s`;
+        const shown = o.direction === 'max' ? '{{ $value | humanizeDuration }}' : '{{ $value | printf "%.4g" }} tokens/s';
+        return {
+          name: LLM_ALERT_NAMES[o.field], severity: Severity.WARNING, rollback: true, rollbackNeedsVersion: false,
+          expr: `(${slo.metricLlm(o.field, sel)}) ${o.direction === 'max' ? '>' : '<'} ${o.bound} and ${minRate}`,
+          for: this.sustainFor,
+          summary: `${who} ${what} is ${o.direction === 'max' ? 'above' : 'below'} ${bound}`,
+          description: `${who} in ${m.namespace} has a ${what} of ${shown} over the last ${w} (${o.direction === 'max' ? 'ceiling' : 'floor'} ${bound}).`,
+        };
+      }),
       {
         // A failed scrape makes `up` 0; a target gone from service discovery takes its `up` series with it, so
         // absent() covers "every target gone" (unless kube-state-metrics says the Deployment is scaled to 0).

@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { checkProps } from '../core/checks';
 import { VERSION_LABEL } from '../core/contract/names';
 import { Duration, toPromDuration } from '../core/duration';
+import { Slo } from '../core/slo';
 import { ModelAlerts, ModelAlertsOptions } from './model-alerts';
 import { MonitoredModel, objectLabels } from './monitored-model';
 
@@ -93,7 +94,9 @@ export class ModelMonitoring extends Construct {
       path: model.metricsPath,
       interval: toPromDuration(this.scrapeInterval),
       ...(props.scrapeTimeout ? { scrapeTimeout: toPromDuration(props.scrapeTimeout) } : {}),
-      honorLabels: true,
+      // The modelpilot server labels its series `model`/`version` itself; any other server's clashing labels (Triton's
+      // repository model and numeric version) give way to the target's and are kept as exported_model/exported_version.
+      honorLabels: (model.slo ?? Slo.DEFAULT).server.ownsModelLabels,
       relabelings: [
         { action: 'replace', targetLabel: 'model', replacement: model.modelName },
         // the pod's version label becomes the `version` target label, so `up` (and ModelTargetDown) names the version

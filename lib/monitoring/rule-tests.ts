@@ -1,6 +1,8 @@
 import { ACTION_LABEL, ROLLBACK_ACTION } from '../core/contract/names';
 import { toPromDuration } from '../core/duration';
-import { AlertName, ModelAlerts } from './model-alerts';
+import { ModelServerProps, scrapedLabels } from '../core/model-server';
+import { LlmObjective } from '../core/slo';
+import { AlertName, LLM_ALERT_NAMES, ModelAlerts } from './model-alerts';
 
 /** One input series of a promtool unit test. */
 export interface PromtoolSeries {
@@ -58,6 +60,7 @@ export function generateRuleTests(alerts: ModelAlerts): GeneratedRuleTest[] {
   return [
     g.errorRate(true), g.errorRate(false),
     g.latency(true), g.latency(false),
+    ...alerts.slo.llmObjectives.flatMap((o) => [g.llm(o, true), g.llm(o, false)]),
     g.targetDown(true), g.targetDown(false),
     g.targetsGone(true), ...(alerts.slo.maxFailedScrapes > 1 ? [g.targetsGone(false)] : []), g.targetsScaledToZero(),
     g.crashLooping(true), g.crashLooping(false),
@@ -120,10 +123,8 @@ class Generator {
     const n = this.samples(evalS);
     const l = this.modelLabels(BAD);
     const pct = `${fmtG(errors / total * 100)} %`;
-    return this.test('ModelHighErrorRate', fire, `${pct} errors over ${slo.promWindow}`, evalS, [
-      { series: series(slo.requestTotalMetric, { ...l, code: '200' }), values: `0+${Number((total - errors).toFixed(6))}x${n}` },
-      { series: series(slo.requestTotalMetric, { ...l, code: '500' }), values: `0+${errors}x${n}` },
-    ], [{ model: this.model, version: BAD }], errors / total);
+    return this.test('ModelHighErrorRate', fire, `${pct} errors over ${slo.promWindow}`, evalS,
+      this.traffic(l, Number((total - errors).toFixed(6)), errors, n), [{ model: this.model, version: BAD }], errors / total);
   }
 
   public latency(fire: boolean): GeneratedRuleTest {
@@ -135,10 +136,21 @@ class Generator {
     const evalS = slo.window.toSeconds() + this.m.sustainFor.toSeconds() + 3 * this.i;
     const n = this.samples(evalS);
     const l = this.modelLabels(BAD);
+    const shape = slo.server.latency;
+    if (shape.kind === 'mean') {
+      // Total time and count: every request takes `observed`, so the mean is `observed` itself.
+      const sum = this.example.latency ?? { metric: typeof shape.sum.metric === 'string' ? shape.sum.metric : shape.sum.metric[0] };
+      const input = [...this.traffic(l, total, 0, n),
+        { series: series(sum.metric, this.scraped(l, sum.labels)), values: `0+${Number((total * observed / (shape.unitSeconds ?? 1)).toFixed(6))}x${n}` }];
+      return this.test('ModelHighLatencyP99', fire, `every request takes ${fmtG(observed)}s (mean ${fmtG(observed)}s)`, evalS, input,
+        [{ model: this.model, version: BAD }], observed);
+    }
+    const h = this.example.latency ?? { metric: shape.metric };
+    const unit = shape.unitSeconds ?? 1;
     const input: PromtoolSeries[] = [
-      { series: series(slo.requestTotalMetric, { ...l, code: '200' }), values: `0+${total}x${n}` },
-      ...[...bounds.map(String), '+Inf'].map((le, k) => ({
-        series: series(`${slo.inferenceSecondsMetric}_bucket`, { ...l, le }),
+      ...this.traffic(l, total, 0, n),
+      ...[...bounds.map((b) => String(Number((b / unit).toPrecision(12)))), '+Inf'].map((le, k) => ({
+        series: series(`${h.metric}_bucket`, this.scraped(l, { ...h.labels, le })),
         values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
       })),
     ];
@@ -148,6 +160,78 @@ class Generator {
     const p99 = lower + (upper - lower) * 0.99;
     return this.test('ModelHighLatencyP99', fire, `every request takes ${fmtG(observed)}s (p99 ${fmtG(p99)}s)`, evalS, input,
       [{ model: this.model, version: BAD }], p99);
+  }
+
+  /**
+   * An LLM objective's alert: every observation of its histogram at 1.2 × / 0.8 × the ceiling (time per output
+   * token, for the tokens-per-second floor: 1 / (0.8 × …) and 1 / (1.2 × …) tokens/s), beside steady traffic.
+   */
+  public llm(o: LlmObjective, fire: boolean): GeneratedRuleTest {
+    const slo = this.m.slo;
+    const metric = slo.server.llmMetric(o.field);
+    const total = this.perInterval;
+    const evalS = slo.window.toSeconds() + this.m.sustainFor.toSeconds() + 3 * this.i;
+    const n = this.samples(evalS);
+    const l = this.modelLabels(BAD);
+    const extra = this.example.llmLabels ?? {};
+    const alert = LLM_ALERT_NAMES[o.field];
+    if (o.direction === 'min') {
+      // each token takes 1 / (speed) seconds; fire: 0.8 × the floor
+      const perToken = 1 / (o.bound * (fire ? 0.8 : 1.2));
+      const tokens = 10 * total;
+      return this.test(alert, fire, `${fmtG(1 / perToken)} tokens/s per stream`, evalS, [
+        ...this.traffic(l, total, 0, n),
+        { series: series(`${metric}_count`, this.scraped(l, extra)), values: `0+${tokens}x${n}` },
+        { series: series(`${metric}_sum`, this.scraped(l, extra)), values: `0+${Number((tokens * perToken).toFixed(9))}x${n}` },
+      ], [{ model: this.model, version: BAD }], 1 / perToken);
+    }
+    const q = o.bound;
+    const bounds = [q * 0.5, q * 0.8, q, q * 1.2, q * 2.5];
+    const observed = q * (fire ? 1.2 : 0.8);
+    const upper = bounds.find((b) => b >= observed)!;
+    const lower = bounds[bounds.indexOf(upper) - 1] ?? 0;
+    return this.test(alert, fire, `every observation ${fmtG(observed)}s`, evalS, [
+      ...this.traffic(l, total, 0, n),
+      ...[...bounds.map(String), '+Inf'].map((le, k) => ({
+        series: series(`${metric}_bucket`, this.scraped(l, { ...extra, le })),
+        values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
+      })),
+    ], [{ model: this.model, version: BAD }], lower + (upper - lower) * 0.99);
+  }
+
+  /** The profile's description of one success and one failure, or an error saying how to give one. */
+  private get example(): NonNullable<ModelServerProps['example']> & { llmLabels?: Record<string, string> } {
+    const ex = this.m.slo.server.example;
+    if (!ex) {
+      throw new Error(`server '${this.m.slo.server.name}' has no 'example' (how it writes one success and one failure); `
+        + 'give one in ModelServer.custom({ example: { success: [...], failure: [...] } }) to generate rule tests');
+    }
+    return { ...ex, llmLabels: ex.latency?.labels };
+  }
+
+  /** Labels of a server's series after the scrape: the target's win; the server's own clashing ones become `exported_*`. */
+  private scraped(target: Record<string, string>, own: Record<string, string> = {}): Record<string, string> {
+    return scrapedLabels(this.m.slo.server, target, own);
+  }
+
+  /**
+   * The server's request series for `ok` successes and `err` failures per interval, in its own shape (one series
+   * may count both: TGI's `tgi_request_count`). `okValues` replaces the values of series that count successes only.
+   */
+  private traffic(l: Record<string, string>, ok: number, err: number, n: number, okValues?: string): PromtoolSeries[] {
+    const ex = this.example;
+    const seen = new Map<string, { ok: number; err: number }>();
+    for (const [list, kind] of [[ex.success, 'ok'], [ex.failure, 'err']] as const) {
+      for (const e of list) {
+        const key = series(e.metric, this.scraped(l, e.labels));
+        const c = seen.get(key) ?? { ok: 0, err: 0 };
+        c[kind] += 1;
+        seen.set(key, c);
+      }
+    }
+    return [...seen].map(([key, c]) => ({ key, inc: Number((c.ok * ok + c.err * err).toFixed(6)), onlyOk: c.err === 0 }))
+      .filter((x) => x.inc > 0)
+      .map((x) => ({ series: x.key, values: okValues && x.onlyOk ? okValues : `0+${x.inc}x${n}` }));
   }
 
   public targetDown(fire: boolean): GeneratedRuleTest {
@@ -282,8 +366,8 @@ class Generator {
     // The old version drains after two intervals in the quiet case.
     const oldValues = fire ? `0+${total}x${n}` : `0+${total}x2 ${2 * total}x${n - 2}`;
     return this.test('ModelVersionSkew', fire, fire ? `${OLD} and ${BAD} serving past the limit` : `${OLD} drained within the limit`, evalS, [
-      { series: series(slo.requestTotalMetric, { ...this.modelLabels(OLD), code: '200' }), values: oldValues },
-      { series: series(slo.requestTotalMetric, { ...this.modelLabels(BAD), code: '200' }), values: `0+${total}x${n}` },
+      ...this.traffic(this.modelLabels(OLD), total, 0, n, oldValues),
+      ...this.traffic(this.modelLabels(BAD), total, 0, n),
     ], [{ model: this.model, version: OLD }, { model: this.model, version: BAD }], undefined,
     // Quiet: also while the old version's rate still shows over the window (its last moment of traffic).
     fire ? [] : [slo.window.toSeconds() - this.i]);
@@ -383,6 +467,7 @@ export function renderTemplate(template: string, labels: Record<string, string>,
     if (label) return labels[label[1]] ?? '';
     if (value !== undefined && inner === '$value | humanizePercentage') return `${fmtG(value * 100)}%`;
     if (value !== undefined && inner === '$value | humanizeDuration') return humanizeDuration(value);
+    if (value !== undefined && inner === '$value | printf "%.4g"') return fmtG(value);
     throw new Error(`template '{{ ${inner} }}' is not supported by the generated rule tests`);
   });
 }

@@ -49,11 +49,11 @@ export class UpdaterPeer {
  * (the registry's and the model's policies).
  */
 export function ingressPolicySpec(
-  selector: Readonly<Record<string, string>>, from: ReadonlyArray<Record<string, unknown>>, port: number,
+  selector: Readonly<Record<string, string>>, from: ReadonlyArray<Record<string, unknown>>, port: number | readonly number[],
 ): Record<string, unknown> {
   return {
     podSelector: { matchLabels: { ...selector } },
     policyTypes: ['Ingress'],
-    ingress: [{ from: from.map((f) => ({ ...f })), ports: [{ protocol: 'TCP', port }] }],
+    ingress: [{ from: from.map((f) => ({ ...f })), ports: (typeof port === 'number' ? [port] : port).map((p) => ({ protocol: 'TCP', port: p })) }],
   };
 }

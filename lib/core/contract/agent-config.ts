@@ -13,6 +13,7 @@ import { closestName } from '../closest-name';
 import { parseDuration } from '../duration';
 import { ImageRef, normalizeRegistryHost } from '../image-ref';
 import { formatKeyPath, valueAt } from '../key-path';
+import { ModelServer, ModelServerProps } from '../model-server';
 import { QUALITY_METRICS, QualitySettings, thresholdProblem } from '../quality';
 import { scheduleProblem } from '../schedule';
 import { Slo } from '../slo';
@@ -105,6 +106,13 @@ const sloSchema = z.strictObject({
     requestTotal: z.string().optional(),
     inferenceSeconds: z.string().optional(),
   }).optional(),
+  /** The model server's metric shapes (ModelServer's JSON form; `modelpilot synth` writes it from the stack). */
+  server: z.record(z.string(), z.unknown(), { error: "must be a model server profile, as 'modelpilot synth' writes it" }).optional(),
+  /** LLM objectives (servers that export them). */
+  maxP99TimeToFirstToken: duration().optional(),
+  maxP99TimePerOutputToken: duration().optional(),
+  maxP99QueueTime: duration().optional(),
+  minTokensPerSecond: z.number({ error: 'must be tokens per second, such as 20' }).optional(),
   /** The relative gate: the new version against the one it replaces, in the same window (see Slo's RelativeSlo). */
   relative: z.strictObject({
     maxErrorRatioFactor: z.number({ error: 'must be a factor such as 1.5' }).optional(),
@@ -112,11 +120,11 @@ const sloSchema = z.strictObject({
   }).optional(),
 }).transform((s, ctx) => {
   try {
-    return new Slo(s);
+    return new Slo({ ...s, server: s.server ? ModelServer.fromJSON(s.server as unknown as ModelServerProps) : undefined });
   } catch (e) {
-    // Slo names its own field as `slo.<key>`; re-issue it at the right path with the value it quoted.
-    const msg = (e as Error).message;
-    const m = /^'slo\.([\w.]+)' value (.+?) ((?:is|must) .*)$/.exec(msg);
+    // Slo names its own field as `slo.<key>` (its server's as `server.<key>`); re-issue it at the right path with the value it quoted.
+    const msg = (e as Error).message.replace(/^'server\./, "'slo.server.");
+    const m = /^'slo\.([\w.]+)' value (.+?) ((?:is|must|names|renames) .*)$/.exec(msg);
     if (m) ctx.issues.push({ code: 'custom', input: valueAt(s, m[1].split('.')), path: m[1].split('.'), message: m[3] });
     else ctx.issues.push({ code: 'custom', input: s, message: msg });
     return z.NEVER;
