@@ -193,5 +193,5 @@ export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis,
 
 /** `maxP99TimeToFirstToken` → `max-p99-time-to-first-token` (an analysis metric's name). */
 function kebab(field: string): string {
-  return field.replace(/[A-Z0-9]+/g, (m) => `-${m.toLowerCase()}`);
+  return field.replace(/([a-z])([A-Z0-9])/g, '$1-$2').replace(/([0-9])([A-Z])/g, '$1-$2').toLowerCase();
 }
