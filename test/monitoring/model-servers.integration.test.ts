@@ -132,8 +132,8 @@ beforeAll(async () => {
   });
   // enough served requests for every verdict below: eight scrapes of each text
   for (const c of CASES) {
-    const s = new Slo({ server: c.server });
-    await waitFor(async () => (await value(s.metricServedRequests({ model: model(c), version: VERSION }))) >= 8 * c.requests(texts.get(c.name)!.samples), {
+    const served = new Slo({ server: c.server }).metricServedRequests({ model: model(c), version: VERSION });
+    await waitFor(async () => (await value(served)) >= 8 * c.requests(texts.get(c.name)!.samples), {
       what: `8 scrapes of the ${c.name} exposition`, timeoutMs: 120_000, intervalMs: 500, diagnostics: () => prom.log(),
     });
   }
