@@ -229,7 +229,7 @@ class Generator {
         seen.set(key, c);
       }
     }
-    return [...seen].map(([key, c]) => ({ key, inc: Number((c.ok * ok + c.err * err).toFixed(6)), onlyOk: c.err === 0 }))
+    return [...seen].map(([key, c]) => ({ key, inc: Number((c.ok * ok + c.err * err).toFixed(6)), onlyOk: c.err === 0 || err === 0 }))
       .filter((x) => x.inc > 0)
       .map((x) => ({ series: x.key, values: okValues && x.onlyOk ? okValues : `0+${x.inc}x${n}` }));
   }
