@@ -12,7 +12,9 @@ export type { ImageRefParseOptions } from './core/image-ref';
 export { UpdatePolicy } from './core/update-policy';
 export type { Candidate, Current, SemverLevel, SemverPolicyOptions } from './core/update-policy';
 export { Slo } from './core/slo';
-export type { RelativeSlo, SloMetrics, SloProps, SloSelector } from './core/slo';
+export type { LlmObjective, RelativeSlo, SloMetrics, SloProps, SloSelector } from './core/slo';
+export { LLM_OBJECTIVES, ModelServer } from './core/model-server';
+export type { ExampleSeries, LatencyShape, LlmMetrics, ModelServerProps, SeriesSelector } from './core/model-server';
 export { QualityGate, QUALITY_METRICS } from './core/quality';
 export { GoldenSet } from './model/golden-set';
 export type { QualityGateProps, QualityMetric } from './core/quality';
@@ -53,7 +55,7 @@ export type {
 export { ModelMonitoring, ScrapeTarget } from './monitoring/model-monitoring';
 export type { ModelMonitoringOptions, ModelMonitoringProps } from './monitoring/model-monitoring';
 export type { MonitoredModel } from './monitoring/monitored-model';
-export { ALERT_NAMES, ModelAlerts, Severity } from './monitoring/model-alerts';
+export { ALERT_NAMES, LLM_ALERT_NAMES, ModelAlerts, Severity } from './monitoring/model-alerts';
 export type { AlertingRule, AlertName, ModelAlertDefinition, ModelAlertsOptions, ModelAlertsProps, RuleGroup } from './monitoring/model-alerts';
 
 // Alert routing

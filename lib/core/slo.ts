@@ -268,6 +268,16 @@ export class Slo {
     return `sum(rate(${this.requestSeries({ model })}[${window}]))`;
   }
 
+  /**
+   * PromQL: generated tokens per second, by model and version (for dashboards and a KEDA trigger on token
+   * throughput); the server's `llm.generatedTokens` counter. Throws for a server without one.
+   */
+  public metricGeneratedTokenRate(sel: SloSelector): string {
+    const metric = this.server.llm?.generatedTokens;
+    if (!metric) throw new Error(`the '${this.server.name}' server exports no generated-tokens counter; declare one with ModelServer.custom({ llm: { generatedTokens } })`);
+    return `sum by (model, version) (rate(${renderSelector({ metric }, [...matchers(sel), ...(this.server.llm?.matchers ?? [])])}[${this.promWindow}]))`;
+  }
+
   /** The LLM objectives this SLO sets, each with its ceiling (or floor) as PromQL compares it. */
   public get llmObjectives(): LlmObjective[] {
     const out: LlmObjective[] = [];

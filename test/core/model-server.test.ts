@@ -146,3 +146,21 @@ describe('declared once: the profile reaches probes, ports, scrape, analysis and
     expect(singleHostBundle(vllm, vllm.singleHost)['compose.yaml']).toContain('/health');
   });
 });
+
+describe('docs/servers stays true', () => {
+  test.each<[string, ModelServer]>([
+    ['modelpilot', ModelServer.modelpilot()], ['vllm', ModelServer.vllm()], ['tgi', ModelServer.tgi()],
+    ['triton', ModelServer.triton()], ['openai-compatible', ModelServer.openAiCompatible()],
+  ])('the %s page names every metric, path and port the profile reads', (page, server) => {
+    const text = require('fs').readFileSync(require('path').join(__dirname, '..', '..', 'docs', 'servers', `${page}.md`), 'utf8') as string;
+    const names = (m: string | readonly string[]) => (typeof m === 'string' ? [m] : [...m]);
+    const lat = server.latency;
+    const read = [
+      ...names(server.requests.metric), ...names(server.errors.metric),
+      ...(lat.kind === 'histogram' ? [lat.metric] : [...names(lat.sum.metric), ...names(lat.count.metric)]),
+      ...Object.entries(server.llm ?? {}).filter(([k]) => k !== 'matchers').map(([, v]) => String(v).replace(/_sum$/, '')),
+      server.livenessPath, server.readinessPath, String(server.port), ...(server.metricsPort ? [String(server.metricsPort)] : []),
+    ];
+    expect(read.filter((x) => !text.includes(x))).toEqual([]);
+  });
+});

@@ -46,6 +46,8 @@ interface Case {
   /** Latency in seconds: the p99, or the mean for a server without a histogram. */
   readonly latency: (s: Sample[]) => number;
   readonly llm: Partial<Record<Field, (s: Sample[]) => number>>;
+  /** Generated tokens the text counts, for servers with a token counter. */
+  readonly tokens?: (s: Sample[]) => number;
 }
 
 const v1Post = (l: Record<string, string>) => l.method === 'POST' && l.handler.startsWith('/v1/');
@@ -70,6 +72,7 @@ const CASES: Case[] = [
       maxP99QueueTime: (s) => quantile(s, 'vllm:request_queue_time_seconds', 0.99),
       minTokensPerSecond: tokensPerSecond('vllm:time_per_output_token_seconds'),
     },
+    tokens: (s) => total(s, 'vllm:generation_tokens_total'),
   },
   {
     name: 'tgi', server: ModelServer.tgi(),
@@ -81,6 +84,7 @@ const CASES: Case[] = [
       maxP99QueueTime: (s) => quantile(s, 'tgi_request_queue_duration', 0.99),
       minTokensPerSecond: tokensPerSecond('tgi_request_mean_time_per_token_duration'),
     },
+    tokens: (s) => total(s, 'tgi_request_generated_tokens_sum'),
   },
   {
     name: 'triton', server: ModelServer.triton(),
@@ -193,12 +197,17 @@ describe.each(CASES)('the $name profile against its exposition', (c) => {
     expect(await value(slo.metricRequestRate(sel()))).toBeGreaterThan(0);
     expect(await value(slo.metricModelRequestRate(model(c), '2m'))).toBeGreaterThan(0);
     // windowed counts: the errors' share of the requests over the same seconds
-    const [n, e] = [await value(slo.metricWindowRequests(sel(), 5)), await value(slo.metricWindowErrors(sel(), 5))];
-    expect(n).toBeGreaterThan(0);
-    expect(e / n).toBeCloseTo(c.errors(s) / c.requests(s), 6);
+    expect(await value(slo.metricWindowRequests(sel(), 5))).toBeGreaterThan(0);
+    expect(await value(`(${slo.metricWindowErrors(sel(), 5)}) / (${slo.metricWindowRequests(sel(), 5)})`)).toBeCloseTo(c.errors(s) / c.requests(s), 6);
     for (const [field, expected] of Object.entries(c.llm) as Array<[Field, (x: Sample[]) => number]>) {
       expect([field, await value(slo.metricServedLlm(field, sel()))]).toEqual([field, expect.closeTo(expected(s), 9)]);
       expect([field, await value(slo.metricLlm(field, sel()))]).toEqual([field, expect.closeTo(expected(s), 9)]);
+    }
+    if (c.tokens) {
+      // tokens per request over the same scrapes (one query, one evaluation time): exact, whatever rate() extrapolates
+      expect(await value(`(${slo.metricGeneratedTokenRate(sel())}) / (${slo.metricRequestRate(sel())})`)).toBeCloseTo(c.tokens(s) / c.requests(s), 6);
+    } else {
+      expect(() => slo.metricGeneratedTokenRate(sel())).toThrow(/exports no generated-tokens counter/);
     }
     // a model the text does not hold: nothing
     expect(await prom.query(slo.metricServedRequests({ model: 'another', version: VERSION }))).toEqual([]);
