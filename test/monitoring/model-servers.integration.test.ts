@@ -203,12 +203,6 @@ describe.each(CASES)('the $name profile against its exposition', (c) => {
       expect([field, await value(slo.metricServedLlm(field, sel()))]).toEqual([field, expect.closeTo(expected(s), 9)]);
       expect([field, await value(slo.metricLlm(field, sel()))]).toEqual([field, expect.closeTo(expected(s), 9)]);
     }
-    if (c.tokens) {
-      // tokens per request over the same scrapes (one query, one evaluation time): exact, whatever rate() extrapolates
-      expect(await value(`(${slo.metricGeneratedTokenRate(sel())}) / (${slo.metricRequestRate(sel())})`)).toBeCloseTo(c.tokens(s) / c.requests(s), 6);
-    } else {
-      expect(() => slo.metricGeneratedTokenRate(sel())).toThrow(/exports no generated-tokens counter/);
-    }
     // a model the text does not hold: nothing
     expect(await prom.query(slo.metricServedRequests({ model: 'another', version: VERSION }))).toEqual([]);
   });
@@ -274,4 +268,16 @@ describe.each(CASES)('the $name profile against its exposition', (c) => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+test.each(CASES.filter((c) => c.tokens))('$name: generated tokens per request, over the same scrapes', async (c) => {
+  const slo = sloAt(c, 4);
+  const s = texts.get(c.name)!.samples;
+  const sel = { model: model(c), version: VERSION };
+  // one query, one evaluation time: exact, whatever rate() extrapolates
+  expect(await value(`(${slo.metricGeneratedTokenRate(sel)}) / (${slo.metricRequestRate(sel)})`)).toBeCloseTo(c.tokens!(s) / c.requests(s), 6);
+});
+
+test.each(CASES.filter((c) => !c.tokens))('$name: no token counter, and the token rate says so', (c) => {
+  expect(() => sloAt(c, 4).metricGeneratedTokenRate({ model: model(c) })).toThrow(`the '${c.server.name}' server exports no generated-tokens counter`);
 });
