@@ -278,6 +278,31 @@ export class Slo {
     return `sum by (model, version) (rate(${renderSelector({ metric }, [...matchers(sel), ...(this.server.llm?.matchers ?? [])])}[${this.promWindow}]))`;
   }
 
+  /**
+   * PromQL: the relative gate's error verdict on Kubernetes (an Argo Rollouts canary): the lower confidence bound of
+   * p_new − f·p_old (Agresti–Caffo: one pseudo-success and one pseudo-failure per side), both versions' requests
+   * and failures counted over the same Slo window on the same traffic split. Above 0: the new version is, with
+   * confidence `z`, more than `maxErrorRatioFactor` times worse. Empty when either side served nothing.
+   */
+  public metricRelativeErrorBound(now: SloSelector, old: SloSelector, z: number): string {
+    const f = this.relative?.maxErrorRatioFactor;
+    if (f === undefined) throw new Error("'slo.relative.maxErrorRatioFactor' is not set; the relative error bound needs it, e.g. relative: { maxErrorRatioFactor: 1.5 }");
+    const w = this.promWindow;
+    const n = `sum(increase(${this.requestSeries(now)}[${w}]))`;
+    const k = `(sum(increase(${this.errorSeries(now)}[${w}])) or ${n} * 0)`;
+    const no = `sum(increase(${this.requestSeries(old)}[${w}]))`;
+    const ko = `(sum(increase(${this.errorSeries(old)}[${w}])) or ${no} * 0)`;
+    const pn = `((${k} + 1) / (${n} + 2))`;
+    const po = `((${ko} + 1) / (${no} + 2))`;
+    return `${pn} - ${f} * ${po} - ${z} * sqrt(${pn} * (1 - ${pn}) / (${n} + 2) + ${f * f} * ${po} * (1 - ${po}) / (${no} + 2))`;
+  }
+
+  /** PromQL: the new version's p99 (or mean) latency over the Slo window divided by the old one's, on the same traffic. */
+  public metricRelativeP99(now: SloSelector, old: SloSelector): string {
+    const range = (x: string) => `rate(${x}[${this.promWindow}])`;
+    return `(${latencyQuery(this.server.latency, matchers(now), '', range)}) / (${latencyQuery(this.server.latency, matchers(old), '', range)})`;
+  }
+
   /** The LLM objectives this SLO sets, each with its ceiling (or floor) as PromQL compares it. */
   public get llmObjectives(): LlmObjective[] {
     const out: LlmObjective[] = [];

@@ -1,9 +1,11 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { checkDnsName, checkProps } from '../core/checks';
+import { zFor } from '../core/confidence';
 import { DEPLOYMENT_ANNOTATIONS, K8S_LABELS } from '../core/contract/names';
 import { Slo } from '../core/slo';
 import { checkHttpUrl } from '../core/url';
+import { addWarning } from '../validation/warnings';
 import type { Delivery, ResolvedAnalysis } from './delivery';
 
 /** The pod label Argo Rollouts puts on every pod of a Rollout; the scrape copies it onto the series. */
@@ -89,11 +91,19 @@ export class ProgressiveDelivery extends Construct {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'AnalysisTemplate',
       metadata: meta(this.analysisTemplateName),
-      spec: renderAnalysisSpec(model.slo, model.modelName, delivery.analysis, prometheusUrl),
+      spec: renderAnalysisSpec(model.slo, model.modelName, delivery.analysis, prometheusUrl, { relative: delivery.canary !== undefined }),
     });
+    const relative = delivery.canary !== undefined && model.slo.relative !== undefined;
+    if (!delivery.canary && model.slo.relative) {
+      addWarning(this, "'slo.relative' is not judged by a blue-green analysis: the preview pods serve no users' traffic to compare with the active ones; "
+        + 'use Delivery.canary() for the relative gate on Kubernetes (the absolute ceilings still apply)');
+    }
     const analysisRef = {
       templates: [{ templateName: this.analysisTemplateName }],
-      args: [{ name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } }],
+      args: [
+        { name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } },
+        ...(relative ? [{ name: 'stable-hash', valueFrom: { podTemplateHashValue: 'Stable' } }] : []),
+      ],
     };
 
     let strategy: Record<string, unknown>;
@@ -166,7 +176,8 @@ export class ProgressiveDelivery extends Construct {
  * - `error-ratio` ≤ maxErrorRatio and `p99-latency` ≤ maxP99Latency — with no data yet they pass (the samples metric
  *   judges idleness); above the ceiling more than `failureLimit` times, the analysis fails.
  */
-export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis, prometheusUrl: string): Record<string, unknown> {
+export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis, prometheusUrl: string,
+  options: { relative?: boolean } = {}): Record<string, unknown> {
   const sel = { model, matchers: [`${ROLLOUT_HASH_SERIES_LABEL}="{{args.canary-hash}}"`] };
   const minSamples = a.minSamples ?? slo.minSamples;
   const metric = (name: string, query: string, successCondition: string, failureLimit: number) => ({
@@ -178,8 +189,12 @@ export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis,
     provider: { prometheus: { address: prometheusUrl, query } },
   });
   const noDataOr = (cond: string) => `len(result) == 0 || isNaN(result[0]) || ${cond}`;
+  // The relative gate (a canary only: the stable pods serve the same traffic split over the same window)
+  const relative = options.relative && slo.relative ? slo.relative : undefined;
+  const stable = { model, matchers: [`${ROLLOUT_HASH_SERIES_LABEL}="{{args.stable-hash}}"`] };
+  const canary = { model, matchers: sel.matchers };
   return {
-    args: [{ name: 'canary-hash' }],
+    args: [{ name: 'canary-hash' }, ...(relative ? [{ name: 'stable-hash' }] : [])],
     metrics: [
       metric('served-requests', slo.metricServedRequests(sel), `len(result) > 0 && result[0] >= ${minSamples}`, a.idleLimit),
       metric('error-ratio', slo.metricServedErrorRatio(sel), noDataOr(`result[0] <= ${slo.maxErrorRatio}`), a.failureLimit),
@@ -187,9 +202,16 @@ export function renderAnalysisSpec(slo: Slo, model: string, a: ResolvedAnalysis,
       // LLM objectives the Slo sets, each read the same way (kebab-case of the Slo field)
       ...slo.llmObjectives.map((o) => metric(kebab(o.field), slo.metricServedLlm(o.field, sel),
         noDataOr(`result[0] ${o.direction === 'max' ? '<=' : '>='} ${o.bound}`), a.failureLimit)),
+      ...(relative?.maxErrorRatioFactor !== undefined
+        ? [metric('relative-error-ratio', slo.metricRelativeErrorBound(canary, stable, zFor(RELATIVE_CONFIDENCE)), noDataOr('result[0] <= 0'), a.failureLimit)] : []),
+      ...(relative?.maxP99Factor !== undefined
+        ? [metric('relative-p99-latency', slo.metricRelativeP99(canary, stable), noDataOr(`result[0] <= ${relative.maxP99Factor}`), a.failureLimit)] : []),
     ],
   };
 }
+
+/** Confidence of the relative error bound in the analysis (the agent's `health.confidence` default). */
+const RELATIVE_CONFIDENCE = 0.95;
 
 /** `maxP99TimeToFirstToken` → `max-p99-time-to-first-token` (an analysis metric's name). */
 function kebab(field: string): string {

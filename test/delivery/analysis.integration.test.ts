@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Testing } from 'cdk8s';
 import { stringify } from 'yaml';
-import { Delivery, Duration, SelfHealingModelStack, Slo } from '../../lib';
+import { Delivery, Duration, SelfHealingModelStack, Slo, warningsOf } from '../../lib';
 import { requireTool } from '../support/tools';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are untyped JSON
@@ -92,4 +92,72 @@ test('healthy, failing and idle canaries give the values the conditions judge (p
   expect(evaluate(t, 'idle', input, idle)).toEqual({ ok: true, output: expect.stringContaining('SUCCESS') });
   // the check can fail: the failing canary's ratio is not the healthy one's
   expect(evaluate(t, 'failing', input, { ...failing, 'analysis:error_ratio': 0 }).ok).toBe(false);
+});
+
+describe('the relative gate in a canary analysis: the canary against the stable pods, same window, same traffic', () => {
+  const slo = new Slo({ relative: { maxErrorRatioFactor: 1.5, maxP99Factor: 2 } });
+  /** Agresti–Caffo lower bound of p_new − f·p_old at the gate's 95 % (z = 1.96, as the agent's), computed here from the counts. */
+  const bound = (n: number, k: number, no: number, ko: number, f: number) => {
+    const pn = (k + 1) / (n + 2);
+    const po = (ko + 1) / (no + 2);
+    return pn - f * po - 1.959963984540054 * Math.sqrt(pn * (1 - pn) / (n + 2) + f * f * po * (1 - po) / (no + 2));
+  };
+  /** One canary/stable pair's series: per minute 1000 requests, `errors` of them 5xx, every one at `seconds`. */
+  const pod = (hash: string, errors: number, le: string) => [
+    series(hash, '200', `0+${1000 - errors}x6`), series(hash, '500', `0+${errors}x6`),
+    buckets(hash, le, '0+1000x6'), ...(le === '0.1' ? [buckets(hash, '0.5', '0+1000x6')] : [buckets(hash, '0.1', '0x6')]), buckets(hash, '+Inf', '0+1000x6'),
+  ];
+
+  test('a canary template has the two relative metrics and the stable hash; a blue-green one warns instead', () => {
+    const t = template(slo);
+    expect((t.spec.args as Obj[]).map((a) => a.name)).toEqual(['canary-hash', 'stable-hash']);
+    expect((t.spec.metrics as Obj[]).map((m) => [m.name, m.successCondition])).toEqual(expect.arrayContaining([
+      ['relative-error-ratio', 'len(result) == 0 || isNaN(result[0]) || result[0] <= 0'],
+      ['relative-p99-latency', 'len(result) == 0 || isNaN(result[0]) || result[0] <= 2'],
+    ]));
+    const app = Testing.app();
+    const bg = new SelfHealingModelStack(app, 'bg', {
+      namespace: 'ml', model: { name: 'recsys', image: 'registry.example.com/models/recsys:1.4.0', slo },
+      delivery: Delivery.blueGreen(), monitoring: {},
+    });
+    const spec = (app.charts[0].toJson() as Obj[]).find((o) => o.kind === 'AnalysisTemplate')!.spec;
+    expect((spec.metrics as Obj[]).map((m) => m.name)).not.toContain('relative-error-ratio');
+    expect(warningsOf(bg).map((w) => w.message)).toEqual(expect.arrayContaining([expect.stringContaining("'slo.relative' is not judged by a blue-green analysis")]));
+  });
+
+  test.each<[string, number, string, boolean]>([
+    ['3 % errors and 5× the p99 against 1 %: both relative metrics fail', 30, '0.5', true],
+    ['the same errors and latency as the stable pods: both pass', 10, '0.1', false],
+  ])('%s (promtool test rules)', (_name, canaryErrors, canaryLe, worse) => {
+    const t = template(slo);
+    const rules = {
+      groups: [{
+        name: 'relative',
+        rules: (t.spec.metrics as Obj[]).filter((m) => m.name.startsWith('relative-')).map((m) => ({
+          record: `analysis:${m.name.replace(/-/g, '_')}`,
+          expr: m.provider.prometheus.query.split('{{args.canary-hash}}').join('canary').split('{{args.stable-hash}}').join('stable'),
+        })),
+      }],
+    };
+    // over the 5m window at 6m: 5 minutes of each side's traffic (a linear counter: increase() is exact)
+    const [n, k, no, ko] = [5000, 5 * canaryErrors, 5000, 50];
+    const expectedBound = bound(n, k, no, ko, 1.5);
+    const canaryP99 = canaryLe === '0.1' ? 0.099 : 0.1 + 0.4 * 0.99;
+    expect(expectedBound > 0).toBe(worse);
+    expect(canaryP99 / 0.099 > 2).toBe(worse);
+    fs.writeFileSync(path.join(dir, 'relative.rules.yml'), stringify(rules, { lineWidth: 0 }));
+    fs.writeFileSync(path.join(dir, 'relative.test.yml'), stringify({
+      rule_files: ['relative.rules.yml'], evaluation_interval: '1m',
+      tests: [{
+        interval: '1m', input_series: [...pod('canary', canaryErrors, canaryLe), ...pod('stable', 10, '0.1')],
+        // within 1e-6 of the values computed here (promtool compares samples exactly; the float order and z's last digits differ)
+        promql_expr_test: [
+          { expr: `abs(analysis:relative_error_ratio - ${expectedBound}) < bool 1e-6`, eval_time: '6m', exp_samples: [{ labels: '{}', value: 1 }] },
+          { expr: `abs(analysis:relative_p99_latency - ${canaryP99 / 0.099}) < bool 1e-6`, eval_time: '6m', exp_samples: [{ labels: '{}', value: 1 }] },
+        ],
+      }],
+    }, { lineWidth: 0 }));
+    const r = spawnSync(promtool, ['test', 'rules', 'relative.test.yml'], { cwd: dir, encoding: 'utf8' });
+    expect([r.status, r.stdout + r.stderr]).toEqual([0, expect.stringContaining('SUCCESS')]);
+  });
 });
