@@ -1,4 +1,5 @@
 import { Testing } from 'cdk8s';
+import { parse as parseYaml } from 'yaml';
 import { Duration, ModelDeployment, ModelMonitoring, ModelRegistry, SelfHealingModelStack } from '../../lib';
 import { singleHostBundle } from '../../lib/compose/single-host';
 import { parseConfig } from '../../lib/core/contract/agent-config';
@@ -144,6 +145,17 @@ describe('declared once: the profile reaches probes, ports, scrape, analysis and
       singleHost: {},
     });
     expect(singleHostBundle(vllm, vllm.singleHost)['compose.yaml']).toContain('/health');
+    // with an updater: agent.yaml carries the profile and the agent parses it back into the same queries
+    const withUpdater = new SelfHealingModelStack(app, 'U', {
+      registry: ModelRegistry.external({ host: 'registry.example.com' }),
+      model: { name: 'llm', image: 'registry.example.com/m/llm:1.0.0', slo: new Slo({ server: ModelServer.vllm(), minTokensPerSecond: 10 }) },
+      singleHost: {}, updater: {},
+    });
+    const agentYaml = parseYaml(singleHostBundle(withUpdater, withUpdater.singleHost)['agent.yaml']);
+    const parsed = parseConfig(agentYaml);
+    const slo = parsed.images[0].slo ?? parsed.health.slo;
+    expect([slo.server.name, slo.llmObjectives.map((o) => o.field)]).toEqual(['vllm', ['minTokensPerSecond']]);
+    expect(slo.metricServedErrors(sel)).toBe(withUpdater.model.slo.metricServedErrors(sel));
   });
 });
 
