@@ -311,12 +311,6 @@ export class ModelServer {
     this.source = props.source;
   }
 
-  /** True for this package's own server under its own metric names (the default; rendered as before). */
-  public get isDefault(): boolean {
-    return this.name === 'modelpilot' && this.requests.metric === 'model_request_total' && this.latency.kind === 'histogram'
-      && this.latency.metric === 'model_inference_seconds';
-  }
-
   /** The LLM metric a field needs, or an error naming the field, this server and the fix. */
   public llmMetric(field: keyof typeof LLM_OBJECTIVES): string {
     const key = LLM_OBJECTIVES[field];
