@@ -333,8 +333,7 @@ export class Slo {
     const metric = this.server.llmMetric(field);
     const extra = [...m, ...(this.server.llm?.matchers ?? [])];
     if (field === 'minTokensPerSecond') {
-      const { count, sum } = { count: renderSelector({ metric }, extra, '_count'), sum: renderSelector({ metric }, extra, '_sum') };
-      return `sum by (${by}) (${range(count)}) / sum by (${by}) (${range(sum)})`;
+      return `sum by (${by}) (${range(renderSelector({ metric }, extra, '_count'))}) / sum by (${by}) (${range(renderSelector({ metric }, extra, '_sum'))})`;
     }
     return latencyQuery({ kind: 'histogram', metric }, extra, by, range);
   }

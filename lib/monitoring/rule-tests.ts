@@ -130,7 +130,6 @@ class Generator {
   public latency(fire: boolean): GeneratedRuleTest {
     const slo = this.m.slo;
     const q = slo.maxP99Seconds;
-    const bounds = [q * 0.5, q * 0.8, q, q * 1.2, q * 2.5];
     const observed = q * (fire ? 1.2 : 0.8);
     const total = this.perInterval;
     const evalS = slo.window.toSeconds() + this.m.sustainFor.toSeconds() + 3 * this.i;
@@ -146,18 +145,8 @@ class Generator {
         [{ model: this.model, version: BAD }], observed);
     }
     const h = this.example.latency ?? { metric: shape.metric };
-    const unit = shape.unitSeconds ?? 1;
-    const input: PromtoolSeries[] = [
-      ...this.traffic(l, total, 0, n),
-      ...[...bounds.map((b) => String(Number((b / unit).toPrecision(12)))), '+Inf'].map((le, k) => ({
-        series: series(`${h.metric}_bucket`, this.scraped(l, { ...h.labels, le })),
-        values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
-      })),
-    ];
-    // histogram_quantile interpolates linearly inside the bucket that holds every observation.
-    const upper = bounds.find((b) => b >= observed)!;
-    const lower = bounds[bounds.indexOf(upper) - 1] ?? 0;
-    const p99 = lower + (upper - lower) * 0.99;
+    const { buckets, p99 } = this.histogramAt(h.metric, this.scraped(l, h.labels), q, observed, total, n, shape.unitSeconds);
+    const input = [...this.traffic(l, total, 0, n), ...buckets];
     return this.test('ModelHighLatencyP99', fire, `every request takes ${fmtG(observed)}s (p99 ${fmtG(p99)}s)`, evalS, input,
       [{ model: this.model, version: BAD }], p99);
   }
@@ -185,18 +174,27 @@ class Generator {
         { series: series(`${metric}_sum`, this.scraped(l, extra)), values: `0+${Number((tokens * perToken).toFixed(9))}x${n}` },
       ], [{ model: this.model, version: BAD }], 1 / perToken);
     }
-    const q = o.bound;
+    const observed = o.bound * (fire ? 1.2 : 0.8);
+    const { buckets, p99 } = this.histogramAt(metric, this.scraped(l, extra), o.bound, observed, total, n);
+    return this.test(alert, fire, `every observation ${fmtG(observed)}s`, evalS, [...this.traffic(l, total, 0, n), ...buckets],
+      [{ model: this.model, version: BAD }], p99);
+  }
+
+  /**
+   * A histogram `metric` (in `unit` seconds) with `total` observations per interval, every one at `observed`
+   * seconds, in buckets at 0.5, 0.8, 1, 1.2 and 2.5 × the ceiling `q`; and the p99 histogram_quantile gives
+   * (it interpolates linearly inside the bucket that holds every observation).
+   */
+  private histogramAt(metric: string, labels: Record<string, string>, q: number, observed: number, total: number, n: number,
+    unit = 1): { buckets: PromtoolSeries[]; p99: number } {
     const bounds = [q * 0.5, q * 0.8, q, q * 1.2, q * 2.5];
-    const observed = q * (fire ? 1.2 : 0.8);
+    const buckets = [...bounds.map((b) => String(Number((b / unit).toPrecision(12)))), '+Inf'].map((le, k) => ({
+      series: series(`${metric}_bucket`, { ...labels, le }),
+      values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
+    }));
     const upper = bounds.find((b) => b >= observed)!;
     const lower = bounds[bounds.indexOf(upper) - 1] ?? 0;
-    return this.test(alert, fire, `every observation ${fmtG(observed)}s`, evalS, [
-      ...this.traffic(l, total, 0, n),
-      ...[...bounds.map(String), '+Inf'].map((le, k) => ({
-        series: series(`${metric}_bucket`, this.scraped(l, { ...extra, le })),
-        values: k === bounds.length || bounds[k] >= observed ? `0+${total}x${n}` : `0x${n}`,
-      })),
-    ], [{ model: this.model, version: BAD }], lower + (upper - lower) * 0.99);
+    return { buckets, p99: lower + (upper - lower) * 0.99 };
   }
 
   /** The profile's description of one success and one failure, or an error saying how to give one. */
