@@ -149,7 +149,14 @@ export interface Target {
    * The previous version is kept (stopped container / previous ReplicaSet) until {@link promote}.
    */
   apply(plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome>;
-  /** Waits until the new version is ready (container health / rollout status) or `timeoutMs` passes. */
+  /**
+   * Where the image is pulled after `apply` (Kubernetes: by each node's runtime), waits until the new version's
+   * image has reached it. A failure means it cannot be pulled (not found, refused, unreachable): a failed apply —
+   * reverted, retried and counted against the failure budget like one —, not a verdict on the version. Resolves ok
+   * when `timeoutMs` passes while the pull is still going (readiness judges from there).
+   * @default - the image is pulled by `apply` itself (Docker)
+   */
+  waitPulled?(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<Outcome>;
   /**
    * Waits until the new version is ready. `beforeTraffic` (the quality gate) runs once it is ready and before it
    * takes users' traffic, against its own address; an Unhealthy answer is returned as the readiness result and the

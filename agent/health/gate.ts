@@ -9,7 +9,7 @@
  * at once — refused connections never reach the server's own metrics, so only the target can see a crash loop.
  */
 import type { InconclusiveMode } from '../../lib/core/contract/names';
-import type { Clock, HealthCheck, HealthResult, Logger, RuntimeState, Target, UpdatePlan } from '../types';
+import type { Clock, HealthCheck, HealthResult, Logger, Outcome, RuntimeState, Target, UpdatePlan } from '../types';
 import { nullLogger } from '../types';
 import type { QualityCheck } from './quality';
 
@@ -64,6 +64,17 @@ export class HealthGate {
   /** Readiness alone (for going back to a version that was proven before). */
   public async readiness(target: Target, plan: UpdatePlan, signal?: AbortSignal): Promise<HealthResult> {
     return safely(() => target.waitReady(plan, this.options.readinessTimeoutMs, signal));
+  }
+
+  /** Whether the new version's image reached where it runs (targets that pull after `apply`); bounded by the readiness timeout. */
+  public async pulled(target: Target, plan: UpdatePlan, signal?: AbortSignal): Promise<Outcome> {
+    if (!target.waitPulled) return { ok: true, value: undefined };
+    try {
+      return await target.waitPulled(plan, this.options.readinessTimeoutMs, signal);
+    } catch {
+      // readiness reads the workload again and says what is wrong
+      return { ok: true, value: undefined };
+    }
   }
 
   public async verify(target: Target, plan: UpdatePlan, signal?: AbortSignal): Promise<Verdict> {

@@ -35,7 +35,9 @@ export class UpdateRunner {
     for (;;) {
       this.c.audit({ event: 'apply', target: w.id, model: w.model, from: attempt.from, to: attempt.to, trigger: attempt.trigger, attempt: attempt.attempt, result: 'started' });
       this.c.log.info('applying', { plan: attempt.toString(), attempt: attempt.attempt, to: attempt.to });
-      const r = await this.c.bounded((s) => target.apply(attempt, s));
+      let r = await this.c.bounded((s) => target.apply(attempt, s));
+      // an image the node cannot pull is a failed apply like a failed pull on Docker: reverted, retried, budgeted
+      if (r.ok) r = await this.c.o.gate.pulled(target, attempt, signal);
       if (r.ok) {
         applied = attempt;
         break;
@@ -266,6 +268,20 @@ export class UpdateRunner {
     }
     if (!running) {
       return (await this.restore(target, plan, 'reversing an unfinished update', fail, false, 'reverted')) ? 'aborted' : 'rollback_failed';
+    }
+    if (!decided) {
+      // found in flight with an image its nodes cannot pull: the failed apply the killed agent would have seen
+      const pulled = await this.c.o.gate.pulled(target, plan, signal);
+      if (!pulled.ok) {
+        fail(`apply ${plan.toString()} (attempt ${plan.attempt}, found in flight)`, pulled.reason);
+        this.c.audit({ event: 'apply-failed', target: w.id, model: w.model, from: rec.from, to: rec.to, trigger: rec.trigger, attempt: rec.attempt,
+          result: 'failed', reason: pulled.reason });
+        if (!(await this.restore(target, plan, `apply failed: ${pulled.reason}`, fail, false, 'reverted'))) return 'rollback_failed';
+        this.c.held.delete(w.id);
+        this.c.o.metrics.updates.inc({ result: 'failed' });
+        await this.countFailedCycle(w, plan, pulled.reason, target);
+        return 'failed';
+      }
     }
     if (decided?.decision === 'promote' && target.observe) {
       // The gate passed before the restart: finish the promotion if the new version still runs, without judging it again.

@@ -45,6 +45,7 @@ interface Agent {
   readonly metrics: AgentMetrics;
   /** Records an Event on the Deployment per audit entry (the agent's default on Kubernetes). */
   readonly events: TargetEventRecorder;
+  readonly clock: FakeClock;
 }
 
 interface World {
@@ -82,7 +83,7 @@ async function world(behaviour: (image: string) => ImageBehaviour, rules: RoleRu
         onAudit: (e) => events.record(e),
         rollback: { ...DEFAULT_ROLLBACK, attemptTimeoutMs: 20_000, backoff: { initialMs: 10, maxMs: 100, factor: 2 } },
       });
-      return { reconciler, target, quarantine, audit, metrics, events };
+      return { reconciler, target, quarantine, audit, metrics, events, clock };
     },
   };
 }
@@ -266,7 +267,7 @@ describe('the reconcile loop on a (fake) cluster', () => {
     });
 
     test('a restarted agent reverses a bad update it finds in flight and quarantines it', async () => {
-      const w = await world((img) => (img.includes(':1.1.0') ? 'imagepull' : 'ready'));
+      const w = await world((img) => (img.includes(':1.1.0') ? 'crashloop' : 'ready'));
       const original = w.fake.deployment('recsys').spec.template;
       await killedDuringRollout(w);
 
@@ -276,7 +277,58 @@ describe('the reconcile loop on a (fake) cluster', () => {
       expect(report.updates.map((u) => u.result)).toEqual(['rolled_back']);
       expect(w.fake.deployment('recsys').spec.template).toEqual(original);
       expect(second.quarantine.list().map((q) => q.version)).toEqual(['1.1.0']);
-      expect(second.quarantine.list()[0].reason).toMatch(/ImagePullBackOff/);
+      expect(second.quarantine.list()[0].reason).toMatch(/CrashLoopBackOff/);
+    });
+
+    test('a restarted agent that finds in flight an image the node cannot pull reverts it as a failed apply, not a verdict', async () => {
+      const w = await world((img) => (img.includes(':1.1.0') ? 'imagepull' : 'ready'));
+      const original = w.fake.deployment('recsys').spec.template;
+      await killedDuringRollout(w);
+
+      const second = w.agent();
+      const report = await second.reconciler.runCycle([{ source: 'startup' }]);
+
+      expect(report.updates.map((u) => u.result)).toEqual(['failed']);
+      expect(w.fake.deployment('recsys').spec.template).toEqual(original);
+      expect(annotations(w.fake)[K8S_ANNOTATIONS.inFlight]).toBeUndefined();
+      expect(second.quarantine.list()).toEqual([]);
+      const audit = readAudit(path.join(w.dir, 'audit.jsonl'));
+      expect(audit.find((e) => e.event === 'apply-failed')?.reason).toContain('ml/recsys: pod recsys-');
+      expect(audit.find((e) => e.event === 'apply-failed')?.reason).toContain(` cannot pull '${ref('1.1.0')}': ImagePullBackOff: Back-off pulling image`);
+      expect(audit.filter((e) => e.event === 'reverted').map((e) => e.result)).toEqual(['ok']);
+      expect(audit.at(-1)).toMatchObject({ event: 'failed', result: 'backoff', reason: expect.stringMatching(/^failed cycle 1 of 3;/) });
+      expect(audit.filter((e) => e.event === 'verify' || e.event === 'rolled-back')).toEqual([]);
+    });
+  });
+
+  describe('an image the node cannot pull', () => {
+    test('is a failed apply: reverted and retried, then quarantined after the failure budget; never judged, old pods kept', async () => {
+      const w = await world((img) => (img.includes(':1.1.0') ? 'imagepull' : 'ready'));
+      const original = w.fake.deployment('recsys').spec.template;
+      const a = w.agent();
+      const audit = () => readAudit(path.join(w.dir, 'audit.jsonl'));
+      const budget = DEFAULT_ROLLBACK.failureBudget!;
+
+      const first = await a.reconciler.runCycle([{ source: 'poll' }]);
+
+      expect(first.updates.map((u) => u.result)).toEqual(['failed']);
+      expect(audit().filter((e) => e.event === 'apply').length).toBe(DEFAULT_ROLLBACK.maxAttempts);
+      expect(audit().filter((e) => e.event === 'apply-failed').map((e) => e.reason)).toEqual(
+        Array(DEFAULT_ROLLBACK.maxAttempts).fill(expect.stringContaining(`cannot pull '${ref('1.1.0')}': ImagePullBackOff`)));
+      expect(audit().filter((e) => e.event === 'reverted').length).toBe(DEFAULT_ROLLBACK.maxAttempts);
+      expect(w.fake.deployment('recsys').spec.template).toEqual(original);
+      expect(a.quarantine.list()).toEqual([]);
+      expect(w.slo.checked).toEqual([]);
+
+      for (let cycle = 2; cycle <= budget && a.quarantine.list().length === 0; cycle++) {
+        a.clock.advance(60_000);
+        await a.reconciler.runCycle([{ source: 'poll' }]);
+      }
+      expect(a.quarantine.list()).toEqual([expect.objectContaining({ version: '1.1.0', source: 'apply-failures' })]);
+      expect(a.quarantine.list()[0].reason).toMatch(new RegExp(`^every apply failed in ${budget} cycle\\(s\\): .*ImagePullBackOff`));
+      expect(audit().filter((e) => e.event === 'apply').length).toBe(DEFAULT_ROLLBACK.maxAttempts * budget);
+      expect(audit().filter((e) => e.event === 'verify' || e.event === 'rolled-back')).toEqual([]);
+      expect(w.fake.deployment('recsys').spec.template).toEqual(original);
     });
   });
 

@@ -10,6 +10,7 @@ describe('readConfig', () => {
       modelVersion: undefined,
       modelPath: DEFAULT_MODEL_PATH,
       loadDelayMs: 0,
+      listenAfterLoad: false,
       drainTimeoutMs: 10_000,
       faults: { errorRatio: 0, extraLatencyMs: 0, neverReady: false, crashOnStart: false, crashAfterMs: 0, crashWhenFile: undefined },
     });
@@ -23,6 +24,7 @@ describe('readConfig', () => {
       MODEL_VERSION: '1.2.0',
       MODEL_PATH: '/models/m.json',
       MODEL_LOAD_DELAY_MS: '5000',
+      MODEL_LISTEN_AFTER_LOAD: 'true',
       DRAIN_TIMEOUT_MS: '20000',
       MODEL_FAULT_ERROR_RATIO: '0.25',
       MODEL_FAULT_EXTRA_LATENCY_MS: '300',
@@ -37,6 +39,7 @@ describe('readConfig', () => {
       modelVersion: '1.2.0',
       modelPath: '/models/m.json',
       loadDelayMs: 5000,
+      listenAfterLoad: true,
       drainTimeoutMs: 20_000,
       faults: { errorRatio: 0.25, extraLatencyMs: 300, neverReady: true, crashOnStart: true, crashAfterMs: 20000, crashWhenFile: '/faults/crash' },
     });

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '../support/tools';
@@ -23,6 +24,15 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
   return s;
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    }).once('error', reject);
+  });
+}
+
 async function inFlight(port: number): Promise<number> {
   const res = await request(port, 'GET', '/metrics');
   return sampleValue(parseMetrics(res.text), 'model_in_flight_requests', { model: 'churn' }) ?? -1;
@@ -36,6 +46,18 @@ test('readiness is 503 during MODEL_LOAD_DELAY_MS while liveness is 200, then re
   expect(early.json.status).toBe('loading');
   await waitFor(async () => (await request(s.port, 'GET', '/health/ready')).status === 200, { what: 'readiness after the load delay', timeoutMs: 30_000 });
   expect(s.logs().map((l) => l.msg)).toEqual(expect.arrayContaining(['listening', 'loading model', 'model loaded']));
+});
+
+test('MODEL_LISTEN_AFTER_LOAD: nothing answers during the load, liveness included; the port opens ready', async () => {
+  const port = await freePort();
+  const s = await spawnServer({ PORT: String(port), MODEL_LOAD_DELAY_MS: '4000', MODEL_LISTEN_AFTER_LOAD: 'true' }, { expectListening: false });
+  running.push(s);
+  await waitFor(() => s.logs().some((l) => l.msg === 'loading model'), { what: 'the load to start', timeoutMs: 20_000, intervalMs: 50 });
+  await expect(request(port, 'GET', '/health/live')).rejects.toThrow(/ECONNREFUSED/);
+  await waitFor(() => s.logs().some((l) => l.msg === 'listening'), { what: 'the port to open after the load', timeoutMs: 30_000 });
+  expect((await request(port, 'GET', '/health/ready')).status).toBe(200);
+  const order = s.logs().map((l) => l.msg).filter((m) => ['loading model', 'model loaded', 'listening'].includes(m as string));
+  expect(order).toEqual(['loading model', 'model loaded', 'listening']);
 });
 
 test('SIGTERM with a request in flight: the request completes, new connections are refused, exit code 0', async () => {

@@ -432,16 +432,18 @@ export class FakeKube {
       for (let i = 0; i < (rs.spec.replicas ?? 0); i++) {
         const name = `${rs.metadata.name}-${String.fromCharCode(97 + i)}x${i}q`;
         const waiting = b === 'crashloop' ? { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=model' }
-          : b === 'imagepull' ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` }
-            : b === 'ready' || b === 'analysis-fails' ? undefined : { reason: 'ContainerCreating' };
+          : b === 'imagepull' ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } : undefined;
+        // 'deadline' and 'hang': the container runs and never passes its readiness probe, as the kubelet shows it
+        const ready = b === 'ready' || b === 'analysis-fails';
         pods.set(`${rs.metadata.namespace}/${name}`, {
           metadata: { name, namespace: rs.metadata.namespace, labels: { ...rs.spec.template.metadata.labels } },
           spec: clone(rs.spec.template.spec),
           status: {
             phase: waiting ? 'Pending' : 'Running',
-            conditions: [{ type: 'Ready', status: waiting ? 'False' : 'True' }],
+            conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
             containerStatuses: rs.spec.template.spec.containers.map((c: Json, idx: number) => ({
-              name: c.name, image: c.image, imageID: '', ready: !waiting || idx > 0, restartCount: b === 'crashloop' && idx === 0 ? 3 : 0,
+              name: c.name, image: c.image, imageID: waiting && idx === 0 ? '' : `${c.image}`, ready: ready || idx > 0,
+              restartCount: b === 'crashloop' && idx === 0 ? 3 : 0,
               state: waiting && idx === 0 ? { waiting } : { running: { startedAt: '2026-11-25T09:00:00Z' } },
             })),
           },

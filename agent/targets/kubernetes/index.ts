@@ -8,7 +8,7 @@
  * - pods: `list` (why a rollout is stuck: image pull errors, crash loops);
  * - replicasets.apps: `list` (rollback fallback when the recorded template is missing).
  */
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, Watch } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ObjectSerializer, PatchUtils, V1Deployment, V1Pod, Watch } from '@kubernetes/client-node';
 import { DNS_LABEL_RE } from '../../../lib/core/checks';
 import { DEPLOYMENT_ANNOTATIONS, K8S_LABELS, MANAGED_LABEL, MANAGED_SELECTOR, MODEL_SERVER_ENV, UPDATER_FIELD_MANAGER, VERSION_LABEL } from '../../../lib/core/contract/names';
 import { ImageRef, sameImage } from '../../../lib/core/image-ref';
@@ -27,8 +27,15 @@ const VERSION_ENV = MODEL_SERVER_ENV.version;
 
 export { MANAGED_LABEL };
 
+/** The kubelet's waiting reasons for an image it cannot pull (pkg/kubelet/images/types.go): a failed apply, not a bad version. */
+const PULL_FAILURE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable',
+  'SignatureValidationFailed', 'ImageInspectError']);
+
 /** Container waiting reasons that mean a rollout will not succeed by waiting longer. */
-const FATAL_WAITING_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError']);
+const FATAL_WAITING_REASONS = new Set([...PULL_FAILURE_REASONS, 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError']);
+
+/** Waiting reasons of a container whose image may still be on its way (the kubelet pulls during `ContainerCreating`). */
+const BEFORE_PULL_REASONS = new Set(['ContainerCreating', 'PodInitializing']);
 
 /** One Deployment named in the explicit list, with optional overrides. */
 export interface KubernetesDeploymentRef {
@@ -333,6 +340,49 @@ export class KubernetesTarget implements Target {
   }
 
   /**
+   * Waits until the node has pulled `plan.to` for the new pods: fails as soon as one cannot (its waiting reason and
+   * the kubelet's message), ok once every new pod's model container is past its pull (started, or waiting for any
+   * other reason), when the rollout is complete or has failed (readiness says why), or when `timeoutMs` passes. A
+   * Deployment behind an Argo Rollout is left to the Rollout's analysis.
+   */
+  public async waitPulled(plan: UpdatePlan, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
+    const name = this.deploymentName(plan);
+    const deadline = this.clock.now().getTime() + timeoutMs;
+    for (;;) {
+      if (signal?.aborted) return ok(undefined);
+      let d: V1Deployment;
+      try {
+        d = await this.get(name);
+      } catch {
+        return ok(undefined); // readiness reads it again and says why
+      }
+      const status = rolloutStatus(d);
+      // done, or failed in a way readiness reports (the progress deadline)
+      if (d.metadata?.annotations?.[DEPLOYMENT_ANNOTATIONS.rollout] || status.done || status.failed) return ok(undefined);
+      const pods = await this.podsOf(d);
+      if (pods === undefined) return ok(undefined);
+      const containerName = this.modelContainer(d).name;
+      let waiting = 0;
+      let past = 0;
+      for (const pod of pods) {
+        if (pod.spec?.containers?.find((c) => c.name === containerName)?.image !== plan.to) continue;
+        const cs = (pod.status?.containerStatuses ?? []).find((c) => c.name === containerName);
+        const reason = cs?.state?.waiting?.reason;
+        if (reason && PULL_FAILURE_REASONS.has(reason)) {
+          return fail(`${plan.workload.name}: pod ${pod.metadata?.name} cannot pull '${plan.to}': ${reason}: ${cs?.state?.waiting?.message ?? 'no message'}`);
+        }
+        const started = cs?.state?.running !== undefined || cs?.state?.terminated !== undefined;
+        if (!cs || (reason !== undefined ? BEFORE_PULL_REASONS.has(reason) : !started)) waiting++;
+        else past++;
+      }
+      if (past > 0 && waiting === 0) return ok(undefined);
+      const left = deadline - this.clock.now().getTime();
+      if (left <= 0) return ok(undefined);
+      await this.clock.sleep(Math.min(left, this.pollIntervalMs), signal).catch(() => undefined);
+    }
+  }
+
+  /**
    * Waits for the rollout of `plan.to`: woken by a watch on the Deployment (by name), re-read at least every
    * `pollIntervalMs`. Unhealthy as soon as the progress deadline is exceeded or a new pod cannot pull its image or
    * crash-loops; Unhealthy when `timeoutMs` passes first.
@@ -631,17 +681,7 @@ export class KubernetesTarget implements Target {
 
   /** A reason the new pods cannot become ready however long we wait, or undefined. */
   private async stuckPods(d: V1Deployment, image: string): Promise<string | undefined> {
-    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    if (!selector) return undefined;
-    let pods;
-    try {
-      pods = await this.call({ verb: 'list', resource: 'pods' }, async () =>
-        (await this.core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
-    } catch (err) {
-      this.logger.warn('pods.unreadable', { deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
-      return undefined;
-    }
-    for (const pod of pods) {
+    for (const pod of await this.podsOf(d) ?? []) {
       for (const cs of pod.status?.containerStatuses ?? []) {
         const specImage = pod.spec?.containers?.find((c) => c.name === cs.name)?.image;
         const reason = cs.state?.waiting?.reason;
@@ -651,6 +691,19 @@ export class KubernetesTarget implements Target {
       }
     }
     return undefined;
+  }
+
+  /** The pods of `d` (by its selector), or undefined when they cannot be read (logged). */
+  private async podsOf(d: V1Deployment): Promise<V1Pod[] | undefined> {
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    if (!selector) return undefined;
+    try {
+      return await this.call({ verb: 'list', resource: 'pods' }, async () =>
+        (await this.core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, selector)).body.items);
+    } catch (err) {
+      this.logger.warn('pods.unreadable', { deployment: `${this.namespace}/${d.metadata?.name}`, reason: errorReason(err) });
+      return undefined;
+    }
   }
 
   /** The pod template of the newest ReplicaSet of `d` whose model container ran `image`. */

@@ -40,6 +40,12 @@ export interface ServerConfig {
   readonly modelPath: string;
   /** Time the model load takes on top of reading the file, to emulate large models. Env `MODEL_LOAD_DELAY_MS`. @default 0 */
   readonly loadDelayMs: number;
+  /**
+   * The port opens only once the model is loaded, as servers that load before they serve do (vLLM, Triton): during
+   * the load nothing answers, liveness included. Env `MODEL_LISTEN_AFTER_LOAD=true`. @default false (liveness
+   * answers at once, readiness after the load)
+   */
+  readonly listenAfterLoad: boolean;
   /** Longest wait for in-flight requests after SIGTERM before giving up (exit 1). Env `DRAIN_TIMEOUT_MS`. @default 10000 */
   readonly drainTimeoutMs: number;
   readonly faults: FaultModes;
@@ -55,6 +61,7 @@ export const ENV_VARS = [
   'MODEL_VERSION',
   'MODEL_PATH',
   'MODEL_LOAD_DELAY_MS',
+  'MODEL_LISTEN_AFTER_LOAD',
   'DRAIN_TIMEOUT_MS',
   'MODEL_FAULT_ERROR_RATIO',
   'MODEL_FAULT_EXTRA_LATENCY_MS',
@@ -72,6 +79,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     modelVersion: strVar(env, 'MODEL_VERSION'),
     modelPath: strVar(env, 'MODEL_PATH') ?? DEFAULT_MODEL_PATH,
     loadDelayMs: intVar(env, 'MODEL_LOAD_DELAY_MS', 0, 0, 3_600_000),
+    listenAfterLoad: boolVar(env, 'MODEL_LISTEN_AFTER_LOAD'),
     drainTimeoutMs: intVar(env, 'DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     faults: {
       errorRatio: ratioVar(env, 'MODEL_FAULT_ERROR_RATIO'),

@@ -1,6 +1,7 @@
 /**
  * Entry point: `node src/main.js` (image) or `npx ts-node --transpile-only examples/model-server/src/main.ts`.
- * Reads the environment once, starts listening, loads the model, and drains on SIGTERM/SIGINT:
+ * Reads the environment once, starts listening, loads the model (the other way round with MODEL_LISTEN_AFTER_LOAD),
+ * and drains on SIGTERM/SIGINT:
  * exit 0 when every in-flight request finished within DRAIN_TIMEOUT_MS, exit 1 otherwise.
  * Node as PID 1 gets no default SIGTERM handling, so these handlers are what make `podman stop` / a pod
  * termination graceful.
@@ -34,8 +35,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await server.listen();
-  await server.load();
+  if (config.listenAfterLoad) {
+    await server.load();
+    await server.listen();
+  } else {
+    await server.listen();
+    await server.load();
+  }
   if (config.faults.crashAfterMs > 0) {
     setTimeout(() => {
       jsonLog('error', 'crashing: fault MODEL_FAULT_CRASH_AFTER_MS', { afterMs: config.faults.crashAfterMs });
