@@ -49,6 +49,16 @@ function agentRow(r: Json): string {
     + `${r.webhookPushToServing.runs.length})`;
 }
 
+function nodeRow(r: Json): string {
+  const h = r.healthy as Json;
+  const b = r.badVersion as Json;
+  return `the same push on a real node (kubelet + containerd, the updater as its pod, Prometheus gate, bake 15 s): push → new pods serving `
+    + `${sec(h.pushToServingMs as number, 1)} s, promoted ${sec(h.pushToDecisionMs as number, 1)} s, ${int(h.failedRequests as number)} failed of `
+    + `${int(h.requests as number)}; 10 %-errors version → previous serving again ${sec(b.pushToServingMs as number, 1)} s, `
+    + `${int(b.failedRequests as number)} failed of ${int(b.requests as number)}; ${int(h.apiRequests as number)} / ${int(b.apiRequests as number)} API requests `
+    + `per update / rollback; updater ${int(r.updaterRssMiB as number)} MiB RSS (one run; docs/cluster.md)`;
+}
+
 function pulumiRow(r: Json): string {
   const m = Object.values(r.median) as Json[];
   const creates = r.runs.map((x: Json) => x.creates as number);

@@ -47,6 +47,8 @@ export interface StackOnNode {
   readonly objects: Obj[];
   /** The updater's state directory on this host (its PersistentVolume), with `updater`. */
   readonly stateDir?: string;
+  /** The registry's storage on this host (its PersistentVolume). */
+  readonly registryDir: string;
   kubectl(args: readonly string[], input?: string): string;
   json(args: readonly string[]): Obj;
   /** The images the Deployment's Ready pods run, sorted. */
@@ -55,6 +57,12 @@ export interface StackOnNode {
   serviceUrl(name: string): string;
   /** Builds a version of the model image (with `env` baked in, e.g. a fault) and pushes it through the NodePort. */
   pushVersion(version: string, env?: Record<string, string>): Promise<void>;
+  /**
+   * Makes a pushed version unpullable, as a registry that lost a blob (a failed garbage collection, a half-replicated
+   * mirror) does: its image config is deleted from the registry's storage; the tag and the manifest stay, so the
+   * registry lists the version and serves its manifest. Returns the deleted blob's digest.
+   */
+  breakImage(version: string): string;
   stop(): Promise<void>;
 }
 
@@ -122,7 +130,7 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     kubectl(['apply', '-f', file]);
     kubectl(['create', 'secret', 'generic', 'modelpilot-updater-webhook', '-n', NS, `--from-literal=token=${WEBHOOK_TOKEN}`,
       '--from-literal=hmac=node-tier-webhook-hmac-0123456789abcdef']);
-    localVolume('model-registry', 1000);
+    const registryDir = localVolume('model-registry', 1000);
     const stateDir = updaterDeployment ? localVolume('modelpilot-updater-state', 10001) : undefined;
     apply(objects.filter((x) => x.metadata.name?.startsWith('model-registry')));
     kubectl(['rollout', 'status', 'deployment/model-registry', '-n', NS, '--timeout=180s']);
@@ -151,6 +159,14 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     kubectl(['rollout', 'status', 'deployment/recsys', '-n', NS, '--timeout=180s']);
     if (updaterDeployment) kubectl(['rollout', 'status', 'deployment/modelpilot-updater', '-n', NS, '--timeout=180s']);
 
+    const breakImage = (version: string): string => {
+      const v2 = path.join(registryDir, 'docker', 'registry', 'v2');
+      const blob = (digest: string): string => path.join(v2, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7), 'data');
+      const manifest = fs.readFileSync(path.join(v2, 'repositories', 'models', 'recsys', '_manifests', 'tags', version, 'current', 'link'), 'utf8').trim();
+      const config = (JSON.parse(fs.readFileSync(blob(manifest), 'utf8')) as Obj).config.digest as string;
+      fs.rmSync(blob(config));
+      return config;
+    };
     const readyImages = (name: string): string[] => (json(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`]).items as Obj[])
       .filter((p) => (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
       .map((p) => p.spec.containers[0].image as string).sort();
@@ -158,7 +174,7 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
       const svc = json(['get', 'service', name, '-n', NS]);
       return `http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}`;
     };
-    return { pod, node: n, objects, stateDir, kubectl, json, readyImages, serviceUrl, pushVersion, stop };
+    return { pod, node: n, objects, stateDir, registryDir, kubectl, json, readyImages, serviceUrl, pushVersion, breakImage, stop };
   } catch (e) {
     await stop();
     throw e;
