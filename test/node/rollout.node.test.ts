@@ -55,7 +55,7 @@ test('the registry and the model run from the synthesized manifests on real prob
 
 test('a new version rolls out through the Service with 0 failed requests', async () => {
   await s.pushVersion('1.1.0');
-  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 500_000, connections: 4 });
+  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 3_000_000, connections: 4 });
   await waitFor(() => s.readyImages('recsys').length === 2, { what: 'load started', timeoutMs: 5000 });
   const t0 = Date.now();
   setVersion('1.1.0');
@@ -71,7 +71,7 @@ test('a new version rolls out through the Service with 0 failed requests', async
 
 test('a version that crashes on start goes to CrashLoopBackOff; the old pods keep serving with 0 failed requests', async () => {
   await s.pushVersion('1.2.0', { MODEL_FAULT_CRASH_ON_START: 'true' });
-  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 500_000, connections: 4 });
+  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 3_000_000, connections: 4 });
   setVersion('1.2.0');
   let waiting = '';
   await waitFor(() => {
@@ -100,7 +100,7 @@ test('without the startup probe, the kubelet kills a model whose load outlasts l
   // the claim is only meaningful when liveness alone gives up before the load ends
   expect(live.periodSeconds * live.failureThreshold + (live.initialDelaySeconds ?? 0)).toBeLessThan(40);
   await s.pushVersion('1.3.0', SLOW);
-  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 500_000, connections: 4 });
+  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 240, maxRequests: 3_000_000, connections: 4 });
   setVersion('1.3.0', { startupProbe: null });
   await waitFor(() => (podsOf('1.3.0')[0]?.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1,
     { what: 'the kubelet to restart the slow-loading pod', timeoutMs: 180_000, intervalMs: 1000 });
@@ -117,7 +117,7 @@ test('without the startup probe, the kubelet kills a model whose load outlasts l
 test('with the startup probe as rendered (sized from modelLoadTimeout), the same slow model rolls out with no restart and 0 failed requests', async () => {
   const model = (s.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'recsys') as Obj).spec.template.spec.containers[0];
   expect(model.startupProbe.periodSeconds * model.startupProbe.failureThreshold).toBeGreaterThanOrEqual(120); // modelLoadTimeout's default, 2 min
-  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 400, maxRequests: 1_000_000, connections: 4 });
+  const load = startNsLoad((f, a) => s.node.spawn(f, a), s.serviceUrl('recsys'), { maxSeconds: 400, maxRequests: 5_000_000, connections: 4 });
   const t0 = Date.now();
   setVersion('1.3.0');
   // two pods one after the other (maxSurge 1), each ~40 s of load: longer than one kubectl call may block here
