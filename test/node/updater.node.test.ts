@@ -191,7 +191,8 @@ test('an image the node cannot pull is a failed apply: reverted, retried, quaran
   expect(audit().filter((e) => (e.event === 'verify' || e.event === 'rolled-back') && (isVersion(e.to, '1.6.0') || isVersion(e.from, '1.6.0')))).toEqual([]);
   const pulls = s.kubectl(['get', 'events', '-n', 'ml', '--field-selector', 'reason=Failed', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
   expect(pulls).toMatch(/Failed to pull image .*1\.6\.0/);
-  expect(s.readyImages('recsys')).toEqual([`${REPO}:1.1.0`, `${REPO}:1.1.0`]);
+  expect(s.readyImages('recsys')).toHaveLength(2);
+  expect(s.readyImages('recsys').every((i) => i.startsWith(`${REPO}:1.1.0@`))).toBe(true);
   const r = await l.stop();
   console.log(`unpullable image (config blob ${lost} deleted) on the real node: hold released → quarantined ${q - released} ms after ${failedApplies.length} `
     + `failed applies; load ${JSON.stringify({ ...r, versions: r.versions.map((v) => v.version) })}`);
