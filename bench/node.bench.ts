@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readAuditFile } from '../agent/state/audit';
 import { Duration } from '../lib';
-import { REPO, startStackOnNode, StackOnNode } from '../test/node/stack-on-node';
+import { Obj, REPO, startStackOnNode, StackOnNode } from '../test/node/stack-on-node';
 import { startNsLoad } from '../test/support/ns-load';
 import { waitFor } from '../test/support/tools';
 
@@ -65,11 +65,15 @@ async function main(): Promise<void> {
       }, { what, timeoutMs: 400_000, intervalMs: 250 });
       return at;
     };
+    // the Service's endpoints: Ready pods that are not terminating (a draining old pod stays Ready but gets no new requests)
+    const serving = (): string[] => (s.json(['get', 'pods', '-n', 'ml', '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
+      .filter((p) => !p.metadata.deletionTimestamp && (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.spec.containers[0].image as string);
     const servingAt = async (version: string): Promise<number> => {
       await waitFor(() => {
-        const images = s.readyImages('recsys');
+        const images = serving();
         return images.length === 2 && images.every((i) => i.startsWith(`${REPO}:${version}`));
-      }, { what: `every Ready pod on ${version}`, timeoutMs: 400_000, intervalMs: 250 });
+      }, { what: `every serving pod on ${version}`, timeoutMs: 400_000, intervalMs: 250 });
       return Date.now();
     };
     const scenario = async (version: string, env: Record<string, string>, outcome: 'promoted' | 'rolled-back', serving: string) => {
@@ -100,9 +104,10 @@ async function main(): Promise<void> {
         + 'readinessTimeout 90 s, bakeWindow 15 s); Debian Prometheus behind prometheus-operated; load through the model Service, 2 connections',
       notes: [
         'one run (2 cores); the node tier (test/node) asserts the same scenarios',
-        'healthy: pushToServingMs is push → every Ready pod on the new version (maxSurge 1, two pods one after the other); the promotion follows the 15 s bake',
-        'bad version: pushToServingMs is push → every Ready pod on the old version again; it includes the rollout of the bad version and the bake '
-          + 'that judged it',
+        'healthy: pushToServingMs is push → every serving pod (Ready, not terminating: the Service\'s endpoints) on the new version (maxSurge 1, two '
+          + 'pods one after the other); the promotion follows the 15 s bake',
+        'bad version: pushToServingMs is push → every serving pod on the old version again; it includes the rollout of the bad version, the bake '
+          + 'that judged it and the rollout back (maxUnavailable 0: the bad pods serve until the old ones are Ready)',
         'apiRequests: the updater ServiceAccount\'s requests in the apiserver audit log from the push to the decision (±1 s), Events included',
       ],
       startupMs,

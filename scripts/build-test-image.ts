@@ -191,7 +191,9 @@ function podmanCli(podman: PodmanHandle, args: string[], timeoutMs = 300_000): P
 /** Shared libraries (and the dynamic loader) `ldd` lists for a binary. */
 export async function sharedLibraries(binary: string): Promise<string[]> {
   const out = await new Promise<string>((resolve, reject) => {
-    execFile('ldd', [binary], (err, stdout) => (err ? reject(new Error(`ldd ${binary} failed: ${err.message}`)) : resolve(stdout)));
+    // a static binary: ldd says so on stderr and exits 1 (glibc) — it needs no libraries
+    execFile('ldd', [binary], (err, stdout, stderr) => (err && !/not a dynamic executable/.test(`${stdout}${stderr}`)
+      ? reject(new Error(`ldd ${binary} failed: ${err.message}`)) : resolve(`${stdout}${stderr}`)));
   });
   const libs: string[] = [];
   for (const line of out.split('\n')) {

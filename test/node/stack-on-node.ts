@@ -16,18 +16,21 @@
  * 3. the pause image is the host's `sleep` (containerd's pinned sandbox image);
  * 4. the model images are scripts/build-test-image.ts's (this host's node binary + the reference model server);
  * 5. Prometheus is Debian's binary running in the node's namespace with a scrape config equivalent to a PodMonitor
- *    (prometheus-operator is not built here), behind a selector-less `prometheus-operated` Service in `monitoring`.
+ *    (prometheus-operator is not built here; with a `monitoring` section, the target labels come from the stack's
+ *    own monitor's relabelings), behind a selector-less `prometheus-operated` Service in `monitoring`;
+ * 6. with `delivery`, Argo Rollouts' image is made from the controller scripts/delivery/build.sh builds from the Go
+ *    module proxy (its install manifest is upstream's, with `imagePullPolicy: IfNotPresent`).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
 import * as YAML from 'yaml';
 import { run as registryCredentials } from '../../bin/commands/registry-credentials';
-import { ModelRegistry, ModelUpdaterOptions, SelfHealingModelStack, UpdatePolicy } from '../../lib';
+import { Delivery, ModelRegistry, ModelUpdaterOptions, SelfHealingModelStack, Slo, UpdatePolicy } from '../../lib';
 import { buildTestImage } from '../../scripts/build-test-image';
 import { agentImage } from '../support/agent-image';
-import { capture } from '../support/cli';
-import { crdFiles } from '../support/crds';
+import { argoRolloutsInstall, crdFiles } from '../support/crds';
+import { deliveryBinDir } from '../support/delivery-tools';
 import { hostBinaryImage } from '../support/host-images';
 import { NODE_NET, startNode, TestNode } from '../support/node';
 import { startPodman, TestPodman } from '../support/podman';
@@ -69,6 +72,14 @@ export interface StackOnNode {
 export interface StackOnNodeOptions {
   /** Run the updater in-cluster with these options. @default - no updater */
   readonly updater?: ModelUpdaterOptions;
+  /**
+   * Deliver through Argo Rollouts: its controller runs as a pod from its own install manifest (override 6), the stack
+   * gets `monitoring: {}` (its ServiceMonitor and alerts), and Prometheus labels the pods as that monitor does.
+   * @default - a Deployment rolling update
+   */
+  readonly delivery?: Delivery;
+  /** The model's SLO. @default - Slo's defaults */
+  readonly slo?: Slo;
 }
 
 export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<StackOnNode> {
@@ -101,8 +112,9 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
 
     // the registry's Secrets, as docs/registry.md tells users to make them
     const file = path.join(n.dir, 'registry-credentials.yaml');
-    const r = await capture(() => registryCredentials(['--namespace', NS, '--host', REGISTRY, '--out', file]));
-    if (r.code !== 0) throw new Error(`registry-credentials: ${r.err}`);
+    // called directly (not through test/support/cli's capture, which needs jest): bench/node.bench.ts runs this too
+    const code = await registryCredentials(['--namespace', NS, '--host', REGISTRY, '--out', file]);
+    if (code !== 0) throw new Error(`modelpilot registry-credentials exited ${code} (its message is on stderr above)`);
     const pull = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS() as Obj)[1];
     const auth = JSON.parse(pull.stringData['.dockerconfigjson']).auths[REGISTRY] as { username: string; password: string };
     const creds = `${auth.username}:${auth.password}`;
@@ -115,8 +127,9 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     new SelfHealingModelStack(app, 'recsys', {
       namespace: NS,
       registry: ModelRegistry.inCluster({ nodePort: 30500 }),
-      model: { name: 'recsys', image: `${REPO}:1.0.0`, replicas: 2, updatePolicy: UpdatePolicy.semver('minor') },
+      model: { name: 'recsys', image: `${REPO}:1.0.0`, replicas: 2, updatePolicy: UpdatePolicy.semver('minor'), ...(o.slo ? { slo: o.slo } : {}) },
       ...(o.updater ? { updater: o.updater } : {}),
+      ...(o.delivery ? { delivery: o.delivery, monitoring: {} } : {}),
     });
     const objects = app.charts[0].toJson() as Obj[];
     const updaterDeployment = objects.find((x) => x.kind === 'Deployment' && x.metadata.name === 'modelpilot-updater');
@@ -150,11 +163,13 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     await pushVersion('1.0.0');
 
     if (updaterDeployment) {
-      // the updater's PodMonitor needs prometheus-operator's CRDs (only those: the rest of the control plane stays light)
-      for (const f of crdFiles().filter((c) => c.project === 'prometheus-operator')) kubectl(['apply', '--server-side', '--field-manager=modelpilot-test', '-f', f.file]);
+      // the updater's PodMonitor needs prometheus-operator's CRDs, a Rollout Argo's (only those: the rest of the control plane stays light)
+      const projects = ['prometheus-operator', ...(o.delivery ? ['argo-rollouts'] : [])];
+      for (const f of crdFiles().filter((c) => projects.includes(c.project))) kubectl(['apply', '--server-side', '--field-manager=modelpilot-test', '-f', f.file]);
       kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-      prometheus = startPrometheus(n, kubectl);
+      prometheus = startPrometheus(n, kubectl, objects);
     }
+    if (o.delivery) await installArgoRollouts(n, pod, kubectl);
     apply(objects);
     kubectl(['rollout', 'status', 'deployment/recsys', '-n', NS, '--timeout=180s']);
     if (updaterDeployment) kubectl(['rollout', 'status', 'deployment/modelpilot-updater', '-n', NS, '--timeout=180s']);
@@ -188,11 +203,13 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
  * builds Prometheus without Kubernetes service discovery, so the pod list comes from a file the test keeps current
  * from the API every second (file_sd: the same targets and labels kubernetes_sd_configs would give).
  */
-function startPrometheus(node: TestNode, kubectl: (args: readonly string[], input?: string) => string): { stop(): Promise<void> } {
+function startPrometheus(node: TestNode, kubectl: (args: readonly string[], input?: string) => string,
+  objects: readonly Obj[]): { stop(): Promise<void> } {
   const bin = requireTool('prometheus', 'prometheus');
   const dir = path.join(node.dir, 'prometheus');
   fs.mkdirSync(dir);
   const targets = path.join(dir, 'pods.json');
+  const scrape = monitorScrape(objects);
   const refresh = (): void => {
     let pods: Obj[];
     try {
@@ -201,8 +218,8 @@ function startPrometheus(node: TestNode, kubectl: (args: readonly string[], inpu
       return;
     }
     const groups = pods.filter((p) => p.status.podIP && p.status.phase === 'Running').map((p) => ({
-      targets: [`${p.status.podIP}:${(p.spec.containers[0].ports as Obj[]).find((x) => x.name === 'http')?.containerPort ?? 8080}`],
-      labels: { namespace: NS, pod: p.metadata.name as string },
+      targets: [`${p.status.podIP}:${(p.spec.containers[0].ports as Obj[]).find((x) => x.name === scrape.port)?.containerPort ?? 8080}`],
+      labels: { namespace: NS, pod: p.metadata.name as string, ...scrape.labels(p.metadata.labels ?? {}) },
     }));
     fs.writeFileSync(`${targets}.tmp`, JSON.stringify(groups));
     fs.renameSync(`${targets}.tmp`, targets);
@@ -211,7 +228,7 @@ function startPrometheus(node: TestNode, kubectl: (args: readonly string[], inpu
   const timer = setInterval(refresh, 1000);
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), YAML.stringify({
     global: { scrape_interval: '2s', evaluation_interval: '2s' },
-    scrape_configs: [{ job_name: 'recsys', file_sd_configs: [{ files: [targets], refresh_interval: '1s' }] }],
+    scrape_configs: [{ job_name: 'recsys', honor_labels: scrape.honorLabels, file_sd_configs: [{ files: [targets], refresh_interval: '1s' }] }],
   }));
   const child = node.spawn(bin, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
     `--web.listen-address=${NODE_NET.gateway}:9090`, '--log.level=warn']);
@@ -233,4 +250,58 @@ function startPrometheus(node: TestNode, kubectl: (args: readonly string[], inpu
       await stopChild(child, 5000);
     },
   };
+}
+
+/**
+ * The port and the target labels the stack's ServiceMonitor / PodMonitor for the model gives a pod, from its
+ * `replace` relabelings (a constant, or a pod label through `__meta_kubernetes_pod_label_<name>`), so the file_sd
+ * targets carry what prometheus-operator's config would (e.g. `version`, `rollouts_pod_template_hash`). Without a
+ * monitor (no `monitoring` section), the `http` port and no extra labels.
+ */
+function monitorScrape(objects: readonly Obj[]): {
+  port: string; honorLabels: boolean; labels(podLabels: Record<string, string>): Record<string, string>;
+} {
+  const monitor = objects.find((x) => (x.kind === 'ServiceMonitor' || x.kind === 'PodMonitor') && x.metadata.name === 'recsys');
+  const endpoint = monitor ? (monitor.spec.endpoints ?? monitor.spec.podMetricsEndpoints)[0] as Obj : undefined;
+  const rules = (endpoint?.relabelings ?? []) as Array<{ action?: string; sourceLabels?: string[]; targetLabel: string; replacement?: string }>;
+  for (const r of rules) {
+    if ((r.action ?? 'replace') !== 'replace' || (r.sourceLabels ?? []).some((l) => !l.startsWith('__meta_kubernetes_pod_label_'))) {
+      throw new Error(`the monitor's relabeling ${JSON.stringify(r)} is not one this stand-in for prometheus-operator carries over; extend monitorScrape`);
+    }
+  }
+  return {
+    port: endpoint?.port ?? 'http',
+    honorLabels: endpoint?.honorLabels ?? false,
+    labels: (podLabels) => {
+      const meta = Object.fromEntries(Object.entries(podLabels).map(([k, v]) => [`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`, v]));
+      const out: Record<string, string> = {};
+      for (const r of rules) {
+        const value = r.sourceLabels ? r.sourceLabels.map((l) => meta[l] ?? '').join(';') : (r.replacement ?? '');
+        if (value !== '') out[r.targetLabel] = value;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Override 6: Argo Rollouts from its own install manifest (the module zip's manifests/install.yaml at the pinned
+ * version) in namespace `argo-rollouts`, its image `quay.io/argoproj/argo-rollouts:<version>` made from the
+ * controller scripts/delivery/build.sh builds (running as 999, as upstream's), `IfNotPresent` instead of `Always`.
+ */
+async function installArgoRollouts(node: TestNode, pod: TestPodman, kubectl: (args: readonly string[], input?: string) => string): Promise<void> {
+  const { version, file } = argoRolloutsInstall();
+  const image = `quay.io/argoproj/argo-rollouts:${version}`;
+  const bin = path.join(deliveryBinDir(), 'rollouts-controller');
+  await node.importImage(pod, await hostBinaryImage(pod, image, [bin], [bin], [], { user: '999:999', name: 'argo-rollouts', dirs: ['home/argo-rollouts'] }));
+  const docs = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS() as Obj).filter((d) => d && d.kind !== 'CustomResourceDefinition');
+  for (const d of docs.filter((x) => x.kind === 'Deployment')) {
+    for (const c of d.spec.template.spec.containers as Obj[]) {
+      c.image = image;
+      c.imagePullPolicy = 'IfNotPresent';
+    }
+  }
+  kubectl(['create', 'namespace', 'argo-rollouts']);
+  kubectl(['apply', '-n', 'argo-rollouts', '--server-side', '--field-manager=modelpilot-test', '-f', '-'], docs.map((x) => YAML.stringify(x)).join('---\n'));
+  kubectl(['rollout', 'status', 'deployment/argo-rollouts', '-n', 'argo-rollouts', '--timeout=110s']);
 }

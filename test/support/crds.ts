@@ -48,3 +48,9 @@ export function installCrds(kubectl: (args: readonly string[]) => string): Array
   kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   return files;
 }
+
+/** Argo Rollouts' own install manifest (manifests/install.yaml) from its module zip, at the pinned version. */
+export function argoRolloutsInstall(): { version: string; file: string } {
+  const version = toolVersions().ARGO_ROLLOUTS_VERSION;
+  return { version, file: path.join(moduleDir('github.com/argoproj/argo-rollouts', version), 'manifests', 'install.yaml') };
+}

@@ -1,6 +1,6 @@
 /**
  * Load from inside a network namespace (the node tier's Services exist only there): run as
- * `nsenter --net=<ns> node -r ts-node/register/transpile-only test/support/ns-load.ts <base url> <max s> <max requests> <connections>`,
+ * `nsenter --net=<ns> node -r ts-node/register/transpile-only test/support/ns-load.ts <url> <max s> <max requests> <connections> [reconnect rate]`,
  * it drives {@link startLoad} and {@link watchVersions} against the URL until SIGTERM or its bounds, then prints one JSON
  * line: the load report and the versions `/health/ready` answered, in order. {@link startNsLoad} is the caller's side.
  */
@@ -13,9 +13,9 @@ export type NsLoadReport = Pick<LoadReport, 'requests' | 'ok' | 'non2xx' | 'erro
 
 /** Starts the load in the namespace through `spawnIn` (e.g. a TestNode's `spawn`); `stop()` ends it and returns the report. */
 export function startNsLoad(spawnIn: (file: string, args: readonly string[]) => ChildProcess, url: string,
-  o: { maxSeconds?: number; maxRequests?: number; connections?: number } = {}): { stop(): Promise<NsLoadReport> } {
+  o: { maxSeconds?: number; maxRequests?: number; connections?: number; reconnectRate?: number } = {}): { stop(): Promise<NsLoadReport> } {
   const child = spawnIn(process.execPath, ['-r', 'ts-node/register/transpile-only', __filename, url, String(o.maxSeconds ?? 300),
-    String(o.maxRequests ?? 2_000_000), String(o.connections ?? 4)]);
+    String(o.maxRequests ?? 2_000_000), String(o.connections ?? 4), String(o.reconnectRate ?? 0)]);
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -36,8 +36,9 @@ export function startNsLoad(spawnIn: (file: string, args: readonly string[]) => 
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [url, maxSeconds, maxRequests, connections] = argv;
-  const load = startLoad(url, { maxSeconds: Number(maxSeconds), maxRequests: Number(maxRequests), connections: Number(connections), timeoutS: 5 });
+  const [url, maxSeconds, maxRequests, connections, reconnectRate] = argv;
+  const load = startLoad(url, { maxSeconds: Number(maxSeconds), maxRequests: Number(maxRequests), connections: Number(connections), timeoutS: 5,
+    reconnectRate: Number(reconnectRate ?? 0) || undefined });
   const seen = watchVersions(url, Number(maxSeconds));
   const until = Date.now() + Number(maxSeconds) * 1000;
   await new Promise<void>((resolve) => {

@@ -186,7 +186,12 @@ export interface LoadRun {
  * Starts autocannon (POST /predict, `connections` connections, pipelining 1) against `url`, for at most
  * `maxSeconds` and `maxRequests`; `stop()` ends it early and reports.
  */
-export function startLoad(url: string, opts: { connections?: number; maxSeconds?: number; maxRequests?: number; timeoutS?: number } = {}): LoadRun {
+/**
+ * `reconnectRate`: each connection is closed and opened again after that many requests (autocannon's option), so a
+ * Service's kube-proxy spreads them over the pods as it would many clients; by default connections are kept.
+ */
+export function startLoad(url: string, opts: { connections?: number; maxSeconds?: number; maxRequests?: number; timeoutS?: number;
+  reconnectRate?: number; } = {}): LoadRun {
   const times: number[] = [];
   const latencies: number[] = [];
   const statuses: number[] = [];
@@ -197,6 +202,7 @@ export function startLoad(url: string, opts: { connections?: number; maxSeconds?
   const instance = autocannon({
     url: `${url}/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: PREDICT_BODY,
     connections: opts.connections ?? 10, pipelining: 1, duration: opts.maxSeconds ?? 120, timeout: opts.timeoutS ?? 10,
+    ...(opts.reconnectRate ? { reconnectRate: opts.reconnectRate } : {}),
   }, () => finished());
   const maxRequests = opts.maxRequests ?? 5_000_000;
   instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
