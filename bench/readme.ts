@@ -52,7 +52,7 @@ function agentRow(r: Json): string {
 function nodeRow(r: Json): string {
   const h = r.healthy as Json;
   const b = r.badVersion as Json;
-  return `the same push on a real node (kubelet + containerd, the updater as its pod, Prometheus gate, bake 15 s): push → new pods serving `
+  return 'the same push on a real node (kubelet + containerd, the updater as its pod, Prometheus gate, bake 15 s): push → new pods serving '
     + `${sec(h.pushToServingMs as number, 1)} s, promoted ${sec(h.pushToDecisionMs as number, 1)} s, ${int(h.failedRequests as number)} failed of `
     + `${int(h.requests as number)}; 10 %-errors version → previous serving again ${sec(b.pushToServingMs as number, 1)} s, `
     + `${int(b.failedRequests as number)} failed of ${int(b.requests as number)}; ${int(h.apiRequests as number)} / ${int(b.apiRequests as number)} API requests `
@@ -119,6 +119,7 @@ const SUMMARY: Array<{ name: string; file?: string; label?: string; render: (r: 
   { name: 'model-server', render: modelServerRow },
   { name: 'alerting', render: alertingRow },
   { name: 'agent', render: agentRow },
+  { name: 'node', render: nodeRow },
   { name: 'quality', render: qualityRow },
   { name: 'registry', label: '`registry`, `kubernetes`', render: () => 'request counts per poll / update, rollout detection by watch vs polling' },
   { name: 'pulumi', render: pulumiRow },
