@@ -14,9 +14,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readAuditFile } from '../agent/state/audit';
 import { Duration } from '../lib';
-import { Obj, REPO, startStackOnNode, StackOnNode } from '../test/node/stack-on-node';
+import { isVersion, REPO, startStackOnNode, StackOnNode } from '../test/node/stack-on-node';
 import { startNsLoad } from '../test/support/ns-load';
 import { waitFor } from '../test/support/tools';
 
@@ -54,24 +53,9 @@ async function main(): Promise<void> {
   const s = await startStackOnNode({ updater: UPDATER });
   const startupMs = Date.now() - t0;
   try {
-    const audit = () => readAuditFile(path.join(s.stateDir!, 'audit.jsonl')).entries;
-    const isVersion = (ref: string | undefined, v: string): boolean => ref !== undefined && ref.includes(`:${v}@`);
-    const auditAt = async (what: string, match: (e: ReturnType<typeof audit>[number]) => boolean): Promise<number> => {
-      let at = 0;
-      await waitFor(() => {
-        const e = audit().find(match);
-        if (e) at = Date.parse(e.time);
-        return e !== undefined;
-      }, { what, timeoutMs: 400_000, intervalMs: 250 });
-      return at;
-    };
-    // the Service's endpoints: Ready pods that are not terminating (a draining old pod stays Ready but gets no new requests)
-    const serving = (): string[] => (s.json(['get', 'pods', '-n', 'ml', '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
-      .filter((p) => !p.metadata.deletionTimestamp && (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
-      .map((p) => p.spec.containers[0].image as string);
     const servingAt = async (version: string): Promise<number> => {
       await waitFor(() => {
-        const images = serving();
+        const images = s.servingImages('recsys');
         return images.length === 2 && images.every((i) => i.startsWith(`${REPO}:${version}`));
       }, { what: `every serving pod on ${version}`, timeoutMs: 400_000, intervalMs: 250 });
       return Date.now();
@@ -82,7 +66,7 @@ async function main(): Promise<void> {
       const pushed = Date.now();
       // the new version serving comes before its promotion (the bake); the old one serving again after the rollback
       const early = version === serving ? await servingAt(serving) : undefined;
-      const decided = await auditAt(`${version} ${outcome}`, (e) => e.event === outcome && isVersion(outcome === 'promoted' ? e.to : e.from, version));
+      const decided = await s.auditAt(`${version} ${outcome}`, (e) => e.event === outcome && isVersion(outcome === 'promoted' ? e.to : e.from, version), 400_000);
       const servingAgain = early ?? await servingAt(serving);
       const r = await load.stop();
       const calls = updaterCalls(s).filter((c) => c.at >= pushed - 1000 && c.at <= Math.max(decided, servingAgain) + 1000);

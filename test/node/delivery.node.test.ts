@@ -13,12 +13,12 @@
  * Durations shortened so the file runs in minutes: analysis every 5 s × 3, bake window 10 s, poll 5 s.
  * Overrides: see stack-on-node.ts (6: the controller's image).
  */
-import * as path from 'path';
-import { readAuditFile } from '../../agent/state/audit';
+import { Cpu } from 'cdk8s-plus-28';
+import { AuditEntry } from '../../agent/state/audit';
 import { CanaryStep, Delivery, Duration, Slo } from '../../lib';
 import { NsLoadReport, startNsLoad } from '../support/ns-load';
 import { waitFor } from '../support/tools';
-import { NS, Obj, StackOnNode, startStackOnNode } from './stack-on-node';
+import { isVersion, NS, Obj, StackOnNode, startStackOnNode } from './stack-on-node';
 
 jest.setTimeout(900_000);
 
@@ -33,8 +33,7 @@ const show = (r: NsLoadReport): string => JSON.stringify({ ...r, versions: r.ver
 
 describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real node', (kind, delivery) => {
   let s: StackOnNode;
-  const audit = () => readAuditFile(path.join(s.stateDir!, 'audit.jsonl')).entries;
-  const isVersion = (ref: string | undefined, v: string): boolean => ref !== undefined && ref.includes(`:${v}@`);
+  const audit = () => s.audit();
   const rollout = (): Obj => s.json(['get', 'rollouts.argoproj.io', 'recsys', '-n', NS]);
   /** The AnalysisRuns created since `t` (ms), newest last. */
   const runsSince = (t: number): Obj[] => (s.json(['get', 'analysisruns.argoproj.io', '-n', NS]).items as Obj[])
@@ -43,19 +42,8 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
   const diagnostics = (): string => `rollout status: ${JSON.stringify(rollout().status)}\n`
     + `updater: ${s.kubectl(['logs', '-n', NS, 'deployment/modelpilot-updater', '--tail=30'])}\n`
     + `controller: ${s.kubectl(['logs', '-n', 'argo-rollouts', 'deployment/argo-rollouts', '--tail=30'])}`;
-  /** The images of the Ready pods that are not terminating. */
-  const serving = (): string[] => (s.json(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
-    .filter((p) => !p.metadata.deletionTimestamp && (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
-    .map((p) => p.spec.containers[0].image as string);
-  const auditAt = async (what: string, match: (e: ReturnType<typeof audit>[number]) => boolean): Promise<number> => {
-    let at = 0;
-    await waitFor(() => {
-      const e = audit().find(match);
-      if (e) at = Date.parse(e.time);
-      return e !== undefined;
-    }, { what, timeoutMs: 400_000, intervalMs: 250, diagnostics });
-    return at;
-  };
+  const serving = (): string[] => s.servingImages('recsys');
+  const auditAt = (what: string, match: (e: AuditEntry) => boolean): Promise<number> => s.auditAt(what, match, 400_000, diagnostics);
   const results = (run: Obj): string => JSON.stringify((run.status.metricResults as Obj[])
     .map((m) => [m.name, m.phase, m.measurements?.at(-1)?.value]));
 
@@ -64,6 +52,8 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
       updater: { pollInterval: Duration.seconds(5), readinessTimeout: Duration.seconds(240), bakeWindow: Duration.seconds(10) },
       delivery: delivery(),
       slo: new Slo({ minSamples: 10 }),
+      // blue-green runs both colours' pods at once: 4 × the default 500m request does not fit this 2-core node
+      resources: { cpu: { request: Cpu.millis(200) } },
     });
     await waitFor(() => rollout().status?.phase === 'Healthy' && serving().length === 2,
       { what: 'the Rollout Healthy on 1.0.0 with two serving pods', timeoutMs: 240_000, intervalMs: 1000, diagnostics });
@@ -91,6 +81,10 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
     expect(audit().find((e) => e.event === 'verify' && isVersion(e.to, '1.1.0'))?.reason).toMatch(/Successful/);
     await waitFor(() => serving().length === 2 && serving().every((i) => i.includes(':1.1.0')),
       { what: '1.1.0 on every serving pod', timeoutMs: 180_000, intervalMs: 1000, diagnostics });
+    // blue-green: a keep-alive connection made before the switch stays on its old pod (kube-proxy keeps established
+    // connections) and is answered by 1.0.0 until that pod drains after scaleDownDelay — wait until no old pod is left
+    await waitFor(() => (s.json(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
+      .every((p) => (p.spec.containers[0].image as string).includes(':1.1.0')), { what: 'the old pods gone', timeoutMs: 180_000, intervalMs: 1000, diagnostics });
     const r = await load.stop();
     console.log(`healthy ${kind} on the real node: push → promoted ${promoted - pushed} ms; analysis ${results(run!)}; load ${show(r)}`);
     expect(r.failed).toBe(0);

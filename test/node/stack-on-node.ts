@@ -25,8 +25,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
 import * as YAML from 'yaml';
+import { AuditEntry, readAuditFile } from '../../agent/state/audit';
 import { run as registryCredentials } from '../../bin/commands/registry-credentials';
-import { Delivery, ModelRegistry, ModelUpdaterOptions, SelfHealingModelStack, Slo, UpdatePolicy } from '../../lib';
+import { Delivery, ModelRegistry, ModelResources, ModelUpdaterOptions, SelfHealingModelStack, Slo, UpdatePolicy } from '../../lib';
 import { buildTestImage } from '../../scripts/build-test-image';
 import { agentImage } from '../support/agent-image';
 import { argoRolloutsInstall, crdFiles } from '../support/crds';
@@ -42,6 +43,9 @@ export type Obj = Record<string, any>;
 export const REGISTRY = 'localhost:30500';
 export const REPO = `${REGISTRY}/models/recsys`;
 export const NS = 'ml';
+
+/** Whether an image reference (digest-pinned by the updater, or a tag) is version `v` of the model. */
+export const isVersion = (ref: string | undefined, v: string): boolean => ref !== undefined && (ref.includes(`:${v}@`) || ref.endsWith(`:${v}`));
 const WEBHOOK_TOKEN = 'node-tier-webhook-token-0123456789';
 
 export interface StackOnNode {
@@ -56,6 +60,12 @@ export interface StackOnNode {
   json(args: readonly string[]): Obj;
   /** The images the Deployment's Ready pods run, sorted. */
   readyImages(name: string): string[];
+  /** The images of the pods the model's Service sends new requests to: Ready and not terminating, sorted. */
+  servingImages(name: string): string[];
+  /** The updater's audit log, with `updater`. */
+  audit(): AuditEntry[];
+  /** Waits for the first audit entry `match` accepts; returns its time (ms). */
+  auditAt(what: string, match: (e: AuditEntry) => boolean, timeoutMs: number, diagnostics?: () => string): Promise<number>;
   /** The model Service's URL (inside the namespace). */
   serviceUrl(name: string): string;
   /** Builds a version of the model image (with `env` baked in, e.g. a fault) and pushes it through the NodePort. */
@@ -80,6 +90,8 @@ export interface StackOnNodeOptions {
   readonly delivery?: Delivery;
   /** The model's SLO. @default - Slo's defaults */
   readonly slo?: Slo;
+  /** The model's resources. @default - ModelDeployment's (request 500m CPU, 1Gi) */
+  readonly resources?: ModelResources;
 }
 
 export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<StackOnNode> {
@@ -127,7 +139,10 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     new SelfHealingModelStack(app, 'recsys', {
       namespace: NS,
       registry: ModelRegistry.inCluster({ nodePort: 30500 }),
-      model: { name: 'recsys', image: `${REPO}:1.0.0`, replicas: 2, updatePolicy: UpdatePolicy.semver('minor'), ...(o.slo ? { slo: o.slo } : {}) },
+      model: {
+        name: 'recsys', image: `${REPO}:1.0.0`, replicas: 2, updatePolicy: UpdatePolicy.semver('minor'),
+        ...(o.slo ? { slo: o.slo } : {}), ...(o.resources ? { resources: o.resources } : {}),
+      },
       ...(o.updater ? { updater: o.updater } : {}),
       ...(o.delivery ? { delivery: o.delivery, monitoring: {} } : {}),
     });
@@ -185,11 +200,30 @@ export async function startStackOnNode(o: StackOnNodeOptions = {}): Promise<Stac
     const readyImages = (name: string): string[] => (json(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`]).items as Obj[])
       .filter((p) => (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
       .map((p) => p.spec.containers[0].image as string).sort();
+    const servingImages = (name: string): string[] => (json(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`]).items as Obj[])
+      .filter((p) => !p.metadata.deletionTimestamp && (p.status.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.spec.containers[0].image as string).sort();
+    const audit = (): AuditEntry[] => {
+      if (!stateDir) throw new Error('no updater in this stack: start it with `updater`');
+      return readAuditFile(path.join(stateDir, 'audit.jsonl')).entries;
+    };
+    const auditAt = async (what: string, match: (e: AuditEntry) => boolean, timeoutMs: number, diagnostics?: () => string): Promise<number> => {
+      let at = 0;
+      await waitFor(() => {
+        const e = audit().find(match);
+        if (e) at = Date.parse(e.time);
+        return e !== undefined;
+      }, { what, timeoutMs, intervalMs: 250, diagnostics });
+      return at;
+    };
     const serviceUrl = (name: string): string => {
       const svc = json(['get', 'service', name, '-n', NS]);
       return `http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}`;
     };
-    return { pod, node: n, objects, stateDir, registryDir, kubectl, json, readyImages, serviceUrl, pushVersion, breakImage, stop };
+    return {
+      pod, node: n, objects, stateDir, registryDir, kubectl, json, readyImages, servingImages, audit, auditAt, serviceUrl, pushVersion, breakImage,
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

@@ -19,13 +19,12 @@
  * requests. The only settings changed from the defaults are the durations (poll 5 s, readiness timeout 90 s, bake
  * window 15 s) so the file runs in minutes. Overrides: see stack-on-node.ts.
  */
-import * as path from 'path';
 import { DEFAULT_ROLLBACK } from '../../agent/loop';
-import { readAuditFile } from '../../agent/state/audit';
+import { AuditEntry } from '../../agent/state/audit';
 import { Duration } from '../../lib';
 import { NsLoadReport, startNsLoad } from '../support/ns-load';
 import { waitFor } from '../support/tools';
-import { REPO, StackOnNode, startStackOnNode } from './stack-on-node';
+import { isVersion, REPO, StackOnNode, startStackOnNode } from './stack-on-node';
 
 jest.setTimeout(900_000);
 
@@ -34,22 +33,13 @@ let load: { stop(): Promise<NsLoadReport> };
 let report: NsLoadReport | undefined;
 
 const NODE_IN_IMAGE = '/usr/local/bin/node';
-const audit = () => readAuditFile(path.join(s.stateDir!, 'audit.jsonl')).entries;
-const isVersion = (ref: string | undefined, v: string): boolean => ref !== undefined && (ref.includes(`:${v}@`) || ref.endsWith(`:${v}`));
+const audit = () => s.audit();
 const updaterLogs = (): string => s.kubectl(['logs', '-n', 'ml', 'deployment/modelpilot-updater', '--tail=40']);
 /** The label selector of a synthesized Deployment, for kubectl's `-l`. */
 const selectorOf = (name: string): string => Object.entries((s.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!)
   .spec.selector.matchLabels as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',');
-
-async function auditEvent(what: string, match: (e: ReturnType<typeof audit>[number]) => boolean, timeoutMs: number): Promise<number> {
-  let at = 0;
-  await waitFor(() => {
-    const e = audit().find(match);
-    if (e) at = Date.parse(e.time);
-    return e !== undefined;
-  }, { what, timeoutMs, intervalMs: 250, diagnostics: updaterLogs });
-  return at;
-}
+const auditEvent = (what: string, match: (e: AuditEntry) => boolean, timeoutMs: number): Promise<number> =>
+  s.auditAt(what, match, timeoutMs, updaterLogs);
 
 beforeAll(async () => {
   s = await startStackOnNode({
