@@ -44,6 +44,13 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
     + `controller: ${s.kubectl(['logs', '-n', 'argo-rollouts', 'deployment/argo-rollouts', '--tail=30'])}`;
   const serving = (): string[] => s.servingImages('recsys');
   const auditAt = (what: string, match: (e: AuditEntry) => boolean): Promise<number> => s.auditAt(what, match, 400_000, diagnostics);
+  /**
+   * A keep-alive connection stays on the pod it reached (kube-proxy keeps established connections): after a blue-green
+   * switch or a canary's abort it is still answered by the other version until that pod has drained. The load's
+   * version watcher is such a connection, so its last answer is only the serving version once no other pod is left.
+   */
+  const onlyPodsOf = (version: string): Promise<void> => waitFor(() => (s.json(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
+    .every((p) => (p.spec.containers[0].image as string).includes(`:${version}`)), { what: `only pods of ${version} left`, timeoutMs: 240_000, intervalMs: 1000, diagnostics });
   const results = (run: Obj): string => JSON.stringify((run.status.metricResults as Obj[])
     .map((m) => [m.name, m.phase, m.measurements?.at(-1)?.value]));
 
@@ -81,10 +88,7 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
     expect(audit().find((e) => e.event === 'verify' && isVersion(e.to, '1.1.0'))?.reason).toMatch(/Successful/);
     await waitFor(() => serving().length === 2 && serving().every((i) => i.includes(':1.1.0')),
       { what: '1.1.0 on every serving pod', timeoutMs: 180_000, intervalMs: 1000, diagnostics });
-    // blue-green: a keep-alive connection made before the switch stays on its old pod (kube-proxy keeps established
-    // connections) and is answered by 1.0.0 until that pod drains after scaleDownDelay — wait until no old pod is left
-    await waitFor(() => (s.json(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=recsys']).items as Obj[])
-      .every((p) => (p.spec.containers[0].image as string).includes(':1.1.0')), { what: 'the old pods gone', timeoutMs: 180_000, intervalMs: 1000, diagnostics });
+    await onlyPodsOf('1.1.0');
     const r = await load.stop();
     console.log(`healthy ${kind} on the real node: push → promoted ${promoted - pushed} ms; analysis ${results(run!)}; load ${show(r)}`);
     expect(r.failed).toBe(0);
@@ -106,6 +110,7 @@ describe.each(DELIVERIES)('%s through the Argo Rollouts controller on the real n
       expect(s.json(['get', 'deployment', 'recsys', '-n', NS]).spec.template.spec.containers[0].image).toContain(':1.1.0@');
       await waitFor(() => rollout().status.stableRS === stable && serving().length === 2 && serving().every((i) => i.includes(':1.1.0')),
         { what: 'the stable 1.1.0 pods serving alone again', timeoutMs: 240_000, intervalMs: 1000, diagnostics });
+      await onlyPodsOf('1.1.0');
       const r = await load.stop();
       console.log(`30 %-errors ${kind} on the real node: push → rolled back ${back - pushed} ms; analysis ${results(failed!)}; load ${show(r)}`);
       expect(r.versions.map((v) => v.version).pop()).toBe('1.1.0');
